@@ -1,0 +1,41 @@
+# setlist: `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN := bin
+# Where `make run` keeps its state and listens.
+ADDR ?= :8080
+
+.PHONY: help build test vet check-servers bench run clean fmt
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/batch and bin/serve
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/batch ./batch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/serve ./serve
+
+check-servers: ## fail loudly unless PostgreSQL and Redis answer (tests need both)
+	@bash scripts/check-servers.sh
+
+vet: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+test: check-servers vet ## run every test against the real PostgreSQL and Redis
+	$(GO) test -count=1 -timeout 12m ./...
+
+bench: ## run the benchmarks (real data in ../shared when present) and print figures
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 -timeout 60m ./...
+
+run: build ## start the whole system at http://localhost:8080 (migrate, import the sample, train, serve)
+	@bash scripts/run.sh
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
+
+clean: ## remove build output
+	rm -rf $(BIN)

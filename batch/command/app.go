@@ -1,0 +1,109 @@
+// Package command defines the batch CLI: its subcommands and their flags. It
+// is a package (not main) so tests can parse Kubernetes manifests' args with
+// the real flag definitions.
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/setlist/setlist/batch/config"
+	"github.com/setlist/setlist/batch/postgres"
+)
+
+// globals are the settings every subcommand shares.
+type globals struct {
+	stores config.Stores
+	log    config.Log
+	logger *slog.Logger
+}
+
+// exitCoder lets a subcommand choose its exit code (for example "rejected by
+// the quality gate") without printing a second error.
+type exitCoder interface{ ExitCode() int }
+
+// NewApp builds the batch CLI. Each subcommand lives in a file named after it.
+func NewApp(version string) *cli.App {
+	g := &globals{}
+	app := &cli.App{
+		Name:    "batch",
+		Usage:   "train, tune and publish setlist's recommendation model",
+		Version: version,
+		Flags:   append(g.stores.Flags(), g.log.Flags()...),
+		Before: func(c *cli.Context) error {
+			logger, err := g.log.Logger(c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			g.logger = logger
+			return nil
+		},
+		Commands: []*cli.Command{
+			migrateCommand(g),
+		},
+		// Errors are logged once, in Run, not by the library.
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	app.ErrWriter = os.Stderr
+	return app
+}
+
+// Run runs app with args and turns its error into an exit code, logging the
+// error once: this is the edge of the program.
+func Run(ctx context.Context, app *cli.App, args []string) int {
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		code = ec.ExitCode()
+	}
+	logger := slog.New(slog.NewTextHandler(app.ErrWriter, nil))
+	if errors.Is(err, context.Canceled) {
+		logger.Error("interrupted", "err", err)
+		return 130
+	}
+	logger.Error("batch failed", "err", err)
+	return code
+}
+
+// openDB opens and migrates the database: every subcommand that touches data
+// migrates first, so a fresh cluster needs no separate step.
+func (g *globals) openDB(ctx context.Context) (*postgres.DB, error) {
+	db, err := postgres.Open(ctx, g.stores.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		g.logger.Info("migrated database", "applied", applied)
+	}
+	return db, nil
+}
+
+func migrateCommand(g *globals) *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "create the database if missing and apply schema migrations",
+		Action: func(c *cli.Context) error {
+			db, err := g.openDB(c.Context)
+			if err != nil {
+				return err
+			}
+			db.Close()
+			fmt.Fprintln(c.App.Writer, "schema is up to date")
+			return nil
+		},
+	}
+}

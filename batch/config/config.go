@@ -1,0 +1,67 @@
+// Package config holds the settings both binaries share (where PostgreSQL and
+// Redis are, how to log). Every setting is a flag that also reads an
+// environment variable, so the same binary is configured by a person's flags
+// or by a Kubernetes ConfigMap without a config file.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/postgres"
+)
+
+// DefaultRedisURL is where a fresh machine's Redis listens.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// Stores says where the data and the published models live.
+type Stores struct {
+	DatabaseURL string
+	RedisURL    string
+	RedisPrefix string
+}
+
+// Flags binds s to flags; each also reads the environment variable shown.
+func (s *Stores) Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: postgres.DefaultURL, Destination: &s.DatabaseURL},
+		&cli.StringFlag{Name: "redis-url", Usage: "Redis URL for published models", EnvVars: []string{"REDIS_URL"}, Value: DefaultRedisURL, Destination: &s.RedisURL},
+		&cli.StringFlag{Name: "redis-prefix", Usage: "namespace of every Redis key", EnvVars: []string{"SETLIST_REDIS_PREFIX"}, Value: modelstore.DefaultPrefix, Destination: &s.RedisPrefix},
+	}
+}
+
+// Log says how to log.
+type Log struct {
+	Format string
+	Level  string
+}
+
+// Flags binds l to flags; each also reads the environment variable shown.
+func (l *Log) Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: []string{"SETLIST_LOG_FORMAT"}, Value: "text", Destination: &l.Format},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: []string{"SETLIST_LOG_LEVEL"}, Value: "info", Destination: &l.Level},
+	}
+}
+
+// Logger builds the logger described by l, writing to w.
+func (l *Log) Logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", l.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(l.Format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", l.Format)
+	}
+}

@@ -1,0 +1,94 @@
+// Package modelstore is the one implementation of the Redis key space that
+// batch writes and serve reads. Every published model lives under its own
+// version; one pointer key names the version readers use, and it is switched
+// only after every key of the new version is written and counted.
+//
+// Key space (P is the prefix, "setlist" unless configured; V a version, which
+// is the model_runs id of the run that wrote it; U an external user id):
+//
+//	P:current              version readers use; SET last, atomically
+//	P:previous             version kept for rollback
+//	P:v{V}:meta            JSON Meta: run id, trained_at, snapshot_at, params, metrics, counts
+//	P:v{V}:items           item side for fold-in: song ids, item factors, per-item weights (binary)
+//	P:v{V}:popular         the popular list for users with no usable reactions
+//	P:v{V}:recs:{U}        the user's precomputed top-K (binary: song ids and scores)
+//	P:v{V}:foldin:{U}      serve's cached fold-in top-K for U under V (TTL; dropped on U's next reaction)
+//	P:touched:{U}          unix-nano time of U's last reaction, so a batch hit older than it is refreshed
+//	P:events               pub/sub channel: "version V" after a switch, "user U" after a reaction
+//
+// Versions other than current and previous expire; a version whose writer
+// crashed is never pointed at and is deleted by the next publish.
+package modelstore
+
+import (
+	"strconv"
+
+	"github.com/setlist/setlist"
+)
+
+// DefaultPrefix namespaces every key; tests use their own prefix so they can
+// share one Redis server.
+const DefaultPrefix = "setlist"
+
+// Keys builds key names under one prefix. The zero value is not usable; use
+// NewKeys.
+type Keys struct{ prefix string }
+
+// NewKeys returns the key builder for prefix ("" means DefaultPrefix).
+func NewKeys(prefix string) Keys {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Keys{prefix: prefix}
+}
+
+// Prefix is the namespace of every key.
+func (k Keys) Prefix() string { return k.prefix }
+
+// Current is the pointer to the version readers use.
+func (k Keys) Current() string { return k.prefix + ":current" }
+
+// Previous is the version kept for rollback.
+func (k Keys) Previous() string { return k.prefix + ":previous" }
+
+// Events is the pub/sub channel for version switches and user invalidations.
+func (k Keys) Events() string { return k.prefix + ":events" }
+
+// VersionPrefix is the common prefix of every key of version v (for SCAN).
+func (k Keys) VersionPrefix(v Version) string { return k.prefix + ":v" + v.String() + ":" }
+
+// Meta holds version v's run metadata.
+func (k Keys) Meta(v Version) string { return k.VersionPrefix(v) + "meta" }
+
+// Items holds version v's item side (song ids, factors, weights) for fold-in.
+func (k Keys) Items(v Version) string { return k.VersionPrefix(v) + "items" }
+
+// Popular holds version v's popular list.
+func (k Keys) Popular(v Version) string { return k.VersionPrefix(v) + "popular" }
+
+// Recs holds user u's precomputed top-K under version v.
+func (k Keys) Recs(v Version, u setlist.UserID) string {
+	return k.VersionPrefix(v) + "recs:" + string(u)
+}
+
+// FoldIn holds serve's cached fold-in answer for user u under version v.
+func (k Keys) FoldIn(v Version, u setlist.UserID) string {
+	return k.VersionPrefix(v) + "foldin:" + string(u)
+}
+
+// Touched holds the time of user u's last reaction; it is not versioned
+// because a reaction outdates the user's list in every version.
+func (k Keys) Touched(u setlist.UserID) string { return k.prefix + ":touched:" + string(u) }
+
+// Version identifies one published model; it is the id of the model_runs row
+// that produced it, so registry and key space share one number.
+type Version int64
+
+// String is the decimal form used in keys and API responses.
+func (v Version) String() string { return strconv.FormatInt(int64(v), 10) }
+
+// ParseVersion reads a version written by String.
+func ParseVersion(s string) (Version, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return Version(n), err
+}

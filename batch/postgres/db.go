@@ -1,0 +1,168 @@
+// Package postgres is the only owner of SQL text against PostgreSQL: schema
+// migrations, the CSV import, the streamed training load, the users, songs and
+// reactions that serve reads and writes, and the model-run registry.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/setlist/setlist"
+	schema "github.com/setlist/setlist/sql"
+)
+
+// DefaultURL is where a fresh machine's PostgreSQL listens (trust auth).
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/setlist?sslmode=disable"
+
+// migrationLockID keys the advisory lock that serialises migrations, so two
+// replicas starting at once cannot both apply the same file.
+const migrationLockID = 0x5e71157001
+
+// DB is a pool of connections to the setlist database.
+type DB struct {
+	Pool *pgxpool.Pool
+	name string
+}
+
+// Open connects to the database named in rawURL, creating it first if it does
+// not exist (a fresh cluster has only "postgres"), and checks that it answers.
+// It does not migrate; call Migrate.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	err = pool.Ping(ctx)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name: database missing
+		pool.Close()
+		if err := createDatabase(ctx, rawURL, cfg.ConnConfig.Database); err != nil {
+			return nil, err
+		}
+		if pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("connect to postgres: %w", err)
+		}
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres at %s: %w: %w", redact(rawURL), setlist.ErrUnavailable, err)
+	}
+	return &DB{Pool: pool, name: cfg.ConnConfig.Database}, nil
+}
+
+// Close releases every connection.
+func (db *DB) Close() { db.Pool.Close() }
+
+// Name is the database name, as in the URL.
+func (db *DB) Name() string { return db.name }
+
+// Ping checks that the database answers, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w: %w", setlist.ErrUnavailable, err)
+	}
+	return nil
+}
+
+func createDatabase(ctx context.Context, rawURL, name string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("parse database url: %w", err)
+	}
+	u.Path = "/postgres"
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return fmt.Errorf("connect to postgres to create database %q: %w: %w", name, setlist.ErrUnavailable, err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: another process won the race
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %q: %w", name, err)
+	}
+	return nil
+}
+
+// Migrate applies every embedded migration not yet recorded in
+// schema_migrations, each in its own transaction, holding a session advisory
+// lock for the whole pass. It returns the names of the files it applied.
+func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: acquire connection: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockID); err != nil {
+		return nil, fmt.Errorf("migrate: take advisory lock: %w", err)
+	}
+	defer func() {
+		// A fresh context: the caller's may be cancelled, and a leaked session
+		// lock would block every later migration on this pooled connection.
+		unlockCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(unlockCtx, "SELECT pg_advisory_unlock($1)", migrationLockID)
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(schema.Postgres, "postgres/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: list migrations: %w", err)
+	}
+	sort.Strings(names)
+	var applied []string
+	for _, path := range names {
+		name := strings.TrimPrefix(path, "postgres/")
+		var done bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)", name).Scan(&done); err != nil {
+			return applied, fmt.Errorf("migrate: check %s: %w", name, err)
+		}
+		if done {
+			continue
+		}
+		body, err := fs.ReadFile(schema.Postgres, path)
+		if err != nil {
+			return applied, fmt.Errorf("migrate: read %s: %w", name, err)
+		}
+		err = pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (name) VALUES ($1)", name)
+			return err
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migrate: apply %s: %w", name, err)
+		}
+		applied = append(applied, name)
+	}
+	return applied, nil
+}
+
+// redact hides a password in a URL before it reaches a log or an error.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparseable url)"
+	}
+	return u.Redacted()
+}
