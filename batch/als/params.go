@@ -1,0 +1,121 @@
+package als
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+)
+
+// Weighting names how raw reaction weights become confidence. Heavy-tailed
+// counts (a song on 300 playlists) would otherwise let a few entries dominate
+// a row's fit, which is why the choice matters on data never tuned on.
+type Weighting string
+
+const (
+	// WeightRaw uses the weight as is: f(w) = w.
+	WeightRaw Weighting = "raw"
+	// WeightLog damps heavy tails: f(w) = log(1 + w/LogEpsilon).
+	WeightLog Weighting = "log"
+	// WeightBM25 damps both long rows and popular items, as implicit's
+	// bm25_weight does (see the package doc for the exact formula).
+	WeightBM25 Weighting = "bm25"
+)
+
+// Params configures training. Confidence is c = 1 + Alpha·f(|w|) with
+// preference p = 1 for w > 0 and p = 0 for dislikes (w < 0), where f is the
+// Weighting; Regularization is a plain L2 penalty λ on every factor vector,
+// not scaled by the row's count (unlike Spark). See the package doc.
+type Params struct {
+	Factors        int
+	Regularization float64
+	Alpha          float64
+	Iterations     int
+	CGSteps        int       // CG steps per row and sweep; 0 means 3
+	Weighting      Weighting // how raw weights become confidence
+	BM25K1, BM25B  float64   // bm25 saturation and length normalisation
+	LogEpsilon     float64   // for "log": f(w) = log(1 + w/LogEpsilon)
+	Seed           int64     // initial factors; same seed+threads → same model
+	Threads        int       // 0 means GOMAXPROCS
+}
+
+// DefaultParams returns the setting the tuner picked on the Spotify playlist
+// benchmark (docs/BENCHMARKS.md). bm25 weighting is what made the difference
+// there and is the safer choice on unseen heavy-tailed counts.
+func DefaultParams() Params {
+	return Params{
+		Factors:        128,
+		Regularization: 0.05,
+		Alpha:          2,
+		Iterations:     15,
+		CGSteps:        3,
+		Weighting:      WeightBM25,
+		BM25K1:         100,
+		BM25B:          0.8,
+		LogEpsilon:     1,
+		Seed:           42,
+	}
+}
+
+const (
+	maxFactors    = 1024
+	maxIterations = 10000
+	maxCGSteps    = 1024
+)
+
+// Validate reports every invalid field at once, so a bad config is fixed in
+// one round trip.
+func (p Params) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if p.Factors < 1 || p.Factors > maxFactors {
+		bad("factors must be between 1 and %d, got %d", maxFactors, p.Factors)
+	}
+	if !finite(p.Regularization) || p.Regularization < 0 {
+		bad("regularization must be a finite number ≥ 0, got %v", p.Regularization)
+	}
+	if !finite(p.Alpha) || p.Alpha <= 0 {
+		bad("alpha must be a finite number > 0, got %v", p.Alpha)
+	}
+	if p.Iterations < 1 || p.Iterations > maxIterations {
+		bad("iterations must be between 1 and %d, got %d", maxIterations, p.Iterations)
+	}
+	if p.CGSteps < 0 || p.CGSteps > maxCGSteps {
+		bad("cg steps must be between 0 (default 3) and %d, got %d", maxCGSteps, p.CGSteps)
+	}
+	switch p.Weighting {
+	case WeightRaw:
+	case WeightLog:
+		if !finite(p.LogEpsilon) || p.LogEpsilon <= 0 {
+			bad("log epsilon must be a finite number > 0 for log weighting, got %v", p.LogEpsilon)
+		}
+	case WeightBM25:
+		if !finite(p.BM25K1) || p.BM25K1 < 0 {
+			bad("bm25 k1 must be a finite number ≥ 0, got %v", p.BM25K1)
+		}
+		if !finite(p.BM25B) || p.BM25B < 0 || p.BM25B > 1 {
+			bad("bm25 b must be between 0 and 1, got %v", p.BM25B)
+		}
+	default:
+		bad("weighting must be one of %q, %q, %q, got %q", WeightRaw, WeightLog, WeightBM25, p.Weighting)
+	}
+	if p.Threads < 0 {
+		bad("threads must be ≥ 0 (0 means GOMAXPROCS), got %d", p.Threads)
+	}
+	return errors.Join(errs...)
+}
+
+func (p Params) cgSteps() int {
+	if p.CGSteps == 0 {
+		return 3
+	}
+	return p.CGSteps
+}
+
+func resolveThreads(n int) int {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return max(n, 1)
+}
