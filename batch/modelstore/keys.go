@@ -24,7 +24,19 @@ import (
 	"strconv"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
 )
+
+// Version is model.Version, named here because every key takes one.
+type Version = model.Version
+
+// ParseVersion reads a version as written in keys and in the pointer.
+func ParseVersion(s string) (Version, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return Version(n), err
+}
+
+func versionString(v Version) string { return strconv.FormatInt(int64(v), 10) }
 
 // DefaultPrefix namespaces every key; tests use their own prefix so they can
 // share one Redis server.
@@ -55,7 +67,7 @@ func (k Keys) Previous() string { return k.prefix + ":previous" }
 func (k Keys) Events() string { return k.prefix + ":events" }
 
 // VersionPrefix is the common prefix of every key of version v (for SCAN).
-func (k Keys) VersionPrefix(v Version) string { return k.prefix + ":v" + v.String() + ":" }
+func (k Keys) VersionPrefix(v Version) string { return k.prefix + ":v" + versionString(v) + ":" }
 
 // Meta holds version v's run metadata.
 func (k Keys) Meta(v Version) string { return k.VersionPrefix(v) + "meta" }
@@ -80,15 +92,3 @@ func (k Keys) FoldIn(v Version, u setlist.UserID) string {
 // because a reaction outdates the user's list in every version.
 func (k Keys) Touched(u setlist.UserID) string { return k.prefix + ":touched:" + string(u) }
 
-// Version identifies one published model; it is the id of the model_runs row
-// that produced it, so registry and key space share one number.
-type Version int64
-
-// String is the decimal form used in keys and API responses.
-func (v Version) String() string { return strconv.FormatInt(int64(v), 10) }
-
-// ParseVersion reads a version written by String.
-func ParseVersion(s string) (Version, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	return Version(n), err
-}
