@@ -1,8 +1,16 @@
 package als
 
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
 // ItemSide is everything serving needs from a model: fold-in of a user's
 // reactions, top-N, similar items and explanations. It is separate from Model
 // so the user factors (the bulk of a model) need not be shipped to serve.
+// It is read-only after construction and safe for concurrent use.
 type ItemSide struct {
 	Params      Params
 	Items       int
@@ -10,7 +18,8 @@ type ItemSide struct {
 	ItemFactors []float32 // row-major Items×Factors
 	ItemWeights []float32 // see Model.ItemWeights
 	// Gram is YᵀY (Factors×Factors, row-major, float64): fold-in only adds
-	// the user's few rows to it instead of touching the whole catalogue.
+	// the user's few rows to it instead of touching the whole catalogue, and
+	// float64 keeps the Cholesky solve well conditioned.
 	Gram []float64
 	// ItemNorms are ‖y_i‖, precomputed for cosine similarity.
 	ItemNorms []float32
@@ -29,45 +38,274 @@ type Contribution struct {
 }
 
 // ItemSide extracts the serving half of the model, precomputing the Gram
-// matrix and item norms.
+// matrix and item norms. The factors are shared with the model, not copied.
 func (m *Model) ItemSide() *ItemSide {
-	return nil
+	s := &ItemSide{
+		Params:      m.Params,
+		Items:       m.Items,
+		Factors:     m.Factors,
+		ItemFactors: m.ItemFactors,
+		ItemWeights: m.ItemWeights,
+	}
+	s.Gram = gram64(s.ItemFactors, s.Items, s.Factors)
+	s.ItemNorms = itemNorms(s.ItemFactors, s.Items, s.Factors)
+	return s
+}
+
+func gram64(f []float32, rows, k int) []float64 {
+	g := make([]float64, k*k)
+	row := make([]float64, k)
+	for r := 0; r < rows; r++ {
+		for a, v := range f[r*k : (r+1)*k] {
+			row[a] = float64(v)
+		}
+		for a := 0; a < k; a++ {
+			ya := row[a]
+			if ya == 0 {
+				continue
+			}
+			ga := g[a*k+a : a*k+k]
+			for b, yb := range row[a:] {
+				ga[b] += ya * yb
+			}
+		}
+	}
+	for a := 0; a < k; a++ {
+		for b := a + 1; b < k; b++ {
+			g[b*k+a] = g[a*k+b]
+		}
+	}
+	return g
+}
+
+func itemNorms(f []float32, rows, k int) []float32 {
+	n := make([]float32, rows)
+	for i := range n {
+		y := f[i*k : (i+1)*k]
+		n[i] = float32(math.Sqrt(float64(dot(y, y))))
+	}
+	return n
 }
 
 // NumItems is the catalogue size.
 func (s *ItemSide) NumItems() int { return s.Items }
 
-// MarshalBinary encodes the item side in a compact, versioned little-endian
-// format (see itemside_codec.go).
-func (s *ItemSide) MarshalBinary() ([]byte, error) { return nil, errTODO }
+// normalizeRow checks columns and merges duplicates, returning sorted copies
+// so training's CSR and fold-in see identical rows.
+func (s *ItemSide) normalizeRow(cols []int32, vals []float32) ([]int32, []float32, error) {
+	if len(cols) != len(vals) {
+		return nil, nil, fmt.Errorf("%d columns but %d values", len(cols), len(vals))
+	}
+	entries := make([]Entry, 0, len(cols))
+	for j, c := range cols {
+		if c < 0 || int(c) >= s.Items {
+			return nil, nil, fmt.Errorf("item %d outside catalogue of %d items", c, s.Items)
+		}
+		v := vals[j]
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, nil, fmt.Errorf("item %d has non-finite weight %v", c, v)
+		}
+		entries = append(entries, Entry{Row: 0, Col: c, Value: v})
+	}
+	m := NewCSR(1, s.Items, entries)
+	return m.Indices, m.Data, nil
+}
 
-// UnmarshalBinary decodes MarshalBinary's output, rejecting truncated or
-// corrupt input.
-func (s *ItemSide) UnmarshalBinary(b []byte) error { return errTODO }
+// userSystem builds the fold-in normal equations A x = b in float64:
+// A = YᵀY + λI + Σ_j cm1_j y_j y_jᵀ, b = Σ_j cp_j y_j, exactly as the
+// training CG solves them, and returns A's Cholesky factor.
+func (s *ItemSide) userSystem(cols []int32, vals []float32) (chol []float64, b []float64, cp []float32, err error) {
+	if s == nil || len(s.Gram) != s.Factors*s.Factors || len(s.ItemFactors) != s.Items*s.Factors {
+		return nil, nil, nil, errors.New("item side is not initialised")
+	}
+	k := s.Factors
+	cm1 := make([]float32, len(cols))
+	cp = make([]float32, len(cols))
+	weighRow(s.Params, s.ItemWeights, cols, vals, cm1, cp)
+	a := make([]float64, k*k)
+	copy(a, s.Gram)
+	for i := 0; i < k; i++ {
+		a[i*k+i] += s.Params.Regularization
+	}
+	b = make([]float64, k)
+	y := make([]float64, k)
+	for j, c := range cols {
+		for t, v := range s.ItemFactors[int(c)*k : int(c+1)*k] {
+			y[t] = float64(v)
+		}
+		w, wp := float64(cm1[j]), float64(cp[j])
+		for t := 0; t < k; t++ {
+			b[t] += wp * y[t]
+			wa := w * y[t]
+			if wa == 0 {
+				continue
+			}
+			row := a[t*k+t : t*k+k]
+			for u, yu := range y[t:] {
+				row[u] += wa * yu
+			}
+		}
+	}
+	if err := cholesky(a, k); err != nil {
+		return nil, nil, nil, err
+	}
+	return a, b, cp, nil
+}
 
-// FoldIn computes the user vector that training would have produced for a
-// row of raw weights (as in Entry.Value), holding item factors fixed: an exact
-// Cholesky solve of the same normal equations with the same confidence
-// formula. cols need not be sorted; duplicates are summed.
+// FoldIn computes the user vector training would produce for a row of raw
+// weights (as in Entry.Value) with item factors fixed: an exact Cholesky
+// solve of the same normal equations with the same confidence formula. cols
+// need not be sorted; duplicates are summed as NewCSR does.
 func (s *ItemSide) FoldIn(cols []int32, vals []float32) ([]float32, error) {
-	return nil, errTODO
+	cols, vals, err := s.normalizeRow(cols, vals)
+	if err != nil {
+		return nil, fmt.Errorf("fold-in: %w", err)
+	}
+	chol, b, _, err := s.userSystem(cols, vals)
+	if err != nil {
+		return nil, fmt.Errorf("fold-in: %w", err)
+	}
+	choleskySolve(chol, s.Factors, b)
+	x := make([]float32, s.Factors)
+	for i, v := range b {
+		x[i] = float32(v)
+	}
+	return x, nil
+}
+
+// cholesky factors the symmetric positive definite k×k matrix a (upper
+// triangle read) in place into L (lower triangle, row-major) with A = LLᵀ.
+func cholesky(a []float64, k int) error {
+	for j := 0; j < k; j++ {
+		rj := a[j*k : j*k+j]
+		d := a[j*k+j]
+		for _, v := range rj {
+			d -= v * v
+		}
+		if !(d > 0) {
+			return fmt.Errorf("normal equations are not positive definite (pivot %d = %g); is regularization 0?", j, d)
+		}
+		d = math.Sqrt(d)
+		a[j*k+j] = d
+		for i := j + 1; i < k; i++ {
+			ri := a[i*k : i*k+j]
+			v := a[j*k+i] // upper triangle holds A[j][i] = A[i][j]
+			for t, x := range ri {
+				v -= x * rj[t]
+			}
+			a[i*k+j] = v / d
+		}
+	}
+	return nil
+}
+
+// choleskySolve overwrites b with A⁻¹b given L from cholesky.
+func choleskySolve(l []float64, k int, b []float64) {
+	for i := 0; i < k; i++ {
+		v := b[i]
+		for t, x := range l[i*k : i*k+i] {
+			v -= x * b[t]
+		}
+		b[i] = v / l[i*k+i]
+	}
+	for i := k - 1; i >= 0; i-- {
+		v := b[i]
+		for t := i + 1; t < k; t++ {
+			v -= l[t*k+i] * b[t]
+		}
+		b[i] = v / l[i*k+i]
+	}
 }
 
 // Recommend returns up to n items by descending score user·y_i, ties broken
-// by lower item index. exclude may be in any order.
+// by lower item index. exclude may be in any order and contain duplicates or
+// out-of-range items; it is not modified. A user vector of the wrong length
+// yields nil.
 func (s *ItemSide) Recommend(user []float32, n int, exclude []int32) []Scored {
-	return nil
+	k := s.Factors
+	if n <= 0 || len(user) != k {
+		return nil
+	}
+	ex := slices.Clone(exclude)
+	slices.Sort(ex)
+	t := newTopK(min(n, s.Items))
+	e := 0
+	for i := 0; i < s.Items; i++ {
+		for e < len(ex) && int(ex[e]) < i {
+			e++
+		}
+		if e < len(ex) && int(ex[e]) == i {
+			continue
+		}
+		t.push(int32(i), dot(user, s.ItemFactors[i*k:(i+1)*k]))
+	}
+	return t.sorted()
 }
 
 // Similar returns up to n items by cosine similarity of item factors,
-// excluding item itself; nil for an out-of-range item.
+// excluding item itself; nil for an out-of-range item. Items with a zero
+// factor vector score 0.
 func (s *ItemSide) Similar(item int32, n int) []Scored {
-	return nil
+	k := s.Factors
+	if item < 0 || int(item) >= s.Items || n <= 0 {
+		return nil
+	}
+	q := s.ItemFactors[int(item)*k : int(item+1)*k]
+	qn := s.ItemNorms[item]
+	t := newTopK(min(n, s.Items-1))
+	for i := 0; i < s.Items; i++ {
+		if i == int(item) {
+			continue
+		}
+		var cos float32
+		if d := qn * s.ItemNorms[i]; d > 0 {
+			cos = dot(q, s.ItemFactors[i*k:(i+1)*k]) / d
+		}
+		t.push(int32(i), cos)
+	}
+	return t.sorted()
 }
 
-// Explain decomposes the fold-in score of item for the given reactions into
-// per-reaction contributions (as implicit's explain does), returning the
-// total score and the n reactions contributing most.
+// Explain decomposes the score a folded-in user gives item into per-reaction
+// contributions, as implicit's explain does: with A the user's normal-
+// equation matrix, score = Σ_j cp_j · (A⁻¹y_item)·y_j, so reaction j
+// contributes cp_j·(A⁻¹y_item)·y_j (dislikes contribute 0). It returns the
+// total (equal to FoldIn(...)·y_item up to rounding) and the n liked items
+// contributing most, best first.
 func (s *ItemSide) Explain(cols []int32, vals []float32, item int32, n int) (total float32, top []Contribution, err error) {
-	return 0, nil, errTODO
+	if item < 0 || int(item) >= s.Items {
+		return 0, nil, fmt.Errorf("explain: item %d outside catalogue of %d items", item, s.Items)
+	}
+	cols, vals, err = s.normalizeRow(cols, vals)
+	if err != nil {
+		return 0, nil, fmt.Errorf("explain: %w", err)
+	}
+	chol, _, cp, err := s.userSystem(cols, vals)
+	if err != nil {
+		return 0, nil, fmt.Errorf("explain: %w", err)
+	}
+	k := s.Factors
+	w := make([]float64, k)
+	for i, v := range s.ItemFactors[int(item)*k : int(item+1)*k] {
+		w[i] = float64(v)
+	}
+	choleskySolve(chol, k, w)
+	t := newTopK(max(n, 0))
+	var sum float64
+	for j, c := range cols {
+		if cp[j] == 0 {
+			continue
+		}
+		var d float64
+		for i, v := range s.ItemFactors[int(c)*k : int(c+1)*k] {
+			d += w[i] * float64(v)
+		}
+		contrib := float64(cp[j]) * d
+		sum += contrib
+		t.push(c, float32(contrib))
+	}
+	for _, sc := range t.sorted() {
+		top = append(top, Contribution(sc))
+	}
+	return float32(sum), top, nil
 }

@@ -1,7 +1,6 @@
 package als
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -27,11 +26,4 @@ type IterationStats struct {
 	Iteration int // 1-based
 	Loss      float64
 	Duration  time.Duration
-}
-
-// Train fits a model to m (users × items of raw weights, see Entry). onIter,
-// if non-nil, is called after each iteration from the calling goroutine.
-// Cancelling ctx stops training between iterations and returns ctx.Err().
-func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (*Model, error) {
-	return nil, errTODO
 }

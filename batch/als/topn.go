@@ -1,11 +1,35 @@
 package als
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
-// TopNAll returns the top n items for every user (row i of userFactors,
-// row-major users×s.Factors), excluding row i of exclude for user i (nil
-// excludes nothing). Scores are computed in blocks of users × items so each
-// item block is reused from cache across many users.
+// TopNAll returns the top n items (score desc, item asc) for every user, row
+// i of userFactors (row-major users×s.Factors), never including an item of
+// row i of exclude (nil excludes nothing; exclude may have fewer rows than
+// there are users). Scores are computed in blocks of users × items so each
+// item panel is reused from cache across several users. Cancelling ctx
+// returns ctx.Err().
 func TopNAll(ctx context.Context, userFactors []float32, s *ItemSide, n int, exclude *CSR, threads int) ([][]Scored, error) {
-	return nil, errTODO
+	k := s.Factors
+	if k <= 0 || len(userFactors)%k != 0 {
+		return nil, fmt.Errorf("top-n: user factors length %d is not a multiple of %d factors", len(userFactors), k)
+	}
+	if exclude != nil {
+		if err := exclude.validate(); err != nil {
+			return nil, fmt.Errorf("top-n: exclude: %w", err)
+		}
+	}
+	users := len(userFactors) / k
+	out := make([][]Scored, users)
+	if n <= 0 {
+		return out, nil
+	}
+	if err := scoreAll(ctx, userFactors, users, s, n, exclude, threads, func(u int, t *topK) {
+		out[u] = t.sorted()
+	}); err != nil {
+		return nil, fmt.Errorf("top-n: %w", err)
+	}
+	return out, nil
 }

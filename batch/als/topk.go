@@ -1,0 +1,82 @@
+package als
+
+import "slices"
+
+// topK keeps the n best (score desc, item asc) candidates in a min-heap whose
+// root is the current worst, so most candidates are rejected by one compare.
+type topK struct {
+	n    int
+	heap []Scored
+}
+
+func newTopK(n int) *topK { return &topK{n: n, heap: make([]Scored, 0, max(n, 0))} }
+
+func (t *topK) reset() { t.heap = t.heap[:0] }
+
+// better orders by score, then by lower item index for deterministic ties.
+func better(a, b Scored) bool {
+	return a.Score > b.Score || (a.Score == b.Score && a.Item < b.Item)
+}
+
+// threshold returns the score a candidate must reach to possibly enter.
+func (t *topK) full() bool { return len(t.heap) >= t.n }
+
+func (t *topK) push(item int32, score float32) {
+	if t.n <= 0 || score != score { // NaN never ranks
+		return
+	}
+	c := Scored{Item: item, Score: score}
+	h := t.heap
+	if len(h) < t.n {
+		h = append(h, c)
+		i := len(h) - 1
+		for i > 0 {
+			parent := (i - 1) / 2
+			if !better(h[parent], h[i]) {
+				break
+			}
+			h[parent], h[i] = h[i], h[parent]
+			i = parent
+		}
+		t.heap = h
+		return
+	}
+	if !better(c, h[0]) {
+		return
+	}
+	h[0] = c
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		worst := l
+		if r := l + 1; r < len(h) && better(h[l], h[r]) {
+			worst = r
+		}
+		if !better(h[i], h[worst]) {
+			break
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
+	}
+}
+
+// sorted returns the kept candidates best first in a new slice.
+func (t *topK) sorted() []Scored {
+	out := slices.Clone(t.heap)
+	slices.SortFunc(out, func(a, b Scored) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// minScore is the root's score; only meaningful when full.
+func (t *topK) minScore() float32 { return t.heap[0].Score }

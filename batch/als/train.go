@@ -1,0 +1,210 @@
+package als
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// gramChunk fixes the summation order of Gram and loss partial sums, making
+// results independent of the thread count as well as of scheduling.
+const gramChunk = 1024
+
+// gram32 returns FᵀF (k×k, row-major, both triangles) for rows×k factors F.
+// float32 is enough here: it only feeds the CG operator, and CG corrects
+// for small perturbations of it within a sweep.
+func gram32(f []float32, rows, k, threads int) []float32 {
+	chunks := (rows + gramChunk - 1) / gramChunk
+	partial := make([][]float32, chunks)
+	parallelChunks(rows, gramChunk, threads, func(_, lo, hi int) {
+		g := make([]float32, k*k)
+		for r := lo; r < hi; r++ {
+			y := f[r*k : (r+1)*k]
+			for a := 0; a < k; a++ {
+				if y[a] != 0 {
+					axpy(y[a], y[a:], g[a*k+a:a*k+k])
+				}
+			}
+		}
+		partial[lo/gramChunk] = g
+	})
+	g := make([]float32, k*k)
+	for _, p := range partial {
+		for i, v := range p {
+			g[i] += v
+		}
+	}
+	for a := 0; a < k; a++ {
+		for b := a + 1; b < k; b++ {
+			g[b*k+a] = g[a*k+b]
+		}
+	}
+	return g
+}
+
+func withRidge(g []float32, k int, lambda float64) []float32 {
+	a := make([]float32, len(g))
+	copy(a, g)
+	for i := 0; i < k; i++ {
+		a[i*k+i] += float32(lambda)
+	}
+	return a
+}
+
+// cgScratch is per-worker memory so the sweep allocates nothing per row.
+type cgScratch struct{ r, p, ap []float32 }
+
+func newScratch(k int) *cgScratch {
+	return &cgScratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k)}
+}
+
+// cgRow improves x in place with `steps` conjugate-gradient steps on
+// (A0 + Σ_j cm1_j y_j y_jᵀ) x = Σ_j cp_j y_j, where A0 = YᵀY + λI. Warm
+// starting from the previous x is what makes 3 steps enough.
+func cgRow(x, a0, other []float32, k int, cols []int32, cm1, cp []float32, steps int, s *cgScratch) {
+	r, p, ap := s.r, s.p, s.ap
+	symv(a0, k, x, ap)
+	for i := range r {
+		r[i] = -ap[i]
+	}
+	accumRows(other, k, cols, cm1, cp, x, r)
+	rsold := dot(r, r)
+	if rsold < 1e-20 {
+		return
+	}
+	copy(p, r)
+	for it := 0; it < steps; it++ {
+		symv(a0, k, p, ap)
+		accumRows(other, k, cols, cm1, nil, p, ap)
+		pap := dot(p, ap)
+		if !(pap > 0) {
+			return
+		}
+		alpha := rsold / pap
+		axpy(alpha, p, x)
+		axpy(-alpha, ap, r)
+		rsnew := dot(r, r)
+		if rsnew < 1e-20 {
+			return
+		}
+		beta := rsnew / rsold
+		for i := range p {
+			p[i] = r[i] + beta*p[i]
+		}
+		rsold = rsnew
+	}
+}
+
+// sweep updates every row of x (rows×k) against the fixed other side.
+func sweep(x, other []float32, k int, m *CSR, c confidence, a0 []float32, steps, threads int) {
+	scratch := make([]*cgScratch, resolveThreads(threads))
+	for i := range scratch {
+		scratch[i] = newScratch(k)
+	}
+	parallelChunks(m.Rows, 64, threads, func(w, lo, hi int) {
+		s := scratch[w]
+		for u := lo; u < hi; u++ {
+			b, e := m.Indptr[u], m.Indptr[u+1]
+			cgRow(x[u*k:(u+1)*k], a0, other, k, m.Indices[b:e], c.cm1[b:e], c.cp[b:e], steps, s)
+		}
+	})
+}
+
+// loss evaluates the full objective using gy = YᵀY (without λ) for the
+// unobserved pairs: Σ_i (x·y_i)² = xᵀ(YᵀY)x, then corrects the observed ones.
+func loss(x, y []float32, gy []float32, k int, m *CSR, c confidence, lambda float64, threads int) float64 {
+	chunks := (m.Rows + gramChunk - 1) / gramChunk
+	partial := make([]float64, chunks)
+	tmp := make([][]float32, resolveThreads(threads))
+	for i := range tmp {
+		tmp[i] = make([]float32, k)
+	}
+	parallelChunks(m.Rows, gramChunk, threads, func(w, lo, hi int) {
+		var sum float64
+		t := tmp[w]
+		for u := lo; u < hi; u++ {
+			xu := x[u*k : (u+1)*k]
+			symv(gy, k, xu, t)
+			sum += float64(dot(xu, t))
+			for p := m.Indptr[u]; p < m.Indptr[u+1]; p++ {
+				i := int(m.Indices[p])
+				s := float64(dot(xu, y[i*k:(i+1)*k]))
+				conf := 1 + float64(c.cm1[p])
+				pref := 0.0
+				if c.cp[p] > 0 {
+					pref = 1
+				}
+				sum += conf*(pref-s)*(pref-s) - s*s
+			}
+			sum += lambda * float64(dot(xu, xu))
+		}
+		partial[lo/gramChunk] = sum
+	})
+	var total float64
+	for _, p := range partial {
+		total += p
+	}
+	var ny float64
+	for i := 0; i < len(y); i += k {
+		ny += float64(dot(y[i:i+k], y[i:i+k]))
+	}
+	return total + lambda*ny
+}
+
+// Train fits a model to m (users × items of raw weights, see Entry). onIter,
+// if non-nil, is called after each iteration from the calling goroutine with
+// the training loss; computing that loss costs roughly one extra half-sweep
+// of dot products, so it is skipped when onIter is nil. Cancelling ctx stops
+// training between iterations and returns ctx.Err().
+func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (*Model, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k, threads, steps := p.Factors, p.Threads, p.cgSteps()
+	model := &Model{Params: p, Users: m.Rows, Items: m.Cols, Factors: k}
+	model.ItemWeights = itemWeightsFor(m, p)
+	cu := weighMatrix(m, p, model.ItemWeights)
+	mt := m.Transpose()
+	ci := transposeConfidence(m, cu)
+
+	rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x5e7115)) // fixed stream: same seed, same start
+	model.UserFactors = randomFactors(rng, m.Rows*k)
+	model.ItemFactors = randomFactors(rng, m.Cols*k)
+	x, y := model.UserFactors, model.ItemFactors
+
+	gy := gram32(y, m.Cols, k, threads)
+	for it := 1; it <= p.Iterations; it++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		sweep(x, y, k, m, cu, withRidge(gy, k, p.Regularization), steps, threads)
+		gx := gram32(x, m.Rows, k, threads)
+		sweep(y, x, k, mt, ci, withRidge(gx, k, p.Regularization), steps, threads)
+		gy = gram32(y, m.Cols, k, threads)
+		if onIter != nil {
+			st := IterationStats{Iteration: it, Duration: time.Since(start)}
+			st.Loss = loss(x, y, gy, k, m, cu, p.Regularization, threads)
+			onIter(st)
+		}
+	}
+	return model, nil
+}
+
+func randomFactors(rng *rand.Rand, n int) []float32 {
+	f := make([]float32, n)
+	for i := range f {
+		f[i] = float32(rng.Float64() * 0.01)
+	}
+	return f
+}
+
+var _ = math.Abs
