@@ -41,7 +41,7 @@ func DecodeRecs(b []byte) ([]Rec, error) {
 		return nil, fmt.Errorf("decode recs: unknown format")
 	}
 	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || uint64(len(b)-1-k) != n*12 {
+	if k <= 0 || n > uint64(len(b))/12 || uint64(len(b)-1-k) != n*12 { // n bounded first: n*12 must not overflow
 		return nil, fmt.Errorf("decode recs: length does not match count %d", n)
 	}
 	b = b[1+k:]
@@ -79,7 +79,7 @@ func DecodeItems(b []byte) (*Catalog, *als.ItemSide, error) {
 		return nil, nil, fmt.Errorf("decode items: unknown format")
 	}
 	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || uint64(len(b)-1-k) < n*8 {
+	if k <= 0 || n > uint64(len(b))/8 || uint64(len(b)-1-k) < n*8 { // n bounded first: n*8 must not overflow
 		return nil, nil, fmt.Errorf("decode items: truncated song list")
 	}
 	b = b[1+k:]

@@ -105,11 +105,7 @@ func (c *Catalog) Recs(scored []als.Scored) []Rec {
 // (every song the user reacted to). Songs the catalog does not know are
 // skipped: they carry no information about the trained factors.
 func (c *Catalog) Row(s Scheme, reactions []setlist.Reaction) (cols []int32, vals []float32) {
-	type acc struct {
-		w        float32
-		disliked bool
-	}
-	bySong := make(map[int32]*acc, len(reactions))
+	bySong := make(map[int32]*Signal, len(reactions))
 	order := make([]int32, 0, len(reactions))
 	for _, r := range reactions {
 		i, ok := c.index[r.Song]
@@ -118,28 +114,17 @@ func (c *Catalog) Row(s Scheme, reactions []setlist.Reaction) (cols []int32, val
 		}
 		a := bySong[i]
 		if a == nil {
-			a = &acc{}
+			a = &Signal{}
 			bySong[i] = a
 			order = append(order, i)
 		}
-		switch r.Kind {
-		case setlist.Play:
-			a.w += float32(r.Weight)
-		case setlist.Like:
-			a.w += s.LikeWeight
-		case setlist.Dislike:
-			a.disliked = true
-		}
+		a.Add(r.Kind, float32(r.Weight))
 	}
 	cols = make([]int32, 0, len(order))
 	vals = make([]float32, 0, len(order))
 	for _, i := range order {
-		a := bySong[i]
-		switch {
-		case a.disliked:
-			cols, vals = append(cols, i), append(vals, -s.DislikeWeight)
-		case a.w > 0:
-			cols, vals = append(cols, i), append(vals, a.w)
+		if w, ok := bySong[i].Weight(s); ok {
+			cols, vals = append(cols, i), append(vals, w)
 		}
 	}
 	return cols, vals
