@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/setlist/setlist"
+)
+
+// UserReactions returns every reaction of the user, for fold-in: one primary
+// key range scan, with the user's existence checked in the same statement so
+// an unknown user (ErrNotFound) costs no second round trip.
+func (db *DB) UserReactions(ctx context.Context, id setlist.UserID) ([]setlist.Reaction, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT r.song_id, r.kind, r.weight, r.updated_at
+		FROM users u LEFT JOIN reactions r ON r.user_id = u.id
+		WHERE u.external_id = $1`, string(id))
+	if err != nil {
+		return nil, classify(fmt.Sprintf("reactions of %q", id), err)
+	}
+	var (
+		out     []setlist.Reaction
+		found   bool
+		song    *int64
+		kind    *string
+		weight  *float32
+		updated *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&song, &kind, &weight, &updated}, func() error {
+		found = true
+		if song == nil { // the LEFT JOIN's row for a user without reactions
+			return nil
+		}
+		out = append(out, setlist.Reaction{User: id, Song: setlist.SongID(*song), Kind: setlist.ReactionKind(*kind),
+			Weight: float64(*weight), UpdatedAt: *updated})
+		return nil
+	})
+	if err != nil {
+		return nil, classify(fmt.Sprintf("reactions of %q", id), err)
+	}
+	if !found {
+		return nil, fmt.Errorf("user %q: %w", id, setlist.ErrNotFound)
+	}
+	return out, nil
+}
+
+// ReactedSong is one reaction with its song named, for listing.
+type ReactedSong struct {
+	Song      setlist.Song         `json:"song"`
+	Kind      setlist.ReactionKind `json:"kind"`
+	Weight    float64              `json:"weight"`
+	UpdatedAt time.Time            `json:"updated_at"`
+}
+
+// ReactionList returns the user's latest reactions with their songs, newest
+// first, or ErrNotFound for an unknown user.
+func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]ReactedSong, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
+	}
+	var out []ReactedSong
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		key, err := userIDOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT s.id, s.artist, s.track, r.kind, r.weight, r.updated_at
+			FROM reactions r JOIN songs s ON s.id = r.song_id
+			WHERE r.user_id = $1 ORDER BY r.updated_at DESC, s.id LIMIT $2`, key, limit)
+		if err != nil {
+			return classify("list reactions", err)
+		}
+		var r ReactedSong
+		var kind string
+		var w float32
+		_, err = pgx.ForEachRow(rows, []any{&r.Song.ID, &r.Song.Artist, &r.Song.Track, &kind, &w, &r.UpdatedAt}, func() error {
+			r.Kind, r.Weight = setlist.ReactionKind(kind), float64(w)
+			out = append(out, r)
+			return nil
+		})
+		if err != nil {
+			return classify("list reactions", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapTx(fmt.Sprintf("reactions of %q", id), err)
+	}
+	return out, nil
+}
+
+// React records a reaction in one transaction and returns it as stored.
+//
+//   - like and dislike are exclusive: recording one deletes the other on the
+//     same song, so the latest opinion wins. Plays are kept either way.
+//   - a play adds 1 to the user's play count of the song (weight).
+//   - a repeated like or dislike only refreshes updated_at.
+//
+// It returns ErrNotFound for an unknown user and ErrInvalid naming the song
+// for an unknown song (the song comes from the request body).
+func (db *DB) React(ctx context.Context, id setlist.UserID, ref SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
+	if !kind.Valid() {
+		return setlist.Reaction{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+	}
+	if err := ref.Validate(); err != nil {
+		return setlist.Reaction{}, err
+	}
+	out := setlist.Reaction{User: id, Kind: kind}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		key, err := userIDOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		song, err := resolveSong(ctx, tx, ref)
+		if err != nil {
+			if errors.Is(err, setlist.ErrNotFound) {
+				return fmt.Errorf("unknown song %s: %w", ref, setlist.ErrInvalid)
+			}
+			return err
+		}
+		out.Song = song
+		switch kind {
+		case setlist.Like, setlist.Dislike:
+			other := setlist.Dislike
+			if kind == setlist.Dislike {
+				other = setlist.Like
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM reactions WHERE user_id = $1 AND song_id = $2 AND kind = $3`, key, song, string(other)); err != nil {
+				return classify("remove opposite reaction", err)
+			}
+		}
+		var w float32
+		err = tx.QueryRow(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight) VALUES ($1, $2, $3, 1)
+			ON CONFLICT (user_id, song_id, kind) DO UPDATE SET
+				weight = CASE WHEN EXCLUDED.kind = 'play' THEN reactions.weight + 1 ELSE 1 END,
+				updated_at = now()
+			RETURNING weight, updated_at`, key, song, string(kind)).Scan(&w, &out.UpdatedAt)
+		if err != nil {
+			return classify("record reaction", err)
+		}
+		out.Weight = float64(w)
+		return nil
+	})
+	if err != nil {
+		return setlist.Reaction{}, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
+	}
+	return out, nil
+}
+
+// Unreact deletes one reaction and returns the database time of the delete
+// (the user's history changed then). It returns ErrNotFound if the user, or
+// that reaction, does not exist.
+func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error) {
+	if !kind.Valid() {
+		return time.Time{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+	}
+	var at time.Time
+	err := db.Pool.QueryRow(ctx, `DELETE FROM reactions r USING users u
+		WHERE u.external_id = $1 AND r.user_id = u.id AND r.song_id = $2 AND r.kind = $3
+		RETURNING now()`, string(id), song, string(kind)).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("%s of song %d by %q: %w", kind, song, id, setlist.ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, classify("delete reaction", err)
+	}
+	return at, nil
+}
