@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,7 +59,9 @@ type RunUpdate struct {
 	SnapshotAt *time.Time
 }
 
-const runColumns = `id, status, params, metrics, counts, timings, version, reason, notes,
+// version is TEXT in the schema (a Redis key fragment) but always a run id, so
+// it is cast to the Go side's int64 in both directions.
+const runColumns = `id, status, params, metrics, counts, timings, version::bigint, reason, notes,
 	snapshot_at, started_at, finished_at, published_at`
 
 // StartRun records a new running run and returns its id, which is also the
@@ -100,7 +103,7 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
 		metrics      = COALESCE($4::jsonb, metrics),
 		counts       = COALESCE($5::jsonb, counts),
 		timings      = COALESCE($6::jsonb, timings),
-		version      = COALESCE($7, version),
+		version      = COALESCE($7::bigint::text, version),
 		reason       = CASE WHEN $8 = '' THEN reason ELSE $8 END,
 		notes        = CASE WHEN $9 = '' THEN notes ELSE $9 END,
 		snapshot_at  = COALESCE($10, snapshot_at),
@@ -171,4 +174,102 @@ func scanRun(row pgx.CollectableRow) (Run, error) {
 		&r.Reason, &r.Notes, &r.SnapshotAt, &r.StartedAt, &r.FinishedAt, &r.PublishedAt)
 	r.Status = RunStatus(status)
 	return r, err
+}
+
+// RecordRollback marks run rolledBack as rolled_back with reason and run
+// restored as published again, in one transaction so the registry never
+// shows two published runs or none.
+func (db *DB) RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE model_runs SET status = 'rolled_back', reason = $2 WHERE id = $1`, rolledBack, reason)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("run %d: %w", rolledBack, setlist.ErrNotFound)
+		}
+		tag, err = tx.Exec(ctx, `UPDATE model_runs SET status = 'published', published_at = now(),
+			finished_at = COALESCE(finished_at, now()) WHERE id = $1`, restored)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("run %d: %w", restored, setlist.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record rollback of run %d to run %d: %w", rolledBack, restored, err)
+	}
+	return nil
+}
+
+// trainLockID keys the session advisory lock a training run holds from its
+// start to its publish, so two runs never publish at once. It differs from
+// migrationLockID so a migration never waits on a training run.
+const trainLockID = 0x5e71157002
+
+// LockTraining takes the training lock on a dedicated connection (not from
+// the pool: closing it is what guarantees release, even if the unlock
+// statement fails) and returns the function that releases it. The
+// connection's application_name names this process, so a second run can say
+// who holds the lock. When the lock is taken and wait is false it returns an
+// error wrapping setlist.ErrConflict at once; when wait is true it calls
+// onWait with the holder and blocks until the lock is free or ctx ends.
+func (db *DB) LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error) {
+	cfg := db.Pool.Config().ConnConfig.Copy()
+	host, _ := os.Hostname()
+	cfg.RuntimeParams["application_name"] = fmt.Sprintf("setlist batch train pid %d on %s", os.Getpid(), host)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("training lock: connect: %w: %w", setlist.ErrUnavailable, err)
+	}
+	fail := func(err error) (func(), error) {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+		return nil, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(trainLockID)).Scan(&ok); err != nil {
+		return fail(fmt.Errorf("training lock: %w", err))
+	}
+	if !ok {
+		holder := lockHolder(ctx, conn)
+		if !wait {
+			return fail(fmt.Errorf("another batch train holds the lock (%s): %w", holder, setlist.ErrConflict))
+		}
+		if onWait != nil {
+			onWait(holder)
+		}
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(trainLockID)); err != nil {
+			return fail(fmt.Errorf("training lock: wait for %s: %w", holder, err))
+		}
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, int64(trainLockID))
+		_ = conn.Close(ctx)
+	}, nil
+}
+
+// lockHolder describes the session holding the training lock, for messages.
+func lockHolder(ctx context.Context, conn *pgx.Conn) string {
+	var app string
+	var pid int32
+	var since time.Time
+	err := conn.QueryRow(ctx, `SELECT a.application_name, a.pid, a.backend_start
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		  AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid
+		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		LIMIT 1`, int64(trainLockID)).Scan(&app, &pid, &since)
+	if err != nil {
+		return "holder unknown"
+	}
+	if app == "" {
+		app = "unnamed client"
+	}
+	return fmt.Sprintf("%s, postgres backend %d, connected %s", app, pid, since.Format(time.RFC3339))
 }
