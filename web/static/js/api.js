@@ -1,0 +1,115 @@
+// The REST API client: one fetch wrapper that turns the API's
+// {"error", "detail"} bodies into ApiError, plus one function per endpoint.
+// Response shapes are read tolerantly (see pickList) so small differences in
+// the server's field names do not break the page.
+
+/** ApiError is a failed request: status 0 means the network failed. */
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail || code || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code || '';
+    this.detail = detail || '';
+  }
+
+  /** human is a sentence for an inline alert. */
+  human(action) {
+    if (this.status === 0) return `Could not ${action}: the server did not answer. Check your connection and try again.`;
+    const what = this.detail || this.code || 'unexpected error';
+    const kind = this.status >= 500 ? 'the server had a problem' : 'the request was refused';
+    return `Could not ${action}: ${kind} (HTTP ${this.status}: ${what}).`;
+  }
+}
+
+/** isAbort tells a request cancelled on purpose from a real failure. */
+export function isAbort(err) {
+  return err && err.name === 'AbortError';
+}
+
+async function request(method, path, { body, signal } = {}) {
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      signal,
+      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    if (isAbort(err)) throw err;
+    throw new ApiError(0, 'network', String(err && err.message || err));
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const code = data && typeof data.error === 'string' ? data.error : res.statusText;
+    const detail = data && typeof data.detail === 'string' ? data.detail : '';
+    throw new ApiError(res.status, code, detail);
+  }
+  return data;
+}
+
+/** pickList returns the first array among obj[keys...], or obj itself. */
+export function pickList(obj, ...keys) {
+  if (Array.isArray(obj)) return obj;
+  if (!obj || typeof obj !== 'object') return [];
+  for (const k of keys) if (Array.isArray(obj[k])) return obj[k];
+  return [];
+}
+
+const enc = encodeURIComponent;
+
+/** searchUsers lists users whose id or name matches query. */
+export async function searchUsers(query, { limit = 10, signal } = {}) {
+  const data = await request('GET', `/v1/users?query=${enc(query)}&limit=${limit}`, { signal });
+  return pickList(data, 'users', 'items', 'results');
+}
+
+/** getUser fetches one user's profile (used for deep links). */
+export function getUser(userID, { signal } = {}) {
+  return request('GET', `/v1/users/${enc(userID)}`, { signal });
+}
+
+/** recommendations fetches a user's top n songs. */
+export async function recommendations(userID, { n = 5, signal } = {}) {
+  const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?n=${n}`, { signal });
+  return { ...data, items: pickList(data, 'items', 'recommendations') };
+}
+
+/** react records a like, dislike or play. */
+export function react(userID, songID, kind) {
+  return request('POST', `/v1/users/${enc(userID)}/reactions`, { body: { song_id: songID, kind } });
+}
+
+/** unreact removes a reaction of one kind. */
+export function unreact(userID, songID, kind) {
+  return request('DELETE', `/v1/users/${enc(userID)}/reactions/${enc(songID)}?kind=${enc(kind)}`);
+}
+
+/** createUser registers a user with favourite songs. */
+export function createUser({ userID, displayName, songIDs }) {
+  const body = { user_id: userID, likes: songIDs.map((id) => ({ song_id: id })) };
+  if (displayName) body.display_name = displayName;
+  return request('POST', '/v1/users', { body });
+}
+
+/** searchSongs is the catalog typeahead. */
+export async function searchSongs(query, { limit = 10, signal } = {}) {
+  const data = await request('GET', `/v1/songs?query=${enc(query)}&limit=${limit}`, { signal });
+  return pickList(data, 'songs', 'items', 'results');
+}
+
+/** similarSongs lists songs like songID. */
+export async function similarSongs(songID, { n = 5, signal } = {}) {
+  const data = await request('GET', `/v1/songs/${enc(songID)}/similar?n=${n}`, { signal });
+  return pickList(data, 'items', 'similar', 'songs');
+}
+
+/** model describes the published model and the registry's recent runs. */
+export function model({ signal } = {}) {
+  return request('GET', '/v1/model', { signal });
+}

@@ -1,0 +1,64 @@
+// Entry point: wires the user search, the user view, registration and the
+// model panel, and routes on the URL hash (/#/users/{user_id}) so a listener
+// can be linked to without any server route. Nothing here reloads the page.
+
+import { userLabel } from './dom.js';
+import * as api from './api.js';
+import { combobox } from './combobox.js';
+import { UserView } from './recs.js';
+import { registerForm } from './register.js';
+import { ModelPanel } from './model.js';
+
+const $ = (sel) => document.querySelector(sel);
+
+const model = new ModelPanel($('#model'));
+const view = new UserView($('#user'), { n: 5, onModelVersion: (v) => model.seen(v) });
+const known = new Map(); // user_id → user, from searches, for headings
+
+const userInput = $('#user-q');
+combobox({
+  input: userInput,
+  listbox: $('#user-list'),
+  status: $('#user-q-status'),
+  fetch: async (q, signal) => {
+    const users = await api.searchUsers(q, { limit: 10, signal });
+    for (const u of users) known.set(u.user_id, u);
+    return users;
+  },
+  render: (u) => ({ label: userLabel(u), detail: u.display_name && u.display_name !== u.user_id ? u.user_id : '' }),
+  onPick: (u) => {
+    // Keep what was typed visible as the chosen listener's id, and open them.
+    userInput.value = u.user_id;
+    openUser(u.user_id, { focus: false });
+  },
+});
+
+registerForm($('#register'), {
+  onCreated: (user) => {
+    known.set(user.user_id, user);
+    openUser(user.user_id, { focus: true });
+    model.load();
+  },
+});
+
+/** openUser shows a listener and records it in the hash (no navigation). */
+function openUser(userID, { focus }) {
+  const hash = `#/users/${encodeURIComponent(userID)}`;
+  if (location.hash !== hash) history.pushState(null, '', hash);
+  showFromHash({ focus });
+}
+
+function showFromHash({ focus = false } = {}) {
+  const m = location.hash.match(/^#\/users\/(.+)$/);
+  if (!m) return;
+  let userID;
+  try { userID = decodeURIComponent(m[1]); } catch { userID = m[1]; }
+  view.show(userID, known.get(userID) || null, { focus }).catch(() => {});
+}
+
+// Back/forward between listeners, and hand-edited hashes.
+window.addEventListener('popstate', () => showFromHash());
+window.addEventListener('hashchange', () => showFromHash());
+
+showFromHash({ focus: true });
+model.load();

@@ -1,0 +1,187 @@
+// The model panel: the version being served, when it was trained (as a
+// relative time), its metrics, and an inline SVG chart of precision@5 and
+// NDCG@5 over the registry's recent runs. No chart library: a few <polyline>s.
+
+import { h, svg, clear } from './dom.js';
+import * as api from './api.js';
+
+const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+const UNITS = [['year', 31536e6], ['month', 2592e6], ['week', 6048e5], ['day', 864e5], ['hour', 36e5], ['minute', 6e4], ['second', 1e3]];
+
+/** relativeTime says "5 minutes ago" for a Date. */
+export function relativeTime(date, now = Date.now()) {
+  const diff = date.getTime() - now;
+  for (const [unit, ms] of UNITS) {
+    if (Math.abs(diff) >= ms || unit === 'second') return rtf.format(Math.round(diff / ms), unit);
+  }
+  return '';
+}
+
+/**
+ * metric finds a metric in a metrics object whatever the pipeline named it:
+ * "precision_at_k", "precision@5", "p@5", or nested ({"precision": {"5": …}}).
+ */
+export function metric(metrics, name) {
+  if (!metrics || typeof metrics !== 'object') return undefined;
+  const aliases = name === 'precision' ? ['precision', 'p@', 'prec'] : [name];
+  let best;
+  for (const [key, value] of Object.entries(metrics)) {
+    const k = key.toLowerCase();
+    if (!aliases.some((a) => k.startsWith(a))) continue;
+    if (typeof value === 'number') {
+      // Prefer the @5 / at_k figure over others (precision@10, …).
+      if (best === undefined || /(@|_at_)(5|k)\b/.test(k)) best = value;
+    } else if (value && typeof value === 'object') {
+      const v = value['5'] ?? value.k ?? Object.values(value).find((x) => typeof x === 'number');
+      if (typeof v === 'number' && best === undefined) best = v;
+    }
+  }
+  if (best === undefined) {
+    for (const value of Object.values(metrics)) {
+      if (value && typeof value === 'object' && !Array.isArray(value)) {
+        const v = metric(value, name);
+        if (v !== undefined) return v;
+      }
+    }
+  }
+  return best;
+}
+
+const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en') : v.toFixed(4)) : String(v));
+
+/** ModelPanel owns the #model section. */
+export class ModelPanel {
+  constructor(root) {
+    this.root = root;
+    this.body = root.querySelector('#model-body');
+    this.alert = root.querySelector('#model-alert');
+    this.version = null;
+    this.trainedAt = null;
+    setInterval(() => this.tick(), 30e3);
+  }
+
+  async load() {
+    this.alert.textContent = '';
+    this.root.setAttribute('aria-busy', 'true');
+    try {
+      const data = await api.model();
+      this.render(data || {});
+    } catch (err) {
+      this.alert.textContent = err.status === 404 || err.status === 503
+        ? 'No model has been published yet. Run `batch train` to train one.'
+        : (err.human ? err.human('load the model') : String(err));
+    } finally {
+      this.root.removeAttribute('aria-busy');
+    }
+  }
+
+  /** seen is told which version the recommendations came from. */
+  seen(version) {
+    if (this.version !== null && String(version) !== String(this.version)) this.load();
+  }
+
+  tick() {
+    const time = this.body.querySelector('time[data-relative]');
+    if (time && this.trainedAt) time.textContent = relativeTime(this.trainedAt);
+  }
+
+  render(data) {
+    const current = data.current && typeof data.current === 'object' ? { ...data.current, ...data } : data;
+    const version = current.version ?? current.model_version ?? null;
+    this.version = version;
+    const trained = current.trained_at || current.published_at || current.finished_at;
+    this.trainedAt = trained ? new Date(trained) : null;
+    const metrics = current.metrics || {};
+    const params = current.params || {};
+    const runs = api.pickList(data, 'runs', 'previous', 'previous_runs', 'history');
+
+    clear(this.body);
+    this.body.append(
+      h('p', { class: 'model-version' },
+        h('span', { class: 'big' }, version !== null ? `v${version}` : 'no version'),
+        this.trainedAt && !Number.isNaN(this.trainedAt.getTime())
+          ? h('span', {}, ' trained ', h('time', { datetime: this.trainedAt.toISOString(), title: this.trainedAt.toLocaleString(), 'data-relative': '' }, relativeTime(this.trainedAt)))
+          : null),
+      this.metricList(metrics),
+      this.chart(runs, version, metrics),
+      Object.keys(params).length
+        ? h('details', { class: 'params' }, h('summary', {}, 'Training parameters'), this.dl(params))
+        : null,
+    );
+  }
+
+  metricList(metrics) {
+    const shown = [
+      ['Precision@5', metric(metrics, 'precision')],
+      ['NDCG@5', metric(metrics, 'ndcg')],
+      ['Recall@5', metric(metrics, 'recall')],
+      ['MAP@5', metric(metrics, 'map')],
+      ['Coverage', metric(metrics, 'coverage')],
+    ].filter(([, v]) => typeof v === 'number');
+    if (shown.length === 0) return h('p', { class: 'hint' }, 'No metrics recorded for this version.');
+    return h('dl', { class: 'metrics' }, shown.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, fmt(v)))));
+  }
+
+  dl(obj) {
+    return h('dl', { class: 'kv' }, Object.entries(obj).map(([k, v]) =>
+      h('div', {}, h('dt', {}, k), h('dd', {}, typeof v === 'object' && v !== null ? JSON.stringify(v) : fmt(v)))));
+  }
+
+  /**
+   * chart draws precision@5 and NDCG@5 for the last runs that have metrics,
+   * oldest left. Lines differ by dash and marker shape as well as colour; a
+   * table with the same numbers follows for screen readers and copying.
+   */
+  chart(runs, currentVersion, currentMetrics) {
+    let points = runs
+      .map((r) => ({
+        version: r.version ?? r.id,
+        status: r.status || '',
+        p: metric(r.metrics, 'precision'),
+        n: metric(r.metrics, 'ndcg'),
+      }))
+      .filter((r) => r.version != null && (typeof r.p === 'number' || typeof r.n === 'number'));
+    if (currentVersion != null && !points.some((r) => String(r.version) === String(currentVersion))) {
+      const p = metric(currentMetrics, 'precision');
+      const n = metric(currentMetrics, 'ndcg');
+      if (typeof p === 'number' || typeof n === 'number') points.push({ version: currentVersion, status: 'published', p, n });
+    }
+    points.sort((a, b) => Number(a.version) - Number(b.version));
+    points = points.slice(-12);
+    if (points.length === 0) return h('p', { class: 'hint' }, 'No runs with metrics in the registry yet.');
+
+    const W = 320; const H = 160; const L = 40; const R = 10; const T = 12; const B = 28;
+    const max = Math.max(0.05, ...points.flatMap((r) => [r.p, r.n]).filter((v) => typeof v === 'number')) * 1.15;
+    const x = (i) => (points.length === 1 ? L + (W - L - R) / 2 : L + (i * (W - L - R)) / (points.length - 1));
+    const y = (v) => T + (H - T - B) * (1 - v / max);
+    const series = [['p', 'Precision@5', 'series-p'], ['n', 'NDCG@5', 'series-n']];
+
+    const ticks = [0, max / 2, max].map((v) => svg('g', { class: 'tick' },
+      svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v) }),
+      svg('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end' }, v.toFixed(2))));
+    const xlabels = points.map((r, i) => svg('text', { x: x(i), y: H - B + 16, 'text-anchor': 'middle', class: 'xlabel' }, `v${r.version}`));
+    const lines = series.map(([key, label, cls]) => {
+      const pts = points.map((r, i) => [i, r[key]]).filter(([, v]) => typeof v === 'number');
+      return svg('g', { class: cls },
+        svg('polyline', { points: pts.map(([i, v]) => `${x(i)},${y(v)}`).join(' '), fill: 'none' }),
+        pts.map(([i, v]) => (key === 'p'
+          ? svg('circle', { cx: x(i), cy: y(v), r: 3.5 }, svg('title', {}, `${label} v${points[i].version}: ${fmt(v)}`))
+          : svg('rect', { x: x(i) - 3.5, y: y(v) - 3.5, width: 7, height: 7 }, svg('title', {}, `${label} v${points[i].version}: ${fmt(v)}`)))));
+    });
+
+    const id = 'chart-title';
+    return h('figure', { class: 'chart' },
+      svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': id, class: 'chart-svg' },
+        svg('title', { id }, `Precision@5 and NDCG@5 over the last ${points.length} run${points.length === 1 ? '' : 's'}`),
+        ticks, xlabels, lines),
+      h('figcaption', {},
+        h('span', { class: 'legend legend-p' }, 'Precision@5'),
+        h('span', { class: 'legend legend-n' }, 'NDCG@5')),
+      h('details', { class: 'chart-table' }, h('summary', {}, 'Numbers'),
+        h('table', {},
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Version'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Precision@5'), h('th', { scope: 'col' }, 'NDCG@5'))),
+          h('tbody', {}, points.map((r) => h('tr', {},
+            h('th', { scope: 'row' }, `v${r.version}`), h('td', {}, r.status),
+            h('td', {}, r.p === undefined ? '—' : fmt(r.p)), h('td', {}, r.n === undefined ? '—' : fmt(r.n))))))));
+  }
+}

@@ -1,0 +1,257 @@
+// The user view: a listener's recommended songs, each with where it came
+// from (batch, fold-in or popular), "because you liked …", like and dislike
+// buttons and an in-place "similar songs" list. A reaction is sent with
+// fetch and the list is re-fetched and redrawn in place: the page never
+// navigates. Errors appear in an role="alert" region next to the action.
+
+import { h, clear, say, songLabel, userLabel } from './dom.js';
+import * as api from './api.js';
+
+const SOURCES = {
+  batch: 'From the latest batch model, trained on everyone’s listening.',
+  'fold-in': 'Computed just now from this listener’s own likes and dislikes.',
+  popular: 'Popular with everyone: not enough about this listener yet.',
+};
+
+/** sourceBadge is the small label that says where a song came from. */
+export function sourceBadge(source) {
+  const s = SOURCES[source] ? source : 'unknown';
+  return h('span', { class: `badge badge-${s}`, title: SOURCES[source] || 'Source unknown' },
+    h('span', { class: 'sr-only' }, 'source: '), source || 'unknown');
+}
+
+/**
+ * UserView owns the #user section. show(userID) loads a listener; any
+ * earlier load still in flight is aborted so answers cannot arrive out of order.
+ */
+export class UserView {
+  constructor(root, { n = 5, onModelVersion } = {}) {
+    this.root = root;
+    this.n = n;
+    this.onModelVersion = onModelVersion || (() => {});
+    this.heading = root.querySelector('#user-h');
+    this.meta = root.querySelector('#user-meta');
+    this.alert = root.querySelector('#user-alert');
+    this.live = root.querySelector('#user-live');
+    this.list = root.querySelector('#recs');
+    this.userID = null;
+    this.user = null;
+    this.controller = null;
+    this.reactions = new Map(); // song_id → "like" | "dislike", made in this session
+    this.simSeq = 0;
+  }
+
+  /** show loads userID's songs; user is an optional {user_id, display_name}. */
+  async show(userID, user = null, { focus = false } = {}) {
+    if (userID !== this.userID) this.reactions = new Map();
+    this.userID = userID;
+    this.user = user && user.user_id === userID ? user : (this.user && this.user.user_id === userID ? this.user : null);
+    this.root.hidden = false;
+    this.renderHeading();
+    if (focus) this.heading.focus();
+    await this.refresh({ announce: false });
+  }
+
+  renderHeading() {
+    const name = this.user ? userLabel(this.user) : this.userID;
+    this.heading.textContent = '';
+    this.heading.append(h('span', { dir: 'auto', class: 'user-name' }, name));
+    this.root.setAttribute('aria-label', `Songs for ${name}`);
+  }
+
+  /**
+   * refresh re-fetches the list. After a reaction, the server folds the user
+   * in; when `until` is given the request is repeated briefly until the
+   * answer differs from `until` (a signature of the old list).
+   */
+  async refresh({ announce = true, until = null } = {}) {
+    if (this.controller) this.controller.abort();
+    const controller = new AbortController();
+    this.controller = controller;
+    const userID = this.userID;
+    this.list.setAttribute('aria-busy', 'true');
+    try {
+      let data;
+      for (let attempt = 0; ; attempt++) {
+        data = await api.recommendations(userID, { n: this.n, signal: controller.signal });
+        if (!until || signature(data) !== until || attempt >= 3) break;
+        await sleep(250 * (attempt + 1));
+        if (controller.signal.aborted) return;
+      }
+      if (controller.signal.aborted) return;
+      this.alert.textContent = '';
+      this.render(data);
+      if (announce) say(this.live, `Songs updated: ${data.items.length} songs, source ${data.source || 'unknown'}.`);
+      else say(this.live, `${data.items.length} songs for ${this.heading.textContent}.`);
+    } catch (err) {
+      if (api.isAbort(err)) return;
+      if (err.status === 404) {
+        this.alert.textContent = `No listener with the id “${userID}”. Check the spelling, or register below.`;
+      } else {
+        this.alert.textContent = err.human ? err.human(`load the songs for ${userID}`) : String(err);
+      }
+      this.alert.append(' ', h('button', { type: 'button', class: 'link', onclick: () => this.refresh() }, 'Try again'));
+      throw err;
+    } finally {
+      if (this.controller === controller) {
+        this.controller = null;
+        this.list.removeAttribute('aria-busy');
+      }
+    }
+  }
+
+  render(data) {
+    this.lastSignature = signature(data);
+    clear(this.meta);
+    this.meta.append(
+      sourceBadge(data.source),
+      h('span', {}, data.model_version != null ? `model version ${data.model_version}` : 'no model yet'),
+      h('span', { class: 'user-id', dir: 'auto' }, `id ${data.user_id || this.userID}`),
+    );
+    if (data.model_version != null) this.onModelVersion(data.model_version);
+    clear(this.list);
+    this.list.dataset.source = data.source || '';
+    if (data.items.length === 0) {
+      this.list.append(h('li', { class: 'empty' }, 'No songs to recommend yet. Like a few songs to get started.'));
+      return;
+    }
+    data.items.forEach((item, i) => this.list.append(this.songItem(item, i, data.source)));
+  }
+
+  /** songItem is one recommended song with its actions. */
+  songItem(item, i, source) {
+    const simID = `sim-${this.simSeq++}`;
+    const alert = h('p', { class: 'alert', role: 'alert' });
+    const similar = h('div', { class: 'similar', id: simID, hidden: true });
+    const toggle = h('button', {
+      type: 'button', class: 'btn btn-quiet', 'aria-expanded': 'false', 'aria-controls': simID,
+    }, 'Similar songs');
+    toggle.addEventListener('click', () => this.toggleSimilar(item, toggle, similar, alert));
+    const because = item.because ? songLabel(item.because) : '';
+    return h('li', { class: 'song', 'data-song-id': item.song_id },
+      h('div', { class: 'song-main' },
+        h('span', { class: 'rank', 'aria-hidden': 'true' }, String(i + 1)),
+        h('div', { class: 'song-text' },
+          h('span', { class: 'track', dir: 'auto' }, item.track || songLabel(item)),
+          h('span', { class: 'artist', dir: 'auto' }, item.artist || ''),
+          because ? h('span', { class: 'because' }, 'Because you liked ', h('q', { dir: 'auto' }, because)) : null),
+        sourceBadge(item.source || source)),
+      h('div', { class: 'actions' },
+        this.reactionButtons(item, alert, { inPlace: false }),
+        toggle),
+      alert,
+      similar);
+  }
+
+  /**
+   * reactionButtons are Like and Dislike for a song, as toggle buttons
+   * (aria-pressed). inPlace: a song in a "similar" list keeps its row and
+   * only flips its state; a recommended song's list is re-fetched.
+   */
+  reactionButtons(song, alert, { inPlace }) {
+    const label = songLabel(song);
+    const make = (kind, text) => h('button', {
+      type: 'button', class: `btn btn-${kind}`, 'data-kind': kind,
+      'aria-pressed': String(this.reactions.get(song.song_id) === kind),
+      'aria-label': `${text} ${label}`,
+    }, h('span', { 'aria-hidden': 'true', class: 'icon' }, kind === 'like' ? '♥' : '✕'), ` ${text}`);
+    const like = make('like', 'Like');
+    const dislike = make('dislike', 'Dislike');
+    const group = h('span', { class: 'reactions' }, like, dislike);
+    for (const btn of [like, dislike]) {
+      btn.addEventListener('click', () => this.react(song, btn.dataset.kind, { group, alert, inPlace }));
+    }
+    return group;
+  }
+
+  async react(song, kind, { group, alert, inPlace }) {
+    const userID = this.userID;
+    const buttons = group.querySelectorAll('button');
+    const undo = this.reactions.get(song.song_id) === kind;
+    const label = songLabel(song);
+    buttons.forEach((b) => { b.disabled = true; });
+    alert.textContent = '';
+    const before = this.lastSignature;
+    try {
+      if (undo) await api.unreact(userID, song.song_id, kind);
+      else await api.react(userID, song.song_id, kind);
+    } catch (err) {
+      buttons.forEach((b) => { b.disabled = false; });
+      alert.textContent = err.human ? err.human(`${undo ? 'undo' : 'save'} your ${kind} of ${label}`) : String(err);
+      return;
+    }
+    if (userID !== this.userID) return;
+    if (undo) this.reactions.delete(song.song_id);
+    else this.reactions.set(song.song_id, kind);
+    buttons.forEach((b) => {
+      b.disabled = false;
+      b.setAttribute('aria-pressed', String(this.reactions.get(song.song_id) === b.dataset.kind));
+    });
+    say(this.live, `${undo ? 'Removed your' : 'Saved your'} ${kind} of ${label}. Updating your songs…`);
+    if (inPlace) {
+      // The similar list stays; the recommendations above still update.
+      this.refresh({ until: before }).catch(() => {});
+      return;
+    }
+    // The song's row is about to be redrawn: keep keyboard focus inside the
+    // list instead of losing it to <body>.
+    const index = [...this.list.children].indexOf(group.closest('li'));
+    try {
+      await this.refresh({ until: before });
+    } catch {
+      return;
+    }
+    const row = this.list.children[Math.max(0, Math.min(index, this.list.children.length - 1))];
+    const target = row && row.querySelector('button');
+    if (target) target.focus({ preventScroll: true });
+    else this.heading.focus();
+  }
+
+  async toggleSimilar(song, toggle, box, alert) {
+    const open = toggle.getAttribute('aria-expanded') === 'true';
+    if (open) {
+      toggle.setAttribute('aria-expanded', 'false');
+      box.hidden = true;
+      return;
+    }
+    toggle.setAttribute('aria-expanded', 'true');
+    box.hidden = false;
+    if (box.dataset.loaded) return;
+    clear(box);
+    box.append(h('p', { class: 'hint' }, 'Loading similar songs…'));
+    alert.textContent = '';
+    try {
+      const items = await api.similarSongs(song.song_id, { n: 5 });
+      clear(box);
+      if (items.length === 0) {
+        box.append(h('p', { class: 'hint' }, 'No similar songs found.'));
+      } else {
+        box.append(h('h3', { class: 'similar-h' }, `Similar to ${songLabel(song)}`),
+          h('ul', { class: 'similar-list' }, items.map((s) => {
+            const rowAlert = h('p', { class: 'alert', role: 'alert' });
+            return h('li', { class: 'similar-song', 'data-song-id': s.song_id },
+              h('span', { class: 'song-text' },
+                h('span', { class: 'track', dir: 'auto' }, s.track || songLabel(s)),
+                h('span', { class: 'artist', dir: 'auto' }, s.artist || '')),
+              this.reactionButtons(s, rowAlert, { inPlace: true }),
+              rowAlert);
+          })));
+      }
+      box.dataset.loaded = '1';
+    } catch (err) {
+      clear(box);
+      toggle.setAttribute('aria-expanded', 'false');
+      box.hidden = true;
+      alert.textContent = err.human ? err.human(`load songs similar to ${songLabel(song)}`) : String(err);
+    }
+  }
+}
+
+/** signature identifies a list's content, to notice when it changed. */
+function signature(data) {
+  return `${data.source}|${data.model_version}|${data.items.map((i) => i.song_id).join(',')}`;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
