@@ -1,0 +1,446 @@
+package modelstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
+)
+
+// Version states in the P:versions hash. A version is "building" from before
+// its first key is written until the pointer switch names it, and
+// "published" from then until it drops out of current and previous, when its
+// keys get a grace TTL and its field is removed.
+const (
+	stateBuilding  = "building"
+	statePublished = "published"
+)
+
+// Defaults for a Publisher; measured in docs/BENCHMARKS.md.
+const (
+	// DefaultBatchSize is how many SETs go in one pipelined round trip: past
+	// ~1k the round trip is amortised and bigger batches only cost memory.
+	DefaultBatchSize = 2000
+	// DefaultGrace is how long a version that drops out of previous stays
+	// readable, so a reader that resolved the pointer just before a switch
+	// finishes its reads.
+	DefaultGrace = time.Hour
+)
+
+// ErrConflict is returned (wrapping setlist.ErrConflict) when the pointer
+// changed under a switch: another publisher or rollback ran concurrently.
+var errSwitchConflict = fmt.Errorf("pointer changed during the switch (another publish or rollback ran): %w", setlist.ErrConflict)
+
+// Publisher writes model versions and moves the pointer. One publisher per
+// prefix should run at a time (the batch holds a lock for that); if two do,
+// the compare-and-set switch makes the second fail instead of silently
+// replacing the first.
+type Publisher struct {
+	rdb  *redis.Client
+	keys Keys
+	// BatchSize is the number of commands per pipelined round trip.
+	BatchSize int
+	// Grace is how long a version that leaves previous stays readable.
+	Grace time.Duration
+	// OnBatch, if set, is called after each pipelined batch of user lists
+	// with the number written so far (progress bars; tests cancel with it).
+	OnBatch func(written int)
+}
+
+// NewPublisher returns a publisher with the default batch size and grace.
+func NewPublisher(rdb *redis.Client, keys Keys) *Publisher {
+	return &Publisher{rdb: rdb, keys: keys, BatchSize: DefaultBatchSize, Grace: DefaultGrace}
+}
+
+// Release is everything one version consists of.
+type Release struct {
+	// Meta is stored as JSON; Publish sets its Version, Users and Keys.
+	Meta model.Meta
+	// Items is model.EncodeItems' output: the item side serve folds in with.
+	Items []byte
+	// Popular is the list for users with no usable reactions.
+	Popular []model.Rec
+	// Users is the number of user lists; List(i) returns the i-th user's id
+	// and top-K for 0 ≤ i < Users. It is a function so a million users' lists
+	// need not be copied into one more structure before writing.
+	Users int
+	List  func(i int) (setlist.UserID, []model.Rec)
+}
+
+// Report says what a publish did.
+type Report struct {
+	Version  Version
+	Previous Version // the version now kept for rollback; 0 if none
+	Keys     int     // keys written, counted from Redis's replies
+	Bytes    int64   // key and value bytes written
+	Users    int     // user lists written
+	Cleaned  []Version
+	Retired  Version // the version that left previous and got a grace TTL; 0 if none
+	// CleanupErr is a failure to clean or retire other versions after a
+	// successful switch; the next publish retries, so it is not an error.
+	CleanupErr error
+}
+
+// Pointers are the versions readers use and the one kept for rollback (0
+// when unset).
+type Pointers struct {
+	Current, Previous Version
+}
+
+// Pointers reads the current and previous versions.
+func (p *Publisher) Pointers(ctx context.Context) (Pointers, error) {
+	vals, err := p.rdb.MGet(ctx, p.keys.Current(), p.keys.Previous()).Result()
+	if err != nil {
+		return Pointers{}, fmt.Errorf("read version pointers: %w: %w", setlist.ErrUnavailable, err)
+	}
+	var ps Pointers
+	for i, dst := range []*Version{&ps.Current, &ps.Previous} {
+		s, _ := vals[i].(string)
+		if s == "" {
+			continue
+		}
+		v, err := ParseVersion(s)
+		if err != nil {
+			return Pointers{}, fmt.Errorf("read version pointers: %q is not a version", s)
+		}
+		*dst = v
+	}
+	return ps, nil
+}
+
+// Meta reads version v's metadata.
+func (p *Publisher) Meta(ctx context.Context, v Version) (model.Meta, error) {
+	b, err := p.rdb.Get(ctx, p.keys.Meta(v)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return model.Meta{}, fmt.Errorf("meta of version %d: %w", v, setlist.ErrNotFound)
+	}
+	if err != nil {
+		return model.Meta{}, fmt.Errorf("meta of version %d: %w: %w", v, setlist.ErrUnavailable, err)
+	}
+	var m model.Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return model.Meta{}, fmt.Errorf("meta of version %d: %w", v, err)
+	}
+	return m, nil
+}
+
+// Publish writes release r as version v and, only once every key is written
+// and counted, switches the pointer to it:
+//
+//  1. Versions left "building" by a crashed publish are deleted, and
+//     published versions that are neither current nor previous get the
+//     grace TTL (a retire that failed last time).
+//  2. v is marked building; items, popular and every user's list are SET
+//     in pipelined batches, counting the OK replies; meta is written last.
+//  3. If the count of user lists differs from r.Users nothing is switched.
+//  4. A Lua script checks that current is still what step 1 read, that v's
+//     meta exists and v is still building, then sets previous to the old
+//     current, current to v, marks v published and PUBLISHes "version v".
+//  5. The version that left previous gets the grace TTL on all its keys.
+//
+// Cancelling ctx before step 4 leaves the pointer untouched; the partial keys
+// are deleted by the next publish. Keys of a version are never written after
+// the switch, so a reader that resolves current once and then reads only
+// that version's keys never mixes versions.
+func (p *Publisher) Publish(ctx context.Context, v Version, r Release) (Report, error) {
+	rep := Report{Version: v}
+	if v <= 0 {
+		return rep, fmt.Errorf("publish: version must be > 0, got %d: %w", v, setlist.ErrInvalid)
+	}
+	ptr, err := p.Pointers(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("publish version %d: %w", v, err)
+	}
+	if v == ptr.Current || v == ptr.Previous {
+		return rep, fmt.Errorf("publish version %d: it is already current or previous: %w", v, setlist.ErrConflict)
+	}
+	if rep.Cleaned, err = p.sweep(ctx, ptr, v); err != nil {
+		return rep, fmt.Errorf("publish version %d: clean up: %w", v, err)
+	}
+	if err := p.rdb.HSet(ctx, p.versionsKey(), versionString(v), stateBuilding).Err(); err != nil {
+		return rep, fmt.Errorf("publish version %d: mark building: %w: %w", v, setlist.ErrUnavailable, err)
+	}
+	if err := p.write(ctx, v, r, &rep); err != nil {
+		return rep, fmt.Errorf("publish version %d: %w", v, err)
+	}
+	if rep.Users != r.Users {
+		return rep, fmt.Errorf("publish version %d: wrote %d user lists, expected %d; pointer not switched", v, rep.Users, r.Users)
+	}
+	if err := p.switchTo(ctx, ptr.Current, v); err != nil {
+		return rep, fmt.Errorf("publish version %d: %w", v, err)
+	}
+	rep.Previous = ptr.Current
+	if ptr.Previous != 0 {
+		rep.Retired = ptr.Previous
+		rep.CleanupErr = p.retire(ctx, ptr.Previous)
+	}
+	return rep, nil
+}
+
+// write SETs every key of v, meta last, counting replies into rep.
+func (p *Publisher) write(ctx context.Context, v Version, r Release, rep *Report) error {
+	batch := max(p.BatchSize, 1)
+	pipe := p.rdb.Pipeline()
+	var arena []byte
+	set := func(key string, val []byte) {
+		pipe.Set(ctx, key, val, 0)
+		rep.Bytes += int64(len(key) + len(val))
+	}
+	flush := func() (int, error) {
+		cmds, err := pipe.Exec(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("write keys: %w", err)
+		}
+		ok := 0
+		for _, c := range cmds {
+			if c.(*redis.StatusCmd).Val() == "OK" {
+				ok++
+			}
+		}
+		rep.Keys += ok
+		return ok, nil
+	}
+	set(p.keys.Items(v), r.Items)
+	set(p.keys.Popular(v), model.EncodeRecs(r.Popular))
+	if n, err := flush(); err != nil {
+		return err
+	} else if n != 2 {
+		return fmt.Errorf("write items and popular: %d of 2 acknowledged", n)
+	}
+	for lo := 0; lo < r.Users; lo += batch {
+		hi := min(lo+batch, r.Users)
+		// One arena per batch: go-redis keeps the value slices until Exec.
+		arena = make([]byte, 0, cap(arena))
+		for i := lo; i < hi; i++ {
+			u, recs := r.List(i)
+			start := len(arena)
+			arena = model.AppendRecs(arena, recs)
+			set(p.keys.Recs(v, u), arena[start:len(arena):len(arena)])
+		}
+		n, err := flush()
+		if err != nil {
+			return err
+		}
+		rep.Users += n
+		if p.OnBatch != nil {
+			p.OnBatch(rep.Users)
+		}
+	}
+	meta := r.Meta
+	meta.Version, meta.Users, meta.Keys = v, rep.Users, rep.Keys+1
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("encode meta: %w", err)
+	}
+	set(p.keys.Meta(v), b)
+	if n, err := flush(); err != nil {
+		return err
+	} else if n != 1 {
+		return fmt.Errorf("write meta: not acknowledged")
+	}
+	return nil
+}
+
+// switchScript moves the pointer: compare-and-set on current, and only to a
+// version whose meta (written last) exists and that is still being built.
+var switchScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then
+  return redis.error_reply('SETLIST_CONFLICT current is "' .. cur .. '", expected "' .. ARGV[1] .. '"')
+end
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return redis.error_reply('SETLIST_INCOMPLETE meta of version ' .. ARGV[2] .. ' is missing')
+end
+if redis.call('HGET', KEYS[3], ARGV[2]) ~= 'building' then
+  return redis.error_reply('SETLIST_INCOMPLETE version ' .. ARGV[2] .. ' is not being built (cleaned up by another publisher?)')
+end
+if cur ~= '' then redis.call('SET', KEYS[2], cur) end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], 'published')
+redis.call('PUBLISH', ARGV[3], 'version ' .. ARGV[2])
+return 1
+`)
+
+func (p *Publisher) switchTo(ctx context.Context, expected, v Version) error {
+	err := switchScript.Run(ctx, p.rdb,
+		[]string{p.keys.Current(), p.keys.Previous(), p.versionsKey(), p.keys.Meta(v)},
+		pointerString(expected), versionString(v), p.keys.Events()).Err()
+	return scriptError("switch pointer", err)
+}
+
+// rollbackScript swaps current and previous: compare-and-set on both, and
+// only to a version whose meta still exists.
+var rollbackScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or ''
+local prev = redis.call('GET', KEYS[2]) or ''
+if cur ~= ARGV[1] or prev ~= ARGV[2] then
+  return redis.error_reply('SETLIST_CONFLICT pointers are "' .. cur .. '"/"' .. prev .. '", expected "' .. ARGV[1] .. '"/"' .. ARGV[2] .. '"')
+end
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return redis.error_reply('SETLIST_INCOMPLETE meta of version ' .. prev .. ' is missing')
+end
+redis.call('SET', KEYS[1], prev)
+redis.call('SET', KEYS[2], cur)
+redis.call('PUBLISH', ARGV[3], 'version ' .. prev)
+return 1
+`)
+
+// Rollback swaps current and previous atomically and announces the restored
+// version: readers go back to the previous version, and the rolled-back one
+// becomes previous, so a second Rollback rolls forward again. Nothing is
+// deleted. It returns the pointers after the swap.
+func (p *Publisher) Rollback(ctx context.Context) (Pointers, error) {
+	ptr, err := p.Pointers(ctx)
+	if err != nil {
+		return Pointers{}, fmt.Errorf("rollback: %w", err)
+	}
+	if ptr.Current == 0 || ptr.Previous == 0 {
+		return Pointers{}, fmt.Errorf("rollback: no previous version to roll back to (current %d): %w", ptr.Current, setlist.ErrNotFound)
+	}
+	err = rollbackScript.Run(ctx, p.rdb,
+		[]string{p.keys.Current(), p.keys.Previous(), p.keys.Meta(ptr.Previous)},
+		versionString(ptr.Current), versionString(ptr.Previous), p.keys.Events()).Err()
+	if err := scriptError("rollback", err); err != nil {
+		return Pointers{}, err
+	}
+	return Pointers{Current: ptr.Previous, Previous: ptr.Current}, nil
+}
+
+func scriptError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case strings.HasPrefix(err.Error(), "SETLIST_CONFLICT"):
+		return fmt.Errorf("%s: %s: %w", op, strings.TrimPrefix(err.Error(), "SETLIST_CONFLICT "), errSwitchConflict)
+	case strings.HasPrefix(err.Error(), "SETLIST_INCOMPLETE"):
+		return fmt.Errorf("%s: %s", op, strings.TrimPrefix(err.Error(), "SETLIST_INCOMPLETE "))
+	default:
+		return fmt.Errorf("%s: %w: %w", op, setlist.ErrUnavailable, err)
+	}
+}
+
+// versionsKey is the hash of versions with keys in Redis and their state. It
+// is internal to the publisher (readers never need it), so it is not in Keys.
+func (p *Publisher) versionsKey() string { return p.keys.Prefix() + ":versions" }
+
+// sweep deletes versions a crashed publish left building and retires
+// published versions that are neither current nor previous, never touching
+// current, previous or keep.
+func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version) ([]Version, error) {
+	states, err := p.rdb.HGetAll(ctx, p.versionsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list versions: %w: %w", setlist.ErrUnavailable, err)
+	}
+	var cleaned []Version
+	for s, state := range states {
+		v, err := ParseVersion(s)
+		if err != nil || v == ptr.Current || v == ptr.Previous || v == keep {
+			continue
+		}
+		if state == stateBuilding {
+			if err := p.deleteVersion(ctx, v); err != nil {
+				return cleaned, err
+			}
+			cleaned = append(cleaned, v)
+			continue
+		}
+		if err := p.retire(ctx, v); err != nil {
+			return cleaned, err
+		}
+	}
+	return cleaned, nil
+}
+
+// deleteVersion UNLINKs every key of a version nobody reads (it never
+// became current).
+func (p *Publisher) deleteVersion(ctx context.Context, v Version) error {
+	err := p.eachKeyBatch(ctx, v, func(pipe redis.Pipeliner, keys []string) {
+		pipe.Unlink(ctx, keys...)
+	})
+	if err != nil {
+		return fmt.Errorf("delete version %d: %w", v, err)
+	}
+	if err := p.rdb.HDel(ctx, p.versionsKey(), versionString(v)).Err(); err != nil {
+		return fmt.Errorf("delete version %d: %w: %w", v, setlist.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// retire gives every key of v the grace TTL instead of deleting it: a reader
+// that resolved the pointer to v just before it moved still finds its keys.
+func (p *Publisher) retire(ctx context.Context, v Version) error {
+	grace := p.Grace
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	err := p.eachKeyBatch(ctx, v, func(pipe redis.Pipeliner, keys []string) {
+		for _, k := range keys {
+			pipe.Expire(ctx, k, grace)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("retire version %d: %w", v, err)
+	}
+	if err := p.rdb.HDel(ctx, p.versionsKey(), versionString(v)).Err(); err != nil {
+		return fmt.Errorf("retire version %d: %w: %w", v, setlist.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// eachKeyBatch SCANs v's keys and applies fn to them in pipelined batches.
+func (p *Publisher) eachKeyBatch(ctx context.Context, v Version, fn func(redis.Pipeliner, []string)) error {
+	batch := max(p.BatchSize, 1)
+	iter := p.rdb.Scan(ctx, 0, globEscape(p.keys.VersionPrefix(v))+"*", int64(batch)).Iterator()
+	keys := make([]string, 0, batch)
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		pipe := p.rdb.Pipeline()
+		fn(pipe, keys)
+		_, err := pipe.Exec(ctx)
+		keys = keys[:0]
+		if err != nil {
+			return fmt.Errorf("%w: %w", setlist.ErrUnavailable, err)
+		}
+		return nil
+	}
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("scan keys: %w: %w", setlist.ErrUnavailable, err)
+	}
+	return flush()
+}
+
+// globEscape quotes the characters SCAN MATCH treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func pointerString(v Version) string {
+	if v == 0 {
+		return ""
+	}
+	return versionString(v)
+}
