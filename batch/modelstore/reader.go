@@ -1,0 +1,271 @@
+package modelstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
+)
+
+// Reader is serve's side of the key space: it resolves the pointer, loads a
+// version's shared records, reads a user's state in one round trip, caches
+// fold-in answers and records that a user reacted. It never writes a
+// version's batch keys; only the publisher does.
+type Reader struct {
+	rdb  redis.UniversalClient
+	keys Keys
+}
+
+// NewReader reads the key space under prefix ("" means DefaultPrefix).
+func NewReader(rdb redis.UniversalClient, prefix string) *Reader {
+	return &Reader{rdb: rdb, keys: NewKeys(prefix)}
+}
+
+// Keys is the key builder the reader uses.
+func (r *Reader) Keys() Keys { return r.keys }
+
+// Ping checks that Redis answers, for readiness probes.
+func (r *Reader) Ping(ctx context.Context) error {
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable("ping redis", err)
+	}
+	return nil
+}
+
+// Current returns the version readers should use, or ErrNotFound when no
+// model was ever published.
+func (r *Reader) Current(ctx context.Context) (Version, error) {
+	s, err := r.rdb.Get(ctx, r.keys.Current()).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("current version: %w", setlist.ErrNotFound)
+	}
+	if err != nil {
+		return 0, unavailable("current version", err)
+	}
+	v, err := ParseVersion(s)
+	if err != nil {
+		return 0, fmt.Errorf("current version: pointer holds %q: %w", s, err)
+	}
+	return v, nil
+}
+
+// Load reads version v's meta, item side and popular list in one pipeline
+// and decodes them. A missing key means the version is incomplete or
+// expired (ErrNotFound): the caller keeps what it has.
+func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) {
+	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Get(ctx, r.keys.Meta(v))
+		p.Get(ctx, r.keys.Items(v))
+		p.Get(ctx, r.keys.Popular(v))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(fmt.Sprintf("load version %d", v), err)
+	}
+	var raw [3][]byte
+	for i, c := range cmds {
+		b, err := c.(*redis.StringCmd).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("load version %d: %s missing: %w", v, c.Args()[1], setlist.ErrNotFound)
+		}
+		if err != nil {
+			return nil, unavailable(fmt.Sprintf("load version %d", v), err)
+		}
+		raw[i] = b
+	}
+	p := &model.Published{}
+	if err := json.Unmarshal(raw[0], &p.Meta); err != nil {
+		return nil, fmt.Errorf("load version %d: decode meta: %w", v, err)
+	}
+	if p.Meta.Version != v {
+		return nil, fmt.Errorf("load version %d: meta names version %d", v, p.Meta.Version)
+	}
+	if p.Catalog, p.Side, err = model.DecodeItems(raw[1]); err != nil {
+		return nil, fmt.Errorf("load version %d: %w", v, err)
+	}
+	if p.Popular, err = model.DecodeRecs(raw[2]); err != nil {
+		return nil, fmt.Errorf("load version %d: popular: %w", v, err)
+	}
+	return p, nil
+}
+
+// UserState is what serve needs to know about one user under one version,
+// read in a single MGET.
+type UserState struct {
+	Recs    []model.Rec // the batch top-K; nil when the version has no list for the user
+	FoldIn  *FoldInRecord
+	Touched int64 // unix nanoseconds of the user's last reaction through serve; 0 if none
+}
+
+// UserState reads the user's batch list, cached fold-in and last-reaction
+// time for version v in one round trip. Records that fail to decode are
+// treated as absent (the caller recomputes) and reported in the error only
+// when nothing could be read.
+func (r *Reader) UserState(ctx context.Context, v Version, u setlist.UserID) (UserState, error) {
+	vals, err := r.rdb.MGet(ctx, r.keys.Recs(v, u), r.keys.FoldIn(v, u), r.keys.Touched(u)).Result()
+	if err != nil {
+		return UserState{}, unavailable(fmt.Sprintf("state of %q", u), err)
+	}
+	var st UserState
+	if s, ok := vals[0].(string); ok {
+		if st.Recs, err = model.DecodeRecs([]byte(s)); err != nil {
+			st.Recs = nil
+		}
+	}
+	if s, ok := vals[1].(string); ok {
+		if rec, err := DecodeFoldIn([]byte(s)); err == nil {
+			st.FoldIn = &rec
+		}
+	}
+	if s, ok := vals[2].(string); ok {
+		st.Touched, _ = strconv.ParseInt(s, 10, 64)
+	}
+	return st, nil
+}
+
+// FoldInRecord is serve's cached answer for a user the batch list cannot
+// serve. It is valid only while the user's touched time equals Touched: a
+// reaction written after the answer was computed changes touched, which
+// makes the record stale even if its delete raced with the write.
+type FoldInRecord struct {
+	Source  setlist.Source // fold-in, or popular when the user had no usable reactions
+	Touched int64
+	// Complete means the catalog ran out: the list holds every song the
+	// user can get, so it answers any n.
+	Complete bool
+	Items    []model.Explained
+}
+
+const foldInFormat = 1
+
+// EncodeFoldIn packs rec as [format][source][complete][touched i64]
+// [count uvarint]{song i64, score f32, because i64}* (little-endian).
+func EncodeFoldIn(rec FoldInRecord) []byte {
+	b := make([]byte, 0, 12+binary.MaxVarintLen32+20*len(rec.Items))
+	src := byte(0)
+	if rec.Source == setlist.SourcePopular {
+		src = 1
+	}
+	complete := byte(0)
+	if rec.Complete {
+		complete = 1
+	}
+	b = append(b, foldInFormat, src, complete)
+	b = binary.LittleEndian.AppendUint64(b, uint64(rec.Touched))
+	b = binary.AppendUvarint(b, uint64(len(rec.Items)))
+	for _, it := range rec.Items {
+		b = binary.LittleEndian.AppendUint64(b, uint64(it.Song))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(it.Score))
+		b = binary.LittleEndian.AppendUint64(b, uint64(it.Because))
+	}
+	return b
+}
+
+// DecodeFoldIn reverses EncodeFoldIn, rejecting truncated or foreign data.
+func DecodeFoldIn(b []byte) (FoldInRecord, error) {
+	if len(b) < 11 || b[0] != foldInFormat || b[1] > 1 || b[2] > 1 {
+		return FoldInRecord{}, errors.New("decode fold-in: unknown format")
+	}
+	rec := FoldInRecord{Source: setlist.SourceFoldIn, Complete: b[2] == 1, Touched: int64(binary.LittleEndian.Uint64(b[3:]))}
+	if b[1] == 1 {
+		rec.Source = setlist.SourcePopular
+	}
+	n, k := binary.Uvarint(b[11:])
+	if k <= 0 || n > uint64(len(b)) || uint64(len(b)-11-k) != n*20 {
+		return FoldInRecord{}, errors.New("decode fold-in: length does not match count")
+	}
+	b = b[11+k:]
+	rec.Items = make([]model.Explained, n)
+	for i := range rec.Items {
+		it := &rec.Items[i]
+		it.Song = setlist.SongID(binary.LittleEndian.Uint64(b))
+		it.Score = math.Float32frombits(binary.LittleEndian.Uint32(b[8:]))
+		it.Because = setlist.SongID(binary.LittleEndian.Uint64(b[12:]))
+		b = b[20:]
+	}
+	return rec, nil
+}
+
+// StoreFoldIn caches rec for user u under version v for ttl.
+func (r *Reader) StoreFoldIn(ctx context.Context, v Version, u setlist.UserID, rec FoldInRecord, ttl time.Duration) error {
+	if err := r.rdb.Set(ctx, r.keys.FoldIn(v, u), EncodeFoldIn(rec), ttl).Err(); err != nil {
+		return unavailable(fmt.Sprintf("store fold-in of %q", u), err)
+	}
+	return nil
+}
+
+// Touch records that user u's reactions changed at (database time): it sets
+// P:touched:{U}, deletes U's cached fold-in under v and announces "user U" on
+// the events channel so every replica drops U from its near cache, all in
+// one MULTI so no replica sees the message before the new touched time.
+func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, at time.Time) error {
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.keys.Touched(u), strconv.FormatInt(at.UnixNano(), 10), 0)
+		if v != 0 {
+			p.Del(ctx, r.keys.FoldIn(v, u))
+		}
+		p.Publish(ctx, r.keys.Events(), UserEvent(u))
+		return nil
+	})
+	if err != nil {
+		return unavailable(fmt.Sprintf("touch %q", u), err)
+	}
+	return nil
+}
+
+// Subscribe listens on the events channel. The caller owns the PubSub.
+func (r *Reader) Subscribe(ctx context.Context) *redis.PubSub {
+	return r.rdb.Subscribe(ctx, r.keys.Events())
+}
+
+// EventKind says what an events message announces.
+type EventKind int
+
+// The event kinds.
+const (
+	EventVersion EventKind = iota + 1 // the pointer switched to Version
+	EventUser                         // User reacted; drop their cached answers
+)
+
+// Event is one parsed message of the events channel.
+type Event struct {
+	Kind    EventKind
+	Version Version
+	User    setlist.UserID
+}
+
+// VersionEvent is the message announcing a switch to v.
+func VersionEvent(v Version) string { return "version " + versionString(v) }
+
+// UserEvent is the message announcing that u reacted.
+func UserEvent(u setlist.UserID) string { return "user " + string(u) }
+
+// ParseEvent reads "version V" or "user U" (U may contain spaces).
+func ParseEvent(msg string) (Event, error) {
+	kind, arg, ok := strings.Cut(msg, " ")
+	switch {
+	case ok && kind == "version":
+		v, err := ParseVersion(arg)
+		if err != nil {
+			return Event{}, fmt.Errorf("event %q: bad version: %w", msg, err)
+		}
+		return Event{Kind: EventVersion, Version: v}, nil
+	case ok && kind == "user" && arg != "":
+		return Event{Kind: EventUser, User: setlist.UserID(arg)}, nil
+	}
+	return Event{}, fmt.Errorf("event %q: want \"version V\" or \"user U\"", msg)
+}
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, setlist.ErrUnavailable, err)
+}

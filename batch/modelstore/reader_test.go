@@ -1,0 +1,135 @@
+package modelstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/modelstore/redistest"
+)
+
+func TestReaderLoadAndUserState(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ctx := context.Background()
+	r := modelstore.NewReader(rdb, prefix)
+	keys := r.Keys()
+
+	if _, err := r.Current(ctx); !errors.Is(err, setlist.ErrNotFound) {
+		t.Fatalf("Current with no pointer: %v, want ErrNotFound", err)
+	}
+	const v = modelstore.Version(7)
+	p := als.DefaultParams()
+	p.Factors, p.Weighting = 2, als.WeightRaw
+	side := (&als.Model{Params: p, Items: 3, Factors: 2, ItemFactors: []float32{1, 0, 0, 1, 1, 1}}).ItemSide()
+	items, err := model.EncodeItems(model.NewCatalog([]setlist.SongID{10, 20, 30}), side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := json.Marshal(model.Meta{Version: v, Scheme: model.DefaultScheme(), K: 2})
+	popular := []model.Rec{{Song: 30, Score: 9}, {Song: 10, Score: 3}}
+	recs := []model.Rec{{Song: 20, Score: 0.5}}
+	if err := rdb.MSet(ctx, keys.Meta(v), meta, keys.Items(v), items, keys.Popular(v), model.EncodeRecs(popular),
+		keys.Recs(v, "ana"), model.EncodeRecs(recs)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Load(ctx, v+1); !errors.Is(err, setlist.ErrNotFound) {
+		t.Fatalf("Load of a missing version: %v, want ErrNotFound", err)
+	}
+	rdb.Set(ctx, keys.Current(), "7", 0)
+	cur, err := r.Current(ctx)
+	if err != nil || cur != v {
+		t.Fatalf("Current = %v, %v", cur, err)
+	}
+	pub, err := r.Load(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Meta.K != 2 || pub.Catalog.Len() != 3 || !slices.Equal(pub.Popular, popular) {
+		t.Fatalf("loaded %+v", pub)
+	}
+
+	st, err := r.UserState(ctx, v, "ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(st.Recs, recs) || st.FoldIn != nil || st.Touched != 0 {
+		t.Fatalf("state = %+v", st)
+	}
+
+	// Touch sets the time, drops the fold-in and announces the user.
+	sub := r.Subscribe(ctx)
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
+		t.Fatal(err)
+	}
+	rec := modelstore.FoldInRecord{Source: setlist.SourceFoldIn, Touched: 5, Items: []model.Explained{{Rec: model.Rec{Song: 30, Score: 1}, Because: 10}}}
+	if err := r.StoreFoldIn(ctx, v, "bo b", rec, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := r.UserState(ctx, v, "bo b"); st.FoldIn == nil || st.FoldIn.Items[0].Because != 10 {
+		t.Fatalf("stored fold-in not read back: %+v", st)
+	}
+	at := time.Unix(100, 42)
+	if err := r.Touch(ctx, v, "bo b", at); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = r.UserState(ctx, v, "bo b")
+	if st.FoldIn != nil || st.Touched != at.UnixNano() {
+		t.Fatalf("after Touch: %+v", st)
+	}
+	msg, err := sub.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := modelstore.ParseEvent(msg.Payload)
+	if err != nil || ev.Kind != modelstore.EventUser || ev.User != "bo b" {
+		t.Fatalf("event %q → %+v, %v", msg.Payload, ev, err)
+	}
+}
+
+func TestFoldInCodec(t *testing.T) {
+	for _, rec := range []modelstore.FoldInRecord{
+		{Source: setlist.SourcePopular, Touched: -1, Complete: true},
+		{Source: setlist.SourceFoldIn, Touched: 1 << 60, Items: []model.Explained{{Rec: model.Rec{Song: 1, Score: -2.5}}, {Rec: model.Rec{Song: 1 << 40, Score: 3}, Because: 9}}},
+	} {
+		b := modelstore.EncodeFoldIn(rec)
+		got, err := modelstore.DecodeFoldIn(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Source != rec.Source || got.Touched != rec.Touched || got.Complete != rec.Complete || !slices.Equal(got.Items, rec.Items) {
+			t.Fatalf("round trip %+v → %+v", rec, got)
+		}
+		for cut := range len(b) {
+			if _, err := modelstore.DecodeFoldIn(b[:cut]); err == nil {
+				t.Fatalf("truncated record of %d/%d bytes decoded", cut, len(b))
+			}
+		}
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want modelstore.Event
+		ok   bool
+	}{
+		{modelstore.VersionEvent(12), modelstore.Event{Kind: modelstore.EventVersion, Version: 12}, true},
+		{modelstore.UserEvent("a b"), modelstore.Event{Kind: modelstore.EventUser, User: "a b"}, true},
+		{"version x", modelstore.Event{}, false},
+		{"user ", modelstore.Event{}, false},
+		{"hello", modelstore.Event{}, false},
+	} {
+		got, err := modelstore.ParseEvent(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseEvent(%q) = %+v, %v; want %+v ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
