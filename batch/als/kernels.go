@@ -79,13 +79,32 @@ func symvGo(a []float32, k int, v, out []float32) {
 // (64 KiB) stay in L2 while a user block sweeps them.
 const itemPanel = 256
 
-// scoreBlockGo writes out[b*itemPanel+j] = x_b·y_j for nb users and ni items.
-func scoreBlockGo(x []float32, nb int, y []float32, ni, k int, out []float32) {
+// scoreBlockGo writes out[b*itemPanel+j] = x_b·y_j for nb users against a
+// packed panel yt (k × itemPanel, item-contiguous, zero-padded), so the
+// inner loop is a unit-stride axpy over items.
+func scoreBlockGo(x []float32, nb int, yt []float32, ni, k int, out []float32) {
 	for b := 0; b < nb; b++ {
 		xb := x[b*k : (b+1)*k]
 		row := out[b*itemPanel : b*itemPanel+ni]
-		for j := range row {
-			row[j] = dotGo(xb, y[j*k:(j+1)*k])
+		clear(row)
+		for kk, v := range xb {
+			axpyGo(v, yt[kk*itemPanel:kk*itemPanel+ni], row)
 		}
 	}
+}
+
+// packPanels lays item factors out as ceil(items/itemPanel) panels of
+// k × itemPanel floats (zero-padded) so scoring streams items contiguously
+// for each factor and broadcasts the user's factor.
+func packPanels(f []float32, items, k int) []float32 {
+	panels := (items + itemPanel - 1) / itemPanel
+	out := make([]float32, panels*k*itemPanel)
+	for i := 0; i < items; i++ {
+		p, j := i/itemPanel, i%itemPanel
+		base := p * k * itemPanel
+		for kk, v := range f[i*k : (i+1)*k] {
+			out[base+kk*itemPanel+j] = v
+		}
+	}
+	return out
 }

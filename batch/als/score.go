@@ -28,6 +28,7 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 		}
 		scores[w] = make([]float32, userBlock*itemPanel)
 	}
+	packed := packPanels(s.ItemFactors, s.Items, k)
 	var cancelled atomic.Bool
 	parallelChunks(users, userBlock, threads, func(w, lo, hi int) {
 		if cancelled.Load() || ctx.Err() != nil {
@@ -47,7 +48,7 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 		}
 		for i0 := 0; i0 < s.Items; i0 += itemPanel {
 			i1 := min(i0+itemPanel, s.Items)
-			scoreBlock(uf[lo*k:hi*k], nb, s.ItemFactors[i0*k:i1*k], i1-i0, k, sc)
+			scoreBlock(uf[lo*k:hi*k], nb, packed[i0*k:i0*k+k*itemPanel], i1-i0, k, sc)
 			for b := 0; b < nb; b++ {
 				h := hs[b]
 				row := sc[b*itemPanel : b*itemPanel+i1-i0]

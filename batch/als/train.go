@@ -3,7 +3,6 @@ package als
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -175,10 +174,14 @@ func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (
 	mt := m.Transpose()
 	ci := transposeConfidence(m, cu)
 
+	// Rows are padded to a multiple of 8 floats so every kernel runs whole
+	// SIMD vectors; the padding stays exactly zero (its equations reduce to
+	// λ·x = 0) and is stripped before returning.
+	kp := (k + 7) &^ 7
 	rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x5e7115)) // fixed stream: same seed, same start
-	model.UserFactors = randomFactors(rng, m.Rows*k)
-	model.ItemFactors = randomFactors(rng, m.Cols*k)
-	x, y := model.UserFactors, model.ItemFactors
+	x := randomFactors(rng, m.Rows, k, kp)
+	y := randomFactors(rng, m.Cols, k, kp)
+	k = kp
 
 	gy := gram32(y, m.Cols, k, threads)
 	for it := 1; it <= p.Iterations; it++ {
@@ -196,15 +199,30 @@ func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (
 			onIter(st)
 		}
 	}
+	model.UserFactors = unpad(x, m.Rows, p.Factors, kp)
+	model.ItemFactors = unpad(y, m.Cols, p.Factors, kp)
 	return model, nil
 }
 
-func randomFactors(rng *rand.Rand, n int) []float32 {
-	f := make([]float32, n)
-	for i := range f {
-		f[i] = float32(rng.Float64() * 0.01)
+// randomFactors mirrors implicit's start, uniform [0, 0.01), row by row in a
+// fixed order so the start depends only on the seed.
+func randomFactors(rng *rand.Rand, rows, k, stride int) []float32 {
+	f := make([]float32, rows*stride)
+	for r := 0; r < rows; r++ {
+		for c := 0; c < k; c++ {
+			f[r*stride+c] = float32(rng.Float64() * 0.01)
+		}
 	}
 	return f
 }
 
-var _ = math.Abs
+func unpad(f []float32, rows, k, stride int) []float32 {
+	if k == stride {
+		return f
+	}
+	out := make([]float32, rows*k)
+	for r := 0; r < rows; r++ {
+		copy(out[r*k:(r+1)*k], f[r*stride:r*stride+k])
+	}
+	return out
+}

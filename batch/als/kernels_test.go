@@ -1,0 +1,82 @@
+package als
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randVec(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+// TestKernelsMatchPortable checks the dispatched (possibly SIMD) kernels
+// against the portable ones over sizes that exercise every tail path.
+func TestKernelsMatchPortable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, k := range []int{1, 3, 7, 8, 15, 16, 24, 33, 64, 150, 152} {
+		a, b := randVec(rng, k), randVec(rng, k)
+		if got, want := dot(a, b), dotGo(a, b); math.Abs(float64(got-want)) > 1e-4*float64(k) {
+			t.Errorf("k=%d dot = %v, portable %v", k, got, want)
+		}
+		y1 := randVec(rng, k)
+		var y2 []float32
+		y2 = append(y2, y1...)
+		axpy(0.5, a, y1)
+		axpyGo(0.5, a, y2)
+		for i := range y1 {
+			if math.Abs(float64(y1[i]-y2[i])) > 1e-5 {
+				t.Fatalf("k=%d axpy[%d] = %v, portable %v", k, i, y1[i], y2[i])
+			}
+		}
+		mat := randVec(rng, k*k)
+		for i := 0; i < k; i++ { // symv relies on symmetry
+			for j := 0; j < i; j++ {
+				mat[i*k+j] = mat[j*k+i]
+			}
+		}
+		o1, o2 := make([]float32, k), make([]float32, k)
+		symv(mat, k, a, o1)
+		symvGo(mat, k, a, o2)
+		closeVec(t, "symv", k, o1, o2)
+		other := randVec(rng, 20*k)
+		cols := []int32{3, 0, 19, 7, 7}
+		cm1, bias := randVec(rng, 5), randVec(rng, 5)
+		for _, bs := range [][]float32{nil, bias} {
+			o1, o2 := randVec(rng, k), make([]float32, k)
+			copy(o2, o1)
+			accumRows(other, k, cols, cm1, bs, a, o1)
+			accumRowsGo(other, k, cols, cm1, bs, a, o2)
+			closeVec(t, "accumRows", k, o1, o2)
+		}
+	}
+}
+
+func closeVec(t *testing.T, name string, k int, got, want []float32) {
+	t.Helper()
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-3*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("k=%d %s[%d] = %v, portable %v", k, name, i, got[i], want[i])
+		}
+	}
+}
+
+func BenchmarkAccumRows(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const k, rows, nnz = 64, 10000, 128
+	other := randVec(rng, rows*k)
+	cols := make([]int32, nnz)
+	for i := range cols {
+		cols[i] = int32(rng.IntN(rows))
+	}
+	cm1, v, out := randVec(rng, nnz), randVec(rng, k), make([]float32, k)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		accumRows(other, k, cols, cm1, nil, v, out)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nnz), "ns/entry")
+}
