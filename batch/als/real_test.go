@@ -2,6 +2,8 @@ package als
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -32,4 +34,39 @@ func TestRealHoldout(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("als default: %v", met)
+}
+
+// TestRealTune runs the tuner on the train part of the 15% holdout (the test
+// part is only used afterwards to report the chosen params' metrics). Slow,
+// so it also needs SETLIST_TUNE=1:
+//
+//	SETLIST_TUNE=1 GOEXPERIMENT=simd go test ./batch/als/ -run TestRealTune -v -timeout 60m
+func TestRealTune(t *testing.T) {
+	if os.Getenv("SETLIST_TUNE") == "" {
+		t.Skip("set SETLIST_TUNE=1 to run the tuner on the shared data")
+	}
+	m := loadReal(t)
+	train, test := SplitHoldout(m, 0.15, 1)
+	cfg := TuneConfig{Trials: 40, Budget: 20 * time.Minute, Seed: 7}
+	if v, err := strconv.Atoi(os.Getenv("SETLIST_TUNE_TRIALS")); err == nil {
+		cfg.Trials = v
+	}
+	best, trials, err := Tune(context.Background(), train, cfg, func(tr Trial) {
+		p := tr.Params
+		t.Logf("trial %2d pruned=%-5v %6.1fs f=%d reg=%.4g alpha=%.4g it=%d w=%s k1=%.4g b=%.3g eps=%.3g → ndcg@5=%.4f p@5=%.4f",
+			tr.Number, tr.Pruned, tr.Duration.Seconds(), p.Factors, p.Regularization, p.Alpha, p.Iterations, p.Weighting, p.BM25K1, p.BM25B, p.LogEpsilon, tr.Metrics.NDCG, tr.Metrics.Precision)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d trials; best %+v", len(trials), best)
+	model, err := Train(context.Background(), train, best, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	met, err := Evaluate(context.Background(), model.UserFactors, model.ItemSide(), train, test, 5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("best on holdout test: %v", met)
 }

@@ -7,7 +7,7 @@ import (
 
 // userBlock users share one pass over each item panel: with the block's user
 // vectors hot in cache, every item row loaded is used userBlock times.
-const userBlock = 8
+const userBlock = 8 // at most 8: exclusion masks are one byte per item
 
 // scoreAll ranks all items for users [0,users) and hands each user's heap to
 // emit (called concurrently for different users, once per user).
@@ -15,17 +15,16 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 	k := s.Factors
 	nt := resolveThreads(threads)
 	heaps := make([][]*topK, nt)
-	stamps := make([][]int32, nt)
+	// masks[w][item] has bit b set when the user in block slot b excludes
+	// item; userBlock ≤ 8 keeps it one byte per item.
+	masks := make([][]uint8, nt)
 	scores := make([][]float32, nt)
 	for w := range heaps {
 		heaps[w] = make([]*topK, userBlock)
 		for b := range heaps[w] {
 			heaps[w][b] = newTopK(min(n, s.Items))
 		}
-		stamps[w] = make([]int32, s.Items)
-		for i := range stamps[w] {
-			stamps[w][i] = -1
-		}
+		masks[w] = make([]uint8, s.Items)
 		scores[w] = make([]float32, userBlock*itemPanel)
 	}
 	packed := packPanels(s.ItemFactors, s.Items, k)
@@ -35,14 +34,14 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 			cancelled.Store(true)
 			return
 		}
-		hs, stamp, sc := heaps[w], stamps[w], scores[w]
+		hs, mask, sc := heaps[w], masks[w], scores[w]
 		nb := hi - lo
 		for b := 0; b < nb; b++ {
 			hs[b].reset()
 			if exclude != nil && lo+b < exclude.Rows {
 				cols, _ := exclude.Row(lo + b)
 				for _, c := range cols {
-					stamp[c] = int32(lo + b)
+					mask[c] |= 1 << b
 				}
 			}
 		}
@@ -52,12 +51,12 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 			for b := 0; b < nb; b++ {
 				h := hs[b]
 				row := sc[b*itemPanel : b*itemPanel+i1-i0]
-				u := int32(lo + b)
+				bit := uint8(1) << b
 				for j, v := range row {
 					if h.full() && v <= h.minScore() {
 						continue
 					}
-					if stamp[i0+j] == u {
+					if mask[i0+j]&bit != 0 {
 						continue
 					}
 					h.push(int32(i0+j), v)
@@ -66,6 +65,12 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 		}
 		for b := 0; b < nb; b++ {
 			emit(lo+b, hs[b])
+			if exclude != nil && lo+b < exclude.Rows {
+				cols, _ := exclude.Row(lo + b)
+				for _, c := range cols {
+					mask[c] = 0
+				}
+			}
 		}
 	})
 	if cancelled.Load() {
