@@ -70,8 +70,13 @@ type Release struct {
 	// Users is the number of user lists; List(i) returns the i-th user's id
 	// and top-K for 0 ≤ i < Users. It is a function so a million users' lists
 	// need not be copied into one more structure before writing.
+	// The returned slice is read only until the next call, so List may
+	// reuse one buffer.
 	Users int
 	List  func(i int) (setlist.UserID, []model.Rec)
+	// Progress, if set, is told the number of user lists written after each
+	// pipelined batch.
+	Progress func(written int)
 }
 
 // Report says what a publish did.
@@ -229,6 +234,9 @@ func (p *Publisher) write(ctx context.Context, v Version, r Release, rep *Report
 			return err
 		}
 		rep.Users += n
+		if r.Progress != nil {
+			r.Progress(rep.Users)
+		}
 		if p.OnBatch != nil {
 			p.OnBatch(rep.Users)
 		}

@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/model"
+)
+
+// Defaults of a Config's zero fields.
+const (
+	DefaultK             = 5
+	DefaultPopular       = 100
+	DefaultHoldout       = 0.15
+	DefaultMaxRegression = 0.05
+	DefaultSeed          = 42
+	evalK                = 5 // what serve shows; the gate compares NDCG at this K
+)
+
+// Config is what one run does. The zero value (plus defaults) trains with
+// the last published run's parameters, evaluates, gates and publishes.
+type Config struct {
+	K       int // recommendations stored per user
+	Popular int // length of the popular list
+
+	// HoldoutFraction of each user's positives is held out for evaluation.
+	HoldoutFraction float64
+	// EvalUsers caps the users evaluated (a seeded sample); 0 means all.
+	// At millions of users the metrics settle long before every user is
+	// scored, and evaluation costs a pass over the whole catalogue per user.
+	EvalUsers int
+
+	// TuneTrials and TuneBudget enable a hyper-parameter search on the
+	// training split; with both zero the last published run's parameters
+	// (or als.DefaultParams) are reused.
+	TuneTrials int
+	TuneBudget time.Duration
+
+	// Overrides pin parameters whatever their source (including tuning).
+	Overrides Overrides
+	Threads   int   // 0 means GOMAXPROCS
+	Seed      int64 // holdout split, evaluation sample and initial factors
+	Scheme    model.Scheme
+
+	DryRun        bool    // everything but publishing and writing the registry
+	Force         bool    // publish even when the quality gate rejects
+	MaxRegression float64 // allowed relative NDCG@5 drop against the published run
+	WaitLock      bool    // wait for another run's lock instead of exiting
+	Notes         string  // stored with the run
+}
+
+// Overrides are explicitly set training parameters; nil fields are not set.
+type Overrides struct {
+	Factors        *int
+	Iterations     *int
+	Regularization *float64
+	Alpha          *float64
+	Weighting      *als.Weighting
+}
+
+func (o Overrides) apply(p als.Params) als.Params {
+	if o.Factors != nil {
+		p.Factors = *o.Factors
+	}
+	if o.Iterations != nil {
+		p.Iterations = *o.Iterations
+	}
+	if o.Regularization != nil {
+		p.Regularization = *o.Regularization
+	}
+	if o.Alpha != nil {
+		p.Alpha = *o.Alpha
+	}
+	if o.Weighting != nil {
+		p.Weighting = *o.Weighting
+	}
+	return p
+}
+
+func (c Config) withDefaults() Config {
+	if c.K == 0 {
+		c.K = DefaultK
+	}
+	if c.Popular == 0 {
+		c.Popular = DefaultPopular
+	}
+	if c.HoldoutFraction == 0 {
+		c.HoldoutFraction = DefaultHoldout
+	}
+	if c.MaxRegression == 0 {
+		c.MaxRegression = DefaultMaxRegression
+	}
+	if c.Seed == 0 {
+		c.Seed = DefaultSeed
+	}
+	if c.Scheme == (model.Scheme{}) {
+		c.Scheme = model.DefaultScheme()
+	}
+	return c
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.K < 1 || c.K > 1000 {
+		bad("k must be between 1 and 1000, got %d", c.K)
+	}
+	if c.Popular < 1 {
+		bad("popular list length must be ≥ 1, got %d", c.Popular)
+	}
+	if !(c.HoldoutFraction > 0 && c.HoldoutFraction < 1) {
+		bad("holdout fraction must be in (0, 1), got %v", c.HoldoutFraction)
+	}
+	if c.EvalUsers < 0 {
+		bad("eval users must be ≥ 0, got %d", c.EvalUsers)
+	}
+	if c.TuneTrials < 0 || c.TuneBudget < 0 {
+		bad("tune trials and budget must be ≥ 0")
+	}
+	if !(c.MaxRegression >= 0 && c.MaxRegression <= 1) {
+		bad("max regression must be in [0, 1], got %v", c.MaxRegression)
+	}
+	if c.Threads < 0 {
+		bad("threads must be ≥ 0, got %d", c.Threads)
+	}
+	if err := c.Scheme.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid run config: %w: %w", setlist.ErrInvalid, err)
+	}
+	return nil
+}

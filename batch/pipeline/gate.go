@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+)
+
+// GateInput is what the quality gate judges.
+type GateInput struct {
+	NDCG, BaselineNDCG float64 // the candidate's and the popularity baseline's NDCG@5 on the same holdout
+	EvalUsers          int     // users evaluated; 0 means the data has no holdout
+	// PublishedNDCG is the NDCG@5 the currently published run recorded, nil
+	// when nothing is published. It was measured on that run's snapshot, not
+	// on this one: data drift moves it too, which is why the gate allows a
+	// relative MaxRegression rather than demanding "no worse".
+	PublishedNDCG *float64
+	MaxRegression float64
+	Force         bool
+}
+
+// GateDecision is the gate's verdict. Reason explains a rejection, or what
+// would have been rejected when Forced.
+type GateDecision struct {
+	Publish bool
+	Forced  bool
+	Reason  string
+}
+
+// Gate decides whether a candidate model may be published: it must beat the
+// popularity baseline (a model that cannot is worse than serving everyone the
+// charts) and must not fall more than MaxRegression (relative) below the
+// published run's NDCG@5. Force publishes anyway and says what it overrode.
+func Gate(in GateInput) GateDecision {
+	var reason string
+	switch {
+	case in.EvalUsers == 0:
+		reason = "no user has enough positive reactions for a holdout (≥ 2), so the model cannot be evaluated"
+	case math.IsNaN(in.NDCG):
+		reason = "NDCG@5 is not a number"
+	case in.NDCG <= in.BaselineNDCG:
+		reason = fmt.Sprintf("NDCG@5 %.4f does not beat the popularity baseline's %.4f", in.NDCG, in.BaselineNDCG)
+	case in.PublishedNDCG != nil && in.NDCG < *in.PublishedNDCG*(1-in.MaxRegression):
+		reason = fmt.Sprintf("NDCG@5 %.4f is more than %.1f%% below the published run's %.4f",
+			in.NDCG, 100*in.MaxRegression, *in.PublishedNDCG)
+	}
+	switch {
+	case reason == "":
+		return GateDecision{Publish: true}
+	case in.Force:
+		return GateDecision{Publish: true, Forced: true, Reason: "forced past the quality gate: " + reason}
+	default:
+		return GateDecision{Reason: reason}
+	}
+}

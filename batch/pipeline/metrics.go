@@ -1,0 +1,154 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/setlist/setlist/batch/postgres"
+)
+
+// Metrics are the batch's Prometheus series, registered on an injected
+// registerer (never the global one: a test or a second pipeline in the same
+// process gets its own). Series that describe the last *published* model are
+// registered only once a run publishes, so a failed run pushed with
+// Pushgateway's add semantics (POST) does not overwrite them with zeros.
+type Metrics struct {
+	reg             prometheus.Registerer
+	phase           *prometheus.GaugeVec
+	status          *prometheus.GaugeVec
+	lastRun         prometheus.Gauge
+	runNDCG         prometheus.Gauge
+	runBaselineNDCG prometheus.Gauge
+
+	publishedOnce sync.Once
+	lastSuccess   prometheus.Gauge
+	gauges        map[string]prometheus.Gauge
+	publishedErr  error
+}
+
+// runStatuses are every value of the status label, so each push sets the
+// last run's to 1 and every other to 0.
+var runStatuses = []postgres.RunStatus{postgres.RunPublished, postgres.RunRejected, postgres.RunFailed}
+
+// publishedGauges name the gauges set from the last published run; the key
+// is the metric key in the registry's metrics map (or a count).
+var publishedGauges = []struct{ name, help, key string }{
+	{"setlist_batch_model_ndcg_at_5", "NDCG@5 of the published model on its holdout", "ndcg_at_5"},
+	{"setlist_batch_model_precision_at_5", "precision@5 of the published model on its holdout", "precision_at_5"},
+	{"setlist_batch_model_recall_at_5", "recall@5 of the published model on its holdout", "recall_at_5"},
+	{"setlist_batch_model_map_at_5", "MAP@5 of the published model on its holdout", "map_at_5"},
+	{"setlist_batch_model_hit_rate_at_5", "share of holdout users with a hit in the published model's top 5", "hit_rate_at_5"},
+	{"setlist_batch_model_coverage_at_5", "share of the catalogue in some evaluated user's top 5", "coverage_at_5"},
+	{"setlist_batch_model_baseline_ndcg_at_5", "popularity baseline's NDCG@5 on the published run's holdout", "baseline_ndcg_at_5"},
+	{"setlist_batch_model_version", "version (run id) of the published model", "version"},
+	{"setlist_batch_users_published", "user lists written by the last publish", "users_published"},
+	{"setlist_batch_keys_written", "Redis keys written by the last publish", "keys_written"},
+	{"setlist_batch_published_bytes", "key and value bytes written by the last publish", "bytes"},
+}
+
+// NewMetrics registers the always-present series on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		reg: reg,
+		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "setlist_batch_phase_duration_seconds",
+			Help: "Wall-clock seconds of each phase of the last batch run (load, split, tune, eval, train, topk, publish, total).",
+		}, []string{"phase"}),
+		status: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "setlist_batch_run_status",
+			Help: "1 for the outcome of the last batch run (published, rejected, failed), 0 for the others.",
+		}, []string{"status"}),
+		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "setlist_batch_last_run_timestamp_seconds",
+			Help: "Unix time the last batch run ended, whatever its outcome.",
+		}),
+		runNDCG: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "setlist_batch_run_ndcg_at_5",
+			Help: "NDCG@5 of the last evaluated candidate, published or not.",
+		}),
+		runBaselineNDCG: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "setlist_batch_run_baseline_ndcg_at_5",
+			Help: "Popularity baseline's NDCG@5 on the last evaluated candidate's holdout.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "setlist_batch_last_success_timestamp_seconds",
+			Help: "Unix time of the last batch run that published a model.",
+		}),
+		gauges: map[string]prometheus.Gauge{},
+	}
+	for _, c := range []prometheus.Collector{m.phase, m.status, m.lastRun, m.runNDCG, m.runBaselineNDCG} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register batch metrics: %w", err)
+		}
+	}
+	for _, g := range publishedGauges {
+		m.gauges[g.key] = prometheus.NewGauge(prometheus.GaugeOpts{Name: g.name, Help: g.help})
+	}
+	return m, nil
+}
+
+// observe records a finished run.
+func (m *Metrics) observe(res *Result) error {
+	if m == nil {
+		return nil
+	}
+	for phase, secs := range res.Timings {
+		m.phase.WithLabelValues(phase).Set(secs)
+	}
+	for _, s := range runStatuses {
+		v := 0.0
+		if s == res.Status {
+			v = 1
+		}
+		m.status.WithLabelValues(string(s)).Set(v)
+	}
+	m.lastRun.Set(float64(time.Now().Unix()))
+	if v, ok := res.Metrics["ndcg_at_5"]; ok {
+		m.runNDCG.Set(v)
+		m.runBaselineNDCG.Set(res.Metrics["baseline_ndcg_at_5"])
+	}
+	if res.Status != postgres.RunPublished {
+		return nil
+	}
+	m.publishedOnce.Do(func() {
+		m.publishedErr = m.reg.Register(m.lastSuccess)
+		for _, g := range publishedGauges {
+			if err := m.reg.Register(m.gauges[g.key]); err != nil && m.publishedErr == nil {
+				m.publishedErr = err
+			}
+		}
+	})
+	if m.publishedErr != nil {
+		return fmt.Errorf("register published-model metrics: %w", m.publishedErr)
+	}
+	m.lastSuccess.Set(float64(time.Now().Unix()))
+	for k, v := range res.Metrics {
+		if g, ok := m.gauges[k]; ok {
+			g.Set(v)
+		}
+	}
+	m.gauges["version"].Set(float64(res.Version))
+	m.gauges["users_published"].Set(float64(res.Counts.UsersPublished))
+	m.gauges["keys_written"].Set(float64(res.Counts.KeysWritten))
+	m.gauges["bytes"].Set(float64(res.Counts.Bytes))
+	return nil
+}
+
+// PushJob is the Pushgateway job name of the batch's series.
+const PushJob = "setlist_batch"
+
+// Push sends g's series to a Pushgateway at url with add semantics (POST):
+// series of this job that this push does not carry (the published model's,
+// after a failed run) keep their last pushed values. A CronJob pod is gone
+// before Prometheus could scrape it, hence a push.
+func Push(ctx context.Context, url string, g prometheus.Gatherer) error {
+	if err := push.New(url, PushJob).Gatherer(g).AddContext(ctx); err != nil {
+		return fmt.Errorf("push metrics to %s: %w", url, err)
+	}
+	return nil
+}

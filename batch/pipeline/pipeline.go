@@ -1,0 +1,526 @@
+// Package pipeline is the batch run end to end: load a consistent snapshot,
+// evaluate on a per-user holdout against a popularity baseline, optionally
+// tune, train on all data, compute every user's top-K, gate on quality and
+// publish atomically, recording everything in the run registry.
+//
+// Storage comes in through small interfaces defined here (Source, Registry,
+// Locker, Publisher), so another backend (an embedded store) plugs in
+// without touching the run's logic.
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/postgres"
+)
+
+// Source loads the training snapshot. progress(read, estimate) reports rows.
+type Source interface {
+	LoadTraining(ctx context.Context, scheme model.Scheme, progress func(read, estimate int64)) (*model.Training, error)
+}
+
+// Registry records runs; the run id is the published model's version.
+type Registry interface {
+	StartRun(ctx context.Context, notes string) (int64, error)
+	UpdateRun(ctx context.Context, id int64, u postgres.RunUpdate) error
+	LastPublished(ctx context.Context) (postgres.Run, error)
+}
+
+// Locker serialises runs: release must be called once the run ends.
+type Locker interface {
+	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
+}
+
+// Publisher writes a version and switches readers to it.
+type Publisher interface {
+	Publish(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
+}
+
+// Bar is a progress display for one phase.
+type Bar interface {
+	Set(n int64)
+	Finish()
+}
+
+// Deps are the run's collaborators. Logger and Progress default to
+// discarding; Metrics may be nil.
+type Deps struct {
+	Source    Source
+	Registry  Registry
+	Locker    Locker
+	Publisher Publisher
+	Logger    *slog.Logger
+	// Progress starts a display for a phase of total units (0 if unknown):
+	// a bar on a terminal, log lines in a pod.
+	Progress func(label string, total int64) Bar
+	Metrics  *Metrics
+	// Now is the clock (tests pin it); nil means time.Now.
+	Now func() time.Time
+}
+
+// Counts are the sizes a run records.
+type Counts struct {
+	Users          int   `json:"users"`
+	Songs          int   `json:"songs"`
+	Reactions      int64 `json:"reactions"`
+	NNZ            int   `json:"nnz"`
+	TrainNNZ       int   `json:"train_nnz"`
+	TestNNZ        int   `json:"test_nnz"`
+	EvalUsers      int   `json:"eval_users"`
+	UsersPublished int   `json:"users_published"`
+	KeysWritten    int   `json:"keys_written"`
+	Bytes          int64 `json:"bytes"`
+	Popular        int   `json:"popular"`
+}
+
+// RunParams is what the registry stores as a run's params.
+type RunParams struct {
+	ALS    als.Params   `json:"als"`
+	Scheme model.Scheme `json:"scheme"`
+	K      int          `json:"k"`
+	// Source says where ALS came from: "default", "last-published" or "tuned"
+	// (overrides are applied on top of any of them).
+	Source    string `json:"source"`
+	Overrides bool   `json:"overrides,omitempty"`
+	Trials    int    `json:"tune_trials,omitempty"`
+}
+
+// Result is what a run did.
+type Result struct {
+	RunID      int64 // 0 for a dry run
+	Version    modelstore.Version
+	Status     postgres.RunStatus
+	Reason     string
+	DryRun     bool
+	Params     RunParams
+	Metrics    map[string]float64 // see metricsMap
+	Counts     Counts
+	Timings    map[string]float64 // seconds per phase
+	SnapshotAt time.Time
+	Gate       GateDecision
+	Publish    modelstore.Report
+}
+
+// Run executes one batch run. It returns a *RejectedError (exit code 3) when
+// the quality gate refuses the model, a *LockedError (exit code 4) when
+// another run holds the lock, and the Result in every case it got that far.
+// A dry run takes no lock, writes no registry row and publishes nothing.
+func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, deps: deps, res: &Result{DryRun: cfg.DryRun, Timings: map[string]float64{}, Metrics: map[string]float64{}}}
+	if r.deps.Logger == nil {
+		r.deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.deps.Progress == nil {
+		r.deps.Progress = func(string, int64) Bar { return nopBar{} }
+	}
+	if r.deps.Now == nil {
+		r.deps.Now = time.Now
+	}
+	start := r.deps.Now()
+	log := r.deps.Logger
+
+	if !cfg.DryRun {
+		release, err := deps.Locker.LockTraining(ctx, cfg.WaitLock, func(holder string) {
+			log.Info("waiting for the training lock", "holder", holder)
+		})
+		if errors.Is(err, setlist.ErrConflict) {
+			return nil, &LockedError{Err: err}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("take training lock: %w", err)
+		}
+		defer release()
+		if r.res.RunID, err = deps.Registry.StartRun(ctx, cfg.Notes); err != nil {
+			return nil, err
+		}
+		r.res.Version = modelstore.Version(r.res.RunID)
+		log = log.With("run", r.res.RunID)
+		r.deps.Logger = log
+	}
+	log.Info("batch run started", "dry_run", cfg.DryRun)
+
+	err := r.execute(ctx)
+	r.res.Timings["total"] = r.deps.Now().Sub(start).Seconds()
+	var rejected *RejectedError
+	switch {
+	case err == nil && cfg.DryRun:
+		r.res.Status = ""
+	case err == nil:
+		r.res.Status = postgres.RunPublished
+	case errors.As(err, &rejected):
+		r.res.Status, r.res.Reason = postgres.RunRejected, rejected.Reason
+	default:
+		r.res.Status, r.res.Reason = postgres.RunFailed, err.Error()
+	}
+	if !cfg.DryRun {
+		if rerr := r.record(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if merr := deps.Metrics.observe(r.res); merr != nil {
+		log.Warn("batch metrics", "err", merr)
+	}
+	if err != nil {
+		return r.res, err
+	}
+	log.Info("batch run finished", "status", r.res.Status, "version", r.res.Version,
+		"ndcg_at_5", r.res.Metrics["ndcg_at_5"], "seconds", r.res.Timings["total"])
+	return r.res, nil
+}
+
+type run struct {
+	cfg  Config
+	deps Deps
+	res  *Result
+}
+
+type nopBar struct{}
+
+func (nopBar) Set(int64) {}
+func (nopBar) Finish()   {}
+
+// phase times fn into res.Timings[name].
+func (r *run) phase(name string, fn func() error) error {
+	t := r.deps.Now()
+	err := fn()
+	r.res.Timings[name] = r.deps.Now().Sub(t).Seconds()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.deps.Logger.Info("phase done", "phase", name, "seconds", r.res.Timings[name])
+	return nil
+}
+
+func (r *run) execute(ctx context.Context) error {
+	cfg, res := r.cfg, r.res
+	var tr *model.Training
+	err := r.phase("load", func() error {
+		bar := r.deps.Progress("load reactions", 0)
+		defer bar.Finish()
+		var err error
+		tr, err = r.deps.Source.LoadTraining(ctx, cfg.Scheme, func(read, _ int64) { bar.Set(read) })
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	res.SnapshotAt = tr.SnapshotAt
+	res.Counts.Users, res.Counts.Songs, res.Counts.Reactions = len(tr.Users), len(tr.Songs), tr.Reactions
+	if len(tr.Users) == 0 || len(tr.Songs) == 0 {
+		return fmt.Errorf("no reactions to train on: import some first")
+	}
+	m := als.NewCSR(len(tr.Users), len(tr.Songs), tr.Entries)
+	tr.Entries = nil // the CSR holds the data now; let the GC have 12 bytes an entry back
+	res.Counts.NNZ = m.NNZ()
+
+	params, err := r.baseParams(ctx)
+	if err != nil {
+		return err
+	}
+
+	var train, test *als.CSR
+	_ = r.phase("split", func() error {
+		train, test = als.SplitHoldout(m, cfg.HoldoutFraction, cfg.Seed)
+		if cfg.EvalUsers > 0 {
+			test = sampleRows(test, cfg.EvalUsers, cfg.Seed)
+		}
+		res.Counts.TrainNNZ, res.Counts.TestNNZ = train.NNZ(), test.NNZ()
+		return nil
+	})
+
+	if cfg.TuneTrials > 0 || cfg.TuneBudget > 0 {
+		err := r.phase("tune", func() error {
+			tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK}
+			best, trials, err := als.Tune(ctx, train, tc, func(t als.Trial) {
+				r.deps.Logger.Info("tune trial", "trial", t.Number, "ndcg_at_5", t.Metrics.NDCG, "pruned", t.Pruned, "seconds", t.Duration.Seconds())
+			})
+			if err != nil {
+				return err
+			}
+			params, res.Params.Source, res.Params.Trials = best, "tuned", len(trials)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	params = cfg.Overrides.apply(params)
+	params.Threads, params.Seed = cfg.Threads, cfg.Seed
+	res.Params.ALS, res.Params.Scheme, res.Params.K = params, cfg.Scheme, cfg.K
+	res.Params.Overrides = cfg.Overrides != (Overrides{})
+	if err := params.Validate(); err != nil {
+		return fmt.Errorf("training parameters: %w: %w", setlist.ErrInvalid, err)
+	}
+	r.deps.Logger.Info("training parameters", "source", res.Params.Source, "factors", params.Factors,
+		"iterations", params.Iterations, "regularization", params.Regularization, "alpha", params.Alpha, "weighting", params.Weighting)
+
+	var metrics, baseline als.Metrics
+	err = r.phase("eval", func() error {
+		em, err := r.train(ctx, "train (holdout)", train, params)
+		if err != nil {
+			return err
+		}
+		metrics, err = als.Evaluate(ctx, em.UserFactors, em.ItemSide(), train, test, evalK, cfg.Threads)
+		if err != nil {
+			return err
+		}
+		baseline = als.PopularityBaseline(train, test, evalK)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	train, test = nil, nil
+	res.Counts.EvalUsers = metrics.Users
+	res.Metrics = metricsMap(metrics, baseline)
+	r.deps.Logger.Info("evaluated", "users", metrics.Users, "ndcg_at_5", metrics.NDCG, "precision_at_5", metrics.Precision,
+		"baseline_ndcg_at_5", baseline.NDCG)
+
+	var full *als.Model
+	var side *als.ItemSide
+	err = r.phase("train", func() error {
+		var err error
+		if full, err = r.train(ctx, "train (all data)", m, params); err != nil {
+			return err
+		}
+		side = full.ItemSide()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var lists [][]als.Scored
+	err = r.phase("topk", func() error {
+		bar := r.deps.Progress("top-K", int64(m.Rows))
+		defer bar.Finish()
+		var err error
+		// Excluding the user's whole row drops every song they reacted to:
+		// plays, likes (positive) and dislikes (negative entries).
+		lists, err = als.TopNAll(ctx, full.UserFactors, side, cfg.K, m, cfg.Threads)
+		bar.Set(int64(m.Rows))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	full.UserFactors = nil
+	catalog := model.NewCatalog(tr.Songs)
+	popular := catalog.Recs(popularItems(m, cfg.Popular))
+	res.Counts.Popular = len(popular)
+
+	res.Gate = Gate(r.gateInput(ctx, metrics, baseline))
+	if !res.Gate.Publish {
+		return &RejectedError{RunID: res.RunID, Reason: res.Gate.Reason}
+	}
+	if res.Gate.Forced {
+		r.deps.Logger.Warn("publishing past the quality gate", "reason", res.Gate.Reason)
+		res.Reason = res.Gate.Reason
+	}
+	if cfg.DryRun {
+		r.deps.Logger.Info("dry run: not publishing")
+		return nil
+	}
+	return r.phase("publish", func() error { return r.publish(ctx, tr, catalog, side, lists, popular) })
+}
+
+// train fits params on m with a progress bar over iterations.
+func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params) (*als.Model, error) {
+	bar := r.deps.Progress(label, int64(p.Iterations))
+	defer bar.Finish()
+	return als.Train(ctx, m, p, func(s als.IterationStats) {
+		bar.Set(int64(s.Iteration))
+		r.deps.Logger.Debug("iteration", "phase", label, "iteration", s.Iteration, "loss", s.Loss, "seconds", s.Duration.Seconds())
+	})
+}
+
+// baseParams picks the parameters to start from: the last published run's
+// (what is known to work on this data) or the defaults.
+func (r *run) baseParams(ctx context.Context) (als.Params, error) {
+	r.res.Params.Source = "default"
+	if r.deps.Registry == nil {
+		return als.DefaultParams(), nil
+	}
+	last, err := r.deps.Registry.LastPublished(ctx)
+	if errors.Is(err, setlist.ErrNotFound) {
+		return als.DefaultParams(), nil
+	}
+	if err != nil {
+		return als.Params{}, err
+	}
+	var rp RunParams
+	if json.Unmarshal(last.Params, &rp) != nil || rp.ALS.Validate() != nil {
+		r.deps.Logger.Warn("last published run's params are unreadable; using defaults", "run", last.ID)
+		return als.DefaultParams(), nil
+	}
+	r.res.Params.Source = "last-published"
+	return rp.ALS, nil
+}
+
+func (r *run) gateInput(ctx context.Context, m, base als.Metrics) GateInput {
+	in := GateInput{NDCG: m.NDCG, BaselineNDCG: base.NDCG, EvalUsers: m.Users, MaxRegression: r.cfg.MaxRegression, Force: r.cfg.Force}
+	if r.deps.Registry == nil {
+		return in
+	}
+	if last, err := r.deps.Registry.LastPublished(ctx); err == nil {
+		var pm map[string]float64
+		if json.Unmarshal(last.Metrics, &pm) == nil {
+			if v, ok := pm["ndcg_at_5"]; ok {
+				in.PublishedNDCG = &v
+			}
+		}
+	}
+	return in
+}
+
+func (r *run) publish(ctx context.Context, tr *model.Training, catalog *model.Catalog, side *als.ItemSide, lists [][]als.Scored, popular []model.Rec) error {
+	items, err := model.EncodeItems(catalog, side)
+	if err != nil {
+		return err
+	}
+	res := r.res
+	bar := r.deps.Progress("publish", int64(len(lists)))
+	defer bar.Finish()
+	var buf []model.Rec
+	rel := modelstore.Release{
+		Meta: model.Meta{
+			TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, Params: res.Params.ALS, Scheme: r.cfg.Scheme,
+			Metrics: res.Metrics, K: r.cfg.K, Items: catalog.Len(),
+		},
+		Items:   items,
+		Popular: popular,
+		Users:   len(lists),
+		// The buffer is reused: Publish encodes each list before asking for the next.
+		List: func(i int) (setlist.UserID, []model.Rec) {
+			buf = buf[:0]
+			for _, s := range lists[i] {
+				buf = append(buf, model.Rec{Song: catalog.Song(s.Item), Score: s.Score})
+			}
+			return tr.Users[i], buf
+		},
+		Progress: func(n int) { bar.Set(int64(n)) },
+	}
+	rep, err := r.deps.Publisher.Publish(ctx, res.Version, rel)
+	res.Publish = rep
+	res.Counts.UsersPublished, res.Counts.KeysWritten, res.Counts.Bytes = rep.Users, rep.Keys, rep.Bytes
+	if err != nil {
+		return err
+	}
+	if rep.CleanupErr != nil {
+		r.deps.Logger.Warn("published, but cleaning up old versions failed; the next publish retries", "err", rep.CleanupErr)
+	}
+	if len(rep.Cleaned) > 0 {
+		r.deps.Logger.Info("deleted versions left by crashed publishes", "versions", rep.Cleaned)
+	}
+	return nil
+}
+
+// record writes the run's outcome to the registry. It uses a context that
+// survives the run's cancellation: an interrupted run must still be marked
+// failed rather than left running forever.
+func (r *run) record(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	res := r.res
+	u := postgres.RunUpdate{
+		Status: res.Status, Params: res.Params, Metrics: res.Metrics, Counts: res.Counts,
+		Timings: res.Timings, Reason: res.Reason,
+	}
+	if !res.SnapshotAt.IsZero() {
+		u.SnapshotAt = &res.SnapshotAt
+	}
+	if res.Status == postgres.RunPublished {
+		v := int64(res.Version)
+		u.Version = &v
+	}
+	if err := r.deps.Registry.UpdateRun(ctx, res.RunID, u); err != nil {
+		return fmt.Errorf("record run %d as %s: %w", res.RunID, res.Status, err)
+	}
+	return nil
+}
+
+// metricsMap flattens the evaluation into the registry's and meta's metrics.
+func metricsMap(m, base als.Metrics) map[string]float64 {
+	return map[string]float64{
+		"ndcg_at_5":               m.NDCG,
+		"precision_at_5":          m.Precision,
+		"recall_at_5":             m.Recall,
+		"map_at_5":                m.MAP,
+		"hit_rate_at_5":           m.HitRate,
+		"coverage_at_5":           m.Coverage,
+		"eval_users":              float64(m.Users),
+		"baseline_ndcg_at_5":      base.NDCG,
+		"baseline_precision_at_5": base.Precision,
+		"baseline_recall_at_5":    base.Recall,
+		"baseline_hit_rate_at_5":  base.HitRate,
+	}
+}
+
+// popularItems ranks items by the number of users with a positive entry
+// (ties by lower index) and returns the first n, scored by that count.
+func popularItems(m *als.CSR, n int) []als.Scored {
+	counts := make([]int32, m.Cols)
+	for p, c := range m.Indices {
+		if m.Data[p] > 0 {
+			counts[c]++
+		}
+	}
+	items := make([]int32, 0, m.Cols)
+	for i, c := range counts {
+		if c > 0 {
+			items = append(items, int32(i))
+		}
+	}
+	slices.SortFunc(items, func(a, b int32) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	items = items[:min(n, len(items))]
+	out := make([]als.Scored, len(items))
+	for i, it := range items {
+		out[i] = als.Scored{Item: it, Score: float32(counts[it])}
+	}
+	return out
+}
+
+// sampleRows keeps the test entries of n seeded-random users with test
+// entries and empties the other rows, so evaluation costs n users' scoring.
+func sampleRows(test *als.CSR, n int, seed int64) *als.CSR {
+	var withTest []int
+	for u := 0; u < test.Rows; u++ {
+		if test.Indptr[u+1] > test.Indptr[u] {
+			withTest = append(withTest, u)
+		}
+	}
+	if len(withTest) <= n {
+		return test
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5e7115))
+	rng.Shuffle(len(withTest), func(i, j int) { withTest[i], withTest[j] = withTest[j], withTest[i] })
+	keep := withTest[:n]
+	var entries []als.Entry
+	for _, u := range keep {
+		cols, vals := test.Row(u)
+		for i, c := range cols {
+			entries = append(entries, als.Entry{Row: int32(u), Col: c, Value: vals[i]})
+		}
+	}
+	return als.NewCSR(test.Rows, test.Cols, entries)
+}
