@@ -45,6 +45,7 @@ func NewApp(version string) *cli.App {
 		},
 		Commands: []*cli.Command{
 			migrateCommand(g),
+			importCommand(g),
 		},
 		// Errors are logged once, in Run, not by the library.
 		ExitErrHandler: func(*cli.Context, error) {},
