@@ -1,0 +1,56 @@
+package pipeline
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestGate(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name      string
+		in        GateInput
+		publish   bool
+		forced    bool
+		reasonHas string
+	}{
+		{"beats baseline, nothing published", GateInput{NDCG: 0.3, BaselineNDCG: 0.1, EvalUsers: 10}, true, false, ""},
+		{"ties baseline", GateInput{NDCG: 0.1, BaselineNDCG: 0.1, EvalUsers: 10}, false, false, "popularity baseline"},
+		{"below baseline", GateInput{NDCG: 0.05, BaselineNDCG: 0.1, EvalUsers: 10}, false, false, "popularity baseline"},
+		{"within regression", GateInput{NDCG: 0.29, BaselineNDCG: 0.1, EvalUsers: 10, PublishedNDCG: f(0.3), MaxRegression: 0.05}, true, false, ""},
+		{"exactly at the limit", GateInput{NDCG: 0.285, BaselineNDCG: 0.1, EvalUsers: 10, PublishedNDCG: f(0.3), MaxRegression: 0.05}, true, false, ""},
+		{"beyond regression", GateInput{NDCG: 0.28, BaselineNDCG: 0.1, EvalUsers: 10, PublishedNDCG: f(0.3), MaxRegression: 0.05}, false, false, "5.0% below the published"},
+		{"better than published", GateInput{NDCG: 0.4, BaselineNDCG: 0.1, EvalUsers: 10, PublishedNDCG: f(0.3), MaxRegression: 0.05}, true, false, ""},
+		{"forced past regression", GateInput{NDCG: 0.1, BaselineNDCG: 0.05, EvalUsers: 10, PublishedNDCG: f(0.3), MaxRegression: 0.05, Force: true}, true, true, "forced"},
+		{"no holdout users", GateInput{EvalUsers: 0}, false, false, "cannot be evaluated"},
+		{"NaN", GateInput{NDCG: math.NaN(), EvalUsers: 10}, false, false, "not a number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Gate(tt.in)
+			if d.Publish != tt.publish || d.Forced != tt.forced || !strings.Contains(d.Reason, tt.reasonHas) {
+				t.Errorf("Gate = %+v, want publish %v forced %v reason containing %q", d, tt.publish, tt.forced, tt.reasonHas)
+			}
+			if !d.Publish && d.Reason == "" {
+				t.Errorf("a rejection without a reason")
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).withDefaults().Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	bad := Config{K: -1, HoldoutFraction: 1.5, MaxRegression: 2, Threads: -1}.withDefaults()
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"k must", "holdout", "max regression", "threads"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
