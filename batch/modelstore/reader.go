@@ -228,6 +228,47 @@ func (r *Reader) Subscribe(ctx context.Context) *redis.PubSub {
 	return r.rdb.Subscribe(ctx, r.keys.Events())
 }
 
+// Events calls on for every well-formed message of the events channel until
+// ctx ends, and subscribed each time the subscription is confirmed: first,
+// and again after go-redis reconnects a dropped connection, when messages
+// may have been lost. Malformed messages are skipped.
+func (r *Reader) Events(ctx context.Context, on func(Event), subscribed func()) error {
+	ps := r.rdb.Subscribe(ctx, r.keys.Events())
+	defer ps.Close()
+	failures := 0
+	for {
+		msg, err := ps.Receive(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			// The next Receive reconnects and resubscribes; back off so
+			// a Redis outage is not a busy loop.
+			failures++
+			if failures >= 30 {
+				return unavailable("events subscription", err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)):
+			}
+			continue
+		}
+		failures = 0
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				subscribed()
+			}
+		case *redis.Message:
+			if ev, err := ParseEvent(m.Payload); err == nil {
+				on(ev)
+			}
+		}
+	}
+}
+
 // EventKind says what an events message announces.
 type EventKind int
 

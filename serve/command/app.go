@@ -1,56 +1,188 @@
-// Package command defines the serve CLI and wires the server together. It is
-// a package (not main) so tests can check Kubernetes manifests against the
-// real flag definitions.
+// Package command defines the serve CLI and wires the server together. It
+// is a package (not main) so tests can check Kubernetes manifests against the
+// real flag definitions (ParseConfig).
 package command
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/config"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/serve/internal/server"
+	"github.com/setlist/setlist/web"
 )
+
+// Config is everything serve is configured with; every field is a flag that
+// also reads the environment variable named in its help.
+type Config struct {
+	Stores config.Stores
+	Log    config.Log
+	Addr   string
+	// RedisPoolSize caps Redis connections (0: go-redis's default of ten
+	// per CPU).
+	RedisPoolSize int
+	Server        server.Config
+}
+
+// flags binds c to serve's flags.
+func (c *Config) flags() []cli.Flag {
+	s := &c.Server
+	flags := append(c.Stores.Flags(), c.Log.Flags()...)
+	return append(flags,
+		&cli.StringFlag{Name: "addr", Usage: "listen address", EnvVars: []string{"SETLIST_ADDR"}, Value: ":8080", Destination: &c.Addr},
+		&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long to drain in-flight requests on SIGTERM; keep below terminationGracePeriodSeconds minus --shutdown-delay", EnvVars: []string{"SETLIST_SHUTDOWN_TIMEOUT"}, Value: 20 * time.Second, Destination: &s.ShutdownTimeout},
+		&cli.DurationFlag{Name: "shutdown-delay", Usage: "how long /readyz fails before the listener closes on SIGTERM, so endpoints drop this pod first", EnvVars: []string{"SETLIST_SHUTDOWN_DELAY"}, Value: 0, Destination: &s.ShutdownDelay},
+		&cli.DurationFlag{Name: "request-timeout", Usage: "deadline for handling one request, store calls included", EnvVars: []string{"SETLIST_REQUEST_TIMEOUT"}, Value: 5 * time.Second, Destination: &s.API.RequestTimeout},
+		&cli.DurationFlag{Name: "read-timeout", Usage: "deadline for reading a request", EnvVars: []string{"SETLIST_READ_TIMEOUT"}, Value: 10 * time.Second, Destination: &s.API.ReadTimeout},
+		&cli.DurationFlag{Name: "write-timeout", Usage: "deadline for writing a response", EnvVars: []string{"SETLIST_WRITE_TIMEOUT"}, Value: 10 * time.Second, Destination: &s.API.WriteTimeout},
+		&cli.DurationFlag{Name: "idle-timeout", Usage: "how long a keep-alive connection may idle", EnvVars: []string{"SETLIST_IDLE_TIMEOUT"}, Value: 60 * time.Second, Destination: &s.API.IdleTimeout},
+		&cli.IntFlag{Name: "body-limit", Usage: "largest request body in bytes (413 beyond)", EnvVars: []string{"SETLIST_BODY_LIMIT"}, Value: 64 << 10, Destination: &s.API.BodyLimit},
+		&cli.DurationFlag{Name: "redis-timeout", Usage: "deadline of one Redis call on the request path", EnvVars: []string{"SETLIST_REDIS_TIMEOUT"}, Value: 250 * time.Millisecond, Destination: &s.Recs.RedisTimeout},
+		&cli.DurationFlag{Name: "postgres-timeout", Usage: "deadline of one PostgreSQL read on the request path", EnvVars: []string{"SETLIST_POSTGRES_TIMEOUT"}, Value: 2 * time.Second, Destination: &s.Recs.PostgresTimeout},
+		&cli.IntFlag{Name: "redis-pool-size", Usage: "Redis connections (0: ten per CPU)", EnvVars: []string{"SETLIST_REDIS_POOL_SIZE"}, Value: 0, Destination: &c.RedisPoolSize},
+		&cli.IntFlag{Name: "near-cache-size", Usage: "users whose answers are kept in process (0 disables the near cache)", EnvVars: []string{"SETLIST_NEAR_CACHE_SIZE"}, Value: 100000, Destination: &s.Recs.NearCacheSize},
+		&cli.DurationFlag{Name: "foldin-ttl", Usage: "lifetime of a cached fold-in answer in Redis", EnvVars: []string{"SETLIST_FOLDIN_TTL"}, Value: time.Hour, Destination: &s.Recs.FoldInTTL},
+		&cli.IntFlag{Name: "foldin-depth", Usage: "songs a fold-in computes and caches, so later requests for more reuse it", EnvVars: []string{"SETLIST_FOLDIN_DEPTH"}, Value: 20, Destination: &s.Recs.FoldInDepth},
+		&cli.IntFlag{Name: "explain", Usage: "fold-in songs given a \"because\" (each costs about one more solve)", EnvVars: []string{"SETLIST_EXPLAIN"}, Value: 1, Destination: &s.Recs.Explain},
+		&cli.DurationFlag{Name: "model-poll-interval", Usage: "how often to check the model pointer besides pub/sub events", EnvVars: []string{"SETLIST_MODEL_POLL_INTERVAL"}, Value: 5 * time.Second, Destination: &s.Recs.PollInterval},
+	)
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Server.API.BodyLimit < 1 {
+		errs = append(errs, fmt.Errorf("--body-limit must be ≥ 1, got %d", c.Server.API.BodyLimit))
+	}
+	if c.Server.Recs.NearCacheSize < 0 {
+		errs = append(errs, fmt.Errorf("--near-cache-size must be ≥ 0, got %d", c.Server.Recs.NearCacheSize))
+	}
+	if c.Server.Recs.Explain < 0 || c.Server.Recs.Explain > 100 {
+		errs = append(errs, fmt.Errorf("--explain must be from 0 to 100, got %d", c.Server.Recs.Explain))
+	}
+	for name, d := range map[string]time.Duration{"--request-timeout": c.Server.API.RequestTimeout, "--redis-timeout": c.Server.Recs.RedisTimeout,
+		"--postgres-timeout": c.Server.Recs.PostgresTimeout, "--shutdown-timeout": c.Server.ShutdownTimeout, "--model-poll-interval": c.Server.Recs.PollInterval} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be > 0, got %v", name, d))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // NewApp builds the serve CLI.
 func NewApp(version string) *cli.App {
-	var (
-		stores config.Stores
-		logCfg config.Log
-		addr   string
-	)
-	flags := append(stores.Flags(), logCfg.Flags()...)
-	flags = append(flags, &cli.StringFlag{Name: "addr", Usage: "listen address", EnvVars: []string{"SETLIST_ADDR"}, Value: ":8080", Destination: &addr})
+	var cfg Config
+	return newApp(version, &cfg, func(c *cli.Context) error { return run(c.Context, version, cfg) })
+}
+
+func newApp(version string, cfg *Config, action cli.ActionFunc) *cli.App {
 	return &cli.App{
 		Name:           "serve",
-		Usage:          "serve setlist's recommendations over HTTP",
+		Usage:          "serve setlist's recommendations, API and web page over HTTP",
 		Version:        version,
-		Flags:          flags,
+		Flags:          cfg.flags(),
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			logger, err := logCfg.Logger(os.Stderr)
-			if err != nil {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected arguments %q", c.Args().Slice())
+			}
+			if err := cfg.validate(); err != nil {
 				return err
 			}
-			app := fiber.New(fiber.Config{DisableStartupMessage: true})
-			app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-			errc := make(chan error, 1)
-			go func() { errc <- app.Listen(addr) }()
-			logger.Info("serving", "addr", addr)
-			select {
-			case err := <-errc:
-				return err
-			case <-c.Context.Done():
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				return app.ShutdownWithContext(ctx)
-			}
+			return action(c)
 		},
 	}
+}
+
+// ParseConfig parses args (args[0] is the program name) and the environment
+// with the real flag definitions without starting anything, so tests can
+// check that Kubernetes manifests pass flags serve understands.
+func ParseConfig(args []string) (Config, error) {
+	var cfg Config
+	app := newApp("test", &cfg, func(*cli.Context) error { return nil })
+	app.Writer, app.ErrWriter = discard{}, discard{}
+	if err := app.Run(args); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// run opens the stores, migrates the schema (advisory-locked, so replicas
+// starting together are safe), serves until ctx ends (SIGTERM) and then
+// drains.
+func run(ctx context.Context, version string, cfg Config) error {
+	logger, err := cfg.Log.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	db, err := postgres.Open(startCtx, cfg.Stores.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(startCtx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		logger.Info("migrated", "applied", applied)
+	}
+	opts, err := redis.ParseURL(cfg.Stores.RedisURL)
+	if err != nil {
+		return fmt.Errorf("parse redis url: %w", err)
+	}
+	if cfg.RedisPoolSize > 0 {
+		opts.PoolSize = cfg.RedisPoolSize
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.Ping(startCtx).Err(); err != nil {
+		return fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "setlist_serve_build_info", Help: "Always 1; the version label is the build.",
+			ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
+	srv, err := server.New(cfg.Server, server.Deps{DB: db, Redis: rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static()})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "delay", cfg.Server.ShutdownDelay, "timeout", cfg.Server.ShutdownTimeout)
+	// A fresh context: ctx is already cancelled, and the drain has its
+	// own deadline.
+	if err := srv.Shutdown(context.Background()); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
 }
 
 // Run runs app and turns its error into an exit code, logging it once.

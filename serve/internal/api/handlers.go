@@ -1,0 +1,353 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/serve/internal/recs"
+)
+
+// userParam is the :user_id path segment, unescaped and copied out of the
+// request buffer (fasthttp reuses it; the near cache keeps the id).
+func userParam(c *fiber.Ctx) (setlist.UserID, error) {
+	raw := c.Params("user_id")
+	s, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", fmt.Errorf("user_id %q is not a valid URL path segment: %w", raw, setlist.ErrInvalid)
+	}
+	id := setlist.UserID(strings.Clone(s))
+	if err := postgres.ValidateUserID(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func songParam(c *fiber.Ctx) (setlist.SongID, error) {
+	n, err := strconv.ParseInt(c.Params("song_id"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("song_id must be a positive integer, got %q: %w", c.Params("song_id"), setlist.ErrInvalid)
+	}
+	return setlist.SongID(n), nil
+}
+
+// intQuery reads an integer query parameter within [lo, hi], def if absent.
+func intQuery(c *fiber.Ctx, name string, def, lo, hi int) (int, error) {
+	s := c.Query(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be an integer from %d to %d, got %q: %w", name, lo, hi, s, setlist.ErrInvalid)
+	}
+	return n, nil
+}
+
+func (a *API) recommendations(c *fiber.Ctx) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	n, err := intQuery(c, "n", 5, 1, recs.MaxN)
+	if err != nil {
+		return err
+	}
+	ans, err := a.deps.Recs.Recommend(c.UserContext(), u, n)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Set("X-Recommendation-Source", string(ans.Source))
+	return c.Send(ans.Body)
+}
+
+type userPage struct {
+	Users      []setlist.User `json:"users"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+func (a *API) searchUsers(c *fiber.Ctx) error {
+	limit, err := intQuery(c, "limit", 20, 1, 100)
+	if err != nil {
+		return err
+	}
+	q := strings.TrimSpace(c.Query("query"))
+	if len(q) > 200 {
+		return fmt.Errorf("query must be at most 200 bytes: %w", setlist.ErrInvalid)
+	}
+	page, err := a.deps.DB.SearchUsers(c.UserContext(), postgres.UserQuery{Query: q, Limit: limit, Cursor: c.Query("cursor")})
+	if err != nil {
+		return err
+	}
+	if page.Users == nil {
+		page.Users = []setlist.User{}
+	}
+	return c.JSON(userPage{Users: page.Users, NextCursor: page.Next})
+}
+
+type newUserBody struct {
+	UserID      setlist.UserID     `json:"user_id"`
+	DisplayName string             `json:"display_name"`
+	Likes       []postgres.SongRef `json:"likes"`
+}
+
+func (a *API) createUser(c *fiber.Ctx) error {
+	var b newUserBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	u, err := a.deps.DB.CreateUser(c.UserContext(), postgres.NewUser{ID: b.UserID, DisplayName: b.DisplayName, Likes: b.Likes})
+	if err != nil {
+		return err
+	}
+	// A recreated id may have lists and fold-ins from its previous life:
+	// mark it touched so none of them is served.
+	if err := a.deps.Recs.Reacted(c.UserContext(), u.ID, u.CreatedAt); err != nil {
+		return err
+	}
+	c.Location("/v1/users/" + url.PathEscape(string(u.ID)))
+	return c.Status(fiber.StatusCreated).JSON(u)
+}
+
+func (a *API) user(c *fiber.Ctx) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	u, err := a.deps.DB.User(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(u)
+}
+
+func (a *API) reactions(c *fiber.Ctx) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	limit, err := intQuery(c, "limit", 50, 1, 500)
+	if err != nil {
+		return err
+	}
+	list, err := a.deps.DB.ReactionList(c.UserContext(), id, limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []postgres.ReactedSong{}
+	}
+	return c.JSON(fiber.Map{"user_id": id, "reactions": list})
+}
+
+type reactionBody struct {
+	postgres.SongRef
+	Kind setlist.ReactionKind `json:"kind"`
+}
+
+func (a *API) react(c *fiber.Ctx) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	var b reactionBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if !b.Kind.Valid() {
+		return fmt.Errorf("kind must be like, dislike or play, got %q: %w", b.Kind, setlist.ErrInvalid)
+	}
+	r, err := a.deps.DB.React(c.UserContext(), id, b.SongRef, b.Kind)
+	if err != nil {
+		return err
+	}
+	if err := a.deps.Recs.Reacted(c.UserContext(), id, r.UpdatedAt); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+func (a *API) unreact(c *fiber.Ctx) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	song, err := songParam(c)
+	if err != nil {
+		return err
+	}
+	kind := setlist.ReactionKind(c.Query("kind"))
+	if kind == "" && len(c.Body()) > 0 {
+		var b struct {
+			Kind setlist.ReactionKind `json:"kind"`
+		}
+		if err := decodeJSON(c, &b); err != nil {
+			return err
+		}
+		kind = b.Kind
+	}
+	if !kind.Valid() {
+		return fmt.Errorf("kind (query or body) must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+	}
+	at, err := a.deps.DB.Unreact(c.UserContext(), id, song, kind)
+	if err != nil {
+		return err
+	}
+	if err := a.deps.Recs.Reacted(c.UserContext(), id, at); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) searchSongs(c *fiber.Ctx) error {
+	limit, err := intQuery(c, "limit", 20, 1, 100)
+	if err != nil {
+		return err
+	}
+	q := strings.TrimSpace(c.Query("query"))
+	if len(q) > 200 {
+		return fmt.Errorf("query must be at most 200 bytes: %w", setlist.ErrInvalid)
+	}
+	songs, err := a.deps.DB.SearchSongs(c.UserContext(), q, limit)
+	if err != nil {
+		return err
+	}
+	if songs == nil {
+		songs = []setlist.Song{}
+	}
+	return c.JSON(fiber.Map{"songs": songs})
+}
+
+type scoredSong struct {
+	setlist.Song
+	Score float32 `json:"score"`
+}
+
+func (a *API) similar(c *fiber.Ctx) error {
+	song, err := songParam(c)
+	if err != nil {
+		return err
+	}
+	n, err := intQuery(c, "n", 10, 1, recs.MaxN)
+	if err != nil {
+		return err
+	}
+	snap, similar, err := a.deps.Recs.Similar(song, n)
+	if errors.Is(err, setlist.ErrNotFound) {
+		// Say which: a song that does not exist, or one the model
+		// has no factors for yet.
+		if _, dbErr := a.deps.DB.Song(c.UserContext(), song); dbErr != nil {
+			return dbErr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	seed, _ := snap.Song(song)
+	items := make([]scoredSong, 0, len(similar))
+	for _, r := range similar {
+		if s, ok := snap.Song(r.Song); ok {
+			items = append(items, scoredSong{Song: s, Score: r.Score})
+		}
+	}
+	return c.JSON(fiber.Map{"song": seed, "model_version": snap.Version, "items": items})
+}
+
+// modelInfo is GET /v1/model: what is served, how good it was offline, and
+// the registry's recent runs.
+type modelInfo struct {
+	Version    *model.Version     `json:"version"`
+	TrainedAt  *time.Time         `json:"trained_at,omitempty"`
+	SnapshotAt *time.Time         `json:"snapshot_at,omitempty"`
+	AgeSeconds float64            `json:"age_seconds,omitempty"`
+	LoadedAt   *time.Time         `json:"loaded_at,omitempty"`
+	Params     any                `json:"params,omitempty"`
+	Scheme     any                `json:"scheme,omitempty"`
+	Metrics    map[string]float64 `json:"metrics,omitempty"`
+	K          int                `json:"k,omitempty"`
+	Users      int                `json:"users,omitempty"`
+	Items      int                `json:"items,omitempty"`
+	Runs       []postgres.Run     `json:"runs"`
+	RunsError  string             `json:"runs_error,omitempty"`
+}
+
+func (a *API) model(c *fiber.Ctx) error {
+	var info modelInfo
+	if snap := a.deps.Recs.Current(); snap != nil {
+		m := snap.Published.Meta
+		info.Version, info.LoadedAt = &snap.Version, &snap.LoadedAt
+		info.TrainedAt, info.SnapshotAt = &m.TrainedAt, &m.SnapshotAt
+		info.AgeSeconds = time.Since(m.TrainedAt).Seconds()
+		info.Params, info.Scheme, info.Metrics = m.Params, m.Scheme, m.Metrics
+		info.K, info.Users, info.Items = m.K, m.Users, m.Items
+	}
+	runs, err := a.deps.DB.Runs(c.UserContext(), 10)
+	if err != nil {
+		// The model in memory is still worth showing; the error is
+		// the registry's, and the caller sees it in runs_error.
+		a.deps.Metrics.StoreError("postgres", "runs")
+		info.RunsError = "the run registry is unavailable"
+	}
+	info.Runs = runs
+	if info.Runs == nil {
+		info.Runs = []postgres.Run{}
+	}
+	return c.JSON(info)
+}
+
+// readyz is 200 only when Redis and PostgreSQL answer and a model is loaded;
+// otherwise 503 naming each failed check.
+func (a *API) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, p := range map[string]Pinger{"redis": a.deps.Redis, "postgres": a.deps.DB} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status := "ok"
+			if err := p.Ping(ctx); err != nil {
+				status = err.Error()
+			}
+			mu.Lock()
+			checks[name] = status
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	checks["model"] = "ok"
+	if snap := a.deps.Recs.Current(); snap == nil {
+		checks["model"] = "no model loaded yet"
+	} else {
+		checks["model_version"] = strconv.FormatInt(int64(snap.Version), 10)
+	}
+	if a.draining.Load() {
+		checks["server"] = "shutting down"
+	}
+	var failed []string
+	for _, name := range []string{"redis", "postgres", "model", "server"} {
+		if s, ok := checks[name]; ok && s != "ok" {
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) > 0 {
+		c.Set(fiber.HeaderRetryAfter, RetryAfter)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{
+			"error": "not ready", "detail": "failed: " + strings.Join(failed, ", "), "checks": checks})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+}

@@ -1,0 +1,158 @@
+// Package metrics defines every Prometheus metric serve exports. They are
+// created on a registry the caller injects (no package globals), so tests and
+// two servers in one process each get their own, and the names live in one
+// file that docs/API.md and the alert rules can be checked against.
+package metrics
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "setlist_serve"
+
+// Metrics are serve's collectors.
+type Metrics struct {
+	RequestDuration *prometheus.HistogramVec // route, method, code
+	Recommendations *prometheus.CounterVec   // source
+	FoldInDuration  *prometheus.HistogramVec // phase
+	NearCacheHits   prometheus.Counter
+	NearCacheMisses prometheus.Counter
+	NearCacheDrops  *prometheus.CounterVec // reason: user, version, resubscribe
+	NearCacheSize   prometheus.GaugeFunc
+	FoldInCache     *prometheus.CounterVec // result: hit, miss
+	StoreErrors     *prometheus.CounterVec // store, op
+	ModelVersion    prometheus.Gauge
+	ModelTrained    prometheus.Gauge
+	ModelSnapshot   prometheus.Gauge
+	ModelLoaded     prometheus.Gauge
+	ModelMetric     *prometheus.GaugeVec // name
+	ModelLoads      *prometheus.CounterVec
+	Events          *prometheus.CounterVec // kind
+
+	modelAge prometheus.GaugeFunc
+
+	// observers caches RequestDuration's children: WithLabelValues hashes
+	// three strings per call, which shows on the hot path.
+	observers sync.Map // obsKey → prometheus.Observer
+}
+
+type obsKey struct {
+	route, method string
+	code          int
+}
+
+// New registers serve's metrics on reg. size reports the near cache's entry
+// count and trainedAt the current model's training time (zero when none) at
+// scrape time.
+func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time) *Metrics {
+	m := &Metrics{
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern, method and status code.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5},
+		}, []string{"route", "method", "code"}),
+		Recommendations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "recommendations_total",
+			Help: "Recommendation answers served, by source (batch, fold-in, popular).",
+		}, []string{"source"}),
+		FoldInDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "foldin_duration_seconds",
+			Help:    "Time of an on-demand fold-in by phase: postgres_read, solve, recommend (score + top-K), explain, total.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .002, .005, .01, .025, .1},
+		}, []string{"phase"}),
+		NearCacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "near_cache_hits_total",
+			Help: "Recommendation requests answered from the in-process near cache.",
+		}),
+		NearCacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "near_cache_misses_total",
+			Help: "Recommendation requests the near cache could not answer.",
+		}),
+		NearCacheDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "near_cache_invalidations_total",
+			Help: "Near cache invalidations, by reason: user (a reaction), version (a model switch), resubscribe (events may have been missed).",
+		}, []string{"reason"}),
+		FoldInCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "foldin_cache_total",
+			Help: "Lookups of the Redis fold-in cache for users the batch list cannot serve, by result (hit, miss).",
+		}, []string{"result"}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "store_errors_total",
+			Help: "Failed Redis and PostgreSQL calls, by store and operation.",
+		}, []string{"store", "op"}),
+		ModelVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_version",
+			Help: "Version of the model being served (0 before one is loaded).",
+		}),
+		ModelTrained: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_trained_timestamp_seconds",
+			Help: "When the served model was trained (unix seconds).",
+		}),
+		ModelSnapshot: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_snapshot_timestamp_seconds",
+			Help: "Database time of the reactions snapshot the served model was trained on (unix seconds).",
+		}),
+		ModelLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_loaded_timestamp_seconds",
+			Help: "When this process loaded the served model (unix seconds).",
+		}),
+		ModelMetric: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_metric",
+			Help: "Offline evaluation metrics of the served model as recorded by its batch run (e.g. name=\"ndcg@5\").",
+		}, []string{"name"}),
+		ModelLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "model_loads_total",
+			Help: "Attempts to load a newly published model version, by result (ok, error).",
+		}, []string{"result"}),
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "events_total",
+			Help: "Messages received on the events channel, by kind (version, user, invalid, resubscribe).",
+		}, []string{"kind"}),
+	}
+	m.NearCacheSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "near_cache_entries",
+		Help: "Users with answers in the near cache.",
+	}, func() float64 { return float64(size()) })
+	m.modelAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "model_age_seconds",
+		Help: "Seconds since the served model was trained (0 before one is loaded).",
+	}, func() float64 {
+		t := trainedAt()
+		if t.IsZero() {
+			return 0
+		}
+		return time.Since(t).Seconds()
+	})
+	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
+		m.NearCacheDrops, m.NearCacheSize, m.FoldInCache, m.StoreErrors, m.ModelVersion, m.ModelTrained,
+		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge)
+	// Pre-create the children dashboards divide by, so rates start at 0
+	// instead of appearing with the first event.
+	for _, s := range []string{"batch", "fold-in", "popular"} {
+		m.Recommendations.WithLabelValues(s)
+	}
+	for _, r := range []string{"user", "version", "resubscribe"} {
+		m.NearCacheDrops.WithLabelValues(r)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.FoldInCache.WithLabelValues(r)
+	}
+	return m
+}
+
+// ObserveRequest records one request's duration.
+func (m *Metrics) ObserveRequest(route, method string, code int, d time.Duration) {
+	k := obsKey{route, method, code}
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, m.RequestDuration.WithLabelValues(route, method, strconv.Itoa(code)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// StoreError counts a failed call.
+func (m *Metrics) StoreError(store, op string) { m.StoreErrors.WithLabelValues(store, op).Inc() }

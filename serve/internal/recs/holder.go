@@ -1,0 +1,219 @@
+package recs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/modelstore"
+)
+
+// Snapshot is one loaded version: the shared model, and the names of its
+// songs pre-rendered for answers. It is immutable; a request that took it
+// keeps using it even after a newer one is swapped in.
+type Snapshot struct {
+	Version   model.Version
+	Published *model.Published
+	LoadedAt  time.Time
+	songs     map[setlist.SongID][]byte // songJSON of every catalog song that still exists
+	names     map[setlist.SongID]setlist.Song
+	// snapshotNanos is Meta.SnapshotAt in unix nanoseconds (0 when unset):
+	// a user touched later than this has reactions the batch list lacks.
+	snapshotNanos int64
+}
+
+// Song returns the name of a song of the catalog, if it still exists.
+func (sn *Snapshot) Song(id setlist.SongID) (setlist.Song, bool) {
+	song, ok := sn.names[id]
+	return song, ok
+}
+
+type holder struct {
+	snap   atomic.Pointer[Snapshot]
+	mu     sync.Mutex    // serialises loads
+	reload chan struct{} // a nudge to check the pointer now
+}
+
+func (h *holder) current() *Snapshot { return h.snap.Load() }
+
+// Refresh loads the version the pointer names if it is not the one in use,
+// and swaps it in. Requests running meanwhile keep their snapshot; there is
+// no moment without a model once one was loaded. It returns the version in
+// use afterwards.
+func (s *Service) Refresh(ctx context.Context) (model.Version, error) {
+	s.holder.mu.Lock()
+	defer s.holder.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+	v, err := s.store.Current(rctx)
+	cancel()
+	old := s.holder.current()
+	if err != nil {
+		if !errors.Is(err, setlist.ErrNotFound) {
+			s.metrics.StoreError("redis", "current")
+		}
+		return versionOf(old), fmt.Errorf("refresh model: %w", err)
+	}
+	if old != nil && old.Version == v {
+		return v, nil
+	}
+	snap, err := s.load(ctx, v)
+	if err != nil {
+		s.metrics.ModelLoads.WithLabelValues("error").Inc()
+		return versionOf(old), fmt.Errorf("refresh model to version %d: %w", v, err)
+	}
+	s.holder.snap.Store(snap)
+	s.near.clear()
+	s.metrics.ModelLoads.WithLabelValues("ok").Inc()
+	s.metrics.NearCacheDrops.WithLabelValues("version").Inc()
+	s.exportModel(snap)
+	s.log.Info("serving model", "version", v, "previous", versionOf(old), "items", snap.Published.Catalog.Len(),
+		"trained_at", snap.Published.Meta.TrainedAt)
+	return v, nil
+}
+
+func versionOf(s *Snapshot) model.Version {
+	if s == nil {
+		return 0
+	}
+	return s.Version
+}
+
+// load reads version v (a larger timeout than a request's: the item side is
+// megabytes) and names its songs.
+func (s *Service) load(ctx context.Context, v model.Version) (*Snapshot, error) {
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, err := s.store.Load(lctx, v)
+	if err != nil {
+		s.metrics.StoreError("redis", "load_model")
+		return nil, err
+	}
+	ids := p.Catalog.Songs()
+	names, err := s.history.SongsByID(lctx, ids)
+	if err != nil {
+		s.metrics.StoreError("postgres", "songs_by_id")
+		return nil, fmt.Errorf("name the catalog's songs: %w", err)
+	}
+	snap := &Snapshot{Version: v, Published: p, LoadedAt: time.Now(), songs: make(map[setlist.SongID][]byte, len(names)), names: names}
+	if !p.Meta.SnapshotAt.IsZero() {
+		snap.snapshotNanos = p.Meta.SnapshotAt.UnixNano()
+	}
+	for id, song := range names {
+		snap.songs[id] = songJSON(song)
+	}
+	return snap, nil
+}
+
+// exportModel sets the model gauges, replacing the previous model's metrics.
+func (s *Service) exportModel(snap *Snapshot) {
+	m := snap.Published.Meta
+	s.metrics.ModelVersion.Set(float64(snap.Version))
+	s.metrics.ModelTrained.Set(unixSeconds(m.TrainedAt))
+	s.metrics.ModelSnapshot.Set(unixSeconds(m.SnapshotAt))
+	s.metrics.ModelLoaded.Set(unixSeconds(snap.LoadedAt))
+	s.metrics.ModelMetric.Reset()
+	for name, v := range m.Metrics {
+		s.metrics.ModelMetric.WithLabelValues(name).Set(v)
+	}
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+// TrainedAt is when the current model was trained (zero before a load).
+func (s *Service) TrainedAt() time.Time {
+	if snap := s.holder.current(); snap != nil {
+		return snap.Published.Meta.TrainedAt
+	}
+	return time.Time{}
+}
+
+// Run loads the current version and then follows the events channel and
+// polls the pointer every PollInterval until ctx ends. Events give
+// sub-second switches and invalidations; the poll is the safety net for a
+// lost message. Failures are logged here (this is the edge of a background
+// loop) and retried on the next tick.
+func (s *Service) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.followEvents(ctx)
+	}()
+	s.refreshLogged(ctx)
+	tick := time.NewTicker(s.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-tick.C:
+		case <-s.holder.reload:
+		}
+		s.refreshLogged(ctx)
+	}
+}
+
+func (s *Service) refreshLogged(ctx context.Context) {
+	if _, err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+		if errors.Is(err, setlist.ErrNotFound) && s.holder.current() == nil {
+			s.log.Debug("no model published yet", "err", err)
+			return
+		}
+		s.log.Error("model refresh failed; keeping the model in use", "err", err)
+	}
+}
+
+func (s *Service) followEvents(ctx context.Context) {
+	subscribed := false
+	on := func(ev modelstore.Event) {
+		switch ev.Kind {
+		case modelstore.EventVersion:
+			s.metrics.Events.WithLabelValues("version").Inc()
+			select {
+			case s.holder.reload <- struct{}{}:
+			default:
+			}
+		case modelstore.EventUser:
+			s.metrics.Events.WithLabelValues("user").Inc()
+			s.metrics.NearCacheDrops.WithLabelValues("user").Inc()
+			s.near.invalidate(ev.User)
+		}
+	}
+	resub := func() {
+		if subscribed {
+			// Messages sent while the connection was down are lost: drop
+			// everything that might have been invalidated by them.
+			s.metrics.Events.WithLabelValues("resubscribe").Inc()
+			s.metrics.NearCacheDrops.WithLabelValues("resubscribe").Inc()
+			s.near.clear()
+			select {
+			case s.holder.reload <- struct{}{}:
+			default:
+			}
+		}
+		subscribed = true
+	}
+	for ctx.Err() == nil {
+		err := s.store.Events(ctx, on, resub)
+		if ctx.Err() != nil {
+			return
+		}
+		s.metrics.StoreError("redis", "subscribe")
+		s.log.Error("events subscription failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}

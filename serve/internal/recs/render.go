@@ -1,0 +1,118 @@
+package recs
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
+)
+
+// Answers are rendered by hand into JSON: the song part of each item is
+// encoded once per model load, so a batch answer costs a few appends instead
+// of reflection over every field. The tests decode every shape with
+// encoding/json to keep this honest.
+
+// songJSON renders `"song_id":1,"artist":"…","track":"…"`.
+func songJSON(s setlist.Song) []byte {
+	b := make([]byte, 0, 40+len(s.Artist)+len(s.Track))
+	b = append(b, `"song_id":`...)
+	b = strconv.AppendInt(b, int64(s.ID), 10)
+	b = append(b, `,"artist":`...)
+	b = appendString(b, s.Artist)
+	b = append(b, `,"track":`...)
+	b = appendString(b, s.Track)
+	return b
+}
+
+// appendAnswer renders {user_id, model_version, source, items}. Items whose
+// song the snapshot cannot name (deleted since training) are left out.
+func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, src setlist.Source, items []model.Explained) []byte {
+	b = append(b, `{"user_id":`...)
+	b = appendString(b, string(u))
+	b = append(b, `,"model_version":`...)
+	b = strconv.AppendInt(b, int64(sn.Version), 10)
+	b = append(b, `,"source":"`...)
+	b = append(b, src...)
+	b = append(b, `","items":[`...)
+	first := true
+	for _, it := range items {
+		name, ok := sn.songs[it.Song]
+		if !ok {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '{')
+		b = append(b, name...)
+		b = append(b, `,"score":`...)
+		score := float64(it.Score)
+		if math.IsNaN(score) || math.IsInf(score, 0) {
+			score = 0 // JSON has no NaN; a broken factor must not break the answer
+		}
+		b = strconv.AppendFloat(b, score, 'g', -1, 32)
+		if because, ok := sn.songs[it.Because]; ok && it.Because != 0 {
+			b = append(b, `,"because":{`...)
+			b = append(b, because...)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaping what JSON requires plus
+// <, > and & (as encoding/json does, so answers are safe inside HTML) and
+// replacing invalid UTF-8 with U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

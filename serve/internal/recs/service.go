@@ -1,0 +1,257 @@
+// Package recs answers recommendation requests: a batch hit in one Redis
+// round trip, an on-demand fold-in for users the batch list cannot serve, the
+// popular list for users with nothing to fold in, and an in-process near
+// cache in front of all three. It keeps the current model version in memory
+// and swaps it atomically when a new one is published.
+//
+// It depends on two small interfaces (ModelStore, History) rather than on
+// Redis and PostgreSQL, so an embedded backend can be plugged in later.
+package recs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/serve/internal/metrics"
+)
+
+// ModelStore is where published versions and per-user lists live (Redis).
+type ModelStore interface {
+	Current(ctx context.Context) (model.Version, error)
+	Load(ctx context.Context, v model.Version) (*model.Published, error)
+	UserState(ctx context.Context, v model.Version, u setlist.UserID) (modelstore.UserState, error)
+	StoreFoldIn(ctx context.Context, v model.Version, u setlist.UserID, rec modelstore.FoldInRecord, ttl time.Duration) error
+	Touch(ctx context.Context, v model.Version, u setlist.UserID, at time.Time) error
+	// Events delivers version switches and user invalidations until ctx
+	// ends; resubscribed is called whenever the subscription is
+	// (re)established, since messages may have been lost before.
+	Events(ctx context.Context, on func(modelstore.Event), resubscribed func()) error
+}
+
+// History is the system of record for users' reactions and song names
+// (PostgreSQL).
+type History interface {
+	UserReactions(ctx context.Context, u setlist.UserID) ([]setlist.Reaction, error)
+	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
+}
+
+// Config tunes the service; zero values take the defaults below.
+type Config struct {
+	RedisTimeout    time.Duration // per Redis call (default 250ms)
+	PostgresTimeout time.Duration // per PostgreSQL call (default 2s)
+	FoldInTTL       time.Duration // lifetime of a cached fold-in in Redis (default 1h)
+	FoldInDepth     int           // songs a fold-in computes and caches, so later larger n reuse it (default 20)
+	Explain         int           // fold-in songs given a "because" (each costs one solve; default 1)
+	NearCacheSize   int           // users in the near cache; 0 disables it
+	PollInterval    time.Duration // how often to check the version pointer besides events (default 5s)
+}
+
+func (c *Config) defaults() {
+	if c.RedisTimeout <= 0 {
+		c.RedisTimeout = 250 * time.Millisecond
+	}
+	if c.PostgresTimeout <= 0 {
+		c.PostgresTimeout = 2 * time.Second
+	}
+	if c.FoldInTTL <= 0 {
+		c.FoldInTTL = time.Hour
+	}
+	if c.FoldInDepth <= 0 {
+		c.FoldInDepth = 20
+	}
+	if c.Explain < 0 {
+		c.Explain = 0
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 5 * time.Second
+	}
+}
+
+// MaxN bounds the n of a request.
+const MaxN = 100
+
+// Service answers recommendation requests. It is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	store   ModelStore
+	history History
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	holder  holder
+	near    *nearCache
+}
+
+// New builds a service; call Run to load the model and follow updates.
+func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
+	cfg.defaults()
+	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheSize)}
+	s.holder.reload = make(chan struct{}, 1)
+	return s
+}
+
+// NearCacheLen is the number of users in the near cache (for metrics).
+func (s *Service) NearCacheLen() int { return s.near.len() }
+
+// Answer is a rendered recommendation response.
+type Answer struct {
+	Body   []byte // JSON {user_id, model_version, source, items}
+	Source setlist.Source
+}
+
+// ErrNoModel means no model version has been loaded yet.
+var ErrNoModel = fmt.Errorf("no model is published yet: %w", setlist.ErrUnavailable)
+
+// Recommend returns user u's top n songs. Every store read uses the one
+// snapshot taken at the start, so an answer never mixes two versions. u must
+// not alias a request buffer: it may be kept in the near cache.
+func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answer, error) {
+	if n < 1 || n > MaxN {
+		return Answer{}, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
+	}
+	snap := s.holder.current()
+	if snap == nil {
+		return Answer{}, ErrNoModel
+	}
+	if body, src, ok := s.near.get(snap.Version, u, n); ok {
+		s.metrics.NearCacheHits.Inc()
+		s.metrics.Recommendations.WithLabelValues(string(src)).Inc()
+		return Answer{Body: body, Source: src}, nil
+	}
+	s.metrics.NearCacheMisses.Inc()
+	gen := s.near.generation(u)
+	src, items, err := s.answer(ctx, snap, u, n)
+	if err != nil {
+		return Answer{}, err
+	}
+	body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, src, items)
+	s.near.put(gen, snap.Version, u, n, src, body)
+	s.metrics.Recommendations.WithLabelValues(string(src)).Inc()
+	return Answer{Body: body, Source: src}, nil
+}
+
+// answer decides where u's list comes from: the batch list when it is at
+// least as new as u's last reaction and long enough; else a valid cached
+// fold-in; else a fresh fold-in (or the popular list).
+func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (setlist.Source, []model.Explained, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+	st, err := s.store.UserState(rctx, snap.Version, u)
+	cancel()
+	redisOK := err == nil
+	if err != nil {
+		// Redis is a cache of what PostgreSQL and the in-memory model can
+		// recompute: answer by fold-in rather than fail.
+		s.metrics.StoreError("redis", "user_state")
+		s.log.WarnContext(ctx, "redis user state failed; folding in", "user", u, "err", err)
+	}
+	fresh := st.Touched <= snap.snapshotNanos
+	if redisOK && fresh && len(st.Recs) >= n {
+		items := make([]model.Explained, n)
+		for i, r := range st.Recs[:n] {
+			items[i].Rec = r
+		}
+		return setlist.SourceBatch, items, nil
+	}
+	if f := st.FoldIn; f != nil && f.Touched == st.Touched && (len(f.Items) >= n || f.Complete) {
+		s.metrics.FoldInCache.WithLabelValues("hit").Inc()
+		return f.Source, f.Items[:min(n, len(f.Items))], nil
+	}
+	s.metrics.FoldInCache.WithLabelValues("miss").Inc()
+	rec, err := s.foldIn(ctx, snap, u, n)
+	if err != nil {
+		return "", nil, err
+	}
+	rec.Touched = st.Touched
+	if redisOK {
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+		if err := s.store.StoreFoldIn(wctx, snap.Version, u, rec, s.cfg.FoldInTTL); err != nil {
+			s.metrics.StoreError("redis", "store_foldin")
+			s.log.WarnContext(ctx, "caching fold-in failed", "user", u, "err", err)
+		}
+		cancel()
+	}
+	return rec.Source, rec.Items[:min(n, len(rec.Items))], nil
+}
+
+// foldIn reads u's reactions and solves their vector against the snapshot's
+// item factors; with no usable reaction it falls back to the popular list,
+// minus what u reacted to either way.
+func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (modelstore.FoldInRecord, error) {
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PostgresTimeout)
+	reactions, err := s.history.UserReactions(pctx, u)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, setlist.ErrNotFound) {
+			s.metrics.StoreError("postgres", "user_reactions")
+		}
+		return modelstore.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
+	}
+	s.metrics.FoldInDuration.WithLabelValues("postgres_read").Observe(time.Since(start).Seconds())
+	depth := max(n, s.cfg.FoldInDepth)
+	items, t, err := snap.Published.FoldInExplained(reactions, depth, s.cfg.Explain)
+	if errors.Is(err, model.ErrNoSignal) {
+		reacted := make(map[setlist.SongID]bool, len(reactions))
+		for _, r := range reactions {
+			reacted[r.Song] = true
+		}
+		pop := snap.Published.PopularFor(reacted, depth)
+		items = make([]model.Explained, len(pop))
+		for i, r := range pop {
+			items[i].Rec = r
+		}
+		return modelstore.FoldInRecord{Source: setlist.SourcePopular, Complete: len(items) < depth, Items: items}, nil
+	}
+	if err != nil {
+		return modelstore.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
+	}
+	h := s.metrics.FoldInDuration
+	h.WithLabelValues("solve").Observe(t.Solve.Seconds())
+	h.WithLabelValues("recommend").Observe(t.Recommend.Seconds())
+	h.WithLabelValues("explain").Observe(t.Explain.Seconds())
+	h.WithLabelValues("total").Observe(time.Since(start).Seconds())
+	return modelstore.FoldInRecord{Source: setlist.SourceFoldIn, Complete: len(items) < depth, Items: items}, nil
+}
+
+// Reacted records that u's reactions changed at (database time) after the
+// write committed: u's answers here are dropped at once, and the store marks
+// the user touched and tells the other replicas.
+func (s *Service) Reacted(ctx context.Context, u setlist.UserID, at time.Time) error {
+	s.near.invalidate(u)
+	var v model.Version
+	if snap := s.holder.current(); snap != nil {
+		v = snap.Version
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+	defer cancel()
+	if err := s.store.Touch(rctx, v, u, at); err != nil {
+		s.metrics.StoreError("redis", "touch")
+		return fmt.Errorf("the reaction is saved but other replicas could not be told: %w", err)
+	}
+	return nil
+}
+
+// Similar returns the n songs closest to song in the current model. It
+// returns ErrNotFound when the model does not know the song.
+func (s *Service) Similar(song setlist.SongID, n int) (*Snapshot, []model.Rec, error) {
+	if n < 1 || n > MaxN {
+		return nil, nil, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
+	}
+	snap := s.holder.current()
+	if snap == nil {
+		return nil, nil, ErrNoModel
+	}
+	recs, ok := snap.Published.Similar(song, n)
+	if !ok {
+		return snap, nil, fmt.Errorf("song %d is not in model version %d (added after training, or no one reacted to it): %w", song, snap.Version, setlist.ErrNotFound)
+	}
+	return snap, recs, nil
+}
+
+// Current is the snapshot in use, or nil before the first load.
+func (s *Service) Current() *Snapshot { return s.holder.current() }

@@ -1,0 +1,124 @@
+// Package server assembles serve from its parts (stores, recommendation
+// service, HTTP API, metrics) and owns its lifecycle: start following the
+// published model, serve, and shut down gracefully. Tests build it exactly as
+// the binary does, on a random port, against the real stores.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/serve/internal/api"
+	"github.com/setlist/setlist/serve/internal/metrics"
+	"github.com/setlist/setlist/serve/internal/recs"
+)
+
+// Config is everything tunable about a server.
+type Config struct {
+	API  api.Config
+	Recs recs.Config
+	// ShutdownDelay is how long /readyz reports 503 before the listener
+	// closes, so a load balancer stops routing here first.
+	ShutdownDelay time.Duration
+	// ShutdownTimeout bounds draining in-flight requests; keep it below the
+	// pod's terminationGracePeriodSeconds minus ShutdownDelay.
+	ShutdownTimeout time.Duration
+}
+
+// Deps are the connected stores and process-wide facilities.
+type Deps struct {
+	DB          *postgres.DB
+	Redis       *redis.Client
+	RedisPrefix string
+	Registry    *prometheus.Registry
+	Log         *slog.Logger
+	Static      fs.FS
+}
+
+// Server is one serve process's HTTP server and background model follower.
+type Server struct {
+	cfg    Config
+	api    *api.API
+	recs   *recs.Service
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// New wires a server and starts following the published model (loading
+// the current version in the background; /readyz says when it is in).
+func New(cfg Config, d Deps) (*Server, error) {
+	if d.DB == nil || d.Redis == nil || d.Registry == nil {
+		return nil, errors.New("new server: DB, Redis and Registry are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	store := modelstore.NewReader(d.Redis, d.RedisPrefix)
+	s := &Server{cfg: cfg, log: d.Log}
+	var svc *recs.Service
+	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() time.Time { return svc.TrainedAt() })
+	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
+	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static})
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.api, s.recs = a, svc
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done.Add(1)
+	go func() {
+		defer s.done.Done()
+		svc.Run(ctx)
+	}()
+	return s, nil
+}
+
+// Recs is the recommendation service (tests use it to force a refresh).
+func (s *Server) Recs() *recs.Service { return s.recs }
+
+// Serve answers HTTP on ln until Shutdown; it returns nil after a clean
+// shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.log.Info("serving", "addr", ln.Addr().String())
+	if err := s.api.App.Listener(ln); err != nil {
+		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown fails readiness, waits ShutdownDelay, stops accepting
+// connections and waits for in-flight requests to finish (bounded by
+// ShutdownTimeout and ctx), then stops following the model.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.api.Drain()
+	if s.cfg.ShutdownDelay > 0 {
+		select {
+		case <-time.After(s.cfg.ShutdownDelay):
+		case <-ctx.Done():
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.api.App.ShutdownWithContext(ctx)
+	s.cancel()
+	s.done.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
