@@ -557,7 +557,7 @@ func (s *rowSource) readError(err error) error {
 	if errors.As(err, &pe) {
 		problem := "malformed CSV"
 		if errors.Is(pe.Err, csv.ErrQuote) && pe.Line > pe.StartLine {
-			problem = fmt.Sprintf("malformed CSV (quoted field still open at line %d)", pe.Line)
+			problem = fmt.Sprintf("malformed CSV (a quoted field starts in this row; error found at line %d)", pe.Line)
 		}
 		return &InputError{Source: s.opts.Source, Line: pe.StartLine, Problem: problem, Err: pe.Err}
 	}
