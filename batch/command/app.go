@@ -46,6 +46,11 @@ func NewApp(version string) *cli.App {
 		Commands: []*cli.Command{
 			migrateCommand(g),
 			importCommand(g),
+			trainCommand(g),
+			statusCommand(g),
+			rollbackCommand(g),
+			runsCommand(g),
+			synthCommand(g),
 		},
 		// Errors are logged once, in Run, not by the library.
 		ExitErrHandler: func(*cli.Context, error) {},

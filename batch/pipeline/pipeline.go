@@ -48,7 +48,8 @@ type Publisher interface {
 	Publish(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
 }
 
-// Bar is a progress display for one phase.
+// Bar is a progress display for one phase. A Bar that also has
+// SetStatus(string) is shown each iteration's loss.
 type Bar interface {
 	Set(n int64)
 	Finish()
@@ -345,6 +346,9 @@ func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params)
 	defer bar.Finish()
 	return als.Train(ctx, m, p, func(s als.IterationStats) {
 		bar.Set(int64(s.Iteration))
+		if st, ok := bar.(interface{ SetStatus(string) }); ok {
+			st.SetStatus(fmt.Sprintf("loss %.4g", s.Loss))
+		}
 		r.deps.Logger.Debug("iteration", "phase", label, "iteration", s.Iteration, "loss", s.Loss, "seconds", s.Duration.Seconds())
 	})
 }

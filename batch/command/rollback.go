@@ -1,0 +1,44 @@
+package command
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/setlist/setlist/batch/modelstore"
+)
+
+func rollbackCommand(g *globals) *cli.Command {
+	var reason string
+	return &cli.Command{
+		Name:  "rollback",
+		Usage: "serve the previous model version again (swaps current and previous; run again to roll forward)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "reason", Usage: "why, recorded on the rolled-back run", EnvVars: []string{"SETLIST_ROLLBACK_REASON"}, Value: "rolled back by hand", Destination: &reason},
+		},
+		Action: func(c *cli.Context) error {
+			db, err := g.openDB(c.Context)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rdb, keys, err := g.openRedis(c.Context)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			ptr, err := modelstore.NewPublisher(rdb, keys).Rollback(c.Context)
+			if err != nil {
+				return err
+			}
+			// The pointer has moved; the registry follows. If it cannot, say
+			// so: readers already use the restored version.
+			if err := db.RecordRollback(c.Context, int64(ptr.Previous), int64(ptr.Current), reason); err != nil {
+				return fmt.Errorf("readers now use version %d, but the registry was not updated: %w", ptr.Current, err)
+			}
+			fmt.Fprintf(c.App.Writer, "rolled back: readers now use version %d; version %d is kept as previous (rollback again to restore it)\n",
+				ptr.Current, ptr.Previous)
+			return nil
+		},
+	}
+}

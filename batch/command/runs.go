@@ -1,0 +1,79 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/postgres"
+)
+
+func runsCommand(g *globals) *cli.Command {
+	var limit int
+	return &cli.Command{
+		Name:  "runs",
+		Usage: "list the model registry: every train run, newest first",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "limit", Usage: "runs to list", EnvVars: []string{"SETLIST_RUNS_LIMIT"}, Value: 20, Destination: &limit},
+		},
+		Action: func(c *cli.Context) error {
+			db, err := g.openDB(c.Context)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			runs, err := db.Runs(c.Context, limit)
+			if err != nil {
+				return err
+			}
+			return printRuns(c.App.Writer, runs)
+		},
+	}
+}
+
+// printRuns writes runs as an aligned table.
+func printRuns(w io.Writer, runs []postgres.Run) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(w, "no runs recorded")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tSECONDS\tUSERS\tNDCG@5\tPOPULAR NDCG@5\tPARAMS\tREASON")
+	for _, r := range runs {
+		var m map[string]float64
+		var c pipeline.Counts
+		var p pipeline.RunParams
+		var t map[string]float64
+		_ = json.Unmarshal(r.Metrics, &m)
+		_ = json.Unmarshal(r.Counts, &c)
+		_ = json.Unmarshal(r.Params, &p)
+		_ = json.Unmarshal(r.Timings, &t)
+		params := "-"
+		if p.ALS.Factors > 0 {
+			params = fmt.Sprintf("%s f=%d it=%d λ=%g α=%g %s", p.Source, p.ALS.Factors, p.ALS.Iterations, p.ALS.Regularization, p.ALS.Alpha, p.ALS.Weighting)
+		}
+		metric := func(k string) string {
+			if v, ok := m[k]; ok {
+				return fmt.Sprintf("%.4f", v)
+			}
+			return "-"
+		}
+		secs := "-"
+		if v, ok := t["total"]; ok {
+			secs = fmt.Sprintf("%.1f", v)
+		}
+		reason := r.Reason
+		if len(reason) > 80 {
+			reason = reason[:77] + "..."
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.StartedAt.Local().Format(time.DateTime),
+			secs, c.Users, metric("ndcg_at_5"), metric("baseline_ndcg_at_5"), params, strings.ReplaceAll(reason, "\n", " "))
+	}
+	return tw.Flush()
+}

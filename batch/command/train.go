@@ -1,0 +1,191 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/urfave/cli/v2"
+
+	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/progress"
+)
+
+func trainCommand(g *globals) *cli.Command {
+	var (
+		cfg        pipeline.Config
+		factors    int
+		iterations int
+		reg, alpha float64
+		weighting  string
+		pushURL    string
+		batchSize  int
+	)
+	env := func(name string) []string { return []string{"SETLIST_TRAIN_" + name} }
+	return &cli.Command{
+		Name:  "train",
+		Usage: "load, evaluate, train, gate and publish a model (the CronJob's command)",
+		Description: "Exit codes: 0 published (or, with --dry-run, would publish); 3 rejected by the quality gate;\n" +
+			"4 another run holds the lock; 1 any other failure. Parameters come from the last published run\n" +
+			"(or the defaults) unless tuned with --tune-trials/--tune-budget; --factors etc. pin single values.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "k", Usage: "recommendations stored per user", EnvVars: env("K"), Value: pipeline.DefaultK, Destination: &cfg.K},
+			&cli.IntFlag{Name: "tune-trials", Usage: "hyper-parameter trials on the training split (0: no tuning)", EnvVars: env("TUNE_TRIALS"), Destination: &cfg.TuneTrials},
+			&cli.DurationFlag{Name: "tune-budget", Usage: "wall-clock cap on tuning (0: none; alone it enables tuning)", EnvVars: env("TUNE_BUDGET"), Destination: &cfg.TuneBudget},
+			&cli.BoolFlag{Name: "dry-run", Usage: "do everything but publish (no lock, no registry row); exits 3 if the gate would reject", EnvVars: env("DRY_RUN"), Destination: &cfg.DryRun},
+			&cli.BoolFlag{Name: "force", Usage: "publish even if the quality gate rejects the model", EnvVars: env("FORCE"), Destination: &cfg.Force},
+			&cli.Float64Flag{Name: "max-regression", Usage: "allowed relative NDCG@5 drop against the published run", EnvVars: env("MAX_REGRESSION"), Value: pipeline.DefaultMaxRegression, Destination: &cfg.MaxRegression},
+			&cli.BoolFlag{Name: "wait-lock", Usage: "wait for a running batch train instead of exiting with code 4", EnvVars: env("WAIT_LOCK"), Destination: &cfg.WaitLock},
+			&cli.IntFlag{Name: "factors", Usage: "pin the number of latent factors", EnvVars: env("FACTORS"), Destination: &factors},
+			&cli.IntFlag{Name: "iterations", Usage: "pin the number of ALS iterations", EnvVars: env("ITERATIONS"), Destination: &iterations},
+			&cli.Float64Flag{Name: "regularization", Usage: "pin the L2 regularisation λ", EnvVars: env("REGULARIZATION"), Destination: &reg},
+			&cli.Float64Flag{Name: "alpha", Usage: "pin the confidence scale α", EnvVars: env("ALPHA"), Destination: &alpha},
+			&cli.StringFlag{Name: "weighting", Usage: "pin the confidence weighting: raw, log or bm25", EnvVars: env("WEIGHTING"), Destination: &weighting},
+			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},
+			&cli.Int64Flag{Name: "seed", Usage: "seed of the holdout split, evaluation sample and initial factors", EnvVars: env("SEED"), Value: pipeline.DefaultSeed, Destination: &cfg.Seed},
+			&cli.IntFlag{Name: "eval-users", Usage: "evaluate on a seeded sample of this many users (0: all)", EnvVars: env("EVAL_USERS"), Destination: &cfg.EvalUsers},
+			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batchSize},
+			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
+			&cli.StringFlag{Name: "pushgateway-url", Usage: "push the run's metrics to this Prometheus Pushgateway", EnvVars: []string{"SETLIST_PUSHGATEWAY_URL"}, Destination: &pushURL},
+		},
+		Action: func(c *cli.Context) error {
+			if c.IsSet("factors") {
+				cfg.Overrides.Factors = &factors
+			}
+			if c.IsSet("iterations") {
+				cfg.Overrides.Iterations = &iterations
+			}
+			if c.IsSet("regularization") {
+				cfg.Overrides.Regularization = &reg
+			}
+			if c.IsSet("alpha") {
+				cfg.Overrides.Alpha = &alpha
+			}
+			if c.IsSet("weighting") {
+				w := als.Weighting(weighting)
+				cfg.Overrides.Weighting = &w
+			}
+			db, err := g.openDB(c.Context)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rdb, keys, err := g.openRedis(c.Context)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			pub := modelstore.NewPublisher(rdb, keys)
+			pub.BatchSize = batchSize
+			reg := prometheus.NewRegistry()
+			metrics, err := pipeline.NewMetrics(reg)
+			if err != nil {
+				return err
+			}
+			res, runErr := pipeline.Run(c.Context, cfg, pipeline.Deps{
+				Source: db, Registry: db, Locker: db, Publisher: pub,
+				Logger: g.logger, Metrics: metrics,
+				Progress: progressFor(c.App.ErrWriter, g.logger),
+			})
+			if res != nil {
+				printRun(c.App.Writer, res)
+			}
+			if pushURL != "" && res != nil {
+				// The push outlives an interrupted run: it reports the failure.
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 10*time.Second)
+				defer cancel()
+				if err := pipeline.Push(ctx, pushURL, reg); err != nil {
+					g.logger.Warn("metrics not pushed", "err", err)
+				}
+			}
+			return runErr
+		},
+	}
+}
+
+// progressFor makes pipeline bars: redrawn on a terminal, log lines in a pod.
+func progressFor(w io.Writer, logger *slog.Logger) func(string, int64) pipeline.Bar {
+	return func(label string, total int64) pipeline.Bar { return progress.New(w, logger, label, total) }
+}
+
+// openRedis connects to the configured Redis and checks that it answers.
+func (g *globals) openRedis(ctx context.Context) (*redis.Client, modelstore.Keys, error) {
+	opts, err := redis.ParseURL(g.stores.RedisURL)
+	if err != nil {
+		return nil, modelstore.Keys{}, fmt.Errorf("parse redis url: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, modelstore.Keys{}, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+	}
+	return rdb, modelstore.NewKeys(g.stores.RedisPrefix), nil
+}
+
+// printRun writes a run's summary for a person (logs carry the details).
+func printRun(w io.Writer, r *pipeline.Result) {
+	switch {
+	case r.DryRun && r.Gate.Publish:
+		fmt.Fprintln(w, "dry run: the model passes the quality gate (not published)")
+	case r.DryRun:
+		fmt.Fprintf(w, "dry run: the model would be rejected: %s\n", r.Gate.Reason)
+	default:
+		fmt.Fprintf(w, "run %d: %s", r.RunID, r.Status)
+		if r.Status == "published" {
+			fmt.Fprintf(w, " as version %d", r.Version)
+		}
+		fmt.Fprintln(w)
+		if r.Reason != "" {
+			fmt.Fprintf(w, "  reason:  %s\n", r.Reason)
+		}
+	}
+	p := r.Params.ALS
+	if p.Factors > 0 {
+		fmt.Fprintf(w, "  params:  %s: factors %d, iterations %d, λ %g, α %g, %s weighting, k %d\n",
+			r.Params.Source, p.Factors, p.Iterations, p.Regularization, p.Alpha, p.Weighting, r.Params.K)
+	}
+	c := r.Counts
+	fmt.Fprintf(w, "  data:    %s users, %s songs, %s reactions (%s entries), snapshot %s\n",
+		progress.Group(int64(c.Users)), progress.Group(int64(c.Songs)), progress.Group(c.Reactions), progress.Group(int64(c.NNZ)),
+		r.SnapshotAt.Format(time.RFC3339))
+	if m := r.Metrics; len(m) > 0 {
+		fmt.Fprintf(w, "  quality: NDCG@5 %.4f (popularity %.4f), precision@5 %.4f, recall@5 %.4f, MAP@5 %.4f, hit rate %.3f, coverage %.3f over %d users\n",
+			m["ndcg_at_5"], m["baseline_ndcg_at_5"], m["precision_at_5"], m["recall_at_5"], m["map_at_5"], m["hit_rate_at_5"], m["coverage_at_5"], c.EvalUsers)
+	}
+	if c.KeysWritten > 0 {
+		fmt.Fprintf(w, "  publish: %s user lists, %s keys, %.1f MB\n", progress.Group(int64(c.UsersPublished)), progress.Group(int64(c.KeysWritten)), float64(c.Bytes)/1e6)
+	}
+	fmt.Fprintf(w, "  seconds: %s\n", formatTimings(r.Timings))
+}
+
+// phaseOrder is the order phases run in, for printing.
+var phaseOrder = []string{"load", "split", "tune", "eval", "train", "topk", "publish", "total"}
+
+func formatTimings(t map[string]float64) string {
+	var parts []string
+	for _, p := range phaseOrder {
+		if v, ok := t[p]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f", p, v))
+		}
+	}
+	var rest []string
+	for p := range t {
+		if !slices.Contains(phaseOrder, p) {
+			rest = append(rest, p)
+		}
+	}
+	sort.Strings(rest)
+	for _, p := range rest {
+		parts = append(parts, fmt.Sprintf("%s %.2f", p, t[p]))
+	}
+	return strings.Join(parts, ", ")
+}
