@@ -138,8 +138,17 @@ export function combobox({ input, listbox, status, fetch, render, onPick, minLen
     later();
   });
 
+  // Set when keydown handled Enter, so that its keypress (which some input
+  // drivers send even after keydown's preventDefault) cannot submit a form.
+  let enterHandled = false;
+  input.addEventListener('keypress', (e) => {
+    if (e.key === 'Enter' && enterHandled) e.preventDefault();
+    enterHandled = false;
+  });
+
   input.addEventListener('keydown', (e) => {
     const n = items.length;
+    enterHandled = false;
     switch (e.key) {
       case 'ArrowDown':
         e.preventDefault();
@@ -156,9 +165,11 @@ export function combobox({ input, listbox, status, fetch, render, onPick, minLen
       case 'Enter':
         if (!listbox.hidden && active >= 0) {
           e.preventDefault(); // never submit the surrounding form
+          enterHandled = true;
           pick(active);
         } else if (!listbox.hidden && n > 0) {
           e.preventDefault();
+          enterHandled = true;
           pick(0);
         }
         break;

@@ -1,0 +1,285 @@
+package web_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist/web"
+)
+
+// fakeAPI is a small in-memory stand-in for serve's REST API, answering in
+// the same JSON shapes, so the page can be tested in a browser quickly and
+// with hostile data (names holding markup, RTL marks, emoji, 10 KB strings)
+// that the sample data set lacks. The real-binary test is in e2e_test.go.
+type fakeAPI struct {
+	mu        sync.Mutex
+	songs     []fakeSong
+	users     []fakeUser
+	byID      map[string]int
+	reactions map[string]map[int64]string // user → song → kind
+}
+
+type fakeSong struct {
+	ID     int64  `json:"song_id"`
+	Artist string `json:"artist"`
+	Track  string `json:"track"`
+}
+
+type fakeUser struct {
+	ID          string `json:"user_id"`
+	DisplayName string `json:"display_name"`
+}
+
+// hostileNames are display names a page must show as text, never as markup.
+var hostileNames = []string{
+	`<img src=x onerror="window.__xss=1">`,
+	`<script>window.__xss=1</script>`,
+	"\u202eevil\u202c and \u05e9\u05dc\u05d5\u05dd",
+	"🎧 emoji fan 🎶",
+	strings.Repeat("long", 2500), // 10 KB
+}
+
+// newFakeAPI serves the page and a fake API with nUsers generated users.
+func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
+	t.Helper()
+	f := &fakeAPI{byID: map[string]int{}, reactions: map[string]map[int64]string{}}
+	artists := []string{"Bruno Mars", "Avril Lavigne", "Becky G", "All Time Low", "Daft Punk", "Nina Simone", "Sigur Rós", "Fela Kuti"}
+	for i := 0; i < 120; i++ {
+		f.songs = append(f.songs, fakeSong{ID: int64(i + 1), Artist: artists[i%len(artists)], Track: fmt.Sprintf("Track %d", i+1)})
+	}
+	f.songs = append(f.songs, fakeSong{ID: 999, Artist: `<b>Bold</b> & "quoted"`, Track: `<script>window.__xss=1</script>`})
+	for i := 0; i < nUsers; i++ {
+		f.addUser(fakeUser{ID: fmt.Sprintf("user-%05d", i), DisplayName: fmt.Sprintf("Listener %d", i)})
+	}
+	for i, name := range hostileNames {
+		f.addUser(fakeUser{ID: fmt.Sprintf("hostile-%d", i), DisplayName: name})
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServerFS(web.Static()))
+	mux.HandleFunc("GET /v1/users", f.searchUsers)
+	mux.HandleFunc("POST /v1/users", f.createUser)
+	mux.HandleFunc("GET /v1/users/{id}", f.getUser)
+	mux.HandleFunc("GET /v1/users/{id}/recommendations", f.recommendations)
+	mux.HandleFunc("POST /v1/users/{id}/reactions", f.react)
+	mux.HandleFunc("DELETE /v1/users/{id}/reactions/{song}", f.unreact)
+	mux.HandleFunc("GET /v1/songs", f.searchSongs)
+	mux.HandleFunc("GET /v1/songs/{id}/similar", f.similar)
+	mux.HandleFunc("GET /v1/model", f.model)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return f, srv.URL
+}
+
+func (f *fakeAPI) addUser(u fakeUser) {
+	f.byID[u.ID] = len(f.users)
+	f.users = append(f.users, u)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, code, detail string) {
+	writeJSON(w, status, map[string]string{"error": code, "detail": detail})
+}
+
+func limit(r *http.Request, def int) int {
+	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 {
+		return n
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func (f *fakeAPI) searchUsers(w http.ResponseWriter, r *http.Request) {
+	q := strings.ToLower(r.URL.Query().Get("query"))
+	n := limit(r, 20)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []fakeUser
+	for _, u := range f.users {
+		if strings.HasPrefix(strings.ToLower(u.ID), q) || (len(q) >= 3 && strings.Contains(strings.ToLower(u.DisplayName), q)) {
+			out = append(out, u)
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	writeJSON(w, 200, map[string]any{"users": out, "next_cursor": ""})
+}
+
+func (f *fakeAPI) getUser(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, ok := f.byID[r.PathValue("id")]
+	if !ok {
+		writeErr(w, 404, "not_found", "no such user")
+		return
+	}
+	writeJSON(w, 200, f.users[i])
+}
+
+func (f *fakeAPI) createUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		UserID      string `json:"user_id"`
+		DisplayName string `json:"display_name"`
+		Likes       []struct {
+			SongID int64 `json:"song_id"`
+		} `json:"likes"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.UserID == "" {
+		writeErr(w, 400, "invalid", "user_id is required")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.byID[body.UserID]; ok {
+		writeErr(w, 409, "conflict", "user_id is taken")
+		return
+	}
+	u := fakeUser{ID: body.UserID, DisplayName: body.DisplayName}
+	f.addUser(u)
+	f.reactions[u.ID] = map[int64]string{}
+	for _, l := range body.Likes {
+		f.reactions[u.ID][l.SongID] = "like"
+	}
+	writeJSON(w, 201, u)
+}
+
+func (f *fakeAPI) songByID(id int64) (fakeSong, bool) {
+	for _, s := range f.songs {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return fakeSong{}, false
+}
+
+// recommendations is "batch" for a user without reactions made through the
+// API and "fold-in" after one; liked and disliked songs are never listed.
+func (f *fakeAPI) recommendations(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n := limit(r, 5)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.byID[id]; !ok {
+		writeErr(w, 404, "not_found", "no such user")
+		return
+	}
+	seen := f.reactions[id]
+	source := "batch"
+	if seen != nil {
+		source = "fold-in"
+	}
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	start := int(h.Sum32() % uint32(len(f.songs)))
+	var because any
+	for sid, kind := range seen {
+		if kind == "like" {
+			if s, ok := f.songByID(sid); ok {
+				because = s
+			}
+		}
+	}
+	items := []map[string]any{}
+	for i := 0; len(items) < n && i < len(f.songs); i++ {
+		s := f.songs[(start+i)%len(f.songs)]
+		if _, ok := seen[s.ID]; ok {
+			continue
+		}
+		item := map[string]any{"song_id": s.ID, "artist": s.Artist, "track": s.Track, "score": 1 - float64(len(items))/10}
+		if because != nil {
+			item["because"] = because
+		}
+		items = append(items, item)
+	}
+	writeJSON(w, 200, map[string]any{"user_id": id, "model_version": 3, "source": source, "items": items})
+}
+
+func (f *fakeAPI) react(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var body struct {
+		SongID int64  `json:"song_id"`
+		Kind   string `json:"kind"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeErr(w, 400, "invalid", err.Error())
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reactions[id] == nil {
+		f.reactions[id] = map[int64]string{}
+	}
+	f.reactions[id][body.SongID] = body.Kind
+	writeJSON(w, 201, map[string]any{"user_id": id, "song_id": body.SongID, "kind": body.Kind})
+}
+
+func (f *fakeAPI) unreact(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	song, _ := strconv.ParseInt(r.PathValue("song"), 10, 64)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.reactions[id], song)
+	w.WriteHeader(204)
+}
+
+func (f *fakeAPI) searchSongs(w http.ResponseWriter, r *http.Request) {
+	q := strings.ToLower(r.URL.Query().Get("query"))
+	n := limit(r, 10)
+	out := []fakeSong{}
+	for _, s := range f.songs {
+		if strings.Contains(strings.ToLower(s.Artist+" "+s.Track), q) {
+			out = append(out, s)
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	writeJSON(w, 200, map[string]any{"songs": out})
+}
+
+func (f *fakeAPI) similar(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	n := limit(r, 5)
+	out := []map[string]any{}
+	for i := 1; len(out) < n; i++ {
+		s := f.songs[(int(id)+i*7)%len(f.songs)]
+		out = append(out, map[string]any{"song_id": s.ID, "artist": s.Artist, "track": s.Track, "score": 0.9 - float64(i)/20})
+	}
+	writeJSON(w, 200, map[string]any{"song_id": id, "items": out})
+}
+
+func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
+	now := time.Now().UTC()
+	var runs []map[string]any
+	for v := 1; v <= 6; v++ {
+		runs = append(runs, map[string]any{
+			"version": v, "status": "published",
+			"finished_at": now.Add(-time.Duration(7-v) * 24 * time.Hour),
+			"metrics":     map[string]float64{"precision_at_k": 0.05 + 0.01*float64(v), "ndcg_at_k": 0.07 + 0.015*float64(v%4+v)},
+		})
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i]["version"].(int) > runs[j]["version"].(int) })
+	writeJSON(w, 200, map[string]any{
+		"version":    6,
+		"trained_at": now.Add(-5 * time.Minute),
+		"params":     map[string]any{"factors": 64, "iterations": 15, "regularization": 0.05, "alpha": 40},
+		"metrics":    map[string]float64{"precision_at_k": 0.11, "ndcg_at_k": 0.19, "recall_at_k": 0.08, "map_at_k": 0.06, "coverage_at_k": 0.31, "k": 5},
+		"runs":       runs,
+	})
+}

@@ -1,0 +1,150 @@
+package web_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// scenario is what a browser test needs to know about the data behind the
+// server it drives.
+type scenario struct {
+	base        string    // http://host:port
+	userPrefix  string    // typed into the user search: some user ids start with it
+	songQueries [2]string // catalog searches that each find at least one song
+	newUserID   string    // an id no user has yet
+	shots       string    // directory for screenshots, "" for none
+}
+
+// jsString quotes s as a JavaScript string literal (JSON is valid JS).
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// runScenario drives the page through the issue's four journeys: find a
+// user with the keyboard, like a song (the list updates in place to
+// fold-in), register with two favourite songs, and see inline errors that
+// keep what was typed.
+func runScenario(t *testing.T, b *browser, sc scenario) {
+	b.run("open the page",
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(sc.base+"/"),
+		chromedp.WaitVisible("#user-q", chromedp.ByQuery))
+	b.waitFor("the model panel", `document.querySelector('#model-body .model-version') !== null || document.querySelector('#model-alert').textContent !== ''`)
+	b.eval(`window.__marker = 1`, nil)
+	loads := b.navs.Load()
+
+	// 1. Find a user with the keyboard; five songs from the batch model.
+	b.typeInto("#user-q", sc.userPrefix)
+	b.pickOption("#user-q", "#user-list", 0)
+	b.waitFor("five recommended songs", `document.querySelectorAll('#recs li.song').length === 5`)
+	userID := b.str(`document.querySelector('#user-q').value`)
+	if !strings.HasPrefix(userID, sc.userPrefix) {
+		t.Fatalf("picked user %q does not start with the typed prefix %q", userID, sc.userPrefix)
+	}
+	if got := b.str(`location.hash`); got != "#/users/"+userID {
+		t.Errorf("after picking %s the hash is %q, want a deep link", userID, got)
+	}
+	if got := b.str(`[...document.querySelectorAll('#recs .badge')].map(e => e.textContent.replace('source: ', '')).join(',')`); got != "batch,batch,batch,batch,batch" {
+		t.Errorf("source badges of a trained user are %q, want batch ×5", got)
+	}
+	if got := b.str(`document.querySelector('#user-meta').textContent`); !strings.Contains(got, "model version") {
+		t.Errorf("user meta %q does not show the model version", got)
+	}
+
+	// Similar songs expand in place, with working like buttons there too.
+	b.run("open similar songs", chromedp.Click(`#recs li.song:first-child [aria-controls^="sim-"]`, chromedp.ByQuery))
+	b.waitFor("similar songs", `document.querySelectorAll('#recs li.song:first-child .similar-list li').length > 0`)
+	if b.str(`document.querySelector('#recs li.song:first-child [aria-controls^="sim-"]').getAttribute('aria-expanded')`) != "true" {
+		t.Error(`the "Similar songs" button is not aria-expanded after opening`)
+	}
+	b.screenshot(sc.shots, "recommendations.png", "")
+	b.run("close similar songs", chromedp.Click(`#recs li.song:first-child [aria-controls^="sim-"]`, chromedp.ByQuery))
+	b.assertNoNavigation(loads, "opening similar songs")
+
+	// 2. Like the first song: the list is re-fetched in place and is now the
+	// user folded in with the new like.
+	first := b.str(`document.querySelector('#recs li.song').dataset.songId`)
+	b.run("like the first song", chromedp.Click(`#recs li.song:first-child .btn-like`, chromedp.ByQuery))
+	b.waitFor("the list to update to fold-in",
+		`document.querySelector('#recs').dataset.source === 'fold-in' && document.querySelectorAll('#recs li.song').length > 0`)
+	if got := b.str(`[...document.querySelectorAll('#recs li.song')].map(e => e.dataset.songId).join(',')`); strings.Contains(","+got+",", ","+first+",") {
+		t.Errorf("the liked song %s is still recommended after the like: %s", first, got)
+	}
+	if got := b.str(`document.querySelector('#recs .badge').textContent`); !strings.Contains(got, "fold-in") {
+		t.Errorf("badge after a like is %q, want fold-in", got)
+	}
+	b.assertNoNavigation(loads, "liking a song")
+
+	// 3. Register with two favourite songs picked through the catalog
+	// typeahead: personalised (fold-in) songs appear at once.
+	b.typeInto("#reg-id", sc.newUserID)
+	b.typeInto("#reg-name", "New <b>listener</b> 🎧")
+	for i, q := range sc.songQueries {
+		b.typeInto("#reg-song", q)
+		b.pickOption("#reg-song", "#reg-song-list", i%2)
+		b.waitFor("chip "+q, `document.querySelectorAll('#reg-chips .chip').length === `+[]string{"1", "2"}[i])
+		if v := b.str(`document.querySelector('#reg-song').value`); v != "" {
+			t.Errorf("the song search still holds %q after picking a song", v)
+		}
+	}
+	b.screenshot(sc.shots, "register.png", "#join")
+	b.run("submit registration", chromedp.Click(`#register button[type=submit]`, chromedp.ByQuery))
+	b.waitFor("the new user's songs", `location.hash === '#/users/' + encodeURIComponent(`+jsString(sc.newUserID)+`) && `+
+		`document.querySelector('#recs').dataset.source === 'fold-in' && document.querySelectorAll('#recs li.song').length > 0`)
+	if got := b.str(`document.querySelector('#user-h').textContent`); got != "New <b>listener</b> 🎧" {
+		t.Errorf("new user's heading is %q, want the display name as typed", got)
+	}
+	if got := b.str(`document.querySelector('#reg-alert').textContent`); got != "" {
+		t.Errorf("registration shows an alert after success: %q", got)
+	}
+	b.assertNoNavigation(loads, "registering")
+	b.screenshot(sc.shots, "model.png", "#model")
+
+	// Registering the same id again is refused inline and keeps the form.
+	b.typeInto("#reg-id", sc.newUserID)
+	b.run("submit a taken id", chromedp.Click(`#register button[type=submit]`, chromedp.ByQuery))
+	b.waitFor("the conflict alert", `document.querySelector('#reg-alert').textContent.includes('taken')`)
+	if v := b.str(`document.querySelector('#reg-id').value`); v != sc.newUserID {
+		t.Errorf("after a conflict the user id field holds %q, want %q as typed", v, sc.newUserID)
+	}
+
+	// 4. Server errors show inline and keep what was typed.
+	stop := b.failRequests(500, "injected failure", "*/recommendations*", "*/v1/users")
+	b.clearInput("#user-q")
+	b.typeInto("#user-q", sc.userPrefix)
+	b.pickOption("#user-q", "#user-list", 1)
+	b.waitFor("the recommendations alert", `document.querySelector('#user-alert').textContent.includes('HTTP 500')`)
+	if got := b.str(`document.querySelector('#user-alert').textContent`); !strings.Contains(got, "injected failure") {
+		t.Errorf("the alert %q does not carry the server's detail", got)
+	}
+	if v := b.str(`document.querySelector('#user-q').value`); !strings.HasPrefix(v, sc.userPrefix) {
+		t.Errorf("after the error the search field holds %q, want what was picked (prefix %q)", v, sc.userPrefix)
+	}
+	b.clearInput("#reg-id")
+	b.typeInto("#reg-id", sc.newUserID+"-2")
+	b.typeInto("#reg-song", sc.songQueries[0])
+	b.pickOption("#reg-song", "#reg-song-list", 0)
+	b.run("submit during the outage", chromedp.Click(`#register button[type=submit]`, chromedp.ByQuery))
+	b.waitFor("the registration alert", `document.querySelector('#reg-alert').textContent.includes('HTTP 500')`)
+	if v := b.str(`document.querySelector('#reg-id').value + '|' + document.querySelectorAll('#reg-chips .chip').length`); v != sc.newUserID+"-2|1" {
+		t.Errorf("after a failed registration the form holds %q, want the id and the one chip kept", v)
+	}
+	stop()
+	b.run("try again", chromedp.Click(`#user-alert button`, chromedp.ByQuery))
+	b.waitFor("the songs after retrying", `document.querySelectorAll('#recs li.song').length === 5 && document.querySelector('#user-alert').textContent === ''`)
+	b.assertNoNavigation(loads, "the error journeys")
+
+	// The same view on a phone: one column, no sideways scrolling.
+	b.run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	b.waitFor("the phone layout", `document.documentElement.scrollWidth <= 390`)
+	if small := b.str(`[...document.querySelectorAll('button, [role=option], input')].filter(e => e.offsetParent && e.getBoundingClientRect().height < 44).map(e => e.outerHTML.slice(0, 80)).join('\n')`); small != "" {
+		t.Errorf("touch targets under 44px on a phone:\n%s", small)
+	}
+	b.screenshot(sc.shots, "phone.png", "")
+	b.keys(kb.Escape)
+}
