@@ -260,4 +260,3 @@ func (b *browser) screenshot(dir, name, sel string) {
 	}
 	b.t.Logf("saved %s", path)
 }
-
