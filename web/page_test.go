@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ func TestPageAgainstFakeAPI(t *testing.T) {
 		userPrefix:  "user-1",
 		songQueries: [2]string{"bruno", "daft"},
 		newUserID:   "newbie",
+		shots:       os.Getenv("SETLIST_FAKE_SHOTS"),
 	})
 
 	// Hostile names are shown as text and never run.

@@ -1,0 +1,178 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist/batch/modelstore/redistest"
+	"github.com/setlist/setlist/batch/postgres/pgtest"
+)
+
+// TestEndToEnd drives the page in headless Chromium against the real
+// binaries: it builds batch and serve, imports the committed sample into a
+// fresh PostgreSQL database, trains a small model into a Redis prefix of its
+// own, starts serve on a free port and runs the browser journeys against it.
+// With SETLIST_SCREENSHOTS=1 it saves the views to docs/screenshots.
+func TestEndToEnd(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := []string{
+		"--database-url", pgtest.URL(t),
+		"--redis-url", redistest.ServerURL(),
+	}
+	_, prefix := redistest.Client(t)
+	stores = append(stores, "--redis-prefix", prefix, "--log-level", "warn")
+
+	bin := t.TempDir()
+	start := time.Now()
+	command(t, root, "go", "build", "-o", bin+string(filepath.Separator), "./batch", "./serve")
+	t.Logf("built batch and serve in %s", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "import", "--csv", filepath.Join(root, "data", "sample.csv.gz"))...)
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "16", "--iterations", "6", "--notes", "web e2e")...)
+	t.Logf("imported the sample and trained in %s", time.Since(start).Round(time.Millisecond))
+
+	base := startServe(t, filepath.Join(bin, "serve"), stores)
+
+	// A user id prefix that the search will complete: the first user's.
+	var users struct {
+		Users []struct {
+			UserID string `json:"user_id"`
+		} `json:"users"`
+	}
+	getJSON(t, base+"/v1/users?limit=1", &users)
+	if len(users.Users) == 0 {
+		t.Fatal("GET /v1/users lists nobody after importing the sample")
+	}
+	shots := ""
+	if os.Getenv("SETLIST_SCREENSHOTS") != "" {
+		shots = filepath.Join(root, "docs", "screenshots")
+	}
+	runScenario(t, newBrowser(t), scenario{
+		base:        base,
+		userPrefix:  users.Users[0].UserID[:3],
+		songQueries: [2]string{"Bruno Mars", "Avril Lavigne"},
+		newUserID:   "e2e-listener",
+		shots:       shots,
+	})
+}
+
+// command runs a program to completion in dir, failing with its output.
+func command(t *testing.T, dir, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(redact(args), " "), err, out)
+	}
+}
+
+// redact hides database credentials in logged command lines.
+func redact(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if u, err := url.Parse(a); err == nil && u.User != nil {
+			a = u.Redacted()
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// freeAddr is a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServe runs serve on a free port until the test ends and waits until
+// /readyz answers 200. It returns the base URL.
+func startServe(t *testing.T, path string, stores []string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(path, append(stores, "--addr", addr)...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start serve: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", logs.String())
+		}
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("serve exited before it was ready: %v\n%s", err, logs.String())
+		default:
+		}
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve was not ready at %s/readyz within 30s (last: %v)\n%s", base, statusOrErr(res, err), logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func statusOrErr(res *http.Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return res.Status
+}
+
+// getJSON fetches url and decodes its JSON body into out.
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, res.Status)
+	}
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: decode: %v", url, err)
+	}
+}
