@@ -168,7 +168,7 @@ func printRun(w io.Writer, r *pipeline.Result) {
 }
 
 // phaseOrder is the order phases run in, for printing.
-var phaseOrder = []string{"load", "split", "tune", "eval", "train", "topk", "publish", "total"}
+var phaseOrder = []string{"load", "split", "tune", "eval", "train", "topk", "publish", "cleanup", "total"}
 
 func formatTimings(t map[string]float64) string {
 	var parts []string

@@ -82,15 +82,17 @@ type Release struct {
 // Report says what a publish did.
 type Report struct {
 	Version  Version
-	Previous Version // the version now kept for rollback; 0 if none
-	Keys     int     // keys written, counted from Redis's replies
-	Bytes    int64   // key and value bytes written
-	Users    int     // user lists written
-	Cleaned  []Version
-	Retired  Version // the version that left previous and got a grace TTL; 0 if none
-	// CleanupErr is a failure to clean or retire other versions after a
-	// successful switch; the next publish retries, so it is not an error.
-	CleanupErr error
+	Previous Version   // the version now kept for rollback; 0 if none
+	Keys     int       // keys written, counted from Redis's replies
+	Bytes    int64     // key and value bytes written
+	Users    int       // user lists written
+	Cleaned  []Version // versions left building by a crashed publish, deleted first
+}
+
+// Cleanup says what Cleanup did.
+type Cleanup struct {
+	Retired []Version // published versions that left previous: keys given the grace TTL
+	Deleted []Version // versions left building by a crashed publish
 }
 
 // Pointers are the versions readers use and the one kept for rollback (0
@@ -148,7 +150,9 @@ func (p *Publisher) Meta(ctx context.Context, v Version) (model.Meta, error) {
 //  4. A Lua script checks that current is still what step 1 read, that v's
 //     meta exists and v is still building, then sets previous to the old
 //     current, current to v, marks v published and PUBLISHes "version v".
-//  5. The version that left previous gets the grace TTL on all its keys.
+//
+// The version that left previous is not touched here: Cleanup retires it
+// once the new version is live, off the path that makes it live.
 //
 // Cancelling ctx before step 4 leaves the pointer untouched; the partial keys
 // are deleted by the next publish. Keys of a version are never written after
@@ -166,7 +170,7 @@ func (p *Publisher) Publish(ctx context.Context, v Version, r Release) (Report, 
 	if v == ptr.Current || v == ptr.Previous {
 		return rep, fmt.Errorf("publish version %d: it is already current or previous: %w", v, setlist.ErrConflict)
 	}
-	if rep.Cleaned, err = p.sweep(ctx, ptr, v); err != nil {
+	if rep.Cleaned, _, err = p.sweep(ctx, ptr, v, false); err != nil {
 		return rep, fmt.Errorf("publish version %d: clean up: %w", v, err)
 	}
 	if err := p.rdb.HSet(ctx, p.versionsKey(), versionString(v), stateBuilding).Err(); err != nil {
@@ -182,11 +186,27 @@ func (p *Publisher) Publish(ctx context.Context, v Version, r Release) (Report, 
 		return rep, fmt.Errorf("publish version %d: %w", v, err)
 	}
 	rep.Previous = ptr.Current
-	if ptr.Previous != 0 {
-		rep.Retired = ptr.Previous
-		rep.CleanupErr = p.retire(ctx, ptr.Previous)
-	}
 	return rep, nil
+}
+
+// Cleanup retires every published version that is neither current nor
+// previous (its keys get the grace TTL, so readers that resolved it just
+// before a switch finish) and deletes versions a crashed publish left
+// building. It SCANs the key space once per such version, which is why it
+// is separate from Publish: the new version is live before this starts.
+// Call it only while holding the lock that serialises publishes: it cannot
+// tell a crashed build from one in progress.
+func (p *Publisher) Cleanup(ctx context.Context) (Cleanup, error) {
+	ptr, err := p.Pointers(ctx)
+	if err != nil {
+		return Cleanup{}, fmt.Errorf("clean up versions: %w", err)
+	}
+	var c Cleanup
+	c.Deleted, c.Retired, err = p.sweep(ctx, ptr, 0, true)
+	if err != nil {
+		return c, fmt.Errorf("clean up versions: %w", err)
+	}
+	return c, nil
 }
 
 // write SETs every key of v, meta last, counting replies into rep.
@@ -338,32 +358,33 @@ func scriptError(op string, err error) error {
 // is internal to the publisher (readers never need it), so it is not in Keys.
 func (p *Publisher) versionsKey() string { return p.keys.Prefix() + ":versions" }
 
-// sweep deletes versions a crashed publish left building and retires
-// published versions that are neither current nor previous, never touching
-// current, previous or keep.
-func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version) ([]Version, error) {
+// sweep deletes versions a crashed publish left building and, with
+// retire, gives published versions that are neither current nor previous
+// the grace TTL, never touching current, previous or keep.
+func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version, retire bool) (deleted, retired []Version, err error) {
 	states, err := p.rdb.HGetAll(ctx, p.versionsKey()).Result()
 	if err != nil {
-		return nil, fmt.Errorf("list versions: %w: %w", setlist.ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("list versions: %w: %w", setlist.ErrUnavailable, err)
 	}
-	var cleaned []Version
 	for s, state := range states {
 		v, err := ParseVersion(s)
 		if err != nil || v == ptr.Current || v == ptr.Previous || v == keep {
 			continue
 		}
-		if state == stateBuilding {
+		switch {
+		case state == stateBuilding:
 			if err := p.deleteVersion(ctx, v); err != nil {
-				return cleaned, err
+				return deleted, retired, err
 			}
-			cleaned = append(cleaned, v)
-			continue
-		}
-		if err := p.retire(ctx, v); err != nil {
-			return cleaned, err
+			deleted = append(deleted, v)
+		case retire:
+			if err := p.retire(ctx, v); err != nil {
+				return deleted, retired, err
+			}
+			retired = append(retired, v)
 		}
 	}
-	return cleaned, nil
+	return deleted, retired, nil
 }
 
 // deleteVersion UNLINKs every key of a version nobody reads (it never

@@ -124,12 +124,15 @@ func TestPublishSwitchesAndRetires(t *testing.T) {
 	if ttl := rdb.TTL(ctx, keys.Recs(1, userID(0))).Val(); ttl != -1 {
 		t.Errorf("previous version's key has TTL %v, want none", ttl)
 	}
-	rep, err = p.Publish(ctx, 3, release(users, 3))
-	if err != nil {
+	if _, err = p.Publish(ctx, 3, release(users, 3)); err != nil {
 		t.Fatalf("Publish 3: %v", err)
 	}
-	if rep.Retired != 1 || rep.CleanupErr != nil {
-		t.Errorf("report = %+v, want version 1 retired", rep)
+	if ttl := rdb.TTL(ctx, keys.Meta(1)).Val(); ttl != -1 {
+		t.Errorf("Publish retired version 1 itself (TTL %v); Cleanup should", ttl)
+	}
+	c, err := p.Cleanup(ctx)
+	if err != nil || len(c.Retired) != 1 || c.Retired[0] != 1 || len(c.Deleted) != 0 {
+		t.Errorf("Cleanup = %+v, %v; want version 1 retired", c, err)
 	}
 	for _, k := range []string{keys.Meta(1), keys.Recs(1, userID(49)), keys.Items(1)} {
 		if ttl := rdb.TTL(ctx, k).Val(); ttl <= 0 || ttl > modelstore.DefaultGrace {

@@ -43,9 +43,11 @@ type Locker interface {
 	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
 }
 
-// Publisher writes a version and switches readers to it.
+// Publisher writes a version and switches readers to it; Cleanup then
+// retires versions that are no longer current or previous.
 type Publisher interface {
 	Publish(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
+	Cleanup(ctx context.Context) (modelstore.Cleanup, error)
 }
 
 // Bar is a progress display for one phase. A Bar that also has
@@ -337,7 +339,11 @@ func (r *run) execute(ctx context.Context) error {
 		r.deps.Logger.Info("dry run: not publishing")
 		return nil
 	}
-	return r.phase("publish", func() error { return r.publish(ctx, tr, catalog, side, lists, popular) })
+	if err := r.phase("publish", func() error { return r.publish(ctx, tr, catalog, side, lists, popular) }); err != nil {
+		return err
+	}
+	r.cleanup(ctx)
+	return nil
 }
 
 // train fits params on m with a progress bar over iterations.
@@ -425,13 +431,26 @@ func (r *run) publish(ctx context.Context, tr *model.Training, catalog *model.Ca
 	if err != nil {
 		return err
 	}
-	if rep.CleanupErr != nil {
-		r.deps.Logger.Warn("published, but cleaning up old versions failed; the next publish retries", "err", rep.CleanupErr)
-	}
 	if len(rep.Cleaned) > 0 {
 		r.deps.Logger.Info("deleted versions left by crashed publishes", "versions", rep.Cleaned)
 	}
 	return nil
+}
+
+// cleanup retires versions that left previous. The new version is already
+// live, so a failure is only logged: the next run retries.
+func (r *run) cleanup(ctx context.Context) {
+	_ = r.phase("cleanup", func() error {
+		c, err := r.deps.Publisher.Cleanup(ctx)
+		if err != nil {
+			r.deps.Logger.Warn("published, but retiring old versions failed; the next run retries", "err", err)
+			return nil
+		}
+		if len(c.Retired)+len(c.Deleted) > 0 {
+			r.deps.Logger.Info("retired old versions", "retired", c.Retired, "deleted", c.Deleted)
+		}
+		return nil
+	})
 }
 
 // record writes the run's outcome to the registry. It uses a context that
