@@ -2,6 +2,7 @@ package als
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strconv"
 	"testing"
@@ -21,6 +22,12 @@ func TestRealHoldout(t *testing.T) {
 	t.Logf("data: %d users × %d items, %d nnz (train %d, test %d)", m.Rows, m.Cols, m.NNZ(), train.NNZ(), test.NNZ())
 	t.Logf("popularity: %v", PopularityBaseline(train, test, 5))
 	p := DefaultParams()
+	// SETLIST_PARAMS overrides fields, e.g. {"Factors":150,"Weighting":"raw"}.
+	if js := os.Getenv("SETLIST_PARAMS"); js != "" {
+		if err := json.Unmarshal([]byte(js), &p); err != nil {
+			t.Fatalf("SETLIST_PARAMS: %v", err)
+		}
+	}
 	start := time.Now()
 	model, err := Train(context.Background(), train, p, func(s IterationStats) {
 		t.Logf("iter %d loss %.6g %v", s.Iteration, s.Loss, s.Duration)

@@ -211,7 +211,6 @@ func Tune(ctx context.Context, train *CSR, cfg TuneConfig, onTrial func(Trial)) 
 		}
 	}
 	if bestIdx < 0 { // budget ran out before any full run: best short run
-		bestIdx = rung[0].trial
 		return rung[0].full, trials, nil
 	}
 	return trials[bestIdx].Params, trials, nil
