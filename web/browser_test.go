@@ -239,16 +239,20 @@ func (b *browser) assertNoNavigation(since int32, action string) {
 	}
 }
 
-// screenshot saves the page (or one element) to dir/name when dir is set.
+// screenshot saves the page (or one element, or with sel "viewport" what
+// is on screen) to dir/name when dir is set.
 func (b *browser) screenshot(dir, name, sel string) {
 	b.t.Helper()
 	if dir == "" {
 		return
 	}
 	var png []byte
-	if sel == "" {
+	switch sel {
+	case "":
 		b.run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
-	} else {
+	case "viewport":
+		b.run("screenshot "+name, chromedp.CaptureScreenshot(&png))
+	default:
 		b.run("screenshot "+name, chromedp.Screenshot(sel, &png, chromedp.ByQuery))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -43,7 +43,9 @@ func TestEndToEnd(t *testing.T) {
 
 	start = time.Now()
 	command(t, root, filepath.Join(bin, "batch"), append(stores, "import", "--csv", filepath.Join(root, "data", "sample.csv.gz"))...)
-	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "16", "--iterations", "6", "--notes", "web e2e")...)
+	// Two runs, so the model panel's chart has a history to draw.
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "8", "--iterations", "4", "--notes", "web e2e 1")...)
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "16", "--iterations", "6", "--force", "--notes", "web e2e 2")...)
 	t.Logf("imported the sample and trained in %s", time.Since(start).Round(time.Millisecond))
 
 	base := startServe(t, filepath.Join(bin, "serve"), stores)

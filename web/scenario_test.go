@@ -145,6 +145,7 @@ func runScenario(t *testing.T, b *browser, sc scenario) {
 	if small := b.str(`[...document.querySelectorAll('button, [role=option], input')].filter(e => e.offsetParent && e.getBoundingClientRect().height < 44).map(e => e.outerHTML.slice(0, 80)).join('\n')`); small != "" {
 		t.Errorf("touch targets under 44px on a phone:\n%s", small)
 	}
-	b.screenshot(sc.shots, "phone.png", "")
+	b.eval(`document.querySelector('#user').scrollIntoView(); true`, nil)
+	b.screenshot(sc.shots, "phone.png", "viewport")
 	b.keys(kb.Escape)
 }

@@ -127,6 +127,7 @@ export function combobox({ input, listbox, status, fetch, render, onPick, minLen
     if (!item) return;
     later.cancel();
     open(false);
+    setStatus('');
     onPick(item);
     // What the person typed may have been replaced by onPick; remember it so
     // that a focus/keystroke does not immediately search for it again.

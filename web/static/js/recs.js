@@ -106,7 +106,8 @@ export class UserView {
     this.meta.append(
       sourceBadge(data.source),
       h('span', {}, data.model_version != null ? `model version ${data.model_version}` : 'no model yet'),
-      h('span', { class: 'user-id', dir: 'auto' }, `id ${data.user_id || this.userID}`),
+      // The id, unless the heading already is the id (no display name).
+      this.heading.textContent !== this.userID ? h('span', { class: 'user-id', dir: 'auto' }, `id ${this.userID}`) : null,
     );
     if (data.model_version != null) this.onModelVersion(data.model_version);
     clear(this.list);
