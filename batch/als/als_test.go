@@ -197,7 +197,7 @@ func TestFoldInReproducesTraining(t *testing.T) {
 	m := planted(300, 200, 8, 2)
 	for _, w := range []Weighting{WeightRaw, WeightBM25} {
 		p := DefaultParams()
-		p.Factors, p.Iterations, p.CGSteps, p.Weighting, p.Alpha, p.Regularization = 16, 25, 16, w, 2, 0.5
+		p.Factors, p.Iterations, p.CGSteps, p.Weighting, p.Alpha, p.Regularization = 16, 40, 16, w, 2, 0.5
 		model, err := Train(context.Background(), m, p, nil)
 		if err != nil {
 			t.Fatal(err)
