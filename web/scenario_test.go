@@ -54,6 +54,8 @@ func runScenario(t *testing.T, b *browser, sc scenario) {
 	}
 	if got := b.str(`document.querySelector('#user-meta').textContent`); !strings.Contains(got, "model version") {
 		t.Errorf("user meta %q does not show the model version", got)
+	} else if strings.Contains(got, "null") || strings.Contains(got, "undefined") {
+		t.Errorf("user meta %q shows a missing value as text", got)
 	}
 
 	// Similar songs expand in place, with working like buttons there too.

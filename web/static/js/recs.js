@@ -103,12 +103,13 @@ export class UserView {
   render(data) {
     this.lastSignature = signature(data);
     clear(this.meta);
-    this.meta.append(
+    // Element.append would render a null child as the text "null".
+    this.meta.append(...[
       sourceBadge(data.source),
       h('span', {}, data.model_version != null ? `model version ${data.model_version}` : 'no model yet'),
       // The id, unless the heading already is the id (no display name).
       this.heading.textContent !== this.userID ? h('span', { class: 'user-id', dir: 'auto' }, `id ${this.userID}`) : null,
-    );
+    ].filter(Boolean));
     if (data.model_version != null) this.onModelVersion(data.model_version);
     clear(this.list);
     this.list.dataset.source = data.source || '';
