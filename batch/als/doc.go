@@ -30,8 +30,9 @@
 //
 // bm25 follows implicit's bm25_weight applied to the user×item matrix: idf_i
 // = log(N_users) − log(1 + df_i) where df_i counts the users with a nonzero
-// entry on item i, len_u is the number of nonzero entries on user u's row, and
-// avglen the mean of len_u over the training users. The idf vector and avglen
+// entry on item i, len_u = Σ_i |w_ui| is user u's row sum, and avglen the
+// mean of len_u over all training users. idf is clamped at 0 (items nearly
+// everyone has get c = 1). The idf vector and avglen
 // are stored in ItemWeights (Items+1 values: idf then avglen) so fold-in
 // weighs a new row exactly as training weighed a training row.
 //

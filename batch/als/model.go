@@ -1,11 +1,6 @@
 package als
 
-import (
-	"errors"
-	"time"
-)
-
-var errTODO = errors.New("not implemented yet")
+import "time"
 
 // Model is a trained factorisation. Factors are row-major float32 because
 // that halves memory and bandwidth against float64 with no measurable

@@ -12,10 +12,10 @@ import (
 // TestRealHoldout prints holdout metrics for DefaultParams and popularity on
 // the shared data (skipped when absent). Run:
 //
-//	go test ./batch/als/ -run TestRealHoldout -v
+//	SETLIST_REAL=1 GOEXPERIMENT=simd go test ./batch/als/ -run TestRealHoldout -v
 func TestRealHoldout(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode")
+	if os.Getenv("SETLIST_REAL") == "" {
+		t.Skip("set SETLIST_REAL=1 to train on the shared data (normal test runs never read it)")
 	}
 	m := loadReal(t)
 	train, test := SplitHoldout(m, 0.15, 1)
