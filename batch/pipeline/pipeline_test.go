@@ -417,3 +417,15 @@ func TestMetricsAndPush(t *testing.T) {
 		t.Errorf("Push to a closed server succeeded")
 	}
 }
+
+func TestRunTunes(t *testing.T) {
+	e := newEnv(t)
+	cfg := pipeline.Config{TuneTrials: 2, TuneBudget: 20 * time.Second, Threads: 2, DryRun: true, Force: true}
+	res, err := pipeline.Run(context.Background(), cfg, e.deps())
+	if err != nil {
+		t.Fatalf("tuned run: %v", err)
+	}
+	if res.Params.Source != "tuned" || res.Params.Trials < 1 || res.Timings["tune"] == 0 {
+		t.Errorf("params source %q, %d trials, tune %.2fs; want a tuned run", res.Params.Source, res.Params.Trials, res.Timings["tune"])
+	}
+}
