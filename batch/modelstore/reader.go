@@ -235,6 +235,10 @@ func (r *Reader) Subscribe(ctx context.Context) *redis.PubSub {
 func (r *Reader) Events(ctx context.Context, on func(Event), subscribed func()) error {
 	ps := r.rdb.Subscribe(ctx, r.keys.Events())
 	defer ps.Close()
+	// Receive blocks in a socket read that ignores ctx; closing the
+	// subscription is what interrupts it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	failures := 0
 	for {
 		msg, err := ps.Receive(ctx)

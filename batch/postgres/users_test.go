@@ -145,7 +145,7 @@ func TestSearchUsers(t *testing.T) {
 		}
 		defer conn.Exec(ctx, "RESET enable_seqscan")
 		for q, index := range map[string]string{
-			`SELECT external_id FROM users WHERE (external_id || ' ' || display_name) ILIKE '%cooper%'`: "users_search_trgm",
+			`SELECT external_id FROM users WHERE (external_id || ' ' || display_name) ILIKE '%cooper%'`:                         "users_search_trgm",
 			`SELECT external_id FROM users WHERE external_id ~>=~ 'us' AND external_id ~<~ 'ut' ORDER BY external_id USING ~<~`: "users_external_id_prefix",
 		} {
 			var plan strings.Builder

@@ -1,0 +1,298 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/modelstore/redistest"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/serve/internal/server"
+	"github.com/setlist/setlist/web"
+)
+
+// env is one test's PostgreSQL database and Redis prefix, shared by every
+// server instance the test starts (as replicas share them).
+type env struct {
+	dbURL  string
+	db     *postgres.DB
+	rdb    *redis.Client
+	prefix string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{dbURL: pgtest.URL(t)}
+	e.db = openDB(t, e.dbURL)
+	if _, err := e.db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.rdb, e.prefix = redistest.Client(t)
+	return e
+}
+
+func openDB(t *testing.T, u string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+// instance is one running server on a random loopback port.
+type instance struct {
+	srv  *server.Server
+	base string
+	reg  *prometheus.Registry
+	done chan error
+}
+
+func fastConfig() server.Config {
+	var cfg server.Config
+	cfg.Recs.PollInterval = 200 * time.Millisecond
+	cfg.Recs.NearCacheSize = 1000
+	cfg.Recs.Explain = 3
+	cfg.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+// start runs a server against e (db may differ from e.db, e.g. behind a
+// proxy) and shuts it down when the test ends.
+func (e *env) start(t *testing.T, cfg server.Config, db *postgres.DB) *instance {
+	t.Helper()
+	if db == nil {
+		db = e.db
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := server.New(cfg, server.Deps{DB: db, Redis: e.rdb, RedisPrefix: e.prefix, Registry: reg, Static: web.Static()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &instance{srv: srv, base: "http://" + ln.Addr().String(), reg: reg, done: make(chan error, 1)}
+	go func() { in.done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return in
+}
+
+// waitModel waits until the instance serves version v.
+func (in *instance) waitModel(t *testing.T, v int64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("model version %d loaded", v), func() bool {
+		snap := in.srv.Recs().Current()
+		return snap != nil && int64(snap.Version) == v
+	})
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func (in *instance) do(t *testing.T, method, path string, body any) response {
+	t.Helper()
+	r, err := in.try(method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for goroutines, which must not call t.Fatal.
+func (in *instance) try(method, path string, body any) (response, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, in.base+path, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: b}, err
+}
+
+func (in *instance) get(t *testing.T, path string) response {
+	return in.do(t, http.MethodGet, path, nil)
+}
+
+// wantStatus fails unless r has status code and, for errors, the JSON error
+// shape.
+func wantStatus(t *testing.T, r response, code int) {
+	t.Helper()
+	if r.status != code {
+		t.Fatalf("status %d, want %d; body %s", r.status, code, r.body)
+	}
+	if code >= 400 && code != http.StatusNotModified {
+		var e struct{ Error, Detail string }
+		if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" || e.Detail == "" {
+			t.Fatalf("error body %s is not {error, detail}", r.body)
+		}
+	}
+}
+
+type recsAnswer struct {
+	UserID       string `json:"user_id"`
+	ModelVersion int64  `json:"model_version"`
+	Source       string `json:"source"`
+	Items        []struct {
+		SongID  setlist.SongID `json:"song_id"`
+		Artist  string         `json:"artist"`
+		Track   string         `json:"track"`
+		Score   float64        `json:"score"`
+		Because *struct {
+			SongID setlist.SongID `json:"song_id"`
+			Artist string         `json:"artist"`
+		} `json:"because"`
+	} `json:"items"`
+}
+
+func (a recsAnswer) songs() []setlist.SongID {
+	out := make([]setlist.SongID, len(a.Items))
+	for i, it := range a.Items {
+		out[i] = it.SongID
+	}
+	return out
+}
+
+func (in *instance) recs(t *testing.T, user string, n int) recsAnswer {
+	t.Helper()
+	r := in.get(t, fmt.Sprintf("/v1/users/%s/recommendations?n=%d", url.PathEscape(user), n))
+	wantStatus(t, r, http.StatusOK)
+	var a recsAnswer
+	r.json(t, &a)
+	return a
+}
+
+// metric reads one sample from /metrics: name with labels rendered as in
+// the exposition format, e.g. `setlist_serve_recommendations_total{source="batch"}`.
+func (in *instance) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	r := in.get(t, "/metrics")
+	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// proxy forwards TCP to target until Cut, which closes every connection and
+// the listener: a store that goes away under a running server.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.Cut)
+	return p
+}
+
+func (p *proxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) Cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
