@@ -51,6 +51,7 @@ func NewApp(version string) *cli.App {
 			rollbackCommand(g),
 			runsCommand(g),
 			synthCommand(g),
+			precomputeCommand(g),
 		},
 		// Errors are logged once, in Run, not by the library.
 		ExitErrHandler: func(*cli.Context, error) {},
