@@ -32,8 +32,7 @@ func sharedData(b *testing.B) string {
 }
 
 // benchPipeline runs the whole pipeline b.N times on an imported database
-// and reports each phase's seconds (best of the runs in ReportMetric is
-// per-op mean; docs/BENCHMARKS.md lists best and median from -count).
+// and reports each phase's mean seconds, logging every run's phases.
 func benchPipeline(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
 	rdb, prefix := redistest.Client(b)
 	pub := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix))
@@ -48,6 +47,10 @@ func benchPipeline(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
 		for k, v := range res.Timings {
 			sums[k] += v
 		}
+		// Per-run lines give best and median (the metrics below are means).
+		b.Logf("run: total %.2fs load %.2f split %.2f eval %.2f train %.2f topk %.2f publish %.2f cleanup %.2f",
+			res.Timings["total"], res.Timings["load"], res.Timings["split"], res.Timings["eval"], res.Timings["train"],
+			res.Timings["topk"], res.Timings["publish"], res.Timings["cleanup"])
 		last = res
 	}
 	phases := make([]string, 0, len(sums))
