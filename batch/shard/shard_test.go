@@ -1,0 +1,199 @@
+package shard_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/modelstore/redistest"
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/shard"
+	"github.com/setlist/setlist/batch/synth"
+)
+
+func TestRange(t *testing.T) {
+	for _, c := range []struct{ n, shards int }{{0, 1}, {0, 3}, {1, 1}, {1, 4}, {10, 3}, {100, 7}, {5, 5}} {
+		next, minSize, maxSize := 0, c.n, 0
+		for i := 0; i < c.shards; i++ {
+			lo, hi := shard.Range(c.n, c.shards, i)
+			if lo != next || hi < lo {
+				t.Fatalf("Range(%d, %d, %d) = [%d, %d), want it to start at %d", c.n, c.shards, i, lo, hi, next)
+			}
+			next = hi
+			minSize, maxSize = min(minSize, hi-lo), max(maxSize, hi-lo)
+		}
+		if next != c.n || maxSize-minSize > 1 {
+			t.Errorf("Range(%d, %d, ·) covers [0, %d) with sizes %d..%d; want [0, %d) balanced", c.n, c.shards, next, minSize, maxSize, c.n)
+		}
+	}
+}
+
+// stager is the training side of a sharded publish: it stages the trained
+// version (items, popular, meta) under every prefix instead of publishing,
+// leaving the user lists to the shards.
+type stager struct{ pubs []*modelstore.Publisher }
+
+func (s stager) Publish(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error) {
+	r.Users, r.List = 0, nil
+	var rep modelstore.Report
+	for _, p := range s.pubs {
+		var err error
+		if rep, err = p.Stage(ctx, v, r); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// Cleanup does nothing: sweeping now would delete the staged version, which
+// is "building" until the shards switch to it.
+func (stager) Cleanup(context.Context) (modelstore.Cleanup, error) { return modelstore.Cleanup{}, nil }
+
+// recs reads every user list of version v under prefix, keyed by user.
+func recs(t *testing.T, rdb *redis.Client, prefix string, v modelstore.Version) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	keys := modelstore.NewKeys(prefix)
+	pat := keys.VersionPrefix(v) + "recs:"
+	out := map[string][]byte{}
+	iter := rdb.Scan(ctx, 0, pat+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		b, err := rdb.Get(ctx, iter.Val()).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimPrefix(iter.Val(), pat)] = b
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func current(t *testing.T, rdb *redis.Client, prefix string) modelstore.Version {
+	t.Helper()
+	ptr, err := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)).Pointers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ptr.Current
+}
+
+// TestShardsEqualOneRun trains a model on real PostgreSQL, stages it under
+// three Redis prefixes, and precomputes it with 1, 2 and 3 shards (the
+// latter out of order): every user's list must be byte-equal across the
+// three, and only the shard completing the set may switch the pointer.
+func TestShardsEqualOneRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db := pgtest.DB(t)
+	var csv bytes.Buffer
+	if _, err := synth.Write(&csv, synth.Config{Users: 300, Songs: 200, Reactions: 6000, Seed: 11}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Import(ctx, &csv, postgres.ImportOptions{Source: "synth"}); err != nil {
+		t.Fatal(err)
+	}
+	rdb, base := redistest.Client(t)
+	prefixes := []string{base + ":one", base + ":two", base + ":three"}
+	var pubs []*modelstore.Publisher
+	for _, p := range prefixes {
+		pubs = append(pubs, modelstore.NewPublisher(rdb, modelstore.NewKeys(p)))
+	}
+	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10}, pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: stager{pubs}})
+	if err != nil {
+		t.Fatalf("train and stage: %v", err)
+	}
+	v := res.Version
+
+	run := func(prefix string, shards, index int) shard.Result {
+		t.Helper()
+		r, err := shard.Run(ctx, db, rdb, prefix, shard.Config{Version: v, Shards: shards, Index: index, Switch: true, BatchSize: 37})
+		if err != nil {
+			t.Fatalf("%s shard %d/%d: %v", prefix, index, shards, err)
+		}
+		return r
+	}
+	for i, p := range prefixes {
+		if c := current(t, rdb, p); c != 0 {
+			t.Fatalf("prefix %d: staging switched the pointer to %d", i, c)
+		}
+	}
+
+	one := run(prefixes[0], 1, 0)
+	if !one.Switched || current(t, rdb, prefixes[0]) != v {
+		t.Fatalf("one shard: switched = %v, current %d; want version %d", one.Switched, current(t, rdb, prefixes[0]), v)
+	}
+	if one.Written == 0 || one.Written > one.Users {
+		t.Fatalf("one shard wrote %d lists for %d users", one.Written, one.Users)
+	}
+
+	if r := run(prefixes[1], 2, 1); r.Switched || current(t, rdb, prefixes[1]) != 0 {
+		t.Fatal("the first of two shards switched the pointer")
+	}
+	if r := run(prefixes[1], 2, 0); !r.Switched || current(t, rdb, prefixes[1]) != v {
+		t.Fatal("the shard completing two did not switch the pointer")
+	}
+	for _, i := range []int{2, 0} {
+		if r := run(prefixes[2], 3, i); r.Switched {
+			t.Fatalf("shard %d of three switched before all were done", i)
+		}
+	}
+	run(prefixes[2], 3, 0) // a retried pod: rewrites the same range and record
+	if r := run(prefixes[2], 3, 1); !r.Switched || current(t, rdb, prefixes[2]) != v {
+		t.Fatal("the shard completing three did not switch the pointer")
+	}
+
+	want := recs(t, rdb, prefixes[0], v)
+	if len(want) != one.Written {
+		t.Fatalf("one shard: %d lists in Redis, %d reported", len(want), one.Written)
+	}
+	for _, p := range prefixes[1:] {
+		got := recs(t, rdb, p, v)
+		if len(got) != len(want) {
+			t.Errorf("%s: %d user lists, one shard wrote %d", p, len(got), len(want))
+		}
+		for u, b := range want {
+			if !bytes.Equal(got[u], b) {
+				t.Errorf("%s: user %s's list differs from the one-shard run", p, u)
+			}
+		}
+	}
+
+	// The switched version loads as serve loads it, with the shards'
+	// users counted in its meta.
+	for _, p := range prefixes {
+		pub, err := modelstore.NewReader(rdb, p).Load(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pub.Meta.Users != one.Written {
+			t.Errorf("%s: meta counts %d users, %d lists were written", p, pub.Meta.Users, one.Written)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []shard.Config{
+		{Version: 0, Shards: 1},
+		{Version: 1, Shards: 0},
+		{Version: 1, Shards: 2, Index: 2},
+		{Version: 1, Shards: 2, Index: -1},
+		{Version: 1, Shards: 1, K: -1},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	if err := (shard.Config{Version: 3, Shards: 4, Index: 3}).Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
+
