@@ -7,7 +7,7 @@ BIN := bin
 # Where `make run` keeps its state and listens.
 ADDR ?= :8080
 
-.PHONY: help build test vet check-servers bench run clean fmt
+.PHONY: help build test vet check-servers bench run clean fmt image
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ run: build ## start the whole system at http://localhost:8080 (migrate, import t
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
+
+image: ## build the container image setlist:$(VERSION) (needs a Docker engine; see docs/deploy.md)
+	docker build --build-arg VERSION=$(VERSION) -t setlist:$(VERSION) .
 
 clean: ## remove build output
 	rm -rf $(BIN)
