@@ -15,9 +15,10 @@ import (
 	"github.com/setlist/setlist/batch/model"
 )
 
-// LoadProgress is told how many reaction rows were read so far and roughly
+// LoadProgress (an alias, so interfaces elsewhere can name the plain func
+// type) is told how many reaction rows were read so far and roughly
 // how many there are (the planner's estimate, 0 when unknown).
-type LoadProgress func(read, estimate int64)
+type LoadProgress = func(read, estimate int64)
 
 // loadProgressEvery is how many rows pass between progress reports: often
 // enough for a bar, rare enough to cost nothing.
