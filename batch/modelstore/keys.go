@@ -91,4 +91,3 @@ func (k Keys) FoldIn(v Version, u setlist.UserID) string {
 // Touched holds the time of user u's last reaction; it is not versioned
 // because a reaction outdates the user's list in every version.
 func (k Keys) Touched(u setlist.UserID) string { return k.prefix + ":touched:" + string(u) }
-
