@@ -10,7 +10,7 @@ export GOEXPERIMENT ?= simd
 # Where `make run` keeps its state and listens.
 ADDR ?= :8080
 
-.PHONY: help build test vet check-servers bench run clean fmt image
+.PHONY: help build test vet check-servers bench bench-serve run clean fmt image
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,8 +31,11 @@ vet: ## go vet and gofmt
 test: check-servers vet ## run every test against the real PostgreSQL and Redis
 	$(GO) test -count=1 -timeout 12m ./...
 
-bench: ## run the benchmarks (real data in ../shared when present) and print figures
+bench: bench-serve ## run the benchmarks (real data in ../shared when present) and print figures
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 -timeout 60m ./...
+
+bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis handler on 127.0.0.1 (wrk if installed)
+	$(GO) run ./serve/internal/loadtest -runs 3 -duration 10s
 
 run: build ## start the whole system at http://localhost:8080 (migrate, import the sample, train, serve)
 	@bash scripts/run.sh

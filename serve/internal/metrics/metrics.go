@@ -62,7 +62,7 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 		FoldInDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "foldin_duration_seconds",
 			Help:    "Time of an on-demand fold-in by phase: postgres_read, solve, recommend (score + top-K), explain, total.",
-			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .002, .005, .01, .025, .1},
+			Buckets: []float64{.00005, .0001, .00025, .0005, .00075, .001, .0015, .002, .003, .005, .01, .025, .1},
 		}, []string{"phase"}),
 		NearCacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "near_cache_hits_total",

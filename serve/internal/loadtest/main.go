@@ -1,0 +1,569 @@
+// Command loadtest measures serve against the bare Fiber + go-redis baseline
+// on the same machine in the same run, on realistic data: the shared Spotify
+// playlists export when present (13.6k users × 10k songs), else synthetic data
+// of the same size, imported and trained with the real batch CLI (64 factors,
+// top-20 stored) into a database and Redis prefix of its own.
+//
+// Scenarios, each run -runs times interleaved, reporting best and median:
+//
+//	bare          GET of the user's stored list (the baseline)
+//	batch         serve, batch hit, near cache off (one MGET + render per request)
+//	batch+near    serve, batch hit, near cache on (the production setting)
+//	fold-in       serve, n above the stored K with the Redis fold-in cache
+//	              expiring at once: Postgres read + solve + top-K every request
+//
+// Load comes from wrk when it is installed (apt-get install wrk), else from a
+// built-in generator; both hold -connections keep-alive connections to
+// 127.0.0.1 for -duration. Nothing else is ever targeted.
+package main
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist"
+	batchcmd "github.com/setlist/setlist/batch/command"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/serve/internal/loadtest/bare"
+	"github.com/setlist/setlist/serve/internal/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	dbURL, redisURL, prefix, data string
+	duration                      time.Duration
+	connections, runs             int
+	generator, cpuProfile         string
+	foldConnections               int
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.dbURL, "database-url", "postgres://postgres@127.0.0.1:5432/setlist_bench?sslmode=disable", "database for the benchmark data (created if missing)")
+	flag.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis")
+	flag.StringVar(&o.prefix, "redis-prefix", "setlist-bench", "key prefix of the benchmark model")
+	flag.StringVar(&o.data, "data", defaultData(), "interactions CSV (gzip); synthetic data of the same size when absent")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measurement")
+	flag.IntVar(&o.connections, "connections", 64, "concurrent keep-alive connections")
+	flag.IntVar(&o.runs, "runs", 3, "measurements per scenario (best and median reported)")
+	flag.StringVar(&o.generator, "generator", "auto", "wrk, go, or auto (wrk when installed)")
+	flag.IntVar(&o.foldConnections, "foldin-connections", 2, "connections for the fold-in scenario (one per core measures latency without queueing)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the batch scenario's first run here")
+	flag.Parse()
+	if o.duration > 2*time.Minute || o.connections > 1024 || o.runs > 20 {
+		return errors.New("refusing an unbounded load: -duration ≤ 2m, -connections ≤ 1024, -runs ≤ 20")
+	}
+	ctx := context.Background()
+	db, rdb, err := prepare(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	defer rdb.Close()
+	reader := modelstore.NewReader(rdb, o.prefix)
+	v, err := reader.Current(ctx)
+	if err != nil {
+		return err
+	}
+	pub, err := reader.Load(ctx, v)
+	if err != nil {
+		return err
+	}
+	batchUsers, foldUsers, err := pickUsers(ctx, db, rdb, reader.Keys(), v)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("model version %d: %d items × %d factors, K=%d; %d users with a stored list, %d with ≤ 200 reactions for fold-in\n",
+		v, pub.Catalog.Len(), pub.Side.Factors, pub.Meta.K, len(batchUsers), len(foldUsers))
+
+	gen := o.generator
+	if gen == "auto" {
+		gen = "go"
+		if _, err := exec.LookPath("wrk"); err == nil {
+			gen = "wrk"
+		}
+	}
+	fmt.Printf("generator %s, %d connections, %v per run, %d runs, GOMAXPROCS shared by server and generator\n\n", gen, o.connections, o.duration, o.runs)
+
+	bareApp := bare.New(rdb, reader.Keys(), v)
+	bareURL, stopBare, err := listen(bareApp)
+	if err != nil {
+		return err
+	}
+	defer stopBare()
+	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour)
+	if err != nil {
+		return err
+	}
+	defer cold.stop()
+	warm, err := startServe(db, rdb, o.prefix, 200000, time.Hour)
+	if err != nil {
+		return err
+	}
+	defer warm.stop()
+	fold, err := startServe(db, rdb, o.prefix, 0, time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer fold.stop()
+
+	n := min(5, pub.Meta.K)
+	paths := func(users []string, n int) []string {
+		out := make([]string, len(users))
+		for i, u := range users {
+			out[i] = fmt.Sprintf("/v1/users/%s/recommendations?n=%d", url.PathEscape(u), n)
+		}
+		return out
+	}
+	scenarios := []scenario{
+		{name: "bare", base: bareURL, paths: paths(batchUsers, n)},
+		{name: "batch", base: cold.url, paths: paths(batchUsers, n)},
+		{name: "batch+near", base: warm.url, paths: paths(batchUsers, n)},
+		{name: "fold-in", base: fold.url, paths: paths(foldUsers, pub.Meta.K+5), connections: o.foldConnections},
+	}
+	results := map[string][]result{}
+	for r := range o.runs {
+		for _, s := range scenarios {
+			if r == 0 && s.name == "batch" && o.cpuProfile != "" {
+				f, err := os.Create(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				_ = pprof.StartCPUProfile(f)
+			}
+			res, err := measure(gen, s, o)
+			if r == 0 && s.name == "batch" && o.cpuProfile != "" {
+				pprof.StopCPUProfile()
+			}
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", s.name, r+1, err)
+			}
+			fmt.Printf("run %d %-11s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d\n", r+1, s.name, res.rps, ms(res.p50), ms(res.p99), res.errors)
+			results[s.name] = append(results[s.name], res)
+		}
+	}
+	fmt.Println()
+	fmt.Println("| scenario | best req/s | median req/s | median p50 | median p99 | vs bare (median) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	bareMed := median(results["bare"]).rps
+	for _, s := range scenarios {
+		rs := results[s.name]
+		best := slices.MaxFunc(rs, func(a, b result) int { return cmpF(a.rps, b.rps) })
+		med := median(rs)
+		fmt.Printf("| %s | %.0f | %.0f | %.2f ms | %.2f ms | %.2f× |\n", s.name, best.rps, med.rps, ms(med.p50), ms(med.p99), med.rps/bareMed)
+	}
+	fmt.Println("\nserver-side fold-in phases (from setlist_serve_foldin_duration_seconds, all fold-in runs):")
+	fmt.Println("| phase | mean | p50 | p99 |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, ph := range []string{"postgres_read", "solve", "recommend", "explain", "total"} {
+		mean, p50, p99 := histogram(fold.reg, "setlist_serve_foldin_duration_seconds", ph)
+		fmt.Printf("| %s | %.3f ms | ≤ %.3f ms | ≤ %.3f ms |\n", ph, mean*1e3, p50*1e3, p99*1e3)
+	}
+	return nil
+}
+
+func defaultData() string {
+	for _, p := range []string{"../shared/data/spotify-playlists/interactions.csv.gz", "/work/shared/data/spotify-playlists/interactions.csv.gz"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// prepare opens the stores and, unless a model is already published under
+// the prefix, imports the data and trains one with the batch CLI.
+func prepare(ctx context.Context, o options) (*postgres.DB, *redis.Client, error) {
+	db, err := postgres.Open(ctx, o.dbURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		return nil, nil, err
+	}
+	opts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb := redis.NewClient(opts)
+	if _, err := modelstore.NewReader(rdb, o.prefix).Current(ctx); err == nil {
+		return db, rdb, nil
+	}
+	csv := o.data
+	if _, err := os.Stat(csv); csv == "" || err != nil {
+		fmt.Println("shared data absent: generating synthetic data of the same size (13.6k users, 10k songs, 1.6M rows)")
+		csv = filepath.Join(os.TempDir(), "setlist-bench-synth.csv.gz")
+		if err := batch(ctx, o, "synth", "--users", "13600", "--songs", "10000", "--reactions", "1600000", "--out", csv); err != nil {
+			return nil, nil, err
+		}
+	} else if err := checkGzip(csv); err != nil {
+		return nil, nil, err
+	}
+	fmt.Println("importing", csv)
+	if err := batch(ctx, o, "import", "--csv", csv); err != nil {
+		return nil, nil, err
+	}
+	fmt.Println("training and publishing (64 factors, top 20 per user)")
+	if err := batch(ctx, o, "train", "--factors", "64", "-k", "20", "--force", "--eval-users", "2000"); err != nil {
+		return nil, nil, err
+	}
+	return db, rdb, nil
+}
+
+func checkGzip(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := gzip.NewReader(f); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return nil
+}
+
+func batch(ctx context.Context, o options, args ...string) error {
+	full := append([]string{"batch", "--database-url", o.dbURL, "--redis-url", o.redisURL, "--redis-prefix", o.prefix, "--log-level", "warn"}, args...)
+	if code := batchcmd.Run(ctx, batchcmd.NewApp("loadtest"), full); code != 0 {
+		return fmt.Errorf("batch %s exited %d", args[0], code)
+	}
+	return nil
+}
+
+// pickUsers returns users with a stored list, and users with 1 to 200
+// reactions (the fold-in goal's bound).
+func pickUsers(ctx context.Context, db *postgres.DB, rdb *redis.Client, keys modelstore.Keys, v modelstore.Version) (batchUsers, foldUsers []string, err error) {
+	rows, err := db.Pool.Query(ctx, `SELECT u.external_id, count(*) FROM users u JOIN reactions r ON r.user_id = u.id GROUP BY u.external_id ORDER BY u.external_id`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var all []string
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, nil, err
+		}
+		all = append(all, id)
+		if n <= 200 {
+			foldUsers = append(foldUsers, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, chunk := range slices.Collect(slices.Chunk(all, 1000)) {
+		ks := make([]string, len(chunk))
+		for i, u := range chunk {
+			ks[i] = keys.Recs(v, setlist.UserID(u))
+		}
+		n, err := rdb.Exists(ctx, ks...).Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		if int(n) == len(chunk) {
+			batchUsers = append(batchUsers, chunk...)
+			continue
+		}
+		for i, k := range ks {
+			if rdb.Exists(ctx, k).Val() == 1 {
+				batchUsers = append(batchUsers, chunk[i])
+			}
+		}
+	}
+	if len(batchUsers) == 0 || len(foldUsers) == 0 {
+		return nil, nil, fmt.Errorf("no users to load-test with (%d with lists, %d for fold-in)", len(batchUsers), len(foldUsers))
+	}
+	return batchUsers, foldUsers, nil
+}
+
+type servePeer struct {
+	url  string
+	reg  *prometheus.Registry
+	stop func()
+}
+
+func startServe(db *postgres.DB, rdb *redis.Client, prefix string, nearCache int, foldInTTL time.Duration) (*servePeer, error) {
+	var cfg server.Config
+	cfg.Recs.NearCacheSize = nearCache
+	cfg.Recs.FoldInTTL = foldInTTL
+	cfg.Recs.Explain = 1
+	reg := prometheus.NewRegistry()
+	srv, err := server.New(cfg, server.Deps{DB: db, Redis: rdb, RedisPrefix: prefix, Registry: reg,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = srv.Serve(ln) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for srv.Recs().Current() == nil {
+		if time.Now().After(deadline) {
+			return nil, errors.New("serve loaded no model within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &servePeer{url: "http://" + ln.Addr().String(), reg: reg, stop: func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}}, nil
+}
+
+func listen(app *fiber.App) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	go func() { _ = app.Listener(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = app.Shutdown() }, nil
+}
+
+type scenario struct {
+	name        string
+	base        string
+	paths       []string
+	connections int // 0: -connections
+}
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int
+}
+
+func measure(gen string, s scenario, o options) (result, error) {
+	if !strings.HasPrefix(s.base, "http://127.0.0.1:") {
+		return result{}, fmt.Errorf("refusing to load %s: loopback only", s.base)
+	}
+	// A short warm-up so connection set-up and first-touch costs are not
+	// measured (and the near cache holds what it would in steady state).
+	if s.connections > 0 {
+		o.connections = s.connections
+	}
+	if _, err := goLoad(s, o.connections, time.Second); err != nil {
+		return result{}, err
+	}
+	if gen == "wrk" {
+		return wrkLoad(s, o)
+	}
+	return goLoad(s, o.connections, o.duration)
+}
+
+// wrkLoad runs wrk with a script that walks the scenario's paths.
+func wrkLoad(s scenario, o options) (result, error) {
+	dir, err := os.MkdirTemp("", "setlist-wrk")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	list := filepath.Join(dir, "paths.txt")
+	if err := os.WriteFile(list, []byte(strings.Join(s.paths, "\n")+"\n"), 0o644); err != nil {
+		return result{}, err
+	}
+	script := filepath.Join(dir, "paths.lua")
+	lua := `local paths = {}
+for line in io.lines("` + list + `") do paths[#paths + 1] = line end
+local i = 0
+function setup(thread) i = i + 1; thread:set("offset", i * 7919) end
+function init(args) counter = offset or 0 end
+function request()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter % #paths) + 1])
+end
+`
+	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
+		return result{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "wrk", "-t", "2", "-c", strconv.Itoa(o.connections), "-d", fmt.Sprintf("%ds", int(o.duration.Seconds())),
+		"--latency", "-s", script, s.base)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	return parseWrk(string(out))
+}
+
+var (
+	wrkRPS     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)`)
+	wrkNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	wrkSockErr = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func parseWrk(out string) (result, error) {
+	var r result
+	m := wrkRPS.FindStringSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("cannot read wrk output:\n%s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, p := range wrkPct.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(p[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[p[3]]
+		d := time.Duration(v * float64(unit))
+		if p[1] == "50" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+	}
+	if m := wrkNon2xx.FindStringSubmatch(out); m != nil {
+		r.errors, _ = strconv.Atoi(m[1])
+	}
+	if m := wrkSockErr.FindStringSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.Atoi(s)
+			r.errors += n
+		}
+	}
+	return r, nil
+}
+
+// goLoad is the built-in generator: connections goroutines, each with one
+// keep-alive connection, sending requests back to back until d has passed.
+func goLoad(s scenario, connections int, d time.Duration) (result, error) {
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		errs      int
+		wg        sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for c := range connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			var local []time.Duration
+			bad := 0
+			for i := c * 7919; time.Now().Before(deadline); i++ {
+				t0 := time.Now()
+				res, err := client.Get(s.base + s.paths[i%len(s.paths)])
+				if err != nil {
+					bad++
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					bad++
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			errs += bad
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(latencies) == 0 {
+		return result{}, errors.New("no request completed")
+	}
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	q := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
+	return result{rps: float64(len(latencies)) / elapsed.Seconds(), p50: q(0.50), p99: q(0.99), errors: errs}, nil
+}
+
+// histogram returns the mean and the bucket upper bounds holding the median
+// and the 99th percentile of one label value of a histogram.
+func histogram(g prometheus.Gatherer, name, phase string) (mean, p50, p99 float64) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if !hasLabel(m, "phase", phase) {
+				continue
+			}
+			h := m.GetHistogram()
+			n := float64(h.GetSampleCount())
+			if n == 0 {
+				return 0, 0, 0
+			}
+			bound := func(q float64) float64 {
+				for _, b := range h.GetBucket() {
+					if float64(b.GetCumulativeCount()) >= q*n {
+						return b.GetUpperBound()
+					}
+				}
+				return math.Inf(1)
+			}
+			return h.GetSampleSum() / n, bound(0.5), bound(0.99)
+		}
+	}
+	return 0, 0, 0
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+func median(rs []result) result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b result) int { return cmpF(a.rps, b.rps) })
+	return s[len(s)/2]
+}
+
+func cmpF(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
