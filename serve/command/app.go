@@ -55,6 +55,7 @@ func (c *Config) flags() []cli.Flag {
 		&cli.DurationFlag{Name: "foldin-ttl", Usage: "lifetime of a cached fold-in answer in Redis", EnvVars: []string{"SETLIST_FOLDIN_TTL"}, Value: time.Hour, Destination: &s.Recs.FoldInTTL},
 		&cli.IntFlag{Name: "foldin-depth", Usage: "songs a fold-in computes and caches, so later requests for more reuse it", EnvVars: []string{"SETLIST_FOLDIN_DEPTH"}, Value: 20, Destination: &s.Recs.FoldInDepth},
 		&cli.IntFlag{Name: "explain", Usage: "fold-in songs given a \"because\" (each costs about one more solve)", EnvVars: []string{"SETLIST_EXPLAIN"}, Value: 1, Destination: &s.Recs.Explain},
+		&cli.IntFlag{Name: "foldin-concurrency", Usage: "fold-ins running at once; more wait until their deadline, then get 503 (0: two per CPU)", EnvVars: []string{"SETLIST_FOLDIN_CONCURRENCY"}, Value: 0, Destination: &s.Recs.FoldInConcurrency},
 		&cli.DurationFlag{Name: "model-poll-interval", Usage: "how often to check the model pointer besides pub/sub events", EnvVars: []string{"SETLIST_MODEL_POLL_INTERVAL"}, Value: 5 * time.Second, Destination: &s.Recs.PollInterval},
 	)
 }

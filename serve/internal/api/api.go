@@ -136,13 +136,10 @@ var (
 	idCounter atomic.Uint64
 )
 
-const localRequestID = "request_id"
-
+// requestID is the id edge set on the response (none for errors raised
+// before the middleware ran, such as a body over the limit).
 func requestID(c *fiber.Ctx) string {
-	if id, ok := c.Locals(localRequestID).(string); ok {
-		return id
-	}
-	return ""
+	return string(c.Response().Header.Peek(fiber.HeaderXRequestID))
 }
 
 func validRequestID(s string) bool {
@@ -169,7 +166,6 @@ func (a *API) edge(c *fiber.Ctx) error {
 	} else {
 		id = idPrefix + strconv.FormatUint(idCounter.Add(1), 36)
 	}
-	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.RequestTimeout)
 	defer cancel()

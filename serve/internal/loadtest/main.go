@@ -66,6 +66,7 @@ type options struct {
 	duration                      time.Duration
 	connections, runs             int
 	generator, cpuProfile         string
+	profileScenario, only         string
 	foldConnections               int
 }
 
@@ -80,7 +81,9 @@ func run() error {
 	flag.IntVar(&o.runs, "runs", 3, "measurements per scenario (best and median reported)")
 	flag.StringVar(&o.generator, "generator", "auto", "wrk, go, or auto (wrk when installed)")
 	flag.IntVar(&o.foldConnections, "foldin-connections", 2, "connections for the fold-in scenario (one per core measures latency without queueing)")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the batch scenario's first run here")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first run of -profile-scenario here")
+	flag.StringVar(&o.profileScenario, "profile-scenario", "batch", "scenario -cpuprofile profiles")
+	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run (default: all)")
 	flag.Parse()
 	if o.duration > 2*time.Minute || o.connections > 1024 || o.runs > 20 {
 		return errors.New("refusing an unbounded load: -duration ≤ 2m, -connections ≤ 1024, -runs ≤ 20")
@@ -156,7 +159,10 @@ func run() error {
 	results := map[string][]result{}
 	for r := range o.runs {
 		for _, s := range scenarios {
-			if r == 0 && s.name == "batch" && o.cpuProfile != "" {
+			if o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.name) {
+				continue
+			}
+			if r == 0 && s.name == o.profileScenario && o.cpuProfile != "" {
 				f, err := os.Create(o.cpuProfile)
 				if err != nil {
 					return err
@@ -164,7 +170,7 @@ func run() error {
 				_ = pprof.StartCPUProfile(f)
 			}
 			res, err := measure(gen, s, o)
-			if r == 0 && s.name == "batch" && o.cpuProfile != "" {
+			if r == 0 && s.name == o.profileScenario && o.cpuProfile != "" {
 				pprof.StopCPUProfile()
 			}
 			if err != nil {
@@ -177,9 +183,15 @@ func run() error {
 	fmt.Println()
 	fmt.Println("| scenario | best req/s | median req/s | median p50 | median p99 | vs bare (median) |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|")
-	bareMed := median(results["bare"]).rps
+	bareMed := math.NaN()
+	if len(results["bare"]) > 0 {
+		bareMed = median(results["bare"]).rps
+	}
 	for _, s := range scenarios {
 		rs := results[s.name]
+		if len(rs) == 0 {
+			continue
+		}
 		best := slices.MaxFunc(rs, func(a, b result) int { return cmpF(a.rps, b.rps) })
 		med := median(rs)
 		fmt.Printf("| %s | %.0f | %.0f | %.2f ms | %.2f ms | %.2f× |\n", s.name, best.rps, med.rps, ms(med.p50), ms(med.p99), med.rps/bareMed)

@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +38,9 @@ type Metrics struct {
 
 	// observers caches RequestDuration's children: WithLabelValues hashes
 	// three strings per call, which shows on the hot path.
-	observers sync.Map // obsKey → prometheus.Observer
+	mu        sync.RWMutex
+	observers map[obsKey]prometheus.Observer
+	bySource  map[string]prometheus.Counter
 }
 
 type obsKey struct {
@@ -132,8 +135,10 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge)
 	// Pre-create the children dashboards divide by, so rates start at 0
 	// instead of appearing with the first event.
+	m.observers = map[obsKey]prometheus.Observer{}
+	m.bySource = map[string]prometheus.Counter{}
 	for _, s := range []string{"batch", "fold-in", "popular"} {
-		m.Recommendations.WithLabelValues(s)
+		m.bySource[s] = m.Recommendations.WithLabelValues(s)
 	}
 	for _, r := range []string{"user", "version", "resubscribe"} {
 		m.NearCacheDrops.WithLabelValues(r)
@@ -147,11 +152,25 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 // ObserveRequest records one request's duration.
 func (m *Metrics) ObserveRequest(route, method string, code int, d time.Duration) {
 	k := obsKey{route, method, code}
-	o, ok := m.observers.Load(k)
+	m.mu.RLock()
+	o, ok := m.observers[k]
+	m.mu.RUnlock()
 	if !ok {
-		o, _ = m.observers.LoadOrStore(k, m.RequestDuration.WithLabelValues(route, method, strconv.Itoa(code)))
+		o = m.RequestDuration.WithLabelValues(route, method, strconv.Itoa(code))
+		m.mu.Lock()
+		m.observers[obsKey{strings.Clone(route), strings.Clone(method), code}] = o
+		m.mu.Unlock()
 	}
-	o.(prometheus.Observer).Observe(d.Seconds())
+	o.Observe(d.Seconds())
+}
+
+// Recommended counts one answer from source.
+func (m *Metrics) Recommended(source string) {
+	if c, ok := m.bySource[source]; ok {
+		c.Inc()
+		return
+	}
+	m.Recommendations.WithLabelValues(source).Inc()
 }
 
 // StoreError counts a failed call.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/setlist/setlist"
@@ -50,6 +51,8 @@ type Config struct {
 	Explain         int           // fold-in songs given a "because" (each costs one solve; default 1)
 	NearCacheSize   int           // users in the near cache; 0 disables it
 	PollInterval    time.Duration // how often to check the version pointer besides events (default 5s)
+	// FoldInConcurrency bounds fold-ins running at once (default 2 per CPU).
+	FoldInConcurrency int
 }
 
 func (c *Config) defaults() {
@@ -71,6 +74,9 @@ func (c *Config) defaults() {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
 	}
+	if c.FoldInConcurrency <= 0 {
+		c.FoldInConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
 }
 
 // MaxN bounds the n of a request.
@@ -85,12 +91,17 @@ type Service struct {
 	log     *slog.Logger
 	holder  holder
 	near    *nearCache
+	// slots bounds concurrent fold-ins (each holds a PostgreSQL connection
+	// and a core for about a millisecond): beyond it requests queue until
+	// their deadline and then get 503, instead of overloading both.
+	slots chan struct{}
 }
 
 // New builds a service; call Run to load the model and follow updates.
 func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
-	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheSize)}
+	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheSize),
+		slots: make(chan struct{}, cfg.FoldInConcurrency)}
 	s.holder.reload = make(chan struct{}, 1)
 	return s
 }
@@ -120,7 +131,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	}
 	if body, src, ok := s.near.get(snap.Version, u, n); ok {
 		s.metrics.NearCacheHits.Inc()
-		s.metrics.Recommendations.WithLabelValues(string(src)).Inc()
+		s.metrics.Recommended(string(src))
 		return Answer{Body: body, Source: src}, nil
 	}
 	s.metrics.NearCacheMisses.Inc()
@@ -131,7 +142,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	}
 	body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, src, items)
 	s.near.put(gen, snap.Version, u, n, src, body)
-	s.metrics.Recommendations.WithLabelValues(string(src)).Inc()
+	s.metrics.Recommended(string(src))
 	return Answer{Body: body, Source: src}, nil
 }
 
@@ -145,9 +156,10 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	redisOK := err == nil
 	if err != nil {
 		// Redis is a cache of what PostgreSQL and the in-memory model can
-		// recompute: answer by fold-in rather than fail.
+		// recompute: answer by fold-in rather than fail (bounded by the
+		// fold-in slots, so a slow Redis cannot turn every request into a
+		// solve). Counted, not logged: it would be a line per request.
 		s.metrics.StoreError("redis", "user_state")
-		s.log.WarnContext(ctx, "redis user state failed; folding in", "user", u, "err", err)
 	}
 	fresh := st.Touched <= snap.snapshotNanos
 	if redisOK && fresh && len(st.Recs) >= n {
@@ -170,8 +182,7 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	if redisOK {
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
 		if err := s.store.StoreFoldIn(wctx, snap.Version, u, rec, s.cfg.FoldInTTL); err != nil {
-			s.metrics.StoreError("redis", "store_foldin")
-			s.log.WarnContext(ctx, "caching fold-in failed", "user", u, "err", err)
+			s.metrics.StoreError("redis", "store_foldin") // the answer is still right; the next one recomputes
 		}
 		cancel()
 	}
@@ -182,6 +193,12 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 // item factors; with no usable reaction it falls back to the popular list,
 // minus what u reacted to either way.
 func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (modelstore.FoldInRecord, error) {
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return modelstore.FoldInRecord{}, fmt.Errorf("recommend for %q: waiting for a fold-in slot: %w: %w", u, setlist.ErrUnavailable, ctx.Err())
+	}
 	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PostgresTimeout)
 	reactions, err := s.history.UserReactions(pctx, u)
