@@ -464,3 +464,79 @@ func TestItemSideRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// naiveTopN is the reference: every item scored one by one in float64
+// (exact here: factors are small integers), excluded items skipped, sorted
+// by score desc then item asc.
+func naiveTopN(x, y []float32, k, items, n int, ex []int32) []Scored {
+	var all []Scored
+	for i := 0; i < items; i++ {
+		if _, found := slices.BinarySearch(ex, int32(i)); found {
+			continue
+		}
+		var s float64
+		for f := 0; f < k; f++ {
+			s += float64(x[f]) * float64(y[i*k+f])
+		}
+		all = append(all, Scored{Item: int32(i), Score: float32(s)})
+	}
+	slices.SortStableFunc(all, func(a, b Scored) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return int(a.Item) - int(b.Item)
+	})
+	return all[:min(n, len(all))]
+}
+
+// TestTopNAllMatchesNaive compares the blocked GEMM + threshold top-k with
+// the naive reference on integer-valued factors, where every summation
+// order gives the same float32 score, so the lists must be identical,
+// including the many ties (duplicated item rows, a coarse value range).
+func TestTopNAllMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct{ users, items, k, n, threads int }{
+		{1, 1, 1, 1, 1},
+		{5, 17, 3, 4, 1},
+		{53, 1000, 8, 7, 2},
+		{97, 300, 13, 5, 3},
+		{31, 2049, 64, 10, 2},
+		{25, 260, 150, 300, 2}, // n > items left after exclusion
+	} {
+		x := make([]float32, tc.users*tc.k)
+		y := make([]float32, tc.items*tc.k)
+		for i := range x {
+			x[i] = float32(rng.IntN(7) - 3)
+		}
+		for i := range y {
+			y[i] = float32(rng.IntN(5) - 2)
+		}
+		for i := 1; i < tc.items; i += 3 { // exact duplicates tie everywhere
+			copy(y[i*tc.k:(i+1)*tc.k], y[(i-1)*tc.k:i*tc.k])
+		}
+		var entries []Entry
+		for u := 0; u < tc.users; u++ {
+			for i := 0; i < tc.items; i++ {
+				if rng.IntN(4) == 0 {
+					entries = append(entries, Entry{Row: int32(u), Col: int32(i), Value: 1})
+				}
+			}
+		}
+		ex := NewCSR(tc.users-tc.users/5, tc.items, entries) // the last users have no row
+		s := &ItemSide{Items: tc.items, Factors: tc.k, ItemFactors: y}
+		got, err := TopNAll(context.Background(), x, s, tc.n, ex, tc.threads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for u := 0; u < tc.users; u++ {
+			cols, _ := ex.Row(u)
+			want := naiveTopN(x[u*tc.k:(u+1)*tc.k], y, tc.k, tc.items, tc.n, cols)
+			if !slices.Equal(got[u], want) {
+				t.Fatalf("%+v user %d:\n got %v\nwant %v", tc, u, got[u], want)
+			}
+		}
+	}
+}

@@ -75,36 +75,56 @@ func symvGo(a []float32, k int, v, out []float32) {
 	}
 }
 
-// itemPanel items are scored per block; 256 rows of 64 float32 factors
-// (64 KiB) stay in L2 while a user block sweeps them.
-const itemPanel = 256
+// The scoring micro-kernel computes a gemmRows × gemmCols tile of user·item
+// scores: 6 users × 16 items is 12 AVX2 accumulators, enough independent FMA
+// chains to hide FMA latency, with registers left for 2 item vectors and a
+// broadcast user factor.
+const gemmRows, gemmCols = 6, 16
 
-// scoreBlockGo writes out[b*itemPanel+j] = x_b·y_j for nb users against a
-// packed panel yt (k × itemPanel, item-contiguous, zero-padded), so the
-// inner loop is a unit-stride axpy over items.
-func scoreBlockGo(x []float32, nb int, yt []float32, ni, k int, out []float32) {
-	for b := 0; b < nb; b++ {
-		xb := x[b*k : (b+1)*k]
-		row := out[b*itemPanel : b*itemPanel+ni]
-		clear(row)
-		for kk, v := range xb {
-			axpyGo(v, yt[kk*itemPanel:kk*itemPanel+ni], row)
+// packPanels lays item factors out as ceil(items/gemmCols) panels of
+// k × gemmCols floats (factor-major, zero-padded past the last item), so the
+// micro-kernel reads each panel sequentially, one 16-item row per factor.
+// Panel p starts at p·k·gemmCols, i.e. item i0 (a multiple of gemmCols) at
+// i0·k.
+func packPanels(f []float32, items, k int) []float32 {
+	panels := (items + gemmCols - 1) / gemmCols
+	out := make([]float32, panels*k*gemmCols)
+	for i := 0; i < items; i++ {
+		p, j := i/gemmCols, i%gemmCols
+		base := p * k * gemmCols
+		for kk, v := range f[i*k : (i+1)*k] {
+			out[base+kk*gemmCols+j] = v
+		}
+	}
+	return out
+}
+
+// gemm6x16Go writes out[r*ldo+p*gemmCols+j] = x_r·y_{p,j} for the gemmRows
+// rows of x (stride k) against npanels packed panels. Accumulation runs over
+// factors in increasing order, like the AVX2 kernel.
+func gemm6x16Go(x []float32, k int, y []float32, npanels int, out []float32, ldo int) {
+	var acc [gemmCols]float32
+	for r := 0; r < gemmRows; r++ {
+		xr := x[r*k : (r+1)*k]
+		for p := 0; p < npanels; p++ {
+			acc = [gemmCols]float32{}
+			pan := y[p*k*gemmCols : (p+1)*k*gemmCols]
+			for kk, v := range xr {
+				row := (*[gemmCols]float32)(pan[kk*gemmCols : (kk+1)*gemmCols])
+				for j := range acc {
+					acc[j] += v * row[j]
+				}
+			}
+			copy(out[r*ldo+p*gemmCols:], acc[:])
 		}
 	}
 }
 
-// packPanels lays item factors out as ceil(items/itemPanel) panels of
-// k × itemPanel floats (zero-padded) so scoring streams items contiguously
-// for each factor and broadcasts the user's factor.
-func packPanels(f []float32, items, k int) []float32 {
-	panels := (items + itemPanel - 1) / itemPanel
-	out := make([]float32, panels*k*itemPanel)
-	for i := 0; i < items; i++ {
-		p, j := i/itemPanel, i%itemPanel
-		base := p * k * itemPanel
-		for kk, v := range f[i*k : (i+1)*k] {
-			out[base+kk*itemPanel+j] = v
-		}
+// gemmCheck panics unless the kernel's operands are large enough: the AVX2
+// kernel reads and writes through raw pointers.
+func gemmCheck(x []float32, k int, y []float32, npanels int, out []float32, ldo int) {
+	if k < 1 || len(x) < gemmRows*k || len(y) < npanels*k*gemmCols || ldo < npanels*gemmCols ||
+		(npanels > 0 && len(out) < (gemmRows-1)*ldo+npanels*gemmCols) {
+		panic("als: gemm operands too small")
 	}
-	return out
 }

@@ -11,6 +11,11 @@ func accumRows(other []float32, k int, cols []int32, cm1, bias, v, out []float32
 	accumRowsGo(other, k, cols, cm1, bias, v, out)
 }
 
-func scoreBlock(x []float32, nb int, y []float32, ni, k int, out []float32) {
-	scoreBlockGo(x, nb, y, ni, k, out)
+func gemm6x16(x []float32, k int, y []float32, npanels int, out []float32, ldo int) {
+	gemmCheck(x, k, y, npanels, out, ldo)
+	gemm6x16Go(x, k, y, npanels, out, ldo)
+}
+
+func pushRow(row []float32, base int32, t *topK, ex []int32, cur *int) {
+	pushRowGo(row, base, t, ex, cur)
 }

@@ -3,6 +3,7 @@
 package als
 
 import (
+	"math/bits"
 	"simd/archsimd"
 	"unsafe"
 )
@@ -196,68 +197,73 @@ func accumRows(other []float32, k int, cols []int32, cm1, bias, v, out []float32
 	archsimd.ClearAVXUpperBits()
 }
 
-// scoreBlock writes out[b*itemPanel+j] = x_b·y_j for nb users against a
-// packed panel yt (k × itemPanel, item-contiguous). Four users × sixteen
-// items are accumulated in eight registers so each loaded item vector feeds
-// four FMAs.
-func scoreBlock(x []float32, nb int, yt []float32, ni, k int, out []float32) {
-	if !useAVX2 {
-		scoreBlockGo(x, nb, yt, ni, k, out)
+// gemm6x16AVX is the assembly micro-kernel (gemm_amd64.s): the Go compiler
+// does not keep twelve loop-carried vector accumulators in registers (it
+// shuffles and spills them every iteration), which halved the throughput
+// of the same kernel written with archsimd.
+//
+//go:noescape
+func gemm6x16AVX(x *float32, k int, y *float32, npanels int, out *float32, ldo int)
+
+func gemm6x16(x []float32, k int, y []float32, npanels int, out []float32, ldo int) {
+	gemmCheck(x, k, y, npanels, out, ldo)
+	if npanels == 0 {
 		return
 	}
-	b := 0
-	for ; b+4 <= nb; b += 4 {
-		x0 := x[b*k : (b+1)*k]
-		x1 := x[(b+1)*k : (b+2)*k]
-		x2 := x[(b+2)*k : (b+3)*k]
-		x3 := x[(b+3)*k : (b+4)*k]
-		o0 := out[b*itemPanel : (b+1)*itemPanel]
-		o1 := out[(b+1)*itemPanel : (b+2)*itemPanel]
-		o2 := out[(b+2)*itemPanel : (b+3)*itemPanel]
-		o3 := out[(b+3)*itemPanel : (b+4)*itemPanel]
-		for j := 0; j < ni; j += 16 {
-			var a0, a1, a2, a3, c0, c1, c2, c3 archsimd.Float32x8
-			for kk := 0; kk < k; kk++ {
-				row := yt[kk*itemPanel+j : kk*itemPanel+j+16]
-				y0 := archsimd.LoadFloat32x8((*[8]float32)(row[0:8]))
-				y1 := archsimd.LoadFloat32x8((*[8]float32)(row[8:16]))
-				v := archsimd.BroadcastFloat32x8(x0[kk])
-				a0 = y0.MulAdd(v, a0)
-				c0 = y1.MulAdd(v, c0)
-				v = archsimd.BroadcastFloat32x8(x1[kk])
-				a1 = y0.MulAdd(v, a1)
-				c1 = y1.MulAdd(v, c1)
-				v = archsimd.BroadcastFloat32x8(x2[kk])
-				a2 = y0.MulAdd(v, a2)
-				c2 = y1.MulAdd(v, c2)
-				v = archsimd.BroadcastFloat32x8(x3[kk])
-				a3 = y0.MulAdd(v, a3)
-				c3 = y1.MulAdd(v, c3)
-			}
-			a0.Store((*[8]float32)(o0[j : j+8]))
-			c0.Store((*[8]float32)(o0[j+8 : j+16]))
-			a1.Store((*[8]float32)(o1[j : j+8]))
-			c1.Store((*[8]float32)(o1[j+8 : j+16]))
-			a2.Store((*[8]float32)(o2[j : j+8]))
-			c2.Store((*[8]float32)(o2[j+8 : j+16]))
-			a3.Store((*[8]float32)(o3[j : j+8]))
-			c3.Store((*[8]float32)(o3[j+8 : j+16]))
-		}
+	if !useAVX2 {
+		gemm6x16Go(x, k, y, npanels, out, ldo)
+		return
 	}
-	for ; b < nb; b++ {
-		xb := x[b*k : (b+1)*k]
-		ob := out[b*itemPanel : (b+1)*itemPanel]
-		for j := 0; j < ni; j += 16 {
-			var a0, c0 archsimd.Float32x8
-			for kk := 0; kk < k; kk++ {
-				row := yt[kk*itemPanel+j : kk*itemPanel+j+16]
-				v := archsimd.BroadcastFloat32x8(xb[kk])
-				a0 = archsimd.LoadFloat32x8((*[8]float32)(row[0:8])).MulAdd(v, a0)
-				c0 = archsimd.LoadFloat32x8((*[8]float32)(row[8:16])).MulAdd(v, c0)
-			}
-			a0.Store((*[8]float32)(ob[j : j+8]))
-			c0.Store((*[8]float32)(ob[j+8 : j+16]))
-		}
+	gemm6x16AVX(&x[0], k, &y[0], npanels, &out[0], ldo)
+}
+
+// pushRow offers row[j] as item base+j to t (see pushRowGo). Once t is full,
+// eight scores at a time are compared with its current worst: most vectors
+// have no candidate and cost one compare and a mask test. The vector pass
+// over up to 256 scores only records candidate masks; the scalar work on the
+// few candidates runs after VZEROUPPER, because Go's scalar float code is
+// legacy SSE and mixing it with dirty AVX upper halves stalls (measured: a
+// third of the top-K time went to those transitions).
+func pushRow(row []float32, base int32, t *topK, ex []int32, cur *int) {
+	if !useAVX2 {
+		pushRowGo(row, base, t, ex, cur)
+		return
 	}
-	archsimd.ClearAVXUpperBits()
+	j := 0
+	for ; j < len(row) && !t.full(); j++ {
+		t.offer(base+int32(j), row[j], ex, cur)
+	}
+	var masks [32]uint8
+	for j < len(row) {
+		end := min(len(row), j+8*len(masks))
+		worst := t.minScore()
+		thr := archsimd.BroadcastFloat32x8(worst)
+		var seen uint8
+		g, jj := 0, j
+		for ; jj+8 <= end; jj += 8 {
+			m := load8(row[jj:]).Greater(thr).ToBits()
+			masks[g] = m
+			seen |= m
+			g++
+		}
+		archsimd.ClearAVXUpperBits()
+		if seen != 0 {
+			for gi, m := range masks[:g] {
+				for ; m != 0; m &= m - 1 {
+					b := j + gi*8 + bits.TrailingZeros8(m)
+					if row[b] > worst {
+						t.offer(base+int32(b), row[b], ex, cur)
+						worst = t.minScore()
+					}
+				}
+			}
+		}
+		for ; jj < end; jj++ {
+			if row[jj] > worst {
+				t.offer(base+int32(jj), row[jj], ex, cur)
+				worst = t.minScore()
+			}
+		}
+		j = end
+	}
 }

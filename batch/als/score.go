@@ -5,27 +5,52 @@ import (
 	"sync/atomic"
 )
 
-// userBlock users share one pass over each item panel: with the block's user
-// vectors hot in cache, every item row loaded is used userBlock times.
-const userBlock = 8 // at most 8: exclusion masks are one byte per item
+const (
+	// userBlock users are scored together: their factors (userBlock·k
+	// floats) stay in L1 while an item chunk's panels stream past them.
+	userBlock = 4 * gemmRows
+	// itemChunk items are scored per pass: their packed panels (itemChunk·k
+	// floats, 64 KiB at k = 64) stay in L2 while every user group of the
+	// block reads them, and the block's scores (userBlock × itemChunk) fit
+	// in L1/L2 until the top-k filter reads them back.
+	itemChunk = 16 * gemmCols
+)
+
+// scoreState is one worker's memory, reused across user blocks.
+type scoreState struct {
+	heaps []*topK
+	ex    [][]int32 // each block user's sorted exclude row
+	cur   []int     // cursor into ex (items arrive in increasing order)
+	xbuf  []float32 // userBlock rows of user factors, zero-padded
+	sc    []float32 // userBlock × itemChunk scores
+}
 
 // scoreAll ranks all items for users [0,users) and hands each user's heap to
-// emit (called concurrently for different users, once per user).
+// emit (called concurrently for different users, once per user). Scores are
+// computed densely (a users × items GEMM by the gemm6x16 micro-kernel over
+// packed item panels), then each user's row of a chunk goes through the
+// threshold filter of pushRow; excluded items are dropped only for the few
+// candidates that pass it. Each user's result is exact and deterministic:
+// the same as scoring items one by one with ties to the lower index.
 func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, exclude *CSR, threads int, emit func(u int, t *topK)) error {
 	k := s.Factors
+	if users <= 0 {
+		return nil
+	}
 	nt := resolveThreads(threads)
-	heaps := make([][]*topK, nt)
-	// masks[w][item] has bit b set when the user in block slot b excludes
-	// item; userBlock ≤ 8 keeps it one byte per item.
-	masks := make([][]uint8, nt)
-	scores := make([][]float32, nt)
-	for w := range heaps {
-		heaps[w] = make([]*topK, userBlock)
-		for b := range heaps[w] {
-			heaps[w][b] = newTopK(min(n, s.Items))
+	states := make([]*scoreState, nt)
+	for w := range states {
+		st := &scoreState{
+			heaps: make([]*topK, userBlock),
+			ex:    make([][]int32, userBlock),
+			cur:   make([]int, userBlock),
+			xbuf:  make([]float32, userBlock*k),
+			sc:    make([]float32, userBlock*itemChunk),
 		}
-		masks[w] = make([]uint8, s.Items)
-		scores[w] = make([]float32, userBlock*itemPanel)
+		for b := range st.heaps {
+			st.heaps[b] = newTopK(min(n, s.Items))
+		}
+		states[w] = st
 	}
 	packed := packPanels(s.ItemFactors, s.Items, k)
 	var cancelled atomic.Bool
@@ -34,43 +59,31 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 			cancelled.Store(true)
 			return
 		}
-		hs, mask, sc := heaps[w], masks[w], scores[w]
+		st := states[w]
 		nb := hi - lo
+		copy(st.xbuf, uf[lo*k:hi*k])
+		clear(st.xbuf[nb*k:])
 		for b := 0; b < nb; b++ {
-			hs[b].reset()
+			st.heaps[b].reset()
+			st.ex[b], st.cur[b] = nil, 0
 			if exclude != nil && lo+b < exclude.Rows {
-				cols, _ := exclude.Row(lo + b)
-				for _, c := range cols {
-					mask[c] |= 1 << b
-				}
+				st.ex[b], _ = exclude.Row(lo + b)
 			}
 		}
-		for i0 := 0; i0 < s.Items; i0 += itemPanel {
-			i1 := min(i0+itemPanel, s.Items)
-			scoreBlock(uf[lo*k:hi*k], nb, packed[i0*k:i0*k+k*itemPanel], i1-i0, k, sc)
+		groups := (nb + gemmRows - 1) / gemmRows
+		for i0 := 0; i0 < s.Items; i0 += itemChunk {
+			ni := min(itemChunk, s.Items-i0)
+			np := (ni + gemmCols - 1) / gemmCols
+			panels := packed[i0*k : (i0+np*gemmCols)*k]
+			for g := 0; g < groups; g++ {
+				gemm6x16(st.xbuf[g*gemmRows*k:], k, panels, np, st.sc[g*gemmRows*itemChunk:], itemChunk)
+			}
 			for b := 0; b < nb; b++ {
-				h := hs[b]
-				row := sc[b*itemPanel : b*itemPanel+i1-i0]
-				bit := uint8(1) << b
-				for j, v := range row {
-					if h.full() && v <= h.minScore() {
-						continue
-					}
-					if mask[i0+j]&bit != 0 {
-						continue
-					}
-					h.push(int32(i0+j), v)
-				}
+				pushRow(st.sc[b*itemChunk:b*itemChunk+ni], int32(i0), st.heaps[b], st.ex[b], &st.cur[b])
 			}
 		}
 		for b := 0; b < nb; b++ {
-			emit(lo+b, hs[b])
-			if exclude != nil && lo+b < exclude.Rows {
-				cols, _ := exclude.Row(lo + b)
-				for _, c := range cols {
-					mask[c] = 0
-				}
-			}
+			emit(lo+b, st.heaps[b])
 		}
 	})
 	if cancelled.Load() {

@@ -80,3 +80,31 @@ func (t *topK) sorted() []Scored {
 
 // minScore is the root's score; only meaningful when full.
 func (t *topK) minScore() float32 { return t.heap[0].Score }
+
+// offer pushes item unless it is excluded. ex is the user's sorted exclude
+// row and *cur a cursor into it that only moves forward: a user's items are
+// offered in increasing order, so the exclusion check is a merge.
+func (t *topK) offer(item int32, score float32, ex []int32, cur *int) {
+	c := *cur
+	for c < len(ex) && ex[c] < item {
+		c++
+	}
+	*cur = c
+	if c < len(ex) && ex[c] == item {
+		return
+	}
+	t.push(item, score)
+}
+
+// pushRowGo offers row[j] as item base+j. Items arrive in increasing order,
+// so once t is full a later item can only enter with a strictly greater
+// score than the worst kept (an equal score loses the tie on index): one
+// compare rejects most candidates before the exclusion check or the heap.
+func pushRowGo(row []float32, base int32, t *topK, ex []int32, cur *int) {
+	for j, v := range row {
+		if t.full() && !(v > t.minScore()) {
+			continue
+		}
+		t.offer(base+int32(j), v, ex, cur)
+	}
+}
