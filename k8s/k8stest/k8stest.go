@@ -263,22 +263,24 @@ func BuildObjects(fsys filesys.FileSystem, dir, source string) ([]Object, error)
 }
 
 // TestPassword stands in for the production overlay's git-ignored password
-// file when it is absent (it always is in CI).
+// file.
 const TestPassword = "0123456789abcdef0123456789abcdef"
 
 // Build runs kustomize on k8s/overlays/NAME and decodes its output strictly.
 // minikube is built from the real file system; production is built from an
 // in-memory copy of k8s/ and cronjobs/ with TestPassword as its
-// never-committed password file, as an operator would create it.
+// never-committed password file, as an operator would create it (a real
+// file on this machine is never read).
 func Build(tb testing.TB, overlay string) []Object {
 	tb.Helper()
 	root := Root(tb)
 	dir := filepath.Join(root, "k8s", "overlays", overlay)
 	fsys := filesys.MakeFsOnDisk()
-	pw := filepath.Join(dir, "secrets", "postgres-password")
-	if _, err := os.Stat(pw); overlay == "production" && err != nil {
+	if overlay == "production" {
+		// Always the in-memory copy: a real password file an operator
+		// left on this machine is never read by tests.
 		fsys = copyToMemory(tb, root, "k8s", "cronjobs")
-		if err := fsys.WriteFile(pw, []byte(TestPassword)); err != nil {
+		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "postgres-password"), []byte(TestPassword)); err != nil {
 			tb.Fatal(err)
 		}
 	}
