@@ -229,10 +229,11 @@ func (r *Reader) Subscribe(ctx context.Context) *redis.PubSub {
 }
 
 // Events calls on for every well-formed message of the events channel until
-// ctx ends, and subscribed each time the subscription is confirmed: first,
-// and again after go-redis reconnects a dropped connection, when messages
-// may have been lost. Malformed messages are skipped.
-func (r *Reader) Events(ctx context.Context, on func(Event), subscribed func()) error {
+// ctx ends, subscribed each time the subscription is confirmed (first, and
+// again after go-redis reconnects a dropped connection), and lost when the
+// connection fails: messages may be missed from then until the next
+// subscribed. Malformed messages are skipped.
+func (r *Reader) Events(ctx context.Context, on func(Event), subscribed func(), lost func(error)) error {
 	ps := r.rdb.Subscribe(ctx, r.keys.Events())
 	defer ps.Close()
 	// Receive blocks in a socket read that ignores ctx; closing the
@@ -248,6 +249,7 @@ func (r *Reader) Events(ctx context.Context, on func(Event), subscribed func()) 
 		if err != nil {
 			// The next Receive reconnects and resubscribes; back off so
 			// a Redis outage is not a busy loop.
+			lost(err)
 			failures++
 			if failures >= 30 {
 				return unavailable("events subscription", err)

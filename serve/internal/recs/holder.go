@@ -203,9 +203,14 @@ func (s *Service) followEvents(ctx context.Context) {
 			}
 		}
 		subscribed = true
+		s.near.trust(true)
 	}
+	// Without the events channel another replica's reaction would go
+	// unnoticed: the near cache is bypassed until it is back.
+	lost := func(error) { s.near.trust(false) }
 	for ctx.Err() == nil {
-		err := s.store.Events(ctx, on, resub)
+		err := s.store.Events(ctx, on, resub, lost)
+		s.near.trust(false)
 		if ctx.Err() != nil {
 			return
 		}

@@ -18,6 +18,10 @@ type nearCache struct {
 	shards []cacheShard
 	seed   maphash.Seed
 	size   atomic.Int64
+	// trusted is false while the events channel is down (and before it is
+	// first up): invalidations could be missed, so nothing is served or
+	// stored.
+	trusted atomic.Bool
 }
 
 // maxVariants bounds the answers kept per user (one per distinct n asked).
@@ -64,8 +68,17 @@ func newNearCache(capacity int) *nearCache {
 	return c
 }
 
+// trust switches the cache on (events flowing) or off. Either switch clears
+// it and refuses fills begun before: they read Redis at a time when an
+// invalidation could have been missed.
+func (c *nearCache) trust(ok bool) {
+	if c.trusted.Swap(ok) != ok {
+		c.clear()
+	}
+}
+
 func (c *nearCache) shard(u setlist.UserID) *cacheShard {
-	if len(c.shards) == 0 {
+	if len(c.shards) == 0 || !c.trusted.Load() {
 		return nil
 	}
 	return &c.shards[maphash.String(c.seed, string(u))%uint64(len(c.shards))]

@@ -9,6 +9,10 @@ import (
 
 func TestNearCache(t *testing.T) {
 	c := newNearCache(64)
+	if c.put(c.generation("x"), 1, "x", 5, setlist.SourceBatch, []byte("x")); c.len() != 0 {
+		t.Fatal("the cache stored an answer before the events channel was up")
+	}
+	c.trust(true)
 	g := c.generation("ana")
 	c.put(g, 1, "ana", 5, setlist.SourceBatch, []byte("a5"))
 	c.put(g, 1, "ana", 10, setlist.SourceFoldIn, []byte("a10"))
@@ -65,7 +69,13 @@ func TestNearCache(t *testing.T) {
 		t.Fatal("variants are not bounded")
 	}
 
+	c.trust(false)
+	if _, _, ok := c.get(1, "v", 20); ok || c.len() != 0 {
+		t.Fatal("the cache answered while the events channel was down")
+	}
+
 	off := newNearCache(0)
+	off.trust(true)
 	off.put(off.generation("x"), 1, "x", 5, setlist.SourceBatch, []byte("x"))
 	if _, _, ok := off.get(1, "x", 5); ok {
 		t.Fatal("a disabled cache answered")
@@ -74,6 +84,7 @@ func TestNearCache(t *testing.T) {
 
 func BenchmarkNearCacheGet(b *testing.B) {
 	c := newNearCache(100000)
+	c.trust(true)
 	users := make([]setlist.UserID, 10000)
 	for i := range users {
 		users[i] = setlist.UserID(fmt.Sprint("user-", i))

@@ -30,9 +30,10 @@ type ModelStore interface {
 	StoreFoldIn(ctx context.Context, v model.Version, u setlist.UserID, rec modelstore.FoldInRecord, ttl time.Duration) error
 	Touch(ctx context.Context, v model.Version, u setlist.UserID, at time.Time) error
 	// Events delivers version switches and user invalidations until ctx
-	// ends; resubscribed is called whenever the subscription is
-	// (re)established, since messages may have been lost before.
-	Events(ctx context.Context, on func(modelstore.Event), resubscribed func()) error
+	// ends; subscribed is called whenever the subscription is
+	// (re)established and lost when it breaks (messages may be missed in
+	// between).
+	Events(ctx context.Context, on func(modelstore.Event), subscribed func(), lost func(error)) error
 }
 
 // History is the system of record for users' reactions and song names

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/postgres"
@@ -633,4 +635,48 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	if err := <-in.done; err != nil {
 		t.Fatalf("Serve returned %v after a clean shutdown", err)
 	}
+}
+
+func TestRedisDownFallsBackToFoldIn(t *testing.T) {
+	w := newWorld(t)
+	rp := newProxy(t, "127.0.0.1:6379")
+	opts := *w.rdb.Options()
+	opts.Addr = rp.Addr()
+	opts.MaxRetries = -1
+	viaProxy := redis.NewClient(&opts)
+	t.Cleanup(func() { viaProxy.Close() })
+	e := *w.env
+	e.rdb = viaProxy
+	in := e.start(t, fastConfig(), nil)
+	in.waitModel(t, 1)
+	if a := in.recs(t, "batchy", 5); a.Source != "batch" {
+		t.Fatalf("before the outage: %s", a.Source)
+	}
+
+	rp.Cut()
+	// Without the events channel the near cache is bypassed (and emptied):
+	// another replica's invalidations could be missed.
+	waitFor(t, "the near cache to be emptied", func() bool { return in.metric(t, "setlist_serve_near_cache_entries") == 0 })
+	r := in.get(t, "/readyz")
+	wantStatus(t, r, http.StatusServiceUnavailable)
+	if !strings.Contains(string(r.body), "redis") || strings.Contains(string(r.body), `"postgres":"ping`) {
+		t.Fatalf("readyz %s should name redis only", r.body)
+	}
+	// The model is in memory and the reactions in PostgreSQL: every user
+	// still gets an answer, by fold-in, and liked songs stay excluded.
+	a := in.recs(t, "batchy", 5)
+	if a.Source != "fold-in" || a.ModelVersion != 1 {
+		t.Fatalf("with redis down: %+v", a)
+	}
+	for _, s := range a.songs() {
+		if slices.Index(w.songs, s) < 10 {
+			t.Fatalf("recommended song %d batchy played", s)
+		}
+	}
+	if in.metric(t, `setlist_serve_store_errors_total{op="user_state",store="redis"}`) < 1 {
+		t.Fatal("the failed Redis read was not counted")
+	}
+	// A write cannot tell the other replicas: 503, though PostgreSQL has it.
+	r = in.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": w.songs[30], "kind": "like"})
+	wantStatus(t, r, http.StatusServiceUnavailable)
 }
