@@ -540,3 +540,41 @@ func TestTopNAllMatchesNaive(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainFrom: a warm start continues from the given factors (one more
+// iteration from a 3-iteration model lowers the loss below where it
+// started), is deterministic, and rejects a model of the wrong shape.
+func TestTrainFrom(t *testing.T) {
+	m := planted(60, 40, 4, 11)
+	p := DefaultParams()
+	p.Factors, p.Iterations, p.Threads = 10, 3, 2
+	ctx := context.Background()
+	var losses []float64
+	base, err := Train(ctx, m, p, func(s IterationStats) { losses = append(losses, s.Loss) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Iterations = 1
+	var warmLoss float64
+	a, err := TrainFrom(ctx, m, p, base, func(s IterationStats) { warmLoss = s.Loss })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warmLoss > losses[len(losses)-1]*(1+1e-6) {
+		t.Fatalf("warm iteration loss %v above the start's %v", warmLoss, losses[len(losses)-1])
+	}
+	b, err := TrainFrom(ctx, m, p, base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.UserFactors, b.UserFactors) || !slices.Equal(a.ItemFactors, b.ItemFactors) {
+		t.Fatal("warm start is not deterministic")
+	}
+	if slices.Equal(a.ItemFactors, base.ItemFactors) {
+		t.Fatal("warm start did not move the factors")
+	}
+	p.Factors = 12
+	if _, err := TrainFrom(ctx, m, p, base, nil); err == nil {
+		t.Fatal("TrainFrom accepted a model with other factors")
+	}
+}

@@ -158,11 +158,30 @@ func loss(x, y []float32, gy []float32, k int, m *CSR, c confidence, lambda floa
 // of dot products, so it is skipped when onIter is nil. Cancelling ctx stops
 // training between iterations and returns ctx.Err().
 func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (*Model, error) {
+	return TrainFrom(ctx, m, p, nil, onIter)
+}
+
+// TrainFrom is Train starting from init's factors instead of random ones
+// (nil init is Train). init must have m's shape and p.Factors factors; its
+// other parameters are not used. The intended use is a warm start: the
+// batch pipeline fits a model on a holdout split (same users and items, a
+// few entries fewer) and then refits on all data from it, where a few
+// iterations reach the loss a cold start needs all of p.Iterations for
+// (see docs/BENCHMARKS.md). The result is deterministic for a given init,
+// p.Threads and data; p.Seed is unused.
+func TrainFrom(ctx context.Context, m *CSR, p Params, init *Model, onIter func(IterationStats)) (*Model, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if init != nil {
+		if init.Users != m.Rows || init.Items != m.Cols || init.Factors != p.Factors ||
+			len(init.UserFactors) != m.Rows*p.Factors || len(init.ItemFactors) != m.Cols*p.Factors {
+			return nil, fmt.Errorf("train: initial model is %d×%d with %d factors, want %d×%d with %d",
+				init.Users, init.Items, init.Factors, m.Rows, m.Cols, p.Factors)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -178,9 +197,15 @@ func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (
 	// SIMD vectors; the padding stays exactly zero (its equations reduce to
 	// λ·x = 0) and is stripped before returning.
 	kp := (k + 7) &^ 7
-	rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x5e7115)) // fixed stream: same seed, same start
-	x := randomFactors(rng, m.Rows, k, kp)
-	y := randomFactors(rng, m.Cols, k, kp)
+	var x, y []float32
+	if init != nil {
+		x = pad(init.UserFactors, m.Rows, k, kp)
+		y = pad(init.ItemFactors, m.Cols, k, kp)
+	} else {
+		rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x5e7115)) // fixed stream: same seed, same start
+		x = randomFactors(rng, m.Rows, k, kp)
+		y = randomFactors(rng, m.Cols, k, kp)
+	}
 	k = kp
 
 	gy := gram32(y, m.Cols, k, threads)
@@ -214,6 +239,15 @@ func randomFactors(rng *rand.Rand, rows, k, stride int) []float32 {
 		}
 	}
 	return f
+}
+
+// pad copies rows of k floats into rows of stride floats (zero tails).
+func pad(f []float32, rows, k, stride int) []float32 {
+	out := make([]float32, rows*stride)
+	for r := 0; r < rows; r++ {
+		copy(out[r*stride:r*stride+k], f[r*k:(r+1)*k])
+	}
+	return out
 }
 
 func unpad(f []float32, rows, k, stride int) []float32 {

@@ -97,7 +97,10 @@ type RunParams struct {
 	// (overrides are applied on top of any of them).
 	Source    string `json:"source"`
 	Overrides bool   `json:"overrides,omitempty"`
-	Trials    int    `json:"tune_trials,omitempty"`
+	// WarmIterations is how many iterations the published model ran from
+	// the holdout model's factors (0: a cold fit of ALS.Iterations).
+	WarmIterations int `json:"warm_iterations,omitempty"`
+	Trials         int `json:"tune_trials,omitempty"`
 }
 
 // Result is what a run did.
@@ -274,8 +277,10 @@ func (r *run) execute(ctx context.Context) error {
 		"iterations", params.Iterations, "regularization", params.Regularization, "alpha", params.Alpha, "weighting", params.Weighting)
 
 	var metrics, baseline als.Metrics
+	var em *als.Model // the holdout model: the full fit's warm start
 	err = r.phase("eval", func() error {
-		em, err := r.train(ctx, "train (holdout)", train, params)
+		var err error
+		em, err = r.train(ctx, "train (holdout)", train, params, nil)
 		if err != nil {
 			return err
 		}
@@ -299,7 +304,16 @@ func (r *run) execute(ctx context.Context) error {
 	var side *als.ItemSide
 	err = r.phase("train", func() error {
 		var err error
-		if full, err = r.train(ctx, "train (all data)", m, params); err != nil {
+		if cfg.ColdStart {
+			full, err = r.train(ctx, "train (all data)", m, params, nil)
+		} else {
+			warm := params
+			warm.Iterations = min(params.Iterations, cfg.WarmIterations)
+			res.Params.WarmIterations = warm.Iterations
+			full, err = r.train(ctx, "train (all data, warm start)", m, warm, em)
+		}
+		em = nil
+		if err != nil {
 			return err
 		}
 		side = full.ItemSide()
@@ -346,11 +360,12 @@ func (r *run) execute(ctx context.Context) error {
 	return nil
 }
 
-// train fits params on m with a progress bar over iterations.
-func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params) (*als.Model, error) {
+// train fits params on m, from init's factors when init is not nil, with a
+// progress bar over iterations.
+func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params, init *als.Model) (*als.Model, error) {
 	bar := r.deps.Progress(label, int64(p.Iterations))
 	defer bar.Finish()
-	return als.Train(ctx, m, p, func(s als.IterationStats) {
+	return als.TrainFrom(ctx, m, p, init, func(s als.IterationStats) {
 		bar.Set(int64(s.Iteration))
 		if st, ok := bar.(interface{ SetStatus(string) }); ok {
 			st.SetStatus(fmt.Sprintf("loss %.4g", s.Loss))

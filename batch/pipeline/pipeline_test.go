@@ -109,6 +109,9 @@ func TestRunPublishesEveryUser(t *testing.T) {
 	if res.Status != postgres.RunPublished || e.current(t) != modelstore.Version(res.RunID) {
 		t.Fatalf("status %s, pointer %d, run %d", res.Status, e.current(t), res.RunID)
 	}
+	if res.Params.WarmIterations != pipeline.DefaultWarmIterations {
+		t.Fatalf("full fit ran %d warm iterations, want the default %d", res.Params.WarmIterations, pipeline.DefaultWarmIterations)
+	}
 	reacted := e.reacted(t)
 	if len(reacted) != 300 || res.Counts.UsersPublished != 300 {
 		t.Fatalf("%d users reacted, %d published; want 300", len(reacted), res.Counts.UsersPublished)
