@@ -150,10 +150,15 @@ func Evaluate(ctx context.Context, userFactors []float32, s *ItemSide, train, te
 	}
 	tests := positiveRows(test)
 	recs := make([][]int32, train.Rows)
-	if err := scoreAll(ctx, userFactors, train.Rows, s, k, train, threads, func(u int, t *topK) {
-		if len(tests[u]) == 0 {
-			return
+	// Only users with test items are scored: a sampled test set (the
+	// pipeline's --eval-users) then costs its sample, not every user.
+	only := make([]int32, 0)
+	for u, ti := range tests {
+		if len(ti) > 0 {
+			only = append(only, int32(u))
 		}
+	}
+	if err := scoreAll(ctx, userFactors, train.Rows, only, s, k, train, threads, func(u int, t *topK) {
 		for _, sc := range t.sorted() {
 			recs[u] = append(recs[u], sc.Item)
 		}

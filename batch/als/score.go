@@ -8,7 +8,7 @@ import (
 const (
 	// userBlock users are scored together: their factors (userBlock·k
 	// floats) stay in L1 while an item chunk's panels stream past them.
-	userBlock = 4 * gemmRows
+	userBlock = 8 * gemmRows
 	// itemChunk items are scored per pass: their packed panels (itemChunk·k
 	// floats, 64 KiB at k = 64) stay in L2 while every user group of the
 	// block reads them, and the block's scores (userBlock × itemChunk) fit
@@ -25,15 +25,21 @@ type scoreState struct {
 	sc    []float32 // userBlock × itemChunk scores
 }
 
-// scoreAll ranks all items for users [0,users) and hands each user's heap to
-// emit (called concurrently for different users, once per user). Scores are
+// scoreAll ranks all items for users [0,users), or only for the users listed
+// in only when it is not nil, and hands each user's heap to emit (called
+// concurrently for different users, once per user). Scores are
 // computed densely (a users × items GEMM by the gemm6x16 micro-kernel over
 // packed item panels), then each user's row of a chunk goes through the
 // threshold filter of pushRow; excluded items are dropped only for the few
 // candidates that pass it. Each user's result is exact and deterministic:
 // the same as scoring items one by one with ties to the lower index.
-func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, exclude *CSR, threads int, emit func(u int, t *topK)) error {
+func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *ItemSide, n int, exclude *CSR, threads int, emit func(u int, t *topK)) error {
 	k := s.Factors
+	user := func(i int) int { return i }
+	if only != nil {
+		users = len(only)
+		user = func(i int) int { return int(only[i]) }
+	}
 	if users <= 0 {
 		return nil
 	}
@@ -61,13 +67,14 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 		}
 		st := states[w]
 		nb := hi - lo
-		copy(st.xbuf, uf[lo*k:hi*k])
 		clear(st.xbuf[nb*k:])
 		for b := 0; b < nb; b++ {
+			u := user(lo + b)
+			copy(st.xbuf[b*k:(b+1)*k], uf[u*k:(u+1)*k])
 			st.heaps[b].reset()
 			st.ex[b], st.cur[b] = nil, 0
-			if exclude != nil && lo+b < exclude.Rows {
-				st.ex[b], _ = exclude.Row(lo + b)
+			if exclude != nil && u < exclude.Rows {
+				st.ex[b], _ = exclude.Row(u)
 			}
 		}
 		groups := (nb + gemmRows - 1) / gemmRows
@@ -83,7 +90,7 @@ func scoreAll(ctx context.Context, uf []float32, users int, s *ItemSide, n int, 
 			}
 		}
 		for b := 0; b < nb; b++ {
-			emit(lo+b, st.heaps[b])
+			emit(user(lo+b), st.heaps[b])
 		}
 	})
 	if cancelled.Load() {

@@ -26,7 +26,7 @@ func TopNAll(ctx context.Context, userFactors []float32, s *ItemSide, n int, exc
 	if n <= 0 {
 		return out, nil
 	}
-	if err := scoreAll(ctx, userFactors, users, s, n, exclude, threads, func(u int, t *topK) {
+	if err := scoreAll(ctx, userFactors, users, nil, s, n, exclude, threads, func(u int, t *topK) {
 		out[u] = t.sorted()
 	}); err != nil {
 		return nil, fmt.Errorf("top-n: %w", err)
