@@ -68,7 +68,6 @@ func (a *API) recommendations(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	c.Set("X-Recommendation-Source", string(ans.Source))
 	return c.Send(ans.Body)
 }
 

@@ -7,6 +7,7 @@
 // Scenarios, each run -runs times interleaved, reporting best and median:
 //
 //	bare          GET of the user's stored list (the baseline)
+//	bare-mget     the same handler doing serve's MGET of three keys
 //	batch         serve, batch hit, near cache off (one MGET + render per request)
 //	batch+near    serve, batch hit, near cache on (the production setting)
 //	fold-in       serve, n above the stored K with the Redis fold-in cache
@@ -126,6 +127,11 @@ func run() error {
 		return err
 	}
 	defer stopBare()
+	mgetURL, stopMGet, err := listen(bare.NewMGet(rdb, reader.Keys(), v))
+	if err != nil {
+		return err
+	}
+	defer stopMGet()
 	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour)
 	if err != nil {
 		return err
@@ -152,6 +158,7 @@ func run() error {
 	}
 	scenarios := []scenario{
 		{name: "bare", base: bareURL, paths: paths(batchUsers, n)},
+		{name: "bare-mget", base: mgetURL, paths: paths(batchUsers, n)},
 		{name: "batch", base: cold.url, paths: paths(batchUsers, n)},
 		{name: "batch+near", base: warm.url, paths: paths(batchUsers, n)},
 		{name: "fold-in", base: fold.url, paths: paths(foldUsers, pub.Meta.K+5), connections: o.foldConnections},

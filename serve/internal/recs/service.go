@@ -151,7 +151,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 // least as new as u's last reaction and long enough; else a valid cached
 // fold-in; else a fresh fold-in (or the popular list).
 func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (setlist.Source, []model.Explained, error) {
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	st, err := s.store.UserState(rctx, snap.Version, u)
 	cancel()
 	redisOK := err == nil
@@ -181,7 +181,7 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	}
 	rec.Touched = st.Touched
 	if redisOK {
-		wctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+		wctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 		if err := s.store.StoreFoldIn(wctx, snap.Version, u, rec, s.cfg.FoldInTTL); err != nil {
 			s.metrics.StoreError("redis", "store_foldin") // the answer is still right; the next one recomputes
 		}
@@ -201,7 +201,7 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		return modelstore.FoldInRecord{}, fmt.Errorf("recommend for %q: waiting for a fold-in slot: %w: %w", u, setlist.ErrUnavailable, ctx.Err())
 	}
 	start := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.PostgresTimeout)
+	pctx, cancel := callContext(ctx, s.cfg.PostgresTimeout)
 	reactions, err := s.history.UserReactions(pctx, u)
 	cancel()
 	if err != nil {
@@ -245,7 +245,7 @@ func (s *Service) Reacted(ctx context.Context, u setlist.UserID, at time.Time) e
 	if snap := s.holder.current(); snap != nil {
 		v = snap.Version
 	}
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	defer cancel()
 	if err := s.store.Touch(rctx, v, u, at); err != nil {
 		s.metrics.StoreError("redis", "touch")
@@ -273,3 +273,17 @@ func (s *Service) Similar(song setlist.SongID, n int) (*Snapshot, []model.Rec, e
 
 // Current is the snapshot in use, or nil before the first load.
 func (s *Service) Current() *Snapshot { return s.holder.current() }
+
+// callContext bounds one store call by d and by ctx's deadline, whichever
+// comes first. It derives from context.WithoutCancel(ctx) so the child does
+// not register with its parent: on the hot path that registration (a lock
+// and a map insert per call) cost more than the Redis command's own
+// bookkeeping. Request contexts here end only by their deadline (fasthttp
+// never cancels them), which the earlier deadline already covers.
+func callContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(d)
+	if parent, ok := ctx.Deadline(); ok && parent.Before(deadline) {
+		deadline = parent
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+}
