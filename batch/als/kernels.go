@@ -75,6 +75,13 @@ func symvGo(a []float32, k int, v, out []float32) {
 	}
 }
 
+// symv4Go is symv on four vectors stored one after another (k floats each).
+func symv4Go(a []float32, k int, v, out []float32) {
+	for g := 0; g < 4; g++ {
+		symv(a, k, v[g*k:(g+1)*k], out[g*k:(g+1)*k])
+	}
+}
+
 // The scoring micro-kernel computes a gemmRows × gemmCols tile of user·item
 // scores: 6 users × 16 items is 12 AVX2 accumulators, enough independent FMA
 // chains to hide FMA latency, with registers left for 2 item vectors and a

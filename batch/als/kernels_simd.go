@@ -131,70 +131,55 @@ func symv(a []float32, k int, v, out []float32) {
 	archsimd.ClearAVXUpperBits()
 }
 
-// accumRows keeps the whole per-entry computation (dot, confidence scaling,
-// axpy) in vector registers; see accumRowsGo for the maths. Entries are
-// taken four at a time so four independent dot-product chains hide FMA
-// latency and out is loaded and stored once per group.
+// symv4AVX is the four-vector symv (symv_amd64.s).
+//
+//go:noescape
+func symv4AVX(a *float32, k int, v *float32, out *float32)
+
+// symv4 computes out[g*k:] = A·v[g*k:] for g = 0..3, bit-identical to four
+// symv calls.
+func symv4(a []float32, k int, v, out []float32) {
+	if !useAVX2 || k%8 != 0 || k == 0 {
+		symv4Go(a, k, v, out)
+		return
+	}
+	_, _, _ = a[k*k-1], v[4*k-1], out[4*k-1]
+	symv4AVX(&a[0], k, &v[0], &out[0])
+}
+
+// accumRowsAVX is the assembly CG kernel (accum_amd64.s); see accumRowsGo
+// for the maths.
+//
+//go:noescape
+func accumRowsAVX(other *float32, k int, cols *int32, n int, cm1 *float32, bias *float32, v *float32, out *float32)
+
+// accumRows is the CG inner loop: per nonzero a dot product and an axpy
+// over a k-float row of the other side. The assembly kernel keeps eight
+// independent FMA chains in flight (the archsimd version, limited to what
+// the compiler kept in registers, ran four) and reduces four dot products
+// with one horizontal-add tree; cols must index rows inside other (the
+// CSR is validated before training).
 func accumRows(other []float32, k int, cols []int32, cm1, bias, v, out []float32) {
-	if !useAVX2 || k%8 != 0 {
+	if !useAVX2 || k%8 != 0 || k == 0 {
 		accumRowsGo(other, k, cols, cm1, bias, v, out)
 		return
 	}
-	v8 := blocks8(v[:k])
-	o8 := blocks8(out[:k])[:len(v8)]
-	cm1 = cm1[:len(cols)]
+	n := len(cols)
+	if n == 0 {
+		return
+	}
+	_, _, _ = cm1[n-1], v[k-1], out[k-1]
+	var bp *float32
 	if bias != nil {
-		bias = bias[:len(cols)]
+		_ = bias[n-1]
+		bp = &bias[0]
 	}
-	row := func(c int32) [][8]float32 {
-		off := int(c) * k
-		return blocks8(other[off : off+k])[:len(v8)]
-	}
-	j := 0
-	for ; j+4 <= len(cols); j += 4 {
-		ya, yb, yc, yd := row(cols[j]), row(cols[j+1]), row(cols[j+2]), row(cols[j+3])
-		var sa, sb, sc, sd archsimd.Float32x8
-		for i := range v8 {
-			vi := archsimd.LoadFloat32x8(&v8[i])
-			sa = archsimd.LoadFloat32x8(&ya[i]).MulAdd(vi, sa)
-			sb = archsimd.LoadFloat32x8(&yb[i]).MulAdd(vi, sb)
-			sc = archsimd.LoadFloat32x8(&yc[i]).MulAdd(vi, sc)
-			sd = archsimd.LoadFloat32x8(&yd[i]).MulAdd(vi, sd)
-		}
-		c := cm1[j : j+4 : j+4]
-		ta := archsimd.BroadcastFloat32x8(c[0]).Mul(hsumAll(sa))
-		tb := archsimd.BroadcastFloat32x8(c[1]).Mul(hsumAll(sb))
-		tc := archsimd.BroadcastFloat32x8(c[2]).Mul(hsumAll(sc))
-		td := archsimd.BroadcastFloat32x8(c[3]).Mul(hsumAll(sd))
-		if bias != nil {
-			bs := bias[j : j+4 : j+4]
-			ta = archsimd.BroadcastFloat32x8(bs[0]).Sub(ta)
-			tb = archsimd.BroadcastFloat32x8(bs[1]).Sub(tb)
-			tc = archsimd.BroadcastFloat32x8(bs[2]).Sub(tc)
-			td = archsimd.BroadcastFloat32x8(bs[3]).Sub(td)
-		}
-		for i := range o8 {
-			o := archsimd.LoadFloat32x8(&ya[i]).MulAdd(ta, archsimd.LoadFloat32x8(&o8[i]))
-			o = archsimd.LoadFloat32x8(&yb[i]).MulAdd(tb, o)
-			o = archsimd.LoadFloat32x8(&yc[i]).MulAdd(tc, o)
-			archsimd.LoadFloat32x8(&yd[i]).MulAdd(td, o).Store(&o8[i])
+	for _, c := range cols {
+		if c < 0 || (int(c)+1)*k > len(other) {
+			panic("als: accumRows column outside the factor matrix")
 		}
 	}
-	for ; j < len(cols); j++ {
-		y := row(cols[j])
-		var s0 archsimd.Float32x8
-		for i := range v8 {
-			s0 = archsimd.LoadFloat32x8(&y[i]).MulAdd(archsimd.LoadFloat32x8(&v8[i]), s0)
-		}
-		t := archsimd.BroadcastFloat32x8(cm1[j]).Mul(hsumAll(s0))
-		if bias != nil {
-			t = archsimd.BroadcastFloat32x8(bias[j]).Sub(t)
-		}
-		for i := range o8 {
-			archsimd.LoadFloat32x8(&y[i]).MulAdd(t, archsimd.LoadFloat32x8(&o8[i])).Store(&o8[i])
-		}
-	}
-	archsimd.ClearAVXUpperBits()
+	accumRowsAVX(&other[0], k, &cols[0], n, &cm1[0], bp, &v[0], &out[0])
 }
 
 // gemm6x16AVX is the assembly micro-kernel (gemm_amd64.s): the Go compiler

@@ -1,6 +1,7 @@
 package als
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -43,6 +44,17 @@ func TestKernelsMatchPortable(t *testing.T) {
 		symv(mat, k, a, o1)
 		symvGo(mat, k, a, o2)
 		closeVec(t, "symv", k, o1, o2)
+		v4 := randVec(rng, 4*k)
+		got4, want4 := make([]float32, 4*k), make([]float32, 4*k)
+		symv4(mat, k, v4, got4)
+		for g := 0; g < 4; g++ {
+			symv(mat, k, v4[g*k:(g+1)*k], want4[g*k:(g+1)*k])
+		}
+		for i := range got4 { // grouping must not change a bit
+			if got4[i] != want4[i] {
+				t.Fatalf("k=%d symv4[%d] = %v, symv %v", k, i, got4[i], want4[i])
+			}
+		}
 		other := randVec(rng, 20*k)
 		cols := []int32{3, 0, 19, 7, 7}
 		cm1, bias := randVec(rng, 5), randVec(rng, 5)
@@ -66,17 +78,62 @@ func closeVec(t *testing.T, name string, k int, got, want []float32) {
 }
 
 func BenchmarkAccumRows(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	const k, rows, nnz = 64, 10000, 128
-	other := randVec(rng, rows*k)
-	cols := make([]int32, nnz)
-	for i := range cols {
-		cols[i] = int32(rng.IntN(rows))
+	for _, k := range []int{64, 152} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			const rows, nnz = 10000, 128
+			other := randVec(rng, rows*k)
+			cols := make([]int32, nnz)
+			for i := range cols {
+				cols[i] = int32(rng.IntN(rows))
+			}
+			cm1, v, out := randVec(rng, nnz), randVec(rng, k), make([]float32, k)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				accumRows(other, k, cols, cm1, nil, v, out)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nnz), "ns/entry")
+		})
 	}
-	cm1, v, out := randVec(rng, nnz), randVec(rng, k), make([]float32, k)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		accumRows(other, k, cols, cm1, nil, v, out)
+}
+
+func BenchmarkSymv(b *testing.B) {
+	for _, k := range []int{64, 152} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			a, v, out := randVec(rng, k*k), randVec(rng, k), make([]float32, k)
+			for i := 0; i < b.N; i++ {
+				symv(a, k, v, out)
+			}
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nnz), "ns/entry")
+}
+
+// TestCGRows4MatchesCGRow: running four rows' CG in lockstep gives exactly
+// the per-row results (grouping is a scheduling choice, not a numerical one).
+func TestCGRows4MatchesCGRow(t *testing.T) {
+	m := planted(8, 50, 3, 5)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, k := range []int{8, 24, 152} {
+		p := DefaultParams()
+		c := weighMatrix(m, p, itemWeightsFor(m, p))
+		other := randVec(rng, m.Cols*k)
+		a0 := withRidge(gram32(other, m.Cols, k, 1), k, 0.1)
+		x0 := randVec(rng, m.Rows*k)
+		grouped := append([]float32(nil), x0...)
+		single := append([]float32(nil), x0...)
+		s := newScratch(k)
+		for u := 0; u+4 <= m.Rows; u += 4 {
+			cgRows4(grouped[u*k:(u+4)*k], a0, other, k, m, u, c, 3, s)
+		}
+		for u := 0; u < m.Rows; u++ {
+			b, e := m.Indptr[u], m.Indptr[u+1]
+			cgRow(single[u*k:(u+1)*k], a0, other, k, m.Indices[b:e], c.cm1[b:e], c.cp[b:e], 3, s)
+		}
+		for i := range grouped {
+			if grouped[i] != single[i] {
+				t.Fatalf("k=%d x[%d]: grouped %v, single %v", k, i, grouped[i], single[i])
+			}
+		}
+	}
 }

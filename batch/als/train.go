@@ -52,18 +52,23 @@ func withRidge(g []float32, k int, lambda float64) []float32 {
 	return a
 }
 
-// cgScratch is per-worker memory so the sweep allocates nothing per row.
+// cgScratch is per-worker memory so the sweep allocates nothing per row:
+// room for cgGroup rows' residuals, directions and products, one after
+// another (symv4 reads and writes four consecutive vectors).
 type cgScratch struct{ r, p, ap []float32 }
 
 func newScratch(k int) *cgScratch {
-	return &cgScratch{r: make([]float32, k), p: make([]float32, k), ap: make([]float32, k)}
+	return &cgScratch{r: make([]float32, cgGroup*k), p: make([]float32, cgGroup*k), ap: make([]float32, cgGroup*k)}
 }
+
+// cgGroup rows run their CG steps in lockstep (cgRows4).
+const cgGroup = 4
 
 // cgRow improves x in place with `steps` conjugate-gradient steps on
 // (A0 + Σ_j cm1_j y_j y_jᵀ) x = Σ_j cp_j y_j, where A0 = YᵀY + λI. Warm
 // starting from the previous x is what makes 3 steps enough.
 func cgRow(x, a0, other []float32, k int, cols []int32, cm1, cp []float32, steps int, s *cgScratch) {
-	r, p, ap := s.r, s.p, s.ap
+	r, p, ap := s.r[:k], s.p[:k], s.ap[:k]
 	symv(a0, k, x, ap)
 	for i := range r {
 		r[i] = -ap[i]
@@ -96,6 +101,67 @@ func cgRow(x, a0, other []float32, k int, cols []int32, cm1, cp []float32, steps
 	}
 }
 
+// cgRows4 runs cgRow on the four consecutive rows x[0:4k] (rows u0..u0+3 of
+// m) in lockstep, so each product with A0 is one symv4 serving four rows:
+// A0 (k×k, 92 KiB at k = 152) no longer fits L1, and streaming it once per
+// row made the mat-vecs as costly as all the nonzeros. Every row's arithmetic
+// is exactly cgRow's (symv4 is bit-identical to symv), including its early
+// exits; a finished row just stops taking part.
+func cgRows4(x, a0, other []float32, k int, m *CSR, u0 int, c confidence, steps int, s *cgScratch) {
+	r, p, ap := s.r[:4*k], s.p[:4*k], s.ap[:4*k]
+	var rsold [4]float32
+	var active [4]bool
+	live := 0
+	symv4(a0, k, x[:4*k], ap)
+	for g := 0; g < 4; g++ {
+		rg, pg, apg := r[g*k:(g+1)*k], p[g*k:(g+1)*k], ap[g*k:(g+1)*k]
+		for i := range rg {
+			rg[i] = -apg[i]
+		}
+		b, e := m.Indptr[u0+g], m.Indptr[u0+g+1]
+		accumRows(other, k, m.Indices[b:e], c.cm1[b:e], c.cp[b:e], x[g*k:(g+1)*k], rg)
+		rsold[g] = dot(rg, rg)
+		if rsold[g] < 1e-20 {
+			clear(pg) // keep the unused lane's symv4 input finite and normal
+			continue
+		}
+		active[g] = true
+		live++
+		copy(pg, rg)
+	}
+	for it := 0; it < steps && live > 0; it++ {
+		symv4(a0, k, p, ap)
+		for g := 0; g < 4; g++ {
+			if !active[g] {
+				continue
+			}
+			xg, rg, pg, apg := x[g*k:(g+1)*k], r[g*k:(g+1)*k], p[g*k:(g+1)*k], ap[g*k:(g+1)*k]
+			b, e := m.Indptr[u0+g], m.Indptr[u0+g+1]
+			accumRows(other, k, m.Indices[b:e], c.cm1[b:e], nil, pg, apg)
+			pap := dot(pg, apg)
+			if !(pap > 0) {
+				active[g] = false
+				live--
+				continue
+			}
+			alpha := rsold[g] / pap
+			axpy(alpha, pg, xg)
+			axpy(-alpha, apg, rg)
+			rsnew := dot(rg, rg)
+			if rsnew < 1e-20 {
+				active[g] = false
+				live--
+				continue
+			}
+			beta := rsnew / rsold[g]
+			for i := range pg {
+				pg[i] = rg[i] + beta*pg[i]
+			}
+			rsold[g] = rsnew
+		}
+	}
+}
+
 // sweep updates every row of x (rows×k) against the fixed other side.
 func sweep(x, other []float32, k int, m *CSR, c confidence, a0 []float32, steps, threads int) {
 	scratch := make([]*cgScratch, resolveThreads(threads))
@@ -104,7 +170,11 @@ func sweep(x, other []float32, k int, m *CSR, c confidence, a0 []float32, steps,
 	}
 	parallelChunks(m.Rows, 64, threads, func(w, lo, hi int) {
 		s := scratch[w]
-		for u := lo; u < hi; u++ {
+		u := lo
+		for ; u+cgGroup <= hi; u += cgGroup {
+			cgRows4(x[u*k:(u+cgGroup)*k], a0, other, k, m, u, c, steps, s)
+		}
+		for ; u < hi; u++ {
 			b, e := m.Indptr[u], m.Indptr[u+1]
 			cgRow(x[u*k:(u+1)*k], a0, other, k, m.Indices[b:e], c.cm1[b:e], c.cp[b:e], steps, s)
 		}
