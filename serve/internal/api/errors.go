@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/serve/internal/recs"
 )
 
 // errorBody is every error response: a short status phrase and what went
@@ -57,12 +58,14 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		}
 		id := requestID(c)
 		if code >= 500 {
-			route := c.Route().Path
-			log.ErrorContext(c.UserContext(), "request failed", "status", code, "method", c.Method(), "route", route,
-				"request_id", id, "err", err)
+			// No model yet is a state, not a failure: not logged per request.
+			if !errors.Is(err, recs.ErrNoModel) {
+				log.ErrorContext(c.UserContext(), "request failed", "status", code, "method", c.Method(), "route", c.Route().Path,
+					"request_id", id, "err", err)
+			}
 			// The detail of a server-side failure names hosts and
 			// internals: it goes to the log, the client gets the id.
-			body.Detail = fmt.Sprintf("%s (request id %s)", serverDetail(code), id)
+			body.Detail = fmt.Sprintf("%s (request id %s)", serverDetail(err, code), id)
 		}
 		if code == http.StatusServiceUnavailable {
 			c.Set(fiber.HeaderRetryAfter, RetryAfter)
@@ -71,8 +74,11 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	}
 }
 
-func serverDetail(code int) string {
-	if code == http.StatusServiceUnavailable {
+func serverDetail(err error, code int) string {
+	switch {
+	case errors.Is(err, recs.ErrNoModel):
+		return "no model is published yet (run batch train)"
+	case code == http.StatusServiceUnavailable:
 		return "a backing store is unavailable; retry later"
 	}
 	return "internal error"

@@ -548,8 +548,8 @@ func TestNoModelYet(t *testing.T) {
 	}
 	r = in.get(t, "/v1/users/u/recommendations")
 	wantStatus(t, r, http.StatusServiceUnavailable)
-	if r.header.Get("Retry-After") == "" {
-		t.Fatal("503 without Retry-After")
+	if r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "no model is published yet") {
+		t.Fatalf("503 %v %s: want Retry-After and a detail saying no model is published", r.header, r.body)
 	}
 }
 
