@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -135,5 +136,56 @@ func TestCGRows4MatchesCGRow(t *testing.T) {
 				t.Fatalf("k=%d x[%d]: grouped %v, single %v", k, i, grouped[i], single[i])
 			}
 		}
+	}
+}
+
+// TestGram32: the blocked Gram matches a float64 reference and is exactly
+// symmetric, for sizes off the kernel's 6×16 tile and chunk multiples.
+func TestGram32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct{ rows, k int }{{1, 1}, {7, 5}, {100, 8}, {1500, 24}, {2100, 152}} {
+		f := randVec(rng, tc.rows*tc.k)
+		g := gram32(f, tc.rows, tc.k, 2)
+		for a := 0; a < tc.k; a++ {
+			for b := 0; b < tc.k; b++ {
+				var want float64
+				for r := 0; r < tc.rows; r++ {
+					want += float64(f[r*tc.k+a]) * float64(f[r*tc.k+b])
+				}
+				if d := math.Abs(float64(g[a*tc.k+b]) - want); d > 1e-4*float64(tc.rows) {
+					t.Fatalf("%+v g[%d,%d] = %v, want %v", tc, a, b, g[a*tc.k+b], want)
+				}
+				if g[a*tc.k+b] != g[b*tc.k+a] {
+					t.Fatalf("%+v not symmetric at %d,%d", tc, a, b)
+				}
+			}
+		}
+	}
+}
+
+func TestBalancedBounds(t *testing.T) {
+	// One heavy row among light ones: it gets a range of its own.
+	indptr := []int64{0}
+	for r := 0; r < 100; r++ {
+		n := int64(1)
+		if r == 40 {
+			n = 1000
+		}
+		indptr = append(indptr, indptr[len(indptr)-1]+n)
+	}
+	b := balancedBounds(indptr, 1, 8, 4)
+	if b[0] != 0 || b[len(b)-1] != 100 {
+		t.Fatalf("bounds %v do not span the rows", b)
+	}
+	for i := 1; i < len(b); i++ {
+		if b[i] <= b[i-1] || (i < len(b)-1 && b[i]%4 != 0) {
+			t.Fatalf("bounds %v not increasing or not aligned", b)
+		}
+	}
+	if !slices.Contains(b, 44) {
+		t.Fatalf("bounds %v: the heavy row's range should end at the next multiple of 4", b)
+	}
+	if got := balancedBounds([]int64{0}, 1, 8, 4); !slices.Equal(got, []int{0, 0}) {
+		t.Fatalf("empty matrix: %v", got)
 	}
 }

@@ -14,30 +14,55 @@ const gramChunk = 1024
 // gram32 returns FᵀF (k×k, row-major, both triangles) for rows×k factors F.
 // float32 is enough here: it only feeds the CG operator, and CG corrects
 // for small perturbations of it within a sweep.
+//
+// Each chunk of gramChunk rows is one GEMM on the scoring micro-kernel:
+// Fᵀ (k × n, transposed into scratch) times F (n × k, packed into 16-column
+// panels), so the k×k result is accumulated in registers tile by tile
+// instead of by n rank-1 updates through memory. Both triangles come out of
+// the same products summed in the same order, so the result is exactly
+// symmetric; partial sums are added in chunk order (thread-independent).
 func gram32(f []float32, rows, k, threads int) []float32 {
 	chunks := (rows + gramChunk - 1) / gramChunk
 	partial := make([][]float32, chunks)
-	parallelChunks(rows, gramChunk, threads, func(_, lo, hi int) {
-		g := make([]float32, k*k)
-		for r := lo; r < hi; r++ {
-			y := f[r*k : (r+1)*k]
-			for a := 0; a < k; a++ {
-				if y[a] != 0 {
-					axpy(y[a], y[a:], g[a*k+a:a*k+k])
-				}
+	kr := (k + gemmRows - 1) / gemmRows * gemmRows
+	kc := (k + gemmCols - 1) / gemmCols * gemmCols
+	type scratch struct{ ft, pan, out []float32 }
+	ws := make([]*scratch, resolveThreads(threads))
+	parallelChunks(rows, gramChunk, threads, func(w, lo, hi int) {
+		if ws[w] == nil {
+			ws[w] = &scratch{
+				ft:  make([]float32, kr*gramChunk),
+				pan: make([]float32, kc*gramChunk),
+				out: make([]float32, kr*kc),
 			}
 		}
-		partial[lo/gramChunk] = g
+		s, n := ws[w], hi-lo
+		ft, pan := s.ft[:kr*n], s.pan[:kc*n]
+		clear(ft[k*n:])
+		for r := 0; r < n; r++ {
+			y := f[(lo+r)*k : (lo+r+1)*k]
+			for a, v := range y {
+				ft[a*n+r] = v
+			}
+			for p := 0; p < kc/gemmCols; p++ {
+				dst := pan[(p*n+r)*gemmCols : (p*n+r+1)*gemmCols]
+				c := copy(dst, y[min(p*gemmCols, k):])
+				clear(dst[c:])
+			}
+		}
+		for g := 0; g < kr/gemmRows; g++ {
+			gemm6x16(ft[g*gemmRows*n:], n, pan, kc/gemmCols, s.out[g*gemmRows*kc:], kc)
+		}
+		gc := make([]float32, k*k)
+		for a := 0; a < k; a++ {
+			copy(gc[a*k:(a+1)*k], s.out[a*kc:a*kc+k])
+		}
+		partial[lo/gramChunk] = gc
 	})
 	g := make([]float32, k*k)
 	for _, p := range partial {
 		for i, v := range p {
 			g[i] += v
-		}
-	}
-	for a := 0; a < k; a++ {
-		for b := a + 1; b < k; b++ {
-			g[b*k+a] = g[a*k+b]
 		}
 	}
 	return g
@@ -168,7 +193,11 @@ func sweep(x, other []float32, k int, m *CSR, c confidence, a0 []float32, steps,
 	for i := range scratch {
 		scratch[i] = newScratch(k)
 	}
-	parallelChunks(m.Rows, 64, threads, func(w, lo, hi int) {
+	// A row costs about 4·2k flops per nonzero plus four k×k mat-vecs shared
+	// by four rows: k/8 nonzeros' worth. 32 ranges per worker keep the
+	// dynamic hand-out's tail short.
+	bounds := balancedBounds(m.Indptr, int64(k/8+1), 32*resolveThreads(threads), cgGroup)
+	parallelRanges(bounds, threads, func(w, lo, hi int) {
 		s := scratch[w]
 		u := lo
 		for ; u+cgGroup <= hi; u += cgGroup {
