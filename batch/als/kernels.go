@@ -127,6 +127,35 @@ func gemm6x16Go(x []float32, k int, y []float32, npanels int, out []float32, ldo
 	}
 }
 
+// gramTileGo is gramTileAVX's portable twin: out[r*ldo+p*gemmCols+j] =
+// Σ_t x[t*ld+r]·y[t*ld+p*gemmCols+j] for one gemmRows-row stripe.
+func gramTileGo(x, y []float32, n, ld, npanels int, out []float32, ldo int) {
+	var acc [gemmRows][gemmCols]float32
+	for p := 0; p < npanels; p++ {
+		acc = [gemmRows][gemmCols]float32{}
+		for t := 0; t < n; t++ {
+			xr := x[t*ld : t*ld+gemmRows]
+			yr := y[t*ld+p*gemmCols : t*ld+(p+1)*gemmCols]
+			for r, xv := range xr {
+				for j, yv := range yr {
+					acc[r][j] += xv * yv
+				}
+			}
+		}
+		for r := range acc {
+			copy(out[r*ldo+p*gemmCols:r*ldo+(p+1)*gemmCols], acc[r][:])
+		}
+	}
+}
+
+// gramCheck panics unless gramTile's operands are large enough.
+func gramCheck(x, y []float32, n, ld, npanels int, out []float32, ldo int) {
+	if n < 1 || ld < npanels*gemmCols || ld < gemmRows || len(x) < (n-1)*ld+gemmRows || len(y) < (n-1)*ld+npanels*gemmCols ||
+		ldo < npanels*gemmCols || (npanels > 0 && len(out) < (gemmRows-1)*ldo+npanels*gemmCols) {
+		panic("als: gram operands too small")
+	}
+}
+
 // gemmCheck panics unless the kernel's operands are large enough: the AVX2
 // kernel reads and writes through raw pointers.
 func gemmCheck(x []float32, k int, y []float32, npanels int, out []float32, ldo int) {

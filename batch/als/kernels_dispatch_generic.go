@@ -17,6 +17,11 @@ func gemm6x16(x []float32, k int, y []float32, npanels int, out []float32, ldo i
 	gemm6x16Go(x, k, y, npanels, out, ldo)
 }
 
+func gramTile(x, y []float32, n, ld, npanels int, out []float32, ldo int) {
+	gramCheck(x, y, n, ld, npanels, out, ldo)
+	gramTileGo(x, y, n, ld, npanels, out, ldo)
+}
+
 func pushRow(row []float32, base int32, t *topK, ex []int32, cur *int) {
 	pushRowGo(row, base, t, ex, cur)
 }

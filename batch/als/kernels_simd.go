@@ -202,6 +202,23 @@ func gemm6x16(x []float32, k int, y []float32, npanels int, out []float32, ldo i
 	gemm6x16AVX(&x[0], k, &y[0], npanels, &out[0], ldo)
 }
 
+// gramTileAVX is the Gram stripe kernel (gram_amd64.s).
+//
+//go:noescape
+func gramTileAVX(x *float32, y *float32, n int, ld int, npanels int, out *float32, ldo int)
+
+func gramTile(x, y []float32, n, ld, npanels int, out []float32, ldo int) {
+	gramCheck(x, y, n, ld, npanels, out, ldo)
+	if npanels == 0 {
+		return
+	}
+	if !useAVX2 {
+		gramTileGo(x, y, n, ld, npanels, out, ldo)
+		return
+	}
+	gramTileAVX(&x[0], &y[0], n, ld, npanels, &out[0], ldo)
+}
+
 // pushRow offers row[j] as item base+j to t (see pushRowGo). Once t is full,
 // eight scores at a time are compared with its current worst: most vectors
 // have no candidate and cost one compare and a mask test. The vector pass

@@ -15,47 +15,38 @@ const gramChunk = 1024
 // float32 is enough here: it only feeds the CG operator, and CG corrects
 // for small perturbations of it within a sweep.
 //
-// Each chunk of gramChunk rows is one GEMM on the scoring micro-kernel:
-// Fᵀ (k × n, transposed into scratch) times F (n × k, packed into 16-column
-// panels), so the k×k result is accumulated in registers tile by tile
-// instead of by n rank-1 updates through memory. Both triangles come out of
-// the same products summed in the same order, so the result is exactly
-// symmetric; partial sums are added in chunk order (thread-independent).
+// Each chunk of gramChunk rows is copied with its rows zero-padded to ld
+// floats (a multiple of the 6×16 tile in both directions) and multiplied by
+// gramTile stripe by stripe, reading both factors straight from the rows,
+// so the k×k result is accumulated in registers tile by tile instead of by
+// n rank-1 updates through memory. Both triangles come out of the same
+// products summed in the same order, so the result is exactly symmetric;
+// partial sums are added in chunk order (thread-independent).
 func gram32(f []float32, rows, k, threads int) []float32 {
 	chunks := (rows + gramChunk - 1) / gramChunk
 	partial := make([][]float32, chunks)
 	kr := (k + gemmRows - 1) / gemmRows * gemmRows
-	kc := (k + gemmCols - 1) / gemmCols * gemmCols
-	type scratch struct{ ft, pan, out []float32 }
+	ld := (max(kr, k) + gemmCols - 1) / gemmCols * gemmCols
+	np := (k + gemmCols - 1) / gemmCols
+	type scratch struct{ fp, out []float32 }
 	ws := make([]*scratch, resolveThreads(threads))
 	parallelChunks(rows, gramChunk, threads, func(w, lo, hi int) {
 		if ws[w] == nil {
-			ws[w] = &scratch{
-				ft:  make([]float32, kr*gramChunk),
-				pan: make([]float32, kc*gramChunk),
-				out: make([]float32, kr*kc),
-			}
+			ws[w] = &scratch{fp: make([]float32, ld*gramChunk), out: make([]float32, kr*ld)}
 		}
 		s, n := ws[w], hi-lo
-		ft, pan := s.ft[:kr*n], s.pan[:kc*n]
-		clear(ft[k*n:])
+		fp := s.fp[:ld*n]
 		for r := 0; r < n; r++ {
-			y := f[(lo+r)*k : (lo+r+1)*k]
-			for a, v := range y {
-				ft[a*n+r] = v
-			}
-			for p := 0; p < kc/gemmCols; p++ {
-				dst := pan[(p*n+r)*gemmCols : (p*n+r+1)*gemmCols]
-				c := copy(dst, y[min(p*gemmCols, k):])
-				clear(dst[c:])
-			}
+			dst := fp[r*ld : (r+1)*ld]
+			copy(dst, f[(lo+r)*k:(lo+r+1)*k])
+			clear(dst[k:])
 		}
 		for g := 0; g < kr/gemmRows; g++ {
-			gemm6x16(ft[g*gemmRows*n:], n, pan, kc/gemmCols, s.out[g*gemmRows*kc:], kc)
+			gramTile(fp[g*gemmRows:], fp, n, ld, np, s.out[g*gemmRows*ld:], ld)
 		}
 		gc := make([]float32, k*k)
 		for a := 0; a < k; a++ {
-			copy(gc[a*k:(a+1)*k], s.out[a*kc:a*kc+k])
+			copy(gc[a*k:(a+1)*k], s.out[a*ld:a*ld+k])
 		}
 		partial[lo/gramChunk] = gc
 	})
