@@ -11,9 +11,17 @@
 // with a few conjugate-gradient steps warm-started from the previous factors
 // (Takács et al. 2011, as the Python implicit library does). CG never forms
 // the k×k matrix per row, so a sweep costs O(nnz·k·steps + rows·k²) instead of
-// O(nnz·k²). Rows are split into fixed contiguous blocks per worker, and each
-// row's update reads only shared, read-only data, so results are bit-identical
-// for a given seed and thread count regardless of scheduling.
+// O(nnz·k²). Rows are split into contiguous ranges of about equal work
+// (nonzeros plus a per-row share of the k×k mat-vecs; the bounds depend only
+// on the matrix) handed out dynamically, four consecutive rows run their CG
+// steps in lockstep so each pass over YᵀY + λI serves four mat-vecs, and
+// each row's update reads only shared, read-only data, so results are
+// bit-identical for a given seed and thread count regardless of scheduling
+// (and of the grouping, which is tested to change no bit).
+//
+// TrainFrom starts from a given model's factors instead of random ones: the
+// batch pipeline refits the published model on all data from the holdout
+// model in a few iterations.
 //
 // # Confidence convention
 //
@@ -46,8 +54,20 @@
 //
 // # SIMD
 //
-// The hot loops (dot products and axpy over k-length factor rows) have an
-// AVX2/FMA implementation built with GOEXPERIMENT=simd on amd64 and a portable
-// unrolled Go fallback otherwise; both give the same API. Results may differ
-// in the last bits between the two builds, but each build is deterministic.
+// The hot loops have an AVX2/FMA implementation built with GOEXPERIMENT=simd
+// on amd64 and a portable Go fallback otherwise; both give the same API.
+// Small vector helpers use simd/archsimd; the four register-blocked kernels
+// are Go assembly (the compiler does not keep a dozen loop-carried vector
+// accumulators in registers): the CG nonzero kernel (accum_amd64.s), the
+// four-vector symv (symv_amd64.s), the 6×16 scoring GEMM over packed item
+// panels used by top-N and evaluation (gemm_amd64.s) and the Gram stripe
+// (gram_amd64.s). The CPU is checked at run time, so a GOEXPERIMENT=simd
+// binary still runs without AVX2. Results may differ in the last bits
+// between the two builds, but each build is deterministic.
+//
+// Top-N scores users × items densely in blocks (48 users × 256 items, with
+// the items' factors packed into 16-item panels), then feeds each user's
+// scores through a threshold filter (eight scores compared with the current
+// k-th best at once) before the exclusion merge and the heap. Lists equal
+// a one-by-one scan, ties going to the lower item index.
 package als
