@@ -13,12 +13,12 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
 	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/store"
 )
 
-// LoadProgress (an alias, so interfaces elsewhere can name the plain func
-// type) is told how many reaction rows were read so far and roughly
-// how many there are (the planner's estimate, 0 when unknown).
-type LoadProgress = func(read, estimate int64)
+// LoadProgress is told how many reaction rows were read so far and roughly
+// how many there are; see store.LoadProgress.
+type LoadProgress = store.LoadProgress
 
 // loadProgressEvery is how many rows pass between progress reports: often
 // enough for a bar, rare enough to cost nothing.

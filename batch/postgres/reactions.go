@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // UserReactions returns every reaction of the user, for fold-in: one primary
@@ -60,13 +61,8 @@ func reactionKind(s string) setlist.ReactionKind {
 	return setlist.ReactionKind(s)
 }
 
-// ReactedSong is one reaction with its song named, for listing.
-type ReactedSong struct {
-	Song      setlist.Song         `json:"song"`
-	Kind      setlist.ReactionKind `json:"kind"`
-	Weight    float64              `json:"weight"`
-	UpdatedAt time.Time            `json:"updated_at"`
-}
+// ReactedSong is one reaction with its song named; see store.ReactedSong.
+type ReactedSong = store.ReactedSong
 
 // ReactionList returns the user's latest reactions with their songs, newest
 // first, or ErrNotFound for an unknown user.

@@ -2,60 +2,32 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/store"
 )
 
-// Limits on what a caller may store, so one request cannot bloat the tables.
+// The users' types and limits live in batch/store, shared by every backend.
+type (
+	NewUser   = store.NewUser
+	UserQuery = store.UserQuery
+	UserPage  = store.UserPage
+)
+
+// Limits on what a caller may store; see batch/store.
 const (
-	MaxUserIDLen      = 128
-	MaxDisplayNameLen = 200
-	MaxLikes          = 500
+	MaxUserIDLen      = store.MaxUserIDLen
+	MaxDisplayNameLen = store.MaxDisplayNameLen
+	MaxLikes          = store.MaxLikes
 )
 
-// NewUser is a registration: the user and the songs they like to start with,
-// so their first recommendations are already personal (fold-in).
-type NewUser struct {
-	ID          setlist.UserID
-	DisplayName string
-	Likes       []SongRef
-}
-
-// Validate reports the first invalid field by its API name.
-func (u NewUser) Validate() error {
-	if err := ValidateUserID(u.ID); err != nil {
-		return err
-	}
-	if !utf8.ValidString(u.DisplayName) || len(u.DisplayName) > MaxDisplayNameLen {
-		return fmt.Errorf("display_name must be valid UTF-8 of at most %d bytes: %w", MaxDisplayNameLen, setlist.ErrInvalid)
-	}
-	if len(u.Likes) > MaxLikes {
-		return fmt.Errorf("likes: at most %d songs, got %d: %w", MaxLikes, len(u.Likes), setlist.ErrInvalid)
-	}
-	for i, l := range u.Likes {
-		if err := l.Validate(); err != nil {
-			return fmt.Errorf("likes[%d]: %w", i, err)
-		}
-	}
-	return nil
-}
-
-// ValidateUserID checks an external id: non-empty, printable UTF-8, bounded.
-func ValidateUserID(id setlist.UserID) error {
-	s := string(id)
-	if s == "" || len(s) > MaxUserIDLen || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Errorf("user_id must be 1 to %d bytes of printable UTF-8: %w", MaxUserIDLen, setlist.ErrInvalid)
-	}
-	return nil
-}
+// ValidateUserID checks an external id; see store.ValidateUserID.
+func ValidateUserID(id setlist.UserID) error { return store.ValidateUserID(id) }
 
 // CreateUser inserts the user and a like for each song in u.Likes in one
 // transaction. It returns ErrConflict if the id is taken and ErrInvalid naming
@@ -120,23 +92,6 @@ func (db *DB) User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 	return u, nil
 }
 
-// UserQuery selects a page of users.
-type UserQuery struct {
-	// Query matches a prefix of the external id, or (from three characters
-	// on, where the trigram index applies) a case-insensitive substring of
-	// the id or the display name. Empty lists everyone.
-	Query string
-	Limit int
-	// Cursor is the opaque Next of the previous page; empty starts over.
-	Cursor string
-}
-
-// UserPage is one page of users and the cursor of the next ("" at the end).
-type UserPage struct {
-	Users []setlist.User
-	Next  string
-}
-
 // SearchUsers returns users matching q in a stable order: matches whose id
 // or display name starts with the query first, then other substring matches,
 // each by id in byte order. Pages are keyset-paginated by (rank, id), so a
@@ -149,7 +104,7 @@ func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
 	if q.Limit < 1 {
 		return UserPage{}, fmt.Errorf("limit must be ≥ 1, got %d: %w", q.Limit, setlist.ErrInvalid)
 	}
-	rank, after, err := decodeCursor(q.Cursor)
+	rank, after, err := store.DecodeCursor(q.Cursor)
 	if err != nil {
 		return UserPage{}, err
 	}
@@ -157,7 +112,7 @@ func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
 	switch {
 	case utf8.RuneCountInString(q.Query) < 3:
 		// Everyone (empty query) or an id prefix: one index range scan.
-		lo, hi := q.Query, prefixEnd(q.Query)
+		lo, hi := q.Query, store.PrefixEnd(q.Query)
 		if rank > 0 {
 			return UserPage{}, nil
 		}
@@ -182,7 +137,7 @@ func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
 	_, err = pgx.ForEachRow(rows, []any{&lastRank, &u.ID, &u.DisplayName, &u.CreatedAt}, func() error {
 		if len(page.Users) == q.Limit {
 			prev := page.Users[len(page.Users)-1]
-			page.Next = encodeCursor(rank, prev.ID)
+			page.Next = store.EncodeCursor(rank, prev.ID)
 			return nil
 		}
 		rank = lastRank
@@ -193,42 +148,6 @@ func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
 		return UserPage{}, classify("search users", err)
 	}
 	return page, nil
-}
-
-// prefixEnd is the smallest string greater than every string starting with
-// p in byte order, or "" when there is none (empty p, or all 0xff bytes).
-func prefixEnd(p string) string {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return ""
-}
-
-// The cursor is "rank:id", base64url-encoded so callers treat it as opaque
-// and ids with any characters survive a query string.
-func encodeCursor(rank int, after setlist.UserID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(rank) + ":" + string(after)))
-}
-
-func decodeCursor(c string) (int, string, error) {
-	if c == "" {
-		return 0, "", nil
-	}
-	bad := fmt.Errorf("cursor %q is not one this server issued: %w", c, setlist.ErrInvalid)
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", bad
-	}
-	r, after, ok := strings.Cut(string(b), ":")
-	rank, err := strconv.Atoi(r)
-	if !ok || err != nil || rank < 0 || rank > 1 || after == "" {
-		return 0, "", bad
-	}
-	return rank, after, nil
 }
 
 // userIDOf resolves an external id to the internal key inside tx.

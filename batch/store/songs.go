@@ -1,0 +1,37 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/setlist/setlist"
+)
+
+// SongRef names a song the way an API caller may: by id, or by its unique
+// (artist, track) pair. Exactly one form must be set.
+type SongRef struct {
+	ID     setlist.SongID `json:"song_id,omitempty"`
+	Artist string         `json:"artist,omitempty"`
+	Track  string         `json:"track,omitempty"`
+}
+
+// String names the reference in error messages the way the caller wrote it.
+func (r SongRef) String() string {
+	if r.ID != 0 {
+		return fmt.Sprintf("song_id %d", r.ID)
+	}
+	return fmt.Sprintf("%q by %q", r.Track, r.Artist)
+}
+
+// Validate checks that exactly one form is set.
+func (r SongRef) Validate() error {
+	byName := r.Artist != "" || r.Track != ""
+	switch {
+	case r.ID != 0 && byName:
+		return fmt.Errorf("give song_id or artist and track, not both: %w", setlist.ErrInvalid)
+	case r.ID < 0:
+		return fmt.Errorf("song_id must be positive, got %d: %w", r.ID, setlist.ErrInvalid)
+	case r.ID == 0 && (r.Artist == "" || r.Track == ""):
+		return fmt.Errorf("give song_id, or both artist and track: %w", setlist.ErrInvalid)
+	}
+	return nil
+}
