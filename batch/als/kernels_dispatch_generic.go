@@ -4,6 +4,9 @@ package als
 
 const simdEnabled = false
 
+// blockedGram: without the assembly tile kernel the rank-1 Gram is faster.
+const blockedGram = false
+
 func dot(a, b []float32) float32                 { return dotGo(a, b) }
 func axpy(alpha float32, x, y []float32)         { axpyGo(alpha, x, y) }
 func symv(a []float32, k int, v, out []float32)  { symvGo(a, k, v, out) }

@@ -15,6 +15,9 @@ const simdEnabled = true
 
 var useAVX2 = archsimd.X86.AVX2() && archsimd.X86.FMA()
 
+// blockedGram selects gram32's tiled path (gram_amd64.s).
+var blockedGram = useAVX2
+
 func dot(a, b []float32) float32 {
 	if !useAVX2 || len(a) < 16 {
 		return dotGo(a, b)

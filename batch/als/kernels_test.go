@@ -146,6 +146,14 @@ func TestGram32(t *testing.T) {
 	for _, tc := range []struct{ rows, k int }{{1, 1}, {7, 5}, {100, 8}, {1500, 24}, {2100, 152}} {
 		f := randVec(rng, tc.rows*tc.k)
 		g := gram32(f, tc.rows, tc.k, 2)
+		if blockedGram { // the fallback must agree too
+			g1 := gram32Rank1(f, tc.rows, tc.k, 2)
+			for i := range g {
+				if d := math.Abs(float64(g[i] - g1[i])); d > 1e-4*float64(tc.rows) {
+					t.Fatalf("%+v rank-1 g[%d] = %v, blocked %v", tc, i, g1[i], g[i])
+				}
+			}
+		}
 		for a := 0; a < tc.k; a++ {
 			for b := 0; b < tc.k; b++ {
 				var want float64

@@ -23,6 +23,9 @@ const gramChunk = 1024
 // products summed in the same order, so the result is exactly symmetric;
 // partial sums are added in chunk order (thread-independent).
 func gram32(f []float32, rows, k, threads int) []float32 {
+	if !blockedGram {
+		return gram32Rank1(f, rows, k, threads)
+	}
 	chunks := (rows + gramChunk - 1) / gramChunk
 	partial := make([][]float32, chunks)
 	kr := (k + gemmRows - 1) / gemmRows * gemmRows
@@ -54,6 +57,38 @@ func gram32(f []float32, rows, k, threads int) []float32 {
 	for _, p := range partial {
 		for i, v := range p {
 			g[i] += v
+		}
+	}
+	return g
+}
+
+// gram32Rank1 is the portable build's Gram: rank-1 updates of the upper
+// triangle, half the flops of the blocked version, which only pays with
+// the assembly tile kernel.
+func gram32Rank1(f []float32, rows, k, threads int) []float32 {
+	chunks := (rows + gramChunk - 1) / gramChunk
+	partial := make([][]float32, chunks)
+	parallelChunks(rows, gramChunk, threads, func(_, lo, hi int) {
+		g := make([]float32, k*k)
+		for r := lo; r < hi; r++ {
+			y := f[r*k : (r+1)*k]
+			for a := 0; a < k; a++ {
+				if y[a] != 0 {
+					axpy(y[a], y[a:], g[a*k+a:a*k+k])
+				}
+			}
+		}
+		partial[lo/gramChunk] = g
+	})
+	g := make([]float32, k*k)
+	for _, p := range partial {
+		for i, v := range p {
+			g[i] += v
+		}
+	}
+	for a := 0; a < k; a++ {
+		for b := a + 1; b < k; b++ {
+			g[b*k+a] = g[a*k+b]
 		}
 	}
 	return g
