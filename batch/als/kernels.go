@@ -110,19 +110,27 @@ func packPanels(f []float32, items, k int) []float32 {
 // rows of x (stride k) against npanels packed panels. Accumulation runs over
 // factors in increasing order, like the AVX2 kernel.
 func gemm6x16Go(x []float32, k int, y []float32, npanels int, out []float32, ldo int) {
-	var acc [gemmCols]float32
 	for r := 0; r < gemmRows; r++ {
 		xr := x[r*k : (r+1)*k]
 		for p := 0; p < npanels; p++ {
-			acc = [gemmCols]float32{}
 			pan := y[p*k*gemmCols : (p+1)*k*gemmCols]
-			for kk, v := range xr {
-				row := (*[gemmCols]float32)(pan[kk*gemmCols : (kk+1)*gemmCols])
-				for j := range acc {
-					acc[j] += v * row[j]
+			o := out[r*ldo+p*gemmCols : r*ldo+(p+1)*gemmCols]
+			// Eight named accumulators per half panel stay in registers.
+			for h := 0; h < gemmCols; h += 8 {
+				var a0, a1, a2, a3, a4, a5, a6, a7 float32
+				for kk, v := range xr {
+					q := (*[8]float32)(pan[kk*gemmCols+h : kk*gemmCols+h+8])
+					a0 += v * q[0]
+					a1 += v * q[1]
+					a2 += v * q[2]
+					a3 += v * q[3]
+					a4 += v * q[4]
+					a5 += v * q[5]
+					a6 += v * q[6]
+					a7 += v * q[7]
 				}
+				o[h], o[h+1], o[h+2], o[h+3], o[h+4], o[h+5], o[h+6], o[h+7] = a0, a1, a2, a3, a4, a5, a6, a7
 			}
-			copy(out[r*ldo+p*gemmCols:], acc[:])
 		}
 	}
 }
