@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/setlist/setlist"
 )
@@ -32,6 +34,14 @@ func (r SongRef) Validate() error {
 		return fmt.Errorf("song_id must be positive, got %d: %w", r.ID, setlist.ErrInvalid)
 	case r.ID == 0 && (r.Artist == "" || r.Track == ""):
 		return fmt.Errorf("give song_id, or both artist and track: %w", setlist.ErrInvalid)
+	case !validText(r.Artist) || !validText(r.Track):
+		return fmt.Errorf("artist and track must be valid UTF-8 without NUL: %w", setlist.ErrInvalid)
 	}
 	return nil
+}
+
+// validText reports whether PostgreSQL text can hold s (valid UTF-8, no NUL),
+// so a lookup by such a name is a 400 instead of a failed query.
+func validText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }

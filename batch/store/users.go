@@ -35,8 +35,10 @@ func (u NewUser) Validate() error {
 	if err := ValidateUserID(u.ID); err != nil {
 		return err
 	}
-	if !utf8.ValidString(u.DisplayName) || len(u.DisplayName) > MaxDisplayNameLen {
-		return fmt.Errorf("display_name must be valid UTF-8 of at most %d bytes: %w", MaxDisplayNameLen, setlist.ErrInvalid)
+	// PostgreSQL text cannot hold NUL: reject it here as bad input rather
+	// than fail the INSERT with a 500.
+	if !utf8.ValidString(u.DisplayName) || len(u.DisplayName) > MaxDisplayNameLen || strings.IndexByte(u.DisplayName, 0) >= 0 {
+		return fmt.Errorf("display_name must be valid UTF-8 without NUL of at most %d bytes: %w", MaxDisplayNameLen, setlist.ErrInvalid)
 	}
 	if len(u.Likes) > MaxLikes {
 		return fmt.Errorf("likes: at most %d songs, got %d: %w", MaxLikes, len(u.Likes), setlist.ErrInvalid)

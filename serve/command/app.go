@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/setlist/setlist/batch/config"
 	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/server"
 	"github.com/setlist/setlist/web"
 )
@@ -33,6 +35,11 @@ type Config struct {
 	// per CPU).
 	RedisPoolSize int
 	Server        server.Config
+	// TrustedProxies is --trusted-proxies as given (parsed by validate).
+	TrustedProxies string
+	// AdminTokenFile holds the /v1/admin bearer token (a mounted Secret);
+	// SETLIST_ADMIN_TOKEN is read when it is unset. No token: admin is off.
+	AdminTokenFile string
 }
 
 // flags binds c to serve's flags.
@@ -56,6 +63,10 @@ func (c *Config) flags() []cli.Flag {
 		&cli.IntFlag{Name: "foldin-depth", Usage: "songs a fold-in computes and caches, so later requests for more reuse it", EnvVars: []string{"SETLIST_FOLDIN_DEPTH"}, Value: 20, Destination: &s.Recs.FoldInDepth},
 		&cli.IntFlag{Name: "explain", Usage: "fold-in songs given a \"because\" (each costs about one more solve)", EnvVars: []string{"SETLIST_EXPLAIN"}, Value: 1, Destination: &s.Recs.Explain},
 		&cli.IntFlag{Name: "foldin-concurrency", Usage: "fold-ins running at once; more wait until their deadline, then get 503 (0: two per CPU)", EnvVars: []string{"SETLIST_FOLDIN_CONCURRENCY"}, Value: 0, Destination: &s.Recs.FoldInConcurrency},
+		&cli.Float64Flag{Name: "write-rate", Usage: "POST/DELETE requests per second each client may sustain (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_WRITE_RATE"}, Value: 10, Destination: &s.API.WriteRate},
+		&cli.IntFlag{Name: "write-burst", Usage: "POST/DELETE requests a client may send at once before --write-rate applies", EnvVars: []string{"SETLIST_WRITE_BURST"}, Value: 20, Destination: &s.API.WriteBurst},
+		&cli.StringFlag{Name: "trusted-proxies", Usage: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (the rate limit's key)", EnvVars: []string{"SETLIST_TRUSTED_PROXIES"}, Destination: &c.TrustedProxies},
+		&cli.StringFlag{Name: "admin-token-file", Usage: "file holding the bearer token of /v1/admin (else SETLIST_ADMIN_TOKEN; neither: admin endpoints are off)", EnvVars: []string{"SETLIST_ADMIN_TOKEN_FILE"}, Destination: &c.AdminTokenFile},
 		&cli.DurationFlag{Name: "model-poll-interval", Usage: "how often to check the model pointer besides pub/sub events", EnvVars: []string{"SETLIST_MODEL_POLL_INTERVAL"}, Value: 5 * time.Second, Destination: &s.Recs.PollInterval},
 	)
 }
@@ -77,7 +88,32 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s must be > 0, got %v", name, d))
 		}
 	}
+	if c.Server.API.WriteRate < 0 || c.Server.API.WriteBurst < 1 {
+		errs = append(errs, fmt.Errorf("--write-rate must be ≥ 0 and --write-burst ≥ 1, got %g and %d", c.Server.API.WriteRate, c.Server.API.WriteBurst))
+	}
+	proxies, err := api.ParseTrustedProxies([]string{c.TrustedProxies})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+	}
+	c.Server.API.TrustedProxies = proxies
 	return errors.Join(errs...)
+}
+
+// adminToken reads the admin token from --admin-token-file or
+// SETLIST_ADMIN_TOKEN; "" disables the admin endpoints.
+func (c *Config) adminToken() (string, error) {
+	if c.AdminTokenFile == "" {
+		return strings.TrimSpace(os.Getenv("SETLIST_ADMIN_TOKEN")), nil
+	}
+	b, err := os.ReadFile(c.AdminTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read --admin-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--admin-token-file %s is empty", c.AdminTokenFile)
+	}
+	return tok, nil
 }
 
 // NewApp builds the serve CLI.
@@ -131,6 +167,9 @@ func run(ctx context.Context, version string, cfg Config) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	if cfg.Server.API.AdminToken, err = cfg.adminToken(); err != nil {
+		return err
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	db, err := postgres.Open(startCtx, cfg.Stores.DatabaseURL)

@@ -7,9 +7,11 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -53,6 +55,14 @@ type Config struct {
 	BodyLimit int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound a connection's I/O.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// WriteRate and WriteBurst are each client's token bucket for POST and
+	// DELETE (429 beyond; WriteRate ≤ 0 disables the limit); TrustedProxies
+	// are the peers whose X-Forwarded-For names the client (see limits.go).
+	WriteRate      float64
+	WriteBurst     int
+	TrustedProxies []netip.Prefix
+	// AdminToken enables /v1/admin (bearer auth); empty disables it.
+	AdminToken string
 }
 
 // Deps are what the API serves from.
@@ -64,6 +74,7 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	Log      *slog.Logger
 	Static   fs.FS // the web page, served at /
+	Admin    Admin // rollback for /v1/admin; nil when not wired
 }
 
 // API is the HTTP app plus the state readiness depends on.
@@ -72,6 +83,9 @@ type API struct {
 	deps     Deps
 	cfg      Config
 	draining atomic.Bool
+	limiter  *writeLimiter
+	// adminDigest is sha256 of the admin token, nil when admin is disabled.
+	adminDigest []byte
 }
 
 // New builds the app with every route registered.
@@ -82,7 +96,11 @@ func New(cfg Config, d Deps) (*API, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 64 << 10
 	}
-	a := &API{deps: d, cfg: cfg}
+	a := &API{deps: d, cfg: cfg, limiter: newWriteLimiter(cfg.WriteRate, cfg.WriteBurst, cfg.TrustedProxies)}
+	if cfg.AdminToken != "" {
+		sum := sha256.Sum256([]byte(cfg.AdminToken))
+		a.adminDigest = sum[:]
+	}
 	a.App = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,
@@ -98,7 +116,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.App.Use(a.edge)
+	a.App.Use(a.edge, a.limitWrites)
 	v1 := a.App.Group("/v1")
 	v1.Get("/users", a.searchUsers)
 	v1.Post("/users", a.createUser)
@@ -110,6 +128,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	v1.Get("/songs", a.searchSongs)
 	v1.Get("/songs/:song_id/similar", a.similar)
 	v1.Get("/model", a.model)
+	admin := v1.Group("/admin", a.adminAuth)
+	admin.Post("/rollback", a.rollback)
+	admin.Post("/reload", a.reload)
 	v1.Use(func(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusNotFound, "no such endpoint: "+c.Method()+" "+c.Path())
 	})

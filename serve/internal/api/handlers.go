@@ -81,9 +81,9 @@ func (a *API) searchUsers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q := strings.TrimSpace(c.Query("query"))
-	if len(q) > 200 {
-		return fmt.Errorf("query must be at most 200 bytes: %w", setlist.ErrInvalid)
+	q, err := searchQuery(c)
+	if err != nil {
+		return err
 	}
 	page, err := a.deps.DB.SearchUsers(c.UserContext(), postgres.UserQuery{Query: q, Limit: limit, Cursor: c.Query("cursor")})
 	if err != nil {
@@ -214,9 +214,9 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q := strings.TrimSpace(c.Query("query"))
-	if len(q) > 200 {
-		return fmt.Errorf("query must be at most 200 bytes: %w", setlist.ErrInvalid)
+	q, err := searchQuery(c)
+	if err != nil {
+		return err
 	}
 	songs, err := a.deps.DB.SearchSongs(c.UserContext(), q, limit)
 	if err != nil {

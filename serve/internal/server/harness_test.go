@@ -35,7 +35,7 @@ type env struct {
 	prefix string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{dbURL: pgtest.URL(t)}
 	e.db = openDB(t, e.dbURL)
@@ -46,7 +46,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func openDB(t *testing.T, u string) *postgres.DB {
+func openDB(t testing.TB, u string) *postgres.DB {
 	t.Helper()
 	db, err := postgres.Open(context.Background(), u)
 	if err != nil {
@@ -75,7 +75,7 @@ func fastConfig() server.Config {
 
 // start runs a server against e (db may differ from e.db, e.g. behind a
 // proxy) and shuts it down when the test ends.
-func (e *env) start(t *testing.T, cfg server.Config, db *postgres.DB) *instance {
+func (e *env) start(t testing.TB, cfg server.Config, db *postgres.DB) *instance {
 	t.Helper()
 	if db == nil {
 		db = e.db
@@ -100,7 +100,7 @@ func (e *env) start(t *testing.T, cfg server.Config, db *postgres.DB) *instance 
 }
 
 // waitModel waits until the instance serves version v.
-func (in *instance) waitModel(t *testing.T, v int64) {
+func (in *instance) waitModel(t testing.TB, v int64) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("model version %d loaded", v), func() bool {
 		snap := in.srv.Recs().Current()
@@ -114,7 +114,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T, v any) {
+func (r response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -123,7 +123,7 @@ func (r response) json(t *testing.T, v any) {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
-func (in *instance) do(t *testing.T, method, path string, body any) response {
+func (in *instance) do(t testing.TB, method, path string, body any) response {
 	t.Helper()
 	r, err := in.try(method, path, body)
 	if err != nil {
@@ -161,13 +161,13 @@ func (in *instance) try(method, path string, body any) (response, error) {
 	return response{status: res.StatusCode, header: res.Header, body: b}, err
 }
 
-func (in *instance) get(t *testing.T, path string) response {
+func (in *instance) get(t testing.TB, path string) response {
 	return in.do(t, http.MethodGet, path, nil)
 }
 
 // wantStatus fails unless r has status code and, for errors, the JSON error
 // shape.
-func wantStatus(t *testing.T, r response, code int) {
+func wantStatus(t testing.TB, r response, code int) {
 	t.Helper()
 	if r.status != code {
 		t.Fatalf("status %d, want %d; body %s", r.status, code, r.body)
@@ -233,7 +233,7 @@ func (in *instance) metric(t *testing.T, series string) float64 {
 	return 0
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

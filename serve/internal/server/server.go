@@ -18,7 +18,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -36,9 +35,17 @@ type Config struct {
 	ShutdownTimeout time.Duration
 }
 
+// DB is the system of record (PostgreSQL, or SQLite when embedded): what
+// the API, fold-in and the admin rollback need from it.
+type DB interface {
+	api.DB
+	recs.History
+	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+}
+
 // Deps are the connected stores and process-wide facilities.
 type Deps struct {
-	DB          *postgres.DB
+	DB          DB
 	Redis       *redis.Client
 	RedisPrefix string
 	Registry    *prometheus.Registry
@@ -73,7 +80,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	var svc *recs.Service
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() time.Time { return svc.TrainedAt() })
 	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
-	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static})
+	admin := &rollbacker{pub: modelstore.NewPublisher(d.Redis, modelstore.NewKeys(d.RedisPrefix)), db: d.DB}
+	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static, Admin: admin})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
@@ -121,4 +129,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// rollbacker is `batch rollback` for POST /v1/admin/rollback: the same
+// pointer swap, then the same registry record.
+type rollbacker struct {
+	pub *modelstore.Publisher
+	db  DB
+}
+
+func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, previous modelstore.Version, err error) {
+	ptr, err := r.pub.Rollback(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := r.db.RecordRollback(ctx, int64(ptr.Previous), int64(ptr.Current), reason); err != nil {
+		return ptr.Current, ptr.Previous, fmt.Errorf("readers now use version %d, but the registry was not updated: %w", ptr.Current, err)
+	}
+	return ptr.Current, ptr.Previous, nil
 }

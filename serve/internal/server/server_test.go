@@ -37,7 +37,7 @@ type world struct {
 
 const weird = "a b/c%"
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{env: newEnv(t)}
