@@ -42,6 +42,10 @@ func TestImportArrows(t *testing.T) {
 	owners := map[string][]string{
 		"github.com/gofiber/fiber/v2": {module + "/serve/"},
 		"github.com/jackc/pgx/v5":     {module + "/batch/postgres", module + "/scripts/"},
+		// The embedded backend: SQL text against SQLite lives in one
+		// package, and only the embedded store runs the in-process Redis.
+		"modernc.org/sqlite":               {module + "/batch/sqlite"},
+		"github.com/alicebob/miniredis/v2": {module + "/batch/embedded"},
 	}
 	for _, p := range listPackages(t) {
 		for _, imp := range p.Imports {

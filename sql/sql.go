@@ -8,3 +8,9 @@ import "embed"
 //
 //go:embed postgres/*.sql
 var Postgres embed.FS
+
+// SQLite holds the embedded backend's migrations (batch/sqlite), applied in
+// lexical file order.
+//
+//go:embed sqlite/*.sql
+var SQLite embed.FS

@@ -104,11 +104,11 @@ func migrateCommand(g *globals) *cli.Command {
 		Name:  "migrate",
 		Usage: "create the database if missing and apply schema migrations",
 		Action: func(c *cli.Context) error {
-			db, err := g.openDB(c.Context)
+			b, err := g.open(c.Context)
 			if err != nil {
 				return err
 			}
-			db.Close()
+			b.Close(g)
 			fmt.Fprintln(c.App.Writer, "schema is up to date")
 			return nil
 		},

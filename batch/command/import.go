@@ -8,8 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/progress"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // importPhases names the import's steps for the progress line.
@@ -40,17 +40,18 @@ func importCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer in.Close()
-			db, err := g.openDB(c.Context)
+			b, err := g.open(c.Context)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer b.Close(g)
+			db := b.db
 
 			bar := progress.New(c.App.ErrWriter, g.logger, "import "+name, size, progress.WithUnit("rows"))
-			sum, err := db.Import(c.Context, in, postgres.ImportOptions{
+			sum, err := db.Import(c.Context, in, store.ImportOptions{
 				Source:      name,
 				SkipInvalid: skipInvalid,
-				Progress: func(p postgres.ImportProgress) {
+				Progress: func(p store.ImportProgress) {
 					bar.Set(p.Bytes)
 					bar.SetItems(p.Rows)
 					bar.SetStatus(importPhases[p.Phase])
@@ -87,7 +88,7 @@ func openInput(path string, stdin io.Reader) (io.ReadCloser, string, int64, erro
 	return f, path, size, nil
 }
 
-func printImportSummary(w io.Writer, s postgres.ImportSummary) {
+func printImportSummary(w io.Writer, s store.ImportSummary) {
 	secs := s.Duration.Seconds()
 	rate := 0.0
 	if secs > 0 {

@@ -38,6 +38,9 @@ func precomputeCommand(g *globals) *cli.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			if err := g.postgresOnly("precompute"); err != nil {
+				return err
+			}
 			db, err := g.openDB(c.Context)
 			if err != nil {
 				return err

@@ -17,16 +17,16 @@ func rollbackCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "reason", Usage: "why, recorded on the rolled-back run", EnvVars: []string{"SETLIST_ROLLBACK_REASON"}, Value: "rolled back by hand", Destination: &reason},
 		},
 		Action: func(c *cli.Context) error {
-			db, err := g.openDB(c.Context)
+			b, err := g.open(c.Context)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			rdb, keys, err := g.openRedis(c.Context)
+			defer b.Close(g)
+			db := b.db
+			rdb, keys, err := b.redis(c.Context, g)
 			if err != nil {
 				return err
 			}
-			defer rdb.Close()
 			ptr, err := modelstore.NewPublisher(rdb, keys).Rollback(c.Context)
 			if err != nil {
 				return err

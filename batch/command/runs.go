@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 )
 
 func runsCommand(g *globals) *cli.Command {
@@ -23,11 +23,12 @@ func runsCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "limit", Usage: "runs to list", EnvVars: []string{"SETLIST_RUNS_LIMIT"}, Value: 20, Destination: &limit},
 		},
 		Action: func(c *cli.Context) error {
-			db, err := g.openDB(c.Context)
+			b, err := g.open(c.Context)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer b.Close(g)
+			db := b.db
 			runs, err := db.Runs(c.Context, limit)
 			if err != nil {
 				return err
@@ -38,7 +39,7 @@ func runsCommand(g *globals) *cli.Command {
 }
 
 // printRuns writes runs as an aligned table.
-func printRuns(w io.Writer, runs []postgres.Run) error {
+func printRuns(w io.Writer, runs []store.Run) error {
 	if len(runs) == 0 {
 		_, err := fmt.Fprintln(w, "no runs recorded")
 		return err

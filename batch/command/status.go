@@ -20,16 +20,16 @@ func statusCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "limit", Usage: "runs to list", EnvVars: []string{"SETLIST_STATUS_LIMIT"}, Value: 5, Destination: &limit},
 		},
 		Action: func(c *cli.Context) error {
-			db, err := g.openDB(c.Context)
+			b, err := g.open(c.Context)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			rdb, keys, err := g.openRedis(c.Context)
+			defer b.Close(g)
+			db := b.db
+			rdb, keys, err := b.redis(c.Context, g)
 			if err != nil {
 				return err
 			}
-			defer rdb.Close()
 			pub := modelstore.NewPublisher(rdb, keys)
 			ptr, err := pub.Pointers(c.Context)
 			if err != nil {

@@ -74,16 +74,16 @@ func trainCommand(g *globals) *cli.Command {
 				w := als.Weighting(weighting)
 				cfg.Overrides.Weighting = &w
 			}
-			db, err := g.openDB(c.Context)
+			b, err := g.open(c.Context)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			rdb, keys, err := g.openRedis(c.Context)
+			defer b.Close(g)
+			db := b.db
+			rdb, keys, err := b.redis(c.Context, g)
 			if err != nil {
 				return err
 			}
-			defer rdb.Close()
 			pub := modelstore.NewPublisher(rdb, keys)
 			pub.BatchSize = batchSize
 			reg := prometheus.NewRegistry()

@@ -19,16 +19,46 @@ import (
 // DefaultRedisURL is where a fresh machine's Redis listens.
 const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 
+// The storage backends --store selects.
+const (
+	// StorePostgresRedis is production: PostgreSQL and Redis servers.
+	StorePostgresRedis = "postgres+redis"
+	// StoreEmbedded needs no server: SQLite and an in-process Redis in
+	// --data-dir (batch/embedded), for the playground.
+	StoreEmbedded = "embedded"
+)
+
+// DefaultDataDir is the embedded backend's directory (gitignored in the repo).
+const DefaultDataDir = ".run"
+
 // Stores says where the data and the published models live.
 type Stores struct {
+	// Backend is StorePostgresRedis or StoreEmbedded; only the commands'
+	// wiring reads it.
+	Backend     string
+	DataDir     string
 	DatabaseURL string
 	RedisURL    string
 	RedisPrefix string
 }
 
+// Validate checks the backend's name.
+func (s *Stores) Validate() error {
+	switch s.Backend {
+	case StorePostgresRedis, StoreEmbedded:
+		return nil
+	}
+	return fmt.Errorf("--store %q: want %s or %s", s.Backend, StorePostgresRedis, StoreEmbedded)
+}
+
+// Embedded reports whether the embedded backend is selected.
+func (s *Stores) Embedded() bool { return s.Backend == StoreEmbedded }
+
 // Flags binds s to flags; each also reads the environment variable shown.
 func (s *Stores) Flags() []cli.Flag {
 	return []cli.Flag{
+		&cli.StringFlag{Name: "store", Usage: "storage backend: postgres+redis (servers at --database-url and --redis-url) or embedded (SQLite and an in-process Redis in --data-dir; no servers)", EnvVars: []string{"SETLIST_STORE"}, Value: StorePostgresRedis, Destination: &s.Backend},
+		&cli.StringFlag{Name: "data-dir", Usage: "directory of the embedded backend's files (--store embedded)", EnvVars: []string{"SETLIST_DATA_DIR"}, Value: DefaultDataDir, Destination: &s.DataDir},
 		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: postgres.DefaultURL, Destination: &s.DatabaseURL},
 		&cli.StringFlag{Name: "redis-url", Usage: "Redis URL for published models", EnvVars: []string{"REDIS_URL"}, Value: DefaultRedisURL, Destination: &s.RedisURL},
 		&cli.StringFlag{Name: "redis-prefix", Usage: "namespace of every Redis key", EnvVars: []string{"SETLIST_REDIS_PREFIX"}, Value: modelstore.DefaultPrefix, Destination: &s.RedisPrefix},

@@ -1,0 +1,92 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist/batch/embedded"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/store"
+)
+
+// database is what the subcommands need from the system of record; both
+// *postgres.DB and *sqlite.DB have it.
+type database interface {
+	pipeline.Source
+	pipeline.Registry
+	pipeline.Locker
+	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
+	Runs(ctx context.Context, limit int) ([]store.Run, error)
+	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+}
+
+// backend is the storage --store selected, opened and migrated. This is the
+// only place the batch CLI picks an implementation.
+type backend struct {
+	db    database
+	emb   *embedded.Store // set for --store embedded
+	close []func()
+}
+
+// open opens and migrates the database: every subcommand that touches data
+// migrates first, so a fresh cluster (or data dir) needs no separate step.
+func (g *globals) open(ctx context.Context) (*backend, error) {
+	if err := g.stores.Validate(); err != nil {
+		return nil, err
+	}
+	if g.stores.Embedded() {
+		emb, err := embedded.Open(ctx, g.stores.DataDir, g.logger)
+		if err != nil {
+			return nil, err
+		}
+		return &backend{db: emb.DB, emb: emb}, nil
+	}
+	db, err := g.openDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &backend{db: db, close: []func(){db.Close}}, nil
+}
+
+// redis connects to where published models live: the Redis server, or the
+// embedded store's in-process one (restored from its data dir).
+func (b *backend) redis(ctx context.Context, g *globals) (*redis.Client, modelstore.Keys, error) {
+	if b.emb != nil {
+		rdb, err := b.emb.StartKV(ctx, g.stores.RedisPrefix)
+		if err != nil {
+			return nil, modelstore.Keys{}, err
+		}
+		return rdb, modelstore.NewKeys(g.stores.RedisPrefix), nil
+	}
+	rdb, keys, err := g.openRedis(ctx)
+	if err != nil {
+		return nil, modelstore.Keys{}, err
+	}
+	b.close = append(b.close, func() { _ = rdb.Close() })
+	return rdb, keys, nil
+}
+
+// Close releases everything open; the embedded store saves its published
+// models first.
+func (b *backend) Close(g *globals) {
+	for i := len(b.close) - 1; i >= 0; i-- {
+		b.close[i]()
+	}
+	if b.emb != nil {
+		if err := b.emb.Close(); err != nil {
+			g.logger.Error("embedded store not saved", "err", err)
+		}
+	}
+}
+
+// postgresOnly refuses a subcommand the embedded backend does not offer.
+func (g *globals) postgresOnly(name string) error {
+	if g.stores.Embedded() {
+		return fmt.Errorf("batch %s needs --store %s (it scales out over PostgreSQL)", name, "postgres+redis")
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/store"
+)
+
+// UserReactions returns every reaction of the user, for fold-in, or
+// ErrNotFound for an unknown user.
+func (db *DB) UserReactions(ctx context.Context, id setlist.UserID) ([]setlist.Reaction, error) {
+	var out []setlist.Reaction
+	err := inTx(ctx, db.r, nil, func(tx *sql.Tx) error {
+		key, err := userIDOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT song_id, kind, weight, updated_at FROM reactions WHERE user_id = ?`, key)
+		if err != nil {
+			return classify("list reactions", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				song    int64
+				kind    string
+				weight  float64
+				updated int64
+			)
+			if err := rows.Scan(&song, &kind, &weight, &updated); err != nil {
+				return classify("list reactions", err)
+			}
+			out = append(out, setlist.Reaction{User: id, Song: setlist.SongID(song), Kind: reactionKind(kind),
+				Weight: weight, UpdatedAt: fromMicros(updated)})
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrapTx(fmt.Sprintf("reactions of %q", id), err)
+	}
+	return out, nil
+}
+
+// reactionKind interns the three kinds.
+func reactionKind(s string) setlist.ReactionKind {
+	switch s {
+	case "play":
+		return setlist.Play
+	case "like":
+		return setlist.Like
+	case "dislike":
+		return setlist.Dislike
+	}
+	return setlist.ReactionKind(s)
+}
+
+// ReactionList returns the user's latest reactions with their songs, newest
+// first, or ErrNotFound for an unknown user.
+func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
+	}
+	var out []store.ReactedSong
+	err := inTx(ctx, db.r, nil, func(tx *sql.Tx) error {
+		key, err := userIDOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.artist, s.track, r.kind, r.weight, r.updated_at
+			FROM reactions r JOIN songs s ON s.id = r.song_id
+			WHERE r.user_id = ? ORDER BY r.updated_at DESC, s.id LIMIT ?`, key, limit)
+		if err != nil {
+			return classify("list reactions", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r store.ReactedSong
+			var kind string
+			var updated int64
+			if err := rows.Scan(&r.Song.ID, &r.Song.Artist, &r.Song.Track, &kind, &r.Weight, &updated); err != nil {
+				return classify("list reactions", err)
+			}
+			r.Kind, r.UpdatedAt = reactionKind(kind), fromMicros(updated)
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrapTx(fmt.Sprintf("reactions of %q", id), err)
+	}
+	return out, nil
+}
+
+// React records a reaction in one transaction and returns it as stored, with
+// the postgres backend's rules: like and dislike exclude each other (the
+// latest wins), a play adds 1 to the play count, a repeated like or dislike
+// only refreshes updated_at. ErrNotFound for an unknown user, ErrInvalid for
+// an unknown song.
+func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
+	if !kind.Valid() {
+		return setlist.Reaction{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+	}
+	if err := ref.Validate(); err != nil {
+		return setlist.Reaction{}, err
+	}
+	out := setlist.Reaction{User: id, Kind: kind}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		key, err := userIDOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		song, err := resolveSong(ctx, tx, ref)
+		if err != nil {
+			if errors.Is(err, setlist.ErrNotFound) {
+				return fmt.Errorf("unknown song %s: %w", ref, setlist.ErrInvalid)
+			}
+			return err
+		}
+		out.Song = song
+		switch kind {
+		case setlist.Like, setlist.Dislike:
+			other := setlist.Dislike
+			if kind == setlist.Dislike {
+				other = setlist.Like
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM reactions WHERE user_id = ? AND song_id = ? AND kind = ?`, key, int64(song), string(other)); err != nil {
+				return classify("remove opposite reaction", err)
+			}
+		}
+		now := micros(time.Now())
+		var updated int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)
+			ON CONFLICT (user_id, song_id, kind) DO UPDATE SET
+				weight = CASE WHEN excluded.kind = 'play' THEN reactions.weight + 1 ELSE 1 END,
+				updated_at = ?4
+			RETURNING weight, updated_at`, key, int64(song), string(kind), now).Scan(&out.Weight, &updated)
+		if err != nil {
+			return classify("record reaction", err)
+		}
+		out.UpdatedAt = fromMicros(updated)
+		return nil
+	})
+	if err != nil {
+		return setlist.Reaction{}, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
+	}
+	return out, nil
+}
+
+// Unreact deletes one reaction and returns the time of the delete. It returns
+// ErrNotFound if the user, or that reaction, does not exist.
+func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error) {
+	if !kind.Valid() {
+		return time.Time{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+	}
+	at := fromMicros(micros(time.Now()))
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM reactions
+			WHERE user_id = (SELECT id FROM users WHERE external_id = ?) AND song_id = ? AND kind = ?`, string(id), int64(song), string(kind))
+		if err != nil {
+			return classify("delete reaction", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%s of song %d by %q: %w", kind, song, id, setlist.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, wrapTx("unreact", err)
+	}
+	return at, nil
+}

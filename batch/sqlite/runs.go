@@ -1,0 +1,186 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/store"
+)
+
+const runColumns = `id, status, params, metrics, counts, timings, version, reason, notes,
+	snapshot_at, started_at, finished_at, published_at`
+
+// StartRun records a new running run and returns its id, which is also the
+// model version the run publishes under.
+func (db *DB) StartRun(ctx context.Context, notes string) (int64, error) {
+	var id int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO model_runs (status, notes, started_at) VALUES ('running', ?, ?) RETURNING id`,
+			notes, micros(time.Now())).Scan(&id)
+	})
+	if err != nil {
+		return 0, wrapTx("start run", err)
+	}
+	return id, nil
+}
+
+// UpdateRun writes u onto run id. A terminal status also sets finished_at,
+// and published sets published_at.
+func (db *DB) UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error {
+	var cols [4]any
+	for i, v := range []any{u.Params, u.Metrics, u.Counts, u.Timings} {
+		if v == nil {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("update run %d: encode: %w", id, err)
+		}
+		cols[i] = string(b)
+	}
+	var status, snapshot any
+	if u.Status != "" {
+		status = string(u.Status)
+	}
+	if u.SnapshotAt != nil {
+		snapshot = micros(*u.SnapshotAt)
+	}
+	var version any
+	if u.Version != nil {
+		version = *u.Version
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE model_runs SET
+			status       = COALESCE(?2, status),
+			params       = COALESCE(?3, params),
+			metrics      = COALESCE(?4, metrics),
+			counts       = COALESCE(?5, counts),
+			timings      = COALESCE(?6, timings),
+			version      = COALESCE(?7, version),
+			reason       = CASE WHEN ?8 = '' THEN reason ELSE ?8 END,
+			notes        = CASE WHEN ?9 = '' THEN notes ELSE ?9 END,
+			snapshot_at  = COALESCE(?10, snapshot_at),
+			finished_at  = CASE WHEN ?2 IN ('published', 'rejected', 'failed') THEN ?11 ELSE finished_at END,
+			published_at = CASE WHEN ?2 = 'published' THEN ?11 ELSE published_at END
+			WHERE id = ?1`,
+			id, status, cols[0], cols[1], cols[2], cols[3], version, u.Reason, u.Notes, snapshot, micros(time.Now()))
+		if err != nil {
+			return classify("update", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return setlist.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapTx(fmt.Sprintf("update run %d", id), err)
+	}
+	return nil
+}
+
+// Run returns one run, or ErrNotFound.
+func (db *DB) Run(ctx context.Context, id int64) (store.Run, error) {
+	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM model_runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Run{}, fmt.Errorf("run %d: %w", id, setlist.ErrNotFound)
+	}
+	if err != nil {
+		return store.Run{}, classify(fmt.Sprintf("run %d", id), err)
+	}
+	return r, nil
+}
+
+// Runs returns the latest runs, newest first.
+func (db *DB) Runs(ctx context.Context, limit int) ([]store.Run, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+runColumns+` FROM model_runs ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, classify("list runs", err)
+	}
+	defer rows.Close()
+	var runs []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, classify("list runs", err)
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify("list runs", err)
+	}
+	return runs, nil
+}
+
+// LastPublished returns the newest run with status published, or
+// ErrNotFound when none is.
+func (db *DB) LastPublished(ctx context.Context) (store.Run, error) {
+	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM model_runs
+		WHERE status = 'published' ORDER BY id DESC LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Run{}, fmt.Errorf("last published run: %w", setlist.ErrNotFound)
+	}
+	if err != nil {
+		return store.Run{}, classify("last published run", err)
+	}
+	return r, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(row scanner) (store.Run, error) {
+	var (
+		r                                store.Run
+		status                           string
+		params, metrics, counts, timings string
+		version                          sql.NullInt64
+		snapshot, finished, published    sql.NullInt64
+		started                          int64
+	)
+	err := row.Scan(&r.ID, &status, &params, &metrics, &counts, &timings, &version,
+		&r.Reason, &r.Notes, &snapshot, &started, &finished, &published)
+	if err != nil {
+		return store.Run{}, err
+	}
+	r.Status = store.RunStatus(status)
+	r.Params, r.Metrics, r.Counts, r.Timings = json.RawMessage(params), json.RawMessage(metrics), json.RawMessage(counts), json.RawMessage(timings)
+	if version.Valid {
+		v := version.Int64
+		r.Version = &v
+	}
+	r.SnapshotAt, r.FinishedAt, r.PublishedAt = nullTime(snapshot), nullTime(finished), nullTime(published)
+	r.StartedAt = fromMicros(started)
+	return r, nil
+}
+
+// RecordRollback marks run rolledBack as rolled_back with reason and run
+// restored as published again, in one transaction.
+func (db *DB) RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE model_runs SET status = 'rolled_back', reason = ? WHERE id = ?`, reason, rolledBack)
+		if err != nil {
+			return classify("update", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("run %d: %w", rolledBack, setlist.ErrNotFound)
+		}
+		now := micros(time.Now())
+		res, err = tx.ExecContext(ctx, `UPDATE model_runs SET status = 'published', published_at = ?,
+			finished_at = COALESCE(finished_at, ?) WHERE id = ?`, now, now, restored)
+		if err != nil {
+			return classify("update", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("run %d: %w", restored, setlist.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapTx(fmt.Sprintf("record rollback of run %d to run %d", rolledBack, restored), err)
+	}
+	return nil
+}
