@@ -15,11 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/config"
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/server"
 	"github.com/setlist/setlist/web"
@@ -35,6 +33,7 @@ type Config struct {
 	// per CPU).
 	RedisPoolSize int
 	Server        server.Config
+	Playground    Playground
 	// TrustedProxies is --trusted-proxies as given (parsed by validate).
 	TrustedProxies string
 	// AdminTokenFile holds the /v1/admin bearer token (a mounted Secret);
@@ -46,6 +45,7 @@ type Config struct {
 func (c *Config) flags() []cli.Flag {
 	s := &c.Server
 	flags := append(c.Stores.Flags(), c.Log.Flags()...)
+	flags = append(flags, c.Playground.flags()...)
 	return append(flags,
 		&cli.StringFlag{Name: "addr", Usage: "listen address", EnvVars: []string{"SETLIST_ADDR"}, Value: ":8080", Destination: &c.Addr},
 		&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long to drain in-flight requests on SIGTERM; keep below terminationGracePeriodSeconds minus --shutdown-delay", EnvVars: []string{"SETLIST_SHUTDOWN_TIMEOUT"}, Value: 20 * time.Second, Destination: &s.ShutdownTimeout},
@@ -133,6 +133,7 @@ func newApp(version string, cfg *Config, action cli.ActionFunc) *cli.App {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected arguments %q", c.Args().Slice())
 			}
+			cfg.Playground.resolve(c, &cfg.Stores)
 			if err := cfg.validate(); err != nil {
 				return err
 			}
@@ -172,35 +173,22 @@ func run(ctx context.Context, version string, cfg Config) error {
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	db, err := postgres.Open(startCtx, cfg.Stores.DatabaseURL)
+	st, err := openStores(startCtx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	applied, err := db.Migrate(startCtx)
-	if err != nil {
-		return err
-	}
-	if len(applied) > 0 {
-		logger.Info("migrated", "applied", applied)
-	}
-	opts, err := redis.ParseURL(cfg.Stores.RedisURL)
-	if err != nil {
-		return fmt.Errorf("parse redis url: %w", err)
-	}
-	if cfg.RedisPoolSize > 0 {
-		opts.PoolSize = cfg.RedisPoolSize
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.Ping(startCtx).Err(); err != nil {
-		return fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+	defer st.close()
+	if cfg.Playground.Enabled {
+		// Training may take longer than the start deadline on big data.
+		if err := cfg.Playground.bootstrap(ctx, st.db, st.rdb, cfg.Stores.RedisPrefix, logger); err != nil {
+			return err
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "setlist_serve_build_info", Help: "Always 1; the version label is the build.",
 			ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
-	srv, err := server.New(cfg.Server, server.Deps{DB: db, Redis: rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static()})
+	srv, err := server.New(cfg.Server, server.Deps{DB: st.db, Redis: st.rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static()})
 	if err != nil {
 		return err
 	}
@@ -208,6 +196,7 @@ func run(ctx context.Context, version string, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	logger.Info("serving", "url", pageURL(ln.Addr()), "store", cfg.Stores.Backend)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,0 +1,101 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist/batch/embedded"
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/serve/internal/server"
+)
+
+// database is the system of record as serve uses it: the server's needs,
+// plus the import and the training run the playground performs on its
+// first start. Both *postgres.DB and *sqlite.DB have it.
+type database interface {
+	server.DB
+	pipeline.Source
+	pipeline.Registry
+	pipeline.Locker
+	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
+}
+
+// stores are the opened backend --store selected. This is the only place
+// serve picks an implementation; everything past it sees interfaces.
+type stores struct {
+	db    database
+	rdb   *redis.Client
+	close func()
+}
+
+// openStores opens, migrates and checks the backend.
+func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, error) {
+	if err := cfg.Stores.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Stores.Embedded() {
+		emb, err := embedded.Open(ctx, cfg.Stores.DataDir, logger)
+		if err != nil {
+			return nil, err
+		}
+		rdb, err := emb.StartKV(ctx, cfg.Stores.RedisPrefix)
+		if err != nil {
+			_ = emb.Close()
+			return nil, err
+		}
+		logger.Info("embedded store", "data_dir", cfg.Stores.DataDir, "database", emb.DB.Path())
+		return &stores{db: emb.DB, rdb: rdb, close: func() {
+			if err := emb.Close(); err != nil {
+				logger.Error("embedded store not saved", "err", err)
+			}
+		}}, nil
+	}
+	db, err := postgres.Open(ctx, cfg.Stores.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		logger.Info("migrated", "applied", applied)
+	}
+	opts, err := redis.ParseURL(cfg.Stores.RedisURL)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("parse redis url: %w", err)
+	}
+	if cfg.RedisPoolSize > 0 {
+		opts.PoolSize = cfg.RedisPoolSize
+	}
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		db.Close()
+		return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+	}
+	return &stores{db: db, rdb: rdb, close: func() { _ = rdb.Close(); db.Close() }}, nil
+}
+
+// pageURL is the address a person opens for the web page.
+func pageURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := "localhost"
+	if !tcp.IP.IsUnspecified() && !tcp.IP.IsLoopback() {
+		host = tcp.IP.String()
+	}
+	return fmt.Sprintf("http://%s/", net.JoinHostPort(host, strconv.Itoa(tcp.Port)))
+}
