@@ -10,7 +10,7 @@ export GOEXPERIMENT ?= simd
 # Where `make run` keeps its state and listens.
 ADDR ?= :8080
 
-.PHONY: help build test vet check-servers bench bench-serve run clean fmt image
+.PHONY: help build test vet check-servers bench bench-serve run clean fmt image soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ bench: bench-serve ## run the benchmarks (real data in ../shared when present) a
 
 bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis handler on 127.0.0.1 (wrk if installed)
 	$(GO) run ./serve/internal/loadtest -runs 3 -duration 10s
+
+soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
+	$(GO) run ./serve/internal/soak $(SOAK_ARGS)
 
 run: build ## start the whole system at http://localhost:8080 (migrate, import the sample, train, serve)
 	@bash scripts/run.sh
