@@ -10,7 +10,7 @@ export GOEXPERIMENT ?= simd
 # Where `make run` keeps its state and listens.
 ADDR ?= :8080
 
-.PHONY: help build test vet check-servers bench bench-serve run clean fmt image soak
+.PHONY: help build test vet check-servers bench bench-serve run run-prod clean fmt image soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,8 +40,11 @@ bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis hand
 soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
 	$(GO) run ./serve/internal/soak $(SOAK_ARGS)
 
-run: build ## start the whole system at http://localhost:8080 (migrate, import the sample, train, serve)
+run: build ## start the playground at http://localhost:8080 in one process, no servers needed (state in .run/)
 	@bash scripts/run.sh
+
+run-prod: build ## the same against the PostgreSQL and Redis at DATABASE_URL and REDIS_URL
+	@SETLIST_STORE=postgres+redis bash scripts/run.sh
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# `make run`: migrate, import the committed sample, train once, and serve, against
-# the local PostgreSQL and Redis. Later starts reuse the data and the model.
+# `make run`: the playground in one process, needing nothing but Go: serve
+# with the embedded store (SQLite and an in-process Redis in $SETLIST_DATA_DIR,
+# .run/ by default). The first start imports the committed sample, trains and
+# publishes; later starts reuse the data and the published model.
+#
+# `make run-prod` (or SETLIST_STORE=postgres+redis make run) does the same
+# against the PostgreSQL and Redis servers at DATABASE_URL and REDIS_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin/batch import --csv data/sample.csv.gz   # a snapshot: re-importing changes nothing
-if bin/batch status | grep -q "No model is published"; then
-  bin/batch train
-fi
-echo "setlist is serving at http://localhost${ADDR:-:8080}/"
-exec bin/serve --addr "${ADDR:-:8080}"
+export SETLIST_STORE="${SETLIST_STORE:-embedded}"
+export SETLIST_DATA_DIR="${SETLIST_DATA_DIR:-.run}"
+exec bin/serve --playground --addr "${ADDR:-:8080}"

@@ -1,0 +1,441 @@
+// Package storetest is the storage contract: one suite of tests that every
+// backend (PostgreSQL+Redis, and the embedded SQLite+miniredis) must pass,
+// so the consumers' interfaces mean the same thing whichever is wired in.
+// It exercises users, songs, reactions, the import, the training load, the
+// run registry, the training lock and the model store's publish, read and
+// rollback, each through the methods the consumers call.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/store"
+)
+
+// DB is every method a consumer calls on the system of record (api.DB,
+// recs.History, pipeline.Source/Registry/Locker, the batch commands).
+type DB interface {
+	CreateUser(ctx context.Context, u store.NewUser) (setlist.User, error)
+	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
+	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
+	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
+	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error)
+	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
+	UserReactions(ctx context.Context, id setlist.UserID) ([]setlist.Reaction, error)
+	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)
+	Song(ctx context.Context, id setlist.SongID) (setlist.Song, error)
+	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
+	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
+	LoadTraining(ctx context.Context, scheme model.Scheme, progress store.LoadProgress) (*model.Training, error)
+	StartRun(ctx context.Context, notes string) (int64, error)
+	UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error
+	Run(ctx context.Context, id int64) (store.Run, error)
+	Runs(ctx context.Context, limit int) ([]store.Run, error)
+	LastPublished(ctx context.Context) (store.Run, error)
+	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
+	Ping(ctx context.Context) error
+}
+
+// Backend is one fresh, empty, migrated backend.
+type Backend struct {
+	DB     DB
+	Redis  *redis.Client
+	Prefix string
+}
+
+// Run runs the contract against backends made by open, one per subtest.
+func Run(t *testing.T, open func(t *testing.T) Backend) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, b Backend)
+	}{
+		{"Users", testUsers},
+		{"Reactions", testReactions},
+		{"Import", testImport},
+		{"Load", testLoad},
+		{"Registry", testRegistry},
+		{"Lock", testLock},
+		{"PublishReadRollback", testPublish},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+const sampleCSV = `user_id,artist,track,count
+alice,Abba,Waterloo,3
+alice,Beck,Loser,1
+bob,Abba,Waterloo,2
+bob,Cher,Believe,5
+carol,Beck,Loser,1
+alice,Abba,Waterloo,2
+`
+
+func importSample(t *testing.T, db DB) store.ImportSummary {
+	t.Helper()
+	sum, err := db.Import(context.Background(), strings.NewReader(sampleCSV), store.ImportOptions{Source: "sample.csv"})
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	return sum
+}
+
+func songID(t *testing.T, db DB, artist, track string) setlist.SongID {
+	t.Helper()
+	songs, err := db.SearchSongs(context.Background(), artist+" "+track, 5)
+	if err != nil || len(songs) == 0 {
+		t.Fatalf("find %s %s: %v (%d found)", artist, track, err, len(songs))
+	}
+	return songs[0].ID
+}
+
+func wantErr(t *testing.T, what string, err, sentinel error) {
+	t.Helper()
+	if !errors.Is(err, sentinel) {
+		t.Errorf("%s: got %v, want %v", what, err, sentinel)
+	}
+}
+
+func testUsers(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	waterloo := songID(t, b.DB, "Abba", "Waterloo")
+	u, err := b.DB.CreateUser(ctx, store.NewUser{ID: "dave", DisplayName: "Dave", Likes: []store.SongRef{{ID: waterloo}, {Artist: "Cher", Track: "Believe"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID != "dave" || u.DisplayName != "Dave" || u.CreatedAt.IsZero() {
+		t.Errorf("created %+v", u)
+	}
+	got, err := b.DB.User(ctx, "dave")
+	if err != nil || got.DisplayName != "Dave" || !got.CreatedAt.Equal(u.CreatedAt) {
+		t.Errorf("User(dave) = %+v, %v; want created %+v", got, err, u)
+	}
+	_, err = b.DB.CreateUser(ctx, store.NewUser{ID: "dave"})
+	wantErr(t, "duplicate user", err, setlist.ErrConflict)
+	_, err = b.DB.CreateUser(ctx, store.NewUser{ID: "erin", Likes: []store.SongRef{{Artist: "No", Track: "Such"}}})
+	wantErr(t, "unknown liked song", err, setlist.ErrInvalid)
+	_, err = b.DB.User(ctx, "erin")
+	wantErr(t, "user of a failed create (nothing written)", err, setlist.ErrNotFound)
+	_, err = b.DB.CreateUser(ctx, store.NewUser{ID: ""})
+	wantErr(t, "empty id", err, setlist.ErrInvalid)
+	rs, err := b.DB.UserReactions(ctx, "dave")
+	if err != nil || len(rs) != 2 || rs[0].Kind != setlist.Like {
+		t.Errorf("dave's reactions = %+v, %v; want two likes", rs, err)
+	}
+
+	// Pages: a prefix, in byte order, with a cursor; then a substring.
+	var ids []setlist.UserID
+	q := store.UserQuery{Limit: 2}
+	for {
+		page, err := b.DB.SearchUsers(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range page.Users {
+			ids = append(ids, u.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	if fmt.Sprint(ids) != "[alice bob carol dave]" {
+		t.Errorf("all users by pages of 2 = %v", ids)
+	}
+	page, err := b.DB.SearchUsers(ctx, store.UserQuery{Query: "ave", Limit: 10})
+	if err != nil || len(page.Users) != 1 || page.Users[0].ID != "dave" {
+		t.Errorf("substring search ave = %+v, %v", page, err)
+	}
+	_, err = b.DB.SearchUsers(ctx, store.UserQuery{Limit: 1, Cursor: "garbage!"})
+	wantErr(t, "bad cursor", err, setlist.ErrInvalid)
+
+	// Songs.
+	s, err := b.DB.Song(ctx, waterloo)
+	if err != nil || s.Artist != "Abba" || s.Track != "Waterloo" {
+		t.Errorf("Song = %+v, %v", s, err)
+	}
+	_, err = b.DB.Song(ctx, 1<<40)
+	wantErr(t, "unknown song", err, setlist.ErrNotFound)
+	m, err := b.DB.SongsByID(ctx, []setlist.SongID{waterloo, 1 << 40})
+	if err != nil || len(m) != 1 || m[waterloo].Track != "Waterloo" {
+		t.Errorf("SongsByID = %v, %v", m, err)
+	}
+	all, err := b.DB.SearchSongs(ctx, "", 10)
+	if err != nil || len(all) != 3 || all[0].Artist != "Abba" || all[2].Artist != "Cher" {
+		t.Errorf("catalog = %+v, %v", all, err)
+	}
+	if err := b.DB.Ping(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+func testReactions(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	loser := songID(t, b.DB, "Beck", "Loser")
+	ref := store.SongRef{ID: loser}
+	r, err := b.DB.React(ctx, "bob", ref, setlist.Like)
+	if err != nil || r.Weight != 1 || r.Song != loser {
+		t.Fatalf("like = %+v, %v", r, err)
+	}
+	if _, err := b.DB.React(ctx, "bob", ref, setlist.Dislike); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[setlist.ReactionKind]float64{}
+	list, err := b.DB.ReactionList(ctx, "bob", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range list {
+		if rs.Song.ID == loser {
+			kinds[rs.Kind] = rs.Weight
+		}
+	}
+	if _, ok := kinds[setlist.Like]; ok || kinds[setlist.Dislike] != 1 {
+		t.Errorf("after like then dislike: %v; want only the dislike", kinds)
+	}
+	if list[0].Song.ID != loser {
+		t.Errorf("newest first: got %+v first", list[0])
+	}
+	p1, _ := b.DB.React(ctx, "carol", ref, setlist.Play) // the import gave carol 1 play
+	p2, err := b.DB.React(ctx, "carol", ref, setlist.Play)
+	if err != nil || p1.Weight != 2 || p2.Weight != 3 {
+		t.Errorf("plays = %v then %v (%v); want 2 then 3", p1.Weight, p2.Weight, err)
+	}
+	_, err = b.DB.React(ctx, "nobody", ref, setlist.Like)
+	wantErr(t, "unknown user", err, setlist.ErrNotFound)
+	_, err = b.DB.React(ctx, "bob", store.SongRef{ID: 1 << 40}, setlist.Like)
+	wantErr(t, "unknown song", err, setlist.ErrInvalid)
+	_, err = b.DB.React(ctx, "bob", ref, "love")
+	wantErr(t, "bad kind", err, setlist.ErrInvalid)
+	if _, err := b.DB.Unreact(ctx, "bob", loser, setlist.Dislike); err != nil {
+		t.Error(err)
+	}
+	_, err = b.DB.Unreact(ctx, "bob", loser, setlist.Dislike)
+	wantErr(t, "unreact twice", err, setlist.ErrNotFound)
+	_, err = b.DB.ReactionList(ctx, "nobody", 10)
+	wantErr(t, "list of unknown user", err, setlist.ErrNotFound)
+	_, err = b.DB.UserReactions(ctx, "nobody")
+	wantErr(t, "history of unknown user", err, setlist.ErrNotFound)
+}
+
+func testImport(t *testing.T, b Backend) {
+	ctx := context.Background()
+	sum := importSample(t, b.DB)
+	if sum.Rows != 6 || sum.Users.Inserted != 3 || sum.Songs.Inserted != 3 || sum.Reactions.Inserted != 5 {
+		t.Errorf("first import = %+v", sum)
+	}
+	rs, err := b.DB.UserReactions(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waterloo := songID(t, b.DB, "Abba", "Waterloo")
+	for _, r := range rs {
+		if r.Song == waterloo && r.Weight != 5 {
+			t.Errorf("alice's Waterloo plays = %v; want 3+2 summed", r.Weight)
+		}
+	}
+	again := importSample(t, b.DB)
+	if again.Users.Unchanged != 3 || again.Songs.Unchanged != 3 || again.Reactions.Unchanged != 5 || again.Reactions.Inserted+again.Reactions.Updated != 0 {
+		t.Errorf("re-import of a snapshot changed something: %+v", again)
+	}
+	changed, err := b.DB.Import(ctx, strings.NewReader("user_id,artist,track,count\nbob,Cher,Believe,7\n"), store.ImportOptions{})
+	if err != nil || changed.Reactions.Updated != 1 {
+		t.Errorf("changed count: %+v, %v", changed, err)
+	}
+	_, err = b.DB.Import(ctx, strings.NewReader("user_id,artist,track,count\nzed,Abba,Waterloo,1\nzed,Abba,,1\n"), store.ImportOptions{})
+	wantErr(t, "bad row", err, setlist.ErrInvalid)
+	_, err = b.DB.User(ctx, "zed")
+	wantErr(t, "user of an aborted import (all or nothing)", err, setlist.ErrNotFound)
+	skipped, err := b.DB.Import(ctx, strings.NewReader("user_id,artist,track,count\nzed,Abba,Waterloo,1\nzed,Abba,,1\n"), store.ImportOptions{SkipInvalid: true})
+	if err != nil || skipped.Rows != 1 || skipped.Skipped != 1 {
+		t.Errorf("skip invalid: %+v, %v", skipped, err)
+	}
+}
+
+func testLoad(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	if _, err := b.DB.CreateUser(ctx, store.NewUser{ID: "idle"}); err != nil { // no reactions: not in the training data
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	tr, err := b.DB.LoadTraining(ctx, model.DefaultScheme(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Users) != 3 || len(tr.Songs) != 3 || tr.Reactions != 5 || len(tr.Entries) != 5 {
+		t.Errorf("training = %d users, %d songs, %d reactions, %d entries; want 3, 3, 5, 5", len(tr.Users), len(tr.Songs), tr.Reactions, len(tr.Entries))
+	}
+	if tr.SnapshotAt.Before(before) || tr.SnapshotAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("snapshot at %v", tr.SnapshotAt)
+	}
+}
+
+func testRegistry(t *testing.T, b Backend) {
+	ctx := context.Background()
+	_, err := b.DB.LastPublished(ctx)
+	wantErr(t, "no published run", err, setlist.ErrNotFound)
+	id1, err := b.DB.StartRun(ctx, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.DB.Run(ctx, id1)
+	if err != nil || r.Status != store.RunRunning || r.Notes != "first" || r.FinishedAt != nil {
+		t.Fatalf("new run = %+v, %v", r, err)
+	}
+	v := id1
+	snap := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+	if err := b.DB.UpdateRun(ctx, id1, store.RunUpdate{Status: store.RunPublished, Version: &v, Metrics: map[string]float64{"ndcg_at_5": 0.5}, SnapshotAt: &snap}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = b.DB.Run(ctx, id1)
+	if r.Status != store.RunPublished || r.PublishedAt == nil || r.FinishedAt == nil || r.Version == nil || *r.Version != id1 ||
+		r.SnapshotAt == nil || !r.SnapshotAt.Equal(snap) || !strings.Contains(string(r.Metrics), "0.5") || r.Notes != "first" {
+		t.Errorf("published run = %+v", r)
+	}
+	id2, _ := b.DB.StartRun(ctx, "")
+	if id2 <= id1 {
+		t.Errorf("run ids %d then %d: want increasing (they are model versions)", id1, id2)
+	}
+	if err := b.DB.UpdateRun(ctx, id2, store.RunUpdate{Status: store.RunPublished}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := b.DB.LastPublished(ctx)
+	if err != nil || last.ID != id2 {
+		t.Errorf("last published = %d, %v; want %d", last.ID, err, id2)
+	}
+	if err := b.DB.RecordRollback(ctx, id2, id1, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	last, _ = b.DB.LastPublished(ctx)
+	r2, _ := b.DB.Run(ctx, id2)
+	if last.ID != id1 || r2.Status != store.RunRolledBack || r2.Reason != "bad" {
+		t.Errorf("after rollback: last published %d, run %d %s %q", last.ID, id2, r2.Status, r2.Reason)
+	}
+	runs, err := b.DB.Runs(ctx, 10)
+	if err != nil || len(runs) != 2 || runs[0].ID != id2 {
+		t.Errorf("runs = %d, %v; want 2 newest first", len(runs), err)
+	}
+	err = b.DB.UpdateRun(ctx, 1<<40, store.RunUpdate{Status: store.RunFailed})
+	wantErr(t, "update unknown run", err, setlist.ErrNotFound)
+	_, err = b.DB.Run(ctx, 1<<40)
+	wantErr(t, "unknown run", err, setlist.ErrNotFound)
+	err = b.DB.RecordRollback(ctx, 1<<40, id1, "x")
+	wantErr(t, "rollback of unknown run", err, setlist.ErrNotFound)
+}
+
+func testLock(t *testing.T, b Backend) {
+	ctx := context.Background()
+	release, err := b.DB.LockTraining(ctx, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.DB.LockTraining(ctx, false, nil)
+	wantErr(t, "second lock", err, setlist.ErrConflict)
+	waited := make(chan string, 1)
+	got := make(chan error, 1)
+	go func() {
+		rel, err := b.DB.LockTraining(ctx, true, func(holder string) { waited <- holder })
+		if err == nil {
+			rel()
+		}
+		got <- err
+	}()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting LockTraining never reported the holder")
+	}
+	release()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("waiter: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter did not get the lock after release")
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	rel, err := b.DB.LockTraining(short, false, nil)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	rel()
+}
+
+// testPublish runs the batch pipeline twice on the backend (so the real
+// publisher writes through its Redis client), reads a user's list back and
+// rolls back.
+func testPublish(t *testing.T, b Backend) {
+	ctx := context.Background()
+	var csv strings.Builder
+	csv.WriteString("user_id,artist,track,count\n")
+	for u := range 40 {
+		for s := range 12 {
+			song := (u%4)*10 + (u+s)%15
+			fmt.Fprintf(&csv, "u%02d,artist%d,track%d,%d\n", u, song%7, song, 1+(u*s)%5)
+		}
+	}
+	if _, err := b.DB.Import(ctx, strings.NewReader(csv.String()), store.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	factors, iters := 4, 3
+	keys := modelstore.NewKeys(b.Prefix)
+	train := func() *pipeline.Result {
+		t.Helper()
+		res, err := pipeline.Run(ctx, pipeline.Config{Force: true, Overrides: pipeline.Overrides{Factors: &factors, Iterations: &iters}},
+			pipeline.Deps{Source: b.DB, Registry: b.DB, Locker: b.DB, Publisher: modelstore.NewPublisher(b.Redis, keys)})
+		if err != nil {
+			t.Fatalf("pipeline: %v", err)
+		}
+		return res
+	}
+	first := train()
+	reader := modelstore.NewReader(b.Redis, b.Prefix)
+	cur, err := reader.Current(ctx)
+	if err != nil || cur != first.Version {
+		t.Fatalf("current = %d, %v; want %d", cur, err, first.Version)
+	}
+	pub, err := reader.Load(ctx, cur)
+	if err != nil || pub.Meta.Users != 40 {
+		t.Fatalf("load = %v; meta %+v", err, pub)
+	}
+	st, err := reader.UserState(ctx, cur, "u07")
+	if err != nil || len(st.Recs) != pipeline.DefaultK {
+		t.Errorf("u07's list = %+v, %v", st.Recs, err)
+	}
+	second := train()
+	if second.Version <= first.Version {
+		t.Fatalf("versions %d then %d", first.Version, second.Version)
+	}
+	ptr, err := modelstore.NewPublisher(b.Redis, keys).Rollback(ctx)
+	if err != nil || ptr.Current != first.Version || ptr.Previous != second.Version {
+		t.Fatalf("rollback = %+v, %v", ptr, err)
+	}
+	if err := b.DB.RecordRollback(ctx, int64(ptr.Previous), int64(ptr.Current), "test"); err != nil {
+		t.Fatal(err)
+	}
+	last, err := b.DB.LastPublished(ctx)
+	if err != nil || last.ID != int64(first.Version) {
+		t.Errorf("registry's published run = %d, %v; want %d", last.ID, err, first.Version)
+	}
+	if cur, _ := reader.Current(ctx); cur != first.Version {
+		t.Errorf("readers use %d after rollback; want %d", cur, first.Version)
+	}
+}
