@@ -1,0 +1,144 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestPlayground is `make run` end to end, in process: serve --playground
+// with the embedded store on a fresh data dir imports the sample, trains,
+// publishes and serves a sample user's batch list; a like makes that user a
+// fold-in; a restart on the same dir serves the same version without
+// training again.
+func TestPlayground(t *testing.T) {
+	dir := t.TempDir()
+	sample, err := filepath.Abs("../../data/sample.csv.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const user = "00055176fea33f6e027cd3302289378b" // the sample's first user
+
+	base, stop := startPlayground(t, dir, sample)
+	var recs struct {
+		Version int64  `json:"model_version"`
+		Source  string `json:"source"`
+		Items   []struct {
+			SongID int64 `json:"song_id"`
+		} `json:"items"`
+	}
+	getJSON(t, base+"/v1/users/"+user+"/recommendations?n=5", &recs)
+	if recs.Version == 0 || recs.Source != "batch" || len(recs.Items) != 5 {
+		t.Fatalf("first start: %+v; want 5 batch recommendations", recs)
+	}
+	first := recs.Version
+
+	body, _ := json.Marshal(map[string]any{"song_id": recs.Items[0].SongID, "kind": "like"})
+	resp, err := http.Post(base+"/v1/users/"+user+"/reactions", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("like: status %d", resp.StatusCode)
+	}
+	getJSON(t, base+"/v1/users/"+user+"/recommendations?n=5", &recs)
+	if recs.Source != "fold-in" {
+		t.Errorf("after a like: source %q; want fold-in", recs.Source)
+	}
+	stop()
+
+	base, stop = startPlayground(t, dir, "/nonexistent/sample.csv.gz") // a restart must not need the sample
+	defer stop()
+	var m struct {
+		Version int64 `json:"version"`
+		Runs    []struct {
+			ID int64 `json:"id"`
+		} `json:"runs"`
+	}
+	getJSON(t, base+"/v1/model", &m)
+	if m.Version != first || len(m.Runs) != 1 {
+		t.Errorf("after a restart: version %d with %d runs; want version %d and no new run", m.Version, len(m.Runs), first)
+	}
+	getJSON(t, base+"/v1/users/"+user+"/recommendations?n=5", &recs)
+	if recs.Version != first || recs.Source != "fold-in" {
+		t.Errorf("after a restart: %+v; want version %d, still a fold-in (the like persisted)", recs, first)
+	}
+}
+
+// startPlayground runs serve --playground on dir until stop, waiting until
+// it is ready.
+func startPlayground(t *testing.T, dir, sample string) (base string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	t.Setenv("SETLIST_STORE", "")
+	os.Unsetenv("SETLIST_STORE")
+	cfg, err := ParseConfig([]string{"serve", "--playground", "--data-dir", dir, "--sample", sample, "--addr", addr, "--log-level", "warn",
+		"--model-poll-interval", "200ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, "test", cfg) }()
+	base = "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve --playground exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("serve --playground not ready within 60s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return base, func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30s")
+		}
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, fmt.Errorf("decode: %w", err))
+	}
+}
