@@ -217,6 +217,13 @@ func (db *DB) LockTraining(ctx context.Context, wait bool, onWait func(holder st
 			return fail(fmt.Errorf("training lock: wait for %s: %w", holder, err))
 		}
 	}
+	// Holding the lock proves no run is alive, so a row still "running"
+	// belongs to a process that was killed (SIGKILL, OOM, node loss) before
+	// it could record its outcome: mark it failed instead of leaving it
+	// running forever. Best effort: a failure here must not stop training.
+	_, _ = conn.Exec(ctx, `UPDATE model_runs SET status = 'failed', finished_at = now(),
+		reason = 'interrupted: its process ended without recording an outcome (found by the next run)'
+		WHERE status = 'running'`)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

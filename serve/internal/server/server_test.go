@@ -39,8 +39,14 @@ const weird = "a b/c%"
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
+	return newWorldIn(t, newEnv(t))
+}
+
+// newWorldIn builds the world in e (e.g. on a private Redis).
+func newWorldIn(t testing.TB, e *env) *world {
+	t.Helper()
 	ctx := context.Background()
-	w := &world{env: newEnv(t)}
+	w := &world{env: e}
 	var err error
 	if w.songs, err = fixture.Songs(ctx, w.db, 0, 60); err != nil {
 		t.Fatal(err)
