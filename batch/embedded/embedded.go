@@ -21,20 +21,17 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/sqlite"
 )
@@ -260,24 +257,4 @@ func restore(m *miniredis.Miniredis, entries []sqlite.KV) error {
 		}
 	}
 	return nil
-}
-
-// lockDir takes an exclusive flock on path, naming the holder in the file.
-func lockDir(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("embedded key-value lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("the embedded store in %s is in use by %s; stop it first (only one process may own its published models): %w",
-				filepath.Dir(path), strings.TrimSpace(string(holder)), setlist.ErrConflict)
-		}
-		return nil, fmt.Errorf("embedded key-value lock %s: %w", path, err)
-	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s)", os.Getpid(), filepath.Base(os.Args[0]))), 0)
-	return f, nil
 }
