@@ -78,6 +78,11 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, 
 	if cfg.RedisPoolSize > 0 {
 		opts.PoolSize = cfg.RedisPoolSize
 	}
+	// Without this go-redis ignores context deadlines on the socket and
+	// waits its 3 s read timeout: a Redis that stops answering (rather than
+	// refusing) would hold every request that long instead of
+	// --redis-timeout.
+	opts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opts)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/serve/internal/fixture"
@@ -398,4 +400,53 @@ func publishRun(t *testing.T, db *postgres.DB, id int64) {
 	if err := db.UpdateRun(context.Background(), id, postgres.RunUpdate{Status: postgres.RunPublished, Version: &v}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRedisStallDeadlines: a Redis that accepts connections and never
+// answers costs each read at most --redis-timeout per call (the answer is
+// then a fold-in from memory and PostgreSQL), and each write at most the
+// request deadline (503: the commit is in PostgreSQL, the invalidation
+// could not be sent).
+func TestRedisStallDeadlines(t *testing.T) {
+	w := newWorld(t)
+	rp := newStallProxy(t, w.rdb.Options().Addr)
+	opts := *w.rdb.Options()
+	opts.Addr = rp.addr()
+	opts.MaxRetries = -1
+	// As serve/command wires it (stores.go): socket I/O honours the
+	// per-call deadlines. Without it every call waits go-redis's 3 s read
+	// timeout and this test fails.
+	opts.ContextTimeoutEnabled = true
+	viaProxy := redis.NewClient(&opts)
+	t.Cleanup(func() { viaProxy.Close() })
+	e := *w.env
+	e.rdb = viaProxy
+	cfg := fastConfig()
+	cfg.API.RequestTimeout = time.Second
+	cfg.Recs.RedisTimeout = 100 * time.Millisecond
+	in := e.start(t, cfg, nil)
+	in.waitModel(t, 1)
+	if a := in.recs(t, "batchy", 5); a.Source != "batch" {
+		t.Fatalf("before the stall: %s", a.Source)
+	}
+	rp.stall()
+	for _, u := range []string{"batchy", "folder", "newbie"} {
+		start := time.Now()
+		a := in.recs(t, u, 5)
+		if d := time.Since(start); d > 900*time.Millisecond {
+			t.Errorf("%s: answered in %v with Redis silent, want a few Redis timeouts (100ms)", u, d)
+		}
+		// batchy may still come from the near cache: a silent Redis does
+		// not drop the events subscription until its health check fails.
+		if a.ModelVersion != 1 || (u != "batchy" && a.Source == "batch") {
+			t.Errorf("%s with Redis silent: %+v, want an answer of version 1 from memory", u, a)
+		}
+	}
+	start := time.Now()
+	r := in.do(t, http.MethodPost, "/v1/users/folder/reactions", map[string]any{"song_id": w.songs[30], "kind": "like"})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("write took %v with Redis silent (request timeout 1s)", d)
+	}
+	wantStatus(t, r, http.StatusServiceUnavailable)
+	rp.cut()
 }
