@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -20,6 +21,18 @@ type Admin interface {
 	// versions now current and previous.
 	Rollback(ctx context.Context, reason string) (current, previous model.Version, err error)
 }
+
+// RegistryError is Rollback's error when the pointer moved but the run
+// registry could not record it: the rollback happened, so it is answered
+// 200 with "registry_error" rather than as a failure a client would retry
+// (a retried rollback rolls forward again).
+type RegistryError struct{ Err error }
+
+func (e *RegistryError) Error() string {
+	return "the rollback is done but the run registry was not updated: " + e.Err.Error()
+}
+
+func (e *RegistryError) Unwrap() error { return e.Err }
 
 // adminAuth guards /v1/admin. With no token configured the endpoints do not
 // exist (404), so an unconfigured deployment exposes nothing. Otherwise the
@@ -59,15 +72,22 @@ func (a *API) rollback(c *fiber.Ctx) error {
 		return fmt.Errorf("reason must be at most 1000 bytes without NUL: %w", setlist.ErrInvalid)
 	}
 	cur, prev, err := a.deps.Admin.Rollback(c.UserContext(), b.Reason)
-	if err != nil {
+	var regErr *RegistryError
+	if err != nil && !errors.As(err, &regErr) {
 		return err
+	}
+	out := fiber.Map{"current": cur, "previous": prev}
+	if regErr != nil {
+		a.deps.Log.ErrorContext(c.UserContext(), "rollback not recorded", "err", regErr, "request_id", requestID(c))
+		out["registry_error"] = regErr.Error()
 	}
 	loaded, err := a.deps.Recs.Refresh(c.UserContext())
 	if err != nil {
 		// The switch happened; this replica catches up on its next poll.
 		a.deps.Log.WarnContext(c.UserContext(), "reload after rollback failed", "err", err, "request_id", requestID(c))
 	}
-	return c.JSON(fiber.Map{"current": cur, "previous": prev, "served": loaded})
+	out["served"] = loaded
+	return c.JSON(out)
 }
 
 // reload is POST /v1/admin/reload: check the pointer now instead of at the

@@ -373,6 +373,19 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Fatalf("a rejected rollback moved the pointer to %d", got)
 		}
 	})
+	t.Run("RegistryUnavailable", func(t *testing.T) {
+		// The swap succeeds but the registry has no rows to update: 200
+		// saying so, never an error status a client would retry (a retry
+		// would roll forward again).
+		if _, err := w.db.Pool.Exec(ctx, `DELETE FROM model_runs`); err != nil {
+			t.Fatal(err)
+		}
+		r := in.doHeaders(t, http.MethodPost, "/v1/admin/rollback", "", map[string]string{"Authorization": "Bearer " + token})
+		wantStatus(t, r, http.StatusOK)
+		if !strings.Contains(string(r.body), `"registry_error"`) || current(t, w) != 2 {
+			t.Fatalf("rollback with no registry rows: %s, pointer %d; want registry_error and the pointer back on 2", r.body, current(t, w))
+		}
+	})
 }
 
 func current(t *testing.T, w *world) int64 {

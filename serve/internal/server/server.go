@@ -144,7 +144,7 @@ func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, prev
 		return 0, 0, err
 	}
 	if err := r.db.RecordRollback(ctx, int64(ptr.Previous), int64(ptr.Current), reason); err != nil {
-		return ptr.Current, ptr.Previous, fmt.Errorf("readers now use version %d, but the registry was not updated: %w", ptr.Current, err)
+		return ptr.Current, ptr.Previous, &api.RegistryError{Err: err}
 	}
 	return ptr.Current, ptr.Previous, nil
 }
