@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,6 +58,15 @@ func (db *DB) LockTraining(ctx context.Context, wait bool, onWait func(holder st
 		case <-time.After(lockPoll):
 		}
 	}
+	// Holding the lock proves no run is alive, so a row still "running"
+	// belongs to a killed process: mark it failed, as the postgres backend
+	// does. Best effort: a failure here must not stop training.
+	_ = db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE model_runs SET status = 'failed', finished_at = ?,
+			reason = 'interrupted: its process ended without recording an outcome (found by the next run)'
+			WHERE status = 'running'`, micros(time.Now()))
+		return err
+	})
 	host, _ := os.Hostname()
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("setlist batch train pid %d on %s since %s", os.Getpid(), host, time.Now().Format(time.RFC3339))), 0)

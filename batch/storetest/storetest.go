@@ -341,9 +341,16 @@ func testRegistry(t *testing.T, b Backend) {
 
 func testLock(t *testing.T, b Backend) {
 	ctx := context.Background()
+	orphan, err := b.DB.StartRun(ctx, "killed before it recorded an outcome")
+	if err != nil {
+		t.Fatal(err)
+	}
 	release, err := b.DB.LockTraining(ctx, false, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r, err := b.DB.Run(ctx, orphan); err != nil || r.Status != store.RunFailed || r.FinishedAt == nil {
+		t.Errorf("a running row found by the next lock holder: %s, %v; want failed", r.Status, err)
 	}
 	_, err = b.DB.LockTraining(ctx, false, nil)
 	wantErr(t, "second lock", err, setlist.ErrConflict)
