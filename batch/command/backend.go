@@ -52,6 +52,22 @@ func (g *globals) open(ctx context.Context) (*backend, error) {
 	return &backend{db: db, close: []func(){db.Close}}, nil
 }
 
+// openWithModels opens the data backend and the model store together, as
+// status, train and rollback all need both; the caller closes the backend,
+// which closes the model store too.
+func (g *globals) openWithModels(ctx context.Context) (*backend, *redis.Client, modelstore.Keys, error) {
+	b, err := g.open(ctx)
+	if err != nil {
+		return nil, nil, modelstore.Keys{}, err
+	}
+	rdb, keys, err := b.redis(ctx, g)
+	if err != nil {
+		b.Close(g)
+		return nil, nil, modelstore.Keys{}, err
+	}
+	return b, rdb, keys, nil
+}
+
 // redis connects to where published models live: the Redis server, or the
 // embedded store's in-process one (restored from its data dir).
 func (b *backend) redis(ctx context.Context, g *globals) (*redis.Client, modelstore.Keys, error) {

@@ -17,16 +17,12 @@ func rollbackCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "reason", Usage: "why, recorded on the rolled-back run", EnvVars: []string{"SETLIST_ROLLBACK_REASON"}, Value: "rolled back by hand", Destination: &reason},
 		},
 		Action: func(c *cli.Context) error {
-			b, err := g.open(c.Context)
+			b, rdb, keys, err := g.openWithModels(c.Context)
 			if err != nil {
 				return err
 			}
 			defer b.Close(g)
 			db := b.db
-			rdb, keys, err := b.redis(c.Context, g)
-			if err != nil {
-				return err
-			}
 			ptr, err := modelstore.NewPublisher(rdb, keys).Rollback(c.Context)
 			if err != nil {
 				return err

@@ -20,16 +20,12 @@ func statusCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "limit", Usage: "runs to list", EnvVars: []string{"SETLIST_STATUS_LIMIT"}, Value: 5, Destination: &limit},
 		},
 		Action: func(c *cli.Context) error {
-			b, err := g.open(c.Context)
+			b, rdb, keys, err := g.openWithModels(c.Context)
 			if err != nil {
 				return err
 			}
 			defer b.Close(g)
 			db := b.db
-			rdb, keys, err := b.redis(c.Context, g)
-			if err != nil {
-				return err
-			}
 			pub := modelstore.NewPublisher(rdb, keys)
 			ptr, err := pub.Pointers(c.Context)
 			if err != nil {

@@ -74,16 +74,12 @@ func trainCommand(g *globals) *cli.Command {
 				w := als.Weighting(weighting)
 				cfg.Overrides.Weighting = &w
 			}
-			b, err := g.open(c.Context)
+			b, rdb, keys, err := g.openWithModels(c.Context)
 			if err != nil {
 				return err
 			}
 			defer b.Close(g)
 			db := b.db
-			rdb, keys, err := b.redis(c.Context, g)
-			if err != nil {
-				return err
-			}
 			pub := modelstore.NewPublisher(rdb, keys)
 			pub.BatchSize = batchSize
 			reg := prometheus.NewRegistry()
