@@ -10,14 +10,19 @@ export GOEXPERIMENT ?= simd
 # Where `make run` keeps its state and listens.
 ADDR ?= :8080
 
-.PHONY: help build test vet check-servers bench bench-serve run run-prod clean fmt image soak
+.PHONY: help build build-batch build-serve test vet check-servers bench bench-serve run run-prod clean fmt image soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build bin/batch and bin/serve
+build: build-batch build-serve ## build bin/batch and bin/serve
+
+build-batch:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/batch ./batch
+
+build-serve:
+	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/serve ./serve
 
 check-servers: ## fail loudly unless PostgreSQL and Redis answer (tests need both)
@@ -40,16 +45,16 @@ bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis hand
 soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
 	$(GO) run ./serve/internal/soak $(SOAK_ARGS)
 
-run: build ## start the playground at http://localhost:8080 in one process, no servers needed (state in .run/)
+run: build-serve ## start the playground at http://localhost:8080 in one process, no servers needed (state in .run/)
 	@bash scripts/run.sh
 
-run-prod: build ## the same against the PostgreSQL and Redis at DATABASE_URL and REDIS_URL
+run-prod: build-serve ## the same against the PostgreSQL and Redis at DATABASE_URL and REDIS_URL
 	@SETLIST_STORE=postgres+redis bash scripts/run.sh
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
 
-image: ## build the container image setlist:$(VERSION) (needs a Docker engine; see docs/deploy.md)
+image: ## build the container image setlist:<git describe> (needs a Docker engine; see docs/deploy.md)
 	docker build --build-arg VERSION=$(VERSION) -t setlist:$(VERSION) .
 
 clean: ## remove build output
