@@ -41,8 +41,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/setlist/setlist/batch/postgres"
 )
 
 type options struct {
@@ -96,12 +95,12 @@ func run(ctx context.Context, o options) error {
 	if err := prepare(ctx, o, bin); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, o.dbURL)
+	db, err := postgres.Open(ctx, o.dbURL)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", o.dbURL, err)
+		return err
 	}
-	defer pool.Close()
-	d, err := loadData(ctx, pool)
+	defer db.Close()
+	d, err := loadData(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -123,7 +122,7 @@ func run(ctx context.Context, o options) error {
 	l.report()
 
 	fmt.Println("checking every acknowledged write in PostgreSQL")
-	lost, err := l.verify(context.Background(), pool)
+	lost, err := l.verify(context.Background(), db)
 	if err != nil {
 		return err
 	}
@@ -196,22 +195,16 @@ type data struct {
 	songs             []int64
 }
 
-func loadData(ctx context.Context, pool *pgxpool.Pool) (data, error) {
+func loadData(ctx context.Context, db *postgres.DB) (data, error) {
 	var d data
-	rows, err := pool.Query(ctx, `SELECT u.external_id FROM users u JOIN reactions r ON r.user_id = u.id
-		GROUP BY u.external_id HAVING count(*) <= 200 ORDER BY u.external_id LIMIT 5000`)
+	// One array per query keeps this free of row-scanning plumbing.
+	err := db.Pool.QueryRow(ctx, `SELECT COALESCE(array_agg(external_id ORDER BY external_id), '{}') FROM (
+		SELECT u.external_id FROM users u JOIN reactions r ON r.user_id = u.id
+		GROUP BY u.external_id HAVING count(*) <= 200 ORDER BY u.external_id LIMIT 5000) x`).Scan(&d.users)
 	if err != nil {
 		return d, fmt.Errorf("pick users: %w", err)
 	}
-	d.users, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return d, fmt.Errorf("pick users: %w", err)
-	}
-	rows, err = pool.Query(ctx, `SELECT id FROM songs ORDER BY id LIMIT 20000`)
-	if err != nil {
-		return d, fmt.Errorf("pick songs: %w", err)
-	}
-	d.songs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	err = db.Pool.QueryRow(ctx, `SELECT COALESCE(array_agg(id ORDER BY id), '{}') FROM (SELECT id FROM songs ORDER BY id LIMIT 20000) x`).Scan(&d.songs)
 	if err != nil {
 		return d, fmt.Errorf("pick songs: %w", err)
 	}
@@ -508,7 +501,7 @@ func (l *load) report() {
 // (user, song) has its like (the soak sends no dislike, the only thing that
 // removes one), each played pair has a weight of at least the plays
 // acknowledged, and each created user exists with its likes.
-func (l *load) verify(ctx context.Context, pool *pgxpool.Pool) (lost int, err error) {
+func (l *load) verify(ctx context.Context, db *postgres.DB) (lost int, err error) {
 	plays := map[[2]string]int{}
 	likes := map[[2]string]bool{}
 	for _, a := range l.acks {
@@ -525,11 +518,12 @@ func (l *load) verify(ctx context.Context, pool *pgxpool.Pool) (lost int, err er
 		}
 	}
 	check := func(k [2]string, kind string, min float64) error {
+		// -1: no such reaction.
 		var w float64
-		err := pool.QueryRow(ctx, `SELECT r.weight FROM reactions r JOIN users u ON u.id = r.user_id
-			WHERE u.external_id = $1 AND r.song_id = $2 AND r.kind = $3`, k[0], k[1], kind).Scan(&w)
+		err := db.Pool.QueryRow(ctx, `SELECT COALESCE((SELECT r.weight FROM reactions r JOIN users u ON u.id = r.user_id
+			WHERE u.external_id = $1 AND r.song_id = $2 AND r.kind = $3), -1)`, k[0], k[1], kind).Scan(&w)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case err == nil && w < 0:
 			lost++
 			if lost <= 10 {
 				fmt.Printf("  LOST: %s of song %s by %q\n", kind, k[1], k[0])
