@@ -63,9 +63,16 @@ func newBrowser(t *testing.T) *browser {
 		t.Fatalf("Chromium is required for the web tests and was not found at %s: %v\n"+
 			"install it (apt-get install -y chromium; bash .ci/run does) or set SETLIST_CHROMIUM", path, err)
 	}
+	// Not t.TempDir: Chromium's helper processes can still be writing the
+	// profile for a moment after the browser is cancelled, and TempDir's
+	// cleanup fails the test when removal races with them.
+	profile, err := os.MkdirTemp("", "setlist-chromium-")
+	if err != nil {
+		t.Fatalf("create a Chromium profile folder: %v", err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
 		chromedp.Flag("disable-gpu", true),
@@ -82,7 +89,12 @@ func newBrowser(t *testing.T) *browser {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTime()
+		cancelTab()
+		cancelAlloc()
+		removeProfile(t, profile)
+	})
 	b := &browser{t: t, ctx: ctx}
 	chromedp.ListenTarget(ctx, b.onEvent)
 	if err := chromedp.Run(ctx); err != nil {
@@ -263,4 +275,18 @@ func (b *browser) screenshot(dir, name, sel string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("saved %s", path)
+}
+
+// removeProfile deletes a browser profile folder, retrying while exiting
+// helper processes finish writing to it; a leftover folder is logged, not a
+// failure of the page under test.
+func removeProfile(t *testing.T, dir string) {
+	var err error
+	for range 20 {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("could not remove the Chromium profile %s: %v", dir, err)
 }
