@@ -183,24 +183,48 @@ func TestOverlaysBuild(t *testing.T) {
 
 func checkSecret(t *testing.T, ov string, objs []k8stest.Object) {
 	t.Helper()
+	// Each Secret's key and the marked placeholder the minikube overlay
+	// commits for it; production reads every value from a git-ignored file.
+	placeholders := map[string]struct{ key, dev string }{
+		"setlist-postgres": {"password", "change-me-dev-only"},
+		"setlist-admin":    {"token", "change-me-dev-only-admin"},
+	}
+	seen := map[string]bool{}
 	for _, o := range objs {
 		s, ok := o.Obj.(*corev1.Secret)
 		if !ok {
 			continue
 		}
-		pw := string(s.Data["password"])
-		if pw == "" {
-			pw = s.StringData["password"]
+		var name string
+		for n := range placeholders {
+			if strings.HasPrefix(s.Name, n+"-") || s.Name == n {
+				name = n
+			}
+		}
+		if name == "" {
+			t.Errorf("%s: unexpected Secret", o)
+			continue
+		}
+		seen[name] = true
+		want := placeholders[name]
+		v := string(s.Data[want.key])
+		if v == "" {
+			v = s.StringData[want.key]
 		}
 		switch ov {
 		case "minikube":
-			if pw != "change-me-dev-only" {
-				t.Errorf("%s: the committed development password must be the marked placeholder, got %q", o, pw)
+			if v != want.dev {
+				t.Errorf("%s: the committed development %s must be the marked placeholder, got %q", o, want.key, v)
 			}
 		case "production":
-			if pw != k8stest.TestPassword {
-				t.Errorf("%s: production's password must come from the git-ignored file, got %q", o, pw)
+			if v != k8stest.TestPassword {
+				t.Errorf("%s: production's %s must come from the git-ignored file, got %q", o, want.key, v)
 			}
+		}
+	}
+	for n := range placeholders {
+		if !seen[n] {
+			t.Errorf("overlay %s has no Secret %s", ov, n)
 		}
 	}
 }

@@ -283,6 +283,9 @@ func Build(tb testing.TB, overlay string) []Object {
 		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "postgres-password"), []byte(TestPassword)); err != nil {
 			tb.Fatal(err)
 		}
+		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "admin-token"), []byte(TestPassword)); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	objs, err := BuildObjects(fsys, dir, overlay)
 	if err != nil {
