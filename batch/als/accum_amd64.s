@@ -39,6 +39,60 @@ group:
 	MOVLQSX 12(R8), R13
 	IMULQ   BX, R13
 	ADDQ    SI, R13
+
+	// Prefetch the next group's four rows (every line, plus the row's last
+	// float in case it starts mid-line): the first CG pass over a row's
+	// entries finds them in L3 or memory (the other side's factors are
+	// megabytes; 32 ns per entry from L3 vs 10 ns from L2 at k = 152).
+	// Measured gain: 2-3 % of a 150-factor iteration.
+	CMPQ DX, $8
+	JLT  nopf
+	MOVLQSX 16(R8), R10
+	IMULQ   BX, R10
+	ADDQ    other+0(FP), R10
+	XORQ    SI, SI
+
+pf16:
+	PREFETCHT0 (R10)(SI*1)
+	ADDQ       $64, SI
+	CMPQ       SI, BX
+	JLT        pf16
+	PREFETCHT0 -4(R10)(BX*1)
+	MOVLQSX 20(R8), R10
+	IMULQ   BX, R10
+	ADDQ    other+0(FP), R10
+	XORQ    SI, SI
+
+pf20:
+	PREFETCHT0 (R10)(SI*1)
+	ADDQ       $64, SI
+	CMPQ       SI, BX
+	JLT        pf20
+	PREFETCHT0 -4(R10)(BX*1)
+	MOVLQSX 24(R8), R10
+	IMULQ   BX, R10
+	ADDQ    other+0(FP), R10
+	XORQ    SI, SI
+
+pf24:
+	PREFETCHT0 (R10)(SI*1)
+	ADDQ       $64, SI
+	CMPQ       SI, BX
+	JLT        pf24
+	PREFETCHT0 -4(R10)(BX*1)
+	MOVLQSX 28(R8), R10
+	IMULQ   BX, R10
+	ADDQ    other+0(FP), R10
+	XORQ    SI, SI
+
+pf28:
+	PREFETCHT0 (R10)(SI*1)
+	ADDQ       $64, SI
+	CMPQ       SI, BX
+	JLT        pf28
+	PREFETCHT0 -4(R10)(BX*1)
+
+nopf:
 	VXORPS  Y0, Y0, Y0
 	VXORPS  Y1, Y1, Y1
 	VXORPS  Y2, Y2, Y2

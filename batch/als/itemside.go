@@ -157,20 +157,11 @@ func (s *ItemSide) userSystem(cols []int32, vals []float32) (chol []float64, b [
 // solve of the same normal equations with the same confidence formula. cols
 // need not be sorted; duplicates are summed as NewCSR does.
 func (s *ItemSide) FoldIn(cols []int32, vals []float32) ([]float32, error) {
-	cols, vals, err := s.normalizeRow(cols, vals)
+	f, err := s.Fold(cols, vals)
 	if err != nil {
 		return nil, fmt.Errorf("fold-in: %w", err)
 	}
-	chol, b, _, err := s.userSystem(cols, vals)
-	if err != nil {
-		return nil, fmt.Errorf("fold-in: %w", err)
-	}
-	choleskySolve(chol, s.Factors, b)
-	x := make([]float32, s.Factors)
-	for i, v := range b {
-		x[i] = float32(v)
-	}
-	return x, nil
+	return f.Vector, nil
 }
 
 // cholesky factors the symmetric positive definite k×k matrix a (upper
@@ -276,36 +267,9 @@ func (s *ItemSide) Explain(cols []int32, vals []float32, item int32, n int) (tot
 	if item < 0 || int(item) >= s.Items {
 		return 0, nil, fmt.Errorf("explain: item %d outside catalogue of %d items", item, s.Items)
 	}
-	cols, vals, err = s.normalizeRow(cols, vals)
+	f, err := s.Fold(cols, vals)
 	if err != nil {
 		return 0, nil, fmt.Errorf("explain: %w", err)
 	}
-	chol, _, cp, err := s.userSystem(cols, vals)
-	if err != nil {
-		return 0, nil, fmt.Errorf("explain: %w", err)
-	}
-	k := s.Factors
-	w := make([]float64, k)
-	for i, v := range s.ItemFactors[int(item)*k : int(item+1)*k] {
-		w[i] = float64(v)
-	}
-	choleskySolve(chol, k, w)
-	t := newTopK(max(n, 0))
-	var sum float64
-	for j, c := range cols {
-		if cp[j] == 0 {
-			continue
-		}
-		var d float64
-		for i, v := range s.ItemFactors[int(c)*k : int(c+1)*k] {
-			d += w[i] * float64(v)
-		}
-		contrib := float64(cp[j]) * d
-		sum += contrib
-		t.push(c, float32(contrib))
-	}
-	for _, sc := range t.sorted() {
-		top = append(top, Contribution(sc))
-	}
-	return float32(sum), top, nil
+	return f.Explain(item, n)
 }
