@@ -147,25 +147,15 @@ type Published struct {
 // factors (exactly as training would) and returns their top n songs, never
 // one they reacted to. It returns ErrNoSignal when no reaction is usable.
 func (p *Published) FoldIn(reactions []setlist.Reaction, n int) ([]Rec, error) {
-	cols, vals := p.Catalog.Row(p.Meta.Scheme, reactions)
-	if len(cols) == 0 {
-		return nil, ErrNoSignal
-	}
-	hasPositive := false
-	for _, v := range vals {
-		if v > 0 {
-			hasPositive = true
-			break
-		}
-	}
-	if !hasPositive {
-		return nil, ErrNoSignal
-	}
-	user, err := p.Side.FoldIn(cols, vals)
+	explained, _, err := p.FoldInExplained(reactions, n, 0)
 	if err != nil {
-		return nil, fmt.Errorf("fold in: %w", err)
+		return nil, err
 	}
-	return p.Catalog.Recs(p.Side.Recommend(user, n, cols)), nil
+	recs := make([]Rec, len(explained))
+	for i, e := range explained {
+		recs[i] = e.Rec
+	}
+	return recs, nil
 }
 
 // PopularFor returns the first n popular songs the user has not reacted to.

@@ -28,8 +28,8 @@ type FoldInTimings struct {
 // same calls as FoldIn in the same order, so the lists are identical (the
 // tests check it); only the explanations and the timings are added.
 //
-// Each explanation costs one more factorisation of the user's normal
-// equations, which is why serve explains only the few songs it shows.
+// Explanations reuse the fold-in's Cholesky factor (als.Folded), so each
+// costs two triangular solves and a pass over the user's reactions.
 func (p *Published) FoldInExplained(reactions []setlist.Reaction, n, explain int) ([]Explained, FoldInTimings, error) {
 	var t FoldInTimings
 	start := time.Now()
@@ -44,13 +44,13 @@ func (p *Published) FoldInExplained(reactions []setlist.Reaction, n, explain int
 	if !hasPositive {
 		return nil, t, ErrNoSignal
 	}
-	user, err := p.Side.FoldIn(cols, vals)
+	folded, err := p.Side.Fold(cols, vals)
 	if err != nil {
 		return nil, t, fmt.Errorf("fold in: %w", err)
 	}
 	solved := time.Now()
 	t.Solve = solved.Sub(start)
-	recs := p.Catalog.Recs(p.Side.Recommend(user, n, cols))
+	recs := p.Catalog.Recs(p.Side.Recommend(folded.Vector, n, cols))
 	scored := time.Now()
 	t.Recommend = scored.Sub(solved)
 	out := make([]Explained, len(recs))
@@ -60,7 +60,9 @@ func (p *Published) FoldInExplained(reactions []setlist.Reaction, n, explain int
 			continue
 		}
 		item, _ := p.Catalog.Index(r.Song)
-		_, top, err := p.Side.Explain(cols, vals, item, 1)
+		// The kept factorisation makes each because a pair of triangular
+		// solves, not another fold-in.
+		_, top, err := folded.Explain(item, 1)
 		if err != nil {
 			return nil, t, fmt.Errorf("explain song %d: %w", r.Song, err)
 		}

@@ -61,7 +61,7 @@ func (c *Config) flags() []cli.Flag {
 		&cli.IntFlag{Name: "near-cache-size", Usage: "users whose answers are kept in process (0 disables the near cache)", EnvVars: []string{"SETLIST_NEAR_CACHE_SIZE"}, Value: 100000, Destination: &s.Recs.NearCacheSize},
 		&cli.DurationFlag{Name: "foldin-ttl", Usage: "lifetime of a cached fold-in answer in Redis", EnvVars: []string{"SETLIST_FOLDIN_TTL"}, Value: time.Hour, Destination: &s.Recs.FoldInTTL},
 		&cli.IntFlag{Name: "foldin-depth", Usage: "songs a fold-in computes and caches, so later requests for more reuse it", EnvVars: []string{"SETLIST_FOLDIN_DEPTH"}, Value: 20, Destination: &s.Recs.FoldInDepth},
-		&cli.IntFlag{Name: "explain", Usage: "fold-in songs given a \"because\" (each costs about one more solve)", EnvVars: []string{"SETLIST_EXPLAIN"}, Value: 1, Destination: &s.Recs.Explain},
+		&cli.IntFlag{Name: "explain", Usage: "fold-in songs given a \"because\" (each reuses the fold-in's factorisation: two triangular solves)", EnvVars: []string{"SETLIST_EXPLAIN"}, Value: 1, Destination: &s.Recs.Explain},
 		&cli.IntFlag{Name: "foldin-concurrency", Usage: "fold-ins running at once; more wait until their deadline, then get 503 (0: two per CPU)", EnvVars: []string{"SETLIST_FOLDIN_CONCURRENCY"}, Value: 0, Destination: &s.Recs.FoldInConcurrency},
 		&cli.Float64Flag{Name: "write-rate", Usage: "POST/DELETE requests per second each client may sustain (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_WRITE_RATE"}, Value: 10, Destination: &s.API.WriteRate},
 		&cli.IntFlag{Name: "write-burst", Usage: "POST/DELETE requests a client may send at once before --write-rate applies", EnvVars: []string{"SETLIST_WRITE_BURST"}, Value: 20, Destination: &s.API.WriteBurst},

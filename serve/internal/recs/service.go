@@ -49,7 +49,7 @@ type Config struct {
 	PostgresTimeout time.Duration // per PostgreSQL call (default 2s)
 	FoldInTTL       time.Duration // lifetime of a cached fold-in in Redis (default 1h)
 	FoldInDepth     int           // songs a fold-in computes and caches, so later larger n reuse it (default 20)
-	Explain         int           // fold-in songs given a "because" (each costs one solve; default 1)
+	Explain         int           // fold-in songs given a "because" (cheap: reuses the fold-in's factorisation; default 1)
 	NearCacheSize   int           // users in the near cache; 0 disables it
 	PollInterval    time.Duration // how often to check the version pointer besides events (default 5s)
 	// FoldInConcurrency bounds fold-ins running at once (default 2 per CPU).
