@@ -42,6 +42,7 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "tune-trials", Usage: "hyper-parameter trials on the training split (0: no tuning)", EnvVars: env("TUNE_TRIALS"), Destination: &cfg.TuneTrials},
 			&cli.DurationFlag{Name: "tune-budget", Usage: "wall-clock cap on tuning (0: none; alone it enables tuning)", EnvVars: env("TUNE_BUDGET"), Destination: &cfg.TuneBudget},
 			&cli.BoolFlag{Name: "dry-run", Usage: "do everything but publish (no lock, no registry row); exits 3 if the gate would reject", EnvVars: env("DRY_RUN"), Destination: &cfg.DryRun},
+			&cli.BoolFlag{Name: "stage-only", Usage: "train, evaluate and gate, then stage the version for the sharded precompute Job (batch precompute) instead of computing every user's list here", EnvVars: env("STAGE_ONLY"), Destination: &cfg.StageOnly},
 			&cli.BoolFlag{Name: "force", Usage: "publish even if the quality gate rejects the model", EnvVars: env("FORCE"), Destination: &cfg.Force},
 			&cli.Float64Flag{Name: "max-regression", Usage: "allowed relative NDCG@5 drop against the published run", EnvVars: env("MAX_REGRESSION"), Value: pipeline.DefaultMaxRegression, Destination: &cfg.MaxRegression},
 			&cli.BoolFlag{Name: "wait-lock", Usage: "wait for a running batch train instead of exiting with code 4", EnvVars: env("WAIT_LOCK"), Destination: &cfg.WaitLock},
@@ -58,6 +59,11 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "pushgateway-url", Usage: "push the run's metrics to this Prometheus Pushgateway", EnvVars: []string{"SETLIST_PUSHGATEWAY_URL"}, Destination: &pushURL},
 		},
 		Action: func(c *cli.Context) error {
+			if cfg.StageOnly {
+				if err := g.postgresOnly("train --stage-only"); err != nil {
+					return err
+				}
+			}
 			if c.IsSet("factors") {
 				cfg.Overrides.Factors = &factors
 			}
@@ -136,10 +142,13 @@ func printRun(w io.Writer, r *pipeline.Result) {
 		fmt.Fprintf(w, "dry run: the model would be rejected: %s\n", r.Gate.Reason)
 	default:
 		fmt.Fprintf(w, "run %d: %s", r.RunID, r.Status)
-		if r.Status == "published" {
+		if r.Status == "published" || r.Status == "staged" {
 			fmt.Fprintf(w, " as version %d", r.Version)
 		}
 		fmt.Fprintln(w)
+		if r.Status == "staged" {
+			fmt.Fprintf(w, "  next:    run the precompute Job with MODEL_VERSION=%d (docs/deploy.md); its last shard switches the pointer\n", r.Version)
+		}
 		if r.Reason != "" {
 			fmt.Fprintf(w, "  reason:  %s\n", r.Reason)
 		}

@@ -57,7 +57,13 @@ type Config struct {
 	Seed      int64 // holdout split, evaluation sample and initial factors
 	Scheme    model.Scheme
 
-	DryRun        bool    // everything but publishing and writing the registry
+	DryRun bool // everything but publishing and writing the registry
+	// StageOnly trains, evaluates and gates as usual but skips the per-user
+	// top-K: it stages the version's shared keys (Deps.Publisher must be a
+	// Stager) for the shards of `batch precompute` (an Indexed Job) to
+	// write the users' lists; the last shard switches the pointer. The run
+	// is recorded as staged until then.
+	StageOnly     bool
 	Force         bool    // publish even when the quality gate rejects
 	MaxRegression float64 // allowed relative NDCG@5 drop against the published run
 	WaitLock      bool    // wait for another run's lock instead of exiting

@@ -50,6 +50,13 @@ type Publisher interface {
 	Cleanup(ctx context.Context) (modelstore.Cleanup, error)
 }
 
+// Stager writes a version's shared keys (item factors, popular list, meta)
+// without users' lists and without switching the pointer; see
+// Config.StageOnly.
+type Stager interface {
+	Stage(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
+}
+
 // Bar is a progress display for one phase. A Bar that also has
 // SetStatus(string) is shown each iteration's loss.
 type Bar interface {
@@ -128,6 +135,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if _, ok := deps.Publisher.(Stager); cfg.StageOnly && !ok {
+		return nil, fmt.Errorf("a stage-only run needs a publisher that can stage (PostgreSQL and Redis): %w", setlist.ErrInvalid)
+	}
 	r := &run{cfg: cfg, deps: deps, res: &Result{DryRun: cfg.DryRun, Timings: map[string]float64{}, Metrics: map[string]float64{}}}
 	if r.deps.Logger == nil {
 		r.deps.Logger = slog.New(slog.DiscardHandler)
@@ -167,6 +177,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	switch {
 	case err == nil && cfg.DryRun:
 		r.res.Status = ""
+	case err == nil && cfg.StageOnly:
+		r.res.Status = postgres.RunStaged
 	case err == nil:
 		r.res.Status = postgres.RunPublished
 	case errors.As(err, &rejected):
@@ -324,6 +336,9 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	var lists [][]als.Scored
 	err = r.phase("topk", func() error {
+		if cfg.StageOnly {
+			return nil // the precompute shards fold every user in
+		}
 		bar := r.deps.Progress("top-K", int64(m.Rows))
 		defer bar.Finish()
 		var err error
@@ -352,6 +367,11 @@ func (r *run) execute(ctx context.Context) error {
 	if cfg.DryRun {
 		r.deps.Logger.Info("dry run: not publishing")
 		return nil
+	}
+	if cfg.StageOnly {
+		// No cleanup: the sweep would take the staged version, still
+		// "building" until the shards switch to it, for a crashed one.
+		return r.phase("stage", func() error { return r.publish(ctx, tr, catalog, side, nil, popular) })
 	}
 	if err := r.phase("publish", func() error { return r.publish(ctx, tr, catalog, side, lists, popular) }); err != nil {
 		return err
@@ -440,7 +460,11 @@ func (r *run) publish(ctx context.Context, tr *model.Training, catalog *model.Ca
 		},
 		Progress: func(n int) { bar.Set(int64(n)) },
 	}
-	rep, err := r.deps.Publisher.Publish(ctx, res.Version, rel)
+	publish := r.deps.Publisher.Publish
+	if r.cfg.StageOnly {
+		publish = r.deps.Publisher.(Stager).Stage
+	}
+	rep, err := publish(ctx, res.Version, rel)
 	res.Publish = rep
 	res.Counts.UsersPublished, res.Counts.KeysWritten, res.Counts.Bytes = rep.Users, rep.Keys, rep.Bytes
 	if err != nil {
@@ -482,7 +506,7 @@ func (r *run) record(ctx context.Context) error {
 	if !res.SnapshotAt.IsZero() {
 		u.SnapshotAt = &res.SnapshotAt
 	}
-	if res.Status == postgres.RunPublished {
+	if res.Status == postgres.RunPublished || res.Status == postgres.RunStaged {
 		v := int64(res.Version)
 		u.Version = &v
 	}

@@ -25,6 +25,7 @@ type (
 const (
 	RunRunning    = store.RunRunning
 	RunPublished  = store.RunPublished
+	RunStaged     = store.RunStaged
 	RunRejected   = store.RunRejected
 	RunFailed     = store.RunFailed
 	RunRolledBack = store.RunRolledBack

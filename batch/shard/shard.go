@@ -135,6 +135,14 @@ func Run(ctx context.Context, db *postgres.DB, rdb *redis.Client, prefix string,
 			return res, fmt.Errorf("precompute: %w", err)
 		}
 	}
+	if res.Switched {
+		// The run `batch train --stage-only` recorded as staged is live now.
+		v := int64(cfg.Version)
+		err := db.UpdateRun(ctx, v, postgres.RunUpdate{Status: postgres.RunPublished, Version: &v})
+		if err != nil && !errors.Is(err, setlist.ErrNotFound) {
+			return res, fmt.Errorf("precompute: switched to version %d, but recording it in the registry failed: %w", v, err)
+		}
+	}
 	return res, nil
 }
 

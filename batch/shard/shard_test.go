@@ -3,6 +3,8 @@ package shard_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -35,13 +37,19 @@ func TestRange(t *testing.T) {
 	}
 }
 
-// stager is the training side of a sharded publish: it stages the trained
-// version (items, popular, meta) under every prefix instead of publishing,
-// leaving the user lists to the shards.
+// stager stages one trained version under several prefixes, so one
+// stage-only run can be precomputed with different shard counts. A
+// stage-only run must never call Publish.
 type stager struct{ pubs []*modelstore.Publisher }
 
-func (s stager) Publish(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error) {
-	r.Users, r.List = 0, nil
+func (stager) Publish(context.Context, modelstore.Version, modelstore.Release) (modelstore.Report, error) {
+	return modelstore.Report{}, errors.New("a stage-only run called Publish")
+}
+
+func (s stager) Stage(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error) {
+	if r.Users != 0 {
+		return modelstore.Report{}, fmt.Errorf("a stage-only run computed %d user lists", r.Users)
+	}
 	var rep modelstore.Report
 	for _, p := range s.pubs {
 		var err error
@@ -107,11 +115,22 @@ func TestShardsEqualOneRun(t *testing.T) {
 	for _, p := range prefixes {
 		pubs = append(pubs, modelstore.NewPublisher(rdb, modelstore.NewKeys(p)))
 	}
-	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10}, pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: stager{pubs}})
+	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10, StageOnly: true}, pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: stager{pubs}})
 	if err != nil {
 		t.Fatalf("train and stage: %v", err)
 	}
 	v := res.Version
+	status := func() postgres.RunStatus {
+		t.Helper()
+		r, err := db.Run(ctx, int64(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	if got := status(); got != postgres.RunStaged {
+		t.Fatalf("after train --stage-only the run is %q, want staged", got)
+	}
 
 	run := func(prefix string, shards, index int) shard.Result {
 		t.Helper()
@@ -130,6 +149,9 @@ func TestShardsEqualOneRun(t *testing.T) {
 	one := run(prefixes[0], 1, 0)
 	if !one.Switched || current(t, rdb, prefixes[0]) != v {
 		t.Fatalf("one shard: switched = %v, current %d; want version %d", one.Switched, current(t, rdb, prefixes[0]), v)
+	}
+	if got := status(); got != postgres.RunPublished {
+		t.Fatalf("after the shards switched the run is %q, want published", got)
 	}
 	if one.Written == 0 || one.Written > one.Users {
 		t.Fatalf("one shard wrote %d lists for %d users", one.Written, one.Users)

@@ -9,9 +9,12 @@ import (
 type RunStatus string
 
 // The run statuses. A run is created running and ends in exactly one of the
-// others; rolled_back marks a published run that a rollback replaced.
+// others; rolled_back marks a published run that a rollback replaced, and
+// staged one whose users' lists the shards of `batch precompute` are still
+// writing (the shard that completes them switches it to published).
 const (
 	RunRunning    RunStatus = "running"
+	RunStaged     RunStatus = "staged"
 	RunPublished  RunStatus = "published"
 	RunRejected   RunStatus = "rejected"
 	RunFailed     RunStatus = "failed"
