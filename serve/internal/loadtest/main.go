@@ -69,6 +69,8 @@ type options struct {
 	generator, cpuProfile         string
 	profileScenario, only         string
 	foldConnections               int
+	wrkCPUs                       string
+	wrkThreads                    int
 }
 
 func run() error {
@@ -85,6 +87,8 @@ func run() error {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first run of -profile-scenario here")
 	flag.StringVar(&o.profileScenario, "profile-scenario", "batch", "scenario -cpuprofile profiles")
 	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run (default: all)")
+	flag.StringVar(&o.wrkCPUs, "wrk-cpus", "", "run wrk under taskset on these CPUs (e.g. 1), so generator and servers do not share cores: run this program itself under taskset -c 0")
+	flag.IntVar(&o.wrkThreads, "wrk-threads", 2, "wrk threads")
 	flag.Parse()
 	if o.duration > 2*time.Minute || o.connections > 1024 || o.runs > 20 {
 		return errors.New("refusing an unbounded load: -duration ≤ 2m, -connections ≤ 1024, -runs ≤ 20")
@@ -432,8 +436,12 @@ end
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "wrk", "-t", "2", "-c", strconv.Itoa(o.connections), "-d", fmt.Sprintf("%ds", int(o.duration.Seconds())),
-		"--latency", "-s", script, s.base)
+	args := []string{"wrk", "-t", strconv.Itoa(o.wrkThreads), "-c", strconv.Itoa(o.connections), "-d", fmt.Sprintf("%ds", int(o.duration.Seconds())),
+		"--latency", "-s", script, s.base}
+	if o.wrkCPUs != "" {
+		args = append([]string{"taskset", "-c", o.wrkCPUs}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %w: %s", err, out)
