@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,26 +245,48 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// proxy forwards TCP to target until Cut, which closes every connection and
-// the listener: a store that goes away under a running server.
-type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+// faultProxy forwards TCP to target and fails the ways a store does:
+// Stall keeps every connection open but drops all bytes both ways (a store
+// that stops answering); Down closes every connection and refuses new ones
+// (a crash or a cut network path) until Up; Cut is Down for good.
+type faultProxy struct {
+	ln              net.Listener
+	stalled, isDown atomic.Bool
+	mu              sync.Mutex
+	conns           []net.Conn
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+func newFaultProxy(t *testing.T, target string) *faultProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln}
+	p := &faultProxy{ln: ln}
+	pipe := func(dst, src net.Conn) {
+		defer dst.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.stalled.Load() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if p.isDown.Load() {
+				c.Close()
+				continue
 			}
 			up, err := net.Dial("tcp", target)
 			if err != nil {
@@ -273,24 +296,38 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
+			go pipe(up, c)
+			go pipe(c, up)
 		}
 	}()
 	t.Cleanup(p.Cut)
 	return p
 }
 
-func (p *proxy) Addr() string { return p.ln.Addr().String() }
+func (p *faultProxy) Addr() string { return p.ln.Addr().String() }
 
-func (p *proxy) Cut() {
-	p.ln.Close()
+// Stall silently drops every byte from now on.
+func (p *faultProxy) Stall() { p.stalled.Store(true) }
+
+// Down closes every open connection and refuses new ones until Up.
+func (p *faultProxy) Down() {
+	p.isDown.Store(true)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// Up forwards new connections again.
+func (p *faultProxy) Up() { p.isDown.Store(false) }
+
+// Cut closes the listener and every connection, for good: clients blocked
+// on a stalled connection fail.
+func (p *faultProxy) Cut() {
+	p.ln.Close()
+	p.Down()
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -9,8 +9,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,8 +179,8 @@ func TestLimits(t *testing.T) {
 // request's.
 func TestStoreDeadlines(t *testing.T) {
 	w := newWorld(t)
-	pg := newStallProxy(t, "127.0.0.1:5432")
-	db := openDB(t, strings.Replace(w.dbURL, "127.0.0.1:5432", pg.addr(), 1))
+	pg := newFaultProxy(t, "127.0.0.1:5432")
+	db := openDB(t, strings.Replace(w.dbURL, "127.0.0.1:5432", pg.Addr(), 1))
 	cfg := fastConfig()
 	cfg.API.RequestTimeout = 500 * time.Millisecond
 	in := w.start(t, cfg, db)
@@ -200,7 +198,7 @@ func TestStoreDeadlines(t *testing.T) {
 	for _, c := range cases {
 		wantStatusBelow(t, in.doHeaders(t, c.method, c.path, c.body, nil), 500)
 	}
-	pg.stall()
+	pg.Stall()
 	for _, c := range cases {
 		start := time.Now()
 		r := in.doHeaders(t, c.method, c.path, c.body, nil)
@@ -212,7 +210,7 @@ func TestStoreDeadlines(t *testing.T) {
 			t.Errorf("%s %s: 503 without Retry-After", c.method, c.path)
 		}
 	}
-	pg.cut() // before the pool's Close, which would wait on the stalled connections
+	pg.Cut() // before the pool's Close, which would wait on the stalled connections
 }
 
 func wantStatusBelow(t *testing.T, r response, code int) {
@@ -221,73 +219,6 @@ func wantStatusBelow(t *testing.T, r response, code int) {
 		t.Fatalf("status %d, want < %d; body %s", r.status, code, r.body)
 	}
 }
-
-// stallProxy forwards TCP until stall, after which it keeps every
-// connection open and accepts new ones but drops all bytes both ways.
-type stallProxy struct {
-	ln      net.Listener
-	stalled atomic.Bool
-	mu      sync.Mutex
-	conns   []net.Conn
-}
-
-func newStallProxy(t *testing.T, target string) *stallProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallProxy{ln: ln}
-	pipe := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 && !p.stalled.Load() {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				dst.Close()
-				return
-			}
-		}
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go pipe(up, c)
-			go pipe(c, up)
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-// cut closes everything, so clients blocked on a stalled connection fail.
-func (p *stallProxy) cut() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *stallProxy) addr() string { return p.ln.Addr().String() }
-func (p *stallProxy) stall()       { p.stalled.Store(true) }
 
 func TestAdminEndpoints(t *testing.T) {
 	w := newWorld(t)
@@ -422,9 +353,9 @@ func publishRun(t *testing.T, db *postgres.DB, id int64) {
 // could not be sent).
 func TestRedisStallDeadlines(t *testing.T) {
 	w := newWorld(t)
-	rp := newStallProxy(t, w.rdb.Options().Addr)
+	rp := newFaultProxy(t, w.rdb.Options().Addr)
 	opts := *w.rdb.Options()
-	opts.Addr = rp.addr()
+	opts.Addr = rp.Addr()
 	opts.MaxRetries = -1
 	// As serve/command wires it (stores.go): socket I/O honours the
 	// per-call deadlines. Without it every call waits go-redis's 3 s read
@@ -442,7 +373,7 @@ func TestRedisStallDeadlines(t *testing.T) {
 	if a := in.recs(t, "batchy", 5); a.Source != "batch" {
 		t.Fatalf("before the stall: %s", a.Source)
 	}
-	rp.stall()
+	rp.Stall()
 	for _, u := range []string{"batchy", "folder", "newbie"} {
 		start := time.Now()
 		a := in.recs(t, u, 5)
@@ -461,5 +392,5 @@ func TestRedisStallDeadlines(t *testing.T) {
 		t.Errorf("write took %v with Redis silent (request timeout 1s)", d)
 	}
 	wantStatus(t, r, http.StatusServiceUnavailable)
-	rp.cut()
+	rp.Cut()
 }

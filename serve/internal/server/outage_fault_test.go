@@ -292,82 +292,6 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	t.Logf("%d acknowledged likes, all in PostgreSQL", n)
 }
 
-// toggleProxy forwards TCP to target while up; down closes every open
-// connection and refuses new ones (a database that crashed or a cut
-// network path), up restores forwarding.
-type toggleProxy struct {
-	ln     net.Listener
-	target string
-	isDown atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newToggleProxy(t *testing.T, target string) *toggleProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &toggleProxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if p.isDown.Load() {
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = copyConn(up, c) }()
-			go func() { _, _ = copyConn(c, up) }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.down() })
-	return p
-}
-
-func copyConn(dst, src net.Conn) (int64, error) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		k, err := src.Read(buf)
-		if k > 0 {
-			if _, werr := dst.Write(buf[:k]); werr != nil {
-				return n, werr
-			}
-			n += int64(k)
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-func (p *toggleProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *toggleProxy) down() {
-	p.isDown.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *toggleProxy) up() { p.isDown.Store(false) }
-
 // TestPostgresOutageUnderLoad cuts serve off from PostgreSQL under load and
 // restores it: batch hits are served throughout, writes are 503 with
 // Retry-After meanwhile, writes succeed again once it is back, and no
@@ -380,8 +304,8 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 	if err := fixture.Users(context.Background(), w.db, []setlist.UserID{"writer0", "writer1"}); err != nil {
 		t.Fatal(err)
 	}
-	pg := newToggleProxy(t, "127.0.0.1:5432")
-	db := openDB(t, strings.Replace(w.dbURL, "127.0.0.1:5432", pg.addr(), 1))
+	pg := newFaultProxy(t, "127.0.0.1:5432")
+	db := openDB(t, strings.Replace(w.dbURL, "127.0.0.1:5432", pg.Addr(), 1))
 	in := w.start(t, fastConfig(), db)
 	in.waitModel(t, 1)
 
@@ -408,10 +332,10 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 	writers := o.run(ctx, 0, 2)
 	time.Sleep(500 * time.Millisecond)
 	o.phase.Store(1)
-	pg.down()
+	pg.Down()
 	time.Sleep(2 * time.Second)
 	o.phase.Store(2)
-	pg.up()
+	pg.Up()
 	back := time.Now()
 	waitFor(t, "writes to succeed after PostgreSQL returns", func() bool {
 		r := in.do(t, http.MethodPost, "/v1/users/writer1/reactions", map[string]any{"song_id": w.songs[5], "kind": "like"})

@@ -561,7 +561,7 @@ func TestNoModelYet(t *testing.T) {
 
 func TestPostgresDown(t *testing.T) {
 	w := newWorld(t)
-	pg := newProxy(t, "127.0.0.1:5432")
+	pg := newFaultProxy(t, "127.0.0.1:5432")
 	db := openDB(t, strings.Replace(w.dbURL, "127.0.0.1:5432", pg.Addr(), 1))
 	in := w.start(t, fastConfig(), db)
 	in.waitModel(t, 1)
@@ -645,7 +645,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 
 func TestRedisDownFallsBackToFoldIn(t *testing.T) {
 	w := newWorld(t)
-	rp := newProxy(t, "127.0.0.1:6379")
+	rp := newFaultProxy(t, "127.0.0.1:6379")
 	opts := *w.rdb.Options()
 	opts.Addr = rp.Addr()
 	opts.MaxRetries = -1
