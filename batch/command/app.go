@@ -84,13 +84,8 @@ func Run(ctx context.Context, app *cli.App, args []string) int {
 // openDB opens and migrates the database: every subcommand that touches data
 // migrates first, so a fresh cluster needs no separate step.
 func (g *globals) openDB(ctx context.Context) (*postgres.DB, error) {
-	db, err := postgres.Open(ctx, g.stores.DatabaseURL)
+	db, applied, err := postgres.OpenMigrated(ctx, g.stores.DatabaseURL)
 	if err != nil {
-		return nil, err
-	}
-	applied, err := db.Migrate(ctx)
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	if len(applied) > 0 {

@@ -83,17 +83,7 @@ func TestManifestBatchCommandLines(t *testing.T) {
 	subcommands := map[string]bool{}
 	for _, c := range cs {
 		t.Run(c.String(), func(t *testing.T) {
-			args, err := c.Args(objs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			env, err := c.Env(objs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, v := range env {
-				t.Setenv(k, v)
-			}
+			args, env := c.Start(t, objs)
 			if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 				t.Fatalf("%s: args %q name no subcommand", c, args)
 			}

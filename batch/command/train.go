@@ -121,14 +121,9 @@ func progressFor(w io.Writer, logger *slog.Logger) func(string, int64) pipeline.
 
 // openRedis connects to the configured Redis and checks that it answers.
 func (g *globals) openRedis(ctx context.Context) (*redis.Client, modelstore.Keys, error) {
-	opts, err := redis.ParseURL(g.stores.RedisURL)
+	rdb, err := modelstore.Dial(ctx, g.stores.RedisURL, 0)
 	if err != nil {
-		return nil, modelstore.Keys{}, fmt.Errorf("parse redis url: %w", err)
-	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, modelstore.Keys{}, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+		return nil, modelstore.Keys{}, err
 	}
 	return rdb, modelstore.NewKeys(g.stores.RedisPrefix), nil
 }

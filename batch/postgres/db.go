@@ -166,3 +166,20 @@ func redact(rawURL string) string {
 	}
 	return u.Redacted()
 }
+
+// OpenMigrated opens the database (creating it if missing) and applies the
+// embedded migrations: every entry point does both, so a fresh cluster needs
+// no separate step. It returns the migrations it applied, for the caller's
+// log.
+func OpenMigrated(ctx context.Context, rawURL string) (*DB, []string, error) {
+	db, err := Open(ctx, rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, applied, nil
+}

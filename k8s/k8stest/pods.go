@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -169,6 +170,25 @@ func (c Container) Args(objs []Object) ([]string, error) {
 		}
 	}
 	return args, nil
+}
+
+// Start resolves c's args and sets its environment for the test, as the
+// kubelet would start the container, so a binary's real flag parsing (which
+// reads env vars) sees exactly what the pod would.
+func (c Container) Start(tb testing.TB, objs []Object) (args []string, env map[string]string) {
+	tb.Helper()
+	args, err := c.Args(objs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env, err = c.Env(objs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, v := range env {
+		tb.Setenv(k, v)
+	}
+	return args, env
 }
 
 // findConfigMap finds ConfigMap name among the objects from the same source

@@ -50,17 +50,7 @@ func serveContainers(t *testing.T) ([]k8stest.Object, []k8stest.Container) {
 // parse parses c's args and environment with serve's real flags.
 func parse(t *testing.T, objs []k8stest.Object, c k8stest.Container) command.Config {
 	t.Helper()
-	args, err := c.Args(objs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := c.Env(objs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
+	args, _ := c.Start(t, objs)
 	cfg, err := command.ParseConfig(append([]string{"serve"}, args...))
 	if err != nil {
 		t.Fatalf("%s: serve %s: %v", c, strings.Join(args, " "), err)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist/batch/embedded"
+	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/store"
@@ -58,36 +59,17 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, 
 			}
 		}}, nil
 	}
-	db, err := postgres.Open(ctx, cfg.Stores.DatabaseURL)
+	db, applied, err := postgres.OpenMigrated(ctx, cfg.Stores.DatabaseURL)
 	if err != nil {
-		return nil, err
-	}
-	applied, err := db.Migrate(ctx)
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	if len(applied) > 0 {
 		logger.Info("migrated", "applied", applied)
 	}
-	opts, err := redis.ParseURL(cfg.Stores.RedisURL)
+	rdb, err := modelstore.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("parse redis url: %w", err)
-	}
-	if cfg.RedisPoolSize > 0 {
-		opts.PoolSize = cfg.RedisPoolSize
-	}
-	// Without this go-redis ignores context deadlines on the socket and
-	// waits its 3 s read timeout: a Redis that stops answering (rather than
-	// refusing) would hold every request that long instead of
-	// --redis-timeout.
-	opts.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		db.Close()
-		return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+		return nil, err
 	}
 	return &stores{db: db, rdb: rdb, close: func() { _ = rdb.Close(); db.Close() }}, nil
 }

@@ -70,13 +70,10 @@ func URL(tb testing.TB) string {
 func DB(tb testing.TB) *postgres.DB {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, URL(tb))
+	db, _, err := postgres.OpenMigrated(ctx, URL(tb))
 	if err != nil {
-		tb.Fatalf("open test database: %v", err)
+		tb.Fatalf("open and migrate test database: %v", err)
 	}
 	tb.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatalf("migrate test database: %v", err)
-	}
 	return db
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/serve/internal/fixture"
@@ -354,14 +352,14 @@ func publishRun(t *testing.T, db *postgres.DB, id int64) {
 func TestRedisStallDeadlines(t *testing.T) {
 	w := newWorld(t)
 	rp := newFaultProxy(t, w.rdb.Options().Addr)
-	opts := *w.rdb.Options()
-	opts.Addr = rp.Addr()
-	opts.MaxRetries = -1
-	// As serve/command wires it (stores.go): socket I/O honours the
-	// per-call deadlines. Without it every call waits go-redis's 3 s read
-	// timeout and this test fails.
-	opts.ContextTimeoutEnabled = true
-	viaProxy := redis.NewClient(&opts)
+	// Dialled as both binaries dial Redis (modelstore.Dial), which makes
+	// socket I/O honour the per-call deadlines; without that every call
+	// waits go-redis's 3 s read timeout and this test fails.
+	viaProxy, err := modelstore.Dial(context.Background(),
+		fmt.Sprintf("redis://%s/%d?max_retries=-1", rp.Addr(), w.rdb.Options().DB), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { viaProxy.Close() })
 	e := *w.env
 	e.rdb = viaProxy
