@@ -1,0 +1,413 @@
+// Package npz reads and writes numpy's .npz archives (a zip of .npy files),
+// the format implicit's Model.save and numpy.savez use, so models move
+// between setlist and the Python ecosystem without a Python dependency.
+// It covers what model files hold: little-endian numeric, boolean and
+// unicode arrays in C order, stored or deflated. Anything else (pickled
+// objects, Fortran order, big-endian data) is refused with an error naming
+// the array, never misread.
+package npz
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Array is one n-dimensional array in C (row-major) order.
+type Array struct {
+	// Descr is numpy's type string: "<f4", "<f8", "<i4", "<i8", "|b1",
+	// "<U7" (UTF-32 of 7 characters), ...
+	Descr string
+	// Shape is the size of each dimension; empty for a 0-d array (a scalar).
+	Shape []int
+	// Data holds the elements, little-endian, len = elements × item size.
+	Data []byte
+}
+
+// Len is the number of elements (1 for a 0-d array).
+func (a *Array) Len() int {
+	n := 1
+	for _, d := range a.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Entry is a named array, in the order it is written.
+type Entry struct {
+	Name  string
+	Array *Array
+}
+
+// Float32s returns an array of the given shape holding v.
+func Float32s(v []float32, shape ...int) *Array {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return &Array{Descr: "<f4", Shape: shape, Data: b}
+}
+
+// Float64 returns a 0-d float64 array.
+func Float64(v float64) *Array {
+	return &Array{Descr: "<f8", Data: binary.LittleEndian.AppendUint64(nil, math.Float64bits(v))}
+}
+
+// Int64 returns a 0-d int64 array.
+func Int64(v int64) *Array {
+	return &Array{Descr: "<i8", Data: binary.LittleEndian.AppendUint64(nil, uint64(v))}
+}
+
+// Bool returns a 0-d boolean array.
+func Bool(v bool) *Array {
+	b := byte(0)
+	if v {
+		b = 1
+	}
+	return &Array{Descr: "|b1", Data: []byte{b}}
+}
+
+// String returns a 0-d unicode array (numpy's <U, UTF-32LE).
+func String(s string) *Array {
+	rs := []rune(s)
+	b := make([]byte, 4*len(rs))
+	for i, r := range rs {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(r))
+	}
+	return &Array{Descr: "<U" + strconv.Itoa(max(len(rs), 1)), Data: padTo(b, 4*max(len(rs), 1))}
+}
+
+func padTo(b []byte, n int) []byte {
+	for len(b) < n {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// Float32s returns the elements as float32, converting from float64.
+func (a *Array) Float32s() ([]float32, error) {
+	switch a.Descr {
+	case "<f4":
+		out := make([]float32, len(a.Data)/4)
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(a.Data[4*i:]))
+		}
+		return out, nil
+	case "<f8":
+		out := make([]float32, len(a.Data)/8)
+		for i := range out {
+			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(a.Data[8*i:])))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("dtype %s is not a float array", a.Descr)
+}
+
+// Float is a 0-d (or one-element) numeric or boolean array's value.
+func (a *Array) Float() (float64, error) {
+	if a.Len() != 1 {
+		return 0, fmt.Errorf("shape %v is not a scalar", a.Shape)
+	}
+	switch a.Descr {
+	case "<f4":
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(a.Data))), nil
+	case "<f8":
+		return math.Float64frombits(binary.LittleEndian.Uint64(a.Data)), nil
+	case "<i4":
+		return float64(int32(binary.LittleEndian.Uint32(a.Data))), nil
+	case "<i8":
+		return float64(int64(binary.LittleEndian.Uint64(a.Data))), nil
+	case "|b1", "|u1":
+		return float64(a.Data[0]), nil
+	}
+	return 0, fmt.Errorf("dtype %s is not numeric", a.Descr)
+}
+
+// Int is a 0-d integer (or boolean) array's value; a float is accepted only
+// when it is integral.
+func (a *Array) Int() (int64, error) {
+	switch a.Descr {
+	case "<i8":
+		if a.Len() != 1 {
+			return 0, fmt.Errorf("shape %v is not a scalar", a.Shape)
+		}
+		return int64(binary.LittleEndian.Uint64(a.Data)), nil
+	}
+	f, err := a.Float()
+	if err != nil {
+		return 0, err
+	}
+	if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, fmt.Errorf("%v is not an integer", f)
+	}
+	return int64(f), nil
+}
+
+// Str is a 0-d unicode array's value (trailing NULs removed, as numpy does).
+func (a *Array) Str() (string, error) {
+	if !strings.HasPrefix(a.Descr, "<U") || a.Len() != 1 {
+		return "", fmt.Errorf("dtype %s shape %v is not a string scalar", a.Descr, a.Shape)
+	}
+	var b strings.Builder
+	for i := 0; i+4 <= len(a.Data); i += 4 {
+		r := rune(binary.LittleEndian.Uint32(a.Data[i:]))
+		if r == 0 {
+			break
+		}
+		if !utf8.ValidRune(r) {
+			return "", fmt.Errorf("invalid code point %#x", r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), nil
+}
+
+// itemSize is the byte size of one element of descr, or an error for a
+// type this package does not read.
+func itemSize(descr string) (int, error) {
+	if len(descr) < 3 {
+		return 0, fmt.Errorf("unsupported dtype %q", descr)
+	}
+	order, kind, size := descr[0], descr[1], descr[2:]
+	if order == '>' {
+		return 0, fmt.Errorf("big-endian dtype %q is not supported (save with '<' byte order)", descr)
+	}
+	if order != '<' && order != '|' && order != '=' {
+		return 0, fmt.Errorf("unsupported dtype %q", descr)
+	}
+	n, err := strconv.Atoi(size)
+	if err != nil || n <= 0 || n > 1<<20 {
+		return 0, fmt.Errorf("unsupported dtype %q", descr)
+	}
+	switch kind {
+	case 'f', 'i', 'u', 'b':
+		if n != 1 && n != 2 && n != 4 && n != 8 {
+			return 0, fmt.Errorf("unsupported dtype %q", descr)
+		}
+		return n, nil
+	case 'U':
+		return 4 * n, nil
+	}
+	return 0, fmt.Errorf("unsupported dtype %q (only numbers, booleans and unicode strings)", descr)
+}
+
+// normDescr spells the native and not-applicable byte orders as numpy does
+// on a little-endian machine, so callers compare against one spelling.
+func normDescr(d string) string {
+	if strings.HasPrefix(d, "=") {
+		d = "<" + d[1:]
+	}
+	if len(d) >= 2 && (d[1] == 'b' || d == "<u1" || d == "<i1") {
+		d = "|" + d[1:]
+	}
+	return d
+}
+
+var headerRE = regexp.MustCompile(`^\{\s*'descr'\s*:\s*'([^']*)'\s*,\s*'fortran_order'\s*:\s*(True|False)\s*,\s*'shape'\s*:\s*\(([0-9,\s]*)\)\s*,?\s*\}\s*$`)
+
+// ReadNPY parses one .npy file.
+func ReadNPY(b []byte) (*Array, error) {
+	const magic = "\x93NUMPY"
+	if len(b) < 10 || string(b[:6]) != magic {
+		return nil, errors.New("not a .npy file (bad magic)")
+	}
+	major := b[6]
+	var hlen, off int
+	switch major {
+	case 1:
+		hlen, off = int(binary.LittleEndian.Uint16(b[8:])), 10
+	case 2, 3:
+		if len(b) < 12 {
+			return nil, errors.New("truncated .npy header")
+		}
+		hlen, off = int(binary.LittleEndian.Uint32(b[8:])), 12
+	default:
+		return nil, fmt.Errorf(".npy format version %d is not supported", major)
+	}
+	if hlen > len(b)-off {
+		return nil, errors.New("truncated .npy header")
+	}
+	header := strings.TrimSpace(string(b[off : off+hlen]))
+	m := headerRE.FindStringSubmatch(header)
+	if m == nil {
+		// numpy writes the keys sorted, in this one form; anything else is
+		// refused rather than guessed at.
+		return nil, fmt.Errorf("unrecognised .npy header %q", truncate(header, 120))
+	}
+	if m[2] == "True" {
+		return nil, errors.New("Fortran-order arrays are not supported (save a C-order copy)")
+	}
+	descr := normDescr(m[1])
+	if strings.HasPrefix(descr, "|O") || strings.HasPrefix(descr, "<O") {
+		return nil, errors.New("object arrays (pickles) are not supported")
+	}
+	size, err := itemSize(descr)
+	if err != nil {
+		return nil, err
+	}
+	a := &Array{Descr: descr}
+	n := int64(1)
+	for _, f := range strings.Split(m[3], ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		d, err := strconv.Atoi(f)
+		if err != nil || d < 0 || d > math.MaxInt32 {
+			return nil, fmt.Errorf("bad shape (%s)", m[3])
+		}
+		a.Shape = append(a.Shape, d)
+		n *= int64(d)
+		if n > math.MaxInt64/int64(size) {
+			return nil, fmt.Errorf("shape (%s) is too large", m[3])
+		}
+	}
+	data := b[off+hlen:]
+	if int64(len(data)) != n*int64(size) {
+		return nil, fmt.Errorf("shape (%s) of %s needs %d bytes, file has %d", m[3], descr, n*int64(size), len(data))
+	}
+	a.Data = data
+	return a, nil
+}
+
+// AppendNPY appends a as a version 1.0 .npy file to b.
+func AppendNPY(b []byte, a *Array) ([]byte, error) {
+	size, err := itemSize(a.Descr)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Data) != a.Len()*size {
+		return nil, fmt.Errorf("shape %v of %s needs %d bytes, have %d", a.Shape, a.Descr, a.Len()*size, len(a.Data))
+	}
+	var shape strings.Builder
+	for i, d := range a.Shape {
+		if i > 0 {
+			shape.WriteString(", ")
+		}
+		shape.WriteString(strconv.Itoa(d))
+	}
+	if len(a.Shape) == 1 {
+		shape.WriteString(",")
+	}
+	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", a.Descr, shape.String())
+	// numpy pads the header with spaces and a newline so the data starts on
+	// a 64-byte boundary.
+	total := 10 + len(header) + 1
+	pad := (64 - total%64) % 64
+	header += strings.Repeat(" ", pad) + "\n"
+	if len(header) > math.MaxUint16 {
+		return nil, errors.New("npy header too long")
+	}
+	b = append(b, "\x93NUMPY\x01\x00"...)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(header)))
+	b = append(b, header...)
+	return append(b, a.Data...), nil
+}
+
+// File is an opened .npz archive.
+type File struct {
+	// Names lists the arrays in archive order (without the .npy suffix).
+	Names  []string
+	arrays map[string]*Array
+}
+
+// Array returns the named array, or an error naming the missing one.
+func (f *File) Array(name string) (*Array, error) {
+	a, ok := f.arrays[name]
+	if !ok {
+		return nil, fmt.Errorf("npz has no array %q (it has %s)", name, strings.Join(f.Names, ", "))
+	}
+	return a, nil
+}
+
+// Has reports whether the archive holds the named array.
+func (f *File) Has(name string) bool { _, ok := f.arrays[name]; return ok }
+
+// MaxBytes bounds the uncompressed size Read accepts, so a hostile archive
+// (a zip bomb) fails instead of exhausting memory.
+const MaxBytes = 16 << 30
+
+// Read parses a whole .npz archive.
+func Read(r io.ReaderAt, size int64) (*File, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("read npz: not a zip archive: %w", err)
+	}
+	f := &File{arrays: map[string]*Array{}}
+	var total uint64
+	for _, zf := range zr.File {
+		name, ok := strings.CutSuffix(zf.Name, ".npy")
+		if !ok {
+			return nil, fmt.Errorf("read npz: member %q is not a .npy file", zf.Name)
+		}
+		total += zf.UncompressedSize64
+		if total > MaxBytes {
+			return nil, fmt.Errorf("read npz: more than %d bytes uncompressed", uint64(MaxBytes))
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return nil, fmt.Errorf("read npz: %s: %w", zf.Name, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(rc, int64(zf.UncompressedSize64)+1))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read npz: %s: %w", zf.Name, err)
+		}
+		a, err := ReadNPY(b)
+		if err != nil {
+			return nil, fmt.Errorf("read npz: %s: %w", zf.Name, err)
+		}
+		if _, dup := f.arrays[name]; dup {
+			return nil, fmt.Errorf("read npz: array %q appears twice", name)
+		}
+		f.Names = append(f.Names, name)
+		f.arrays[name] = a
+	}
+	return f, nil
+}
+
+// ReadBytes is Read over an in-memory archive.
+func ReadBytes(b []byte) (*File, error) { return Read(bytes.NewReader(b), int64(len(b))) }
+
+// Write writes entries as an uncompressed .npz archive (what numpy.savez
+// and implicit's save produce).
+func Write(w io.Writer, entries []Entry) error {
+	zw := zip.NewWriter(w)
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if e.Name == "" || seen[e.Name] || strings.ContainsAny(e.Name, "/\\") {
+			return fmt.Errorf("write npz: bad or repeated array name %q", e.Name)
+		}
+		seen[e.Name] = true
+		b, err := AppendNPY(nil, e.Array)
+		if err != nil {
+			return fmt.Errorf("write npz: %s: %w", e.Name, err)
+		}
+		zf, err := zw.CreateHeader(&zip.FileHeader{Name: e.Name + ".npy", Method: zip.Store})
+		if err != nil {
+			return fmt.Errorf("write npz: %w", err)
+		}
+		if _, err := zf.Write(b); err != nil {
+			return fmt.Errorf("write npz: %w", err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("write npz: %w", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
