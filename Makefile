@@ -7,13 +7,14 @@ BIN := bin
 # The ALS kernels use AVX2/FMA through Go 1.26's experimental simd package
 # (3-7x faster training); other builds fall back to portable Go.
 export GOEXPERIMENT ?= simd
-# Where `make run` keeps its state and listens.
-ADDR ?= :8080
+# `make run` listens at SETLIST_ADDR (or `make run ADDR=host:port`), else at
+# serve's default; its state is in SETLIST_DATA_DIR (.run/ by default).
 
 .PHONY: help build build-batch build-serve test vet check-servers bench bench-serve run run-prod clean fmt image soak
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
+	  awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
 build: build-batch build-serve ## build bin/batch and bin/serve
 

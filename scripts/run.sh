@@ -4,10 +4,17 @@
 # .run/ by default). The first start imports the committed sample, trains and
 # publishes; later starts reuse the data and the published model.
 #
-# `make run-prod` (or SETLIST_STORE=postgres+redis make run) does the same
-# against the PostgreSQL and Redis servers at DATABASE_URL and REDIS_URL.
+# The address is serve's own setting: SETLIST_ADDR (or `make run ADDR=...`,
+# passed as --addr), else serve's default. `make run-prod` (or
+# SETLIST_STORE=postgres+redis make run) does the same against the
+# PostgreSQL and Redis servers at DATABASE_URL and REDIS_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SETLIST_STORE="${SETLIST_STORE:-embedded}"
 export SETLIST_DATA_DIR="${SETLIST_DATA_DIR:-.run}"
-exec bin/serve --playground --addr "${ADDR:-:8080}"
+args=(--playground)
+if [[ -n "${ADDR:-}" ]]; then
+	args+=(--addr "$ADDR")
+fi
+# SETLIST_SERVE_BIN: another build of serve (the script's tests use one).
+exec "${SETLIST_SERVE_BIN:-bin/serve}" "${args[@]}"

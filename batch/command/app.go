@@ -27,6 +27,13 @@ type globals struct {
 // the quality gate") without printing a second error.
 type exitCoder interface{ ExitCode() int }
 
+// usageError is a command line batch cannot run: exit code 2, as flag
+// parsing errors have by convention.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+func (usageError) ExitCode() int   { return 2 }
+
 // NewApp builds the batch CLI. Each subcommand lives in a file named after it.
 func NewApp(version string) *cli.App {
 	g := &globals{}
@@ -52,6 +59,20 @@ func NewApp(version string) *cli.App {
 			runsCommand(g),
 			synthCommand(g),
 			precomputeCommand(g),
+		},
+		// No subcommand is a usage error: the help goes to stderr and the
+		// exit code is 2, so a script that forgot the subcommand fails.
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError(fmt.Sprintf("no subcommand %q", c.Args().First()))
+			}
+			w := c.App.Writer
+			c.App.Writer = c.App.ErrWriter
+			defer func() { c.App.Writer = w }()
+			if err := cli.ShowAppHelp(c); err != nil {
+				return err
+			}
+			return usageError("a subcommand is required (the list is above)")
 		},
 		// Errors are logged once, in Run, not by the library.
 		ExitErrHandler: func(*cli.Context, error) {},

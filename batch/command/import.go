@@ -57,11 +57,12 @@ func importCommand(g *globals) *cli.Command {
 					bar.SetStatus(importPhases[p.Phase])
 				},
 			})
-			bar.Finish()
 			if err != nil {
+				bar.Abandon()
 				// Import's errors already name the file (and line).
 				return err
 			}
+			bar.Finish()
 			printImportSummary(c.App.Writer, sum)
 			for _, bad := range sum.SkippedRows {
 				g.logger.Warn("skipped invalid row", "err", bad.Error())

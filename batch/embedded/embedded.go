@@ -32,6 +32,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/sqlite"
 )
@@ -258,3 +259,23 @@ func restore(m *miniredis.Miniredis, entries []sqlite.KV) error {
 	}
 	return nil
 }
+
+// InUseError is StartKV's error when another process owns the data
+// directory's key-value store. It matches setlist.ErrConflict (errors.Is)
+// but reads as one sentence, without the sentinel's "already exists".
+type InUseError struct {
+	Dir    string // the data directory
+	Holder string // "pid N (program)", as the owner wrote it
+}
+
+func (e *InUseError) Error() string {
+	holder := e.Holder
+	if holder == "" {
+		holder = "another process"
+	}
+	return fmt.Sprintf("the embedded store in %s is in use by %s: only one process may own its published models; "+
+		"stop it first, or while the playground serves, retrain through it with `make retrain`", e.Dir, holder)
+}
+
+// Is makes errors.Is(err, setlist.ErrConflict) hold.
+func (e *InUseError) Is(target error) bool { return target == setlist.ErrConflict }

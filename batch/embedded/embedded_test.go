@@ -3,6 +3,9 @@ package embedded_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +45,9 @@ func TestKeysSurviveRestart(t *testing.T) {
 	}
 	if _, err := other.StartKV(ctx, "p"); !errors.Is(err, setlist.ErrConflict) {
 		t.Errorf("second owner of the data dir: %v; want ErrConflict", err)
+	} else if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("in use by pid %d", os.Getpid())) ||
+		strings.Contains(msg, setlist.ErrConflict.Error()) || !strings.Contains(msg, "make retrain") {
+		t.Errorf("second owner of the data dir: %q; want who holds it and what to do, without %q", msg, setlist.ErrConflict.Error())
 	}
 	must(other.Close())
 	time.Sleep(1500 * time.Millisecond) // one TTL tick: p:gone expires

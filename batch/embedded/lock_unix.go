@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"github.com/setlist/setlist"
 )
 
 // lockDir takes an exclusive flock on path, naming the holder in the file.
@@ -23,8 +21,7 @@ func lockDir(path string) (*os.File, error) {
 		holder, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("the embedded store in %s is in use by %s; stop it first (only one process may own its published models): %w",
-				filepath.Dir(path), strings.TrimSpace(string(holder)), setlist.ErrConflict)
+			return nil, &InUseError{Dir: filepath.Dir(path), Holder: strings.TrimSpace(string(holder))}
 		}
 		return nil, fmt.Errorf("embedded key-value lock %s: %w", path, err)
 	}

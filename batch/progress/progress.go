@@ -48,6 +48,7 @@ type Bar struct {
 	start    time.Time
 	lastEmit time.Time
 	finished bool
+	drawn    bool // a bar line is on the terminal
 	stop     chan struct{}
 }
 
@@ -170,6 +171,25 @@ func (b *Bar) Finish() {
 	}
 }
 
+// Abandon stops the bar when the work failed: unlike Finish it claims no
+// completion (no "finished" log line, no final 100% bar), so the error that
+// follows is the last word. On a terminal it ends the bar's line. Later
+// calls to any method do nothing.
+func (b *Bar) Abandon() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.finished {
+		return
+	}
+	if b.tty && b.drawn {
+		_, _ = io.WriteString(b.w, "\n")
+	}
+	b.finished = true
+	if b.stop != nil {
+		close(b.stop)
+	}
+}
+
 // emit draws or logs if enough time has passed, or always when final.
 // Called with b.mu held.
 func (b *Bar) emit(final bool) {
@@ -183,6 +203,7 @@ func (b *Bar) emit(final bool) {
 	b.lastEmit = now
 	s := b.snapshot(now)
 	if b.tty {
+		b.drawn = true
 		line := "\r" + s.Line() + "\x1b[K"
 		if final {
 			line += "\n"

@@ -126,3 +126,27 @@ func TestNotATerminal(t *testing.T) {
 		t.Errorf("output on a buffer = %q, want a log line", out.String())
 	}
 }
+
+// TestAbandon checks a failed piece of work: no "finished" line and no
+// final 100% frame; on a terminal the drawn bar's line is ended.
+func TestAbandon(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	var logOut bytes.Buffer
+	b := New(&logOut, nil, "import bad.csv", 10, WithTTY(false), WithClock(c.now))
+	c.advance(time.Second)
+	b.Set(3)
+	b.Abandon()
+	b.Finish() // after Abandon: nothing
+	if logOut.String() != "" {
+		t.Errorf("abandoned bar logged %q, want nothing", logOut.String())
+	}
+
+	var tty bytes.Buffer
+	b = New(&tty, nil, "import bad.csv", 10, WithTTY(true), WithClock(c.now), WithEvery(time.Millisecond))
+	c.advance(time.Second)
+	b.Set(3)
+	b.Abandon()
+	if got := tty.String(); !strings.HasSuffix(got, "\n") || strings.Count(got, "\r") != 1 || strings.Contains(got, "100.0%") {
+		t.Errorf("abandoned terminal bar wrote %q, want the one drawn frame and a newline", got)
+	}
+}

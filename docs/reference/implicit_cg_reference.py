@@ -3,15 +3,16 @@
 # uniform [0, 0.01) start) with the same per-user 15% holdout and metrics as
 # batch/als, so setlist's quality can be compared with implicit's algorithm
 # on this machine, where the implicit package itself cannot be installed.
-# Needs Debian's python3-numpy and python3-scipy; reads the shared data set.
+# Needs Debian's python3-numpy and python3-scipy; reads the shared data set
+# (../shared/data/..., relative to the repository; SETLIST_DATA overrides).
 #
 #   /usr/bin/python3 docs/reference/implicit_cg_reference.py FACTORS REG ALPHA ITERATIONS
 #   e.g. 150 0.051 1 15  ->  p@5=0.1443 ndcg@5=0.1604 (docs/BENCHMARKS.md)
-import csv, gzip, sys, time
+import csv, gzip, os, sys, time
 import numpy as np, scipy.sparse as sp
 factors=int(sys.argv[1]); reg=float(sys.argv[2]); alpha=float(sys.argv[3]); iters=int(sys.argv[4])
 users={}; items={}; rows=[]; cols=[]; vals=[]
-with gzip.open('/work/shared/data/spotify-playlists/interactions.csv.gz','rt') as f:
+with gzip.open(os.environ.get('SETLIST_DATA','../shared/data/spotify-playlists/interactions.csv.gz'),'rt') as f:
     r=csv.reader(f); next(r)
     for u,a,t,c in r:
         rows.append(users.setdefault(u,len(users))); cols.append(items.setdefault((a,t),len(items))); vals.append(float(c))

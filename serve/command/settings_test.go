@@ -38,10 +38,12 @@ func settingsTable() string {
 			if !ok {
 				continue
 			}
-			name := f.Names()[0]
-			if name == "help" || name == "version" {
+			// urfave/cli's own --help and --version, not a command's flag
+			// that happens to be called version (batch precompute --version).
+			if f == cli.HelpFlag || f == cli.VersionFlag {
 				continue
 			}
+			name := f.Names()[0]
 			key := name + "|" + strings.Join(df.GetEnvVars(), ",")
 			r := rows[key]
 			if r == nil {
@@ -49,7 +51,7 @@ func settingsTable() string {
 				if def == "" && df.TakesValue() {
 					def = df.GetValue()
 				}
-				r = &settingRow{flag: "--" + name, env: strings.Join(df.GetEnvVars(), ", "), def: def, usage: df.GetUsage()}
+				r = &settingRow{flag: dashed(name), env: strings.Join(df.GetEnvVars(), ", "), def: def, usage: df.GetUsage()}
 				rows[key] = r
 				order = append(order, key)
 			}
@@ -80,6 +82,14 @@ func settingsTable() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.flag, code(r.env), def, strings.Join(r.usedBy, ", "), strings.ReplaceAll(r.usage, "|", "\\|"))
 	}
 	return b.String()
+}
+
+// dashed spells a flag as the CLI's help does: -k, --store.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func code(s string) string {
