@@ -196,11 +196,43 @@ func (a *API) edge(c *fiber.Ctx) error {
 			return herr
 		}
 	}
-	route := c.Route()
-	pattern := route.Path
-	if route.Method == "USE" {
+	pattern := c.Route().Path
+	switch pattern {
+	case "/", "/v1":
+		// Only middleware is registered at these paths (edge itself, and
+		// the /v1 catch-all): the request matched no route. Fiber reports
+		// a middleware route with the request's method, not "USE".
 		pattern = "unmatched"
 	}
-	a.deps.Metrics.ObserveRequest(pattern, c.Method(), c.Response().StatusCode(), time.Since(start))
+	a.deps.Metrics.ObserveRequest(pattern, methodLabel(c.Method()), c.Response().StatusCode(), time.Since(start))
 	return nil
+}
+
+// methodLabel is the metrics label of an HTTP method: one of the constant
+// method names, never c.Method() itself. Fiber's strings point into
+// fasthttp's request buffer, which the next request on any connection
+// overwrites; a label kept in the metrics registry read "GETT" or "POS"
+// after a while. Constants need no copy and bound the label set.
+func methodLabel(m string) string {
+	switch m {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	case fiber.MethodConnect:
+		return fiber.MethodConnect
+	case fiber.MethodTrace:
+		return fiber.MethodTrace
+	}
+	return "other"
 }

@@ -156,9 +156,12 @@ func (m *Metrics) ObserveRequest(route, method string, code int, d time.Duration
 	o, ok := m.observers[k]
 	m.mu.RUnlock()
 	if !ok {
+		// Both the registry and the map keep the strings: copies, in case
+		// a caller passed one that aliases a request buffer.
+		route, method = strings.Clone(route), strings.Clone(method)
 		o = m.RequestDuration.WithLabelValues(route, method, strconv.Itoa(code))
 		m.mu.Lock()
-		m.observers[obsKey{strings.Clone(route), strings.Clone(method), code}] = o
+		m.observers[obsKey{route, method, code}] = o
 		m.mu.Unlock()
 	}
 	o.Observe(d.Seconds())
