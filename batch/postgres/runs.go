@@ -26,6 +26,7 @@ const (
 	RunRunning    = store.RunRunning
 	RunPublished  = store.RunPublished
 	RunStaged     = store.RunStaged
+	RunTuned      = store.RunTuned
 	RunRejected   = store.RunRejected
 	RunFailed     = store.RunFailed
 	RunRolledBack = store.RunRolledBack
@@ -69,7 +70,13 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
 		s := string(u.Status)
 		status = &s
 	}
-	tag, err := db.Pool.Exec(ctx, `UPDATE model_runs SET
+	if u.Trials != nil {
+		if err := store.ValidateTrials(u.Trials); err != nil {
+			return fmt.Errorf("update run %d: %w", id, err)
+		}
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE model_runs SET
 		status       = COALESCE($2, status),
 		params       = COALESCE($3::jsonb, params),
 		metrics      = COALESCE($4::jsonb, metrics),
@@ -79,17 +86,91 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
 		reason       = CASE WHEN $8 = '' THEN reason ELSE $8 END,
 		notes        = CASE WHEN $9 = '' THEN notes ELSE $9 END,
 		snapshot_at  = COALESCE($10, snapshot_at),
-		finished_at  = CASE WHEN $2 IN ('published', 'rejected', 'failed') THEN now() ELSE finished_at END,
+		finished_at  = CASE WHEN $2 IN ('published', 'tuned', 'rejected', 'failed') THEN now() ELSE finished_at END,
 		published_at = CASE WHEN $2 = 'published' THEN now() ELSE published_at END
 		WHERE id = $1`,
-		id, status, cols[0], cols[1], cols[2], cols[3], u.Version, u.Reason, u.Notes, u.SnapshotAt)
+			id, status, cols[0], cols[1], cols[2], cols[3], u.Version, u.Reason, u.Notes, u.SnapshotAt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return setlist.ErrNotFound
+		}
+		if u.Trials == nil {
+			return nil
+		}
+		return replaceTrials(ctx, tx, id, u.Trials)
+	})
 	if err != nil {
 		return fmt.Errorf("update run %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("update run %d: %w", id, setlist.ErrNotFound)
+	return nil
+}
+
+// replaceTrials makes trials the run's whole recorded search.
+func replaceTrials(ctx context.Context, tx pgx.Tx, id int64, trials []store.TuningTrial) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM tuning_trials WHERE run_id = $1`, id); err != nil {
+		return fmt.Errorf("replace trials: %w", err)
+	}
+	rows := make([][]any, len(trials))
+	for i, t := range trials {
+		rows[i] = []any{id, t.Number, t.Rung, t.Split, store.JSONObject(t.Params), t.Iterations, t.UserFraction,
+			store.JSONObject(t.Metrics), t.Seconds, t.Pruned, t.Promoted, t.Incumbent}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"tuning_trials"}, trialColumns, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("insert %d trials: %w", len(trials), err)
 	}
 	return nil
+}
+
+// trialColumns are tuning_trials' columns in replaceTrials' row order.
+var trialColumns = []string{"run_id", "number", "rung", "split", "params", "iterations", "user_fraction",
+	"metrics", "seconds", "pruned", "promoted", "incumbent"}
+
+// TuningTrials returns run id's recorded search in order of trial number,
+// rung and split: empty for a run that did not tune, ErrNotFound for no
+// such run.
+func (db *DB) TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT r.id, t.run_id IS NOT NULL, t.number, t.rung, t.split, t.params, t.iterations,
+			t.user_fraction, t.metrics, t.seconds, t.pruned, t.promoted, t.incumbent
+		FROM model_runs r LEFT JOIN tuning_trials t ON t.run_id = r.id
+		WHERE r.id = $1 ORDER BY t.number, t.rung, t.split`, id)
+	if err != nil {
+		return nil, fmt.Errorf("trials of run %d: %w", id, err)
+	}
+	defer rows.Close()
+	found := false
+	trials := []store.TuningTrial{}
+	for rows.Next() {
+		found = true
+		var (
+			t                       store.TuningTrial
+			has                     bool
+			number, rung, split, it *int32
+			frac, secs              *float64
+			params, metrics         []byte
+			pruned, promoted, inc   *bool
+		)
+		if err := rows.Scan(&t.RunID, &has, &number, &rung, &split, &params, &it, &frac, &metrics, &secs, &pruned, &promoted, &inc); err != nil {
+			return nil, fmt.Errorf("trials of run %d: %w", id, err)
+		}
+		if !has {
+			continue
+		}
+		t.Number, t.Rung, t.Split, t.Iterations = int(*number), int(*rung), int(*split), int(*it)
+		t.UserFraction, t.Seconds = *frac, *secs
+		t.Params, t.Metrics = params, metrics
+		t.Pruned, t.Promoted, t.Incumbent = *pruned, *promoted, *inc
+		trials = append(trials, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("trials of run %d: %w", id, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("trials of run %d: %w", id, setlist.ErrNotFound)
+	}
+	return trials, nil
 }
 
 // Run returns one run.
@@ -135,6 +216,25 @@ func (db *DB) LastPublished(ctx context.Context) (Run, error) {
 	}
 	if err != nil {
 		return Run{}, fmt.Errorf("last published run: %w", err)
+	}
+	return r, nil
+}
+
+// LastTuned returns the newest run that was a search alone (status tuned),
+// or ErrNotFound when none is: the parameters a train starts from when they
+// are newer than the last published run's.
+func (db *DB) LastTuned(ctx context.Context) (Run, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs
+		WHERE status = 'tuned' ORDER BY id DESC LIMIT 1`)
+	if err != nil {
+		return Run{}, fmt.Errorf("last tuned run: %w", err)
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Run{}, fmt.Errorf("last tuned run: %w", setlist.ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("last tuned run: %w", err)
 	}
 	return r, nil
 }

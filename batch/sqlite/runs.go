@@ -54,6 +54,11 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error 
 	if u.Version != nil {
 		version = *u.Version
 	}
+	if u.Trials != nil {
+		if err := store.ValidateTrials(u.Trials); err != nil {
+			return fmt.Errorf("update run %d: %w", id, err)
+		}
+	}
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE model_runs SET
 			status       = COALESCE(?2, status),
@@ -65,7 +70,7 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error 
 			reason       = CASE WHEN ?8 = '' THEN reason ELSE ?8 END,
 			notes        = CASE WHEN ?9 = '' THEN notes ELSE ?9 END,
 			snapshot_at  = COALESCE(?10, snapshot_at),
-			finished_at  = CASE WHEN ?2 IN ('published', 'rejected', 'failed') THEN ?11 ELSE finished_at END,
+			finished_at  = CASE WHEN ?2 IN ('published', 'tuned', 'rejected', 'failed') THEN ?11 ELSE finished_at END,
 			published_at = CASE WHEN ?2 = 'published' THEN ?11 ELSE published_at END
 			WHERE id = ?1`,
 			id, status, cols[0], cols[1], cols[2], cols[3], version, u.Reason, u.Notes, snapshot, micros(time.Now()))
@@ -75,12 +80,88 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return setlist.ErrNotFound
 		}
-		return nil
+		if u.Trials == nil {
+			return nil
+		}
+		return replaceTrials(ctx, tx, id, u.Trials)
 	})
 	if err != nil {
 		return wrapTx(fmt.Sprintf("update run %d", id), err)
 	}
 	return nil
+}
+
+// replaceTrials makes trials the run's whole recorded search.
+func replaceTrials(ctx context.Context, tx *sql.Tx, id int64, trials []store.TuningTrial) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tuning_trials WHERE run_id = ?`, id); err != nil {
+		return classify("replace trials", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO tuning_trials (run_id, number, rung, split, params, iterations,
+		user_fraction, metrics, seconds, pruned, promoted, incumbent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return classify("replace trials", err)
+	}
+	defer stmt.Close()
+	for _, t := range trials {
+		_, err := stmt.ExecContext(ctx, id, t.Number, t.Rung, t.Split, store.JSONObject(t.Params), t.Iterations,
+			t.UserFraction, store.JSONObject(t.Metrics), t.Seconds, t.Pruned, t.Promoted, t.Incumbent)
+		if err != nil {
+			return classify(fmt.Sprintf("insert trial %d rung %d split %d", t.Number, t.Rung, t.Split), err)
+		}
+	}
+	return nil
+}
+
+// TuningTrials returns run id's recorded search in order of trial number,
+// rung and split: empty for a run that did not tune, ErrNotFound for no
+// such run. One read transaction, so the run and its trials agree.
+func (db *DB) TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, classify(fmt.Sprintf("trials of run %d", id), err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM model_runs WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("trials of run %d: %w", id, setlist.ErrNotFound)
+	} else if err != nil {
+		return nil, classify(fmt.Sprintf("trials of run %d", id), err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT run_id, number, rung, split, params, iterations, user_fraction,
+		metrics, seconds, pruned, promoted, incumbent FROM tuning_trials WHERE run_id = ? ORDER BY number, rung, split`, id)
+	if err != nil {
+		return nil, classify(fmt.Sprintf("trials of run %d", id), err)
+	}
+	defer rows.Close()
+	trials := []store.TuningTrial{}
+	for rows.Next() {
+		var t store.TuningTrial
+		var params, metrics string
+		if err := rows.Scan(&t.RunID, &t.Number, &t.Rung, &t.Split, &params, &t.Iterations, &t.UserFraction,
+			&metrics, &t.Seconds, &t.Pruned, &t.Promoted, &t.Incumbent); err != nil {
+			return nil, classify(fmt.Sprintf("trials of run %d", id), err)
+		}
+		t.Params, t.Metrics = json.RawMessage(params), json.RawMessage(metrics)
+		trials = append(trials, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(fmt.Sprintf("trials of run %d", id), err)
+	}
+	return trials, nil
+}
+
+// LastTuned returns the newest run with status tuned (a search alone), or
+// ErrNotFound when none is.
+func (db *DB) LastTuned(ctx context.Context) (store.Run, error) {
+	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM model_runs
+		WHERE status = 'tuned' ORDER BY id DESC LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Run{}, fmt.Errorf("last tuned run: %w", setlist.ErrNotFound)
+	}
+	if err != nil {
+		return store.Run{}, classify("last tuned run", err)
+	}
+	return r, nil
 }
 
 // Run returns one run, or ErrNotFound.

@@ -8,9 +8,11 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,8 @@ type DB interface {
 	Run(ctx context.Context, id int64) (store.Run, error)
 	Runs(ctx context.Context, limit int) ([]store.Run, error)
 	LastPublished(ctx context.Context) (store.Run, error)
+	LastTuned(ctx context.Context) (store.Run, error)
+	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
 	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
 	Ping(ctx context.Context) error
@@ -67,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Import", testImport},
 		{"Load", testLoad},
 		{"Registry", testRegistry},
+		{"TuningTrials", testTuningTrials},
 		{"Lock", testLock},
 		{"PublishReadRollback", testPublish},
 	}
@@ -337,6 +342,124 @@ func testRegistry(t *testing.T, b Backend) {
 	wantErr(t, "unknown run", err, setlist.ErrNotFound)
 	err = b.DB.RecordRollback(ctx, 1<<40, id1, "x")
 	wantErr(t, "rollback of unknown run", err, setlist.ErrNotFound)
+}
+
+func testTuningTrials(t *testing.T, b Backend) {
+	ctx := context.Background()
+	_, err := b.DB.LastTuned(ctx)
+	wantErr(t, "no tuned run", err, setlist.ErrNotFound)
+	_, err = b.DB.TuningTrials(ctx, 1<<40)
+	wantErr(t, "trials of an unknown run", err, setlist.ErrNotFound)
+	id, err := b.DB.StartRun(ctx, "tune")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.DB.TuningTrials(ctx, id); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("trials of a run that did not tune = %#v, %v; want empty, not nil", got, err)
+	}
+	trial := func(number, rung, split int, ndcg float64) store.TuningTrial {
+		return store.TuningTrial{
+			Number: number, Rung: rung, Split: split, Iterations: 5 * (rung + 1), UserFraction: 0.25 * float64(rung+1),
+			Params:  json.RawMessage(fmt.Sprintf(`{"factors": %d, "weighting": "bm25"}`, 32*(number+1))),
+			Metrics: json.RawMessage(fmt.Sprintf(`{"ndcg_at_5": %g}`, ndcg)), Seconds: 0.5 + float64(number),
+			Pruned: rung == 0 && number == 2, Promoted: rung == 0 && number != 2, Incumbent: number == 0,
+		}
+	}
+	// Recorded out of order: read back by number, rung, split.
+	trials := []store.TuningTrial{trial(1, 1, 0, 0.31), trial(0, 0, 0, 0.2), trial(2, 0, 0, 0.1), trial(1, 0, 0, 0.3), trial(0, 1, 0, 0.22), trial(1, 1, 1, 0.29)}
+	summary := map[string]any{"tuning": map[string]any{"best_trial": 1, "stop_reason": "budget"}}
+	if err := b.DB.UpdateRun(ctx, id, store.RunUpdate{Status: store.RunTuned, Params: summary, Trials: trials}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.DB.TuningTrials(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, g := range got {
+		order = append(order, fmt.Sprintf("%d/%d/%d", g.Number, g.Rung, g.Split))
+	}
+	if fmt.Sprint(order) != "[0/0/0 0/1/0 1/0/0 1/1/0 1/1/1 2/0/0]" {
+		t.Errorf("trial order = %v; want by number, rung, split", order)
+	}
+	for _, g := range got {
+		var want store.TuningTrial
+		for _, w := range trials {
+			if w.Number == g.Number && w.Rung == g.Rung && w.Split == g.Split {
+				want = w
+			}
+		}
+		var gp, wp, gm, wm any
+		_ = json.Unmarshal(g.Params, &gp)
+		_ = json.Unmarshal(want.Params, &wp)
+		_ = json.Unmarshal(g.Metrics, &gm)
+		_ = json.Unmarshal(want.Metrics, &wm)
+		if g.RunID != id || g.Iterations != want.Iterations || g.UserFraction != want.UserFraction || g.Seconds != want.Seconds ||
+			g.Pruned != want.Pruned || g.Promoted != want.Promoted || g.Incumbent != want.Incumbent ||
+			fmt.Sprint(gp) != fmt.Sprint(wp) || fmt.Sprint(gm) != fmt.Sprint(wm) {
+			t.Errorf("trial %d/%d/%d read back as %+v (params %s metrics %s); want %+v", g.Number, g.Rung, g.Split, g, g.Params, g.Metrics, want)
+		}
+	}
+	r, err := b.DB.Run(ctx, id)
+	if err != nil || r.Status != store.RunTuned || r.FinishedAt == nil || r.PublishedAt != nil || !strings.Contains(string(r.Params), "budget") {
+		t.Errorf("tuned run = %+v, %v; want finished, not published, with its summary", r, err)
+	}
+	if last, err := b.DB.LastTuned(ctx); err != nil || last.ID != id {
+		t.Errorf("last tuned = %d, %v; want %d", last.ID, err, id)
+	}
+	if _, err := b.DB.LastPublished(ctx); !errors.Is(err, setlist.ErrNotFound) {
+		t.Errorf("a tuned run counts as published: %v", err)
+	}
+
+	// Bad trials are refused whole, naming the trial, and the run's
+	// update is refused with them: nothing is half-written.
+	dup := append(slices.Clone(trials[:2]), trial(1, 1, 0, 0.5))
+	badFrac := trial(3, 0, 0, 0.1)
+	badFrac.UserFraction = 0
+	badJSON := trial(4, 0, 0, 0.1)
+	badJSON.Metrics = json.RawMessage(`[1]`)
+	for name, bad := range map[string][]store.TuningTrial{"duplicate": dup, "user fraction 0": {badFrac}, "metrics not an object": {badJSON}} {
+		err := b.DB.UpdateRun(ctx, id, store.RunUpdate{Status: store.RunFailed, Reason: "x", Trials: bad})
+		wantErr(t, name, err, setlist.ErrInvalid)
+		if err != nil && !strings.Contains(err.Error(), "trial ") {
+			t.Errorf("%s: error %q does not name the trial", name, err)
+		}
+	}
+	if r, _ := b.DB.Run(ctx, id); r.Status != store.RunTuned || r.Reason != "" {
+		t.Errorf("a refused update changed the run: %s %q", r.Status, r.Reason)
+	}
+	if got, _ := b.DB.TuningTrials(ctx, id); len(got) != len(trials) {
+		t.Errorf("a refused update changed the trials: %d, want %d", len(got), len(trials))
+	}
+
+	// An update without trials keeps them; an empty list clears them; an
+	// unknown run writes no trials.
+	if err := b.DB.UpdateRun(ctx, id, store.RunUpdate{Notes: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.DB.TuningTrials(ctx, id); len(got) != len(trials) {
+		t.Errorf("an update without trials dropped them: %d left", len(got))
+	}
+	err = b.DB.UpdateRun(ctx, 1<<40, store.RunUpdate{Status: store.RunTuned, Trials: trials})
+	wantErr(t, "trials of an unknown run", err, setlist.ErrNotFound)
+	if err := b.DB.UpdateRun(ctx, id, store.RunUpdate{Trials: []store.TuningTrial{}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.DB.TuningTrials(ctx, id); err != nil || len(got) != 0 {
+		t.Errorf("trials after an empty list = %d, %v; want none", len(got), err)
+	}
+
+	// A later tuned run is the last tuned; ids keep increasing.
+	id2, err := b.DB.StartRun(ctx, "")
+	if err != nil || id2 <= id {
+		t.Fatalf("second run %d, %v after %d", id2, err, id)
+	}
+	if err := b.DB.UpdateRun(ctx, id2, store.RunUpdate{Status: store.RunTuned, Trials: trials[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := b.DB.LastTuned(ctx); err != nil || last.ID != id2 {
+		t.Errorf("last tuned = %d, %v; want %d", last.ID, err, id2)
+	}
 }
 
 func testLock(t *testing.T, b Backend) {
