@@ -51,6 +51,11 @@ type DB interface {
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
 	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
 	Ping(ctx context.Context) error
+	SaveArtifact(ctx context.Context, version int64, family string, data []byte) (store.ArtifactInfo, error)
+	Artifact(ctx context.Context, version int64) ([]byte, store.ArtifactInfo, error)
+	Artifacts(ctx context.Context) ([]store.ArtifactInfo, error)
+	PinArtifact(ctx context.Context, version int64, pinned bool) error
+	PruneArtifacts(ctx context.Context, keep int, protect []int64) ([]int64, error)
 }
 
 // Backend is one fresh, empty, migrated backend.
@@ -58,6 +63,9 @@ type Backend struct {
 	DB     DB
 	Redis  *redis.Client
 	Prefix string
+	// CorruptArtifact flips one stored byte of version's artifact behind
+	// the backend's back (as a bad disk or a stray UPDATE would).
+	CorruptArtifact func(t *testing.T, version int64)
 }
 
 // Run runs the contract against backends made by open, one per subtest.
@@ -74,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"TuningTrials", testTuningTrials},
 		{"Lock", testLock},
 		{"PublishReadRollback", testPublish},
+		{"Artifacts", testArtifacts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
