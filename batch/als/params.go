@@ -1,6 +1,7 @@
 package als
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -27,16 +28,55 @@ const (
 // Weighting; Regularization is a plain L2 penalty λ on every factor vector,
 // not scaled by the row's count (unlike Spark). See the package doc.
 type Params struct {
-	Factors        int
-	Regularization float64
-	Alpha          float64
-	Iterations     int
-	CGSteps        int       // CG steps per row and sweep; 0 means 3
-	Weighting      Weighting // how raw weights become confidence
-	BM25K1, BM25B  float64   // bm25 saturation and length normalisation
-	LogEpsilon     float64   // for "log": f(w) = log(1 + w/LogEpsilon)
-	Seed           int64     // initial factors; same seed+threads → same model
-	Threads        int       // 0 means GOMAXPROCS
+	Factors        int       `json:"factors"`
+	Regularization float64   `json:"regularization"`
+	Alpha          float64   `json:"alpha"`
+	Iterations     int       `json:"iterations"`
+	CGSteps        int       `json:"cg_steps"`    // CG steps per row and sweep; 0 means 3
+	Weighting      Weighting `json:"weighting"`   // how raw weights become confidence
+	BM25K1         float64   `json:"bm25_k1"`     // bm25 saturation
+	BM25B          float64   `json:"bm25_b"`      // bm25 length normalisation
+	LogEpsilon     float64   `json:"log_epsilon"` // for "log": f(w) = log(1 + w/LogEpsilon)
+	Seed           int64     `json:"seed"`        // initial factors; same seed+threads → same model
+	Threads        int       `json:"threads"`     // 0 means GOMAXPROCS
+}
+
+// UnmarshalJSON accepts the snake_case names and, for runs recorded before
+// Params had JSON tags, the Go field names ("CGSteps", "BM25K1", ...): the
+// registry and Redis meta hold both, and a run must still inherit the last
+// published parameters across that change. encoding/json already matches
+// names case-insensitively, so only the four whose spelling differs need
+// the legacy struct.
+func (p *Params) UnmarshalJSON(b []byte) error {
+	type plain Params
+	var legacy struct {
+		CGSteps    *int     `json:"CGSteps"`
+		BM25K1     *float64 `json:"BM25K1"`
+		BM25B      *float64 `json:"BM25B"`
+		LogEpsilon *float64 `json:"LogEpsilon"`
+	}
+	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &legacy); err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	take := func(snake string, dst *float64, src *float64) {
+		if _, ok := keys[snake]; !ok && src != nil {
+			*dst = *src
+		}
+	}
+	if _, ok := keys["cg_steps"]; !ok && legacy.CGSteps != nil {
+		p.CGSteps = *legacy.CGSteps
+	}
+	take("bm25_k1", &p.BM25K1, legacy.BM25K1)
+	take("bm25_b", &p.BM25B, legacy.BM25B)
+	take("log_epsilon", &p.LogEpsilon, legacy.LogEpsilon)
+	return nil
 }
 
 // DefaultParams returns what the tuner picked on the Spotify playlist

@@ -58,7 +58,7 @@ func TestRealTune(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("SETLIST_TUNE_TRIALS")); err == nil {
 		cfg.Trials = v
 	}
-	best, trials, err := Tune(context.Background(), train, cfg, func(tr Trial) {
+	res, err := Tune(context.Background(), train, cfg, func(tr Trial) {
 		p := tr.Params
 		t.Logf("trial %2d pruned=%-5v %6.1fs f=%d reg=%.4g alpha=%.4g it=%d w=%s k1=%.4g b=%.3g eps=%.3g → ndcg@5=%.4f p@5=%.4f",
 			tr.Number, tr.Pruned, tr.Duration.Seconds(), p.Factors, p.Regularization, p.Alpha, p.Iterations, p.Weighting, p.BM25K1, p.BM25B, p.LogEpsilon, tr.Metrics.NDCG, tr.Metrics.Precision)
@@ -66,7 +66,8 @@ func TestRealTune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d trials; best %+v", len(trials), best)
+	best := res.Best
+	t.Logf("%d trials; best %+v (kept incumbent %v, %v of %v, stop %s)", len(res.Trials), best, res.KeptIncumbent, res.Used, res.Budget, res.StopReason)
 	model, err := Train(context.Background(), train, best, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,11 @@ type TuneConfig struct {
 	// successive halving; 0 means 1/3.
 	Keep float64
 
+	// Incumbent is what tuning must not make worse: the last published
+	// run's parameters; nil means DefaultParams. Its Seed and Threads are
+	// replaced by the config's.
+	Incumbent *Params
+
 	FactorsMin, FactorsMax               int     // log-uniform, multiples of 8; 0 means 32..192
 	RegularizationMin, RegularizationMax float64 // log-uniform; 0 means 0.01..30
 	AlphaMin, AlphaMax                   float64 // log-uniform; 0 means 0.1..30
@@ -121,38 +126,82 @@ func (c TuneConfig) sample(rng *rand.Rand) Params {
 	return p
 }
 
-// Trial is one evaluated configuration. Pruned trials ran a shortened
-// schedule in the first rung of successive halving and were not promoted;
-// their Metrics are from that short run.
+// Trial is one evaluated configuration at one fidelity.
 type Trial struct {
-	Number   int
-	Params   Params
-	Metrics  Metrics
-	Duration time.Duration
-	Pruned   bool
+	Number       int           `json:"number"`        // 0-based, in order of evaluation
+	Params       Params        `json:"params"`        // Params.Iterations is the iterations this trial ran
+	Metrics      Metrics       `json:"metrics"`       // on the validation split named by Split
+	Duration     time.Duration `json:"duration"`      // nanoseconds in JSON
+	Rung         int           `json:"rung"`          // 0 = lowest fidelity; the top rung is full fidelity
+	UserFraction float64       `json:"user_fraction"` // share of users trained/evaluated at this fidelity (1 = all)
+	Split        int           `json:"split"`         // 0 = first validation split, 1 = the re-evaluation split
+	Incumbent    bool          `json:"incumbent"`     // the incumbent's evaluation
+	Pruned       bool          `json:"pruned"`        // stopped at this rung, not promoted
+	Promoted     bool          `json:"promoted"`      // promoted to the next rung
 }
+
+// TuneResult is what a search returns: the pick and the whole history, so
+// it can be recorded and shown.
+type TuneResult struct {
+	Best          Params `json:"best"`
+	BestTrial     int    `json:"best_trial"` // index in Trials of the trial whose Params were picked (the incumbent's when kept)
+	KeptIncumbent bool   `json:"kept_incumbent"`
+	Incumbent     Params `json:"incumbent"`
+	// IncumbentScore and BestScore are the mean validation NDCG@K over the
+	// splits used for the final pick.
+	IncumbentScore float64 `json:"incumbent_score"`
+	BestScore      float64 `json:"best_score"`
+	// NoiseMargin is the margin a challenger had to beat, from the
+	// measured seed-to-seed spread.
+	NoiseMargin float64       `json:"noise_margin"`
+	Budget      time.Duration `json:"budget"`
+	Used        time.Duration `json:"used"`
+	StopReason  string        `json:"stop_reason"` // "budget", "trials", "converged", "cancelled"
+	Trials      []Trial       `json:"trials"`
+}
+
+// Stop reasons of a TuneResult.
+const (
+	StopBudget    = "budget"
+	StopTrials    = "trials"
+	StopConverged = "converged"
+	StopCancelled = "cancelled"
+)
 
 // Tune runs random search with one round of successive halving: every
 // sampled configuration trains for a third of its iterations, and the best
 // Keep share is retrained in full. It maximises NDCG@K on a validation split
 // carved from train only, so the caller's test set never leaks into the
-// choice. With no Budget (or one that does not bind) the result is
-// deterministic for a seed and thread count. onTrial is called after each
-// trial from the calling goroutine. Cancelling ctx returns ctx.Err().
-func Tune(ctx context.Context, train *CSR, cfg TuneConfig, onTrial func(Trial)) (best Params, trials []Trial, err error) {
+// choice. The incumbent (cfg.Incumbent, else DefaultParams) is evaluated
+// first at full fidelity, twice with different seeds to measure the noise;
+// a challenger replaces it only if it beats it by more than that margin.
+// With no Budget (or one that does not bind) the result is deterministic
+// for a seed and thread count. onTrial is called after each trial from the
+// calling goroutine. Cancelling ctx returns ctx.Err().
+func Tune(ctx context.Context, train *CSR, cfg TuneConfig, onTrial func(Trial)) (TuneResult, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return Params{}, nil, fmt.Errorf("tune: %w", err)
+		return TuneResult{}, fmt.Errorf("tune: %w", err)
 	}
 	if err := train.validate(); err != nil {
-		return Params{}, nil, fmt.Errorf("tune: %w", err)
+		return TuneResult{}, fmt.Errorf("tune: %w", err)
 	}
 	start := time.Now()
+	res := TuneResult{Budget: cfg.Budget, StopReason: StopTrials}
+	inc := DefaultParams()
+	if cfg.Incumbent != nil {
+		inc = *cfg.Incumbent
+	}
+	inc.Seed, inc.Threads = cfg.Seed, cfg.Threads
+	if err := inc.Validate(); err != nil {
+		return TuneResult{}, fmt.Errorf("tune: incumbent: %w", err)
+	}
+	res.Incumbent, res.Best = inc, inc
 	overBudget := func() bool { return cfg.Budget > 0 && time.Since(start) >= cfg.Budget }
 	fit, valid := SplitHoldout(train, cfg.ValidationFraction, cfg.Seed)
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7e5e))
 
-	run := func(p Params) (Trial, error) {
+	run := func(p Params, rung int) (Trial, error) {
 		t0 := time.Now()
 		m, err := Train(ctx, fit, p, nil)
 		if err != nil {
@@ -162,58 +211,87 @@ func Tune(ctx context.Context, train *CSR, cfg TuneConfig, onTrial func(Trial)) 
 		if err != nil {
 			return Trial{}, err
 		}
-		return Trial{Number: len(trials), Params: p, Metrics: met, Duration: time.Since(t0)}, nil
+		return Trial{Number: len(res.Trials), Params: p, Metrics: met, Duration: time.Since(t0), Rung: rung, UserFraction: 1}, nil
 	}
 	record := func(t Trial) {
-		trials = append(trials, t)
+		res.Trials = append(res.Trials, t)
 		if onTrial != nil {
 			onTrial(t)
 		}
 	}
+	finish := func(err error) (TuneResult, error) {
+		res.Used = time.Since(start)
+		if err != nil && ctx.Err() != nil {
+			res.StopReason = StopCancelled
+		}
+		return res, err
+	}
+
+	// The incumbent at full fidelity, then again with another seed: the
+	// spread of the two is the noise a challenger must beat.
+	var incScores []float64
+	for i := range 2 {
+		p := inc
+		p.Seed = inc.Seed + int64(i)
+		t, err := run(p, 1)
+		if err != nil {
+			return finish(fmt.Errorf("tune: incumbent: %w", err))
+		}
+		t.Incumbent = true
+		record(t)
+		incScores = append(incScores, t.Metrics.NDCG)
+	}
+	res.BestTrial = 0
+	res.IncumbentScore = incScores[0]
+	res.BestScore = incScores[0]
+	res.NoiseMargin = math.Abs(incScores[0] - incScores[1])
 
 	type candidate struct {
 		full  Params
 		trial int
 	}
 	var rung []candidate
-	for i := 0; i < cfg.Trials && !overBudget(); i++ {
+	for i := 0; i < cfg.Trials; i++ {
+		if overBudget() {
+			res.StopReason = StopBudget
+			break
+		}
 		p := cfg.sample(rng)
 		short := p
 		short.Iterations = max(1, (p.Iterations+2)/3)
-		t, err := run(short)
+		t, err := run(short, 0)
 		if err != nil {
-			return Params{}, trials, fmt.Errorf("tune: trial %d: %w", len(trials), err)
+			return finish(fmt.Errorf("tune: trial %d: %w", len(res.Trials), err))
 		}
 		t.Pruned = true // until promoted
-		rung = append(rung, candidate{full: p, trial: len(trials)})
+		rung = append(rung, candidate{full: p, trial: len(res.Trials)})
 		record(t)
-	}
-	if len(rung) == 0 {
-		return Params{}, trials, errors.New("tune: budget exhausted before the first trial")
 	}
 	slices.SortStableFunc(rung, func(a, b candidate) int {
-		return cmpDesc(trials[a.trial].Metrics.NDCG, trials[b.trial].Metrics.NDCG)
+		return cmpDesc(res.Trials[a.trial].Metrics.NDCG, res.Trials[b.trial].Metrics.NDCG)
 	})
-	bestScore, bestIdx := -1.0, -1
-	promote := max(1, int(math.Ceil(cfg.Keep*float64(len(rung)))))
+	promote := min(len(rung), max(1, int(math.Ceil(cfg.Keep*float64(len(rung))))))
 	for _, c := range rung[:promote] {
 		if overBudget() {
+			res.StopReason = StopBudget
 			break
 		}
-		trials[c.trial].Pruned = false
-		t, err := run(c.full)
+		res.Trials[c.trial].Pruned, res.Trials[c.trial].Promoted = false, true
+		t, err := run(c.full, 1)
 		if err != nil {
-			return Params{}, trials, fmt.Errorf("tune: trial %d: %w", len(trials), err)
+			return finish(fmt.Errorf("tune: trial %d: %w", len(res.Trials), err))
 		}
 		record(t)
-		if t.Metrics.NDCG > bestScore {
-			bestScore, bestIdx = t.Metrics.NDCG, len(trials)-1
+		if t.Metrics.NDCG > res.BestScore {
+			res.BestScore, res.BestTrial = t.Metrics.NDCG, len(res.Trials)-1
 		}
 	}
-	if bestIdx < 0 { // budget ran out before any full run: best short run
-		return rung[0].full, trials, nil
+	if res.BestTrial != 0 && res.BestScore > res.IncumbentScore+res.NoiseMargin {
+		res.Best = res.Trials[res.BestTrial].Params
+	} else {
+		res.Best, res.BestTrial, res.BestScore, res.KeptIncumbent = inc, 0, res.IncumbentScore, true
 	}
-	return trials[bestIdx].Params, trials, nil
+	return finish(nil)
 }
 
 func cmpDesc(a, b float64) int {

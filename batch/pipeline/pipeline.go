@@ -124,6 +124,8 @@ type Result struct {
 	SnapshotAt time.Time
 	Gate       GateDecision
 	Publish    modelstore.Report
+	// Tuning is the search's pick and history; nil when the run did not tune.
+	Tuning *als.TuneResult
 }
 
 // Run executes one batch run. It returns a *RejectedError (exit code 3) when
@@ -264,14 +266,25 @@ func (r *run) execute(ctx context.Context) error {
 
 	if cfg.TuneTrials > 0 || cfg.TuneBudget > 0 {
 		err := r.phase("tune", func() error {
-			tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK}
-			best, trials, err := als.Tune(ctx, train, tc, func(t als.Trial) {
-				r.deps.Logger.Info("tune trial", "trial", t.Number, "ndcg_at_5", t.Metrics.NDCG, "pruned", t.Pruned, "seconds", t.Duration.Seconds())
+			// The incumbent is what this run would train without tuning:
+			// the last published parameters, else the defaults.
+			inc := params
+			tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
+			tr, err := als.Tune(ctx, train, tc, func(t als.Trial) {
+				r.deps.Logger.Info("tune trial", "trial", t.Number, "rung", t.Rung, "ndcg_at_5", t.Metrics.NDCG,
+					"incumbent", t.Incumbent, "pruned", t.Pruned, "seconds", t.Duration.Seconds())
 			})
 			if err != nil {
 				return err
 			}
-			params, res.Params.Source, res.Params.Trials = best, "tuned", len(trials)
+			res.Tuning = &tr
+			r.deps.Logger.Info("tuned", "trials", len(tr.Trials), "used_seconds", tr.Used.Seconds(), "budget_seconds", tr.Budget.Seconds(),
+				"stop", tr.StopReason, "kept_incumbent", tr.KeptIncumbent, "best_ndcg_at_5", tr.BestScore,
+				"incumbent_ndcg_at_5", tr.IncumbentScore, "noise_margin", tr.NoiseMargin)
+			params, res.Params.Trials = tr.Best, len(tr.Trials)
+			if !tr.KeptIncumbent {
+				res.Params.Source = "tuned"
+			}
 			return nil
 		})
 		if err != nil {

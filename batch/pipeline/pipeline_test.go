@@ -428,7 +428,14 @@ func TestRunTunes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tuned run: %v", err)
 	}
-	if res.Params.Source != "tuned" || res.Params.Trials < 1 || res.Timings["tune"] == 0 {
-		t.Errorf("params source %q, %d trials, tune %.2fs; want a tuned run", res.Params.Source, res.Params.Trials, res.Timings["tune"])
+	if res.Tuning == nil || res.Params.Trials != len(res.Tuning.Trials) || res.Timings["tune"] == 0 {
+		t.Fatalf("tuning %v, %d trials, tune %.2fs; want a tuned run", res.Tuning != nil, res.Params.Trials, res.Timings["tune"])
+	}
+	// The source says "tuned" only when a challenger replaced the incumbent.
+	if want := map[bool]string{true: "default", false: "tuned"}[res.Tuning.KeptIncumbent]; res.Params.Source != want {
+		t.Errorf("params source %q with kept incumbent %v, want %q", res.Params.Source, res.Tuning.KeptIncumbent, want)
+	}
+	if !res.Tuning.Trials[0].Incumbent || res.Tuning.Trials[0].Params.Factors != res.Tuning.Incumbent.Factors {
+		t.Errorf("first trial %+v is not the incumbent %+v", res.Tuning.Trials[0], res.Tuning.Incumbent)
 	}
 }
