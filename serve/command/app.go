@@ -188,7 +188,8 @@ func run(ctx context.Context, version string, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "setlist_serve_build_info", Help: "Always 1; the version label is the build.",
 			ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
-	srv, err := server.New(cfg.Server, server.Deps{DB: st.db, Redis: st.rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static()})
+	srv, err := server.New(cfg.Server, server.Deps{DB: st.db, Redis: st.rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static(),
+		DBName: st.dbName, KVName: st.kvName})
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,13 @@ func TestPlayground(t *testing.T) {
 	}
 	first := recs.Version
 
+	// /readyz names what the embedded store really is.
+	var ready struct{ Checks map[string]string }
+	getJSON(t, base+"/readyz", &ready)
+	if ready.Checks["sqlite"] != "ok" || ready.Checks["embedded_redis"] != "ok" || ready.Checks["postgres"] != "" || ready.Checks["redis"] != "" {
+		t.Errorf("playground /readyz checks %v, want sqlite and embedded_redis, no postgres or redis", ready.Checks)
+	}
+
 	body, _ := json.Marshal(map[string]any{"song_id": recs.Items[0].SongID, "kind": "like"})
 	resp, err := http.Post(base+"/v1/users/"+user+"/reactions", "application/json", bytes.NewReader(body))
 	if err != nil {

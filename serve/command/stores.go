@@ -35,6 +35,8 @@ type stores struct {
 	db    database
 	rdb   *redis.Client
 	close func()
+	// dbName and kvName say what db and rdb are, for /readyz.
+	dbName, kvName string
 }
 
 // openStores opens, migrates and checks the backend.
@@ -53,7 +55,7 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, 
 			return nil, err
 		}
 		logger.Info("embedded store", "data_dir", cfg.Stores.DataDir, "database", emb.DB.Path())
-		return &stores{db: emb.DB, rdb: rdb, close: func() {
+		return &stores{db: emb.DB, rdb: rdb, dbName: "sqlite", kvName: "embedded_redis", close: func() {
 			if err := emb.Close(); err != nil {
 				logger.Error("embedded store not saved", "err", err)
 			}
@@ -71,7 +73,7 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, 
 		db.Close()
 		return nil, err
 	}
-	return &stores{db: db, rdb: rdb, close: func() { _ = rdb.Close(); db.Close() }}, nil
+	return &stores{db: db, rdb: rdb, dbName: "postgres", kvName: "redis", close: func() { _ = rdb.Close(); db.Close() }}, nil
 }
 
 // pageURL is the address a person opens for the web page.

@@ -75,6 +75,10 @@ type Deps struct {
 	Log      *slog.Logger
 	Static   fs.FS // the web page, served at /
 	Admin    Admin // rollback for /v1/admin; nil when not wired
+	// DBName and KVName name what DB and Redis really are in /readyz's
+	// checks ("postgres" and "redis" when empty; the embedded store's
+	// SQLite file and in-process Redis say so).
+	DBName, KVName string
 }
 
 // API is the HTTP app plus the state readiness depends on.
@@ -95,6 +99,12 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 64 << 10
+	}
+	if d.DBName == "" {
+		d.DBName = "postgres"
+	}
+	if d.KVName == "" {
+		d.KVName = "redis"
 	}
 	a := &API{deps: d, cfg: cfg, limiter: newWriteLimiter(cfg.WriteRate, cfg.WriteBurst, cfg.TrustedProxies)}
 	if cfg.AdminToken != "" {
@@ -132,12 +142,19 @@ func New(cfg Config, d Deps) (*API, error) {
 	admin.Post("/rollback", a.rollback)
 	admin.Post("/reload", a.reload)
 	v1.Use(func(c *fiber.Ctx) error {
+		if methods := allowed(a.App, c.Path()); len(methods) > 0 {
+			return methodNotAllowed(c, methods)
+		}
 		return fiber.NewError(fiber.StatusNotFound, "no such endpoint: "+c.Method()+" "+c.Path())
 	})
 	a.App.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	a.App.Get("/readyz", a.readyz)
 	a.App.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})))
 	a.App.Get("/*", static.serve)
+	// Everything outside /v1 is a page, a file or a probe: GET and HEAD only.
+	a.App.Use(func(c *fiber.Ctx) error {
+		return methodNotAllowed(c, []string{fiber.MethodGet, fiber.MethodHead})
+	})
 	return a, nil
 }
 

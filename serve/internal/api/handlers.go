@@ -306,15 +306,17 @@ func (a *API) model(c *fiber.Ctx) error {
 	return c.JSON(info)
 }
 
-// readyz is 200 only when Redis and PostgreSQL answer and a model is loaded;
-// otherwise 503 naming each failed check.
+// readyz is 200 only when the key-value store and the database answer and a
+// model is loaded; otherwise 503 naming each failed check. The checks are
+// named after what was pinged (postgres and redis, or the embedded store's
+// sqlite and in-process redis).
 func (a *API) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for name, p := range map[string]Pinger{"redis": a.deps.Redis, "postgres": a.deps.DB} {
+	for name, p := range map[string]Pinger{a.deps.KVName: a.deps.Redis, a.deps.DBName: a.deps.DB} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -338,7 +340,7 @@ func (a *API) readyz(c *fiber.Ctx) error {
 		checks["server"] = "shutting down"
 	}
 	var failed []string
-	for _, name := range []string{"redis", "postgres", "model", "server"} {
+	for _, name := range []string{a.deps.KVName, a.deps.DBName, "model", "server"} {
 		if s, ok := checks[name]; ok && s != "ok" {
 			failed = append(failed, name)
 		}

@@ -51,6 +51,8 @@ type Deps struct {
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
 	Static      fs.FS
+	// DBName and KVName name DB and Redis in /readyz (see api.Deps).
+	DBName, KVName string
 }
 
 // Server is one serve process's HTTP server and background model follower.
@@ -81,7 +83,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() time.Time { return svc.TrainedAt() })
 	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
 	admin := &rollbacker{pub: modelstore.NewPublisher(d.Redis, modelstore.NewKeys(d.RedisPrefix)), db: d.DB}
-	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static, Admin: admin})
+	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static, Admin: admin,
+		DBName: d.DBName, KVName: d.KVName})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}

@@ -505,6 +505,36 @@ func TestEndpoints(t *testing.T) {
 		wantStatus(t, in.get(t, "/healthz"), http.StatusOK)
 		wantStatus(t, in.get(t, "/readyz"), http.StatusOK)
 		wantStatus(t, in.get(t, "/v1/nothing"), http.StatusNotFound)
+		r := in.get(t, "/readyz")
+		var ready struct{ Checks map[string]string }
+		r.json(t, &ready)
+		if ready.Checks["postgres"] != "ok" || ready.Checks["redis"] != "ok" {
+			t.Errorf("readyz checks %v, want postgres and redis ok", ready.Checks)
+		}
+	})
+	t.Run("Methods", func(t *testing.T) {
+		// A path that exists under other methods: 405 and Allow.
+		for _, c := range []struct{ method, path, allow string }{
+			{http.MethodPut, "/v1/users", "GET, HEAD, POST"},
+			{http.MethodDelete, "/v1/users/zoe", "GET, HEAD"},
+			{http.MethodPatch, "/v1/users/zoe/reactions", "GET, HEAD, POST"},
+			{http.MethodGet, "/v1/users/zoe/reactions/12", "DELETE"},
+			{http.MethodPost, "/v1/model", "GET, HEAD"},
+			{http.MethodPost, "/readyz", "GET, HEAD"},
+			{http.MethodPut, "/", "GET, HEAD"},
+		} {
+			r := in.do(t, c.method, c.path, nil)
+			wantStatus(t, r, http.StatusMethodNotAllowed)
+			if got := r.header.Get("Allow"); got != c.allow {
+				t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+			}
+			if !strings.Contains(string(r.body), c.method) || !strings.Contains(string(r.body), "allowed") {
+				t.Errorf("%s %s: body %s does not say which methods are allowed", c.method, c.path, r.body)
+			}
+		}
+		// A path that exists under no method is still 404.
+		wantStatus(t, in.do(t, http.MethodPost, "/v1/nothing", nil), http.StatusNotFound)
+		wantStatus(t, in.do(t, http.MethodGet, "/v1/users/zoe/likes", nil), http.StatusNotFound)
 	})
 	t.Run("RequestID", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, in.base+"/healthz", nil)
