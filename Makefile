@@ -10,7 +10,7 @@ export GOEXPERIMENT ?= simd
 # `make run` listens at SETLIST_ADDR (or `make run ADDR=host:port`), else at
 # serve's default; its state is in SETLIST_DATA_DIR (.run/ by default).
 
-.PHONY: help build build-batch build-serve test vet check-servers bench bench-serve run run-prod clean fmt image soak
+.PHONY: help build build-batch build-serve test vet check-servers bench bench-serve run retrain run-prod clean fmt image soak
 
 help: ## list the targets
 	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
@@ -49,6 +49,9 @@ soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded),
 
 run: build-serve ## start the playground at http://localhost:8080 in one process, no servers needed (state in .run/)
 	@bash scripts/run.sh
+
+retrain: ## while make run serves: train and publish a new model from its current data, likes included (FORCE=1 past the quality gate)
+	@bash scripts/retrain.sh
 
 run-prod: build-serve ## the same against the PostgreSQL and Redis at DATABASE_URL and REDIS_URL
 	@SETLIST_STORE=postgres+redis bash scripts/run.sh

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/config"
+	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/server"
 	"github.com/setlist/setlist/web"
@@ -188,8 +189,23 @@ func run(ctx context.Context, version string, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "setlist_serve_build_info", Help: "Always 1; the version label is the build.",
 			ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
-	srv, err := server.New(cfg.Server, server.Deps{DB: st.db, Redis: st.rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static(),
-		DBName: st.dbName, KVName: st.kvName})
+	deps := server.Deps{DB: st.db, Redis: st.rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static(),
+		DBName: st.dbName, KVName: st.kvName}
+	if cfg.Playground.Enabled {
+		// `make retrain`: batch cannot open the embedded store while
+		// serve owns it, so serve trains itself, on request.
+		if cfg.Server.API.AdminToken == "" {
+			if cfg.Server.API.AdminToken, err = playgroundToken(cfg.Stores.DataDir); err != nil {
+				return err
+			}
+		}
+		rt := &retrainer{ctx: ctx, logger: logger, train: func(ctx context.Context, force bool) (*pipeline.Result, error) {
+			return train(ctx, st.db, st.rdb, cfg.Stores.RedisPrefix, logger, pipeline.Config{Notes: "playground retrain", Force: force})
+		}}
+		defer rt.wait()
+		deps.Retrain = rt
+	}
+	srv, err := server.New(cfg.Server, deps)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Static   fs.FS // the web page, served at /
 	Admin    Admin // rollback for /v1/admin; nil when not wired
+	// Retrain trains and publishes in this process (the playground's
+	// /v1/admin/retrain); nil elsewhere.
+	Retrain Retrainer
 	// DBName and KVName name what DB and Redis really are in /readyz's
 	// checks ("postgres" and "redis" when empty; the embedded store's
 	// SQLite file and in-process Redis say so).
@@ -141,6 +144,8 @@ func New(cfg Config, d Deps) (*API, error) {
 	admin := v1.Group("/admin", a.adminAuth)
 	admin.Post("/rollback", a.rollback)
 	admin.Post("/reload", a.reload)
+	admin.Post("/retrain", a.startRetrain)
+	admin.Get("/retrain", a.retrainStatus)
 	v1.Use(func(c *fiber.Ctx) error {
 		if methods := allowed(a.App, c.Path()); len(methods) > 0 {
 			return methodNotAllowed(c, methods)

@@ -51,6 +51,8 @@ type Deps struct {
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
 	Static      fs.FS
+	// Retrain is the playground's in-process retrain (nil elsewhere).
+	Retrain api.Retrainer
 	// DBName and KVName name DB and Redis in /readyz (see api.Deps).
 	DBName, KVName string
 }
@@ -84,7 +86,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
 	admin := &rollbacker{pub: modelstore.NewPublisher(d.Redis, modelstore.NewKeys(d.RedisPrefix)), db: d.DB}
 	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static, Admin: admin,
-		DBName: d.DBName, KVName: d.KVName})
+		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
