@@ -52,6 +52,9 @@ func TestImportArrows(t *testing.T) {
 			if strings.HasPrefix(imp, module+"/serve") && !strings.HasPrefix(p.ImportPath, module+"/serve") {
 				t.Errorf("%s imports %s: nothing outside serve may import serve", p.ImportPath, imp)
 			}
+			if p.ImportPath == module+"/batch/config" && strings.HasPrefix(imp, module+"/") {
+				t.Errorf("batch/config imports %s: the flags' package holds its own defaults and imports no adapter", imp)
+			}
 			if p.ImportPath == module && strings.Contains(imp, ".") {
 				t.Errorf("the domain package imports %s: it must use the standard library only", imp)
 			}

@@ -28,8 +28,8 @@ import (
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/modelstore/redistest"
 	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/batch/synth"
 	"github.com/setlist/setlist/k8s/k8stest"
 )
@@ -677,7 +677,7 @@ func TestBatchMetricsExist(t *testing.T) {
 	if _, err := synth.Write(&csv, synth.Config{Users: 200, Songs: 150, Reactions: 4000, Seed: 7}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Import(ctx, &csv, postgres.ImportOptions{Source: "synth"}); err != nil {
+	if _, err := db.Import(ctx, &csv, store.ImportOptions{Source: "synth"}); err != nil {
 		t.Fatal(err)
 	}
 	rdb, prefix := redistest.Client(t)
@@ -691,7 +691,7 @@ func TestBatchMetricsExist(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pipeline run: %v", err)
 	}
-	if res.Status != postgres.RunPublished {
+	if res.Status != store.RunPublished {
 		t.Fatalf("run status %q, want published", res.Status)
 	}
 	have := registryNames(t, reg)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // buildBatch compiles the real batch binary, so a test can SIGKILL it: a
@@ -209,7 +210,7 @@ func TestTrainKilledAndConcurrent(t *testing.T) {
 				}
 			}
 			run, err := db.Run(ctx, started.Run)
-			if err != nil || run.Status == postgres.RunPublished || run.PublishedAt != nil {
+			if err != nil || run.Status == store.RunPublished || run.PublishedAt != nil {
 				t.Fatalf("killed run %d in the registry: %+v (%v); it must not claim success", started.Run, run, err)
 			}
 		})
@@ -232,7 +233,7 @@ func TestTrainKilledAndConcurrent(t *testing.T) {
 			t.Errorf("%d keys of killed version %d remain after the next run", n, v)
 		}
 		run, err := db.Run(ctx, v)
-		if err != nil || run.Status != postgres.RunFailed || !strings.Contains(run.Reason, "interrupted") {
+		if err != nil || run.Status != store.RunFailed || !strings.Contains(run.Reason, "interrupted") {
 			t.Errorf("killed run %d after the next run: %s %q (%v), want failed, interrupted", v, run.Status, run.Reason, err)
 		}
 	}

@@ -11,13 +11,20 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/postgres"
 )
 
-// DefaultRedisURL is where a fresh machine's Redis listens.
-const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+// The defaults live here rather than in the adapters so that this package,
+// which both binaries import for their flags, does not pull pgx or go-redis.
+const (
+	// DefaultDatabaseURL is where a fresh machine's PostgreSQL listens
+	// (trust auth).
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/setlist?sslmode=disable"
+	// DefaultRedisURL is where a fresh machine's Redis listens.
+	DefaultRedisURL = "redis://127.0.0.1:6379/0"
+	// DefaultRedisPrefix namespaces every Redis key; it equals
+	// modelstore.DefaultPrefix (a test pins that).
+	DefaultRedisPrefix = "setlist"
+)
 
 // The storage backends --store selects.
 const (
@@ -59,9 +66,9 @@ func (s *Stores) Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "store", Usage: "storage backend: postgres+redis (servers at --database-url and --redis-url) or embedded (SQLite and an in-process Redis in --data-dir; no servers)", EnvVars: []string{"SETLIST_STORE"}, Value: StorePostgresRedis, Destination: &s.Backend},
 		&cli.StringFlag{Name: "data-dir", Usage: "directory of the embedded backend's files (--store embedded)", EnvVars: []string{"SETLIST_DATA_DIR"}, Value: DefaultDataDir, Destination: &s.DataDir},
-		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: postgres.DefaultURL, Destination: &s.DatabaseURL},
+		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: DefaultDatabaseURL, Destination: &s.DatabaseURL},
 		&cli.StringFlag{Name: "redis-url", Usage: "Redis URL for published models", EnvVars: []string{"REDIS_URL"}, Value: DefaultRedisURL, Destination: &s.RedisURL},
-		&cli.StringFlag{Name: "redis-prefix", Usage: "namespace of every Redis key", EnvVars: []string{"SETLIST_REDIS_PREFIX"}, Value: modelstore.DefaultPrefix, Destination: &s.RedisPrefix},
+		&cli.StringFlag{Name: "redis-prefix", Usage: "namespace of every Redis key", EnvVars: []string{"SETLIST_REDIS_PREFIX"}, Value: DefaultRedisPrefix, Destination: &s.RedisPrefix},
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // Metrics are the batch's Prometheus series, registered on an injected
@@ -33,7 +33,7 @@ type Metrics struct {
 
 // runStatuses are every value of the status label, so each push sets the
 // last run's to 1 and every other to 0.
-var runStatuses = []postgres.RunStatus{postgres.RunPublished, postgres.RunRejected, postgres.RunFailed}
+var runStatuses = []store.RunStatus{store.RunPublished, store.RunRejected, store.RunFailed}
 
 // publishedGauges name the gauges set from the last published run; the key
 // is the metric key in the registry's metrics map (or a count).
@@ -112,7 +112,7 @@ func (m *Metrics) observe(res *Result) error {
 		m.runNDCG.Set(v)
 		m.runBaselineNDCG.Set(res.Metrics["baseline_ndcg_at_5"])
 	}
-	if res.Status != postgres.RunPublished {
+	if res.Status != store.RunPublished {
 		return nil
 	}
 	m.publishedOnce.Do(func() {

@@ -23,7 +23,7 @@ import (
 	"github.com/setlist/setlist/batch/als"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // Source loads the training snapshot. progress(read, estimate) reports rows.
@@ -34,8 +34,8 @@ type Source interface {
 // Registry records runs; the run id is the published model's version.
 type Registry interface {
 	StartRun(ctx context.Context, notes string) (int64, error)
-	UpdateRun(ctx context.Context, id int64, u postgres.RunUpdate) error
-	LastPublished(ctx context.Context) (postgres.Run, error)
+	UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error
+	LastPublished(ctx context.Context) (store.Run, error)
 }
 
 // Locker serialises runs: release must be called once the run ends.
@@ -114,7 +114,7 @@ type RunParams struct {
 type Result struct {
 	RunID      int64 // 0 for a dry run
 	Version    modelstore.Version
-	Status     postgres.RunStatus
+	Status     store.RunStatus
 	Reason     string
 	DryRun     bool
 	Params     RunParams
@@ -180,13 +180,13 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	case err == nil && cfg.DryRun:
 		r.res.Status = ""
 	case err == nil && cfg.StageOnly:
-		r.res.Status = postgres.RunStaged
+		r.res.Status = store.RunStaged
 	case err == nil:
-		r.res.Status = postgres.RunPublished
+		r.res.Status = store.RunPublished
 	case errors.As(err, &rejected):
-		r.res.Status, r.res.Reason = postgres.RunRejected, rejected.Reason
+		r.res.Status, r.res.Reason = store.RunRejected, rejected.Reason
 	default:
-		r.res.Status, r.res.Reason = postgres.RunFailed, err.Error()
+		r.res.Status, r.res.Reason = store.RunFailed, err.Error()
 	}
 	if !cfg.DryRun {
 		if rerr := r.record(ctx); rerr != nil {
@@ -512,14 +512,14 @@ func (r *run) record(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	res := r.res
-	u := postgres.RunUpdate{
+	u := store.RunUpdate{
 		Status: res.Status, Params: res.Params, Metrics: res.Metrics, Counts: res.Counts,
 		Timings: res.Timings, Reason: res.Reason,
 	}
 	if !res.SnapshotAt.IsZero() {
 		u.SnapshotAt = &res.SnapshotAt
 	}
-	if res.Status == postgres.RunPublished || res.Status == postgres.RunStaged {
+	if res.Status == store.RunPublished || res.Status == store.RunStaged {
 		v := int64(res.Version)
 		u.Version = &v
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/batch/synth"
 )
 
@@ -74,7 +75,7 @@ func importFile(b *testing.B, db *postgres.DB, path string) {
 	}
 	defer f.Close()
 	t := time.Now()
-	sum, err := db.Import(context.Background(), f, postgres.ImportOptions{Source: path})
+	sum, err := db.Import(context.Background(), f, store.ImportOptions{Source: path})
 	if err != nil {
 		b.Fatalf("import %s: %v", path, err)
 	}
@@ -121,7 +122,7 @@ func BenchmarkPipelineScale(b *testing.B) {
 		pw.CloseWithError(err)
 	}()
 	t := time.Now()
-	sum, err := db.Import(context.Background(), pr, postgres.ImportOptions{Source: "synth"})
+	sum, err := db.Import(context.Background(), pr, store.ImportOptions{Source: "synth"})
 	if err != nil {
 		b.Fatal(err)
 	}

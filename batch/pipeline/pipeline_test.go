@@ -24,6 +24,7 @@ import (
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/batch/synth"
 )
 
@@ -43,7 +44,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := synth.Write(&buf, synth.Config{Users: 300, Songs: 800, Reactions: 12000, Clusters: 8, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Import(context.Background(), &buf, postgres.ImportOptions{Source: "synth"}); err != nil {
+	if _, err := db.Import(context.Background(), &buf, store.ImportOptions{Source: "synth"}); err != nil {
 		t.Fatalf("import: %v", err)
 	}
 	keys := modelstore.NewKeys(prefix)
@@ -106,7 +107,7 @@ func TestRunPublishesEveryUser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if res.Status != postgres.RunPublished || e.current(t) != modelstore.Version(res.RunID) {
+	if res.Status != store.RunPublished || e.current(t) != modelstore.Version(res.RunID) {
 		t.Fatalf("status %s, pointer %d, run %d", res.Status, e.current(t), res.RunID)
 	}
 	if res.Params.WarmIterations != pipeline.DefaultWarmIterations {
@@ -137,7 +138,7 @@ func TestRunPublishesEveryUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Status != postgres.RunPublished || run.Version == nil || *run.Version != res.RunID ||
+	if run.Status != store.RunPublished || run.Version == nil || *run.Version != res.RunID ||
 		run.SnapshotAt == nil || run.FinishedAt == nil || run.PublishedAt == nil {
 		t.Errorf("registry row incomplete: %+v", run)
 	}
@@ -201,7 +202,7 @@ func TestGateRejectsBadModelAndForcePublishes(t *testing.T) {
 		t.Errorf("pointer moved to %d after a rejection", e.current(t))
 	}
 	run, _ := e.db.Run(ctx, res.RunID)
-	if run.Status != postgres.RunRejected || run.Reason == "" || run.Version != nil {
+	if run.Status != store.RunRejected || run.Reason == "" || run.Version != nil {
 		t.Errorf("rejected run row = %s %q version %v", run.Status, run.Reason, run.Version)
 	}
 	if n := countKeys(t, e.rdb, e.keys.VersionPrefix(modelstore.Version(res.RunID))+"*"); n != 0 {
@@ -264,7 +265,7 @@ func TestKilledPublish(t *testing.T) {
 	if n := countKeys(t, e.rdb, partial); n < 100 {
 		t.Fatalf("killed version has %d keys, want a partial ≥ 100", n)
 	}
-	if run, _ := e.db.Run(context.Background(), killed.RunID); run.Status != postgres.RunFailed || !strings.Contains(run.Reason, "canceled") {
+	if run, _ := e.db.Run(context.Background(), killed.RunID); run.Status != store.RunFailed || !strings.Contains(run.Reason, "canceled") {
 		t.Errorf("killed run row = %s %q, want failed", run.Status, run.Reason)
 	}
 	next, err := pipeline.Run(context.Background(), smallConfig(), e.deps())

@@ -21,9 +21,6 @@ import (
 	schema "github.com/setlist/setlist/sql"
 )
 
-// DefaultURL is where a fresh machine's PostgreSQL listens (trust auth).
-const DefaultURL = "postgres://postgres@127.0.0.1:5432/setlist?sslmode=disable"
-
 // migrationLockID keys the advisory lock that serialises migrations, so two
 // replicas starting at once cannot both apply the same file.
 const migrationLockID = 0x5e71157001

@@ -15,19 +15,6 @@ import (
 	"github.com/setlist/setlist/batch/store"
 )
 
-// The import's types live in batch/store, shared by every backend; these
-// aliases keep this package's callers unchanged.
-type (
-	ImportOptions  = store.ImportOptions
-	ImportProgress = store.ImportProgress
-	UpsertCount    = store.UpsertCount
-	ImportSummary  = store.ImportSummary
-	InputError     = store.InputError
-)
-
-// MaxRowBytes bounds one CSV row; see store.MaxRowBytes.
-const MaxRowBytes = store.MaxRowBytes
-
 // Import loads a CSV of play counts (header "user_id,artist,track[,count]";
 // gzip input is detected by its magic bytes) and upserts users, songs and
 // "play" reactions in one transaction: either the whole file lands or,
@@ -46,12 +33,12 @@ const MaxRowBytes = store.MaxRowBytes
 //
 // Rows are streamed with COPY into a temporary table and merged with
 // set-based statements, so memory stays constant whatever the file's size.
-func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportSummary, error) {
+func (db *DB) Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error) {
 	start := time.Now()
 	if opts.Source == "" {
 		opts.Source = "input"
 	}
-	sum := ImportSummary{Source: opts.Source}
+	sum := store.ImportSummary{Source: opts.Source}
 	src, err := store.NewRows(r, opts)
 	if err != nil {
 		return sum, err
@@ -110,7 +97,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Impo
 type merge struct {
 	tx     pgx.Tx
 	source string
-	sum    *ImportSummary
+	sum    *store.ImportSummary
 	err    error
 }
 
@@ -159,7 +146,7 @@ var keySQL = map[string]struct{ distinct, insert, ids string }{
 // once per key instead of once per reaction: no concurrent delete can remove
 // a user or song between here and commit, which is what lets
 // upsertReactions skip the per-row checks.
-func (m *merge) upsertKeys(ctx context.Context, table string, dst *UpsertCount) {
+func (m *merge) upsertKeys(ctx context.Context, table string, dst *store.UpsertCount) {
 	q := keySQL[table]
 	if m.err == nil && table == "users" {
 		// Temporary tables are never auto-analyzed; without statistics the

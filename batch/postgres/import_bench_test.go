@@ -11,6 +11,7 @@ import (
 
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // benchData is the shared full data set; SETLIST_DATA points elsewhere. The
@@ -28,7 +29,7 @@ func benchData(b *testing.B) string {
 }
 
 // importFile imports path once, timing only the Import call.
-func importFile(b *testing.B, db *postgres.DB, path string, perRowFK bool) (postgres.ImportSummary, time.Duration) {
+func importFile(b *testing.B, db *postgres.DB, path string, perRowFK bool) (store.ImportSummary, time.Duration) {
 	b.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -36,7 +37,7 @@ func importFile(b *testing.B, db *postgres.DB, path string, perRowFK bool) (post
 	}
 	defer f.Close()
 	start := time.Now()
-	sum, err := db.Import(context.Background(), f, postgres.ImportOptions{Source: path, PerRowFKChecks: perRowFK})
+	sum, err := db.Import(context.Background(), f, store.ImportOptions{Source: path, PerRowFKChecks: perRowFK})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/setlist/setlist/batch/command"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // play keys a reaction by what the CSV says, not by database ids.
@@ -165,9 +166,9 @@ func dump(t *testing.T, db *postgres.DB) string {
 	return b.String()
 }
 
-func importBytes(t *testing.T, db *postgres.DB, name string, data []byte, skip bool) (postgres.ImportSummary, error) {
+func importBytes(t *testing.T, db *postgres.DB, name string, data []byte, skip bool) (store.ImportSummary, error) {
 	t.Helper()
-	return db.Import(context.Background(), bytes.NewReader(data), postgres.ImportOptions{Source: name, SkipInvalid: skip})
+	return db.Import(context.Background(), bytes.NewReader(data), store.ImportOptions{Source: name, SkipInvalid: skip})
 }
 
 func gz(t *testing.T, data []byte) []byte {
@@ -321,7 +322,7 @@ func TestImportPerRowFKChecksSameResult(t *testing.T) {
 	want := expect(t, strings.NewReader(smallCSV))
 	for _, perRow := range []bool{false, true} {
 		db := pgtest.DB(t)
-		sum, err := db.Import(context.Background(), strings.NewReader(smallCSV), postgres.ImportOptions{Source: "s", PerRowFKChecks: perRow})
+		sum, err := db.Import(context.Background(), strings.NewReader(smallCSV), store.ImportOptions{Source: "s", PerRowFKChecks: perRow})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,7 +352,7 @@ func TestImportPerRowFKChecksSameResult(t *testing.T) {
 const goodPrefix = "user_id,artist,track,count\nnew1,A,T,1\nnew2,B,T,2\n"
 
 func TestImportBadInput(t *testing.T) {
-	long := strings.Repeat("x", postgres.MaxRowBytes+10)
+	long := strings.Repeat("x", store.MaxRowBytes+10)
 	goodGz := gz(t, []byte(goodPrefix+"new3,C,T,3\nnew4,D,T,4\n"))
 	tests := []struct {
 		name   string

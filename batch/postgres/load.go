@@ -16,10 +16,6 @@ import (
 	"github.com/setlist/setlist/batch/store"
 )
 
-// LoadProgress is told how many reaction rows were read so far and roughly
-// how many there are; see store.LoadProgress.
-type LoadProgress = store.LoadProgress
-
 // loadProgressEvery is how many rows pass between progress reports: often
 // enough for a bar, rare enough to cost nothing.
 const loadProgressEvery = 1 << 16
@@ -39,7 +35,7 @@ const loadProgressEvery = 1 << 16
 // before the snapshot but committed after it has an updated_at slightly
 // before SnapshotAt and is not in the snapshot; serve's writes are single
 // statements, so that window is one commit's latency.
-func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress LoadProgress) (*model.Training, error) {
+func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress store.LoadProgress) (*model.Training, error) {
 	if err := scheme.Validate(); err != nil {
 		return nil, fmt.Errorf("load training data: %w", err)
 	}
@@ -55,7 +51,7 @@ func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress Lo
 	return t, nil
 }
 
-func loadSnapshot(ctx context.Context, tx pgx.Tx, scheme model.Scheme, progress LoadProgress) (*model.Training, error) {
+func loadSnapshot(ctx context.Context, tx pgx.Tx, scheme model.Scheme, progress store.LoadProgress) (*model.Training, error) {
 	t := &model.Training{}
 	// The first statement fixes the snapshot; now() is the transaction's start.
 	var estimate float64

@@ -61,16 +61,13 @@ func reactionKind(s string) setlist.ReactionKind {
 	return setlist.ReactionKind(s)
 }
 
-// ReactedSong is one reaction with its song named; see store.ReactedSong.
-type ReactedSong = store.ReactedSong
-
 // ReactionList returns the user's latest reactions with their songs, newest
 // first, or ErrNotFound for an unknown user.
-func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]ReactedSong, error) {
+func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
 	}
-	var out []ReactedSong
+	var out []store.ReactedSong
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		key, err := userIDOf(ctx, tx, id)
 		if err != nil {
@@ -82,7 +79,7 @@ func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([
 		if err != nil {
 			return classify("list reactions", err)
 		}
-		var r ReactedSong
+		var r store.ReactedSong
 		var kind string
 		var w float32
 		_, err = pgx.ForEachRow(rows, []any{&r.Song.ID, &r.Song.Artist, &r.Song.Track, &kind, &w, &r.UpdatedAt}, func() error {
@@ -110,7 +107,7 @@ func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([
 //
 // It returns ErrNotFound for an unknown user and ErrInvalid naming the song
 // for an unknown song (the song comes from the request body).
-func (db *DB) React(ctx context.Context, id setlist.UserID, ref SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
+func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
 	if !kind.Valid() {
 		return setlist.Reaction{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}

@@ -6,15 +6,15 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 )
 
 func TestReact(t *testing.T) {
 	db := pgtest.DB(t)
 	ctx := context.Background()
 	ids := mustSongs(t, db, [2]string{"Queen", "Bohemian Rhapsody"}, [2]string{"Muse", "Uprising"})
-	if _, err := db.CreateUser(ctx, postgres.NewUser{ID: "ana"}); err != nil {
+	if _, err := db.CreateUser(ctx, store.NewUser{ID: "ana"}); err != nil {
 		t.Fatal(err)
 	}
 	kinds := func(t *testing.T) map[setlist.ReactionKind]float64 {
@@ -31,13 +31,13 @@ func TestReact(t *testing.T) {
 		}
 		return m
 	}
-	song := postgres.SongRef{ID: ids[0]}
+	song := store.SongRef{ID: ids[0]}
 
 	r, err := db.React(ctx, "ana", song, setlist.Like)
 	if err != nil || r.Song != ids[0] || r.UpdatedAt.IsZero() {
 		t.Fatalf("React like = %+v, %v", r, err)
 	}
-	if _, err := db.React(ctx, "ana", postgres.SongRef{Artist: "Queen", Track: "Bohemian Rhapsody"}, setlist.Play); err != nil {
+	if _, err := db.React(ctx, "ana", store.SongRef{Artist: "Queen", Track: "Bohemian Rhapsody"}, setlist.Play); err != nil {
 		t.Fatal(err)
 	}
 	r, err = db.React(ctx, "ana", song, setlist.Play)
@@ -64,7 +64,7 @@ func TestReact(t *testing.T) {
 		if _, err := db.React(ctx, "nobody", song, setlist.Like); !errors.Is(err, setlist.ErrNotFound) {
 			t.Errorf("unknown user: %v, want ErrNotFound", err)
 		}
-		if _, err := db.React(ctx, "ana", postgres.SongRef{ID: 99999}, setlist.Like); !errors.Is(err, setlist.ErrInvalid) {
+		if _, err := db.React(ctx, "ana", store.SongRef{ID: 99999}, setlist.Like); !errors.Is(err, setlist.ErrInvalid) {
 			t.Errorf("unknown song: %v, want ErrInvalid", err)
 		}
 		if _, err := db.React(ctx, "ana", song, "love"); !errors.Is(err, setlist.ErrInvalid) {
@@ -84,7 +84,7 @@ func TestReact(t *testing.T) {
 		}
 	})
 	t.Run("List", func(t *testing.T) {
-		if _, err := db.React(ctx, "ana", postgres.SongRef{ID: ids[1]}, setlist.Like); err != nil {
+		if _, err := db.React(ctx, "ana", store.SongRef{ID: ids[1]}, setlist.Like); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.ReactionList(ctx, "ana", 10)
@@ -102,7 +102,7 @@ func TestReact(t *testing.T) {
 		if _, err := db.UserReactions(ctx, "nobody"); !errors.Is(err, setlist.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
-		if _, err := db.CreateUser(ctx, postgres.NewUser{ID: "empty"}); err != nil {
+		if _, err := db.CreateUser(ctx, store.NewUser{ID: "empty"}); err != nil {
 			t.Fatal(err)
 		}
 		rs, err := db.UserReactions(ctx, "empty")

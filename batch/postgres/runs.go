@@ -14,24 +14,6 @@ import (
 	"github.com/setlist/setlist/batch/store"
 )
 
-// The registry's types live in batch/store, shared by every backend.
-type (
-	RunStatus = store.RunStatus
-	Run       = store.Run
-	RunUpdate = store.RunUpdate
-)
-
-// The run statuses; see batch/store.
-const (
-	RunRunning    = store.RunRunning
-	RunPublished  = store.RunPublished
-	RunStaged     = store.RunStaged
-	RunTuned      = store.RunTuned
-	RunRejected   = store.RunRejected
-	RunFailed     = store.RunFailed
-	RunRolledBack = store.RunRolledBack
-)
-
 // version is TEXT in the schema (a Redis key fragment) but always a run id, so
 // it is cast to the Go side's int64 in both directions.
 const runColumns = `id, status, params, metrics, counts, timings, version::bigint, reason, notes,
@@ -50,7 +32,7 @@ func (db *DB) StartRun(ctx context.Context, notes string) (int64, error) {
 
 // UpdateRun writes u onto run id. A terminal status also sets finished_at,
 // and published sets published_at.
-func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
+func (db *DB) UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error {
 	enc := func(v any) ([]byte, error) {
 		if v == nil {
 			return nil, nil
@@ -174,23 +156,23 @@ func (db *DB) TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, 
 }
 
 // Run returns one run.
-func (db *DB) Run(ctx context.Context, id int64) (Run, error) {
+func (db *DB) Run(ctx context.Context, id int64) (store.Run, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs WHERE id = $1`, id)
 	if err != nil {
-		return Run{}, fmt.Errorf("run %d: %w", id, err)
+		return store.Run{}, fmt.Errorf("run %d: %w", id, err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Run{}, fmt.Errorf("run %d: %w", id, setlist.ErrNotFound)
+		return store.Run{}, fmt.Errorf("run %d: %w", id, setlist.ErrNotFound)
 	}
 	if err != nil {
-		return Run{}, fmt.Errorf("run %d: %w", id, err)
+		return store.Run{}, fmt.Errorf("run %d: %w", id, err)
 	}
 	return r, nil
 }
 
 // Runs returns the latest runs, newest first.
-func (db *DB) Runs(ctx context.Context, limit int) ([]Run, error) {
+func (db *DB) Runs(ctx context.Context, limit int) ([]store.Run, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
@@ -204,18 +186,18 @@ func (db *DB) Runs(ctx context.Context, limit int) ([]Run, error) {
 
 // LastPublished returns the newest run that is currently or was last
 // published (status published), or ErrNotFound when none is.
-func (db *DB) LastPublished(ctx context.Context) (Run, error) {
+func (db *DB) LastPublished(ctx context.Context) (store.Run, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs
 		WHERE status = 'published' ORDER BY id DESC LIMIT 1`)
 	if err != nil {
-		return Run{}, fmt.Errorf("last published run: %w", err)
+		return store.Run{}, fmt.Errorf("last published run: %w", err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Run{}, fmt.Errorf("last published run: %w", setlist.ErrNotFound)
+		return store.Run{}, fmt.Errorf("last published run: %w", setlist.ErrNotFound)
 	}
 	if err != nil {
-		return Run{}, fmt.Errorf("last published run: %w", err)
+		return store.Run{}, fmt.Errorf("last published run: %w", err)
 	}
 	return r, nil
 }
@@ -223,28 +205,28 @@ func (db *DB) LastPublished(ctx context.Context) (Run, error) {
 // LastTuned returns the newest run that was a search alone (status tuned),
 // or ErrNotFound when none is: the parameters a train starts from when they
 // are newer than the last published run's.
-func (db *DB) LastTuned(ctx context.Context) (Run, error) {
+func (db *DB) LastTuned(ctx context.Context) (store.Run, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs
 		WHERE status = 'tuned' ORDER BY id DESC LIMIT 1`)
 	if err != nil {
-		return Run{}, fmt.Errorf("last tuned run: %w", err)
+		return store.Run{}, fmt.Errorf("last tuned run: %w", err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Run{}, fmt.Errorf("last tuned run: %w", setlist.ErrNotFound)
+		return store.Run{}, fmt.Errorf("last tuned run: %w", setlist.ErrNotFound)
 	}
 	if err != nil {
-		return Run{}, fmt.Errorf("last tuned run: %w", err)
+		return store.Run{}, fmt.Errorf("last tuned run: %w", err)
 	}
 	return r, nil
 }
 
-func scanRun(row pgx.CollectableRow) (Run, error) {
-	var r Run
+func scanRun(row pgx.CollectableRow) (store.Run, error) {
+	var r store.Run
 	var status string
 	err := row.Scan(&r.ID, &status, &r.Params, &r.Metrics, &r.Counts, &r.Timings, &r.Version,
 		&r.Reason, &r.Notes, &r.SnapshotAt, &r.StartedAt, &r.FinishedAt, &r.PublishedAt)
-	r.Status = RunStatus(status)
+	r.Status = store.RunStatus(status)
 	return r, err
 }
 

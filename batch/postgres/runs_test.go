@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 )
 
 func TestRunRegistry(t *testing.T) {
@@ -25,8 +25,8 @@ func TestRunRegistry(t *testing.T) {
 	}
 	snap := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
 	v := first
-	err = db.UpdateRun(ctx, first, postgres.RunUpdate{
-		Status: postgres.RunPublished, Version: &v, SnapshotAt: &snap,
+	err = db.UpdateRun(ctx, first, store.RunUpdate{
+		Status: store.RunPublished, Version: &v, SnapshotAt: &snap,
 		Params: map[string]int{"factors": 8}, Metrics: map[string]float64{"ndcg_at_5": 0.25},
 		Counts: map[string]int{"users": 3}, Timings: map[string]float64{"total": 1.5},
 	})
@@ -37,7 +37,7 @@ func TestRunRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if r.Status != postgres.RunPublished || r.Version == nil || *r.Version != first || r.Notes != "first" {
+	if r.Status != store.RunPublished || r.Version == nil || *r.Version != first || r.Notes != "first" {
 		t.Errorf("run = %+v, want published version %d with notes", r, first)
 	}
 	if r.FinishedAt == nil || r.PublishedAt == nil || r.SnapshotAt == nil || !r.SnapshotAt.Equal(snap) {
@@ -50,14 +50,14 @@ func TestRunRegistry(t *testing.T) {
 
 	second, _ := db.StartRun(ctx, "")
 	// A partial update leaves the other columns alone.
-	if err := db.UpdateRun(ctx, second, postgres.RunUpdate{Counts: map[string]int{"users": 4}}); err != nil {
+	if err := db.UpdateRun(ctx, second, store.RunUpdate{Counts: map[string]int{"users": 4}}); err != nil {
 		t.Fatalf("UpdateRun: %v", err)
 	}
-	if err := db.UpdateRun(ctx, second, postgres.RunUpdate{Status: postgres.RunRejected, Reason: "worse"}); err != nil {
+	if err := db.UpdateRun(ctx, second, store.RunUpdate{Status: store.RunRejected, Reason: "worse"}); err != nil {
 		t.Fatalf("UpdateRun: %v", err)
 	}
 	r2, _ := db.Run(ctx, second)
-	if r2.Status != postgres.RunRejected || r2.Reason != "worse" || string(r2.Counts) != `{"users": 4}` || r2.Version != nil || r2.PublishedAt != nil {
+	if r2.Status != store.RunRejected || r2.Reason != "worse" || string(r2.Counts) != `{"users": 4}` || r2.Version != nil || r2.PublishedAt != nil {
 		t.Errorf("second run = %+v counts %s", r2, r2.Counts)
 	}
 	last, err := db.LastPublished(ctx)
@@ -68,7 +68,7 @@ func TestRunRegistry(t *testing.T) {
 	if err != nil || len(runs) != 2 || runs[0].ID != second {
 		t.Errorf("Runs = %d runs (%v), want 2 newest first", len(runs), err)
 	}
-	if err := db.UpdateRun(ctx, 999, postgres.RunUpdate{Reason: "x"}); !errors.Is(err, setlist.ErrNotFound) {
+	if err := db.UpdateRun(ctx, 999, store.RunUpdate{Reason: "x"}); !errors.Is(err, setlist.ErrNotFound) {
 		t.Errorf("UpdateRun of a missing run = %v, want ErrNotFound", err)
 	}
 	if _, err := db.Run(ctx, 999); !errors.Is(err, setlist.ErrNotFound) {
@@ -83,7 +83,7 @@ func TestRecordRollback(t *testing.T) {
 	b, _ := db.StartRun(ctx, "")
 	for _, id := range []int64{a, b} {
 		v := id
-		if err := db.UpdateRun(ctx, id, postgres.RunUpdate{Status: postgres.RunPublished, Version: &v}); err != nil {
+		if err := db.UpdateRun(ctx, id, store.RunUpdate{Status: store.RunPublished, Version: &v}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,7 +91,7 @@ func TestRecordRollback(t *testing.T) {
 		t.Fatalf("RecordRollback: %v", err)
 	}
 	rb, _ := db.Run(ctx, b)
-	if rb.Status != postgres.RunRolledBack || rb.Reason != "bad recs" {
+	if rb.Status != store.RunRolledBack || rb.Reason != "bad recs" {
 		t.Errorf("rolled back run = %s %q", rb.Status, rb.Reason)
 	}
 	last, err := db.LastPublished(ctx)
@@ -101,7 +101,7 @@ func TestRecordRollback(t *testing.T) {
 	if err := db.RecordRollback(ctx, a, 999, "x"); !errors.Is(err, setlist.ErrNotFound) {
 		t.Errorf("RecordRollback to a missing run = %v, want ErrNotFound", err)
 	}
-	if ra, _ := db.Run(ctx, a); ra.Status != postgres.RunPublished {
+	if ra, _ := db.Run(ctx, a); ra.Status != store.RunPublished {
 		t.Errorf("a failed RecordRollback changed run %d to %s", a, ra.Status)
 	}
 }

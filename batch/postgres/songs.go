@@ -15,9 +15,6 @@ import (
 	"github.com/setlist/setlist/batch/store"
 )
 
-// SongRef names a song by id or by (artist, track); see store.SongRef.
-type SongRef = store.SongRef
-
 // querier is what both a pool and a transaction offer, so lookups can run
 // inside a caller's transaction.
 type querier interface {
@@ -25,7 +22,7 @@ type querier interface {
 }
 
 // resolveSong returns the id of the song r names, or ErrNotFound.
-func resolveSong(ctx context.Context, q querier, r SongRef) (setlist.SongID, error) {
+func resolveSong(ctx context.Context, q querier, r store.SongRef) (setlist.SongID, error) {
 	var id setlist.SongID
 	var err error
 	if r.ID != 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // mustSongs inserts songs as "artist|track" pairs and returns their ids in order.
@@ -109,15 +110,15 @@ func TestSearchSongs(t *testing.T) {
 func TestSongRefValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		ref  postgres.SongRef
+		ref  store.SongRef
 		ok   bool
 	}{
-		{"ID", postgres.SongRef{ID: 3}, true},
-		{"Name", postgres.SongRef{Artist: "a", Track: "t"}, true},
-		{"Both", postgres.SongRef{ID: 3, Artist: "a", Track: "t"}, false},
-		{"TrackMissing", postgres.SongRef{Artist: "a"}, false},
-		{"Empty", postgres.SongRef{}, false},
-		{"Negative", postgres.SongRef{ID: -1}, false},
+		{"ID", store.SongRef{ID: 3}, true},
+		{"Name", store.SongRef{Artist: "a", Track: "t"}, true},
+		{"Both", store.SongRef{ID: 3, Artist: "a", Track: "t"}, false},
+		{"TrackMissing", store.SongRef{Artist: "a"}, false},
+		{"Empty", store.SongRef{}, false},
+		{"Negative", store.SongRef{ID: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.ref.Validate()

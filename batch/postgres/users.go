@@ -12,27 +12,10 @@ import (
 	"github.com/setlist/setlist/batch/store"
 )
 
-// The users' types and limits live in batch/store, shared by every backend.
-type (
-	NewUser   = store.NewUser
-	UserQuery = store.UserQuery
-	UserPage  = store.UserPage
-)
-
-// Limits on what a caller may store; see batch/store.
-const (
-	MaxUserIDLen      = store.MaxUserIDLen
-	MaxDisplayNameLen = store.MaxDisplayNameLen
-	MaxLikes          = store.MaxLikes
-)
-
-// ValidateUserID checks an external id; see store.ValidateUserID.
-func ValidateUserID(id setlist.UserID) error { return store.ValidateUserID(id) }
-
 // CreateUser inserts the user and a like for each song in u.Likes in one
 // transaction. It returns ErrConflict if the id is taken and ErrInvalid naming
 // the first like whose song does not exist; nothing is written then.
-func (db *DB) CreateUser(ctx context.Context, u NewUser) (setlist.User, error) {
+func (db *DB) CreateUser(ctx context.Context, u store.NewUser) (setlist.User, error) {
 	if err := u.Validate(); err != nil {
 		return setlist.User{}, err
 	}
@@ -100,13 +83,13 @@ func (db *DB) User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 // Ordering and cursors use the text_pattern_ops operators (~<~, ~>~) so the
 // users_external_id_prefix index serves both the prefix range and the order
 // under any database collation.
-func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
+func (db *DB) SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error) {
 	if q.Limit < 1 {
-		return UserPage{}, fmt.Errorf("limit must be ≥ 1, got %d: %w", q.Limit, setlist.ErrInvalid)
+		return store.UserPage{}, fmt.Errorf("limit must be ≥ 1, got %d: %w", q.Limit, setlist.ErrInvalid)
 	}
 	rank, after, err := store.DecodeCursor(q.Cursor)
 	if err != nil {
-		return UserPage{}, err
+		return store.UserPage{}, err
 	}
 	var rows pgx.Rows
 	switch {
@@ -114,7 +97,7 @@ func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
 		// Everyone (empty query) or an id prefix: one index range scan.
 		lo, hi := q.Query, store.PrefixEnd(q.Query)
 		if rank > 0 {
-			return UserPage{}, nil
+			return store.UserPage{}, nil
 		}
 		rows, err = db.Pool.Query(ctx, `SELECT 0, external_id, display_name, created_at FROM users
 			WHERE external_id ~>=~ $1 AND ($2 = '' OR external_id ~<~ $2) AND ($3 = '' OR external_id ~>~ $3)
@@ -129,9 +112,9 @@ func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
 			ORDER BY rank, external_id USING ~<~ LIMIT $4`, lit, rank, after, q.Limit+1)
 	}
 	if err != nil {
-		return UserPage{}, classify("search users", err)
+		return store.UserPage{}, classify("search users", err)
 	}
-	var page UserPage
+	var page store.UserPage
 	var lastRank int
 	var u setlist.User
 	_, err = pgx.ForEachRow(rows, []any{&lastRank, &u.ID, &u.DisplayName, &u.CreatedAt}, func() error {
@@ -145,7 +128,7 @@ func (db *DB) SearchUsers(ctx context.Context, q UserQuery) (UserPage, error) {
 		return nil
 	})
 	if err != nil {
-		return UserPage{}, classify("search users", err)
+		return store.UserPage{}, classify("search users", err)
 	}
 	return page, nil
 }

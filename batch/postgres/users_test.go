@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/batch/store"
 )
 
 func TestCreateUser(t *testing.T) {
@@ -18,7 +18,7 @@ func TestCreateUser(t *testing.T) {
 	ids := mustSongs(t, db, [2]string{"Queen", "Bohemian Rhapsody"}, [2]string{"Muse", "Uprising"})
 
 	t.Run("OK", func(t *testing.T) {
-		u, err := db.CreateUser(ctx, postgres.NewUser{ID: "ana", DisplayName: "Ana", Likes: []postgres.SongRef{
+		u, err := db.CreateUser(ctx, store.NewUser{ID: "ana", DisplayName: "Ana", Likes: []store.SongRef{
 			{ID: ids[0]}, {Artist: "Muse", Track: "Uprising"},
 		}})
 		if err != nil {
@@ -36,12 +36,12 @@ func TestCreateUser(t *testing.T) {
 		}
 	})
 	t.Run("Conflict", func(t *testing.T) {
-		if _, err := db.CreateUser(ctx, postgres.NewUser{ID: "ana"}); !errors.Is(err, setlist.ErrConflict) {
+		if _, err := db.CreateUser(ctx, store.NewUser{ID: "ana"}); !errors.Is(err, setlist.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
 	})
 	t.Run("UnknownSongWritesNothing", func(t *testing.T) {
-		_, err := db.CreateUser(ctx, postgres.NewUser{ID: "bob", Likes: []postgres.SongRef{{ID: ids[0]}, {Artist: "Nobody", Track: "Nothing"}}})
+		_, err := db.CreateUser(ctx, store.NewUser{ID: "bob", Likes: []store.SongRef{{ID: ids[0]}, {Artist: "Nobody", Track: "Nothing"}}})
 		if !errors.Is(err, setlist.ErrInvalid) || !strings.Contains(err.Error(), "likes[1]") || !strings.Contains(err.Error(), "Nothing") {
 			t.Fatalf("err = %v, want ErrInvalid naming likes[1] and the song", err)
 		}
@@ -50,12 +50,12 @@ func TestCreateUser(t *testing.T) {
 		}
 	})
 	t.Run("Invalid", func(t *testing.T) {
-		for _, u := range []postgres.NewUser{
+		for _, u := range []store.NewUser{
 			{ID: ""},
-			{ID: setlist.UserID(strings.Repeat("x", postgres.MaxUserIDLen+1))},
+			{ID: setlist.UserID(strings.Repeat("x", store.MaxUserIDLen+1))},
 			{ID: "tab\there"},
-			{ID: "ok", DisplayName: strings.Repeat("x", postgres.MaxDisplayNameLen+1)},
-			{ID: "ok", Likes: []postgres.SongRef{{}}},
+			{ID: "ok", DisplayName: strings.Repeat("x", store.MaxDisplayNameLen+1)},
+			{ID: "ok", Likes: []store.SongRef{{}}},
 		} {
 			if _, err := db.CreateUser(ctx, u); !errors.Is(err, setlist.ErrInvalid) {
 				t.Errorf("CreateUser(%.40q) err = %v, want ErrInvalid", u.ID, err)
@@ -72,14 +72,14 @@ func TestSearchUsers(t *testing.T) {
 		if i == 7 {
 			name = "Alice Cooper fan"
 		}
-		if _, err := db.CreateUser(ctx, postgres.NewUser{ID: setlist.UserID(fmt.Sprintf("user%02d", i)), DisplayName: name}); err != nil {
+		if _, err := db.CreateUser(ctx, store.NewUser{ID: setlist.UserID(fmt.Sprintf("user%02d", i)), DisplayName: name}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.CreateUser(ctx, postgres.NewUser{ID: "alice", DisplayName: "Alice"}); err != nil {
+	if _, err := db.CreateUser(ctx, store.NewUser{ID: "alice", DisplayName: "Alice"}); err != nil {
 		t.Fatal(err)
 	}
-	collect := func(t *testing.T, q postgres.UserQuery) []string {
+	collect := func(t *testing.T, q store.UserQuery) []string {
 		t.Helper()
 		var out []string
 		for pages := 0; ; pages++ {
@@ -103,31 +103,31 @@ func TestSearchUsers(t *testing.T) {
 		}
 	}
 	t.Run("AllPaginated", func(t *testing.T) {
-		got := collect(t, postgres.UserQuery{Limit: 7})
+		got := collect(t, store.UserQuery{Limit: 7})
 		if len(got) != 31 || got[0] != "alice" || got[1] != "user00" || got[30] != "user29" {
 			t.Fatalf("got %d users %q", len(got), got)
 		}
 	})
 	t.Run("ShortPrefix", func(t *testing.T) {
-		got := collect(t, postgres.UserQuery{Query: "us", Limit: 100})
+		got := collect(t, store.UserQuery{Query: "us", Limit: 100})
 		if len(got) != 30 {
 			t.Fatalf("got %d users, want 30", len(got))
 		}
 	})
 	t.Run("SubstringPrefixFirst", func(t *testing.T) {
-		got := collect(t, postgres.UserQuery{Query: "alice", Limit: 1})
+		got := collect(t, store.UserQuery{Query: "alice", Limit: 1})
 		if want := []string{"alice", "user07"}; strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
 	t.Run("SubstringOfDisplayName", func(t *testing.T) {
-		got := collect(t, postgres.UserQuery{Query: "cooper", Limit: 5})
+		got := collect(t, store.UserQuery{Query: "cooper", Limit: 5})
 		if strings.Join(got, ",") != "user07" {
 			t.Fatalf("got %q", got)
 		}
 	})
 	t.Run("BadCursor", func(t *testing.T) {
-		if _, err := db.SearchUsers(ctx, postgres.UserQuery{Limit: 5, Cursor: "!!"}); !errors.Is(err, setlist.ErrInvalid) {
+		if _, err := db.SearchUsers(ctx, store.UserQuery{Limit: 5, Cursor: "!!"}); !errors.Is(err, setlist.ErrInvalid) {
 			t.Fatalf("err = %v, want ErrInvalid", err)
 		}
 	})

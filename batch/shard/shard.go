@@ -24,6 +24,7 @@ import (
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // Config says which shard to compute.
@@ -138,7 +139,7 @@ func Run(ctx context.Context, db *postgres.DB, rdb *redis.Client, prefix string,
 	if res.Switched {
 		// The run `batch train --stage-only` recorded as staged is live now.
 		v := int64(cfg.Version)
-		err := db.UpdateRun(ctx, v, postgres.RunUpdate{Status: postgres.RunPublished, Version: &v})
+		err := db.UpdateRun(ctx, v, store.RunUpdate{Status: store.RunPublished, Version: &v})
 		if err != nil && !errors.Is(err, setlist.ErrNotFound) {
 			return res, fmt.Errorf("precompute: switched to version %d, but recording it in the registry failed: %w", v, err)
 		}

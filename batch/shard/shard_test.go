@@ -14,9 +14,9 @@ import (
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/modelstore/redistest"
 	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
 	"github.com/setlist/setlist/batch/shard"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/batch/synth"
 )
 
@@ -106,7 +106,7 @@ func TestShardsEqualOneRun(t *testing.T) {
 	if _, err := synth.Write(&csv, synth.Config{Users: 300, Songs: 200, Reactions: 6000, Seed: 11}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Import(ctx, &csv, postgres.ImportOptions{Source: "synth"}); err != nil {
+	if _, err := db.Import(ctx, &csv, store.ImportOptions{Source: "synth"}); err != nil {
 		t.Fatal(err)
 	}
 	rdb, base := redistest.Client(t)
@@ -120,7 +120,7 @@ func TestShardsEqualOneRun(t *testing.T) {
 		t.Fatalf("train and stage: %v", err)
 	}
 	v := res.Version
-	status := func() postgres.RunStatus {
+	status := func() store.RunStatus {
 		t.Helper()
 		r, err := db.Run(ctx, int64(v))
 		if err != nil {
@@ -128,7 +128,7 @@ func TestShardsEqualOneRun(t *testing.T) {
 		}
 		return r.Status
 	}
-	if got := status(); got != postgres.RunStaged {
+	if got := status(); got != store.RunStaged {
 		t.Fatalf("after train --stage-only the run is %q, want staged", got)
 	}
 
@@ -150,7 +150,7 @@ func TestShardsEqualOneRun(t *testing.T) {
 	if !one.Switched || current(t, rdb, prefixes[0]) != v {
 		t.Fatalf("one shard: switched = %v, current %d; want version %d", one.Switched, current(t, rdb, prefixes[0]), v)
 	}
-	if got := status(); got != postgres.RunPublished {
+	if got := status(); got != store.RunPublished {
 		t.Fatalf("after the shards switched the run is %q, want published", got)
 	}
 	if one.Written == 0 || one.Written > one.Users {

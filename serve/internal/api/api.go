@@ -22,22 +22,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 
 // DB is what the handlers need from the system of record (PostgreSQL).
 type DB interface {
-	CreateUser(ctx context.Context, u postgres.NewUser) (setlist.User, error)
+	CreateUser(ctx context.Context, u store.NewUser) (setlist.User, error)
 	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
-	SearchUsers(ctx context.Context, q postgres.UserQuery) (postgres.UserPage, error)
-	React(ctx context.Context, id setlist.UserID, ref postgres.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
+	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
+	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
 	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error)
-	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]postgres.ReactedSong, error)
+	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)
 	Song(ctx context.Context, id setlist.SongID) (setlist.Song, error)
-	Runs(ctx context.Context, limit int) ([]postgres.Run, error)
+	Runs(ctx context.Context, limit int) ([]store.Run, error)
 	Ping(ctx context.Context) error
 }
 

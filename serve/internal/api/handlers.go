@@ -14,7 +14,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 
@@ -27,7 +27,7 @@ func userParam(c *fiber.Ctx) (setlist.UserID, error) {
 		return "", fmt.Errorf("user_id %q is not a valid URL path segment: %w", raw, setlist.ErrInvalid)
 	}
 	id := setlist.UserID(strings.Clone(s))
-	if err := postgres.ValidateUserID(id); err != nil {
+	if err := store.ValidateUserID(id); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -85,7 +85,7 @@ func (a *API) searchUsers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.deps.DB.SearchUsers(c.UserContext(), postgres.UserQuery{Query: q, Limit: limit, Cursor: c.Query("cursor")})
+	page, err := a.deps.DB.SearchUsers(c.UserContext(), store.UserQuery{Query: q, Limit: limit, Cursor: c.Query("cursor")})
 	if err != nil {
 		return err
 	}
@@ -96,9 +96,9 @@ func (a *API) searchUsers(c *fiber.Ctx) error {
 }
 
 type newUserBody struct {
-	UserID      setlist.UserID     `json:"user_id"`
-	DisplayName string             `json:"display_name"`
-	Likes       []postgres.SongRef `json:"likes"`
+	UserID      setlist.UserID  `json:"user_id"`
+	DisplayName string          `json:"display_name"`
+	Likes       []store.SongRef `json:"likes"`
 }
 
 func (a *API) createUser(c *fiber.Ctx) error {
@@ -106,7 +106,7 @@ func (a *API) createUser(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &b); err != nil {
 		return err
 	}
-	u, err := a.deps.DB.CreateUser(c.UserContext(), postgres.NewUser{ID: b.UserID, DisplayName: b.DisplayName, Likes: b.Likes})
+	u, err := a.deps.DB.CreateUser(c.UserContext(), store.NewUser{ID: b.UserID, DisplayName: b.DisplayName, Likes: b.Likes})
 	if err != nil {
 		return err
 	}
@@ -145,13 +145,13 @@ func (a *API) reactions(c *fiber.Ctx) error {
 		return err
 	}
 	if list == nil {
-		list = []postgres.ReactedSong{}
+		list = []store.ReactedSong{}
 	}
 	return c.JSON(fiber.Map{"user_id": id, "reactions": list})
 }
 
 type reactionBody struct {
-	postgres.SongRef
+	store.SongRef
 	Kind setlist.ReactionKind `json:"kind"`
 }
 
@@ -278,7 +278,7 @@ type modelInfo struct {
 	K          int                `json:"k,omitempty"`
 	Users      int                `json:"users,omitempty"`
 	Items      int                `json:"items,omitempty"`
-	Runs       []postgres.Run     `json:"runs"`
+	Runs       []store.Run        `json:"runs"`
 	RunsError  string             `json:"runs_error,omitempty"`
 }
 
@@ -301,7 +301,7 @@ func (a *API) model(c *fiber.Ctx) error {
 	}
 	info.Runs = runs
 	if info.Runs == nil {
-		info.Runs = []postgres.Run{}
+		info.Runs = []store.Run{}
 	}
 	return c.JSON(info)
 }

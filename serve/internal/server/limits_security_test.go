@@ -14,6 +14,7 @@ import (
 
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 
@@ -283,14 +284,14 @@ func TestAdminEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != postgres.RunRolledBack || !strings.Contains(fmt.Sprint(got.Reason), "bad ndcg") {
+		if got.Status != store.RunRolledBack || !strings.Contains(fmt.Sprint(got.Reason), "bad ndcg") {
 			t.Fatalf("run 2 in the registry: %+v, want rolled_back with the reason", got)
 		}
 		got, err = w.db.Run(ctx, run1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != postgres.RunPublished {
+		if got.Status != store.RunPublished {
 			t.Fatalf("run 1 in the registry: %+v, want published again", got)
 		}
 		// Reload is idempotent and reports what is served.
@@ -339,7 +340,7 @@ func publishVersion(t *testing.T, w *world, v fixture.Version) {
 func publishRun(t *testing.T, db *postgres.DB, id int64) {
 	t.Helper()
 	v := id
-	if err := db.UpdateRun(context.Background(), id, postgres.RunUpdate{Status: postgres.RunPublished, Version: &v}); err != nil {
+	if err := db.UpdateRun(context.Background(), id, store.RunUpdate{Status: store.RunPublished, Version: &v}); err != nil {
 		t.Fatal(err)
 	}
 }

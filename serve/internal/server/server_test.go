@@ -18,7 +18,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 
@@ -400,7 +400,7 @@ func TestEndpoints(t *testing.T) {
 		wantStatus(t, r, http.StatusOK)
 		r = in.get(t, "/v1/users/zoe/reactions")
 		wantStatus(t, r, http.StatusOK)
-		var list struct{ Reactions []postgres.ReactedSong }
+		var list struct{ Reactions []store.ReactedSong }
 		r.json(t, &list)
 		if len(list.Reactions) != 2 {
 			t.Fatalf("zoe has %d reactions, want 2 likes", len(list.Reactions))

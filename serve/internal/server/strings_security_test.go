@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // oddStrings are hostile or unusual texts every string field must store and
@@ -51,7 +51,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 		_ = cw.Write([]string{"importer", o.s, o.s + " (track)"})
 	}
 	cw.Flush()
-	if _, err := w.db.Import(ctx, &buf, postgres.ImportOptions{Source: "odd.csv"}); err != nil {
+	if _, err := w.db.Import(ctx, &buf, store.ImportOptions{Source: "odd.csv"}); err != nil {
 		t.Fatalf("import of odd strings: %v", err)
 	}
 
@@ -59,7 +59,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 		t.Run(o.name, func(t *testing.T) {
 			// display_name: bounded at 200 bytes, an explicit 400 beyond.
 			name := o.s
-			if len(name) > postgres.MaxDisplayNameLen {
+			if len(name) > store.MaxDisplayNameLen {
 				r := in.do(t, http.MethodPost, "/v1/users", map[string]any{"user_id": "long-name", "display_name": name})
 				wantStatus(t, r, http.StatusBadRequest)
 				if !strings.Contains(string(r.body), "display_name") || !strings.Contains(string(r.body), "200") {
@@ -69,7 +69,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 			}
 			// user_id: bounded at 128 bytes.
 			id := o.s
-			if len(id) > postgres.MaxUserIDLen {
+			if len(id) > store.MaxUserIDLen {
 				r := in.do(t, http.MethodPost, "/v1/users", map[string]any{"user_id": id})
 				wantStatus(t, r, http.StatusBadRequest)
 				if !strings.Contains(string(r.body), "user_id") || !strings.Contains(string(r.body), "128") {
@@ -95,7 +95,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 				map[string]any{"artist": o.s, "track": o.s + " (track)", "kind": "play"})
 			wantStatus(t, r, http.StatusCreated)
 			var list struct {
-				Reactions []postgres.ReactedSong `json:"reactions"`
+				Reactions []store.ReactedSong `json:"reactions"`
 			}
 			in.get(t, "/v1/users/"+url.PathEscape(id)+"/reactions").json(t, &list)
 			found := 0
@@ -161,7 +161,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 			wantStatus(t, in.get(t, p), http.StatusBadRequest)
 		}
 		// The import names the line.
-		_, err := w.db.Import(ctx, strings.NewReader("user_id,artist,track\nx,a,b\ny,a\x00,b\n"), postgres.ImportOptions{Source: "nul.csv"})
+		_, err := w.db.Import(ctx, strings.NewReader("user_id,artist,track\nx,a,b\ny,a\x00,b\n"), store.ImportOptions{Source: "nul.csv"})
 		if err == nil || !strings.HasPrefix(err.Error(), "nul.csv:3:") || !strings.Contains(err.Error(), "NUL") {
 			t.Fatalf("import with a NUL: %v, want nul.csv:3: … NUL", err)
 		}
@@ -215,7 +215,7 @@ func TestSearchWildcardsAreLiteral(t *testing.T) {
 		"wild,Pct,zq100%off\n" + "wild,Pct,zq1000off\n" +
 		"wild,Und,zq_zq\n" + "wild,Und,zqxzq\n" +
 		"wild,Bsl,zq\\zq\n" + "wild,Bsl,zqzq\n"
-	if _, err := w.db.Import(ctx, strings.NewReader(csvText), postgres.ImportOptions{Source: "wild.csv"}); err != nil {
+	if _, err := w.db.Import(ctx, strings.NewReader(csvText), store.ImportOptions{Source: "wild.csv"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"pct100%x", "pct1000x", "usr_ab", "usrxab", "%lead", "_lead", "xlead"} {
