@@ -73,10 +73,13 @@ func (db *DB) SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.
 }
 
 // SearchSongs is the catalog typeahead: songs whose "artist track" contains
-// query (case-insensitive), best first: an artist that starts with the query,
-// then a track that does, then any other match, each alphabetical. Queries of
-// three or more characters use the trigram index; shorter ones scan the
-// catalog, which is small. An empty query lists the catalog alphabetically.
+// query (case-insensitive), best first: an artist or track equal to the
+// query, then one that starts with it, then any other match; within each,
+// the most popular first (most reactions, counted on the reactions_song
+// index), then alphabetical. So "coldplay" lists Coldplay's best-known songs
+// first. Queries of three or more characters use the trigram index; shorter
+// ones scan the catalog, which is small. An empty query lists the catalog
+// alphabetically.
 func (db *DB) SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
@@ -87,11 +90,13 @@ func (db *DB) SearchSongs(ctx context.Context, query string, limit int) ([]setli
 		rows, err = db.Pool.Query(ctx, `SELECT id, artist, track FROM songs ORDER BY artist, track, id LIMIT $1`, limit)
 	} else {
 		lit := escapeLike(query)
-		rows, err = db.Pool.Query(ctx, `SELECT id, artist, track FROM songs
-			WHERE (artist || ' ' || track) ILIKE '%' || $1 || '%'
-			ORDER BY CASE WHEN artist ILIKE $1 || '%' THEN 0 WHEN track ILIKE $1 || '%' THEN 1 ELSE 2 END,
-			         artist, track, id
-			LIMIT $2`, lit, limit)
+		rows, err = db.Pool.Query(ctx, `SELECT s.id, s.artist, s.track FROM songs s
+			WHERE (s.artist || ' ' || s.track) ILIKE '%' || $1 || '%'
+			ORDER BY CASE WHEN lower(s.artist) = lower($3) OR lower(s.track) = lower($3) THEN 0
+			              WHEN s.artist ILIKE $1 || '%' OR s.track ILIKE $1 || '%' THEN 1 ELSE 2 END,
+			         (SELECT count(*) FROM reactions r WHERE r.song_id = s.id) DESC,
+			         s.artist, s.track, s.id
+			LIMIT $2`, lit, limit, query)
 	}
 	if err != nil {
 		return nil, classify("search songs", err)

@@ -76,8 +76,9 @@ func (db *DB) SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.
 }
 
 // SearchSongs is the catalog typeahead with the postgres backend's order: an
-// artist that starts with the query, then a track that does, then any other
-// match, each alphabetical (SQLite's LIKE folds ASCII case only).
+// artist or track equal to the query, then one that starts with it, then any
+// other match; within each the most popular first (most reactions), then
+// alphabetical (SQLite's LIKE and NOCASE fold ASCII case only).
 func (db *DB) SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
@@ -87,11 +88,13 @@ func (db *DB) SearchSongs(ctx context.Context, query string, limit int) ([]setli
 	if query == "" {
 		rows, err = db.r.QueryContext(ctx, `SELECT id, artist, track FROM songs ORDER BY artist, track, id LIMIT ?`, limit)
 	} else {
-		rows, err = db.r.QueryContext(ctx, `SELECT id, artist, track FROM songs
-			WHERE (artist || ' ' || track) LIKE '%' || ?1 || '%' ESCAPE '\'
-			ORDER BY CASE WHEN artist LIKE ?1 || '%' ESCAPE '\' THEN 0 WHEN track LIKE ?1 || '%' ESCAPE '\' THEN 1 ELSE 2 END,
-			         artist, track, id
-			LIMIT ?2`, escapeLike(query), limit)
+		rows, err = db.r.QueryContext(ctx, `SELECT s.id, s.artist, s.track FROM songs s
+			WHERE (s.artist || ' ' || s.track) LIKE '%' || ?1 || '%' ESCAPE '\'
+			ORDER BY CASE WHEN s.artist = ?3 COLLATE NOCASE OR s.track = ?3 COLLATE NOCASE THEN 0
+			              WHEN s.artist LIKE ?1 || '%' ESCAPE '\' OR s.track LIKE ?1 || '%' ESCAPE '\' THEN 1 ELSE 2 END,
+			         (SELECT count(*) FROM reactions r WHERE r.song_id = s.id) DESC,
+			         s.artist, s.track, s.id
+			LIMIT ?2`, escapeLike(query), limit, query)
 	}
 	if err != nil {
 		return nil, classify("search songs", err)

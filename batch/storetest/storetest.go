@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Users", testUsers},
 		{"Reactions", testReactions},
 		{"Import", testImport},
+		{"SongSearch", testSongSearch},
 		{"Load", testLoad},
 		{"Registry", testRegistry},
 		{"TuningTrials", testTuningTrials},
@@ -194,6 +195,57 @@ func testUsers(t *testing.T, b Backend) {
 	}
 	if err := b.DB.Ping(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// testSongSearch: the typeahead puts songs whose artist or title is the
+// query first, then prefix matches, then the rest, each by popularity
+// (reactions), case-insensitively; alphabetical only breaks ties.
+func testSongSearch(t *testing.T, b Backend) {
+	ctx := context.Background()
+	var csv strings.Builder
+	csv.WriteString("user_id,artist,track,count\n")
+	listen := func(artist, track string, listeners int) {
+		for i := range listeners {
+			fmt.Fprintf(&csv, "u%d,%s,%s,1\n", i, artist, track)
+		}
+	}
+	listen("Coldplay", "42", 1)
+	listen("Coldplay", "Yellow", 4)
+	listen("Coldplay", "Viva la Vida", 2)
+	listen("Aaron", "Coldplay", 3)              // a title equal to the query
+	listen("Coldplay Tribute", "Clocks", 6)     // starts with it: after exact matches
+	listen("Abba", "Coldplay Was Here", 9)      // also starts with it (the track)
+	listen("Band", "Not Coldplay At All", 12)   // only contains it: last
+	listen("Zed", "Yellow Submarine Cover", 20) // does not contain it
+	if _, err := b.DB.Import(ctx, strings.NewReader(csv.String()), store.ImportOptions{Source: "search.csv"}); err != nil {
+		t.Fatal(err)
+	}
+	label := func(songs []setlist.Song) string {
+		var out []string
+		for _, s := range songs {
+			out = append(out, s.Artist+" – "+s.Track)
+		}
+		return strings.Join(out, " | ")
+	}
+	for q, want := range map[string]string{
+		"coldplay": "Coldplay – Yellow | Aaron – Coldplay | Coldplay – Viva la Vida | Coldplay – 42 | " +
+			"Abba – Coldplay Was Here | Coldplay Tribute – Clocks | Band – Not Coldplay At All",
+		"COLDPLAY": "Coldplay – Yellow | Aaron – Coldplay | Coldplay – Viva la Vida | Coldplay – 42 | " +
+			"Abba – Coldplay Was Here | Coldplay Tribute – Clocks | Band – Not Coldplay At All",
+		"yellow": "Coldplay – Yellow | Zed – Yellow Submarine Cover",
+		"vida":   "Coldplay – Viva la Vida",
+	} {
+		songs, err := b.DB.SearchSongs(ctx, q, 10)
+		if err != nil {
+			t.Fatalf("search %q: %v", q, err)
+		}
+		if got := label(songs); got != want {
+			t.Errorf("search %q:\n got %s\nwant %s", q, got, want)
+		}
+	}
+	if songs, err := b.DB.SearchSongs(ctx, "coldplay", 2); err != nil || label(songs) != "Coldplay – Yellow | Aaron – Coldplay" {
+		t.Errorf("search coldplay, limit 2: %s, %v; want the two most popular exact matches", label(songs), err)
 	}
 }
 
