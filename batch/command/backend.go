@@ -21,6 +21,8 @@ type database interface {
 	pipeline.Locker
 	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
 	Runs(ctx context.Context, limit int) ([]store.Run, error)
+	Run(ctx context.Context, id int64) (store.Run, error)
+	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
 }
 

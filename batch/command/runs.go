@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,20 +16,35 @@ import (
 )
 
 func runsCommand(g *globals) *cli.Command {
-	var limit int
+	var (
+		limit  int
+		trials int64
+		output string
+	)
 	return &cli.Command{
 		Name:  "runs",
-		Usage: "list the model registry: every train run, newest first",
+		Usage: "list the model registry: every train and tune run, newest first (--trials RUN: one run's tuning trials)",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "limit", Usage: "runs to list", EnvVars: []string{"SETLIST_RUNS_LIMIT"}, Value: 20, Destination: &limit},
+			&cli.Int64Flag{Name: "trials", Usage: "show the tuning trials of this run instead of the list", EnvVars: []string{"SETLIST_RUNS_TRIALS"}, Destination: &trials},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json (with --trials)", EnvVars: []string{"SETLIST_RUNS_OUTPUT"}, Value: "table", Destination: &output},
 		},
 		Action: func(c *cli.Context) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output must be table or json, got %q", output)
+			}
+			if c.IsSet("trials") && trials < 1 {
+				return fmt.Errorf("--trials must name a run id (≥ 1), got %d", trials)
+			}
 			b, err := g.open(c.Context)
 			if err != nil {
 				return err
 			}
 			defer b.Close(g)
 			db := b.db
+			if c.IsSet("trials") {
+				return printRunTrials(c.Context, c.App.Writer, db, trials, output)
+			}
 			runs, err := db.Runs(c.Context, limit)
 			if err != nil {
 				return err
@@ -77,4 +93,32 @@ func printRuns(w io.Writer, runs []store.Run) error {
 			secs, c.Users, metric("ndcg_at_5"), metric("baseline_ndcg_at_5"), params, strings.ReplaceAll(reason, "\n", " "))
 	}
 	return tw.Flush()
+}
+
+// printRunTrials prints the search run id recorded, with the summary its
+// params carry.
+func printRunTrials(ctx context.Context, w io.Writer, db database, id int64, output string) error {
+	r, err := db.Run(ctx, id)
+	if err != nil {
+		return err
+	}
+	trials, err := db.TuningTrials(ctx, id)
+	if err != nil {
+		return err
+	}
+	var p pipeline.RunParams
+	_ = json.Unmarshal(r.Params, &p)
+	s := p.Tuning
+	if s != nil && s.Run != id {
+		s = nil // inherited from another run's search: not this run's trials
+	}
+	if len(trials) == 0 && output == "table" {
+		msg := fmt.Sprintf("run %d did not tune", id)
+		if p.Tuning != nil && p.Tuning.Run != id {
+			msg += fmt.Sprintf("; its parameters come from the search of run %d (batch runs --trials %d)", p.Tuning.Run, p.Tuning.Run)
+		}
+		_, err := fmt.Fprintln(w, msg)
+		return err
+	}
+	return printSearch(w, output, id, s, trials)
 }

@@ -39,6 +39,10 @@ type Config struct {
 	// (or als.DefaultParams) are reused.
 	TuneTrials int
 	TuneBudget time.Duration
+	// TuneOnly runs the search alone (`batch tune`): load, split and tune,
+	// then record the run as tuned with its trials. Nothing is trained on
+	// all data or published; the next run starts from the tuned parameters.
+	TuneOnly bool
 
 	// The published model is fitted on all data starting from the holdout
 	// model's factors (same users and songs, 15% fewer entries) for
@@ -144,6 +148,12 @@ func (c Config) Validate() error {
 	}
 	if c.TuneTrials < 0 || c.TuneBudget < 0 {
 		bad("tune trials and budget must be ≥ 0")
+	}
+	if c.TuneOnly && c.TuneTrials == 0 && c.TuneBudget == 0 {
+		bad("a tune-only run needs a budget or a number of trials")
+	}
+	if c.TuneOnly && c.StageOnly {
+		bad("a tune-only run publishes nothing, so it cannot stage either")
 	}
 	if !(c.MaxRegression >= 0 && c.MaxRegression <= 1) {
 		bad("max regression must be in [0, 1], got %v", c.MaxRegression)
