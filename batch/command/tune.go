@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -67,13 +68,17 @@ func tuneCommand(g *globals) *cli.Command {
 				Progress: progressFor(c.App.ErrWriter, g.logger),
 			})
 			if res != nil && res.Tuning != nil {
-				trials, err := pipeline.TrialRecords(res.Tuning)
-				if err != nil {
-					return err
+				// What was recorded is what is shown (batch runs --trials
+				// prints the same); a dry run recorded nothing.
+				trials, err := pipeline.TrialRecords(res.RunID, res.Tuning)
+				if err == nil && !cfg.DryRun && runErr == nil {
+					trials, err = b.db.TuningTrials(c.Context, res.RunID)
 				}
-				summary := res.Params.Tuning
-				if err := printSearch(c.App.Writer, output, res.RunID, summary, trials); err != nil {
-					return err
+				if err != nil {
+					return errors.Join(runErr, err)
+				}
+				if err := printSearch(c.App.Writer, output, res.RunID, res.Params.Tuning, trials); err != nil {
+					return errors.Join(runErr, err)
 				}
 			}
 			if pushURL != "" && res != nil {
@@ -111,7 +116,7 @@ func printSearch(w io.Writer, output string, run int64, s *pipeline.TuningSummar
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "TRIAL\tRUNG\tSPLIT\tITER\tUSERS\tFACTORS\tWEIGHTING\tλ\tα\tNDCG@5\tBEST\tSECONDS\t\t")
+	fmt.Fprintln(tw, "TRIAL\tRUNG\tSPLIT\tITER\tUSERS\tFACTORS\tWEIGHTING\tλ\tα\tNDCG@5\tBEST\tSECONDS\t")
 	for _, v := range views {
 		var p als.Params
 		_ = json.Unmarshal(v.Params, &p)
@@ -119,7 +124,7 @@ func printSearch(w io.Writer, output string, run int64, s *pipeline.TuningSummar
 		if v.BestSoFar != nil {
 			best = fmt.Sprintf("%.4f", *v.BestSoFar)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.0f%%\t%d\t%s\t%.3g\t%.3g\t%.4f\t%s\t%.1f\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.0f%%\t%d\t%s\t%.3g\t%.3g\t%.4f\t%s\t%.1f\t  %s\n",
 			v.Number, v.Rung, v.Split, v.Iterations, 100*v.UserFraction, p.Factors, p.Weighting, p.Regularization, p.Alpha,
 			v.NDCG, best, v.Seconds, trialState(v, s))
 	}

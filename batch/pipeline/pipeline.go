@@ -36,6 +36,7 @@ type Registry interface {
 	StartRun(ctx context.Context, notes string) (int64, error)
 	UpdateRun(ctx context.Context, id int64, u store.RunUpdate) error
 	LastPublished(ctx context.Context) (store.Run, error)
+	LastTuned(ctx context.Context) (store.Run, error)
 }
 
 // Locker serialises runs: release must be called once the run ends.
@@ -108,6 +109,9 @@ type RunParams struct {
 	// the holdout model's factors (0: a cold fit of ALS.Iterations).
 	WarmIterations int `json:"warm_iterations,omitempty"`
 	Trials         int `json:"tune_trials,omitempty"`
+	// Tuning summarises the search behind ALS: this run's, or the one
+	// of the run it took its parameters from.
+	Tuning *TuningSummary `json:"tuning,omitempty"`
 }
 
 // Result is what a run did.
@@ -181,6 +185,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		r.res.Status = ""
 	case err == nil && cfg.StageOnly:
 		r.res.Status = store.RunStaged
+	case err == nil && cfg.TuneOnly:
+		r.res.Status = store.RunTuned
 	case err == nil:
 		r.res.Status = store.RunPublished
 	case errors.As(err, &rejected):
@@ -270,7 +276,10 @@ func (r *run) execute(ctx context.Context) error {
 			// the last published parameters, else the defaults.
 			inc := params
 			tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
+			bar, progress := r.tuneProgress(cfg)
+			defer bar.Finish()
 			tr, err := als.Tune(ctx, train, tc, func(t als.Trial) {
+				progress(t)
 				r.deps.Logger.Info("tune trial", "trial", t.Number, "rung", t.Rung, "ndcg_at_5", t.Metrics.NDCG,
 					"incumbent", t.Incumbent, "pruned", t.Pruned, "seconds", t.Duration.Seconds())
 			})
@@ -278,6 +287,7 @@ func (r *run) execute(ctx context.Context) error {
 				return err
 			}
 			res.Tuning = &tr
+			res.Params.Tuning = summarize(res.RunID, &tr)
 			r.deps.Logger.Info("tuned", "trials", len(tr.Trials), "used_seconds", tr.Used.Seconds(), "budget_seconds", tr.Budget.Seconds(),
 				"stop", tr.StopReason, "kept_incumbent", tr.KeptIncumbent, "best_ndcg_at_5", tr.BestScore,
 				"incumbent_ndcg_at_5", tr.IncumbentScore, "noise_margin", tr.NoiseMargin)
@@ -300,6 +310,9 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	r.deps.Logger.Info("training parameters", "source", res.Params.Source, "factors", params.Factors,
 		"iterations", params.Iterations, "regularization", params.Regularization, "alpha", params.Alpha, "weighting", params.Weighting)
+	if cfg.TuneOnly {
+		return nil // recorded as tuned: the next run starts from params
+	}
 
 	var metrics, baseline als.Metrics
 	var em *als.Model // the holdout model: the full fit's warm start
@@ -407,27 +420,61 @@ func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params,
 	})
 }
 
-// baseParams picks the parameters to start from: the last published run's
-// (what is known to work on this data) or the defaults.
+// baseParams picks the parameters to start from: the last search's pick
+// when a tune-only run (`batch tune`) recorded one after the last publish,
+// else the last published run's (what is known to work on this data), else
+// the defaults. The search's summary comes along, so the run still names
+// the trials behind its parameters.
 func (r *run) baseParams(ctx context.Context) (als.Params, error) {
 	r.res.Params.Source = "default"
 	if r.deps.Registry == nil {
 		return als.DefaultParams(), nil
 	}
 	last, err := r.deps.Registry.LastPublished(ctx)
-	if errors.Is(err, setlist.ErrNotFound) {
-		return als.DefaultParams(), nil
+	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
+		return als.Params{}, err
+	}
+	source := "last-published"
+	tuned, terr := r.deps.Registry.LastTuned(ctx)
+	if terr != nil && !errors.Is(terr, setlist.ErrNotFound) {
+		return als.Params{}, terr
+	}
+	if terr == nil && (err != nil || tuned.ID > last.ID) {
+		last, err, source = tuned, nil, "last-tuned"
 	}
 	if err != nil {
-		return als.Params{}, err
+		return als.DefaultParams(), nil
 	}
 	var rp RunParams
 	if json.Unmarshal(last.Params, &rp) != nil || rp.ALS.Validate() != nil {
-		r.deps.Logger.Warn("last published run's params are unreadable; using defaults", "run", last.ID)
+		r.deps.Logger.Warn("the params of the run to start from are unreadable; using defaults", "run", last.ID, "source", source)
 		return als.DefaultParams(), nil
 	}
-	r.res.Params.Source = "last-published"
+	r.res.Params.Source, r.res.Params.Tuning = source, rp.Tuning
 	return rp.ALS, nil
+}
+
+// tuneProgress shows the search on a bar over its budget (or its trials
+// when it has no budget), with the last trial's score as the status.
+func (r *run) tuneProgress(cfg Config) (Bar, func(als.Trial)) {
+	start := r.deps.Now()
+	total, unit := int64(cfg.TuneTrials), int64(0)
+	if cfg.TuneBudget > 0 {
+		total, unit = int64(cfg.TuneBudget/time.Second), 1
+	}
+	bar := r.deps.Progress("tune", total)
+	n := int64(0)
+	return bar, func(t als.Trial) {
+		n++
+		if unit == 1 {
+			bar.Set(min(total, int64(r.deps.Now().Sub(start)/time.Second)))
+		} else {
+			bar.Set(n)
+		}
+		if st, ok := bar.(interface{ SetStatus(string) }); ok {
+			st.SetStatus(fmt.Sprintf("trial %d (rung %d): NDCG@5 %.4f", t.Number, t.Rung, t.Metrics.NDCG))
+		}
+	}
 }
 
 func (r *run) gateInput(ctx context.Context, m, base als.Metrics) GateInput {
@@ -522,6 +569,13 @@ func (r *run) record(ctx context.Context) error {
 	if res.Status == store.RunPublished || res.Status == store.RunStaged {
 		v := int64(res.Version)
 		u.Version = &v
+	}
+	if res.Tuning != nil {
+		trials, err := TrialRecords(res.RunID, res.Tuning)
+		if err != nil {
+			return fmt.Errorf("record run %d: %w", res.RunID, err)
+		}
+		u.Trials = trials
 	}
 	if err := r.deps.Registry.UpdateRun(ctx, res.RunID, u); err != nil {
 		return fmt.Errorf("record run %d as %s: %w", res.RunID, res.Status, err)

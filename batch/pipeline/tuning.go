@@ -51,9 +51,9 @@ func summarize(run int64, tr *als.TuneResult) *TuningSummary {
 	return s
 }
 
-// TrialRecords turns a search's trials into the registry's rows, metrics
-// named as the run's are (ndcg_at_5, ...).
-func TrialRecords(tr *als.TuneResult) ([]store.TuningTrial, error) {
+// TrialRecords turns the trials of run's search into the registry's rows,
+// metrics named as the run's are (ndcg_at_5, ...).
+func TrialRecords(run int64, tr *als.TuneResult) ([]store.TuningTrial, error) {
 	out := make([]store.TuningTrial, 0, len(tr.Trials))
 	for _, t := range tr.Trials {
 		params, err := json.Marshal(t.Params)
@@ -69,7 +69,7 @@ func TrialRecords(tr *als.TuneResult) ([]store.TuningTrial, error) {
 			frac = 1 // a search without user sampling
 		}
 		out = append(out, store.TuningTrial{
-			Number: t.Number, Rung: t.Rung, Split: t.Split, Params: params, Iterations: t.Params.Iterations,
+			RunID: run, Number: t.Number, Rung: t.Rung, Split: t.Split, Params: params, Iterations: t.Params.Iterations,
 			UserFraction: frac, Metrics: metrics, Seconds: t.Duration.Seconds(),
 			Pruned: t.Pruned, Promoted: t.Promoted, Incumbent: t.Incumbent,
 		})

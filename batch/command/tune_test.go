@@ -1,0 +1,90 @@
+package command_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestTuneAndTrials runs `batch tune` on each backend: it records the
+// search (status tuned, every trial) without publishing, prints the trials
+// as a table and as JSON, `batch runs --trials RUN` prints the same, and the
+// next `batch train` starts from the search's pick.
+func TestTuneAndTrials(t *testing.T) {
+	for _, backend := range []string{"postgres+redis", "embedded"} {
+		t.Run(backend, func(t *testing.T) {
+			c := newCLI(t)
+			if backend == "embedded" {
+				c.global = []string{"batch", "--store", "embedded", "--data-dir", filepath.Join(t.TempDir(), "data")}
+			}
+			csv := filepath.Join(t.TempDir(), "synth.csv.gz")
+			c.mustRun("synth", "--users", "150", "--songs", "400", "--reactions", "5000", "--clusters", "5", "--seed", "9", "--out", csv)
+			c.mustRun("import", "--csv", csv)
+
+			out := c.mustRun("tune", "--trials", "3", "--budget", "0", "--threads", "2", "--output", "json")
+			var s struct {
+				Run     int64 `json:"run"`
+				Summary struct {
+					Run        int64  `json:"run"`
+					BestTrial  int    `json:"best_trial"`
+					Trials     int    `json:"trials"`
+					StopReason string `json:"stop_reason"`
+				} `json:"summary"`
+				Trials []struct {
+					Number    int             `json:"number"`
+					Params    json.RawMessage `json:"params"`
+					NDCG      float64         `json:"ndcg_at_5"`
+					BestSoFar *float64        `json:"best_so_far"`
+					Incumbent bool            `json:"incumbent"`
+				} `json:"trials"`
+			}
+			if err := json.Unmarshal([]byte(out), &s); err != nil {
+				t.Fatalf("tune --output json: %v\n%s", err, out)
+			}
+			if s.Run < 1 || s.Summary.Run != s.Run || len(s.Trials) == 0 || s.Summary.Trials != len(s.Trials) || s.Summary.StopReason == "" {
+				t.Fatalf("tune JSON = %s", out)
+			}
+			if !s.Trials[0].Incumbent || !strings.Contains(string(s.Trials[0].Params), `"factors"`) {
+				t.Errorf("first trial %+v (params %s): want the incumbent, params in snake_case", s.Trials[0], s.Trials[0].Params)
+			}
+			if cur := c.rdb.Get(t.Context(), c.keys.Current()).Val(); backend != "embedded" && cur != "" {
+				t.Errorf("batch tune published: pointer %q", cur)
+			}
+			runs := c.mustRun("runs")
+			if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d +tuned `, s.Run)).MatchString(runs) {
+				t.Errorf("runs does not list run %d as tuned:\n%s", s.Run, runs)
+			}
+
+			table := c.mustRun("runs", "--trials", fmt.Sprint(s.Run))
+			lines := strings.Split(strings.TrimSpace(table), "\n")
+			if len(lines) != len(s.Trials)+2 || !strings.Contains(lines[0], "NDCG@5") || !strings.Contains(lines[1], "incumbent") {
+				t.Errorf("runs --trials %d: want a header, %d trial lines and a summary:\n%s", s.Run, len(s.Trials), table)
+			}
+			if !strings.Contains(table, "picked") || !strings.Contains(lines[len(lines)-1], "stopped: "+s.Summary.StopReason) {
+				t.Errorf("runs --trials %d marks no pick or says no stop reason:\n%s", s.Run, table)
+			}
+			again := c.mustRun("runs", "--trials", fmt.Sprint(s.Run), "-o", "json")
+			if again != out {
+				t.Errorf("runs --trials -o json differs from tune's JSON:\n%s\nvs\n%s", again, out)
+			}
+
+			c.mustRun("train", "--threads", "2", "--force")
+			runs = c.mustRun("runs", "--limit", "1")
+			if !strings.Contains(runs, "last-tuned") {
+				t.Errorf("the train after tune did not start from the tuned parameters:\n%s", runs)
+			}
+			if msg := c.mustRun("runs", "--trials", fmt.Sprint(s.Run+1)); !strings.Contains(msg, fmt.Sprintf("did not tune; its parameters come from the search of run %d", s.Run)) {
+				t.Errorf("runs --trials of the train run: %q", msg)
+			}
+			if code, _, errOut := c.run("runs", "--trials", "999"); code == 0 || !strings.Contains(errOut, "run 999") {
+				t.Errorf("runs --trials 999: exit %d, stderr %s", code, errOut)
+			}
+			if code, _, errOut := c.run("tune", "--budget", "0"); code == 0 || !strings.Contains(errOut, "budget") {
+				t.Errorf("tune with no budget and no trials: exit %d, stderr %s", code, errOut)
+			}
+		})
+	}
+}
