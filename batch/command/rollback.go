@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/pipeline"
 )
 
 func rollbackCommand(g *globals) *cli.Command {
@@ -22,15 +23,9 @@ func rollbackCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer b.Close(g)
-			db := b.db
-			ptr, err := modelstore.NewPublisher(rdb, keys).Rollback(c.Context)
+			ptr, err := pipeline.Rollback(c.Context, modelstore.NewPublisher(rdb, keys), b.db, reason)
 			if err != nil {
 				return err
-			}
-			// The pointer has moved; the registry follows. If it cannot, say
-			// so: readers already use the restored version.
-			if err := db.RecordRollback(c.Context, int64(ptr.Previous), int64(ptr.Current), reason); err != nil {
-				return fmt.Errorf("readers now use version %d, but the registry was not updated: %w", ptr.Current, err)
 			}
 			fmt.Fprintf(c.App.Writer, "rolled back: readers now use version %d; version %d is kept as previous (rollback again to restore it)\n",
 				ptr.Current, ptr.Previous)

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -137,19 +138,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // rollbacker is `batch rollback` for POST /v1/admin/rollback: the same
-// pointer swap, then the same registry record.
+// function, its unrecorded case reported as the API's RegistryError.
 type rollbacker struct {
 	pub *modelstore.Publisher
 	db  DB
 }
 
 func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, previous modelstore.Version, err error) {
-	ptr, err := r.pub.Rollback(ctx)
-	if err != nil {
-		return 0, 0, err
+	ptr, err := pipeline.Rollback(ctx, r.pub, r.db, reason)
+	if unrec, ok := errors.AsType[*pipeline.UnrecordedRollbackError](err); ok {
+		return ptr.Current, ptr.Previous, &api.RegistryError{Err: unrec.Err}
 	}
-	if err := r.db.RecordRollback(ctx, int64(ptr.Previous), int64(ptr.Current), reason); err != nil {
-		return ptr.Current, ptr.Previous, &api.RegistryError{Err: err}
-	}
-	return ptr.Current, ptr.Previous, nil
+	return ptr.Current, ptr.Previous, err
 }
