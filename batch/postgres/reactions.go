@@ -12,15 +12,22 @@ import (
 	"github.com/setlist/setlist/batch/store"
 )
 
-// UserReactions returns every reaction of the user, for fold-in: one primary
-// key range scan (the user's id is resolved inside the statement). Only when
-// that finds nothing does a second query tell an unknown user (ErrNotFound)
-// from one without reactions, so the common case is one round trip. Rows are
-// scanned into plain values, not pointers: at 200 reactions the decoding is
-// most of the cost.
-func (db *DB) UserReactions(ctx context.Context, id setlist.UserID) ([]setlist.Reaction, error) {
+// UserReactions returns the user's reactions for fold-in, at most limit of
+// them (limit ≤ 0: all) in store.FoldInOrder: one primary key range scan (the
+// user's id is resolved inside the statement). Only when that finds nothing
+// does a second query tell an unknown user (ErrNotFound) from one without
+// reactions, so the common case is one round trip. Rows are scanned into
+// plain values, not pointers: at 200 reactions the decoding is most of the
+// cost.
+func (db *DB) UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error) {
+	var lim *int64 // NULL: no limit
+	if limit > 0 {
+		l := int64(limit)
+		lim = &l
+	}
 	rows, err := db.Pool.Query(ctx, `SELECT song_id, kind, weight, updated_at FROM reactions
-		WHERE user_id = (SELECT id FROM users WHERE external_id = $1)`, string(id))
+		WHERE user_id = (SELECT id FROM users WHERE external_id = $1)
+		ORDER BY `+store.FoldInOrder+` LIMIT $2`, string(id), lim)
 	if err != nil {
 		return nil, classify(fmt.Sprintf("reactions of %q", id), err)
 	}

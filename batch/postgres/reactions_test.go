@@ -19,7 +19,7 @@ func TestReact(t *testing.T) {
 	}
 	kinds := func(t *testing.T) map[setlist.ReactionKind]float64 {
 		t.Helper()
-		rs, err := db.UserReactions(ctx, "ana")
+		rs, err := db.UserReactions(ctx, "ana", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,13 +99,13 @@ func TestReact(t *testing.T) {
 		}
 	})
 	t.Run("UnknownUserHasNoReactions", func(t *testing.T) {
-		if _, err := db.UserReactions(ctx, "nobody"); !errors.Is(err, setlist.ErrNotFound) {
+		if _, err := db.UserReactions(ctx, "nobody", 0); !errors.Is(err, setlist.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 		if _, err := db.CreateUser(ctx, store.NewUser{ID: "empty"}); err != nil {
 			t.Fatal(err)
 		}
-		rs, err := db.UserReactions(ctx, "empty")
+		rs, err := db.UserReactions(ctx, "empty", 0)
 		if err != nil || len(rs) != 0 {
 			t.Fatalf("UserReactions(empty) = %v, %v; want none", rs, err)
 		}

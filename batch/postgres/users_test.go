@@ -27,7 +27,7 @@ func TestCreateUser(t *testing.T) {
 		if u.ID != "ana" || u.DisplayName != "Ana" || u.CreatedAt.IsZero() {
 			t.Fatalf("user = %+v", u)
 		}
-		rs, err := db.UserReactions(ctx, "ana")
+		rs, err := db.UserReactions(ctx, "ana", 0)
 		if err != nil {
 			t.Fatal(err)
 		}

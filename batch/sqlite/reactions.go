@@ -11,16 +11,18 @@ import (
 	"github.com/setlist/setlist/batch/store"
 )
 
-// UserReactions returns every reaction of the user, for fold-in, or
-// ErrNotFound for an unknown user.
-func (db *DB) UserReactions(ctx context.Context, id setlist.UserID) ([]setlist.Reaction, error) {
+// UserReactions returns the user's reactions for fold-in, at most limit of
+// them (limit ≤ 0: all) in store.FoldInOrder, or ErrNotFound for an unknown
+// user.
+func (db *DB) UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error) {
 	var out []setlist.Reaction
 	err := inTx(ctx, db.r, nil, func(tx *sql.Tx) error {
 		key, err := userIDOf(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT song_id, kind, weight, updated_at FROM reactions WHERE user_id = ?`, key)
+		rows, err := tx.QueryContext(ctx, `SELECT song_id, kind, weight, updated_at FROM reactions WHERE user_id = ?
+			ORDER BY `+store.FoldInOrder+` LIMIT ?`, key, sqlLimit(limit))
 		if err != nil {
 			return classify("list reactions", err)
 		}
@@ -173,4 +175,13 @@ func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongI
 		return time.Time{}, wrapTx("unreact", err)
 	}
 	return at, nil
+}
+
+// sqlLimit is LIMIT's argument for limit ≤ 0 meaning "all" (SQLite reads a
+// negative LIMIT as none).
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
 }

@@ -35,7 +35,7 @@ type DB interface {
 	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
 	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error)
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
-	UserReactions(ctx context.Context, id setlist.UserID) ([]setlist.Reaction, error)
+	UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error)
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)
 	Song(ctx context.Context, id setlist.SongID) (setlist.Song, error)
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 	}{
 		{"Users", testUsers},
 		{"Reactions", testReactions},
+		{"CappedHistory", testCappedHistory},
 		{"Import", testImport},
 		{"SongSearch", testSongSearch},
 		{"Load", testLoad},
@@ -147,7 +148,7 @@ func testUsers(t *testing.T, b Backend) {
 	wantErr(t, "user of a failed create (nothing written)", err, setlist.ErrNotFound)
 	_, err = b.DB.CreateUser(ctx, store.NewUser{ID: ""})
 	wantErr(t, "empty id", err, setlist.ErrInvalid)
-	rs, err := b.DB.UserReactions(ctx, "dave")
+	rs, err := b.DB.UserReactions(ctx, "dave", 0)
 	if err != nil || len(rs) != 2 || rs[0].Kind != setlist.Like {
 		t.Errorf("dave's reactions = %+v, %v; want two likes", rs, err)
 	}
@@ -295,8 +296,54 @@ func testReactions(t *testing.T, b Backend) {
 	wantErr(t, "unreact twice", err, setlist.ErrNotFound)
 	_, err = b.DB.ReactionList(ctx, "nobody", 10)
 	wantErr(t, "list of unknown user", err, setlist.ErrNotFound)
-	_, err = b.DB.UserReactions(ctx, "nobody")
+	_, err = b.DB.UserReactions(ctx, "nobody", 0)
 	wantErr(t, "history of unknown user", err, setlist.ErrNotFound)
+}
+
+// testCappedHistory: UserReactions with a limit returns the strongest
+// evidence first (store.FoldInOrder): likes and dislikes, newest first, then
+// plays by count.
+func testCappedHistory(t *testing.T, b Backend) {
+	ctx := context.Background()
+	csv := "user_id,artist,track,count\nhoarder,A,One,1\nhoarder,A,Two,5\nhoarder,A,Three,3\nhoarder,A,Four,2\n"
+	if _, err := b.DB.Import(ctx, strings.NewReader(csv), store.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	one, two, three, four := songID(t, b.DB, "A", "One"), songID(t, b.DB, "A", "Two"), songID(t, b.DB, "A", "Three"), songID(t, b.DB, "A", "Four")
+	if _, err := b.DB.React(ctx, "hoarder", store.SongRef{ID: one}, setlist.Like); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // distinct updated_at at the backends' microsecond resolution
+	if _, err := b.DB.React(ctx, "hoarder", store.SongRef{ID: four}, setlist.Dislike); err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		song setlist.SongID
+		kind setlist.ReactionKind
+	}
+	got := func(limit int) []key {
+		rs, err := b.DB.UserReactions(ctx, "hoarder", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]key, len(rs))
+		for i, r := range rs {
+			out[i] = key{r.Song, r.Kind}
+		}
+		return out
+	}
+	want := []key{{four, setlist.Dislike}, {one, setlist.Like}, {two, setlist.Play}, {three, setlist.Play}}
+	if g := got(4); fmt.Sprint(g) != fmt.Sprint(want) {
+		t.Errorf("UserReactions(limit 4) = %v; want %v (explicit newest first, then plays by count)", g, want)
+	}
+	if g := got(1); fmt.Sprint(g) != fmt.Sprint(want[:1]) {
+		t.Errorf("UserReactions(limit 1) = %v; want %v", g, want[:1])
+	}
+	for _, limit := range []int{0, -1, 100} {
+		if g := got(limit); len(g) != 6 {
+			t.Errorf("UserReactions(limit %d) = %d reactions; want all 6", limit, len(g))
+		}
+	}
 }
 
 func testImport(t *testing.T, b Backend) {
@@ -305,7 +352,7 @@ func testImport(t *testing.T, b Backend) {
 	if sum.Rows != 6 || sum.Users.Inserted != 3 || sum.Songs.Inserted != 3 || sum.Reactions.Inserted != 5 {
 		t.Errorf("first import = %+v", sum)
 	}
-	rs, err := b.DB.UserReactions(ctx, "alice")
+	rs, err := b.DB.UserReactions(ctx, "alice", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

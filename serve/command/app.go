@@ -20,6 +20,7 @@ import (
 	"github.com/setlist/setlist/batch/config"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/serve/internal/api"
+	"github.com/setlist/setlist/serve/internal/recs"
 	"github.com/setlist/setlist/serve/internal/server"
 	"github.com/setlist/setlist/web"
 )
@@ -63,7 +64,8 @@ func (c *Config) flags() []cli.Flag {
 		&cli.DurationFlag{Name: "foldin-ttl", Usage: "lifetime of a cached fold-in answer in Redis", EnvVars: []string{"SETLIST_FOLDIN_TTL"}, Value: time.Hour, Destination: &s.Recs.FoldInTTL},
 		&cli.IntFlag{Name: "foldin-depth", Usage: "songs a fold-in computes and caches, so later requests for more reuse it", EnvVars: []string{"SETLIST_FOLDIN_DEPTH"}, Value: 20, Destination: &s.Recs.FoldInDepth},
 		&cli.IntFlag{Name: "explain", Usage: "fold-in songs given a \"because\" (each reuses the fold-in's factorisation: two triangular solves)", EnvVars: []string{"SETLIST_EXPLAIN"}, Value: 1, Destination: &s.Recs.Explain},
-		&cli.IntFlag{Name: "foldin-concurrency", Usage: "fold-ins running at once; more wait until their deadline, then get 503 (0: two per CPU)", EnvVars: []string{"SETLIST_FOLDIN_CONCURRENCY"}, Value: 0, Destination: &s.Recs.FoldInConcurrency},
+		&cli.IntFlag{Name: "foldin-concurrency", Usage: "fold-ins running at once, shared fairly between users (one each); more wait until their deadline, then get 503 (0: two per CPU)", EnvVars: []string{"SETLIST_FOLDIN_CONCURRENCY"}, Value: 0, Destination: &s.Recs.FoldInConcurrency},
+		&cli.IntFlag{Name: "foldin-max-reactions", Usage: "reactions one fold-in reads and solves with, likes and dislikes first, then the newest and most played (-1: all); bounds the cost of a user with a huge history", EnvVars: []string{"SETLIST_FOLDIN_MAX_REACTIONS"}, Value: recs.DefaultFoldInMaxReactions, Destination: &s.Recs.FoldInMaxReactions},
 		&cli.Float64Flag{Name: "write-rate", Usage: "POST/DELETE requests per second each client may sustain (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_WRITE_RATE"}, Value: 10, Destination: &s.API.WriteRate},
 		&cli.IntFlag{Name: "write-burst", Usage: "POST/DELETE requests a client may send at once before --write-rate applies", EnvVars: []string{"SETLIST_WRITE_BURST"}, Value: 20, Destination: &s.API.WriteBurst},
 		&cli.StringFlag{Name: "trusted-proxies", Usage: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (the rate limit's key)", EnvVars: []string{"SETLIST_TRUSTED_PROXIES"}, Destination: &c.TrustedProxies},
@@ -79,6 +81,9 @@ func (c *Config) validate() error {
 	}
 	if c.Server.Recs.NearCacheSize < 0 {
 		errs = append(errs, fmt.Errorf("--near-cache-size must be ≥ 0, got %d", c.Server.Recs.NearCacheSize))
+	}
+	if c.Server.Recs.FoldInMaxReactions == 0 || c.Server.Recs.FoldInMaxReactions < -1 {
+		errs = append(errs, fmt.Errorf("--foldin-max-reactions must be ≥ 1, or -1 for no cap, got %d", c.Server.Recs.FoldInMaxReactions))
 	}
 	if c.Server.Recs.Explain < 0 || c.Server.Recs.Explain > 100 {
 		errs = append(errs, fmt.Errorf("--explain must be from 0 to 100, got %d", c.Server.Recs.Explain))

@@ -58,8 +58,14 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		}
 		id := requestID(c)
 		if code >= 500 {
-			// No model yet is a state, not a failure: not logged per request.
-			if !errors.Is(err, recs.ErrNoModel) {
+			switch {
+			case errors.Is(err, recs.ErrNoModel):
+				// No model yet is a state, not a failure: not logged per request.
+			case errors.Is(err, recs.ErrBusy):
+				// Load, not a fault: the server shed it as designed.
+				log.WarnContext(c.UserContext(), "fold-in capacity busy", "status", code, "method", c.Method(), "route", c.Route().Path,
+					"request_id", id, "err", err)
+			default:
 				log.ErrorContext(c.UserContext(), "request failed", "status", code, "method", c.Method(), "route", c.Route().Path,
 					"request_id", id, "err", err)
 			}
@@ -78,6 +84,8 @@ func serverDetail(err error, code int) string {
 	switch {
 	case errors.Is(err, recs.ErrNoModel):
 		return "no model is published yet (run batch train)"
+	case errors.Is(err, recs.ErrBusy):
+		return "fold-in capacity is busy: too many recommendations are being computed at once; retry after " + RetryAfter + " s"
 	case code == http.StatusServiceUnavailable:
 		return "a backing store is unavailable; retry later"
 	}

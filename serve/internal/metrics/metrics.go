@@ -25,6 +25,7 @@ type Metrics struct {
 	NearCacheDrops  *prometheus.CounterVec // reason: user, version, resubscribe
 	NearCacheSize   prometheus.GaugeFunc
 	FoldInCache     *prometheus.CounterVec // result: hit, miss
+	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy
 	StoreErrors     *prometheus.CounterVec // store, op
 	ModelVersion    prometheus.Gauge
 	ModelTrained    prometheus.Gauge
@@ -83,6 +84,10 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 			Namespace: namespace, Name: "foldin_cache_total",
 			Help: "Lookups of the Redis fold-in cache for users the batch list cannot serve, by result (hit, miss).",
 		}, []string{"result"}),
+		FoldIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "foldin_requests_total",
+			Help: "Requests that needed a fold-in, by outcome: solved (ran one), shared (waited for the same user's running solve), busy (no fold-in slot before the deadline: 503).",
+		}, []string{"outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_errors_total",
 			Help: "Failed Redis and PostgreSQL calls, by store and operation.",
@@ -131,7 +136,7 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 		return time.Since(t).Seconds()
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
-		m.NearCacheDrops, m.NearCacheSize, m.FoldInCache, m.StoreErrors, m.ModelVersion, m.ModelTrained,
+		m.NearCacheDrops, m.NearCacheSize, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelTrained,
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge)
 	// Pre-create the children dashboards divide by, so rates start at 0
 	// instead of appearing with the first event.
@@ -145,6 +150,9 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 	}
 	for _, r := range []string{"hit", "miss"} {
 		m.FoldInCache.WithLabelValues(r)
+	}
+	for _, o := range []string{"solved", "shared", "busy"} {
+		m.FoldIns.WithLabelValues(o)
 	}
 	return m
 }

@@ -187,6 +187,7 @@ func (s *Service) followEvents(ctx context.Context) {
 		case modelstore.EventUser:
 			s.metrics.Events.WithLabelValues("user").Inc()
 			s.metrics.NearCacheDrops.WithLabelValues("user").Inc()
+			s.epoch.Add(1)
 			s.near.invalidate(ev.User)
 		}
 	}

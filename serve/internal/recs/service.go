@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/setlist/setlist"
@@ -39,7 +40,9 @@ type ModelStore interface {
 // History is the system of record for users' reactions and song names
 // (PostgreSQL).
 type History interface {
-	UserReactions(ctx context.Context, u setlist.UserID) ([]setlist.Reaction, error)
+	// UserReactions returns at most limit of u's reactions (≤ 0: all), the
+	// strongest evidence first (store.FoldInOrder).
+	UserReactions(ctx context.Context, u setlist.UserID, limit int) ([]setlist.Reaction, error)
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
 }
 
@@ -54,7 +57,20 @@ type Config struct {
 	PollInterval    time.Duration // how often to check the version pointer besides events (default 5s)
 	// FoldInConcurrency bounds fold-ins running at once (default 2 per CPU).
 	FoldInConcurrency int
+	// FoldInMaxReactions caps the reactions one fold-in reads and solves
+	// with, the strongest evidence first (store.FoldInOrder), so its cost
+	// is bounded however long a history grows (default 1000; < 0: no cap).
+	FoldInMaxReactions int
 }
+
+// Fair queuing of fold-ins (see fairSlots): one user runs at most
+// foldInsPerUser at once and queues at most foldInsQueuedPerUser more. With
+// requests for one user and history sharing one solve, a user needs more
+// only for a second depth or a history that changed meanwhile.
+const (
+	foldInsPerUser       = 1
+	foldInsQueuedPerUser = 4
+)
 
 func (c *Config) defaults() {
 	if c.RedisTimeout <= 0 {
@@ -78,7 +94,16 @@ func (c *Config) defaults() {
 	if c.FoldInConcurrency <= 0 {
 		c.FoldInConcurrency = 2 * runtime.GOMAXPROCS(0)
 	}
+	if c.FoldInMaxReactions == 0 {
+		c.FoldInMaxReactions = DefaultFoldInMaxReactions
+	}
 }
+
+// DefaultFoldInMaxReactions is the default cap on the reactions a fold-in
+// reads: five times the 200 of the fold-in latency goal, so nearly every
+// real history is read whole (docs/RELIABILITY.md measures what the cap
+// changes for longer ones).
+const DefaultFoldInMaxReactions = 1000
 
 // MaxN bounds the n of a request.
 const MaxN = 100
@@ -93,16 +118,22 @@ type Service struct {
 	holder  holder
 	near    *nearCache
 	// slots bounds concurrent fold-ins (each holds a PostgreSQL connection
-	// and a core for about a millisecond): beyond it requests queue until
-	// their deadline and then get 503, instead of overloading both.
-	slots chan struct{}
+	// and a core for about a millisecond), shared fairly between users:
+	// beyond it requests queue until their deadline and then get 503,
+	// instead of overloading both.
+	slots *fairSlots
+	// flights makes concurrent requests for the same fold-in share one
+	// solve; epoch counts local invalidations (the flight key when Redis,
+	// which knows when a user last reacted, does not answer).
+	flights flights
+	epoch   atomic.Uint64
 }
 
 // New builds a service; call Run to load the model and follow updates.
 func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
 	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheSize),
-		slots: make(chan struct{}, cfg.FoldInConcurrency)}
+		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser)}
 	s.holder.reload = make(chan struct{}, 1)
 	return s
 }
@@ -175,34 +206,58 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		return f.Source, f.Items[:min(n, len(f.Items))], nil
 	}
 	s.metrics.FoldInCache.WithLabelValues("miss").Inc()
-	rec, err := s.foldIn(ctx, snap, u, n)
-	if err != nil {
-		return "", nil, err
+	// Two depths only, so n cannot be varied to start many solves of one
+	// user: the configured depth, or all MaxN for larger n.
+	depth := s.cfg.FoldInDepth
+	if n > depth {
+		depth = MaxN
 	}
-	rec.Touched = st.Touched
-	if redisOK {
-		wctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
-		if err := s.store.StoreFoldIn(wctx, snap.Version, u, rec, s.cfg.FoldInTTL); err != nil {
-			s.metrics.StoreError("redis", "store_foldin") // the answer is still right; the next one recomputes
+	key := flightKey{version: snap.Version, user: u, touched: st.Touched, depth: depth}
+	if !redisOK {
+		key.epoch = s.epoch.Load()
+	}
+	rec, shared, err := s.flights.do(ctx, key, func() (modelstore.FoldInRecord, error) {
+		rec, err := s.foldIn(ctx, snap, u, depth)
+		if err != nil {
+			return rec, err
 		}
-		cancel()
+		rec.Touched = st.Touched
+		if redisOK {
+			// Stored before the flight ends, so a request that misses the
+			// flight finds it in Redis.
+			wctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
+			if err := s.store.StoreFoldIn(wctx, snap.Version, u, rec, s.cfg.FoldInTTL); err != nil {
+				s.metrics.StoreError("redis", "store_foldin") // the answer is still right; the next one recomputes
+			}
+			cancel()
+		}
+		return rec, nil
+	})
+	if shared {
+		s.metrics.FoldIns.WithLabelValues("shared").Inc()
+	}
+	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			s.metrics.FoldIns.WithLabelValues("busy").Inc()
+		}
+		return "", nil, err
 	}
 	return rec.Source, rec.Items[:min(n, len(rec.Items))], nil
 }
 
-// foldIn reads u's reactions and solves their vector against the snapshot's
-// item factors; with no usable reaction it falls back to the popular list,
-// minus what u reacted to either way.
+// foldIn reads u's reactions (at most FoldInMaxReactions, the strongest
+// first) and solves their vector against the snapshot's item factors; with
+// no usable reaction it falls back to the popular list, minus what u reacted
+// to either way.
 func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (modelstore.FoldInRecord, error) {
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-ctx.Done():
-		return modelstore.FoldInRecord{}, fmt.Errorf("recommend for %q: waiting for a fold-in slot: %w: %w", u, setlist.ErrUnavailable, ctx.Err())
+	if err := s.slots.acquire(ctx, u); err != nil {
+		return modelstore.FoldInRecord{}, err
 	}
+	defer s.slots.release(u)
+	s.metrics.FoldIns.WithLabelValues("solved").Inc()
 	start := time.Now()
 	pctx, cancel := callContext(ctx, s.cfg.PostgresTimeout)
-	reactions, err := s.history.UserReactions(pctx, u)
+	reactions, err := s.history.UserReactions(pctx, u, s.cfg.FoldInMaxReactions)
 	cancel()
 	if err != nil {
 		if !errors.Is(err, setlist.ErrNotFound) {
@@ -240,6 +295,7 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 // write committed: u's answers here are dropped at once, and the store marks
 // the user touched and tells the other replicas.
 func (s *Service) Reacted(ctx context.Context, u setlist.UserID, at time.Time) error {
+	s.epoch.Add(1)
 	s.near.invalidate(u)
 	var v model.Version
 	if snap := s.holder.current(); snap != nil {

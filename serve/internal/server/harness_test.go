@@ -81,8 +81,17 @@ func (e *env) start(t testing.TB, cfg server.Config, db *postgres.DB) *instance 
 	if db == nil {
 		db = e.db
 	}
+	return e.startDeps(t, cfg, func(d *server.Deps) { d.DB = db })
+}
+
+// startDeps is start with the dependencies adjusted by edit (a logger to
+// read, a gated database).
+func (e *env) startDeps(t testing.TB, cfg server.Config, edit func(*server.Deps)) *instance {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	srv, err := server.New(cfg, server.Deps{DB: db, Redis: e.rdb, RedisPrefix: e.prefix, Registry: reg, Static: web.Static()})
+	deps := server.Deps{DB: e.db, Redis: e.rdb, RedisPrefix: e.prefix, Registry: reg, Static: web.Static()}
+	edit(&deps)
+	srv, err := server.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

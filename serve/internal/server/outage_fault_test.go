@@ -106,7 +106,7 @@ func (l *ledger) verify(t *testing.T, db *postgres.DB) int {
 	t.Helper()
 	n := 0
 	for user, songs := range l.likes {
-		rs, err := db.UserReactions(context.Background(), setlist.UserID(user))
+		rs, err := db.UserReactions(context.Background(), setlist.UserID(user), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
