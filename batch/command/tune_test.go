@@ -30,7 +30,7 @@ func TestTuneAndTrials(t *testing.T) {
 				Summary struct {
 					Run        int64  `json:"run"`
 					BestTrial  int    `json:"best_trial"`
-					Trials     int    `json:"trials"`
+					Trials     int    `json:"trial_count"`
 					StopReason string `json:"stop_reason"`
 				} `json:"summary"`
 				Trials []struct {

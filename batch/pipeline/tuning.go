@@ -29,8 +29,8 @@ type TuningSummary struct {
 	// StopReason is why the search ended: budget, trials, converged or
 	// cancelled.
 	StopReason string `json:"stop_reason"`
-	Trials     int    `json:"trials"`
-	Pruned     int    `json:"pruned"`
+	Trials     int    `json:"trial_count"`
+	Pruned     int    `json:"pruned_count"`
 }
 
 // summarize condenses a search run by run id.

@@ -38,6 +38,8 @@ type DB interface {
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)
 	Song(ctx context.Context, id setlist.SongID) (setlist.Song, error)
 	Runs(ctx context.Context, limit int) ([]store.Run, error)
+	Run(ctx context.Context, id int64) (store.Run, error)
+	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	Ping(ctx context.Context) error
 }
 

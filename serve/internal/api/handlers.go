@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
@@ -280,6 +283,18 @@ type modelInfo struct {
 	Items      int                `json:"items,omitempty"`
 	Runs       []store.Run        `json:"runs"`
 	RunsError  string             `json:"runs_error,omitempty"`
+	// Tuning is the search that chose the served parameters (the served
+	// run's own, or the one it took them from); absent when none did.
+	Tuning *modelTuning `json:"tuning,omitempty"`
+}
+
+// modelTuning names the winning trial, the budget used and why the search
+// stopped, with every trial in evaluation order and the best so far.
+type modelTuning struct {
+	pipeline.TuningSummary
+	Trials []pipeline.TrialView `json:"trials"`
+	// TrialsError says the trials could not be read (the summary could).
+	TrialsError string `json:"trials_error,omitempty"`
 }
 
 func (a *API) model(c *fiber.Ctx) error {
@@ -303,7 +318,41 @@ func (a *API) model(c *fiber.Ctx) error {
 	if info.Runs == nil {
 		info.Runs = []store.Run{}
 	}
+	if info.Version != nil && err == nil {
+		info.Tuning = a.tuning(c.UserContext(), int64(*info.Version), runs)
+	}
 	return c.JSON(info)
+}
+
+// tuning finds the search behind the served run's parameters; the model
+// panel still renders without it, so a registry error only leaves it out.
+func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *modelTuning {
+	i := slices.IndexFunc(recent, func(r store.Run) bool { return r.ID == version })
+	var served store.Run
+	if i >= 0 {
+		served = recent[i]
+	} else {
+		var err error
+		if served, err = a.deps.DB.Run(ctx, version); err != nil {
+			if !errors.Is(err, setlist.ErrNotFound) {
+				a.deps.Metrics.StoreError("postgres", "runs")
+			}
+			return nil
+		}
+	}
+	var p pipeline.RunParams
+	if json.Unmarshal(served.Params, &p) != nil || p.Tuning == nil {
+		return nil
+	}
+	t := &modelTuning{TuningSummary: *p.Tuning, Trials: []pipeline.TrialView{}}
+	trials, err := a.deps.DB.TuningTrials(ctx, p.Tuning.Run)
+	if err != nil {
+		a.deps.Metrics.StoreError("postgres", "tuning_trials")
+		t.TrialsError = "the tuning trials are unavailable"
+		return t
+	}
+	t.Trials = pipeline.ViewTrials(trials)
+	return t
 }
 
 // readyz is 200 only when the key-value store and the database answer and a
