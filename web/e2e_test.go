@@ -42,7 +42,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("built batch and serve in %s", time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
-	command(t, root, filepath.Join(bin, "batch"), append(stores, "import", "--csv", filepath.Join(root, "data", "sample.csv.gz"))...)
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "import", "--name-users", "--csv", filepath.Join(root, "data", "sample.csv.gz"))...)
 	// Two runs, so the model panel's chart has a history to draw.
 	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "8", "--iterations", "4", "--notes", "web e2e 1")...)
 	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "16", "--iterations", "6", "--force", "--notes", "web e2e 2")...)
@@ -59,6 +59,27 @@ func TestEndToEnd(t *testing.T) {
 	getJSON(t, base+"/v1/users?limit=1", &users)
 	if len(users.Users) == 0 {
 		t.Fatal("GET /v1/users lists nobody after importing the sample")
+	}
+	// The search box's example finds someone in the sample (named by
+	// import --name-users, as the playground names it).
+	placeholder, err := os.ReadFile(filepath.Join(root, "web", "static", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, ok := strings.Cut(string(placeholder), `placeholder="Start typing a name, e.g. `)
+	example, _, _ = strings.Cut(example, `"`)
+	if !ok || example == "" {
+		t.Fatal("index.html has no search example (placeholder \"Start typing a name, e.g. …\")")
+	}
+	var found struct {
+		Users []struct {
+			UserID      string `json:"user_id"`
+			DisplayName string `json:"display_name"`
+		} `json:"users"`
+	}
+	getJSON(t, base+"/v1/users?query="+url.QueryEscape(example), &found)
+	if len(found.Users) == 0 || !strings.Contains(found.Users[0].DisplayName, example) {
+		t.Errorf("the search box's example %q finds %+v in the sample, want a listener named so", example, found.Users)
 	}
 	shots := ""
 	if os.Getenv("SETLIST_SCREENSHOTS") != "" {

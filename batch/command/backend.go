@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/embedded"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
@@ -20,6 +21,7 @@ type database interface {
 	pipeline.Registry
 	pipeline.Locker
 	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
+	NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error)
 	Runs(ctx context.Context, limit int) ([]store.Run, error)
 	Run(ctx context.Context, id int64) (store.Run, error)
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)

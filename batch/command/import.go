@@ -10,6 +10,7 @@ import (
 
 	"github.com/setlist/setlist/batch/progress"
 	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/batch/synth"
 )
 
 // importPhases names the import's steps for the progress line.
@@ -23,7 +24,7 @@ var importPhases = map[string]string{
 
 func importCommand(g *globals) *cli.Command {
 	var path string
-	var skipInvalid bool
+	var skipInvalid, nameUsers bool
 	return &cli.Command{
 		Name:  "import",
 		Usage: "load a CSV of play counts (user_id,artist,track[,count]; plain or gzip) into the database",
@@ -32,6 +33,7 @@ func importCommand(g *globals) *cli.Command {
 			"file is imported or, on the first bad row, nothing is (unless --skip-invalid).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "csv", Usage: "CSV file to import, plain or gzip (detected by content); - reads stdin", EnvVars: []string{"SETLIST_IMPORT_CSV"}, Required: true, Destination: &path},
+			&cli.BoolFlag{Name: "name-users", Usage: "after importing, give every user without a display name a generated, readable one (deterministic; for demo data with opaque ids such as data/sample.csv.gz)", EnvVars: []string{"SETLIST_IMPORT_NAME_USERS"}, Destination: &nameUsers},
 			&cli.BoolFlag{Name: "skip-invalid", Usage: "skip malformed rows (and report them) instead of aborting", EnvVars: []string{"SETLIST_IMPORT_SKIP_INVALID"}, Destination: &skipInvalid},
 		},
 		Action: func(c *cli.Context) error {
@@ -64,6 +66,13 @@ func importCommand(g *globals) *cli.Command {
 			}
 			bar.Finish()
 			printImportSummary(c.App.Writer, sum)
+			if nameUsers {
+				named, err := db.NameUsers(c.Context, synth.Namer())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "  named:     %s users without a display name\n", progress.Group(named))
+			}
 			for _, bad := range sum.SkippedRows {
 				g.logger.Warn("skipped invalid row", "err", bad.Error())
 			}

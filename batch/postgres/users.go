@@ -145,3 +145,44 @@ func userIDOf(ctx context.Context, q querier, id setlist.UserID) (int64, error) 
 	}
 	return key, nil
 }
+
+// NameUsers gives every user without a display name the one name returns
+// for their id (called in id order; "" leaves a user unnamed), in one
+// transaction, and returns how many it named. It is how demo data with
+// opaque ids (the playground's sample) gets readable names; users who
+// chose a name keep it.
+func (db *DB) NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error) {
+	var named int64
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT external_id FROM users WHERE display_name = '' ORDER BY external_id FOR UPDATE`)
+		if err != nil {
+			return classify("list unnamed users", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return classify("list unnamed users", err)
+		}
+		var keep, names []string
+		for _, id := range ids {
+			n := name(setlist.UserID(id))
+			if n == "" {
+				continue
+			}
+			if err := store.ValidDisplayName(n); err != nil {
+				return fmt.Errorf("name for %q: %w", id, err)
+			}
+			keep, names = append(keep, id), append(names, n)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE users u SET display_name = v.name
+			FROM unnest($1::text[], $2::text[]) AS v(id, name) WHERE u.external_id = v.id`, keep, names)
+		if err != nil {
+			return classify("name users", err)
+		}
+		named = tag.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, wrapTx("name users", err)
+	}
+	return named, nil
+}

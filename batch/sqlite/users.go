@@ -153,3 +153,49 @@ func userIDOf(ctx context.Context, q querier, id setlist.UserID) (int64, error) 
 	}
 	return key, nil
 }
+
+// NameUsers gives every user without a display name the one name returns
+// for their id (called in id order; "" leaves a user unnamed), in one
+// transaction, and returns how many it named (see the postgres backend).
+func (db *DB) NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error) {
+	var named int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT external_id FROM users WHERE display_name = '' ORDER BY external_id`)
+		if err != nil {
+			return classify("list unnamed users", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return classify("list unnamed users", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return classify("list unnamed users", err)
+		}
+		for _, id := range ids {
+			n := name(setlist.UserID(id))
+			if n == "" {
+				continue
+			}
+			if err := store.ValidDisplayName(n); err != nil {
+				return fmt.Errorf("name for %q: %w", id, err)
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE users SET display_name = ? WHERE external_id = ?`, n, id)
+			if err != nil {
+				return classify("name users", err)
+			}
+			k, _ := res.RowsAffected()
+			named += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrapTx("name users", err)
+	}
+	return named, nil
+}

@@ -37,6 +37,7 @@ type DB interface {
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error)
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)
+	NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error)
 	Song(ctx context.Context, id setlist.SongID) (setlist.Song, error)
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
 	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
@@ -79,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"CappedHistory", testCappedHistory},
 		{"Import", testImport},
 		{"SongSearch", testSongSearch},
+		{"NameUsers", testNameUsers},
 		{"Load", testLoad},
 		{"Registry", testRegistry},
 		{"TuningTrials", testTuningTrials},
@@ -247,6 +249,49 @@ func testSongSearch(t *testing.T, b Backend) {
 	}
 	if songs, err := b.DB.SearchSongs(ctx, "coldplay", 2); err != nil || label(songs) != "Coldplay – Yellow | Aaron – Coldplay" {
 		t.Errorf("search coldplay, limit 2: %s, %v; want the two most popular exact matches", label(songs), err)
+	}
+}
+
+// testNameUsers: unnamed users get generated names in id order, in one
+// transaction; a name a user chose is kept; a bad name writes nothing.
+func testNameUsers(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	if _, err := b.DB.CreateUser(ctx, store.NewUser{ID: "dave", DisplayName: "Dave"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DB.NameUsers(ctx, func(id setlist.UserID) string {
+		if id == "bob" {
+			return "bad\x00name"
+		}
+		return "x"
+	}); !errors.Is(err, setlist.ErrInvalid) {
+		t.Errorf("a name with NUL: %v, want ErrInvalid", err)
+	}
+	if u, _ := b.DB.User(ctx, "alice"); u.DisplayName != "" {
+		t.Errorf("a failed NameUsers left alice named %q", u.DisplayName)
+	}
+	var order []setlist.UserID
+	n, err := b.DB.NameUsers(ctx, func(id setlist.UserID) string {
+		order = append(order, id)
+		if id == "carol" {
+			return ""
+		}
+		return "Named " + string(id)
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("NameUsers = %d, %v; want alice and bob named", n, err)
+	}
+	if fmt.Sprint(order) != "[alice bob carol]" {
+		t.Errorf("names asked for %v, want the unnamed users in id order", order)
+	}
+	for id, want := range map[setlist.UserID]string{"alice": "Named alice", "bob": "Named bob", "carol": "", "dave": "Dave"} {
+		if u, err := b.DB.User(ctx, id); err != nil || u.DisplayName != want {
+			t.Errorf("User(%s) = %+v, %v; want display name %q", id, u, err, want)
+		}
+	}
+	if n, err := b.DB.NameUsers(ctx, func(setlist.UserID) string { return "" }); err != nil || n != 0 {
+		t.Errorf("second NameUsers = %d, %v; want nothing to do", n, err)
 	}
 }
 

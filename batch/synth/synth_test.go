@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -132,4 +133,27 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(cfg.Reactions)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestNamer: readable, deterministic, distinct names for opaque ids.
+func TestNamer(t *testing.T) {
+	ids := make([]setlist.UserID, 400)
+	for i := range ids {
+		ids[i] = setlist.UserID(fmt.Sprintf("%032x", i*7919))
+	}
+	a, b := synth.Namer(), synth.Namer()
+	seen := map[string]bool{}
+	for _, id := range ids {
+		na, nb := a(id), b(id)
+		if na != nb {
+			t.Fatalf("id %s named %q then %q: not deterministic", id, na, nb)
+		}
+		if seen[na] {
+			t.Fatalf("name %q given twice among %d ids", na, len(ids))
+		}
+		seen[na] = true
+		if f := strings.Fields(na); len(f) != 2 {
+			t.Fatalf("name %q is not a first and a last name", na)
+		}
+	}
 }

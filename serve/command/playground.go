@@ -20,6 +20,7 @@ import (
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/batch/synth"
 	"github.com/setlist/setlist/serve/internal/api"
 )
 
@@ -70,8 +71,14 @@ func (p Playground) bootstrap(ctx context.Context, db database, rdb *redis.Clien
 	if err != nil {
 		return fmt.Errorf("playground: %w", err)
 	}
+	// The sample's users are 32-hex ids: readable names make the search
+	// box and headings usable (deterministic: the same on every machine).
+	named, err := db.NameUsers(ctx, synth.Namer())
+	if err != nil {
+		return fmt.Errorf("playground: %w", err)
+	}
 	logger.Info("playground: sample imported", "source", sum.Source, "rows", sum.Rows,
-		"users", sum.Users.Total(), "songs", sum.Songs.Total(), "seconds", sum.Duration.Seconds())
+		"users", sum.Users.Total(), "named", named, "songs", sum.Songs.Total(), "seconds", sum.Duration.Seconds())
 	logger.Info("playground: training the first model (default parameters)")
 	res, err := train(ctx, db, rdb, prefix, logger, pipeline.Config{Notes: "playground first start"})
 	if err != nil {

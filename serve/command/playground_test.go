@@ -40,6 +40,15 @@ func TestPlayground(t *testing.T) {
 	}
 	first := recs.Version
 
+	// The sample's users have readable generated names.
+	var u struct {
+		DisplayName string `json:"display_name"`
+	}
+	getJSON(t, base+"/v1/users/"+user, &u)
+	if u.DisplayName != "Tomas Eriksen" {
+		t.Errorf("the sample's first user is named %q, want the generated \"Tomas Eriksen\"", u.DisplayName)
+	}
+
 	// /readyz names what the embedded store really is.
 	var ready struct{ Checks map[string]string }
 	getJSON(t, base+"/readyz", &ready)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/embedded"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
@@ -27,6 +28,7 @@ type database interface {
 	pipeline.Registry
 	pipeline.Locker
 	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
+	NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error)
 }
 
 // stores are the opened backend --store selected. This is the only place
