@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestMetricSums(t *testing.T) {
@@ -119,49 +118,6 @@ func equalCSR(a, b *CSR) bool {
 		}
 	}
 	return true
-}
-
-func TestTunePlanted(t *testing.T) {
-	m := planted(240, 160, 8, 11)
-	train, test := SplitHoldout(m, 0.2, 3)
-	cfg := TuneConfig{Trials: 6, Seed: 5, Threads: 2, FactorsMin: 8, FactorsMax: 16, IterationsMin: 4, IterationsMax: 8}
-	tr, err := Tune(context.Background(), train, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	best := tr.Best
-	// The incumbent twice, 6 first-rung trials, ceil(6/3) = 2 promoted and rerun in full.
-	if len(tr.Trials) != 10 {
-		t.Fatalf("%d trials, want 2 incumbent + 6 short + 2 full", len(tr.Trials))
-	}
-	tr2, _ := Tune(context.Background(), train, cfg, nil)
-	if tr2.Best != best || len(tr2.Trials) != len(tr.Trials) {
-		t.Fatal("tuning not deterministic for a seed")
-	}
-	score := func(p Params) float64 {
-		model, err := Train(context.Background(), train, p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		met, err := Evaluate(context.Background(), model.UserFactors, model.ItemSide(), train, test, 5, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return met.NDCG
-	}
-	bad := DefaultParams()
-	bad.Factors, bad.Iterations, bad.Regularization, bad.Weighting, bad.Alpha = 1, 4, 1000, WeightRaw, 0.01
-	if tuned, fixed := score(best), score(bad); tuned <= fixed {
-		t.Fatalf("tuned NDCG@5 %.3f does not beat a bad fixed setting %.3f", tuned, fixed)
-	}
-	cfg.Trials, cfg.Budget = 100, 50*time.Millisecond
-	tr, err = Tune(context.Background(), train, cfg, nil)
-	if err != nil || tr.StopReason != StopBudget || len(tr.Trials) >= 100 {
-		t.Fatalf("budget not respected: %d trials, stop %q (err %v)", len(tr.Trials), tr.StopReason, err)
-	}
-	if _, err := Tune(context.Background(), train, TuneConfig{Trials: -1}, nil); err == nil {
-		t.Fatal("negative trials accepted")
-	}
 }
 
 func TestParamsJSON(t *testing.T) {

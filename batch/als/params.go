@@ -79,22 +79,23 @@ func (p *Params) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// DefaultParams returns what the tuner picked on the Spotify playlist
-// benchmark (TestRealTune, 24 sampled configurations, see
-// docs/BENCHMARKS.md), rounded to three digits. bm25 won there over raw and
-// log counts, and it is the safer choice on unseen heavy-tailed counts
-// because it caps any single count's confidence and discounts items nearly
-// everyone has.
+// DefaultParams are generic starting values, not fitted to any data set:
+// 64 factors, log weighting (robust on heavy-tailed play counts, and on
+// binary data only a rescaled raw weighting), α 3 (an entry with the
+// median count then weighs about 3 times an unobserved one), λ 0.05, 15
+// iterations.
+// A run on real data starts from DefaultParamsFor, which scales them to
+// the data; the tuner searches from there.
 func DefaultParams() Params {
 	return Params{
-		Factors:        192,
-		Regularization: 0.0715,
-		Alpha:          0.631,
-		Iterations:     19,
+		Factors:        64,
+		Regularization: 0.05,
+		Alpha:          3,
+		Iterations:     15,
 		CGSteps:        3,
-		Weighting:      WeightBM25,
-		BM25K1:         8.43,
-		BM25B:          0.791,
+		Weighting:      WeightLog,
+		BM25K1:         100,
+		BM25B:          0.8,
 		LogEpsilon:     1,
 		Seed:           42,
 	}

@@ -11,119 +11,119 @@ import (
 )
 
 // TuneConfig bounds a hyper-parameter search. Zero values take the defaults
-// documented per field.
+// documented per field; ranges and fidelities come from the data (see
+// StatsOf), not from constants chosen for one data set.
 type TuneConfig struct {
-	Trials             int           // configurations sampled; 0 means 16
-	Budget             time.Duration // wall-clock cap; 0 means none
+	// Budget is how long to search: trials keep coming until it is spent
+	// (the incumbent's evaluations and the final re-evaluation included),
+	// overrunning by at most one trial. 0 means no time limit.
+	Budget time.Duration
+	// Trials optionally caps the search's evaluations (every rung counts;
+	// the incumbent's and the final re-evaluation's do not). 0 means no
+	// cap, or 40 when there is no Budget either.
+	Trials             int
 	Seed               int64
 	Threads            int
 	ValidationFraction float64 // share of each user's positives held out; 0 means 0.15
 	K                  int     // NDCG@K is maximised; 0 means 5
-	// Keep is the share of first-rung trials promoted to a full run by
-	// successive halving; 0 means 1/3.
-	Keep float64
 
 	// Incumbent is what tuning must not make worse: the last published
-	// run's parameters; nil means DefaultParams. Its Seed and Threads are
-	// replaced by the config's.
+	// run's parameters; nil means DefaultParamsFor(train). Its Seed and
+	// Threads are replaced by the config's.
 	Incumbent *Params
-
-	FactorsMin, FactorsMax               int     // log-uniform, multiples of 8; 0 means 32..192
-	RegularizationMin, RegularizationMax float64 // log-uniform; 0 means 0.01..30
-	AlphaMin, AlphaMax                   float64 // log-uniform; 0 means 0.1..30
-	IterationsMin, IterationsMax         int     // uniform; 0 means 6..20
-	Weightings                           []Weighting
-	BM25K1Min, BM25K1Max                 float64 // log-uniform; 0 means 1..300
-	BM25BMin, BM25BMax                   float64 // uniform; 0,0 means 0.2..1
-	LogEpsilonMin, LogEpsilonMax         float64 // log-uniform; 0 means 0.1..10
+	// Enqueue are configurations tried first (as Optuna's enqueue_trial);
+	// nil means known-good points: raw α=1, log α=1 and bm25 at 64, 128
+	// and 256 factors (those the data's rank range admits). NoEnqueue
+	// skips them.
+	Enqueue   []Params
+	NoEnqueue bool
+	// StartupTrials random configurations follow the enqueued ones before
+	// TPE takes over; 0 means 8.
+	StartupTrials int
+	// Eta is successive halving's reduction factor: each rung costs about
+	// Eta times the one below, and its top 1/Eta is promoted; 0 means 3.
+	Eta int
+	// ReEvaluate is how many of the best full-fidelity configurations are
+	// re-evaluated on the second validation split; 0 means 3.
+	ReEvaluate int
+	// NoiseSeeds is how many seeds the incumbent is trained with to
+	// measure seed-to-seed noise; 0 means 3 (at least 2 are needed).
+	NoiseSeeds int
+	// Iterations at full fidelity; 0 means 15.
+	Iterations int
+	// FactorsMax caps the rank searched; 0 means from the data (up to 512).
+	FactorsMax int
+	// Weightings restricts the weightings searched; nil means all.
+	Weightings []Weighting
 }
 
 func (c TuneConfig) withDefaults() TuneConfig {
-	setI := func(v *int, d int) {
+	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
 		}
 	}
-	setF := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
+	if c.Budget == 0 && c.Trials == 0 {
+		c.Trials = 40
 	}
-	setI(&c.Trials, 16)
-	setF(&c.ValidationFraction, 0.15)
-	setI(&c.K, 5)
-	setF(&c.Keep, 1.0/3)
-	setI(&c.FactorsMin, 32)
-	setI(&c.FactorsMax, 192)
-	setF(&c.RegularizationMin, 0.01)
-	setF(&c.RegularizationMax, 30)
-	setF(&c.AlphaMin, 0.1)
-	setF(&c.AlphaMax, 30)
-	setI(&c.IterationsMin, 6)
-	setI(&c.IterationsMax, 20)
-	if len(c.Weightings) == 0 {
-		c.Weightings = []Weighting{WeightRaw, WeightLog, WeightBM25}
+	if c.ValidationFraction == 0 {
+		c.ValidationFraction = 0.15
 	}
-	setF(&c.BM25K1Min, 1)
-	setF(&c.BM25K1Max, 300)
-	if c.BM25BMin == 0 && c.BM25BMax == 0 {
-		c.BM25BMin, c.BM25BMax = 0.2, 1
-	}
-	setF(&c.LogEpsilonMin, 0.1)
-	setF(&c.LogEpsilonMax, 10)
+	def(&c.K, 5)
+	def(&c.StartupTrials, 8)
+	def(&c.Eta, 3)
+	def(&c.ReEvaluate, 3)
+	def(&c.NoiseSeeds, 3)
+	def(&c.Iterations, 15)
 	return c
 }
 
 func (c TuneConfig) validate() error {
 	var errs []error
-	if c.Trials < 1 {
-		errs = append(errs, fmt.Errorf("trials must be ≥ 1, got %d", c.Trials))
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Trials < 0 {
+		bad("trials must be ≥ 0 (0: no cap), got %d", c.Trials)
+	}
+	if c.Budget < 0 {
+		bad("budget must be ≥ 0 (0: none), got %v", c.Budget)
 	}
 	if !(c.ValidationFraction > 0 && c.ValidationFraction < 1) {
-		errs = append(errs, fmt.Errorf("validation fraction must be in (0,1), got %v", c.ValidationFraction))
+		bad("validation fraction must be in (0,1), got %v", c.ValidationFraction)
 	}
-	if !(c.Keep > 0 && c.Keep <= 1) {
-		errs = append(errs, fmt.Errorf("keep must be in (0,1], got %v", c.Keep))
+	if c.K < 1 {
+		bad("k must be ≥ 1, got %d", c.K)
 	}
-	if c.FactorsMin < 1 || c.FactorsMax < c.FactorsMin || c.FactorsMax > maxFactors {
-		errs = append(errs, fmt.Errorf("factors range [%d,%d] invalid", c.FactorsMin, c.FactorsMax))
+	if c.Eta < 2 {
+		bad("eta must be ≥ 2, got %d", c.Eta)
 	}
-	if c.IterationsMin < 1 || c.IterationsMax < c.IterationsMin {
-		errs = append(errs, fmt.Errorf("iterations range [%d,%d] invalid", c.IterationsMin, c.IterationsMax))
+	if c.NoiseSeeds < 2 {
+		bad("noise seeds must be ≥ 2, got %d", c.NoiseSeeds)
 	}
-	for _, r := range [][2]float64{{c.RegularizationMin, c.RegularizationMax}, {c.AlphaMin, c.AlphaMax}, {c.BM25K1Min, c.BM25K1Max}, {c.LogEpsilonMin, c.LogEpsilonMax}} {
-		if !(r[0] > 0 && r[1] >= r[0]) {
-			errs = append(errs, fmt.Errorf("log-uniform range [%v,%v] must be positive and ordered", r[0], r[1]))
+	if c.StartupTrials < 0 || c.ReEvaluate < 0 {
+		bad("startup trials and re-evaluations must be ≥ 0")
+	}
+	if c.Iterations < 1 || c.Iterations > maxIterations {
+		bad("iterations must be between 1 and %d, got %d", maxIterations, c.Iterations)
+	}
+	if c.FactorsMax < 0 || c.FactorsMax > maxFactors {
+		bad("factors cap must be between 0 (from the data) and %d, got %d", maxFactors, c.FactorsMax)
+	}
+	for _, w := range c.Weightings {
+		if !slices.Contains(searchWeightings, w) {
+			bad("weighting must be one of %q, got %q", searchWeightings, w)
 		}
 	}
-	if c.BM25BMin < 0 || c.BM25BMax > 1 || c.BM25BMax < c.BM25BMin {
-		errs = append(errs, fmt.Errorf("bm25 b range [%v,%v] must lie in [0,1]", c.BM25BMin, c.BM25BMax))
+	if c.Incumbent != nil {
+		if err := c.Incumbent.Validate(); err != nil {
+			bad("incumbent: %w", err)
+		}
+	}
+	for i, p := range c.Enqueue {
+		if err := p.Validate(); err != nil {
+			bad("enqueued configuration %d: %w", i, err)
+		}
 	}
 	return errors.Join(errs...)
-}
-
-func (c TuneConfig) sample(rng *rand.Rand) Params {
-	logU := func(lo, hi float64) float64 {
-		return math.Exp(math.Log(lo) + rng.Float64()*(math.Log(hi)-math.Log(lo)))
-	}
-	p := DefaultParams()
-	p.Seed, p.Threads = c.Seed, c.Threads
-	f := int(math.Round(logU(float64(c.FactorsMin), float64(c.FactorsMax))/8)) * 8
-	p.Factors = min(max(f, c.FactorsMin), c.FactorsMax)
-	p.Regularization = logU(c.RegularizationMin, c.RegularizationMax)
-	p.Alpha = logU(c.AlphaMin, c.AlphaMax)
-	p.Iterations = c.IterationsMin + rng.IntN(c.IterationsMax-c.IterationsMin+1)
-	p.Weighting = c.Weightings[rng.IntN(len(c.Weightings))]
-	// Always draw every parameter so a weighting choice does not shift the
-	// random stream of later trials.
-	k1, b, eps := logU(c.BM25K1Min, c.BM25K1Max), c.BM25BMin+rng.Float64()*(c.BM25BMax-c.BM25BMin), logU(c.LogEpsilonMin, c.LogEpsilonMax)
-	if p.Weighting == WeightBM25 {
-		p.BM25K1, p.BM25B = k1, b
-	}
-	if p.Weighting == WeightLog {
-		p.LogEpsilon = eps
-	}
-	return p
 }
 
 // Trial is one evaluated configuration at one fidelity.
@@ -168,16 +168,143 @@ const (
 	StopCancelled = "cancelled"
 )
 
-// Tune runs random search with one round of successive halving: every
-// sampled configuration trains for a third of its iterations, and the best
-// Keep share is retrained in full. It maximises NDCG@K on a validation split
+// fidelity is one rung: iterations and the share of users trained and
+// evaluated.
+type fidelity struct {
+	iterations int
+	users      float64
+}
+
+// rungsFor plans the fidelities, cheapest first, each about eta times the
+// one below: fewer iterations first; on data with enough users that a
+// 1/eta sample still holds a thousand, a user sample below that too (a
+// sample is unbiased in rank, which few iterations are not).
+func rungsFor(s DataStats, eta, iterations int) []fidelity {
+	short := max(1, (iterations+eta-1)/eta)
+	top := fidelity{iterations, 1}
+	if short == iterations {
+		return []fidelity{top}
+	}
+	if s.Rows/eta >= 1000 {
+		return []fidelity{{short, 1 / float64(eta)}, {short, 1}, top}
+	}
+	return []fidelity{{short, 1}, top}
+}
+
+// split is a validation split, whole and per user sample.
+type split struct {
+	fit, valid *CSR
+	sub        map[float64][2]*CSR // user fraction → (fit, valid) of the sampled users
+}
+
+func newSplit(train *CSR, fraction float64, seed int64, rungs []fidelity) split {
+	sp := split{sub: map[float64][2]*CSR{}}
+	sp.fit, sp.valid = SplitHoldout(train, fraction, seed)
+	for _, f := range rungs {
+		if f.users < 1 {
+			if _, ok := sp.sub[f.users]; !ok {
+				rows := sampleUsers(train.Rows, f.users, seed)
+				sp.sub[f.users] = [2]*CSR{subsetRows(sp.fit, rows), subsetRows(sp.valid, rows)}
+			}
+		}
+	}
+	return sp
+}
+
+func (s split) at(users float64) (fit, valid *CSR) {
+	if users >= 1 {
+		return s.fit, s.valid
+	}
+	p := s.sub[users]
+	return p[0], p[1]
+}
+
+// sampleUsers picks round(share·n) of n rows, seeded, in increasing order.
+func sampleUsers(n int, share float64, seed int64) []int {
+	rows := make([]int, n)
+	for i := range rows {
+		rows[i] = i
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5a3b1e))
+	rng.Shuffle(n, func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	rows = rows[:max(1, int(math.Round(share*float64(n))))]
+	slices.Sort(rows)
+	return rows
+}
+
+// subsetRows is the matrix of m's given rows (all columns kept).
+func subsetRows(m *CSR, rows []int) *CSR {
+	var entries []Entry
+	for i, r := range rows {
+		cols, vals := m.Row(r)
+		for j, c := range cols {
+			entries = append(entries, Entry{Row: int32(i), Col: c, Value: vals[j]})
+		}
+	}
+	return NewCSR(len(rows), m.Cols, entries)
+}
+
+// config is one configuration's path up the rungs.
+type config struct {
+	params   Params // at full fidelity
+	x        [numDims]float64
+	scores   []float64 // by rung reached
+	trials   []int     // trial index by rung
+	promoted []bool
+	reScore  float64 // on the second split, when re-evaluated
+	reTrial  int
+}
+
+func (c *config) top() (rung int, score float64) {
+	return len(c.scores) - 1, c.scores[len(c.scores)-1]
+}
+
+// tuner holds one search's state.
+type tuner struct {
+	ctx     context.Context
+	cfg     TuneConfig
+	stats   DataStats
+	space   space
+	rungs   []fidelity
+	splits  [2]split
+	rng     *rand.Rand
+	start   time.Time
+	res     *TuneResult
+	onTrial func(Trial)
+	configs []*config
+	queue   []Params
+	sampled int // configurations from random or TPE sampling
+	evals   int // search evaluations, for the Trials cap
+	rate    []float64
+	allowed []bool // per weighting index
+	fmax    int
+}
+
+// Tune searches for parameters that maximise NDCG@K on a validation split
 // carved from train only, so the caller's test set never leaks into the
-// choice. The incumbent (cfg.Incumbent, else DefaultParams) is evaluated
-// first at full fidelity, twice with different seeds to measure the noise;
-// a challenger replaces it only if it beats it by more than that margin.
-// With no Budget (or one that does not bind) the result is deterministic
-// for a seed and thread count. onTrial is called after each trial from the
-// calling goroutine. Cancelling ctx returns ctx.Err().
+// choice, and never returns something worse than the incumbent:
+//
+//  1. The incumbent (cfg.Incumbent, else DefaultParamsFor(train)) is
+//     evaluated first at full fidelity with NoiseSeeds seeds; the standard
+//     deviation of its scores is the noise margin.
+//  2. Asynchronous successive halving (ASHA) over rungs of fewer iterations
+//     and a user sample (rungsFor) decides what runs next: a configuration
+//     in the top 1/Eta of its rung is promoted, else a new one starts at
+//     the lowest rung: the enqueued known-good points, then StartupTrials
+//     random ones, then TPE suggestions (tpe.go) informed by every rung.
+//     Each trial's cost is predicted from the measured seconds per unit of
+//     work, so ranks whose single evaluation would eat a sixth of the
+//     budget are not tried, and nothing starts that cannot finish.
+//  3. The best ReEvaluate full-fidelity configurations that beat the
+//     incumbent, and the incumbent, are evaluated again on a second,
+//     differently seeded validation split; the best mean over both splits
+//     replaces the incumbent only if it beats the incumbent's mean by more
+//     than the noise margin.
+//
+// The search runs until Budget is spent (or Trials evaluations). Without a
+// Budget the result is deterministic for a seed and thread count. onTrial
+// is called after each trial from the calling goroutine. Cancelling ctx
+// returns ctx.Err() with the trials so far.
 func Tune(ctx context.Context, train *CSR, cfg TuneConfig, onTrial func(Trial)) (TuneResult, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -186,112 +313,423 @@ func Tune(ctx context.Context, train *CSR, cfg TuneConfig, onTrial func(Trial)) 
 	if err := train.validate(); err != nil {
 		return TuneResult{}, fmt.Errorf("tune: %w", err)
 	}
-	start := time.Now()
-	res := TuneResult{Budget: cfg.Budget, StopReason: StopTrials}
-	inc := DefaultParams()
+	t := &tuner{ctx: ctx, cfg: cfg, start: time.Now(), onTrial: onTrial,
+		res: &TuneResult{Budget: cfg.Budget, StopReason: StopTrials}}
+	t.stats = StatsOf(train)
+	t.space = newSpace(train, t.stats)
+	t.space.iterations = cfg.Iterations
+	t.fmax = int(math.Round(math.Exp(t.space.hi[dimFactors])))
+	if cfg.FactorsMax > 0 {
+		t.fmax = min(t.fmax, cfg.FactorsMax)
+		t.space.hi[dimFactors] = math.Log(float64(max(t.fmax, 8)))
+		t.space.lo[dimFactors] = math.Min(t.space.lo[dimFactors], t.space.hi[dimFactors])
+	}
+	t.allowed = make([]bool, len(searchWeightings))
+	for i, w := range searchWeightings {
+		t.allowed[i] = len(cfg.Weightings) == 0 || slices.Contains(cfg.Weightings, w)
+	}
+	t.rungs = rungsFor(t.stats, cfg.Eta, cfg.Iterations)
+	t.rng = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7e5e))
+	for i := range t.splits {
+		// The second split's seed is far from the first's so it shares no
+		// per-user draw with it.
+		t.splits[i] = newSplit(train, cfg.ValidationFraction, cfg.Seed+int64(i)*0x9e3779b9, t.rungs)
+	}
+	inc := DefaultParamsFor(train)
 	if cfg.Incumbent != nil {
 		inc = *cfg.Incumbent
 	}
 	inc.Seed, inc.Threads = cfg.Seed, cfg.Threads
-	if err := inc.Validate(); err != nil {
-		return TuneResult{}, fmt.Errorf("tune: incumbent: %w", err)
+	t.res.Incumbent, t.res.Best, t.res.KeptIncumbent = inc, inc, true
+	t.queue = t.enqueued(inc)
+	err := t.search(inc)
+	t.res.Used = time.Since(t.start)
+	if err != nil {
+		if ctx.Err() != nil {
+			t.res.StopReason = StopCancelled
+		}
+		return *t.res, fmt.Errorf("tune: %w", err)
 	}
-	res.Incumbent, res.Best = inc, inc
-	overBudget := func() bool { return cfg.Budget > 0 && time.Since(start) >= cfg.Budget }
-	fit, valid := SplitHoldout(train, cfg.ValidationFraction, cfg.Seed)
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7e5e))
+	return *t.res, nil
+}
 
-	run := func(p Params, rung int) (Trial, error) {
-		t0 := time.Now()
-		m, err := Train(ctx, fit, p, nil)
-		if err != nil {
-			return Trial{}, err
-		}
-		met, err := Evaluate(ctx, m.UserFactors, m.ItemSide(), fit, valid, cfg.K, cfg.Threads)
-		if err != nil {
-			return Trial{}, err
-		}
-		return Trial{Number: len(res.Trials), Params: p, Metrics: met, Duration: time.Since(t0), Rung: rung, UserFraction: 1}, nil
+// enqueued are the configurations tried first, within the data's range.
+func (t *tuner) enqueued(inc Params) []Params {
+	if t.cfg.NoEnqueue {
+		return nil
 	}
-	record := func(t Trial) {
-		res.Trials = append(res.Trials, t)
-		if onTrial != nil {
-			onTrial(t)
+	if t.cfg.Enqueue != nil {
+		return t.cfg.Enqueue
+	}
+	var out []Params
+	seen := map[int]bool{}
+	for _, f := range []int{64, 128, 256} {
+		f = min(f, t.fmax)
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		for _, w := range searchWeightings {
+			if !t.allowed[weightingIndex(w)] {
+				continue
+			}
+			p := inc
+			p.Factors, p.Weighting, p.Alpha, p.Regularization, p.Iterations = f, w, 1, 0.05, t.cfg.Iterations
+			p.LogEpsilon, p.BM25K1, p.BM25B = 1, 100, 0.8
+			out = append(out, p)
 		}
 	}
-	finish := func(err error) (TuneResult, error) {
-		res.Used = time.Since(start)
-		if err != nil && ctx.Err() != nil {
-			res.StopReason = StopCancelled
-		}
-		return res, err
-	}
+	return out
+}
 
-	// The incumbent at full fidelity, then again with another seed: the
-	// spread of the two is the noise a challenger must beat.
+func (t *tuner) elapsed() time.Duration { return time.Since(t.start) }
+
+// units is a trial's work in arbitrary units: training sweeps (non-zeros
+// times rank, plus a rank-squared solve per row) and scoring every
+// evaluated user against the catalogue.
+func (t *tuner) units(factors int, f fidelity) float64 {
+	k := float64(factors)
+	rows := f.users * float64(t.stats.Rows)
+	nnz := f.users * float64(t.stats.NNZ)
+	train := float64(f.iterations) * (16*nnz*k + 4*(rows+float64(t.stats.Cols))*k*k)
+	return train + rows*float64(t.stats.Cols)*k
+}
+
+// predict is a trial's expected seconds from the median measured rate.
+func (t *tuner) predict(factors int, f fidelity) time.Duration {
+	if len(t.rate) == 0 {
+		return 0
+	}
+	r := slices.Clone(t.rate)
+	slices.Sort(r)
+	return time.Duration(r[len(r)/2] * t.units(factors, f) * float64(time.Second))
+}
+
+// run trains p at fidelity f on split s and records the trial.
+func (t *tuner) run(p Params, f fidelity, rung, s int, incumbent bool) (Trial, error) {
+	p.Iterations = f.iterations
+	fit, valid := t.splits[s].at(f.users)
+	t0 := time.Now()
+	m, err := Train(t.ctx, fit, p, nil)
+	if err != nil {
+		return Trial{}, err
+	}
+	met, err := Evaluate(t.ctx, m.UserFactors, m.ItemSide(), fit, valid, t.cfg.K, t.cfg.Threads)
+	if err != nil {
+		return Trial{}, err
+	}
+	d := time.Since(t0)
+	if u := t.units(p.Factors, f); u > 0 {
+		t.rate = append(t.rate, d.Seconds()/u)
+	}
+	tr := Trial{Number: len(t.res.Trials), Params: p, Metrics: met, Duration: d, Rung: rung,
+		UserFraction: f.users, Split: s, Incumbent: incumbent}
+	t.res.Trials = append(t.res.Trials, tr)
+	if t.onTrial != nil {
+		t.onTrial(tr)
+	}
+	return tr, nil
+}
+
+func (t *tuner) search(inc Params) error {
+	cfg, res := t.cfg, t.res
+	topRung := len(t.rungs) - 1
+	incFull := fidelity{inc.Iterations, 1}
+	budget := cfg.Budget
+	remaining := func() time.Duration { return budget - t.elapsed() }
+
+	// 1. The incumbent, with NoiseSeeds seeds.
 	var incScores []float64
-	for i := range 2 {
+	for i := range cfg.NoiseSeeds {
+		if i >= 2 && budget > 0 && t.predict(inc.Factors, incFull) > remaining()/4 {
+			break // two seeds are the minimum; more only when they are cheap
+		}
 		p := inc
 		p.Seed = inc.Seed + int64(i)
-		t, err := run(p, 1)
+		tr, err := t.run(p, incFull, topRung, 0, true)
 		if err != nil {
-			return finish(fmt.Errorf("tune: incumbent: %w", err))
+			return fmt.Errorf("incumbent: %w", err)
 		}
-		t.Incumbent = true
-		record(t)
-		incScores = append(incScores, t.Metrics.NDCG)
+		incScores = append(incScores, tr.Metrics.NDCG)
+		if budget > 0 && remaining() <= 0 {
+			break
+		}
 	}
-	res.BestTrial = 0
-	res.IncumbentScore = incScores[0]
-	res.BestScore = incScores[0]
-	res.NoiseMargin = math.Abs(incScores[0] - incScores[1])
+	res.IncumbentScore, res.BestScore, res.BestTrial = mean(incScores), mean(incScores), 0
+	res.NoiseMargin = stddev(incScores)
+	incCfg := &config{params: inc, x: t.space.point(inc), scores: make([]float64, topRung+1), trials: make([]int, topRung+1), promoted: make([]bool, topRung+1)}
+	for r := range incCfg.scores {
+		incCfg.scores[r], incCfg.trials[r] = res.IncumbentScore, 0
+	}
+	t.configs = append(t.configs, incCfg)
+	if len(incScores) < 2 {
+		res.StopReason = StopBudget
+		return nil // no noise estimate, no comparison: the incumbent stays
+	}
 
-	type candidate struct {
-		full  Params
-		trial int
-	}
-	var rung []candidate
-	for i := 0; i < cfg.Trials; i++ {
-		if overBudget() {
-			res.StopReason = StopBudget
+	// 2. ASHA.
+	for {
+		if err := t.ctx.Err(); err != nil {
+			return err
+		}
+		if cfg.Trials > 0 && t.evals >= cfg.Trials {
+			res.StopReason = StopTrials
 			break
 		}
-		p := cfg.sample(rng)
-		short := p
-		short.Iterations = max(1, (p.Iterations+2)/3)
-		t, err := run(short, 0)
-		if err != nil {
-			return finish(fmt.Errorf("tune: trial %d: %w", len(res.Trials), err))
+		c, rung := t.promotion()
+		if budget > 0 {
+			free := remaining() - t.reserve(inc)
+			if c != nil && t.predict(c.params.Factors, t.rungs[rung]) > free {
+				c = nil // too late for it; a cheap new configuration may still fit
+			}
+			if c == nil {
+				rung = 0
+				if t.predict(8, t.rungs[0]) > free {
+					res.StopReason = StopBudget
+					break
+				}
+			}
 		}
-		t.Pruned = true // until promoted
-		rung = append(rung, candidate{full: p, trial: len(res.Trials)})
-		record(t)
+		if c == nil {
+			p, ok := t.next()
+			if !ok {
+				res.StopReason = StopBudget
+				break
+			}
+			c = &config{params: p, x: t.space.point(p)}
+			t.configs = append(t.configs, c)
+		} else {
+			c.promoted[rung-1] = true
+			res.Trials[c.trials[rung-1]].Promoted = true
+			res.Trials[c.trials[rung-1]].Pruned = false
+		}
+		p := c.params
+		p.Seed, p.Threads = cfg.Seed, cfg.Threads
+		tr, err := t.run(p, t.rungs[rung], rung, 0, false)
+		if err != nil {
+			return fmt.Errorf("trial %d: %w", len(res.Trials), err)
+		}
+		t.evals++
+		c.scores = append(c.scores, tr.Metrics.NDCG)
+		c.trials = append(c.trials, tr.Number)
+		c.promoted = append(c.promoted, false)
+		if rung < topRung {
+			res.Trials[tr.Number].Pruned = true // until promoted
+		}
 	}
-	slices.SortStableFunc(rung, func(a, b candidate) int {
-		return cmpDesc(res.Trials[a.trial].Metrics.NDCG, res.Trials[b.trial].Metrics.NDCG)
+
+	// 3. Re-evaluate the best full-fidelity challengers on the second split.
+	var top []*config
+	for _, c := range t.configs[1:] {
+		if r, s := c.top(); r == topRung && s > incScores[0] && s > res.IncumbentScore {
+			top = append(top, c)
+		}
+	}
+	slices.SortStableFunc(top, func(a, b *config) int { _, sa := a.top(); _, sb := b.top(); return cmpDesc(sa, sb) })
+	top = top[:min(len(top), cfg.ReEvaluate)]
+	if len(top) == 0 {
+		return nil
+	}
+	reseed := func(p Params) Params {
+		p.Seed, p.Threads = cfg.Seed+1, cfg.Threads
+		return p
+	}
+	incRe, err := t.run(reseed(inc), incFull, topRung, 1, true)
+	if err != nil {
+		return fmt.Errorf("incumbent re-evaluation: %w", err)
+	}
+	incMean := (res.IncumbentScore + incRe.Metrics.NDCG) / 2
+	res.IncumbentScore, res.BestScore = incMean, incMean
+	best, bestMean := (*config)(nil), math.Inf(-1)
+	for _, c := range top {
+		tr, err := t.run(reseed(c.params), t.rungs[topRung], topRung, 1, false)
+		if err != nil {
+			return fmt.Errorf("re-evaluation: %w", err)
+		}
+		_, s0 := c.top()
+		if m := (s0 + tr.Metrics.NDCG) / 2; m > bestMean {
+			best, bestMean = c, m
+		}
+	}
+	if best != nil && bestMean > incMean+res.NoiseMargin {
+		res.Best, res.BestTrial, res.BestScore, res.KeptIncumbent = t.res.Trials[best.trials[topRung]].Params, best.trials[topRung], bestMean, false
+		res.Best.Seed = cfg.Seed
+	}
+	return nil
+}
+
+// reserve is the time kept for the final re-evaluation: the incumbent and
+// the current best ReEvaluate full-fidelity configurations, once more.
+func (t *tuner) reserve(inc Params) time.Duration {
+	top := len(t.rungs) - 1
+	d := t.predict(inc.Factors, fidelity{inc.Iterations, 1})
+	var full []*config
+	for _, c := range t.configs[1:] {
+		if r, _ := c.top(); r == top {
+			full = append(full, c)
+		}
+	}
+	slices.SortStableFunc(full, func(a, b *config) int { _, sa := a.top(); _, sb := b.top(); return cmpDesc(sa, sb) })
+	for _, c := range full[:min(len(full), t.cfg.ReEvaluate)] {
+		d += t.predict(c.params.Factors, t.rungs[top])
+	}
+	return d
+}
+
+// promotion finds a configuration in the top 1/Eta of its rung that has
+// not been promoted yet, from the highest rung down (ASHA).
+func (t *tuner) promotion() (*config, int) {
+	for r := len(t.rungs) - 2; r >= 0; r-- {
+		var at []*config
+		for _, c := range t.configs[1:] {
+			if len(c.scores) > r {
+				at = append(at, c)
+			}
+		}
+		slices.SortStableFunc(at, func(a, b *config) int { return cmpDesc(a.scores[r], b.scores[r]) })
+		for _, c := range at[:len(at)/t.cfg.Eta] {
+			if !c.promoted[r] {
+				return c, r + 1
+			}
+		}
+	}
+	return nil, 0
+}
+
+// next is a new configuration: enqueued, random, then TPE. ok is false
+// when nothing affordable is left.
+func (t *tuner) next() (Params, bool) {
+	base := t.res.Incumbent
+	limit := t.factorsLimit()
+	if limit < 8 {
+		return Params{}, false
+	}
+	for len(t.queue) > 0 {
+		p := t.queue[0]
+		t.queue = t.queue[1:]
+		if p.Factors <= limit {
+			p.Iterations = t.cfg.Iterations
+			return p, true
+		}
+	}
+	t.sampled++
+	if t.sampled <= t.cfg.StartupTrials {
+		return t.random(base, limit), true
+	}
+	return t.tpe(base, limit), true
+}
+
+// factorsLimit is the largest rank whose full-fidelity evaluation fits in
+// a sixth of the budget and whose lowest rung fits in what is left.
+func (t *tuner) factorsLimit() int {
+	if t.cfg.Budget <= 0 {
+		return t.fmax
+	}
+	free := t.cfg.Budget - t.elapsed() - t.reserve(t.res.Incumbent)
+	top := t.rungs[len(t.rungs)-1]
+	f := t.fmax
+	for f >= 8 && (t.predict(f, top) > t.cfg.Budget/6 || t.predict(f, t.rungs[0]) > free) {
+		f = int(float64(f) / 1.1)
+	}
+	return f
+}
+
+func (t *tuner) random(base Params, limit int) Params {
+	var x [numDims]float64
+	for d := range x {
+		x[d] = t.space.lo[d] + t.rng.Float64()*(t.space.hi[d]-t.space.lo[d])
+	}
+	var ws []int
+	for i, ok := range t.allowed {
+		if ok {
+			ws = append(ws, i)
+		}
+	}
+	x[dimWeighting] = float64(ws[t.rng.IntN(len(ws))])
+	x[dimFactors] = math.Min(x[dimFactors], math.Log(float64(limit)))
+	return t.space.params(x, base)
+}
+
+// tpe suggests a configuration from every configuration so far, each
+// ranked by the highest rung it reached and then its score there (as
+// Optuna ranks pruned trials).
+func (t *tuner) tpe(base Params, limit int) Params {
+	cs := slices.Clone(t.configs)
+	slices.SortStableFunc(cs, func(a, b *config) int {
+		ra, sa := a.top()
+		rb, sb := b.top()
+		if ra != rb {
+			return rb - ra
+		}
+		return cmpDesc(sa, sb)
 	})
-	promote := min(len(rung), max(1, int(math.Ceil(cfg.Keep*float64(len(rung))))))
-	for _, c := range rung[:promote] {
-		if overBudget() {
-			res.StopReason = StopBudget
-			break
-		}
-		res.Trials[c.trial].Pruned, res.Trials[c.trial].Promoted = false, true
-		t, err := run(c.full, 1)
-		if err != nil {
-			return finish(fmt.Errorf("tune: trial %d: %w", len(res.Trials), err))
-		}
-		record(t)
-		if t.Metrics.NDCG > res.BestScore {
-			res.BestScore, res.BestTrial = t.Metrics.NDCG, len(res.Trials)-1
-		}
+	nGood := tpeGamma(len(cs))
+	good, bad := cs[:nGood], cs[nGood:]
+	// Weights follow age: configurations in order of creation.
+	age := map[*config]int{}
+	for i, c := range t.configs {
+		age[c] = i
 	}
-	if res.BestTrial != 0 && res.BestScore > res.IncumbentScore+res.NoiseMargin {
-		res.Best = res.Trials[res.BestTrial].Params
-	} else {
-		res.Best, res.BestTrial, res.BestScore, res.KeptIncumbent = inc, 0, res.IncumbentScore, true
+	w := tpeWeights(len(t.configs))
+	var x [numDims]float64
+	cat := func(group []*config) categorical {
+		var obs []int
+		var ow []float64
+		for _, c := range group {
+			obs = append(obs, int(c.x[dimWeighting]))
+			ow = append(ow, w[age[c]])
+		}
+		cd := newCategorical(obs, ow, len(searchWeightings))
+		for i, ok := range t.allowed {
+			if !ok {
+				cd[i] = 0
+			}
+		}
+		return cd
 	}
-	return finish(nil)
+	gw, bw := cat(good), cat(bad)
+	x[dimWeighting] = float64(tpeSuggestCategorical(t.rng, gw, bw))
+	wi := int(x[dimWeighting])
+	est := func(group []*config, d int) parzen {
+		var obs, ow []float64
+		for _, c := range group {
+			if v := c.x[d]; !math.IsNaN(v) && (d < dimLogEps || int(c.x[dimWeighting]) == wi) {
+				obs = append(obs, v)
+				ow = append(ow, w[age[c]])
+			}
+		}
+		return newParzen(obs, ow, t.space.lo[d], t.space.hi[d])
+	}
+	for d := dimFactors; d < numDims; d++ {
+		var allowed func(float64) bool
+		if d == dimFactors {
+			lim := math.Log(float64(limit) + 0.5)
+			allowed = func(v float64) bool { return v <= lim }
+		}
+		x[d] = tpeSuggest(t.rng, est(good, d), est(bad, d), allowed)
+	}
+	return t.space.params(x, base)
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(max(len(xs), 1))
+}
+
+// stddev is the sample standard deviation (n−1).
+func stddev(xs []float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	m := mean(xs)
+	var s float64
+	for _, x := range xs {
+		s += (x - m) * (x - m)
+	}
+	return math.Sqrt(s / float64(len(xs)-1))
 }
 
 func cmpDesc(a, b float64) int {

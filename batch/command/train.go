@@ -36,11 +36,13 @@ func trainCommand(g *globals) *cli.Command {
 		Usage: "load, evaluate, train, gate and publish a model (the CronJob's command)",
 		Description: "Exit codes: 0 published (or, with --dry-run, would publish); 3 rejected by the quality gate;\n" +
 			"4 another run holds the lock; 1 any other failure. Parameters come from the last published run\n" +
-			"(or the defaults) unless tuned with --tune-trials/--tune-budget; --factors etc. pin single values.",
+			"(or defaults scaled to the data) unless tuned: --tune-budget D searches until D has elapsed and keeps\n" +
+			"the previous parameters unless a challenger beats them by more than the measured noise; --factors etc.\n" +
+			"pin single values on top.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "k", Usage: "recommendations stored per user", EnvVars: env("K"), Value: pipeline.DefaultK, Destination: &cfg.K},
-			&cli.IntFlag{Name: "tune-trials", Usage: "hyper-parameter trials on the training split (0: no tuning)", EnvVars: env("TUNE_TRIALS"), Destination: &cfg.TuneTrials},
-			&cli.DurationFlag{Name: "tune-budget", Usage: "wall-clock cap on tuning (0: none; alone it enables tuning)", EnvVars: env("TUNE_BUDGET"), Destination: &cfg.TuneBudget},
+			&cli.IntFlag{Name: "tune-trials", Usage: "optional cap on tuning trials (every rung counts; 0: no cap); alone it tunes for that many trials", EnvVars: env("TUNE_TRIALS"), Destination: &cfg.TuneTrials},
+			&cli.DurationFlag{Name: "tune-budget", Usage: "tune on the training split until this much time has elapsed, e.g. 10m (0: no tuning unless --tune-trials)", EnvVars: env("TUNE_BUDGET"), Destination: &cfg.TuneBudget},
 			&cli.BoolFlag{Name: "dry-run", Usage: "do everything but publish (no lock, no registry row); exits 3 if the gate would reject", EnvVars: env("DRY_RUN"), Destination: &cfg.DryRun},
 			&cli.BoolFlag{Name: "stage-only", Usage: "train, evaluate and gate, then stage the version for the sharded precompute Job (batch precompute) instead of computing every user's list here", EnvVars: env("STAGE_ONLY"), Destination: &cfg.StageOnly},
 			&cli.BoolFlag{Name: "force", Usage: "publish even if the quality gate rejects the model", EnvVars: env("FORCE"), Destination: &cfg.Force},

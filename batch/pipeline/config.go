@@ -34,9 +34,12 @@ type Config struct {
 	// scored, and evaluation costs a pass over the whole catalogue per user.
 	EvalUsers int
 
-	// TuneTrials and TuneBudget enable a hyper-parameter search on the
-	// training split; with both zero the last published run's parameters
-	// (or als.DefaultParams) are reused.
+	// TuneBudget enables a hyper-parameter search on the training split
+	// that runs until the budget has elapsed; TuneTrials optionally caps
+	// its trials (alone, it tunes for that many). The search starts from,
+	// and only replaces, the parameters the run would use otherwise: the
+	// last published run's, else als.DefaultParamsFor the data. With both
+	// zero those are reused untuned.
 	TuneTrials int
 	TuneBudget time.Duration
 	// TuneOnly runs the search alone (`batch tune`): load, split and tune,

@@ -255,7 +255,7 @@ func (r *run) execute(ctx context.Context) error {
 	tr.Entries = nil // the CSR holds the data now; let the GC have 12 bytes an entry back
 	res.Counts.NNZ = m.NNZ()
 
-	params, err := r.baseParams(ctx)
+	params, err := r.baseParams(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -423,12 +423,12 @@ func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params,
 // baseParams picks the parameters to start from: the last search's pick
 // when a tune-only run (`batch tune`) recorded one after the last publish,
 // else the last published run's (what is known to work on this data), else
-// the defaults. The search's summary comes along, so the run still names
-// the trials behind its parameters.
-func (r *run) baseParams(ctx context.Context) (als.Params, error) {
+// the defaults scaled to m. The search's summary comes along, so the run
+// still names the trials behind its parameters.
+func (r *run) baseParams(ctx context.Context, m *als.CSR) (als.Params, error) {
 	r.res.Params.Source = "default"
 	if r.deps.Registry == nil {
-		return als.DefaultParams(), nil
+		return als.DefaultParamsFor(m), nil
 	}
 	last, err := r.deps.Registry.LastPublished(ctx)
 	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
@@ -443,12 +443,12 @@ func (r *run) baseParams(ctx context.Context) (als.Params, error) {
 		last, err, source = tuned, nil, "last-tuned"
 	}
 	if err != nil {
-		return als.DefaultParams(), nil
+		return als.DefaultParamsFor(m), nil
 	}
 	var rp RunParams
 	if json.Unmarshal(last.Params, &rp) != nil || rp.ALS.Validate() != nil {
 		r.deps.Logger.Warn("the params of the run to start from are unreadable; using defaults", "run", last.ID, "source", source)
-		return als.DefaultParams(), nil
+		return als.DefaultParamsFor(m), nil
 	}
 	r.res.Params.Source, r.res.Params.Tuning = source, rp.Tuning
 	return rp.ALS, nil
