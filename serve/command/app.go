@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +40,8 @@ type Config struct {
 	Playground    Playground
 	// TrustedProxies is --trusted-proxies as given (parsed by validate).
 	TrustedProxies string
+	// NearCacheBytes is --near-cache-bytes as given (parsed by validate).
+	NearCacheBytes string
 	// AdminTokenFile holds the /v1/admin bearer token (a mounted Secret);
 	// SETLIST_ADMIN_TOKEN is read when it is unset. No token: admin is off.
 	AdminTokenFile string
@@ -60,7 +64,7 @@ func (c *Config) flags() []cli.Flag {
 		&cli.DurationFlag{Name: "redis-timeout", Usage: "deadline of one Redis call on the request path", EnvVars: []string{"SETLIST_REDIS_TIMEOUT"}, Value: 250 * time.Millisecond, Destination: &s.Recs.RedisTimeout},
 		&cli.DurationFlag{Name: "postgres-timeout", Usage: "deadline of one PostgreSQL read on the request path", EnvVars: []string{"SETLIST_POSTGRES_TIMEOUT"}, Value: 2 * time.Second, Destination: &s.Recs.PostgresTimeout},
 		&cli.IntFlag{Name: "redis-pool-size", Usage: "Redis connections (0: ten per CPU)", EnvVars: []string{"SETLIST_REDIS_POOL_SIZE"}, Value: 0, Destination: &c.RedisPoolSize},
-		&cli.IntFlag{Name: "near-cache-size", Usage: "users whose answers are kept in process (0 disables the near cache)", EnvVars: []string{"SETLIST_NEAR_CACHE_SIZE"}, Value: 100000, Destination: &s.Recs.NearCacheSize},
+		&cli.StringFlag{Name: "near-cache-bytes", Usage: "memory for answers kept in process, e.g. 128MiB (0 disables the near cache; auto: an eighth of GOMEMLIMIT or the cgroup memory limit, else 256MiB)", EnvVars: []string{"SETLIST_NEAR_CACHE_BYTES"}, Value: "auto", Destination: &c.NearCacheBytes},
 		&cli.DurationFlag{Name: "foldin-ttl", Usage: "lifetime of a cached fold-in answer in Redis", EnvVars: []string{"SETLIST_FOLDIN_TTL"}, Value: time.Hour, Destination: &s.Recs.FoldInTTL},
 		&cli.IntFlag{Name: "foldin-depth", Usage: "songs a fold-in computes and caches, so later requests for more reuse it", EnvVars: []string{"SETLIST_FOLDIN_DEPTH"}, Value: 20, Destination: &s.Recs.FoldInDepth},
 		&cli.IntFlag{Name: "explain", Usage: "fold-in songs given a \"because\" (each reuses the fold-in's factorisation: two triangular solves)", EnvVars: []string{"SETLIST_EXPLAIN"}, Value: 1, Destination: &s.Recs.Explain},
@@ -79,8 +83,10 @@ func (c *Config) validate() error {
 	if c.Server.API.BodyLimit < 1 {
 		errs = append(errs, fmt.Errorf("--body-limit must be ≥ 1, got %d", c.Server.API.BodyLimit))
 	}
-	if c.Server.Recs.NearCacheSize < 0 {
-		errs = append(errs, fmt.Errorf("--near-cache-size must be ≥ 0, got %d", c.Server.Recs.NearCacheSize))
+	if n, err := parseBytes(c.NearCacheBytes); err != nil {
+		errs = append(errs, fmt.Errorf("--near-cache-bytes: %w", err))
+	} else {
+		c.Server.Recs.NearCacheBytes = n
 	}
 	if c.Server.Recs.FoldInMaxReactions == 0 || c.Server.Recs.FoldInMaxReactions < -1 {
 		errs = append(errs, fmt.Errorf("--foldin-max-reactions must be ≥ 1, or -1 for no cap, got %d", c.Server.Recs.FoldInMaxReactions))
@@ -218,7 +224,7 @@ func run(ctx context.Context, version string, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	logger.Info("serving", "url", pageURL(ln.Addr()), "store", cfg.Stores.Backend)
+	logger.Info("serving", "url", pageURL(ln.Addr()), "store", cfg.Stores.Backend, "near_cache_bytes", cfg.Server.Recs.NearCacheBytes)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -243,4 +249,29 @@ func Run(ctx context.Context, app *cli.App, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// parseBytes reads a size: "auto" (recs.AutoNearCacheBytes), or a count of
+// bytes with an optional KiB, MiB, GiB (or KB, MB, GB) suffix.
+func parseBytes(given string) (int64, error) {
+	v := strings.TrimSpace(given)
+	if strings.EqualFold(v, "auto") {
+		n, _ := recs.AutoNearCacheBytes()
+		return n, nil
+	}
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}} {
+		if rest, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("want auto or a size such as 134217728, 128MiB or 1GiB, got %q", given)
+	}
+	return n * mult, nil
 }

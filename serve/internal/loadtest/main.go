@@ -141,7 +141,7 @@ func run() error {
 		return err
 	}
 	defer cold.stop()
-	warm, err := startServe(db, rdb, o.prefix, 200000, time.Hour)
+	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour)
 	if err != nil {
 		return err
 	}
@@ -339,9 +339,9 @@ type servePeer struct {
 	stop func()
 }
 
-func startServe(db *postgres.DB, rdb *redis.Client, prefix string, nearCache int, foldInTTL time.Duration) (*servePeer, error) {
+func startServe(db *postgres.DB, rdb *redis.Client, prefix string, nearCache int64, foldInTTL time.Duration) (*servePeer, error) {
 	var cfg server.Config
-	cfg.Recs.NearCacheSize = nearCache
+	cfg.Recs.NearCacheBytes = nearCache
 	cfg.Recs.FoldInTTL = foldInTTL
 	cfg.Recs.Explain = 1
 	reg := prometheus.NewRegistry()

@@ -24,6 +24,7 @@ type Metrics struct {
 	NearCacheMisses prometheus.Counter
 	NearCacheDrops  *prometheus.CounterVec // reason: user, version, resubscribe
 	NearCacheSize   prometheus.GaugeFunc
+	NearCacheBytes  prometheus.GaugeFunc
 	FoldInCache     *prometheus.CounterVec // result: hit, miss
 	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy
 	StoreErrors     *prometheus.CounterVec // store, op
@@ -49,10 +50,10 @@ type obsKey struct {
 	code          int
 }
 
-// New registers serve's metrics on reg. size reports the near cache's entry
-// count and trainedAt the current model's training time (zero when none) at
-// scrape time.
-func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time) *Metrics {
+// New registers serve's metrics on reg. size and bytes report the near
+// cache's entry count and bytes held, and trainedAt the current model's
+// training time (zero when none), at scrape time.
+func New(reg prometheus.Registerer, size func() int, bytes func() int64, trainedAt func() time.Time) *Metrics {
 	m := &Metrics{
 		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "http_request_duration_seconds",
@@ -125,6 +126,10 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 		Namespace: namespace, Name: "near_cache_entries",
 		Help: "Users with answers in the near cache.",
 	}, func() float64 { return float64(size()) })
+	m.NearCacheBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "near_cache_bytes",
+		Help: "Bytes the near cache holds (answers, user ids and per-entry overhead), bounded by --near-cache-bytes.",
+	}, func() float64 { return float64(bytes()) })
 	m.modelAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "model_age_seconds",
 		Help: "Seconds since the served model was trained (0 before one is loaded).",
@@ -136,7 +141,7 @@ func New(reg prometheus.Registerer, size func() int, trainedAt func() time.Time)
 		return time.Since(t).Seconds()
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
-		m.NearCacheDrops, m.NearCacheSize, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelTrained,
+		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelTrained,
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge)
 	// Pre-create the children dashboards divide by, so rates start at 0
 	// instead of appearing with the first event.

@@ -54,7 +54,7 @@ func BenchmarkFoldIn(b *testing.B) {
 		for _, explain := range []int{0, 1} {
 			b.Run(fmt.Sprintf("reactions=%d/explain=%d", n, explain), func(b *testing.B) {
 				reg := prometheus.NewRegistry()
-				s := New(Config{Explain: explain}, nil, db, metrics.New(reg, func() int { return 0 }, func() time.Time { return time.Time{} }), slog.New(slog.DiscardHandler))
+				s := New(Config{Explain: explain}, nil, db, metrics.New(reg, func() int { return 0 }, func() int64 { return 0 }, func() time.Time { return time.Time{} }), slog.New(slog.DiscardHandler))
 				var took []time.Duration
 				for b.Loop() {
 					start := time.Now()

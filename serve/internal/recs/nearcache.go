@@ -2,6 +2,11 @@ package recs
 
 import (
 	"hash/maphash"
+	"math"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -12,12 +17,15 @@ import (
 // nearCache keeps rendered answers in process, keyed by user, so a repeated
 // request costs no Redis round trip. A published version never changes, so
 // an answer stays right until the user reacts (an event on any replica drops
-// it) or the version switches (everything is dropped). It is a sharded LRU of
-// fixed capacity: memory is bounded however many users ask.
+// it) or the version switches (everything is dropped). It is a sharded LRU
+// bounded by bytes, each entry charged what it really holds (entryCost): an
+// answer for n=100 is a hundred times one for n=1, so a bound in users let
+// a client asking for large n grow memory past the pod's limit.
 type nearCache struct {
 	shards []cacheShard
 	seed   maphash.Seed
 	size   atomic.Int64
+	bytes  atomic.Int64
 	// trusted is false while the events channel is down (and before it is
 	// first up): invalidations could be missed, so nothing is served or
 	// stored.
@@ -30,7 +38,8 @@ const maxVariants = 4
 type cacheShard struct {
 	mu       sync.Mutex
 	gen      uint64 // bumped by every invalidation; fills started before are refused
-	capacity int
+	capacity int64  // bytes
+	used     int64  // bytes charged for the entries held
 	entries  map[setlist.UserID]*cacheEntry
 	head     cacheEntry // sentinel of the LRU ring: head.next is the most recent
 }
@@ -40,6 +49,7 @@ type cacheEntry struct {
 	version    model.Version
 	variants   [maxVariants]variant
 	nv         int
+	cost       int64 // bytes charged: entryCost
 	prev, next *cacheEntry
 }
 
@@ -49,20 +59,40 @@ type variant struct {
 	body   []byte
 }
 
-// newNearCache holds answers for up to capacity users (0 disables it).
-func newNearCache(capacity int) *nearCache {
-	if capacity <= 0 {
+// entryOverhead is what an entry costs besides its user id and bodies: the
+// cacheEntry itself (248 bytes, allocated in the 256-byte size class) and
+// its share of the shard's map (a slot of key header and pointer, at the
+// map's load factor and growth slack: about 64 bytes).
+const entryOverhead = 256 + 64
+
+// entryCost is the heap an entry holds: the overhead, its user id's bytes
+// and the capacity (not the length) of every body it keeps.
+func (e *cacheEntry) entryCost() int64 {
+	n := int64(entryOverhead + len(e.user))
+	for _, va := range e.variants[:e.nv] {
+		n += int64(cap(va.body))
+	}
+	return n
+}
+
+// minShardBytes keeps shards large enough for a few of the largest answers
+// (an n=100 answer with explanations is about 16 KB).
+const minShardBytes = 256 << 10
+
+// newNearCache holds answers up to maxBytes in all (0 disables it).
+func newNearCache(maxBytes int64) *nearCache {
+	if maxBytes <= 0 {
 		return &nearCache{}
 	}
 	shards := 64
-	for shards > 1 && capacity/shards < 16 {
+	for shards > 1 && maxBytes/int64(shards) < minShardBytes {
 		shards /= 2
 	}
 	c := &nearCache{shards: make([]cacheShard, shards), seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.capacity = max(capacity/shards, 1)
-		s.entries = make(map[setlist.UserID]*cacheEntry, s.capacity)
+		s.capacity = maxBytes / int64(shards)
+		s.entries = make(map[setlist.UserID]*cacheEntry)
 		s.head.prev, s.head.next = &s.head, &s.head
 	}
 	return c
@@ -131,16 +161,11 @@ func (c *nearCache) put(gen uint64, v model.Version, u setlist.UserID, n int, sr
 	}
 	e := s.entries[u]
 	if e != nil && e.version != v {
+		clear(e.variants[:e.nv])
 		e.nv = 0
 		e.version = v
 	}
 	if e == nil {
-		if len(s.entries) >= s.capacity {
-			old := s.head.prev
-			s.unlink(old)
-			delete(s.entries, old.user)
-			c.size.Add(-1)
-		}
 		e = &cacheEntry{user: u, version: v}
 		s.entries[u] = e
 		s.pushFront(e)
@@ -148,9 +173,22 @@ func (c *nearCache) put(gen uint64, v model.Version, u setlist.UserID, n int, sr
 	} else {
 		s.moveFront(e)
 	}
+	e.setVariant(variant{n, src, body})
+	cost := e.entryCost()
+	s.used += cost - e.cost
+	c.bytes.Add(cost - e.cost)
+	e.cost = cost
+	// Evict from the cold end until the shard fits its bytes; an answer
+	// too large for the shard on its own is not kept at all.
+	for s.used > s.capacity {
+		s.remove(c, s.head.prev)
+	}
+}
+
+func (e *cacheEntry) setVariant(va variant) {
 	for i := range e.variants[:e.nv] {
-		if e.variants[i].n == n {
-			e.variants[i] = variant{n, src, body}
+		if e.variants[i].n == va.n {
+			e.variants[i] = va
 			return
 		}
 	}
@@ -159,7 +197,16 @@ func (c *nearCache) put(gen uint64, v model.Version, u setlist.UserID, n int, sr
 	} else {
 		copy(e.variants[:], e.variants[1:]) // drop the oldest variant
 	}
-	e.variants[e.nv-1] = variant{n, src, body}
+	e.variants[e.nv-1] = va
+}
+
+// remove drops e from the shard and uncharges it.
+func (s *cacheShard) remove(c *nearCache, e *cacheEntry) {
+	s.unlink(e)
+	delete(s.entries, e.user)
+	s.used -= e.cost
+	c.bytes.Add(-e.cost)
+	c.size.Add(-1)
 }
 
 // invalidate drops u's answers and refuses fills that started before.
@@ -172,9 +219,7 @@ func (c *nearCache) invalidate(u setlist.UserID) {
 	defer s.mu.Unlock()
 	s.gen++
 	if e := s.entries[u]; e != nil {
-		s.unlink(e)
-		delete(s.entries, u)
-		c.size.Add(-1)
+		s.remove(c, e)
 	}
 }
 
@@ -185,7 +230,11 @@ func (c *nearCache) clear() {
 		s.mu.Lock()
 		s.gen++
 		c.size.Add(-int64(len(s.entries)))
-		clear(s.entries)
+		c.bytes.Add(-s.used)
+		s.used = 0
+		// A new map: clear keeps the old one's buckets, sized for the
+		// largest population it ever had.
+		s.entries = make(map[setlist.UserID]*cacheEntry)
 		s.head.prev, s.head.next = &s.head, &s.head
 		s.mu.Unlock()
 	}
@@ -193,6 +242,9 @@ func (c *nearCache) clear() {
 
 // len is the number of users cached.
 func (c *nearCache) len() int { return int(c.size.Load()) }
+
+// used is the bytes charged for what is cached.
+func (c *nearCache) used() int64 { return c.bytes.Load() }
 
 func (s *cacheShard) unlink(e *cacheEntry) {
 	e.prev.next, e.next.prev = e.next, e.prev
@@ -211,4 +263,36 @@ func (s *cacheShard) moveFront(e *cacheEntry) {
 	}
 	s.unlink(e)
 	s.pushFront(e)
+}
+
+// AutoNearCacheBytes is the near cache's default bound: an eighth of the
+// process's memory limit (GOMEMLIMIT, else the cgroup's memory.max), so the
+// cache, the model and request garbage fit the pod together; 256 MiB when
+// neither is set. limit is what it was derived from (0: none found).
+func AutoNearCacheBytes() (bytes, limit int64) {
+	limit = debug.SetMemoryLimit(-1) // reads the limit without changing it
+	if limit == math.MaxInt64 {
+		limit = cgroupMemoryLimit()
+	}
+	if limit <= 0 || limit == math.MaxInt64 {
+		return 256 << 20, 0
+	}
+	return limit / 8, limit
+}
+
+// cgroupMemoryLimit is the memory limit of the process's cgroup (v2, then
+// v1), or 0 when unlimited or unknown.
+func cgroupMemoryLimit() int64 {
+	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || n <= 0 || n >= 1<<60 { // "max", or v1's "unlimited" (a huge number)
+			return 0
+		}
+		return n
+	}
+	return 0
 }

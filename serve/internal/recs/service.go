@@ -53,7 +53,7 @@ type Config struct {
 	FoldInTTL       time.Duration // lifetime of a cached fold-in in Redis (default 1h)
 	FoldInDepth     int           // songs a fold-in computes and caches, so later larger n reuse it (default 20)
 	Explain         int           // fold-in songs given a "because" (cheap: reuses the fold-in's factorisation; default 1)
-	NearCacheSize   int           // users in the near cache; 0 disables it
+	NearCacheBytes  int64         // bytes the near cache may hold (entries charged their real size); 0 disables it
 	PollInterval    time.Duration // how often to check the version pointer besides events (default 5s)
 	// FoldInConcurrency bounds fold-ins running at once (default 2 per CPU).
 	FoldInConcurrency int
@@ -132,7 +132,7 @@ type Service struct {
 // New builds a service; call Run to load the model and follow updates.
 func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
-	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheSize),
+	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
 		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser)}
 	s.holder.reload = make(chan struct{}, 1)
 	return s
@@ -140,6 +140,9 @@ func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, lo
 
 // NearCacheLen is the number of users in the near cache (for metrics).
 func (s *Service) NearCacheLen() int { return s.near.len() }
+
+// NearCacheBytes is the bytes the near cache holds (for metrics).
+func (s *Service) NearCacheBytes() int64 { return s.near.used() }
 
 // Answer is a rendered recommendation response.
 type Answer struct {

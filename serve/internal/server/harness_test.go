@@ -68,7 +68,7 @@ type instance struct {
 func fastConfig() server.Config {
 	var cfg server.Config
 	cfg.Recs.PollInterval = 200 * time.Millisecond
-	cfg.Recs.NearCacheSize = 1000
+	cfg.Recs.NearCacheBytes = 16 << 20
 	cfg.Recs.Explain = 3
 	cfg.ShutdownTimeout = 5 * time.Second
 	return cfg

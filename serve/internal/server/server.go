@@ -83,7 +83,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	store := modelstore.NewReader(d.Redis, d.RedisPrefix)
 	s := &Server{cfg: cfg, log: d.Log}
 	var svc *recs.Service
-	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() time.Time { return svc.TrainedAt() })
+	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() int64 { return svc.NearCacheBytes() },
+		func() time.Time { return svc.TrainedAt() })
 	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
 	admin := &rollbacker{pub: modelstore.NewPublisher(d.Redis, modelstore.NewKeys(d.RedisPrefix)), db: d.DB}
 	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static, Admin: admin,
