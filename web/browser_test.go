@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -189,6 +190,22 @@ func (b *browser) eval(expr string, out any) {
 	b.run("evaluate "+expr, chromedp.Evaluate(expr, out))
 }
 
+// evalAwait evaluates expr, a promise (an async arrow called at once), and
+// stores what it resolves to in out.
+func (b *browser) evalAwait(expr string, out any) {
+	b.t.Helper()
+	b.run("evaluate "+expr, chromedp.Evaluate(expr, out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+		return p.WithAwaitPromise(true)
+	}))
+}
+
+// pasteInto focuses the element and inserts text in one input event, as a
+// paste does (no key presses).
+func (b *browser) pasteInto(sel, text string) {
+	b.t.Helper()
+	b.run("paste into "+sel, chromedp.Focus(sel, chromedp.ByQuery), input.InsertText(text))
+}
+
 func (b *browser) str(expr string) string {
 	b.t.Helper()
 	var s string
@@ -252,9 +269,19 @@ func (b *browser) assertNoNavigation(since int32, action string) {
 }
 
 // screenshot saves the page (or one element, or with sel "viewport" what
-// is on screen) to dir/name when dir is set.
+// is on screen) to dir/name when dir is set. Either way it fails the test
+// if that view shows "null", "undefined" or "NaN" as text.
 func (b *browser) screenshot(dir, name, sel string) {
 	b.t.Helper()
+	// A screenshot is documentation: it must not show a missing value as
+	// text (the README once showed "model version 2 null").
+	target := `document.body`
+	if sel != "" && sel != "viewport" {
+		target = `document.querySelector(` + jsString(sel) + `)`
+	}
+	if bad := b.str(`(() => { const m = (` + target + `.innerText || '').match(/\b(null|undefined|NaN)\b/); return m ? m[0] : '' })()`); bad != "" {
+		b.t.Errorf("screenshot %s shows %q as text:\n%s", name, bad, b.pageText())
+	}
 	if dir == "" {
 		return
 	}

@@ -63,12 +63,15 @@ func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
 	for i, name := range hostileNames {
 		f.addUser(fakeUser{ID: fmt.Sprintf("hostile-%d", i), DisplayName: name})
 	}
+	// A listener who only played a song: their "because" must not say liked.
+	f.reactions["user-00042"] = map[int64]string{7: "play"}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(web.Static()))
 	mux.HandleFunc("GET /v1/users", f.searchUsers)
 	mux.HandleFunc("POST /v1/users", f.createUser)
 	mux.HandleFunc("GET /v1/users/{id}", f.getUser)
 	mux.HandleFunc("GET /v1/users/{id}/recommendations", f.recommendations)
+	mux.HandleFunc("GET /v1/users/{id}/reactions", f.reactionList)
 	mux.HandleFunc("POST /v1/users/{id}/reactions", f.react)
 	mux.HandleFunc("DELETE /v1/users/{id}/reactions/{song}", f.unreact)
 	mux.HandleFunc("GET /v1/songs", f.searchSongs)
@@ -187,10 +190,11 @@ func (f *fakeAPI) recommendations(w http.ResponseWriter, r *http.Request) {
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	start := int(h.Sum32() % uint32(len(f.songs)))
+	// The because is a liked song if there is one, else a played one.
 	var because any
-	for sid, kind := range seen {
-		if kind == "like" {
-			if s, ok := f.songByID(sid); ok {
+	for _, want := range []string{"like", "play"} {
+		for sid, kind := range seen {
+			if s, ok := f.songByID(sid); ok && kind == want && because == nil {
 				because = s
 			}
 		}
@@ -208,6 +212,24 @@ func (f *fakeAPI) recommendations(w http.ResponseWriter, r *http.Request) {
 		items = append(items, item)
 	}
 	writeJSON(w, 200, map[string]any{"user_id": id, "model_version": 3, "source": source, "items": items})
+}
+
+// reactionList is GET /v1/users/{id}/reactions: {song, kind} per reaction.
+func (f *fakeAPI) reactionList(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.byID[id]; !ok {
+		writeErr(w, 404, "not_found", "no such user")
+		return
+	}
+	list := []map[string]any{}
+	for sid, kind := range f.reactions[id] {
+		if s, ok := f.songByID(sid); ok {
+			list = append(list, map[string]any{"song": s, "kind": kind, "weight": 1})
+		}
+	}
+	writeJSON(w, 200, map[string]any{"user_id": id, "reactions": list})
 }
 
 func (f *fakeAPI) react(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestPageAgainstFakeAPI drives the page against the in-memory fake API:
@@ -51,9 +52,38 @@ func TestPageAgainstFakeAPI(t *testing.T) {
 		t.Errorf("a 10 KB name widens the page to %dpx", w)
 	}
 
-	// Deep links open a user directly; an unknown one explains itself.
+	// Deep links open a user directly, headed by their name; an unknown one
+	// explains itself.
 	b.run("deep link on a fresh load", chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#/users/user-00042"))
 	b.waitFor("the deep-linked user's songs", `document.querySelectorAll('#recs li.song').length === 5`)
+	b.waitFor("the deep-linked user's name", `document.querySelector('#user-h').textContent === 'Listener 42'`)
+	if got := b.str(`document.querySelector('#user-meta').textContent`); !strings.Contains(got, "id user-00042") {
+		t.Errorf("deep-linked user's meta %q does not show the id under the name", got)
+	}
+	// user-00042 only played their song: the because says so.
+	b.waitFor("a because line", `document.querySelector('#recs .because') !== null`)
+	if got := b.str(`document.querySelector('#recs .because').textContent`); !strings.HasPrefix(got, "Because you played") {
+		t.Errorf("because for a played-only song reads %q, want \"Because you played …\"", got)
+	}
+
+	// A full id pasted and Enter pressed at once opens that listener.
+	b.eval(`window.__marker = 1`, nil)
+	loads := b.navs.Load()
+	b.clearInput("#user-q")
+	b.pasteInto("#user-q", "user-00777")
+	b.keys(kb.Enter)
+	b.waitFor("the pasted user's songs", `location.hash === '#/users/user-00777' && document.querySelectorAll('#recs li.song').length === 5`)
+	if got := b.str(`document.querySelector('#user-h').textContent`); got != "Listener 777" {
+		t.Errorf("after pasting an id and Enter the heading is %q, want Listener 777", got)
+	}
+	b.assertNoNavigation(loads, "pasting an id")
+
+	// The runs table says which version is served, which a rollback would
+	// restore, and which are retired, not "published" for all.
+	if got := b.str(`[...document.querySelectorAll('#model .chart-table tbody tr')].map((r) => r.cells[0].textContent + ' ' + r.cells[1].textContent).join(', ')`); got !=
+		"v1 retired, v2 retired, v3 retired, v4 retired, v5 previous, v6 current" {
+		t.Errorf("runs table statuses: %s", got)
+	}
 	b.run("deep link to nobody", chromedp.Navigate(base+"/#/users/nobody"))
 	b.waitFor("the unknown-user alert", `document.querySelector('#user-alert').textContent.includes('No listener')`)
 

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,38 @@ type scenario struct {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// checkBecause checks each "Because you …" line against the listener's
+// reactions as the API lists them: "liked" only for a liked song, "played"
+// for a played one that was not liked. It fails if no line is shown.
+func checkBecause(t *testing.T, b *browser, userID string) {
+	t.Helper()
+	var lines []struct {
+		Text  string   `json:"text"`
+		Kinds []string `json:"kinds"`
+	}
+	b.evalAwait(`(async () => {
+		const r = await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`) + '/reactions?limit=500');
+		const kinds = {};
+		for (const x of (await r.json()).reactions) (kinds[x.song.song_id] ||= []).push(x.kind);
+		return [...document.querySelectorAll('#recs .because')].map((e) => ({ text: e.textContent, kinds: kinds[e.dataset.songId] || [] }));
+	})()`, &lines)
+	if len(lines) == 0 {
+		t.Errorf("no \"Because you …\" line for %s's fold-in songs", userID)
+	}
+	for _, l := range lines {
+		want := "Because of your interest in"
+		switch {
+		case slices.Contains(l.Kinds, "like"):
+			want = "Because you liked"
+		case slices.Contains(l.Kinds, "play"):
+			want = "Because you played"
+		}
+		if !strings.HasPrefix(l.Text, want) {
+			t.Errorf("%q: the song's reactions are %v, want it to start %q", l.Text, l.Kinds, want)
+		}
+	}
 }
 
 // runScenario drives the page through the issue's four journeys: find a
@@ -79,6 +112,21 @@ func runScenario(t *testing.T, b *browser, sc scenario) {
 	}
 	if got := b.str(`document.querySelector('#recs .badge').textContent`); !strings.Contains(got, "fold-in") {
 		t.Errorf("badge after a like is %q, want fold-in", got)
+	}
+	// The song left the list: a confirmation says it was liked, with Undo.
+	b.waitFor("the like's confirmation", `!document.querySelector('#user-toast').hidden`)
+	if got := b.str(`document.querySelector('#user-toast').textContent`); !strings.Contains(got, "Liked") || !strings.Contains(got, "Undo") {
+		t.Errorf("confirmation after a like reads %q, want Liked … Undo", got)
+	}
+	// A "because" says how the listener really reacted to that song.
+	checkBecause(t, b, userID)
+	b.run("undo the like", chromedp.Click(`#user-toast button[data-action=undo]`, chromedp.ByQuery))
+	b.waitFor("the undo", `document.querySelector('#user-toast').textContent.includes('Undone')`)
+	var liked bool
+	b.evalAwait(`(async () => { const r = await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`) + '/reactions?limit=500'); const d = await r.json();
+		return d.reactions.some((x) => x.song.song_id === `+first+` && x.kind === 'like') })()`, &liked)
+	if liked {
+		t.Errorf("after Undo song %s is still liked", first)
 	}
 	b.assertNoNavigation(loads, "liking a song")
 

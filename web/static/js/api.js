@@ -74,6 +74,12 @@ export function getUser(userID, { signal } = {}) {
   return request('GET', `/v1/users/${enc(userID)}`, { signal });
 }
 
+/** reactions lists a user's latest reactions ({song, kind, …}), newest first. */
+export async function reactions(userID, { limit = 50, signal } = {}) {
+  const data = await request('GET', `/v1/users/${enc(userID)}/reactions?limit=${limit}`, { signal });
+  return pickList(data, 'reactions', 'items');
+}
+
 /** recommendations fetches a user's top n songs. */
 export async function recommendations(userID, { n = 5, signal } = {}) {
   const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?n=${n}`, { signal });

@@ -26,6 +26,8 @@ combobox({
     return users;
   },
   render: (u) => ({ label: userLabel(u), detail: u.display_name && u.display_name !== u.user_id ? u.user_id : '' }),
+  // A pasted id and an immediate Enter open that listener.
+  exact: (u, text) => u.user_id === text,
   onPick: (u) => {
     // Keep what was typed visible as the chosen listener's id, and open them.
     userInput.value = u.user_id;
@@ -53,7 +55,17 @@ function showFromHash({ focus = false } = {}) {
   if (!m) return;
   let userID;
   try { userID = decodeURIComponent(m[1]); } catch { userID = m[1]; }
-  view.show(userID, known.get(userID) || null, { focus }).catch(() => {});
+  const user = known.get(userID) || null;
+  view.show(userID, user, { focus }).catch(() => {});
+  if (!user) {
+    // A deep link or a typed id: fetch the profile for the heading (an
+    // unknown id is explained by the songs' request).
+    api.getUser(userID).then((u) => {
+      if (!u || u.user_id !== userID) return;
+      known.set(userID, u);
+      view.setUser(u);
+    }).catch(() => {});
+  }
 }
 
 // Back/forward between listeners, and hand-edited hashes.

@@ -17,14 +17,19 @@ let nextID = 0;
  *   onPick(item)                             called when an option is chosen
  *   status                                   an aria-live element for counts and errors
  *   minLength                                characters before searching (default 1)
+ *   exact(item, text) → bool                 optional: Enter pressed before the
+ *                                            list for text is shown picks the
+ *                                            item text names exactly (a pasted id)
  */
-export function combobox({ input, listbox, status, fetch, render, onPick, minLength = 1, wait = 150 }) {
+export function combobox({ input, listbox, status, fetch, render, onPick, exact, minLength = 1, wait = 150 }) {
   const id = `cb${nextID++}`;
   const cache = new Map();
   let items = [];
   let active = -1;
   let controller = null;
   let lastQuery = null;
+  let shownQuery = null; // the query whose matches the listbox holds
+  let pendingEnter = null; // text Enter was pressed on before its matches came
 
   input.setAttribute('role', 'combobox');
   input.setAttribute('aria-autocomplete', 'list');
@@ -58,6 +63,7 @@ export function combobox({ input, listbox, status, fetch, render, onPick, minLen
 
   function show(query, found) {
     items = found;
+    shownQuery = query;
     clear(listbox);
     found.forEach((item, i) => {
       const { label, detail } = render(item);
@@ -68,6 +74,15 @@ export function combobox({ input, listbox, status, fetch, render, onPick, minLen
       }, h('span', { class: 'option-label', dir: 'auto' }, label),
       detail ? h('span', { class: 'option-detail', dir: 'auto' }, detail) : null));
     });
+    if (pendingEnter !== null && pendingEnter === query) {
+      // Enter came first (a pasted id): pick the exact match, or the only one.
+      pendingEnter = null;
+      const i = exact ? found.findIndex((item) => exact(item, query.trim())) : -1;
+      if (i >= 0 || found.length === 1) {
+        pick(Math.max(i, 0));
+        return;
+      }
+    }
     if (found.length === 0) {
       open(false);
       setStatus(`No matches for “${query}”.`);
@@ -135,6 +150,7 @@ export function combobox({ input, listbox, status, fetch, render, onPick, minLen
   }
 
   input.addEventListener('input', () => {
+    pendingEnter = null;
     if (status) status.classList.remove('error');
     later();
   });
@@ -164,7 +180,17 @@ export function combobox({ input, listbox, status, fetch, render, onPick, minLen
         if (!listbox.hidden && n > 0) setActive(active <= 0 ? n - 1 : active - 1);
         break;
       case 'Enter':
-        if (!listbox.hidden && active >= 0) {
+        if (exact && input.value.trim().length >= minLength && (listbox.hidden || shownQuery !== input.value)) {
+          // The matches for what is in the box are not shown yet (typed
+          // or pasted faster than the debounce): search now, and pick
+          // when they arrive.
+          e.preventDefault();
+          enterHandled = true;
+          pendingEnter = input.value;
+          later.cancel();
+          lastQuery = null;
+          search(input.value);
+        } else if (!listbox.hidden && active >= 0) {
           e.preventDefault(); // never submit the surrounding form
           enterHandled = true;
           pick(active);

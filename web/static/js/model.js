@@ -47,6 +47,29 @@ export function metric(metrics, name) {
   return best;
 }
 
+/**
+ * markLifecycle replaces "published" (what the registry keeps saying of every
+ * version that was ever switched to) by what each is now: "current" (being
+ * served), "previous" (the newest other published version: what a rollback
+ * would restore) or "retired". Other statuses (rejected, rolled_back, …)
+ * stay as recorded. points are sorted oldest first.
+ */
+export function markLifecycle(points, currentVersion) {
+  let previousSeen = false;
+  for (let i = points.length - 1; i >= 0; i--) {
+    const r = points[i];
+    if (r.status !== 'published') continue;
+    if (currentVersion != null && String(r.version) === String(currentVersion)) {
+      r.status = 'current';
+    } else if (!previousSeen) {
+      r.status = 'previous';
+      previousSeen = true;
+    } else {
+      r.status = 'retired';
+    }
+  }
+}
+
 const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en') : v.toFixed(4)) : String(v));
 
 /** ModelPanel owns the #model section. */
@@ -147,6 +170,7 @@ export class ModelPanel {
       if (typeof p === 'number' || typeof n === 'number') points.push({ version: currentVersion, status: 'published', p, n });
     }
     points.sort((a, b) => Number(a.version) - Number(b.version));
+    markLifecycle(points, currentVersion);
     points = points.slice(-12);
     if (points.length === 0) return h('p', { class: 'hint' }, 'No runs with metrics in the registry yet.');
 

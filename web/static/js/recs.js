@@ -32,6 +32,7 @@ export class UserView {
     this.heading = root.querySelector('#user-h');
     this.meta = root.querySelector('#user-meta');
     this.alert = root.querySelector('#user-alert');
+    this.toast = root.querySelector('#user-toast');
     this.live = root.querySelector('#user-live');
     this.list = root.querySelector('#recs');
     this.userID = null;
@@ -43,13 +44,24 @@ export class UserView {
 
   /** show loads userID's songs; user is an optional {user_id, display_name}. */
   async show(userID, user = null, { focus = false } = {}) {
-    if (userID !== this.userID) this.reactions = new Map();
+    if (userID !== this.userID) {
+      this.reactions = new Map();
+      this.hideToast();
+    }
     this.userID = userID;
     this.user = user && user.user_id === userID ? user : (this.user && this.user.user_id === userID ? this.user : null);
     this.root.hidden = false;
     this.renderHeading();
     if (focus) this.heading.focus();
     await this.refresh({ announce: false });
+  }
+
+  /** setUser names the listener shown (the profile arrived after show). */
+  setUser(user) {
+    if (!user || user.user_id !== this.userID) return;
+    this.user = user;
+    this.renderHeading();
+    if (this.lastData) this.renderMeta(this.lastData);
   }
 
   renderHeading() {
@@ -79,8 +91,10 @@ export class UserView {
         if (controller.signal.aborted) return;
       }
       if (controller.signal.aborted) return;
+      const kinds = await this.reactionKinds(userID, data, controller.signal);
+      if (controller.signal.aborted) return;
       this.alert.textContent = '';
-      this.render(data);
+      this.render(data, kinds);
       if (announce) say(this.live, `Songs updated: ${data.items.length} songs, source ${data.source || 'unknown'}.`);
       else say(this.live, `${data.items.length} songs for ${this.heading.textContent}.`);
     } catch (err) {
@@ -100,8 +114,49 @@ export class UserView {
     }
   }
 
-  render(data) {
+  /**
+   * reactionKinds maps song_id → the set of the listener's reaction kinds,
+   * for the songs a "because" names, so the page says "you liked" or "you
+   * played" truthfully. null when no item has a because, or the list could
+   * not be read (the because then says neither).
+   */
+  async reactionKinds(userID, data, signal) {
+    if (!data.items.some((i) => i.because)) return null;
+    try {
+      const list = await api.reactions(userID, { limit: 500, signal });
+      const kinds = new Map();
+      for (const r of list) {
+        const id = r.song ? r.song.song_id : r.song_id;
+        if (!kinds.has(id)) kinds.set(id, new Set());
+        kinds.get(id).add(r.kind);
+      }
+      // Reactions made on this page are known even if the list lags.
+      for (const [id, kind] of this.reactions) {
+        if (!kinds.has(id)) kinds.set(id, new Set());
+        kinds.get(id).add(kind);
+      }
+      return kinds;
+    } catch (err) {
+      if (api.isAbort(err)) throw err;
+      return null;
+    }
+  }
+
+  render(data, kinds = null) {
     this.lastSignature = signature(data);
+    this.lastData = data;
+    this.renderMeta(data);
+    if (data.model_version != null) this.onModelVersion(data.model_version);
+    clear(this.list);
+    this.list.dataset.source = data.source || '';
+    if (data.items.length === 0) {
+      this.list.append(h('li', { class: 'empty' }, 'No songs to recommend yet. Like a few songs to get started.'));
+      return;
+    }
+    data.items.forEach((item, i) => this.list.append(this.songItem(item, i, data.source, kinds)));
+  }
+
+  renderMeta(data) {
     clear(this.meta);
     // Element.append would render a null child as the text "null".
     this.meta.append(...[
@@ -110,18 +165,10 @@ export class UserView {
       // The id, unless the heading already is the id (no display name).
       this.heading.textContent !== this.userID ? h('span', { class: 'user-id', dir: 'auto' }, `id ${this.userID}`) : null,
     ].filter(Boolean));
-    if (data.model_version != null) this.onModelVersion(data.model_version);
-    clear(this.list);
-    this.list.dataset.source = data.source || '';
-    if (data.items.length === 0) {
-      this.list.append(h('li', { class: 'empty' }, 'No songs to recommend yet. Like a few songs to get started.'));
-      return;
-    }
-    data.items.forEach((item, i) => this.list.append(this.songItem(item, i, data.source)));
   }
 
   /** songItem is one recommended song with its actions. */
-  songItem(item, i, source) {
+  songItem(item, i, source, kinds = null) {
     const simID = `sim-${this.simSeq++}`;
     const alert = h('p', { class: 'alert', role: 'alert' });
     const similar = h('div', { class: 'similar', id: simID, hidden: true });
@@ -136,7 +183,7 @@ export class UserView {
         h('div', { class: 'song-text' },
           h('span', { class: 'track', dir: 'auto' }, item.track || songLabel(item)),
           h('span', { class: 'artist', dir: 'auto' }, item.artist || ''),
-          because ? h('span', { class: 'because' }, 'Because you liked ', h('q', { dir: 'auto' }, because)) : null),
+          because ? h('span', { class: 'because', 'data-song-id': item.because.song_id }, becauseText(kinds && kinds.get(item.because.song_id)), h('q', { dir: 'auto' }, because)) : null),
         sourceBadge(item.source || source)),
       h('div', { class: 'actions' },
         this.reactionButtons(item, alert, { inPlace: false }),
@@ -190,6 +237,7 @@ export class UserView {
       b.setAttribute('aria-pressed', String(this.reactions.get(song.song_id) === b.dataset.kind));
     });
     say(this.live, `${undo ? 'Removed your' : 'Saved your'} ${kind} of ${label}. Updating your songs…`);
+    if (!inPlace && !undo) this.confirm(song, kind);
     if (inPlace) {
       // The similar list stays; the recommendations above still update.
       this.refresh({ until: before }).catch(() => {});
@@ -207,6 +255,48 @@ export class UserView {
     const target = row && row.querySelector('button');
     if (target) target.focus({ preventScroll: true });
     else this.heading.focus();
+  }
+
+  /**
+   * confirm says that a reaction was saved, since the song then leaves the
+   * list (reacted songs are never recommended back), with an Undo.
+   */
+  confirm(song, kind) {
+    if (!this.toast) return;
+    const label = songLabel(song);
+    const userID = this.userID;
+    const what = kind === 'like' ? 'Liked' : 'Disliked';
+    const undo = h('button', { type: 'button', class: 'link', 'data-action': 'undo' }, 'Undo');
+    undo.addEventListener('click', async () => {
+      undo.disabled = true;
+      try {
+        await api.unreact(userID, song.song_id, kind);
+      } catch (err) {
+        undo.disabled = false;
+        this.alert.textContent = err.human ? err.human(`undo your ${kind} of ${label}`) : String(err);
+        return;
+      }
+      if (userID !== this.userID) return;
+      this.reactions.delete(song.song_id);
+      this.toast.textContent = '';
+      this.toast.append(h('span', {}, `Undone: your ${kind} of `, h('q', { dir: 'auto' }, label), ' is removed.'));
+      const before = this.lastSignature;
+      this.refresh({ until: before }).catch(() => {});
+    });
+    const close = h('button', { type: 'button', class: 'link', 'aria-label': 'Dismiss' }, 'Dismiss');
+    close.addEventListener('click', () => this.hideToast());
+    this.toast.textContent = '';
+    this.toast.append(
+      h('span', {}, `${what} `, h('q', { dir: 'auto' }, label),
+        kind === 'like' ? ': saved, and your songs are updated from it.' : ': it will not be recommended again.'),
+      ' ', undo, ' ', close);
+    this.toast.hidden = false;
+  }
+
+  hideToast() {
+    if (!this.toast) return;
+    this.toast.hidden = true;
+    this.toast.textContent = '';
   }
 
   async toggleSimilar(song, toggle, box, alert) {
@@ -247,6 +337,16 @@ export class UserView {
       alert.textContent = err.human ? err.human(`load songs similar to ${songLabel(song)}`) : String(err);
     }
   }
+}
+
+/**
+ * becauseText says how the listener reacted to the song behind a
+ * recommendation: a like outweighs plays; unknown says neither.
+ */
+export function becauseText(kinds) {
+  if (kinds && kinds.has('like')) return 'Because you liked ';
+  if (kinds && kinds.has('play')) return 'Because you played ';
+  return 'Because of your interest in ';
 }
 
 /** signature identifies a list's content, to notice when it changed. */
