@@ -162,16 +162,9 @@ func (db *DB) NameUsers(ctx context.Context, name func(setlist.UserID) string) (
 		if err != nil {
 			return classify("list unnamed users", err)
 		}
-		var keep, names []string
-		for _, id := range ids {
-			n := name(setlist.UserID(id))
-			if n == "" {
-				continue
-			}
-			if err := store.ValidDisplayName(n); err != nil {
-				return fmt.Errorf("name for %q: %w", id, err)
-			}
-			keep, names = append(keep, id), append(names, n)
+		keep, names, err := store.NamesFor(ids, name)
+		if err != nil {
+			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE users u SET display_name = v.name
 			FROM unnest($1::text[], $2::text[]) AS v(id, name) WHERE u.external_id = v.id`, keep, names)

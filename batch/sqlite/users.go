@@ -177,15 +177,12 @@ func (db *DB) NameUsers(ctx context.Context, name func(setlist.UserID) string) (
 		if err := rows.Err(); err != nil {
 			return classify("list unnamed users", err)
 		}
-		for _, id := range ids {
-			n := name(setlist.UserID(id))
-			if n == "" {
-				continue
-			}
-			if err := store.ValidDisplayName(n); err != nil {
-				return fmt.Errorf("name for %q: %w", id, err)
-			}
-			res, err := tx.ExecContext(ctx, `UPDATE users SET display_name = ? WHERE external_id = ?`, n, id)
+		keep, names, err := store.NamesFor(ids, name)
+		if err != nil {
+			return err
+		}
+		for i, id := range keep {
+			res, err := tx.ExecContext(ctx, `UPDATE users SET display_name = ? WHERE external_id = ?`, names[i], id)
 			if err != nil {
 				return classify("name users", err)
 			}
