@@ -45,6 +45,8 @@ func TestEndToEnd(t *testing.T) {
 	command(t, root, filepath.Join(bin, "batch"), append(stores, "import", "--name-users", "--csv", filepath.Join(root, "data", "sample.csv.gz"))...)
 	// Two runs, so the model panel's chart has a history to draw.
 	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "8", "--iterations", "4", "--notes", "web e2e 1")...)
+	// A search, whose trials the model panel charts (the next train names it).
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "tune", "--trials", "4", "--budget", "0", "--threads", "2")...)
 	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "16", "--iterations", "6", "--force", "--notes", "web e2e 2")...)
 	t.Logf("imported the sample and trained in %s", time.Since(start).Round(time.Millisecond))
 

@@ -300,8 +300,42 @@ func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{
 		"version":    6,
 		"trained_at": now.Add(-5 * time.Minute),
-		"params":     map[string]any{"factors": 64, "iterations": 15, "regularization": 0.05, "alpha": 40},
+		"params":     fakeParams(64, "bm25"),
+		"scheme":     map[string]any{"like_weight": 4, "dislike_weight": 1},
 		"metrics":    map[string]float64{"precision_at_k": 0.11, "ndcg_at_k": 0.19, "recall_at_k": 0.08, "map_at_k": 0.06, "coverage_at_k": 0.31, "k": 5},
 		"runs":       runs,
+		"tuning":     fakeTuning(),
 	})
+}
+
+func fakeParams(factors int, weighting string) map[string]any {
+	return map[string]any{"factors": factors, "iterations": 15, "regularization": 0.05, "alpha": 0.63, "cg_steps": 3,
+		"weighting": weighting, "bm25_k1": 8.4, "bm25_b": 0.79, "log_epsilon": 1, "seed": 42, "threads": 0}
+}
+
+// fakeTuning is a search of 20 trials in /v1/model's shape: the incumbent,
+// then low-rung trials of which some are promoted to the top rung.
+func fakeTuning() map[string]any {
+	var trials []map[string]any
+	var best *float64
+	for i := 0; i < 20; i++ {
+		rung := 0
+		if i == 0 || i%4 == 3 {
+			rung = 1
+		}
+		ndcg := 0.12 + 0.004*float64(i%7) + 0.02*float64(rung)
+		t := map[string]any{"run_id": 5, "number": i, "rung": rung, "split": 0, "params": fakeParams(32+16*(i%8), []string{"raw", "log", "bm25"}[i%3]),
+			"iterations": 5 + 10*rung, "user_fraction": []float64{0.25, 1}[rung], "metrics": map[string]float64{"ndcg_at_5": ndcg},
+			"seconds": 0.5 + float64(i%5), "pruned": rung == 0 && i%2 == 0, "promoted": rung == 0 && i%2 == 1, "incumbent": i == 0,
+			"ndcg_at_5": ndcg, "full_fidelity": rung == 1}
+		if rung == 1 && (best == nil || ndcg > *best) {
+			v := ndcg
+			best = &v
+		}
+		t["best_so_far"] = best
+		trials = append(trials, t)
+	}
+	return map[string]any{"run": 5, "best_trial": 19, "kept_incumbent": false, "incumbent_score": 0.14, "best_score": 0.164,
+		"noise_margin": 0.003, "budget_seconds": 600, "used_seconds": 597.3, "stop_reason": "budget", "trial_count": 20,
+		"pruned_count": 8, "trials": trials}
 }

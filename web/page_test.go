@@ -100,7 +100,7 @@ func TestPageAgainstFakeAPI(t *testing.T) {
 	if got := b.str(`document.querySelector('#model-body').textContent`); !strings.Contains(got, "v6") || !strings.Contains(got, "minutes ago") || !strings.Contains(got, "0.1100") {
 		t.Errorf("model panel text %q lacks the version, trained time or metrics", got)
 	}
-	if n := b.num(`document.querySelectorAll('#model svg polyline').length`); n != 2 {
+	if n := b.num(`document.querySelectorAll('#model figure.chart:not(.tuning-chart) svg polyline').length`); n != 2 {
 		t.Errorf("model chart has %d lines, want precision and NDCG", n)
 	}
 }

@@ -68,6 +68,7 @@ func runScenario(t *testing.T, b *browser, sc scenario) {
 		chromedp.Navigate(sc.base+"/"),
 		chromedp.WaitVisible("#user-q", chromedp.ByQuery))
 	b.waitFor("the model panel", `document.querySelector('#model-body .model-version') !== null || document.querySelector('#model-alert').textContent !== ''`)
+	checkModelPanel(t, b)
 	b.eval(`window.__marker = 1`, nil)
 	loads := b.navs.Load()
 

@@ -4,6 +4,7 @@
 
 import { h, svg, clear } from './dom.js';
 import * as api from './api.js';
+import { tuningSection } from './tuning.js';
 
 const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const UNITS = [['year', 31536e6], ['month', 2592e6], ['week', 6048e5], ['day', 864e5], ['hour', 36e5], ['minute', 6e4], ['second', 1e3]];
@@ -70,6 +71,45 @@ export function markLifecycle(points, currentVersion) {
   }
 }
 
+/**
+ * PARAMS names the ALS parameters (/v1/model's snake_case keys) for people;
+ * when() hides those that do not apply (BM25's only with bm25 weighting).
+ */
+const PARAMS = [
+  ['factors', 'Latent factors'],
+  ['iterations', 'Training sweeps'],
+  ['regularization', 'Regularisation (λ)'],
+  ['alpha', 'Confidence scale (α)'],
+  ['weighting', 'Confidence weighting', { raw: 'raw counts', log: 'log of counts', bm25: 'BM25' }],
+  ['bm25_k1', 'BM25 saturation (k1)', null, (p) => p.weighting === 'bm25'],
+  ['bm25_b', 'BM25 length normalisation (b)', null, (p) => p.weighting === 'bm25'],
+  ['log_epsilon', 'Log scale (ε)', null, (p) => p.weighting === 'log'],
+  ['cg_steps', 'Conjugate-gradient steps per sweep', { 0: '3 (default)' }],
+  ['seed', 'Random seed'],
+  ['threads', 'Threads', { 0: 'all cores' }],
+];
+
+/** paramRows lists params (and the reaction scheme) as [label, value, key]. */
+export function paramRows(params, scheme) {
+  const rows = [];
+  const known = new Set();
+  for (const [key, label, names, when] of PARAMS) {
+    known.add(key);
+    if (!(key in params) || (when && !when(params))) continue;
+    const v = params[key];
+    rows.push([label, names && String(v) in names ? names[String(v)] : fmt(v), key]);
+  }
+  // Anything newer than this page, under its own name rather than hidden.
+  for (const [key, v] of Object.entries(params)) {
+    if (!known.has(key)) rows.push([key.replaceAll('_', ' '), typeof v === 'object' && v !== null ? JSON.stringify(v) : fmt(v), key]);
+  }
+  if (scheme && typeof scheme === 'object') {
+    if (typeof scheme.like_weight === 'number') rows.push(['A like counts as', `${fmt(scheme.like_weight)} plays`, 'like_weight']);
+    if (typeof scheme.dislike_weight === 'number') rows.push(['A dislike weighs', `−${fmt(scheme.dislike_weight)}`, 'dislike_weight']);
+  }
+  return rows;
+}
+
 const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en') : v.toFixed(4)) : String(v));
 
 /** ModelPanel owns the #model section. */
@@ -127,8 +167,9 @@ export class ModelPanel {
           : null),
       this.metricList(metrics),
       this.chart(runs, version, metrics),
+      tuningSection(current.tuning),
       Object.keys(params).length
-        ? h('details', { class: 'params' }, h('summary', {}, 'Training parameters'), this.dl(params))
+        ? h('details', { class: 'params' }, h('summary', {}, 'Training parameters'), this.dl(paramRows(params, current.scheme)))
         : null,
     );
   }
@@ -145,9 +186,9 @@ export class ModelPanel {
     return h('dl', { class: 'metrics' }, shown.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, fmt(v)))));
   }
 
-  dl(obj) {
-    return h('dl', { class: 'kv' }, Object.entries(obj).map(([k, v]) =>
-      h('div', {}, h('dt', {}, k), h('dd', {}, typeof v === 'object' && v !== null ? JSON.stringify(v) : fmt(v)))));
+  dl(rows) {
+    return h('dl', { class: 'kv' }, rows.map(([label, value, key]) =>
+      h('div', { 'data-param': key }, h('dt', {}, label), h('dd', {}, value))));
   }
 
   /**
@@ -201,7 +242,7 @@ export class ModelPanel {
       h('figcaption', {},
         h('span', { class: 'legend legend-p' }, 'Precision@5'),
         h('span', { class: 'legend legend-n' }, 'NDCG@5')),
-      h('details', { class: 'chart-table' }, h('summary', {}, 'Numbers'),
+      h('details', { class: 'chart-table' }, h('summary', {}, 'Numbers per run'),
         h('table', {},
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Version'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Precision@5'), h('th', { scope: 'col' }, 'NDCG@5'))),
           h('tbody', {}, points.map((r) => h('tr', {},
