@@ -119,7 +119,7 @@ function history(trials, best) {
 }
 
 function trialTable(trials, best) {
-  return h('details', { class: 'chart-table' },
+  return h('details', { class: 'trials-table' },
     h('summary', {}, `Trials (${trials.length})`),
     h('div', { class: 'table-scroll' },
       h('table', {},
