@@ -18,6 +18,7 @@ const (
 	DefaultMaxRegression  = 0.05
 	DefaultSeed           = 42
 	DefaultWarmIterations = 3
+	DefaultKeep           = 10
 	evalK                 = 5 // what serve shows; the gate compares NDCG at this K
 )
 
@@ -74,7 +75,10 @@ type Config struct {
 	Force         bool    // publish even when the quality gate rejects
 	MaxRegression float64 // allowed relative NDCG@5 drop against the published run
 	WaitLock      bool    // wait for another run's lock instead of exiting
-	Notes         string  // stored with the run
+	// Keep is how many artifacts retention keeps (the newest; pinned ones
+	// and the live versions are kept besides); 0 means DefaultKeep.
+	Keep  int
+	Notes string // stored with the run
 }
 
 // Overrides are explicitly set training parameters; nil fields are not set.
@@ -124,6 +128,9 @@ func (c Config) withDefaults() Config {
 	if c.Seed == 0 {
 		c.Seed = DefaultSeed
 	}
+	if c.Keep == 0 {
+		c.Keep = DefaultKeep
+	}
 	if c.Scheme == (model.Scheme{}) {
 		c.Scheme = model.DefaultScheme()
 	}
@@ -160,6 +167,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.MaxRegression >= 0 && c.MaxRegression <= 1) {
 		bad("max regression must be in [0, 1], got %v", c.MaxRegression)
+	}
+	if c.Keep < 0 {
+		bad("keep must be ≥ 1, got %d", c.Keep)
 	}
 	if c.Threads < 0 {
 		bad("threads must be ≥ 0, got %d", c.Threads)

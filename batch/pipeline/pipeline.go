@@ -21,6 +21,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/artifact"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/store"
@@ -58,6 +59,13 @@ type Stager interface {
 	Stage(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
 }
 
+// Artifacts keeps every published or staged version's artifact durably
+// (batch/artifact), so Redis can be rebuilt from it; both backends have it.
+type Artifacts interface {
+	SaveArtifact(ctx context.Context, version int64, family string, data []byte) (store.ArtifactInfo, error)
+	PruneArtifacts(ctx context.Context, keep int, protect []int64) ([]int64, error)
+}
+
 // Bar is a progress display for one phase. A Bar that also has
 // SetStatus(string) is shown each iteration's loss.
 type Bar interface {
@@ -72,6 +80,9 @@ type Deps struct {
 	Registry  Registry
 	Locker    Locker
 	Publisher Publisher
+	// Artifacts, if set, stores the version's artifact before the pointer
+	// switches (a failure fails the run) and applies Config.Keep after.
+	Artifacts Artifacts
 	Logger    *slog.Logger
 	// Progress starts a display for a phase of total units (0 if unknown):
 	// a bar on a terminal, log lines in a pod.
@@ -94,6 +105,7 @@ type Counts struct {
 	KeysWritten    int   `json:"keys_written"`
 	Bytes          int64 `json:"bytes"`
 	Popular        int   `json:"popular"`
+	ArtifactBytes  int64 `json:"artifact_bytes,omitempty"`
 }
 
 // RunParams is what the registry stores as a run's params.
@@ -377,7 +389,6 @@ func (r *run) execute(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	full.UserFactors = nil
 	catalog := model.NewCatalog(tr.Songs)
 	popular := catalog.Recs(popularItems(m, cfg.Popular))
 	res.Counts.Popular = len(popular)
@@ -397,13 +408,28 @@ func (r *run) execute(ctx context.Context) error {
 	if cfg.StageOnly {
 		// No cleanup: the sweep would take the staged version, still
 		// "building" until the shards switch to it, for a crashed one.
-		return r.phase("stage", func() error { return r.publish(ctx, tr, catalog, side, nil, popular) })
+		return r.phase("stage", func() error {
+			return r.publish(ctx, r.artifact(tr, catalog, side, popular, full.UserFactors, m), nil)
+		})
 	}
-	if err := r.phase("publish", func() error { return r.publish(ctx, tr, catalog, side, lists, popular) }); err != nil {
+	if err := r.phase("publish", func() error {
+		return r.publish(ctx, r.artifact(tr, catalog, side, popular, full.UserFactors, m), lists)
+	}); err != nil {
 		return err
 	}
 	r.cleanup(ctx)
 	return nil
+}
+
+// artifact gathers what the version's artifact holds; publish stores it.
+func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.ItemSide, popular []model.Rec, userFactors []float32, m *als.CSR) func() (*artifact.Artifact, error) {
+	return func() (*artifact.Artifact, error) {
+		meta := model.Meta{
+			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, Params: r.res.Params.ALS,
+			Scheme: r.cfg.Scheme, Metrics: r.res.Metrics, K: r.cfg.K, Items: catalog.Len(),
+		}
+		return artifact.NewALS(meta, artifact.SourceTrained, catalog, side, popular, tr.Users, userFactors, m)
+	}
 }
 
 // train fits params on m, from init's factors when init is not nil, with a
@@ -493,38 +519,25 @@ func (r *run) gateInput(ctx context.Context, m, base als.Metrics) GateInput {
 	return in
 }
 
-func (r *run) publish(ctx context.Context, tr *model.Training, catalog *model.Catalog, side *als.ItemSide, lists [][]als.Scored, popular []model.Rec) error {
-	items, err := model.EncodeItems(catalog, side)
+// publish stores the version's artifact (durable first: only then may
+// readers switch to it), then writes its keys and switches the pointer, or
+// stages it.
+func (r *run) publish(ctx context.Context, build func() (*artifact.Artifact, error), lists [][]als.Scored) error {
+	a, err := build()
 	if err != nil {
 		return err
 	}
 	res := r.res
+	if err := r.saveArtifact(ctx, a); err != nil {
+		return err
+	}
 	bar := r.deps.Progress("publish", int64(len(lists)))
 	defer bar.Finish()
-	var buf []model.Rec
-	rel := modelstore.Release{
-		Meta: model.Meta{
-			TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, Params: res.Params.ALS, Scheme: r.cfg.Scheme,
-			Metrics: res.Metrics, K: r.cfg.K, Items: catalog.Len(),
-		},
-		Items:   items,
-		Popular: popular,
-		Users:   len(lists),
-		// The buffer is reused: Publish encodes each list before asking for the next.
-		List: func(i int) (setlist.UserID, []model.Rec) {
-			buf = buf[:0]
-			for _, s := range lists[i] {
-				buf = append(buf, model.Rec{Song: catalog.Song(s.Item), Score: s.Score})
-			}
-			return tr.Users[i], buf
-		},
-		Progress: func(n int) { bar.Set(int64(n)) },
-	}
 	publish := r.deps.Publisher.Publish
 	if r.cfg.StageOnly {
 		publish = r.deps.Publisher.(Stager).Stage
 	}
-	rep, err := publish(ctx, res.Version, rel)
+	rep, err := publish(ctx, res.Version, a.Release(lists, func(n int) { bar.Set(int64(n)) }))
 	res.Publish = rep
 	res.Counts.UsersPublished, res.Counts.KeysWritten, res.Counts.Bytes = rep.Users, rep.Keys, rep.Bytes
 	if err != nil {
@@ -534,6 +547,26 @@ func (r *run) publish(ctx context.Context, tr *model.Training, catalog *model.Ca
 		r.deps.Logger.Info("deleted versions left by crashed publishes", "versions", rep.Cleaned)
 	}
 	return nil
+}
+
+// saveArtifact encodes and stores a, timing it as its own phase.
+func (r *run) saveArtifact(ctx context.Context, a *artifact.Artifact) error {
+	if r.deps.Artifacts == nil {
+		return nil
+	}
+	return r.phase("artifact", func() error {
+		b, err := a.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		info, err := r.deps.Artifacts.SaveArtifact(ctx, int64(r.res.Version), a.Family, b)
+		if err != nil {
+			return err
+		}
+		r.res.Counts.ArtifactBytes = info.Bytes
+		r.deps.Logger.Info("artifact stored", "version", info.Version, "bytes", info.Bytes, "sha256", info.SHA256)
+		return nil
+	})
 }
 
 // cleanup retires versions that left previous. The new version is already
@@ -550,6 +583,29 @@ func (r *run) cleanup(ctx context.Context) {
 		}
 		return nil
 	})
+	if r.deps.Artifacts != nil {
+		Prune(ctx, r.deps.Artifacts, r.cfg.Keep, r.deps.Logger, r.res.Version, r.res.Publish.Previous)
+	}
+}
+
+// Prune applies retention after a version went live: the keep newest
+// artifacts, the pinned ones and the versions Redis points at stay. Like
+// the key cleanup it only logs a failure: the next run retries.
+func Prune(ctx context.Context, a Artifacts, keep int, log *slog.Logger, live ...model.Version) {
+	protect := make([]int64, 0, len(live))
+	for _, v := range live {
+		if v > 0 {
+			protect = append(protect, int64(v))
+		}
+	}
+	dropped, err := a.PruneArtifacts(ctx, keep, protect)
+	if err != nil {
+		log.Warn("published, but applying artifact retention failed; the next run retries", "err", err)
+		return
+	}
+	if len(dropped) > 0 {
+		log.Info("deleted old artifacts", "versions", dropped, "keep", keep)
+	}
 }
 
 // record writes the run's outcome to the registry. It uses a context that
