@@ -60,6 +60,12 @@ func NewApp(version string) *cli.App {
 			runsCommand(g),
 			synthCommand(g),
 			precomputeCommand(g),
+			republishCommand(g),
+			artifactsCommand(g),
+			pinCommand(g, true),
+			pinCommand(g, false),
+			exportCommand(g),
+			importModelCommand(g),
 		},
 		// No subcommand is a usage error: the help goes to stderr and the
 		// exit code is 2, so a script that forgot the subcommand fails.

@@ -26,6 +26,12 @@ type database interface {
 	Run(ctx context.Context, id int64) (store.Run, error)
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+	pipeline.Artifacts
+	pipeline.Resolver
+	Artifact(ctx context.Context, version int64) ([]byte, store.ArtifactInfo, error)
+	Artifacts(ctx context.Context) ([]store.ArtifactInfo, error)
+	PinArtifact(ctx context.Context, version int64, pinned bool) error
+	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
 }
 
 // backend is the storage --store selected, opened and migrated. This is the

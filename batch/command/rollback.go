@@ -5,19 +5,31 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
 )
 
 func rollbackCommand(g *globals) *cli.Command {
-	var reason string
+	var (
+		reason string
+		to     int64
+	)
 	return &cli.Command{
 		Name:  "rollback",
-		Usage: "serve the previous model version again (swaps current and previous; run again to roll forward)",
+		Usage: "serve the previous model version again (swaps current and previous; run again to roll forward), or any kept version with --to",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "reason", Usage: "why, recorded on the rolled-back run", EnvVars: []string{"SETLIST_ROLLBACK_REASON"}, Value: "rolled back by hand", Destination: &reason},
+			&cli.Int64Flag{Name: "to", Usage: "version to serve: any version whose artifact is kept (batch artifacts lists them), republished from it unless its keys are in Redis", EnvVars: []string{"SETLIST_ROLLBACK_TO"}, Destination: &to},
 		},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("to") {
+				if to <= 0 {
+					return fmt.Errorf("--to must be a version > 0, got %d: %w", to, setlist.ErrInvalid)
+				}
+				return restore(c, g, model.Version(to), 0, modelstore.DefaultBatchSize, false, reason)
+			}
 			b, rdb, keys, err := g.openWithModels(c.Context)
 			if err != nil {
 				return err

@@ -58,6 +58,7 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "eval-users", Usage: "evaluate on a seeded sample of this many users (0: all)", EnvVars: env("EVAL_USERS"), Destination: &cfg.EvalUsers},
 			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batchSize},
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
+			keepFlag(&cfg.Keep),
 			&cli.StringFlag{Name: "pushgateway-url", Usage: "push the run's metrics to this Prometheus Pushgateway", EnvVars: []string{"SETLIST_PUSHGATEWAY_URL"}, Destination: &pushURL},
 		},
 		Action: func(c *cli.Context) error {
@@ -96,7 +97,7 @@ func trainCommand(g *globals) *cli.Command {
 				return err
 			}
 			res, runErr := pipeline.Run(c.Context, cfg, pipeline.Deps{
-				Source: db, Registry: db, Locker: db, Publisher: pub,
+				Source: db, Registry: db, Locker: db, Publisher: pub, Artifacts: db,
 				Logger: g.logger, Metrics: metrics,
 				Progress: progressFor(c.App.ErrWriter, g.logger),
 			})
@@ -166,11 +167,14 @@ func printRun(w io.Writer, r *pipeline.Result) {
 	if c.KeysWritten > 0 {
 		fmt.Fprintf(w, "  publish: %s user lists, %s keys, %.1f MB\n", progress.Group(int64(c.UsersPublished)), progress.Group(int64(c.KeysWritten)), float64(c.Bytes)/1e6)
 	}
+	if c.ArtifactBytes > 0 {
+		fmt.Fprintf(w, "  artifact: %.1f MB stored (batch republish --version %d rebuilds Redis from it)\n", float64(c.ArtifactBytes)/1e6, r.Version)
+	}
 	fmt.Fprintf(w, "  seconds: %s\n", formatTimings(r.Timings))
 }
 
 // phaseOrder is the order phases run in, for printing.
-var phaseOrder = []string{"load", "split", "tune", "eval", "train", "topk", "publish", "cleanup", "total"}
+var phaseOrder = []string{"resolve", "load", "split", "tune", "eval", "train", "topk", "artifact", "publish", "cleanup", "total"}
 
 func formatTimings(t map[string]float64) string {
 	var parts []string

@@ -149,6 +149,13 @@ type Result struct {
 // another run holds the lock, and the Result in every case it got that far.
 // A dry run takes no lock, writes no registry row and publishes nothing.
 func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	return start(ctx, cfg, deps, (*run).execute)
+}
+
+// start runs body as one registry run: validation, the training lock, the
+// run row, and recording the outcome whatever happens (batch train and
+// batch import-model share it).
+func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.Context) error) (*Result, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -189,7 +196,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	}
 	log.Info("batch run started", "dry_run", cfg.DryRun)
 
-	err := r.execute(ctx)
+	err := body(r, ctx)
 	r.res.Timings["total"] = r.deps.Now().Sub(start).Seconds()
 	var rejected *RejectedError
 	switch {

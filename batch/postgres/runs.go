@@ -184,11 +184,12 @@ func (db *DB) Runs(ctx context.Context, limit int) ([]store.Run, error) {
 	return runs, nil
 }
 
-// LastPublished returns the newest run that is currently or was last
-// published (status published), or ErrNotFound when none is.
+// LastPublished returns the run most recently made live (status published,
+// latest published_at: a rollback --to an older version republishes it
+// past newer ones), or ErrNotFound when none is.
 func (db *DB) LastPublished(ctx context.Context) (store.Run, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs
-		WHERE status = 'published' ORDER BY id DESC LIMIT 1`)
+		WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 1`)
 	if err != nil {
 		return store.Run{}, fmt.Errorf("last published run: %w", err)
 	}

@@ -197,11 +197,12 @@ func (db *DB) Runs(ctx context.Context, limit int) ([]store.Run, error) {
 	return runs, nil
 }
 
-// LastPublished returns the newest run with status published, or
-// ErrNotFound when none is.
+// LastPublished returns the run most recently made live (status published,
+// latest published_at: a rollback --to an older version republishes it
+// past newer ones), or ErrNotFound when none is.
 func (db *DB) LastPublished(ctx context.Context) (store.Run, error) {
 	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM model_runs
-		WHERE status = 'published' ORDER BY id DESC LIMIT 1`))
+		WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 1`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Run{}, fmt.Errorf("last published run: %w", setlist.ErrNotFound)
 	}

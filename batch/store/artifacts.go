@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/setlist/setlist"
 )
 
 // ArtifactInfo describes one stored model artifact (the bytes themselves
@@ -84,4 +86,18 @@ func Verify(info ArtifactInfo, data []byte) error {
 		return fmt.Errorf("artifact of version %d: sha256 %s, recorded %s: %w", info.Version, sum, info.SHA256, ErrCorrupt)
 	}
 	return nil
+}
+
+// SongKey names a song by its unique (artist, track), as an imported
+// model's items.csv does.
+type SongKey struct{ Artist, Track string }
+
+func (k SongKey) String() string { return fmt.Sprintf("%q by %q", k.Track, k.Artist) }
+
+// Resolved is what ResolveIDs found: the song id of each key (in order) and
+// the users and songs the database does not know (none when created).
+type Resolved struct {
+	Songs        []setlist.SongID
+	MissingUsers []setlist.UserID
+	MissingSongs []SongKey
 }

@@ -112,3 +112,51 @@ func testArtifacts(t *testing.T, b Backend) {
 		t.Errorf("an intact artifact beside the corrupt one: %v", err)
 	}
 }
+
+// testResolveIDs checks an imported model's id lookup: unknown users and
+// songs are reported and nothing is written, or with create all are
+// inserted in one go; and that the registry's published run is the one
+// most recently made live, even when a rollback restored an older one.
+func testResolveIDs(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	users := []setlist.UserID{"alice", "zoe", "bob", "yann"}
+	songs := []store.SongKey{{Artist: "Abba", Track: "Waterloo"}, {Artist: "New", Track: "Song"}, {Artist: "Cher", Track: "Believe"}}
+	res, err := b.DB.ResolveIDs(ctx, users, songs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.MissingUsers, []setlist.UserID{"zoe", "yann"}) || !slices.Equal(res.MissingSongs, songs[1:2]) {
+		t.Errorf("missing %v %v", res.MissingUsers, res.MissingSongs)
+	}
+	if res.Songs[0] != songID(t, b.DB, "Abba", "Waterloo") || res.Songs[1] != 0 || res.Songs[2] != songID(t, b.DB, "Cher", "Believe") {
+		t.Errorf("song ids %v", res.Songs)
+	}
+	_, err = b.DB.User(ctx, "zoe")
+	wantErr(t, "user after a lookup without create", err, setlist.ErrNotFound)
+	res, err = b.DB.ResolveIDs(ctx, users, songs, true)
+	if err != nil || len(res.MissingUsers)+len(res.MissingSongs) != 0 || slices.Contains(res.Songs, 0) {
+		t.Fatalf("with create: %+v, %v", res, err)
+	}
+	if _, err := b.DB.User(ctx, "yann"); err != nil {
+		t.Errorf("created user: %v", err)
+	}
+	if s, err := b.DB.Song(ctx, res.Songs[1]); err != nil || s.Artist != "New" || s.Track != "Song" {
+		t.Errorf("created song: %+v, %v", s, err)
+	}
+
+	var ids [3]int64
+	for i := range ids {
+		ids[i], _ = b.DB.StartRun(ctx, "")
+		v := ids[i]
+		if err := b.DB.UpdateRun(ctx, v, store.RunUpdate{Status: store.RunPublished, Version: &v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.DB.RecordRollback(ctx, ids[2], ids[0], "to the first"); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := b.DB.LastPublished(ctx); err != nil || last.ID != ids[0] {
+		t.Errorf("last published after rollback to %d: %d, %v", ids[0], last.ID, err)
+	}
+}

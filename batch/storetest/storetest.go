@@ -57,6 +57,7 @@ type DB interface {
 	Artifacts(ctx context.Context) ([]store.ArtifactInfo, error)
 	PinArtifact(ctx context.Context, version int64, pinned bool) error
 	PruneArtifacts(ctx context.Context, keep int, protect []int64) ([]int64, error)
+	ResolveIDs(ctx context.Context, users []setlist.UserID, songs []store.SongKey, create bool) (store.Resolved, error)
 }
 
 // Backend is one fresh, empty, migrated backend.
@@ -87,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Lock", testLock},
 		{"PublishReadRollback", testPublish},
 		{"Artifacts", testArtifacts},
+		{"ResolveIDs", testResolveIDs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
