@@ -26,6 +26,9 @@ export function registerForm(form, { onCreated }) {
     listbox: form.querySelector('#reg-song-list'),
     status: form.querySelector('#reg-song-status'),
     fetch: (q, signal) => api.searchSongs(q, { limit: 8, signal }),
+    // One letter matches most of the catalog: ranking all of it by
+    // popularity costs ~10x a longer query (docs/BENCHMARKS.md).
+    minLength: 2,
     render: (s) => ({ label: s.track || songLabel(s), detail: s.artist || '' }),
     onPick: (song) => {
       songInput.value = '';
