@@ -441,7 +441,7 @@ func (t *tuner) search(inc Params) error {
 	// 1. The incumbent, with NoiseSeeds seeds.
 	var incScores []float64
 	for i := range cfg.NoiseSeeds {
-		if i >= 2 && budget > 0 && t.predict(inc.Factors, incFull) > remaining()/4 {
+		if i >= 2 && budget > 0 && t.predict(inc.Factors, incFull) > budget/30 {
 			break // two seeds are the minimum; more only when they are cheap
 		}
 		p := inc
@@ -521,7 +521,7 @@ func (t *tuner) search(inc Params) error {
 	// 3. Re-evaluate the best full-fidelity challengers on the second split.
 	var top []*config
 	for _, c := range t.configs[1:] {
-		if r, s := c.top(); r == topRung && s > incScores[0] && s > res.IncumbentScore {
+		if r, s := c.top(); r == topRung && s > res.IncumbentScore {
 			top = append(top, c)
 		}
 	}
@@ -558,18 +558,22 @@ func (t *tuner) search(inc Params) error {
 	return nil
 }
 
-// reserve is the time kept for the final re-evaluation: the incumbent and
-// the current best ReEvaluate full-fidelity configurations, once more.
+// reserve is the time kept for the final re-evaluation: the current best
+// ReEvaluate full-fidelity configurations that beat the incumbent, and the
+// incumbent, once more (nothing while none does).
 func (t *tuner) reserve(inc Params) time.Duration {
 	top := len(t.rungs) - 1
-	d := t.predict(inc.Factors, fidelity{inc.Iterations, 1})
 	var full []*config
 	for _, c := range t.configs[1:] {
-		if r, _ := c.top(); r == top {
+		if r, s := c.top(); r == top && s > t.res.IncumbentScore {
 			full = append(full, c)
 		}
 	}
+	if len(full) == 0 {
+		return 0
+	}
 	slices.SortStableFunc(full, func(a, b *config) int { _, sa := a.top(); _, sb := b.top(); return cmpDesc(sa, sb) })
+	d := t.predict(inc.Factors, fidelity{inc.Iterations, 1})
 	for _, c := range full[:min(len(full), t.cfg.ReEvaluate)] {
 		d += t.predict(c.params.Factors, t.rungs[top])
 	}
