@@ -7,8 +7,9 @@ BIN := bin
 # The ALS kernels use AVX2/FMA through Go 1.26's experimental simd package
 # (3-7x faster training); other builds fall back to portable Go.
 export GOEXPERIMENT ?= simd
-# `make run` listens at SETLIST_ADDR (or `make run ADDR=host:port`), else at
-# serve's default; its state is in SETLIST_DATA_DIR (.run/ by default).
+# `make run` listens on 127.0.0.1:8080 (loopback: the playground has no
+# authentication); SETLIST_ADDR or `make run ADDR=host:port` picks another
+# address. Its state is in SETLIST_DATA_DIR (.run/ by default).
 
 .PHONY: help build build-batch build-serve test vet check-servers bench bench-serve run retrain run-prod clean fmt image soak
 

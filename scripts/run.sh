@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SETLIST_STORE="${SETLIST_STORE:-embedded}"
 export SETLIST_DATA_DIR="${SETLIST_DATA_DIR:-.run}"
+# serve's playground listens on 127.0.0.1:8080 unless ADDR (or SETLIST_ADDR)
+# says otherwise: it has a write API and no authentication (docs/SECURITY.md).
 args=(--playground)
 if [[ -n "${ADDR:-}" ]]; then
 	args+=(--addr "$ADDR")

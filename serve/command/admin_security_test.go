@@ -50,13 +50,57 @@ func TestAdminToken(t *testing.T) {
 		{"serve", "--write-rate", "-1"},
 		{"serve", "--write-burst", "0"},
 		{"serve", "--trusted-proxies", "not-an-ip"},
+		{"serve", "--auth", "off", "--auth-fail-burst", "0"},
+		{"serve", "--auth", "off", "--max-conns-per-client", "-1"},
+		{"serve", "--auth", "maybe"},
 	} {
 		if _, err := ParseConfig(args); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
 	}
-	cfg, err := ParseConfig([]string{"serve", "--trusted-proxies", "10.0.0.0/8", "--write-rate", "5", "--write-burst", "7"})
+	cfg, err := ParseConfig([]string{"serve", "--auth", "off", "--trusted-proxies", "10.0.0.0/8", "--write-rate", "5", "--write-burst", "7"})
 	if err != nil || len(cfg.Server.API.TrustedProxies) != 1 || cfg.Server.API.WriteRate != 5 || cfg.Server.API.WriteBurst != 7 {
 		t.Fatalf("parsed %+v, %v", cfg.Server.API, err)
+	}
+}
+
+// TestAuthConfig: production fails closed (no tokens file and no admin
+// token: serve refuses to start, saying how to fix it), the tokens file is
+// read at start with line-numbered errors, and the playground defaults to
+// loopback, no authentication and no metrics listener, each overridable.
+func TestAuthConfig(t *testing.T) {
+	t.Setenv("SETLIST_ADMIN_TOKEN", "")
+	t.Setenv("SETLIST_STORE", "")
+	if _, err := ParseConfig([]string{"serve"}); err == nil || !strings.Contains(err.Error(), "--auth tokens needs --api-tokens-file") {
+		t.Fatalf("serve with no tokens: %v, want a refusal naming --api-tokens-file", err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(file, []byte("read 0123456789abcdef\nadmin fedcba9876543210\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig([]string{"serve", "--api-tokens-file", file})
+	if err != nil || !cfg.Server.API.RequireAuth || cfg.Addr != ":8080" || cfg.MetricsAddr != ":9464" {
+		t.Fatalf("production config: %+v, %v", cfg, err)
+	}
+	tok, err := cfg.apiTokens()
+	if err != nil || tok.Len() != 2 {
+		t.Fatalf("tokens %v, %v", tok.Len(), err)
+	}
+	if err := os.WriteFile(file, []byte("read 0123456789abcdef\nsuper fedcba9876543210\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.apiTokens(); err == nil || !strings.Contains(err.Error(), file+":2:") {
+		t.Fatalf("bad scope: %v, want the file and line", err)
+	}
+
+	cfg, err = ParseConfig([]string{"serve", "--playground"})
+	if err != nil || cfg.Addr != "127.0.0.1:8080" || cfg.Server.API.RequireAuth || cfg.MetricsAddr != "" {
+		t.Fatalf("playground: addr %q, auth %v, metrics %q, %v; want loopback, off, none", cfg.Addr, cfg.Server.API.RequireAuth, cfg.MetricsAddr, err)
+	}
+	t.Setenv("SETLIST_ADDR", "0.0.0.0:9999")
+	cfg, err = ParseConfig([]string{"serve", "--playground", "--auth", "tokens", "--api-tokens-file", file, "--metrics-addr", "127.0.0.1:9465"})
+	if err != nil || cfg.Addr != "0.0.0.0:9999" || !cfg.Server.API.RequireAuth || cfg.MetricsAddr != "127.0.0.1:9465" {
+		t.Fatalf("playground widened: addr %q, auth %v, metrics %q, %v", cfg.Addr, cfg.Server.API.RequireAuth, cfg.MetricsAddr, err)
 	}
 }

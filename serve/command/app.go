@@ -42,10 +42,24 @@ type Config struct {
 	TrustedProxies string
 	// NearCacheBytes is --near-cache-bytes as given (parsed by validate).
 	NearCacheBytes string
-	// AdminTokenFile holds the /v1/admin bearer token (a mounted Secret);
-	// SETLIST_ADMIN_TOKEN is read when it is unset. No token: admin is off.
+	// AdminTokenFile holds one admin-scope bearer token (a mounted Secret);
+	// SETLIST_ADMIN_TOKEN is read when it is unset. Kept for compatibility:
+	// APITokensFile can hold admin tokens too.
 	AdminTokenFile string
+	// Auth is "tokens" (every /v1 request needs a bearer token of its
+	// scope) or "off" (only /v1/admin does: the loopback playground).
+	Auth string
+	// APITokensFile holds the API's bearer tokens, "SCOPE TOKEN" a line.
+	APITokensFile string
+	// MetricsAddr is where /metrics is served, apart from the API ("" off).
+	MetricsAddr string
 }
+
+// Values of --auth.
+const (
+	AuthTokens = "tokens"
+	AuthOff    = "off"
+)
 
 // flags binds c to serve's flags.
 func (c *Config) flags() []cli.Flag {
@@ -53,7 +67,13 @@ func (c *Config) flags() []cli.Flag {
 	flags := append(c.Stores.Flags(), c.Log.Flags()...)
 	flags = append(flags, c.Playground.flags()...)
 	return append(flags,
-		&cli.StringFlag{Name: "addr", Usage: "listen address", EnvVars: []string{"SETLIST_ADDR"}, Value: ":8080", Destination: &c.Addr},
+		&cli.StringFlag{Name: "addr", Usage: "listen address of the API and web page (--playground: 127.0.0.1:8080, loopback only, unless set)", EnvVars: []string{"SETLIST_ADDR"}, Value: ":8080", Destination: &c.Addr},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "listen address of /metrics, a port the ingress does not route (\"\": no metrics; --playground: off unless set)", EnvVars: []string{"SETLIST_METRICS_ADDR"}, Value: ":9464", Destination: &c.MetricsAddr},
+		&cli.StringFlag{Name: "auth", Usage: "tokens: every /v1 request needs a bearer token of its scope (read, write, admin) from --api-tokens-file; off: only /v1/admin does (--playground: off unless set; see docs/SECURITY.md)", EnvVars: []string{"SETLIST_AUTH"}, Value: AuthTokens, Destination: &c.Auth},
+		&cli.StringFlag{Name: "api-tokens-file", Usage: "file of API bearer tokens, one \"SCOPE TOKEN\" a line (scope read, write or admin; a mounted Secret)", EnvVars: []string{"SETLIST_API_TOKENS_FILE"}, Destination: &c.APITokensFile},
+		&cli.Float64Flag{Name: "auth-fail-rate", Usage: "failed authentications per second each client may sustain, whatever the method (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_AUTH_FAIL_RATE"}, Value: 1, Destination: &s.API.AuthFailRate},
+		&cli.IntFlag{Name: "auth-fail-burst", Usage: "failed authentications a client may make at once before --auth-fail-rate applies", EnvVars: []string{"SETLIST_AUTH_FAIL_BURST"}, Value: 10, Destination: &s.API.AuthFailBurst},
+		&cli.IntFlag{Name: "max-conns-per-client", Usage: "open connections one client address may hold (trusted proxies exempt; more are answered 429 and closed; 0: no cap)", EnvVars: []string{"SETLIST_MAX_CONNS_PER_CLIENT"}, Value: 256, Destination: &s.MaxConnsPerClient},
 		&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long to drain in-flight requests on SIGTERM; keep below terminationGracePeriodSeconds minus --shutdown-delay", EnvVars: []string{"SETLIST_SHUTDOWN_TIMEOUT"}, Value: 20 * time.Second, Destination: &s.ShutdownTimeout},
 		&cli.DurationFlag{Name: "shutdown-delay", Usage: "how long /readyz fails before the listener closes on SIGTERM, so endpoints drop this pod first", EnvVars: []string{"SETLIST_SHUTDOWN_DELAY"}, Value: 0, Destination: &s.ShutdownDelay},
 		&cli.DurationFlag{Name: "request-timeout", Usage: "deadline for handling one request, store calls included", EnvVars: []string{"SETLIST_REQUEST_TIMEOUT"}, Value: 5 * time.Second, Destination: &s.API.RequestTimeout},
@@ -73,7 +93,7 @@ func (c *Config) flags() []cli.Flag {
 		&cli.Float64Flag{Name: "write-rate", Usage: "POST/DELETE requests per second each client may sustain (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_WRITE_RATE"}, Value: 10, Destination: &s.API.WriteRate},
 		&cli.IntFlag{Name: "write-burst", Usage: "POST/DELETE requests a client may send at once before --write-rate applies", EnvVars: []string{"SETLIST_WRITE_BURST"}, Value: 20, Destination: &s.API.WriteBurst},
 		&cli.StringFlag{Name: "trusted-proxies", Usage: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (the rate limit's key)", EnvVars: []string{"SETLIST_TRUSTED_PROXIES"}, Destination: &c.TrustedProxies},
-		&cli.StringFlag{Name: "admin-token-file", Usage: "file holding the bearer token of /v1/admin (else SETLIST_ADMIN_TOKEN; neither: admin endpoints are off)", EnvVars: []string{"SETLIST_ADMIN_TOKEN_FILE"}, Destination: &c.AdminTokenFile},
+		&cli.StringFlag{Name: "admin-token-file", Usage: "file holding one admin-scope bearer token (else SETLIST_ADMIN_TOKEN; no admin token anywhere: admin endpoints are off)", EnvVars: []string{"SETLIST_ADMIN_TOKEN_FILE"}, Destination: &c.AdminTokenFile},
 		&cli.DurationFlag{Name: "model-poll-interval", Usage: "how often to check the model pointer besides pub/sub events", EnvVars: []string{"SETLIST_MODEL_POLL_INTERVAL"}, Value: 5 * time.Second, Destination: &s.Recs.PollInterval},
 	)
 }
@@ -103,12 +123,41 @@ func (c *Config) validate() error {
 	if c.Server.API.WriteRate < 0 || c.Server.API.WriteBurst < 1 {
 		errs = append(errs, fmt.Errorf("--write-rate must be ≥ 0 and --write-burst ≥ 1, got %g and %d", c.Server.API.WriteRate, c.Server.API.WriteBurst))
 	}
+	if c.Server.API.AuthFailRate < 0 || c.Server.API.AuthFailBurst < 1 {
+		errs = append(errs, fmt.Errorf("--auth-fail-rate must be ≥ 0 and --auth-fail-burst ≥ 1, got %g and %d", c.Server.API.AuthFailRate, c.Server.API.AuthFailBurst))
+	}
+	if c.Server.MaxConnsPerClient < 0 {
+		errs = append(errs, fmt.Errorf("--max-conns-per-client must be ≥ 0, got %d", c.Server.MaxConnsPerClient))
+	}
+	switch c.Auth {
+	case AuthTokens:
+		if c.APITokensFile == "" && c.AdminTokenFile == "" && os.Getenv("SETLIST_ADMIN_TOKEN") == "" {
+			errs = append(errs, errors.New("--auth tokens needs --api-tokens-file (or --auth off, only for a playground on loopback: docs/SECURITY.md)"))
+		}
+	case AuthOff:
+	default:
+		errs = append(errs, fmt.Errorf("--auth must be tokens or off, got %q", c.Auth))
+	}
+	c.Server.API.RequireAuth = c.Auth == AuthTokens
 	proxies, err := api.ParseTrustedProxies([]string{c.TrustedProxies})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
 	}
 	c.Server.API.TrustedProxies = proxies
 	return errors.Join(errs...)
+}
+
+// apiTokens reads --api-tokens-file; nil when it is unset.
+func (c *Config) apiTokens() (*api.Tokens, error) {
+	if c.APITokensFile == "" {
+		return nil, nil
+	}
+	f, err := os.Open(c.APITokensFile)
+	if err != nil {
+		return nil, fmt.Errorf("read --api-tokens-file: %w", err)
+	}
+	defer f.Close()
+	return api.ParseTokens(f, c.APITokensFile)
 }
 
 // adminToken reads the admin token from --admin-token-file or
@@ -145,7 +194,7 @@ func newApp(version string, cfg *Config, action cli.ActionFunc) *cli.App {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected arguments %q", c.Args().Slice())
 			}
-			cfg.Playground.resolve(c, &cfg.Stores)
+			cfg.Playground.resolve(c, cfg)
 			if err := cfg.validate(); err != nil {
 				return err
 			}
@@ -182,6 +231,12 @@ func run(ctx context.Context, version string, cfg Config) error {
 	slog.SetDefault(logger)
 	if cfg.Server.API.AdminToken, err = cfg.adminToken(); err != nil {
 		return err
+	}
+	if cfg.Server.API.Tokens, err = cfg.apiTokens(); err != nil {
+		return err
+	}
+	if !cfg.Server.API.RequireAuth {
+		logger.Warn("authentication is off: anyone who reaches this address can read and write every user's data (--auth off)", "addr", cfg.Addr)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -225,8 +280,21 @@ func run(ctx context.Context, version string, cfg Config) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	logger.Info("serving", "url", pageURL(ln.Addr()), "store", cfg.Stores.Backend, "near_cache_bytes", cfg.Server.Recs.NearCacheBytes)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fmt.Errorf("listen on --metrics-addr %s: %w", cfg.MetricsAddr, err)
+		}
+		logger.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+		go func() {
+			if err := srv.ServeMetrics(mln); err != nil {
+				errc <- err
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return err

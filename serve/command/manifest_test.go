@@ -167,8 +167,9 @@ func resolvePort(c *corev1.Container, p string) string {
 }
 
 // startServer runs serve's server in-process as serve/command's run wires
-// it, on a free port, against a throwaway database and Redis prefix.
-func startServer(t *testing.T, cfg command.Config) (string, *prometheus.Registry) {
+// it, on a free port (and its metrics on another), against a throwaway
+// database and Redis prefix. It returns both base URLs.
+func startServer(t *testing.T, cfg command.Config) (string, string, *prometheus.Registry) {
 	t.Helper()
 	db := pgtest.DB(t)
 	rdb, prefix := redistest.Client(t)
@@ -183,13 +184,18 @@ func startServer(t *testing.T, cfg command.Config) (string, *prometheus.Registry
 	if err != nil {
 		t.Fatal(err)
 	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.ServeMetrics(mln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return "http://" + ln.Addr().String(), reg
+	return "http://" + ln.Addr().String(), "http://" + mln.Addr().String(), reg
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -222,7 +228,7 @@ func TestManifestServeProbesAndMetrics(t *testing.T) {
 	if dep == nil {
 		t.Fatal("no serve Deployment")
 	}
-	base, reg := startServer(t, parse(t, objs, *dep))
+	base, metricsBase, reg := startServer(t, parse(t, objs, *dep))
 	for _, c := range cs {
 		for _, p := range probes(c.Container) {
 			if p.HTTPGet == nil {
@@ -238,7 +244,7 @@ func TestManifestServeProbesAndMetrics(t *testing.T) {
 	// histogram has children), and take the registry's descriptors too: a
 	// labelled vector with no observation yet (store errors on a healthy
 	// test) is on no scrape but is exported as soon as it counts.
-	code, scrape := get(t, base+"/metrics")
+	code, scrape := get(t, metricsBase+"/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", code)
 	}

@@ -40,14 +40,34 @@ func (p *Playground) flags() []cli.Flag {
 	}
 }
 
-// resolve makes the playground default to the embedded store; an explicit
-// --store (or SETLIST_STORE) wins, so the same bootstrap runs against
-// PostgreSQL and Redis too.
-func (p *Playground) resolve(c *cli.Context, s *config.Stores) {
-	if p.Enabled && !c.IsSet("store") {
-		s.Backend = config.StoreEmbedded
+// resolve sets the playground's defaults; a flag or variable given
+// explicitly always wins:
+//   - the embedded store (--store postgres+redis runs the same bootstrap
+//     against the servers);
+//   - loopback only (127.0.0.1:8080): the playground has a write API and
+//     no authentication, so it is not offered to the network unless --addr
+//     says so (docs/SECURITY.md);
+//   - --auth off, and no metrics listener.
+func (p *Playground) resolve(c *cli.Context, cfg *Config) {
+	if !p.Enabled {
+		return
+	}
+	if !c.IsSet("store") {
+		cfg.Stores.Backend = config.StoreEmbedded
+	}
+	if !c.IsSet("addr") {
+		cfg.Addr = PlaygroundAddr
+	}
+	if !c.IsSet("auth") {
+		cfg.Auth = AuthOff
+	}
+	if !c.IsSet("metrics-addr") {
+		cfg.MetricsAddr = ""
 	}
 }
+
+// PlaygroundAddr is where the playground listens unless told otherwise.
+const PlaygroundAddr = "127.0.0.1:8080"
 
 // bootstrap prepares the playground: nothing when a model is published,
 // otherwise import the sample (a snapshot: importing it again changes

@@ -7,8 +7,8 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -17,9 +17,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/store"
@@ -63,20 +60,31 @@ type Config struct {
 	WriteRate      float64
 	WriteBurst     int
 	TrustedProxies []netip.Prefix
-	// AdminToken enables /v1/admin (bearer auth); empty disables it.
+	// Tokens are the API's bearer tokens (auth.go); an admin-scope token
+	// enables /v1/admin. RequireAuth makes every /v1 request need a token
+	// of its route's scope; without it (the loopback playground) only
+	// /v1/admin needs one.
+	Tokens      *Tokens
+	RequireAuth bool
+	// AdminToken is one more admin-scope token (--admin-token-file, kept
+	// for compatibility): empty adds none.
 	AdminToken string
+	// AuthFailRate and AuthFailBurst are each client's bucket of failed
+	// authentications (429 beyond, before the token is checked);
+	// AuthFailRate ≤ 0 disables it.
+	AuthFailRate  float64
+	AuthFailBurst int
 }
 
 // Deps are what the API serves from.
 type Deps struct {
-	Recs     *recs.Service
-	DB       DB
-	Redis    Pinger
-	Metrics  *metrics.Metrics
-	Gatherer prometheus.Gatherer
-	Log      *slog.Logger
-	Static   fs.FS // the web page, served at /
-	Admin    Admin // rollback for /v1/admin; nil when not wired
+	Recs    *recs.Service
+	DB      DB
+	Redis   Pinger
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	Static  fs.FS // the web page, served at /
+	Admin   Admin // rollback for /v1/admin; nil when not wired
 	// Retrain trains and publishes in this process (the playground's
 	// /v1/admin/retrain); nil elsewhere.
 	Retrain Retrainer
@@ -92,9 +100,9 @@ type API struct {
 	deps     Deps
 	cfg      Config
 	draining atomic.Bool
-	limiter  *writeLimiter
-	// adminDigest is sha256 of the admin token, nil when admin is disabled.
-	adminDigest []byte
+	limiter  *bucketLimiter // writes
+	// authFailures counts failed authentications per client.
+	authFailures *bucketLimiter
 }
 
 // New builds the app with every route registered.
@@ -111,11 +119,19 @@ func New(cfg Config, d Deps) (*API, error) {
 	if d.KVName == "" {
 		d.KVName = "redis"
 	}
-	a := &API{deps: d, cfg: cfg, limiter: newWriteLimiter(cfg.WriteRate, cfg.WriteBurst, cfg.TrustedProxies)}
 	if cfg.AdminToken != "" {
-		sum := sha256.Sum256([]byte(cfg.AdminToken))
-		a.adminDigest = sum[:]
+		t := &Tokens{}
+		if cfg.Tokens != nil {
+			t.entries = append(t.entries, cfg.Tokens.entries...) // the caller's set stays as given
+		}
+		t.Add(ScopeAdmin, cfg.AdminToken)
+		cfg.Tokens = t
 	}
+	if cfg.RequireAuth && cfg.Tokens.Len() == 0 {
+		return nil, errors.New("new api: authentication is required but no token is configured")
+	}
+	a := &API{deps: d, cfg: cfg, limiter: newBucketLimiter(cfg.WriteRate, cfg.WriteBurst),
+		authFailures: newBucketLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)}
 	a.App = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,
@@ -131,23 +147,25 @@ func New(cfg Config, d Deps) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.App.Use(a.edge, a.limitWrites)
+	a.App.Use(a.edge, guardWrites, a.limitWrites)
+	// Each route names the scope it needs (auth.go), so a refused request
+	// is still counted under its route.
+	read, write, admin := a.need(ScopeRead), a.need(ScopeWrite), a.need(ScopeAdmin)
 	v1 := a.App.Group("/v1")
-	v1.Get("/users", a.searchUsers)
-	v1.Post("/users", a.createUser)
-	v1.Get("/users/:user_id", a.user)
-	v1.Get("/users/:user_id/recommendations", a.recommendations)
-	v1.Get("/users/:user_id/reactions", a.reactions)
-	v1.Post("/users/:user_id/reactions", a.react)
-	v1.Delete("/users/:user_id/reactions/:song_id", a.unreact)
-	v1.Get("/songs", a.searchSongs)
-	v1.Get("/songs/:song_id/similar", a.similar)
-	v1.Get("/model", a.model)
-	admin := v1.Group("/admin", a.adminAuth)
-	admin.Post("/rollback", a.rollback)
-	admin.Post("/reload", a.reload)
-	admin.Post("/retrain", a.startRetrain)
-	admin.Get("/retrain", a.retrainStatus)
+	v1.Get("/users", read, a.searchUsers)
+	v1.Post("/users", write, a.createUser)
+	v1.Get("/users/:user_id", read, a.user)
+	v1.Get("/users/:user_id/recommendations", read, a.recommendations)
+	v1.Get("/users/:user_id/reactions", read, a.reactions)
+	v1.Post("/users/:user_id/reactions", write, a.react)
+	v1.Delete("/users/:user_id/reactions/:song_id", write, a.unreact)
+	v1.Get("/songs", read, a.searchSongs)
+	v1.Get("/songs/:song_id/similar", read, a.similar)
+	v1.Get("/model", read, a.model)
+	v1.Post("/admin/rollback", admin, a.rollback)
+	v1.Post("/admin/reload", admin, a.reload)
+	v1.Post("/admin/retrain", admin, a.startRetrain)
+	v1.Get("/admin/retrain", admin, a.retrainStatus)
 	v1.Use(func(c *fiber.Ctx) error {
 		if methods := allowed(a.App, c.Path()); len(methods) > 0 {
 			return methodNotAllowed(c, methods)
@@ -156,7 +174,6 @@ func New(cfg Config, d Deps) (*API, error) {
 	})
 	a.App.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	a.App.Get("/readyz", a.readyz)
-	a.App.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})))
 	a.App.Get("/*", static.serve)
 	// Everything outside /v1 is a page, a file or a probe: GET and HEAD only.
 	a.App.Use(func(c *fiber.Ctx) error {
@@ -212,6 +229,7 @@ func (a *API) edge(c *fiber.Ctx) error {
 		id = idPrefix + strconv.FormatUint(idCounter.Add(1), 36)
 	}
 	c.Set(fiber.HeaderXRequestID, id)
+	c.Set(headerNoSniff, "nosniff")
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)

@@ -76,6 +76,8 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if code == http.StatusServiceUnavailable {
 			c.Set(fiber.HeaderRetryAfter, RetryAfter)
 		}
+		// Also on errors raised before edge ran (a body over the limit).
+		c.Set(headerNoSniff, "nosniff")
 		return c.Status(code).JSON(body)
 	}
 }

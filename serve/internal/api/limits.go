@@ -21,15 +21,15 @@ import (
 // past this (about 100 bytes a bucket: a few MB at most).
 const maxBuckets = 1 << 16
 
-// writeLimiter is a token bucket per client address for the write endpoints
-// (POST and DELETE): a client may send burst writes at once and rate writes
-// a second after that. Reads are not limited: they cost memory lookups, and
-// the fold-in semaphore already bounds the expensive ones.
-type writeLimiter struct {
-	rate    float64 // tokens per second
-	burst   float64
-	now     func() time.Time
-	trusted []netip.Prefix
+// bucketLimiter is a token bucket per client address. Two are used: one for
+// the write endpoints (POST and DELETE: a client may send burst writes at
+// once and rate writes a second after that; reads are not limited, they cost
+// memory lookups and the fold-in semaphore bounds the expensive ones), and
+// one spent only by failed authentication, whatever the method (auth.go).
+type bucketLimiter struct {
+	rate  float64 // tokens per second
+	burst float64
+	now   func() time.Time
 
 	mu      sync.Mutex
 	buckets map[netip.Addr]*bucket
@@ -40,14 +40,12 @@ type bucket struct {
 	at     time.Time // when tokens was last brought up to date
 }
 
-// newWriteLimiter returns nil (no limit) when rate ≤ 0. trusted lists the
-// reverse proxies whose X-Forwarded-For is believed.
-func newWriteLimiter(rate float64, burst int, trusted []netip.Prefix) *writeLimiter {
+// newBucketLimiter returns nil (no limit) when rate ≤ 0.
+func newBucketLimiter(rate float64, burst int) *bucketLimiter {
 	if rate <= 0 {
 		return nil
 	}
-	return &writeLimiter{rate: rate, burst: float64(max(burst, 1)), now: time.Now, trusted: trusted,
-		buckets: make(map[netip.Addr]*bucket)}
+	return &bucketLimiter{rate: rate, burst: float64(max(burst, 1)), now: time.Now, buckets: make(map[netip.Addr]*bucket)}
 }
 
 // ParseTrustedProxies parses --trusted-proxies: comma-separated addresses
@@ -74,9 +72,10 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (l *writeLimiter) isTrusted(a netip.Addr) bool {
+// Trusted reports whether a is one of the trusted reverse proxies.
+func Trusted(trusted []netip.Prefix, a netip.Addr) bool {
 	a = a.Unmap()
-	for _, p := range l.trusted {
+	for _, p := range trusted {
 		if p.Contains(a) {
 			return true
 		}
@@ -84,36 +83,67 @@ func (l *writeLimiter) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// clientAddr is the peer address, or, when the peer is a trusted proxy, the
-// right-most X-Forwarded-For entry that is not itself a trusted proxy (the
-// left entries are whatever the client chose to send and cannot be believed).
-func (l *writeLimiter) clientAddr(c *fiber.Ctx) netip.Addr {
-	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+// ClientAddr is the address a request is accounted to: the peer, or, when
+// the peer is a trusted proxy, the right-most X-Forwarded-For entry that is
+// not itself a trusted proxy (the entries left of it are whatever the client
+// chose to send and cannot be believed). xff is every X-Forwarded-For header
+// line in order: a proxy may append its own line after one the client sent
+// (HAProxy's "option forwardfor" does), and the lines together are one list
+// (RFC 9110 §5.3), so reading only the first would believe the client.
+func ClientAddr(peer netip.Addr, xff [][]byte, trusted []netip.Prefix) netip.Addr {
 	peer = peer.Unmap()
-	if !l.isTrusted(peer) {
+	if !Trusted(trusted, peer) {
 		return peer
 	}
-	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer // a malformed chain: limit the proxy, not a guess
-		}
-		if a = a.Unmap(); !l.isTrusted(a) {
-			return a
+	for i := len(xff) - 1; i >= 0; i-- {
+		hops := strings.Split(string(xff[i]), ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			h := strings.TrimSpace(hops[j])
+			if h == "" {
+				continue // "a,,b" and trailing commas are empty list elements
+			}
+			a, err := netip.ParseAddr(h)
+			if err != nil {
+				return peer // a malformed chain: limit the proxy, not a guess
+			}
+			if a = a.Unmap(); !Trusted(trusted, a) {
+				return a
+			}
 		}
 	}
 	return peer
 }
 
+// clientAddr is ClientAddr of a request.
+func (a *API) clientAddr(c *fiber.Ctx) netip.Addr {
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	if len(a.cfg.TrustedProxies) == 0 {
+		return peer.Unmap()
+	}
+	return ClientAddr(peer, c.Request().Header.PeekAll(fiber.HeaderXForwardedFor), a.cfg.TrustedProxies)
+}
+
 // take spends one token of addr's bucket; when none is left it returns how
 // long until one is.
-func (l *writeLimiter) take(addr netip.Addr) (ok bool, wait time.Duration) {
+func (l *bucketLimiter) take(addr netip.Addr) (ok bool, wait time.Duration) {
+	return l.spend(addr, true)
+}
+
+// allows reports whether addr's bucket holds a token, without spending it
+// (failed authentication is charged only once it has failed).
+func (l *bucketLimiter) allows(addr netip.Addr) (ok bool, wait time.Duration) {
+	return l.spend(addr, false)
+}
+
+func (l *bucketLimiter) spend(addr netip.Addr, spend bool) (ok bool, wait time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[addr]
 	if b == nil {
+		if !spend {
+			return true, 0 // a full bucket, not worth storing yet
+		}
 		if len(l.buckets) >= maxBuckets {
 			l.evict(now)
 		}
@@ -125,7 +155,9 @@ func (l *writeLimiter) take(addr netip.Addr) (ok bool, wait time.Duration) {
 		b.at = now
 	}
 	if b.tokens >= 1 {
-		b.tokens--
+		if spend {
+			b.tokens--
+		}
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
@@ -134,7 +166,7 @@ func (l *writeLimiter) take(addr netip.Addr) (ok bool, wait time.Duration) {
 // evict drops buckets that have refilled (forgetting them changes nothing),
 // and if that frees nothing, an arbitrary tenth of them: under a flood of
 // sources the limit gets looser for some, memory stays bounded.
-func (l *writeLimiter) evict(now time.Time) {
+func (l *bucketLimiter) evict(now time.Time) {
 	full := time.Duration(l.burst / l.rate * float64(time.Second))
 	for a, b := range l.buckets {
 		if now.Sub(b.at) >= full {
@@ -149,7 +181,7 @@ func (l *writeLimiter) evict(now time.Time) {
 	}
 }
 
-func (l *writeLimiter) len() int {
+func (l *bucketLimiter) len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
@@ -166,7 +198,7 @@ func (a *API) limitWrites(c *fiber.Ctx) error {
 	default:
 		return c.Next()
 	}
-	ok, wait := a.limiter.take(a.limiter.clientAddr(c))
+	ok, wait := a.limiter.take(a.clientAddr(c))
 	if ok {
 		return c.Next()
 	}

@@ -10,7 +10,7 @@ import (
 // buckets' memory stays bounded under a flood of distinct sources.
 func TestWriteLimiterBuckets(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := newWriteLimiter(2, 3, nil)
+	l := newBucketLimiter(2, 3)
 	l.now = func() time.Time { return now }
 	a := netip.MustParseAddr("192.0.2.1")
 	for i := range 3 {
@@ -29,7 +29,7 @@ func TestWriteLimiterBuckets(t *testing.T) {
 	if ok, _ := l.take(a); !ok {
 		t.Fatal("no token after 1/rate")
 	}
-	if newWriteLimiter(0, 10, nil) != nil {
+	if newBucketLimiter(0, 10) != nil {
 		t.Fatal("rate 0 should disable the limiter")
 	}
 

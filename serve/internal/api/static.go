@@ -15,7 +15,8 @@ import (
 // static serves the embedded web page from memory. Every file gets a strong
 // ETag (content hash) so revalidation is a 304; HTML is "no-cache" (always
 // revalidated, so a deploy shows at once) and other assets may be reused for
-// an hour without asking.
+// an hour without asking. Every file carries the page's security headers
+// (security.go).
 type static struct {
 	files map[string]staticFile
 }
@@ -69,8 +70,8 @@ func (s *static) serve(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderETag, f.etag)
 	c.Set(fiber.HeaderCacheControl, f.cache)
-	c.Set("X-Content-Type-Options", "nosniff")
-	if c.Get(fiber.HeaderIfNoneMatch) == f.etag {
+	pageHeaders(c)
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && etagMatches(inm, f.etag) {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
 	c.Set(fiber.HeaderContentType, f.contentType)

@@ -59,10 +59,11 @@ func openDB(t testing.TB, u string) *postgres.DB {
 
 // instance is one running server on a random loopback port.
 type instance struct {
-	srv  *server.Server
-	base string
-	reg  *prometheus.Registry
-	done chan error
+	srv     *server.Server
+	base    string
+	metrics string // the metrics listener's base URL
+	reg     *prometheus.Registry
+	done    chan error
 }
 
 func fastConfig() server.Config {
@@ -99,8 +100,13 @@ func (e *env) startDeps(t testing.TB, cfg server.Config, edit func(*server.Deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{srv: srv, base: "http://" + ln.Addr().String(), reg: reg, done: make(chan error, 1)}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &instance{srv: srv, base: "http://" + ln.Addr().String(), metrics: "http://" + mln.Addr().String(), reg: reg, done: make(chan error, 1)}
 	go func() { in.done <- srv.Serve(ln) }()
+	go func() { _ = srv.ServeMetrics(mln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -227,8 +233,16 @@ func (in *instance) recs(t *testing.T, user string, n int) recsAnswer {
 // the exposition format, e.g. `setlist_serve_recommendations_total{source="batch"}`.
 func (in *instance) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	r := in.get(t, "/metrics")
-	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	res, err := client.Get(in.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()

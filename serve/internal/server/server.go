@@ -11,10 +11,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist/batch/modelstore"
@@ -34,6 +36,9 @@ type Config struct {
 	// ShutdownTimeout bounds draining in-flight requests; keep it below the
 	// pod's terminationGracePeriodSeconds minus ShutdownDelay.
 	ShutdownTimeout time.Duration
+	// MaxConnsPerClient caps the connections one client address (trusted
+	// proxies exempt) holds open on the API listener; 0 disables the cap.
+	MaxConnsPerClient int
 }
 
 // DB is the system of record (PostgreSQL, or SQLite when embedded): what
@@ -60,12 +65,13 @@ type Deps struct {
 
 // Server is one serve process's HTTP server and background model follower.
 type Server struct {
-	cfg    Config
-	api    *api.API
-	recs   *recs.Service
-	log    *slog.Logger
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	cfg     Config
+	api     *api.API
+	recs    *recs.Service
+	log     *slog.Logger
+	metrics *http.Server
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
 }
 
 // New wires a server and starts following the published model (loading
@@ -87,12 +93,17 @@ func New(cfg Config, d Deps) (*Server, error) {
 		func() time.Time { return svc.TrainedAt() })
 	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
 	admin := &rollbacker{pub: modelstore.NewPublisher(d.Redis, modelstore.NewKeys(d.RedisPrefix)), db: d.DB}
-	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Gatherer: d.Registry, Log: d.Log, Static: d.Static, Admin: admin,
+	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
 		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s.api, s.recs = a, svc
+	s.metrics = &http.Server{
+		Handler:           promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      30 * time.Second,
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done.Add(1)
@@ -106,12 +117,22 @@ func New(cfg Config, d Deps) (*Server, error) {
 // Recs is the recommendation service (tests use it to force a refresh).
 func (s *Server) Recs() *recs.Service { return s.recs }
 
-// Serve answers HTTP on ln until Shutdown; it returns nil after a clean
-// shutdown.
+// Serve answers the API and the web page on ln until Shutdown; it returns
+// nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String())
-	if err := s.api.App.Listener(ln); err != nil {
+	if err := s.api.App.Listener(limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.API.TrustedProxies)); err != nil {
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// ServeMetrics answers Prometheus scrapes (any path) on ln until Shutdown.
+// It is a listener of its own so the ingress, which routes only the API's
+// port, never exposes the metrics: they name routes, versions and load.
+func (s *Server) ServeMetrics(ln net.Listener) error {
+	if err := s.metrics.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics on %s: %w", ln.Addr(), err)
 	}
 	return nil
 }
@@ -130,6 +151,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := s.api.App.ShutdownWithContext(ctx)
+	// Scrapes are short: closing the metrics listener last keeps the drain
+	// observable.
+	err = errors.Join(err, s.metrics.Shutdown(ctx))
 	s.cancel()
 	s.done.Wait()
 	if err != nil {
