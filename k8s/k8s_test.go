@@ -22,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
@@ -174,6 +175,7 @@ func TestOverlaysBuild(t *testing.T) {
 				t.Errorf("overlay %s: monitoring objects present = %v, want %v", ov, got, wantMonitoring)
 			}
 			checkSecret(t, ov, objs)
+			checkExposure(t, objs)
 			checkPods(t, objs)
 			checkStatefulSets(t, ov, objs)
 			checkCronJob(t, objs)
@@ -183,11 +185,30 @@ func TestOverlaysBuild(t *testing.T) {
 
 func checkSecret(t *testing.T, ov string, objs []k8stest.Object) {
 	t.Helper()
-	// Each Secret's key and the marked placeholder the minikube overlay
-	// commits for it; production reads every value from a git-ignored file.
-	placeholders := map[string]struct{ key, dev string }{
-		"setlist-postgres": {"password", "change-me-dev-only"},
-		"setlist-admin":    {"token", "change-me-dev-only-admin"},
+	// Each Secret's key, the committed minikube placeholder's check and
+	// production's value, read from a git-ignored file.
+	placeholders := map[string]struct {
+		key        string
+		dev        func(string) bool
+		production string
+	}{
+		"setlist-postgres": {"password", func(v string) bool { return v == "change-me-dev-only" }, k8stest.TestPassword},
+		// Every token line of the minikube file ("SCOPE TOKEN") holds a
+		// marked placeholder; serve/command's manifest test parses it as
+		// serve does.
+		"setlist-api-tokens": {"tokens", func(v string) bool {
+			n := 0
+			for _, l := range strings.Split(v, "\n") {
+				if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+					continue
+				}
+				if f := strings.Fields(l); len(f) != 2 || !strings.HasPrefix(f[1], "change-me-dev-only") {
+					return false
+				}
+				n++
+			}
+			return n > 0
+		}, k8stest.TestTokens},
 	}
 	seen := map[string]bool{}
 	for _, o := range objs {
@@ -213,11 +234,11 @@ func checkSecret(t *testing.T, ov string, objs []k8stest.Object) {
 		}
 		switch ov {
 		case "minikube":
-			if v != want.dev {
+			if !want.dev(v) {
 				t.Errorf("%s: the committed development %s must be the marked placeholder, got %q", o, want.key, v)
 			}
 		case "production":
-			if v != k8stest.TestPassword {
+			if v != want.production {
 				t.Errorf("%s: production's %s must come from the git-ignored file, got %q", o, want.key, v)
 			}
 		}
@@ -225,6 +246,50 @@ func checkSecret(t *testing.T, ov string, objs []k8stest.Object) {
 	for n := range placeholders {
 		if !seen[n] {
 			t.Errorf("overlay %s has no Secret %s", ov, n)
+		}
+	}
+}
+
+// checkExposure: the Ingress routes only the serve Service's http port,
+// never its metrics port (the ServiceMonitor scrapes that one), serve
+// requires tokens and listens for metrics on that port, and the overlay
+// names the ingress as a trusted proxy (else every client shares one rate
+// limit bucket behind it).
+func checkExposure(t *testing.T, objs []k8stest.Object) {
+	t.Helper()
+	for _, o := range objs {
+		ing, ok := o.Obj.(*networkingv1.Ingress)
+		if !ok {
+			continue
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				b := p.Backend.Service
+				if b == nil || b.Port.Name != "http" || strings.Contains(p.Path, "metrics") {
+					t.Errorf("%s: path %q routes to %+v; only the serve Service's http port may be exposed", o, p.Path, b)
+				}
+			}
+		}
+	}
+	for _, c := range k8stest.Containers(objs, "serve") {
+		if c.Pod.Object.Kind != "Deployment" {
+			continue
+		}
+		args, err := c.Args(objs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined := strings.Join(args, " ")
+		for _, want := range []string{"--api-tokens-file=", "--metrics-addr=:9464", "--trusted-proxies="} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("%s: serve's args %q lack %s", c, joined, want)
+			}
+		}
+		if strings.Contains(joined, "--auth=off") || strings.Contains(joined, "--auth off") {
+			t.Errorf("%s: serve runs with --auth off", c)
 		}
 	}
 }

@@ -266,6 +266,10 @@ func BuildObjects(fsys filesys.FileSystem, dir, source string) ([]Object, error)
 // file.
 const TestPassword = "0123456789abcdef0123456789abcdef"
 
+// TestTokens stands in for the production overlay's git-ignored API tokens
+// file (serve's --api-tokens-file format).
+const TestTokens = "admin " + TestPassword + "\n"
+
 // Build runs kustomize on k8s/overlays/NAME and decodes its output strictly.
 // minikube is built from the real file system; production is built from an
 // in-memory copy of k8s/ and cronjobs/ with TestPassword as its
@@ -283,7 +287,7 @@ func Build(tb testing.TB, overlay string) []Object {
 		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "postgres-password"), []byte(TestPassword)); err != nil {
 			tb.Fatal(err)
 		}
-		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "admin-token"), []byte(TestPassword)); err != nil {
+		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "api-tokens"), []byte(TestTokens)); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -236,7 +236,11 @@ func run(ctx context.Context, version string, cfg Config) error {
 		return err
 	}
 	if !cfg.Server.API.RequireAuth {
-		logger.Warn("authentication is off: anyone who reaches this address can read and write every user's data (--auth off)", "addr", cfg.Addr)
+		if loopback(cfg.Addr) {
+			logger.Info("authentication is off (--auth off); listening on loopback only", "addr", cfg.Addr)
+		} else {
+			logger.Warn("authentication is off (--auth off) on a non-loopback address: anyone who reaches it can read and write every user's data", "addr", cfg.Addr)
+		}
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -308,6 +312,19 @@ func run(ctx context.Context, version string, cfg Config) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Run runs app and turns its error into an exit code, logging it once.

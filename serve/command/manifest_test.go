@@ -29,6 +29,7 @@ import (
 	"github.com/setlist/setlist/batch/postgres/pgtest"
 	"github.com/setlist/setlist/k8s/k8stest"
 	"github.com/setlist/setlist/serve/command"
+	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/server"
 	"github.com/setlist/setlist/web"
 )
@@ -228,7 +229,9 @@ func TestManifestServeProbesAndMetrics(t *testing.T) {
 	if dep == nil {
 		t.Fatal("no serve Deployment")
 	}
-	base, metricsBase, reg := startServer(t, parse(t, objs, *dep))
+	cfg := parse(t, objs, *dep)
+	cfg.Server.API.Tokens = secretTokens(t, objs, *dep)
+	base, metricsBase, reg := startServer(t, cfg)
 	for _, c := range cs {
 		for _, p := range probes(c.Container) {
 			if p.HTTPGet == nil {
@@ -239,6 +242,10 @@ func TestManifestServeProbesAndMetrics(t *testing.T) {
 				t.Errorf("%s: %s GET %s answered %d %.200q: no such route", c, p.kind, p.HTTPGet.Path, code, body)
 			}
 		}
+	}
+	// The API itself is closed without a token.
+	if code, body := get(t, base+"/v1/model"); code != http.StatusUnauthorized {
+		t.Errorf("GET /v1/model without a token under the Deployment's flags: %d %.200q, want 401", code, body)
 	}
 	// Scrape the real /metrics (after the probe requests, so the request
 	// histogram has children), and take the registry's descriptors too: a
@@ -284,4 +291,43 @@ func TestManifestServeProbesAndMetrics(t *testing.T) {
 	if n == 0 {
 		t.Error("metrics-used.txt lists no setlist_serve_ metric")
 	}
+}
+
+// secretTokens parses, as serve would, the tokens file the container mounts
+// at its --api-tokens-file: the Secret from the same overlay build.
+func secretTokens(t *testing.T, objs []k8stest.Object, c k8stest.Container) *api.Tokens {
+	t.Helper()
+	cfg := parse(t, objs, c)
+	dir, file := filepath.Split(cfg.APITokensFile)
+	var secretName string
+	for _, m := range c.Container.VolumeMounts {
+		if filepath.Clean(m.MountPath) == filepath.Clean(dir) {
+			for _, v := range c.Pod.Spec.Volumes {
+				if v.Name == m.Name && v.Secret != nil {
+					secretName = v.Secret.SecretName
+				}
+			}
+		}
+	}
+	if secretName == "" {
+		t.Fatalf("%s: --api-tokens-file %q is on no Secret volume", c, cfg.APITokensFile)
+	}
+	for _, o := range objs {
+		s, ok := o.Obj.(*corev1.Secret)
+		// Generated Secrets carry a hash suffix the kustomize build also
+		// writes into the volume, so the names match exactly.
+		if !ok || o.Source != c.Pod.Object.Source || s.Name != secretName {
+			continue
+		}
+		tok, err := api.ParseTokens(strings.NewReader(string(s.Data[file])+s.StringData[file]), o.String())
+		if err != nil {
+			t.Fatalf("%s: key %s: %v", o, file, err)
+		}
+		if !tok.Has(api.ScopeAdmin) {
+			t.Errorf("%s: no admin token", o)
+		}
+		return tok
+	}
+	t.Fatalf("%s: Secret %s not found in %s", c, secretName, c.Pod.Object.Source)
+	return nil
 }
