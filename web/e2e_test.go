@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
 	"github.com/setlist/setlist/batch/modelstore/redistest"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
 )
@@ -22,7 +25,9 @@ import (
 // TestEndToEnd drives the page in headless Chromium against the real
 // binaries: it builds batch and serve, imports the committed sample into a
 // fresh PostgreSQL database, trains a small model into a Redis prefix of its
-// own, starts serve on a free port and runs the browser journeys against it.
+// own, starts serve on a free port as production runs it (API tokens
+// required, the page's security headers), signs in on the page with a write
+// token and runs the browser journeys against it.
 // With SETLIST_SCREENSHOTS=1 it saves the views to docs/screenshots.
 func TestEndToEnd(t *testing.T) {
 	root, err := filepath.Abs("..")
@@ -50,7 +55,11 @@ func TestEndToEnd(t *testing.T) {
 	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "16", "--iterations", "6", "--force", "--notes", "web e2e 2")...)
 	t.Logf("imported the sample and trained in %s", time.Since(start).Round(time.Millisecond))
 
-	base := startServe(t, filepath.Join(bin, "serve"), stores)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("read "+readToken+"\nwrite "+writeToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := startServe(t, filepath.Join(bin, "serve"), append(stores, "--api-tokens-file", tokens))
 
 	// A user id prefix that the search will complete: the first user's.
 	var users struct {
@@ -58,7 +67,7 @@ func TestEndToEnd(t *testing.T) {
 			UserID string `json:"user_id"`
 		} `json:"users"`
 	}
-	getJSON(t, base+"/v1/users?limit=1", &users)
+	getJSON(t, base+"/v1/users?limit=1", readToken, &users)
 	if len(users.Users) == 0 {
 		t.Fatal("GET /v1/users lists nobody after importing the sample")
 	}
@@ -87,7 +96,9 @@ func TestEndToEnd(t *testing.T) {
 	if os.Getenv("SETLIST_SCREENSHOTS") != "" {
 		shots = filepath.Join(root, "docs", "screenshots")
 	}
-	runScenario(t, newBrowser(t), scenario{
+	b := newBrowser(t)
+	signIn(t, b, base)
+	runScenario(t, b, scenario{
 		base:        base,
 		userPrefix:  users.Users[0].UserID[:3],
 		songQueries: [2]string{"Bruno Mars", "Avril Lavigne"},
@@ -138,7 +149,7 @@ func startServe(t *testing.T, path string, stores []string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	var logs bytes.Buffer
-	cmd := exec.Command(path, append(stores, "--addr", addr)...)
+	cmd := exec.Command(path, append(stores, "--addr", addr, "--metrics-addr", "")...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start serve: %v", err)
@@ -186,10 +197,16 @@ func statusOrErr(res *http.Response, err error) string {
 	return res.Status
 }
 
-// getJSON fetches url and decodes its JSON body into out.
-func getJSON(t *testing.T, url string, out any) {
+// getJSON fetches url with a bearer token and decodes its JSON body into
+// out.
+func getJSON(t *testing.T, url, token string, out any) {
 	t.Helper()
-	res, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -199,5 +216,37 @@ func getJSON(t *testing.T, url string, out any) {
 	}
 	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
 		t.Fatalf("GET %s: decode: %v", url, err)
+	}
+}
+
+// The e2e test's API tokens.
+const (
+	readToken  = "e2e-read-token-0123456789"
+	writeToken = "e2e-write-token-0123456789"
+)
+
+// signIn opens the page of a serve that requires tokens: it must ask for
+// one (nothing loads without), say so when the token is refused, and with a
+// write token load every panel; the token then outlives reloads of the tab.
+func signIn(t *testing.T, b *browser, base string) {
+	t.Helper()
+	b.run("open the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#auth-token", chromedp.ByQuery))
+	if got := b.str(`document.querySelector('#auth-status').textContent + ''`); got != "" && !strings.Contains(got, "token") {
+		t.Errorf("sign-in status %q does not mention the token", got)
+	}
+	b.typeInto("#auth-token", "not-a-token-0123456789")
+	b.keys(kb.Enter)
+	b.waitFor("the refusal", `(document.querySelector('#auth-status')?.textContent || '').includes('refused')`)
+	b.clearInput("#auth-token")
+	b.typeInto("#auth-token", writeToken)
+	b.keys(kb.Enter)
+	b.waitFor("the model panel with the token", `document.querySelector('#model-body .model-version') !== null`)
+	if b.str(`document.querySelector('#auth') === null || document.querySelector('#auth').hidden ? 'hidden' : 'shown'`) != "hidden" {
+		t.Error("the sign-in form is still shown after a valid token")
+	}
+	b.run("reload", chromedp.Reload(), chromedp.WaitVisible("#user-q", chromedp.ByQuery))
+	b.waitFor("the model panel after a reload", `document.querySelector('#model-body .model-version') !== null`)
+	if b.str(`document.querySelector('#auth') === null ? 'none' : 'shown'`) != "none" {
+		t.Error("the page asked for the token again after a reload of the same tab")
 	}
 }

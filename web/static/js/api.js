@@ -1,7 +1,10 @@
 // The REST API client: one fetch wrapper that turns the API's
 // {"error", "detail"} bodies into ApiError, plus one function per endpoint.
 // Response shapes are read tolerantly (see pickList) so small differences in
-// the server's field names do not break the page.
+// the server's field names do not break the page. Requests carry the API
+// token when this tab holds one (auth.js); a 401 asks for one.
+
+import * as auth from './auth.js';
 
 /** ApiError is a failed request: status 0 means the network failed. */
 export class ApiError extends Error {
@@ -29,11 +32,15 @@ export function isAbort(err) {
 
 async function request(method, path, { body, signal } = {}) {
   let res;
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const token = auth.token();
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
     res = await fetch(path, {
       method,
       signal,
-      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
@@ -45,6 +52,7 @@ async function request(method, path, { body, signal } = {}) {
   if (text) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
+  if (res.status === 401) auth.unauthorized(token);
   if (!res.ok) {
     const code = data && typeof data.error === 'string' ? data.error : res.statusText;
     const detail = data && typeof data.detail === 'string' ? data.detail : '';
