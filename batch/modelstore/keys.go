@@ -89,5 +89,6 @@ func (k Keys) FoldIn(v Version, u setlist.UserID) string {
 }
 
 // Touched holds the time of user u's last reaction; it is not versioned
-// because a reaction outdates the user's list in every version.
+// because a reaction outdates the user's list in every version. It expires
+// TouchedTTL after the reaction (see BatchFresh).
 func (k Keys) Touched(u setlist.UserID) string { return k.prefix + ":touched:" + string(u) }

@@ -204,13 +204,43 @@ func (r *Reader) StoreFoldIn(ctx context.Context, v Version, u setlist.UserID, r
 	return nil
 }
 
+// TouchedTTL is how long P:touched:{U} outlives U's last reaction.
+//
+// "Touched" means: U's batch lists are older than U's reactions in every
+// version whose snapshot predates the touch, so they must not be served.
+// The key is needed only while a version with such a snapshot can be served
+// (current, or previous after a rollback); once every servable snapshot is
+// newer than the touch, the key's absence says the same as its value. A
+// version is servable for about two retrain periods (daily: two days) after
+// its snapshot, longer only when training stops. BatchFresh covers that
+// case: a version whose snapshot is older than TouchedTTL trusts no absent
+// key and folds everyone in, so the TTL bounds memory (one key per user who
+// reacted within it) without ever serving a list older than a reaction.
+const TouchedTTL = 30 * 24 * time.Hour
+
+// BatchFresh reports whether a version whose reactions snapshot is at
+// snapshotNanos (unix ns, 0 when unknown) may serve a user its batch list,
+// given the user's P:touched:{U} value (0 when absent) at now: the user has
+// not reacted since the snapshot. An absent key means no reaction within
+// TouchedTTL, which proves freshness only for a snapshot younger than that.
+func BatchFresh(touched, snapshotNanos int64, now time.Time) bool {
+	switch {
+	case touched != 0:
+		return touched <= snapshotNanos
+	case snapshotNanos == 0:
+		return true // a model without a snapshot time: only reactions through serve are known
+	default:
+		return snapshotNanos >= now.Add(-TouchedTTL).UnixNano()
+	}
+}
+
 // Touch records that user u's reactions changed at (database time): it sets
-// P:touched:{U}, deletes U's cached fold-in under v and announces "user U" on
+// P:touched:{U} (expiring TouchedTTL later), deletes U's cached fold-in under v and announces "user U" on
 // the events channel so every replica drops U from its near cache, all in
 // one MULTI so no replica sees the message before the new touched time.
 func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, at time.Time) error {
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.keys.Touched(u), strconv.FormatInt(at.UnixNano(), 10), 0)
+		p.Set(ctx, r.keys.Touched(u), strconv.FormatInt(at.UnixNano(), 10), TouchedTTL)
 		if v != 0 {
 			p.Del(ctx, r.keys.FoldIn(v, u))
 		}

@@ -133,3 +133,45 @@ func TestParseEvent(t *testing.T) {
 		}
 	}
 }
+
+// Testmodelstore.TouchedTTL: Touch gives P:touched:{U} a TTL of TouchedTTL, and
+// BatchFresh never trusts an absent key for a snapshot older than that (a
+// reaction may have expired since), while a key present always decides.
+func TestTouchedTTL(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ctx := context.Background()
+	r := modelstore.NewReader(rdb, prefix)
+	if err := r.Touch(ctx, 1, "toucher", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := rdb.TTL(ctx, modelstore.NewKeys(prefix).Touched("toucher")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= modelstore.TouchedTTL-time.Minute || ttl > modelstore.TouchedTTL {
+		t.Fatalf("P:touched TTL %v, want about %v", ttl, modelstore.TouchedTTL)
+	}
+
+	now := time.Unix(1_800_000_000, 0)
+	day := 24 * time.Hour
+	at := func(d time.Duration) int64 { return now.Add(-d).UnixNano() }
+	for _, c := range []struct {
+		name              string
+		touched, snapshot int64
+		want              bool
+	}{
+		{"reacted after the snapshot", at(1 * day), at(2 * day), false},
+		{"reacted before the snapshot", at(3 * day), at(2 * day), true},
+		{"reacted at the snapshot", at(2 * day), at(2 * day), true},
+		{"no key, recent snapshot", 0, at(2 * day), true},
+		{"no key, snapshot just inside the TTL", 0, at(modelstore.TouchedTTL - time.Second), true},
+		{"no key, snapshot older than the TTL (a reaction may have expired)", 0, at(modelstore.TouchedTTL + day), false},
+		{"key present, old snapshot, older reaction", at(modelstore.TouchedTTL + 2*day), at(modelstore.TouchedTTL + day), true},
+		{"no snapshot time, no key", 0, 0, true},
+		{"no snapshot time, a reaction", at(day), 0, false},
+	} {
+		if got := modelstore.BatchFresh(c.touched, c.snapshot, now); got != c.want {
+			t.Errorf("%s: BatchFresh %v, want %v", c.name, got, c.want)
+		}
+	}
+}

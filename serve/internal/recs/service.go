@@ -196,7 +196,7 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		// solve). Counted, not logged: it would be a line per request.
 		s.metrics.StoreError("redis", "user_state")
 	}
-	fresh := st.Touched <= snap.snapshotNanos
+	fresh := modelstore.BatchFresh(st.Touched, snap.snapshotNanos, time.Now())
 	if redisOK && fresh && len(st.Recs) >= n {
 		items := make([]model.Explained, n)
 		for i, r := range st.Recs[:n] {
