@@ -234,12 +234,24 @@ func signIn(t *testing.T, b *browser, base string) {
 	if got := b.str(`document.querySelector('#auth-status').textContent + ''`); got != "" && !strings.Contains(got, "token") {
 		t.Errorf("sign-in status %q does not mention the token", got)
 	}
-	b.typeInto("#auth-token", "not-a-token-0123456789")
-	b.keys(kb.Enter)
+	submit := func(token string) {
+		t.Helper()
+		navs := b.navs.Load()
+		b.typeInto("#auth-token", token)
+		b.keys(kb.Enter)
+		// Signing in reloads the page: wait for the new document.
+		deadline := time.Now().Add(15 * time.Second)
+		for b.navs.Load() == navs {
+			if time.Now().After(deadline) {
+				t.Fatal("submitting the token did not reload the page")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.run("wait for the reloaded page", chromedp.WaitVisible("#user-q", chromedp.ByQuery))
+	}
+	submit("not-a-token-0123456789")
 	b.waitFor("the refusal", `(document.querySelector('#auth-status')?.textContent || '').includes('refused')`)
-	b.clearInput("#auth-token")
-	b.typeInto("#auth-token", writeToken)
-	b.keys(kb.Enter)
+	submit(writeToken)
 	b.waitFor("the model panel with the token", `document.querySelector('#model-body .model-version') !== null`)
 	if b.str(`document.querySelector('#auth') === null || document.querySelector('#auth').hidden ? 'hidden' : 'shown'`) != "hidden" {
 		t.Error("the sign-in form is still shown after a valid token")
