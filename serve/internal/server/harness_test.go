@@ -229,9 +229,8 @@ func (in *instance) recs(t *testing.T, user string, n int) recsAnswer {
 	return a
 }
 
-// metric reads one sample from /metrics: name with labels rendered as in
-// the exposition format, e.g. `setlist_serve_recommendations_total{source="batch"}`.
-func (in *instance) metric(t *testing.T, series string) float64 {
+// scrape is the text of /metrics, from the metrics listener.
+func (in *instance) scrape(t testing.TB) []byte {
 	t.Helper()
 	res, err := client.Get(in.metrics + "/metrics")
 	if err != nil {
@@ -239,9 +238,17 @@ func (in *instance) metric(t *testing.T, series string) float64 {
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %v %v", res.Status, err)
 	}
+	return body
+}
+
+// metric reads one sample from /metrics: name with labels rendered as in
+// the exposition format, e.g. `setlist_serve_recommendations_total{source="batch"}`.
+func (in *instance) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	body := in.scrape(t)
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
