@@ -88,7 +88,7 @@ func TestEndToEnd(t *testing.T) {
 			DisplayName string `json:"display_name"`
 		} `json:"users"`
 	}
-	getJSON(t, base+"/v1/users?query="+url.QueryEscape(example), &found)
+	getJSON(t, base+"/v1/users?query="+url.QueryEscape(example), readToken, &found)
 	if len(found.Users) == 0 || !strings.Contains(found.Users[0].DisplayName, example) {
 		t.Errorf("the search box's example %q finds %+v in the sample, want a listener named so", example, found.Users)
 	}
