@@ -20,6 +20,11 @@ type scenario struct {
 	shots       string    // directory for screenshots, "" for none
 }
 
+// withToken is fetch() options carrying the API token the page keeps
+// (auth.js) when it holds one: a serve that requires tokens refuses the
+// test's own reads without it.
+const withToken = `(sessionStorage.getItem('setlist.api-token') ? {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('setlist.api-token')}} : {})`
+
 // jsString quotes s as a JavaScript string literal (JSON is valid JS).
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
@@ -36,7 +41,7 @@ func checkBecause(t *testing.T, b *browser, userID string) {
 		Kinds []string `json:"kinds"`
 	}
 	b.evalAwait(`(async () => {
-		const r = await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`) + '/reactions?limit=500');
+		const r = await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`) + '/reactions?limit=500', `+withToken+`);
 		const kinds = {};
 		for (const x of (await r.json()).reactions) (kinds[x.song.song_id] ||= []).push(x.kind);
 		return [...document.querySelectorAll('#recs .because')].map((e) => ({ text: e.textContent, kinds: kinds[e.dataset.songId] || [] }));
@@ -124,7 +129,7 @@ func runScenario(t *testing.T, b *browser, sc scenario) {
 	b.run("undo the like", chromedp.Click(`#user-toast button[data-action=undo]`, chromedp.ByQuery))
 	b.waitFor("the undo", `document.querySelector('#user-toast').textContent.includes('Undone')`)
 	var liked bool
-	b.evalAwait(`(async () => { const r = await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`) + '/reactions?limit=500'); const d = await r.json();
+	b.evalAwait(`(async () => { const r = await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`) + '/reactions?limit=500', `+withToken+`); const d = await r.json();
 		return d.reactions.some((x) => x.song.song_id === `+first+` && x.kind === 'like') })()`, &liked)
 	if liked {
 		t.Errorf("after Undo song %s is still liked", first)
