@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/setlist/setlist"
@@ -31,6 +32,14 @@ type FoldInTimings struct {
 // Explanations reuse the fold-in's Cholesky factor (als.Folded), so each
 // costs two triangular solves and a pass over the user's reactions.
 func (p *Published) FoldInExplained(reactions []setlist.Reaction, n, explain int) ([]Explained, FoldInTimings, error) {
+	return p.FoldInExcluding(reactions, nil, n, explain)
+}
+
+// FoldInExcluding is FoldInExplained for a history cut to its strongest
+// part (serve caps what a fold-in solves with): the vector is solved from
+// reactions alone, and the songs of also, the rest of the history, are
+// excluded from the recommendations as well, as they would be uncut.
+func (p *Published) FoldInExcluding(reactions []setlist.Reaction, also []setlist.SongID, n, explain int) ([]Explained, FoldInTimings, error) {
 	var t FoldInTimings
 	start := time.Now()
 	cols, vals := p.Catalog.Row(p.Meta.Scheme, reactions)
@@ -50,7 +59,16 @@ func (p *Published) FoldInExplained(reactions []setlist.Reaction, n, explain int
 	}
 	solved := time.Now()
 	t.Solve = solved.Sub(start)
-	recs := p.Catalog.Recs(p.Side.Recommend(folded.Vector, n, cols))
+	exclude := cols
+	if len(also) > 0 {
+		exclude = slices.Clone(cols)
+		for _, song := range also {
+			if i, ok := p.Catalog.Index(song); ok {
+				exclude = append(exclude, i)
+			}
+		}
+	}
+	recs := p.Catalog.Recs(p.Side.Recommend(folded.Vector, n, exclude))
 	scored := time.Now()
 	t.Recommend = scored.Sub(solved)
 	out := make([]Explained, len(recs))

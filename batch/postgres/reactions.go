@@ -54,6 +54,27 @@ func (db *DB) UserReactions(ctx context.Context, id setlist.UserID, limit int) (
 	return out, nil
 }
 
+// ReactedSongs returns every song the user reacted to (any kind), or
+// ErrNotFound for an unknown user: what a fold-in capped by UserReactions'
+// limit must still exclude. Song ids only, from the primary key index.
+func (db *DB) ReactedSongs(ctx context.Context, id setlist.UserID) ([]setlist.SongID, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT DISTINCT song_id FROM reactions
+		WHERE user_id = (SELECT id FROM users WHERE external_id = $1)`, string(id))
+	if err != nil {
+		return nil, classify(fmt.Sprintf("reacted songs of %q", id), err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[setlist.SongID])
+	if err != nil {
+		return nil, classify(fmt.Sprintf("reacted songs of %q", id), err)
+	}
+	if len(out) == 0 {
+		if _, err := userIDOf(ctx, db.Pool, id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // reactionKind interns the three kinds so a history of hundreds of rows does
 // not allocate a string per row.
 func reactionKind(s string) setlist.ReactionKind {

@@ -48,6 +48,35 @@ func (db *DB) UserReactions(ctx context.Context, id setlist.UserID, limit int) (
 	return out, nil
 }
 
+// ReactedSongs returns every song the user reacted to (any kind), or
+// ErrNotFound for an unknown user.
+func (db *DB) ReactedSongs(ctx context.Context, id setlist.UserID) ([]setlist.SongID, error) {
+	var out []setlist.SongID
+	err := inTx(ctx, db.r, nil, func(tx *sql.Tx) error {
+		key, err := userIDOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT song_id FROM reactions WHERE user_id = ?`, key)
+		if err != nil {
+			return classify("list reacted songs", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var song int64
+			if err := rows.Scan(&song); err != nil {
+				return classify("list reacted songs", err)
+			}
+			out = append(out, setlist.SongID(song))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrapTx(fmt.Sprintf("reacted songs of %q", id), err)
+	}
+	return out, nil
+}
+
 // reactionKind interns the three kinds.
 func reactionKind(s string) setlist.ReactionKind {
 	switch s {

@@ -36,6 +36,7 @@ type DB interface {
 	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error)
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error)
+	ReactedSongs(ctx context.Context, id setlist.UserID) ([]setlist.SongID, error)
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)
 	NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error)
 	Song(ctx context.Context, id setlist.SongID) (setlist.Song, error)
@@ -391,6 +392,16 @@ func testCappedHistory(t *testing.T, b Backend) {
 			t.Errorf("UserReactions(limit %d) = %d reactions; want all 6", limit, len(g))
 		}
 	}
+	// What a capped fold-in still excludes: every song, once.
+	songs, err := b.DB.ReactedSongs(ctx, "hoarder")
+	slices.Sort(songs)
+	wantSongs := []setlist.SongID{one, two, three, four}
+	slices.Sort(wantSongs)
+	if err != nil || !slices.Equal(songs, wantSongs) {
+		t.Errorf("ReactedSongs = %v, %v; want %v", songs, err, wantSongs)
+	}
+	_, err = b.DB.ReactedSongs(ctx, "nobody")
+	wantErr(t, "reacted songs of unknown user", err, setlist.ErrNotFound)
 }
 
 func testImport(t *testing.T, b Backend) {

@@ -43,6 +43,9 @@ type History interface {
 	// UserReactions returns at most limit of u's reactions (≤ 0: all), the
 	// strongest evidence first (store.FoldInOrder).
 	UserReactions(ctx context.Context, u setlist.UserID, limit int) ([]setlist.Reaction, error)
+	// ReactedSongs returns every song u reacted to: what a fold-in whose
+	// history was cut must still exclude.
+	ReactedSongs(ctx context.Context, u setlist.UserID) ([]setlist.SongID, error)
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
 }
 
@@ -251,7 +254,9 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 // foldIn reads u's reactions (at most FoldInMaxReactions, the strongest
 // first) and solves their vector against the snapshot's item factors; with
 // no usable reaction it falls back to the popular list, minus what u reacted
-// to either way.
+// to either way. When the history was cut, the ids of every song u reacted
+// to are read too (an index-only scan, no rows decoded but the ids), so a
+// song from the rest of the history is never recommended back.
 func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (modelstore.FoldInRecord, error) {
 	if err := s.slots.acquire(ctx, u); err != nil {
 		return modelstore.FoldInRecord{}, err
@@ -261,6 +266,12 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	start := time.Now()
 	pctx, cancel := callContext(ctx, s.cfg.PostgresTimeout)
 	reactions, err := s.history.UserReactions(pctx, u, s.cfg.FoldInMaxReactions)
+	var also []setlist.SongID
+	if err == nil && s.cfg.FoldInMaxReactions > 0 && len(reactions) >= s.cfg.FoldInMaxReactions {
+		if also, err = s.history.ReactedSongs(pctx, u); err != nil {
+			err = fmt.Errorf("the songs of a history longer than --foldin-max-reactions: %w", err)
+		}
+	}
 	cancel()
 	if err != nil {
 		if !errors.Is(err, setlist.ErrNotFound) {
@@ -270,11 +281,14 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	}
 	s.metrics.FoldInDuration.WithLabelValues("postgres_read").Observe(time.Since(start).Seconds())
 	depth := max(n, s.cfg.FoldInDepth)
-	items, t, err := snap.Published.FoldInExplained(reactions, depth, s.cfg.Explain)
+	items, t, err := snap.Published.FoldInExcluding(reactions, also, depth, s.cfg.Explain)
 	if errors.Is(err, model.ErrNoSignal) {
-		reacted := make(map[setlist.SongID]bool, len(reactions))
+		reacted := make(map[setlist.SongID]bool, len(reactions)+len(also))
 		for _, r := range reactions {
 			reacted[r.Song] = true
+		}
+		for _, song := range also {
+			reacted[song] = true
 		}
 		pop := snap.Published.PopularFor(reacted, depth)
 		items = make([]model.Explained, len(pop))

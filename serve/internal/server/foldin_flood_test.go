@@ -214,3 +214,27 @@ func TestFoldInBusyAnswer(t *testing.T) {
 		t.Errorf("a busy fold-in was logged at ERROR; logs:\n%s", out)
 	}
 }
+
+// TestFoldInCapExcludesWholeHistory: a fold-in that solves with only the
+// strongest reactions still never recommends a song from the rest of the
+// history.
+func TestFoldInCapExcludesWholeHistory(t *testing.T) {
+	w := newWorld(t)
+	cfg := fastConfig()
+	cfg.Recs.FoldInMaxReactions = 2 // folder has 10: 5 likes, 5 plays
+	in := w.start(t, cfg, nil)
+	in.waitModel(t, 1)
+	a := in.recs(t, "folder", 30)
+	if a.Source != "fold-in" || len(a.Items) == 0 {
+		t.Fatalf("folder's answer: %+v; want a fold-in", a)
+	}
+	reacted := map[setlist.SongID]bool{}
+	for _, s := range w.songs[:10] {
+		reacted[s] = true
+	}
+	for _, s := range a.songs() {
+		if reacted[s] {
+			t.Fatalf("song %d, from the part of folder's history the cap cut, was recommended: %v", s, a.songs())
+		}
+	}
+}
