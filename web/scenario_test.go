@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -194,6 +195,19 @@ func runScenario(t *testing.T, b *browser, sc scenario) {
 	b.run("try again", chromedp.Click(`#user-alert button`, chromedp.ByQuery))
 	b.waitFor("the songs after retrying", `document.querySelectorAll('#recs li.song').length === 5 && document.querySelector('#user-alert').textContent === ''`)
 	b.assertNoNavigation(loads, "the error journeys")
+
+	// A pasted id and Enter at once open that listener, headed by their
+	// name; so does a deep link on a fresh load.
+	var name string
+	b.evalAwait(`(async () => { const u = await (await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`))).json(); return u.display_name || u.user_id })()`, &name)
+	heading := `document.querySelector('#user-h').textContent === ` + jsString(name)
+	b.clearInput("#user-q")
+	b.pasteInto("#user-q", userID)
+	b.keys(kb.Enter)
+	b.waitFor("the pasted listener", `location.hash === '#/users/' + encodeURIComponent(`+jsString(userID)+`) && `+heading)
+	b.assertNoNavigation(loads, "pasting an id")
+	b.run("deep link on a fresh load", chromedp.Navigate("about:blank"), chromedp.Navigate(sc.base+"/#/users/"+url.PathEscape(userID)))
+	b.waitFor("the deep-linked listener's name", heading+` && document.querySelectorAll('#recs li.song').length > 0`)
 
 	// The same view on a phone: one column, no sideways scrolling.
 	b.run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
