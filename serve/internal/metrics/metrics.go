@@ -29,6 +29,7 @@ type Metrics struct {
 	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy
 	StoreErrors     *prometheus.CounterVec // store, op
 	ModelVersion    prometheus.Gauge
+	ModelPointer    prometheus.Gauge
 	ModelTrained    prometheus.Gauge
 	ModelSnapshot   prometheus.Gauge
 	ModelLoaded     prometheus.Gauge
@@ -97,6 +98,10 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 			Namespace: namespace, Name: "model_version",
 			Help: "Version of the model being served (0 before one is loaded).",
 		}),
+		ModelPointer: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_pointer_present",
+			Help: "1 while Redis names a published model version, 0 when the pointer is missing (Redis lost its data: run batch republish).",
+		}),
 		ModelTrained: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "model_trained_timestamp_seconds",
 			Help: "When the served model was trained (unix seconds).",
@@ -141,7 +146,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		return time.Since(t).Seconds()
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
-		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelTrained,
+		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelPointer, m.ModelTrained,
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge)
 	// Pre-create the children dashboards divide by, so rates start at 0
 	// instead of appearing with the first event.

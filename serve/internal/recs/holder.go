@@ -34,9 +34,12 @@ func (sn *Snapshot) Song(id setlist.SongID) (setlist.Song, bool) {
 }
 
 type holder struct {
-	snap   atomic.Pointer[Snapshot]
-	mu     sync.Mutex    // serialises loads
-	reload chan struct{} // a nudge to check the pointer now
+	snap atomic.Pointer[Snapshot]
+	// pointerMissing is set while Redis names no version, so the loss is
+	// logged once when noticed and once when it ends, not every poll.
+	pointerMissing atomic.Bool
+	mu             sync.Mutex    // serialises loads
+	reload         chan struct{} // a nudge to check the pointer now
 }
 
 func (h *holder) current() *Snapshot { return h.snap.Load() }
@@ -55,8 +58,14 @@ func (s *Service) Refresh(ctx context.Context) (model.Version, error) {
 	if err != nil {
 		if !errors.Is(err, setlist.ErrNotFound) {
 			s.metrics.StoreError("redis", "current")
+		} else {
+			s.metrics.ModelPointer.Set(0)
 		}
 		return versionOf(old), fmt.Errorf("refresh model: %w", err)
+	}
+	s.metrics.ModelPointer.Set(1)
+	if s.holder.pointerMissing.Swap(false) {
+		s.log.Info("Redis names a model version again", "version", v)
 	}
 	if old != nil && old.Version == v {
 		return v, nil
@@ -166,8 +175,18 @@ func (s *Service) Run(ctx context.Context) {
 
 func (s *Service) refreshLogged(ctx context.Context) {
 	if _, err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-		if errors.Is(err, setlist.ErrNotFound) && s.holder.current() == nil {
-			s.log.Debug("no model published yet", "err", err)
+		if errors.Is(err, setlist.ErrNotFound) {
+			if s.holder.pointerMissing.Swap(true) {
+				return // said once already
+			}
+			if cur := s.holder.current(); cur != nil {
+				s.log.Error("the model pointer is missing from Redis (did Redis lose its data?): keeping version "+
+					"in memory, answering every user by fold-in or the popular list; run batch republish (docs/deploy.md#runbook-redis-lost)",
+					"version", cur.Version, "err", err)
+				return
+			}
+			s.log.Warn("no model in Redis: answering 503 until one is published; if Redis lost its data, "+
+				"run batch republish (docs/deploy.md#runbook-redis-lost), else batch train", "err", err)
 			return
 		}
 		s.log.Error("model refresh failed; keeping the model in use", "err", err)
