@@ -252,165 +252,42 @@ func (r *run) phase(name string, fn func() error) error {
 	return nil
 }
 
+// execute runs the phases in order; each returns what the next needs, so
+// the data flow is visible here rather than in shared variables.
 func (r *run) execute(ctx context.Context) error {
-	cfg, res := r.cfg, r.res
-	var tr *model.Training
-	err := r.phase("load", func() error {
-		bar := r.deps.Progress("load reactions", 0)
-		defer bar.Finish()
-		var err error
-		tr, err = r.deps.Source.LoadTraining(ctx, cfg.Scheme, func(read, _ int64) { bar.Set(read) })
-		return err
-	})
+	cfg := r.cfg
+	tr, m, err := r.load(ctx)
 	if err != nil {
 		return err
 	}
-	res.SnapshotAt = tr.SnapshotAt
-	res.Counts.Users, res.Counts.Songs, res.Counts.Reactions = len(tr.Users), len(tr.Songs), tr.Reactions
-	if len(tr.Users) == 0 || len(tr.Songs) == 0 {
-		return fmt.Errorf("no reactions to train on: import some first")
-	}
-	m := als.NewCSR(len(tr.Users), len(tr.Songs), tr.Entries)
-	tr.Entries = nil // the CSR holds the data now; let the GC have 12 bytes an entry back
-	res.Counts.NNZ = m.NNZ()
-
-	params, err := r.baseParams(ctx, m)
+	train, test := r.split(m)
+	params, err := r.params(ctx, m, train)
 	if err != nil {
 		return err
 	}
-
-	var train, test *als.CSR
-	_ = r.phase("split", func() error {
-		train, test = als.SplitHoldout(m, cfg.HoldoutFraction, cfg.Seed)
-		if cfg.EvalUsers > 0 {
-			test = sampleRows(test, cfg.EvalUsers, cfg.Seed)
-		}
-		res.Counts.TrainNNZ, res.Counts.TestNNZ = train.NNZ(), test.NNZ()
-		return nil
-	})
-
-	if cfg.TuneTrials > 0 || cfg.TuneBudget > 0 {
-		err := r.phase("tune", func() error {
-			// The incumbent is what this run would train without tuning:
-			// the last published parameters, else the defaults.
-			inc := params
-			tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
-			bar, progress := r.tuneProgress(cfg)
-			defer bar.Finish()
-			tr, err := als.Tune(ctx, train, tc, func(t als.Trial) {
-				progress(t)
-				r.deps.Logger.Info("tune trial", "trial", t.Number, "rung", t.Rung, "ndcg_at_5", t.Metrics.NDCG,
-					"incumbent", t.Incumbent, "pruned", t.Pruned, "seconds", t.Duration.Seconds())
-			})
-			if err != nil {
-				return err
-			}
-			res.Tuning = &tr
-			res.Params.Tuning = summarize(res.RunID, &tr)
-			r.deps.Logger.Info("tuned", "trials", len(tr.Trials), "used_seconds", tr.Used.Seconds(), "budget_seconds", tr.Budget.Seconds(),
-				"stop", tr.StopReason, "kept_incumbent", tr.KeptIncumbent, "best_ndcg_at_5", tr.BestScore,
-				"incumbent_ndcg_at_5", tr.IncumbentScore, "noise_margin", tr.NoiseMargin)
-			params, res.Params.Trials = tr.Best, len(tr.Trials)
-			if !tr.KeptIncumbent {
-				res.Params.Source = "tuned"
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	params = cfg.Overrides.apply(params)
-	params.Threads, params.Seed = cfg.Threads, cfg.Seed
-	res.Params.ALS, res.Params.Scheme, res.Params.K = params, cfg.Scheme, cfg.K
-	res.Params.Overrides = cfg.Overrides != (Overrides{})
-	if err := params.Validate(); err != nil {
-		return fmt.Errorf("training parameters: %w: %w", setlist.ErrInvalid, err)
-	}
-	r.deps.Logger.Info("training parameters", "source", res.Params.Source, "factors", params.Factors,
-		"iterations", params.Iterations, "regularization", params.Regularization, "alpha", params.Alpha, "weighting", params.Weighting)
 	if cfg.TuneOnly {
 		return nil // recorded as tuned: the next run starts from params
 	}
-
-	var metrics, baseline als.Metrics
-	var em *als.Model // the holdout model: the full fit's warm start
-	err = r.phase("eval", func() error {
-		var err error
-		em, err = r.train(ctx, "train (holdout)", train, params, nil)
-		if err != nil {
-			return err
-		}
-		metrics, err = als.Evaluate(ctx, em.UserFactors, em.ItemSide(), train, test, evalK, cfg.Threads)
-		if err != nil {
-			return err
-		}
-		baseline = als.PopularityBaseline(train, test, evalK)
-		return nil
-	})
+	metrics, baseline, em, err := r.evaluate(ctx, train, test, params)
 	if err != nil {
 		return err
 	}
 	train, test = nil, nil
-	res.Counts.EvalUsers = metrics.Users
-	res.Metrics = metricsMap(metrics, baseline)
-	r.deps.Logger.Info("evaluated", "users", metrics.Users, "ndcg_at_5", metrics.NDCG, "precision_at_5", metrics.Precision,
-		"baseline_ndcg_at_5", baseline.NDCG)
-
-	var full *als.Model
-	var side *als.ItemSide
-	err = r.phase("train", func() error {
-		var err error
-		if cfg.ColdStart {
-			full, err = r.train(ctx, "train (all data)", m, params, nil)
-		} else {
-			warm := params
-			warm.Iterations = min(params.Iterations, cfg.WarmIterations)
-			res.Params.WarmIterations = warm.Iterations
-			full, err = r.train(ctx, "train (all data, warm start)", m, warm, em)
-		}
-		em = nil
-		if err != nil {
-			return err
-		}
-		side = full.ItemSide()
-		return nil
-	})
+	full, err := r.fit(ctx, m, params, em)
+	em = nil
 	if err != nil {
 		return err
 	}
-	var lists [][]als.Scored
-	err = r.phase("topk", func() error {
-		if cfg.StageOnly {
-			return nil // the precompute shards fold every user in
-		}
-		bar := r.deps.Progress("top-K", int64(m.Rows))
-		defer bar.Finish()
-		var err error
-		// Excluding the user's whole row drops every song they reacted to:
-		// plays, likes (positive) and dislikes (negative entries).
-		lists, err = als.TopNAll(ctx, full.UserFactors, side, cfg.K, m, cfg.Threads)
-		bar.Set(int64(m.Rows))
-		return err
-	})
+	side := full.ItemSide()
+	lists, err := r.topK(ctx, full, side, m)
 	if err != nil {
 		return err
 	}
 	catalog := model.NewCatalog(tr.Songs)
 	popular := catalog.Recs(popularItems(m, cfg.Popular))
-	res.Counts.Popular = len(popular)
-
-	res.Gate = Gate(r.gateInput(ctx, metrics, baseline))
-	if !res.Gate.Publish {
-		return &RejectedError{RunID: res.RunID, Reason: res.Gate.Reason}
-	}
-	if res.Gate.Forced {
-		r.deps.Logger.Warn("publishing past the quality gate", "reason", res.Gate.Reason)
-		res.Reason = res.Gate.Reason
-	}
-	if cfg.DryRun {
-		r.deps.Logger.Info("dry run: not publishing")
-		return nil
+	r.res.Counts.Popular = len(popular)
+	if err := r.gate(ctx, metrics, baseline); err != nil || cfg.DryRun {
+		return err
 	}
 	if cfg.StageOnly {
 		// No cleanup: the sweep would take the staged version, still
@@ -425,6 +302,187 @@ func (r *run) execute(ctx context.Context) error {
 		return err
 	}
 	r.cleanup(ctx)
+	return nil
+}
+
+// load reads the snapshot and builds the user × song matrix.
+func (r *run) load(ctx context.Context) (*model.Training, *als.CSR, error) {
+	res := r.res
+	var tr *model.Training
+	err := r.phase("load", func() error {
+		bar := r.deps.Progress("load reactions", 0)
+		defer bar.Finish()
+		var err error
+		tr, err = r.deps.Source.LoadTraining(ctx, r.cfg.Scheme, func(read, _ int64) { bar.Set(read) })
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	res.SnapshotAt = tr.SnapshotAt
+	res.Counts.Users, res.Counts.Songs, res.Counts.Reactions = len(tr.Users), len(tr.Songs), tr.Reactions
+	if len(tr.Users) == 0 || len(tr.Songs) == 0 {
+		return nil, nil, fmt.Errorf("no reactions to train on: import some first")
+	}
+	m := als.NewCSR(len(tr.Users), len(tr.Songs), tr.Entries)
+	tr.Entries = nil // the CSR holds the data now; let the GC have 12 bytes an entry back
+	res.Counts.NNZ = m.NNZ()
+	return tr, m, nil
+}
+
+// split holds out a share of each user's positives for evaluation.
+func (r *run) split(m *als.CSR) (train, test *als.CSR) {
+	_ = r.phase("split", func() error {
+		train, test = als.SplitHoldout(m, r.cfg.HoldoutFraction, r.cfg.Seed)
+		if r.cfg.EvalUsers > 0 {
+			test = sampleRows(test, r.cfg.EvalUsers, r.cfg.Seed)
+		}
+		r.res.Counts.TrainNNZ, r.res.Counts.TestNNZ = train.NNZ(), test.NNZ()
+		return nil
+	})
+	return train, test
+}
+
+// params assembles the training parameters from their sources, in order:
+// the run to start from (baseParams), the search when asked for (tune),
+// the explicit overrides, and last the run settings (threads, seed), which
+// are the run's and never inherited.
+func (r *run) params(ctx context.Context, m, train *als.CSR) (als.Params, error) {
+	cfg, res := r.cfg, r.res
+	params, err := r.baseParams(ctx, m)
+	if err != nil {
+		return als.Params{}, err
+	}
+	if cfg.TuneTrials > 0 || cfg.TuneBudget > 0 {
+		if params, err = r.tune(ctx, train, params); err != nil {
+			return als.Params{}, err
+		}
+	}
+	params = cfg.Overrides.apply(params)
+	params.Threads, params.Seed = cfg.Threads, cfg.Seed
+	res.Params.ALS, res.Params.Scheme, res.Params.K = params, cfg.Scheme, cfg.K
+	res.Params.Overrides = cfg.Overrides != (Overrides{})
+	if err := params.Validate(); err != nil {
+		return als.Params{}, fmt.Errorf("training parameters: %w: %w", setlist.ErrInvalid, err)
+	}
+	r.deps.Logger.Info("training parameters", "source", res.Params.Source, "factors", params.Factors,
+		"iterations", params.Iterations, "regularization", params.Regularization, "alpha", params.Alpha, "weighting", params.Weighting)
+	return params, nil
+}
+
+// tune searches on the training split from the incumbent: what this run
+// would train without tuning (the last published or tuned parameters, else
+// the defaults). It returns the search's pick, the incumbent when no
+// challenger beat it by more than the noise.
+func (r *run) tune(ctx context.Context, train *als.CSR, incumbent als.Params) (als.Params, error) {
+	cfg, res := r.cfg, r.res
+	var params als.Params
+	err := r.phase("tune", func() error {
+		inc := incumbent
+		tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
+		bar, progress := r.tuneProgress(cfg)
+		defer bar.Finish()
+		tr, err := als.Tune(ctx, train, tc, func(t als.Trial) {
+			progress(t)
+			r.deps.Logger.Info("tune trial", "trial", t.Number, "rung", t.Rung, "ndcg_at_5", t.Metrics.NDCG,
+				"incumbent", t.Incumbent, "pruned", t.Pruned, "seconds", t.Duration.Seconds())
+		})
+		if err != nil {
+			return err
+		}
+		res.Tuning = &tr
+		res.Params.Tuning = summarize(res.RunID, &tr)
+		r.deps.Logger.Info("tuned", "trials", len(tr.Trials), "used_seconds", tr.Used.Seconds(), "budget_seconds", tr.Budget.Seconds(),
+			"stop", tr.StopReason, "kept_incumbent", tr.KeptIncumbent, "best_ndcg_at_5", tr.BestScore,
+			"incumbent_ndcg_at_5", tr.IncumbentScore, "noise_margin", tr.NoiseMargin)
+		params, res.Params.Trials = tr.Best, len(tr.Trials)
+		if !tr.KeptIncumbent {
+			res.Params.Source = "tuned"
+		}
+		return nil
+	})
+	return params, err
+}
+
+// evaluate fits params on the training split and scores the holdout
+// against popularity; the holdout model is the full fit's warm start.
+func (r *run) evaluate(ctx context.Context, train, test *als.CSR, params als.Params) (metrics, baseline als.Metrics, em *als.Model, err error) {
+	err = r.phase("eval", func() error {
+		var err error
+		em, err = r.train(ctx, "train (holdout)", train, params, nil)
+		if err != nil {
+			return err
+		}
+		metrics, err = als.Evaluate(ctx, em.UserFactors, em.ItemSide(), train, test, evalK, r.cfg.Threads)
+		if err != nil {
+			return err
+		}
+		baseline = als.PopularityBaseline(train, test, evalK)
+		return nil
+	})
+	if err != nil {
+		return als.Metrics{}, als.Metrics{}, nil, err
+	}
+	r.res.Counts.EvalUsers = metrics.Users
+	r.res.Metrics = metricsMap(metrics, baseline)
+	r.deps.Logger.Info("evaluated", "users", metrics.Users, "ndcg_at_5", metrics.NDCG, "precision_at_5", metrics.Precision,
+		"baseline_ndcg_at_5", baseline.NDCG)
+	return metrics, baseline, em, nil
+}
+
+// fit trains the published model on all data: a few iterations warm from
+// the holdout model em, or a cold fit with Config.ColdStart.
+func (r *run) fit(ctx context.Context, m *als.CSR, params als.Params, em *als.Model) (*als.Model, error) {
+	var full *als.Model
+	err := r.phase("train", func() error {
+		var err error
+		if r.cfg.ColdStart {
+			full, err = r.train(ctx, "train (all data)", m, params, nil)
+			return err
+		}
+		warm := params
+		warm.Iterations = min(params.Iterations, r.cfg.WarmIterations)
+		r.res.Params.WarmIterations = warm.Iterations
+		full, err = r.train(ctx, "train (all data, warm start)", m, warm, em)
+		return err
+	})
+	return full, err
+}
+
+// topK computes every user's list, except in a stage-only run, where the
+// precompute shards fold every user in.
+func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *als.CSR) ([][]als.Scored, error) {
+	var lists [][]als.Scored
+	err := r.phase("topk", func() error {
+		if r.cfg.StageOnly {
+			return nil
+		}
+		bar := r.deps.Progress("top-K", int64(m.Rows))
+		defer bar.Finish()
+		var err error
+		// Excluding the user's whole row drops every song they reacted to:
+		// plays, likes (positive) and dislikes (negative entries).
+		lists, err = als.TopNAll(ctx, full.UserFactors, side, r.cfg.K, m, r.cfg.Threads)
+		bar.Set(int64(m.Rows))
+		return err
+	})
+	return lists, err
+}
+
+// gate applies the quality gate: a *RejectedError when it refuses.
+func (r *run) gate(ctx context.Context, metrics, baseline als.Metrics) error {
+	res := r.res
+	res.Gate = Gate(r.gateInput(ctx, metrics, baseline))
+	if !res.Gate.Publish {
+		return &RejectedError{RunID: res.RunID, Reason: res.Gate.Reason}
+	}
+	if res.Gate.Forced {
+		r.deps.Logger.Warn("publishing past the quality gate", "reason", res.Gate.Reason)
+		res.Reason = res.Gate.Reason
+	}
+	if r.cfg.DryRun {
+		r.deps.Logger.Info("dry run: not publishing")
+	}
 	return nil
 }
 
