@@ -11,7 +11,7 @@ export GOEXPERIMENT ?= simd
 # authentication); SETLIST_ADDR or `make run ADDR=host:port` picks another
 # address. Its state is in SETLIST_DATA_DIR (.run/ by default).
 
-.PHONY: help build build-batch build-serve test vet check-servers bench bench-serve run retrain run-prod clean fmt image soak
+.PHONY: help build build-batch build-serve test lint vet check-servers bench bench-serve run retrain run-prod clean fmt image soak
 
 help: ## list the targets
 	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
@@ -35,8 +35,23 @@ vet: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-test: check-servers vet ## run every test against the real PostgreSQL and Redis
-	$(GO) test -count=1 -timeout 12m ./...
+# The static checker, pinned here rather than in go.mod so that its own
+# dependencies stay out of the module's; `go run` builds it once per cache.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages whose tests also run under the race detector: the concurrent
+# serving path and the stores it reads, and none that compiles the pure-Go
+# SQLite (instrumenting it costs minutes) or trains ALS for long (4-8x slower
+# under -race). Measured in docs/BENCHMARKS.md ("make test's race set").
+RACE_PKGS := ./serve/internal/server ./serve/internal/api ./serve/internal/recs \
+	./batch/modelstore ./batch/model ./batch/store ./batch/progress ./batch/npz
+
+lint: ## staticcheck and the go.mod tidiness check
+	$(GO) run $(STATICCHECK) ./...
+	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
+
+test: check-servers vet lint ## run every test against the real PostgreSQL and Redis (the race set under -race)
+	$(GO) test -count=1 -timeout 12m $$($(GO) list ./... | grep -vxF "$$($(GO) list $(RACE_PKGS))")
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 
 bench: bench-serve ## run the benchmarks (real data in ../shared when present) and print figures
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 -timeout 60m ./...

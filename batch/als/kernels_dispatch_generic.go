@@ -2,8 +2,6 @@
 
 package als
 
-const simdEnabled = false
-
 // blockedGram: without the assembly tile kernel the rank-1 Gram is faster.
 const blockedGram = false
 

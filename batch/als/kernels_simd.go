@@ -11,8 +11,6 @@ import (
 // AVX2+FMA kernels. Selected at run time: a CPU without them falls back to
 // the portable kernels, so a GOEXPERIMENT=simd binary still runs anywhere.
 
-const simdEnabled = true
-
 var useAVX2 = archsimd.X86.AVX2() && archsimd.X86.FMA()
 
 // blockedGram selects gram32's tiled path (gram_amd64.s).

@@ -251,8 +251,6 @@ type config struct {
 	scores   []float64 // by rung reached
 	trials   []int     // trial index by rung
 	promoted []bool
-	reScore  float64 // on the second split, when re-evaluated
-	reTrial  int
 }
 
 func (c *config) top() (rung int, score float64) {

@@ -243,7 +243,7 @@ func ReadNPY(b []byte) (*Array, error) {
 		return nil, fmt.Errorf("unrecognised .npy header %q", truncate(header, 120))
 	}
 	if m[2] == "True" {
-		return nil, errors.New("Fortran-order arrays are not supported (save a C-order copy)")
+		return nil, errors.New("arrays in Fortran order are not supported (save a C-order copy)")
 	}
 	descr := normDescr(m[1])
 	if strings.HasPrefix(descr, "|O") || strings.HasPrefix(descr, "<O") {

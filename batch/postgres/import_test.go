@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/command"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
 	"github.com/setlist/setlist/batch/store"
@@ -464,68 +462,5 @@ func TestImportSkipInvalidMany(t *testing.T) {
 	}
 	if sum.Skipped != int64(len(badLines)) || !slices.Equal(listed, badLines[:10]) {
 		t.Errorf("skipped %d, listed %v; want %d, listed %v", sum.Skipped, listed, len(badLines), badLines[:10])
-	}
-}
-
-func TestImportCommand(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "plays.csv") // gzip despite the name: detected by content
-	if err := os.WriteFile(good, gz(t, []byte(smallCSV)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bad := filepath.Join(dir, "bad.csv")
-	if err := os.WriteFile(bad, []byte(goodPrefix+"new3,A,T,-1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	url := pgtest.URL(t)
-	run := func(args ...string) (int, string, string) {
-		app := command.NewApp("test")
-		var out, errOut bytes.Buffer
-		app.Writer, app.ErrWriter = &out, &errOut
-		code := command.Run(context.Background(), app, append([]string{"batch", "--database-url", url, "import"}, args...))
-		return code, out.String(), errOut.String()
-	}
-
-	code, out, errOut := run("--csv", good)
-	if code != 0 {
-		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
-	}
-	want := expect(t, strings.NewReader(smallCSV))
-	if !strings.Contains(out, fmt.Sprintf("reactions: %d inserted", len(want.plays))) {
-		t.Errorf("summary does not report %d inserted reactions:\n%s", len(want.plays), out)
-	}
-	if !strings.Contains(errOut, "import "+good+" finished") {
-		t.Errorf("no final progress log line on a non-terminal stderr:\n%s", errOut)
-	}
-	db, err := postgres.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	assertStored(t, db, want)
-
-	code, _, errOut = run("--csv", bad)
-	if code == 0 {
-		t.Fatal("bad file: exit code 0")
-	}
-	if wantMsg := bad + ":4: count \\\"-1\\\" is negative (field count)"; !strings.Contains(errOut, wantMsg) {
-		t.Errorf("stderr lacks %q:\n%s", wantMsg, errOut)
-	}
-	if strings.Count(errOut, "is negative") != 1 {
-		t.Errorf("error logged %d times, want once:\n%s", strings.Count(errOut, "is negative"), errOut)
-	}
-	assertStored(t, db, want)
-
-	code, out, errOut = run("--csv", bad, "--skip-invalid")
-	if code != 0 {
-		t.Fatalf("--skip-invalid: exit %d, stderr:\n%s", code, errOut)
-	}
-	if !strings.Contains(out, "skipped:   1 invalid rows (lines 4)") {
-		t.Errorf("--skip-invalid summary lacks the skipped line:\n%s", out)
-	}
-
-	code, _, errOut = run("--csv", filepath.Join(dir, "missing.csv"))
-	if code == 0 || !strings.Contains(errOut, "missing.csv") {
-		t.Errorf("missing file: exit %d, stderr:\n%s", code, errOut)
 	}
 }
