@@ -23,6 +23,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
@@ -179,6 +180,7 @@ func TestOverlaysBuild(t *testing.T) {
 			checkPods(t, objs)
 			checkStatefulSets(t, ov, objs)
 			checkCronJob(t, objs)
+			checkTuneBudget(t, objs)
 		})
 	}
 }
@@ -413,6 +415,47 @@ func checkCronJob(t *testing.T, objs []k8stest.Object) {
 	}
 }
 
+// checkTuneBudget: the weekly search's Job deadline leaves at least half an
+// hour beyond the budget the ConfigMap gives it (loading the data and the
+// last trial), so the deadline never cuts a search that obeys its budget.
+func checkTuneBudget(t *testing.T, objs []k8stest.Object) {
+	t.Helper()
+	var budget string
+	var deadline *int64
+	containers := map[string]corev1.Container{}
+	for _, o := range objs {
+		switch v := o.Obj.(type) {
+		case *corev1.ConfigMap:
+			if strings.HasPrefix(v.Name, "setlist-config") {
+				budget = v.Data["SETLIST_TUNE_BUDGET"]
+			}
+		case *batchv1.CronJob:
+			containers[v.Name] = v.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+			if v.Name == "setlist-tune" {
+				deadline = v.Spec.JobTemplate.Spec.ActiveDeadlineSeconds
+			}
+		}
+	}
+	// The overlays patch both batch CronJobs alike: image pull policy,
+	// resources, the Pushgateway flag.
+	tune, retrain := containers["setlist-tune"], containers["setlist-retrain"]
+	if len(tune.Args) == 0 || tune.Args[0] != "tune" {
+		t.Errorf("setlist-tune runs %q, want batch tune", tune.Args)
+	}
+	if len(tune.Args) != len(retrain.Args) || tune.ImagePullPolicy != retrain.ImagePullPolicy || !equality.Semantic.DeepEqual(tune.Resources, retrain.Resources) ||
+		(len(tune.Args) > 1 && !slices.Equal(tune.Args[1:], retrain.Args[1:])) {
+		t.Errorf("setlist-tune (args %q, pull %s, resources %v) is not patched like setlist-retrain (args %q, pull %s, resources %v)",
+			tune.Args, tune.ImagePullPolicy, tune.Resources, retrain.Args, retrain.ImagePullPolicy, retrain.Resources)
+	}
+	d, err := time.ParseDuration(budget)
+	if err != nil || d <= 0 || deadline == nil {
+		t.Fatalf("SETLIST_TUNE_BUDGET %q (%v) and the setlist-tune CronJob's deadline %v: want both", budget, err, deadline)
+	}
+	if time.Duration(*deadline)*time.Second < d+30*time.Minute {
+		t.Errorf("setlist-tune's activeDeadlineSeconds %d leaves less than 30 minutes beyond the %s budget", *deadline, d)
+	}
+}
+
 // TestDockerfile checks the image's promises with a small instruction parser.
 func TestDockerfile(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(k8stest.Root(t), "Dockerfile"))
@@ -558,7 +601,7 @@ func TestPrometheusRules(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"SetlistHigh5xxRatio", "SetlistHighP99Latency", "SetlistModelTooOld", "SetlistRetrainFailed",
-		"SetlistRetrainRejected", "SetlistRedisErrors", "SetlistPostgresErrors", "SetlistFoldInShareHigh"} {
+		"SetlistRetrainRejected", "SetlistRedisErrors", "SetlistPostgresErrors", "SetlistFoldInShareHigh", "SetlistTuneStale"} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}
@@ -629,7 +672,8 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"Request rate", "Latency p50 / p99", "5xx rate", "Recommendations by source", "Fold-in latency",
-		"Near-cache hit ratio", "Model version", "Model age", "Last retrain result", "Last retrain duration", "Precision@5 and NDCG@5 per run"} {
+		"Near-cache hit ratio", "Model version", "Model age", "Last retrain result", "Last retrain duration", "Precision@5 and NDCG@5 per run",
+		"Tuning: validation NDCG@5 of the pick and the incumbent", "Tuning: last search"} {
 		if !titles[want] {
 			t.Errorf("dashboard has no panel %q", want)
 		}
@@ -751,7 +795,8 @@ func TestBatchMetricsExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10},
+	// It tunes (briefly), so the search's series are registered too.
+	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10, TuneTrials: 2, Threads: 2},
 		pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)), Metrics: m})
 	if err != nil {
 		t.Fatalf("pipeline run: %v", err)

@@ -121,7 +121,7 @@ func TestManifestBatchCommandLines(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"migrate", "train", "import", "precompute"} {
+	for _, want := range []string{"migrate", "train", "tune", "import", "precompute"} {
 		if !subcommands[want] {
 			t.Errorf("no manifest runs batch %s", want)
 		}

@@ -58,10 +58,7 @@ func tuneCommand(g *globals) *cli.Command {
 			}
 			defer b.Close(g)
 			reg := prometheus.NewRegistry()
-			metrics, err := pipeline.NewMetrics(reg)
-			if err != nil {
-				return err
-			}
+			metrics := pipeline.NewTuneMetrics(reg)
 			res, runErr := pipeline.Run(c.Context, cfg, pipeline.Deps{
 				Source: b.db, Registry: b.db, Locker: b.db,
 				Logger: g.logger, Metrics: metrics,

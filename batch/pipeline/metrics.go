@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -29,7 +30,36 @@ type Metrics struct {
 	lastSuccess   prometheus.Gauge
 	gauges        map[string]prometheus.Gauge
 	publishedErr  error
+
+	// The last search's series, registered once a run tunes, so a run that
+	// does not tune pushes nothing over them. A tune-only Metrics
+	// (NewTuneMetrics) has only these: `batch tune` pushes to the same
+	// Pushgateway job, and must not overwrite the retrain's status,
+	// phases or candidate score (nor fire the retrain alerts).
+	tuneOnly   bool
+	tunedOnce  sync.Once
+	tuneGauges map[string]prometheus.Gauge
+	tuneStop   *prometheus.GaugeVec
+	tunedErr   error
 }
+
+// tuneGaugeDefs name the gauges set from the last search (see TuningSummary).
+var tuneGaugeDefs = []struct{ name, help, key string }{
+	{"setlist_batch_tune_trials", "trials the last hyper-parameter search evaluated", "trials"},
+	{"setlist_batch_tune_pruned_trials", "trials of the last search stopped at a cheaper rung", "pruned"},
+	{"setlist_batch_tune_budget_seconds", "wall-clock budget of the last search (0: none)", "budget"},
+	{"setlist_batch_tune_used_seconds", "wall-clock seconds the last search ran", "used"},
+	{"setlist_batch_tune_best_ndcg_at_5", "validation NDCG@5 of the last search's pick", "best"},
+	{"setlist_batch_tune_incumbent_ndcg_at_5", "validation NDCG@5 of the parameters in use before the last search", "incumbent"},
+	{"setlist_batch_tune_noise_margin", "NDCG@5 margin a challenger had to beat the incumbent by (measured seed-to-seed spread)", "margin"},
+	{"setlist_batch_tune_kept_incumbent", "1 when the last search kept the parameters in use", "kept"},
+	{"setlist_batch_tune_run", "run id of the last search (batch runs --trials RUN)", "run"},
+	{"setlist_batch_tune_last_success_timestamp_seconds", "Unix time the last search finished", "time"},
+}
+
+// tuneStops are every value of the reason label of
+// setlist_batch_tune_stop_reason.
+var tuneStops = []string{"budget", "trials", "converged", "cancelled"}
 
 // runStatuses are every value of the status label, so each push sets the
 // last run's to 1 and every other to 0.
@@ -81,6 +111,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		gauges: map[string]prometheus.Gauge{},
 	}
+	m.initTune()
 	for _, c := range []prometheus.Collector{m.phase, m.status, m.lastRun, m.runNDCG, m.runBaselineNDCG} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register batch metrics: %w", err)
@@ -92,11 +123,77 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
+// NewTuneMetrics is `batch tune`'s: only the last search's series.
+func NewTuneMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{reg: reg, tuneOnly: true}
+	m.initTune()
+	return m
+}
+
+func (m *Metrics) initTune() {
+	m.tuneGauges = map[string]prometheus.Gauge{}
+	for _, g := range tuneGaugeDefs {
+		m.tuneGauges[g.key] = prometheus.NewGauge(prometheus.GaugeOpts{Name: g.name, Help: g.help})
+	}
+	m.tuneStop = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "setlist_batch_tune_stop_reason",
+		Help: "1 for why the last search stopped (budget, trials, converged, cancelled), 0 for the others.",
+	}, []string{"reason"})
+}
+
+// observeTuning records the run's search, if it searched.
+func (m *Metrics) observeTuning(res *Result) error {
+	s := res.Params.Tuning
+	if res.Tuning == nil || s == nil {
+		return nil
+	}
+	m.tunedOnce.Do(func() {
+		m.tunedErr = m.reg.Register(m.tuneStop)
+		for _, g := range tuneGaugeDefs {
+			if err := m.reg.Register(m.tuneGauges[g.key]); err != nil && m.tunedErr == nil {
+				m.tunedErr = err
+			}
+		}
+	})
+	if m.tunedErr != nil {
+		return fmt.Errorf("register tuning metrics: %w", m.tunedErr)
+	}
+	kept := 0.0
+	if s.KeptIncumbent {
+		kept = 1
+	}
+	for k, v := range map[string]float64{
+		"trials": float64(s.Trials), "pruned": float64(s.Pruned), "budget": s.BudgetSeconds, "used": s.UsedSeconds,
+		"best": s.BestScore, "incumbent": s.IncumbentScore, "margin": s.NoiseMargin, "kept": kept,
+		"run": float64(s.Run), "time": float64(time.Now().Unix()),
+	} {
+		m.tuneGauges[k].Set(v)
+	}
+	for _, r := range tuneStops {
+		v := 0.0
+		if r == s.StopReason {
+			v = 1
+		}
+		m.tuneStop.WithLabelValues(r).Set(v)
+	}
+	return nil
+}
+
 // observe records a finished run.
 func (m *Metrics) observe(res *Result) error {
 	if m == nil {
 		return nil
 	}
+	err := m.observeTuning(res)
+	if m.tuneOnly {
+		return err
+	}
+	return errors.Join(err, m.observeRun(res))
+}
+
+// observeRun records a train run's outcome and, when it published, the
+// published model's series.
+func (m *Metrics) observeRun(res *Result) error {
 	for phase, secs := range res.Timings {
 		m.phase.WithLabelValues(phase).Set(secs)
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/pipeline"
@@ -101,6 +104,69 @@ func TestTuneOnlyNeedsABudget(t *testing.T) {
 	} {
 		if _, err := pipeline.Run(context.Background(), cfg, pipeline.Deps{}); !errors.Is(err, setlist.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+// TestTuneMetrics: `batch tune`'s registry carries the search's series and
+// nothing of a retrain's (its push must not overwrite the retrain's status,
+// phases or candidate score); a train that tunes carries both.
+func TestTuneMetrics(t *testing.T) {
+	e := newEnv(t)
+	names := func(reg *prometheus.Registry) map[string]float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				v := m.GetGauge().GetValue()
+				if len(m.GetLabel()) > 0 {
+					if v == 0 {
+						continue
+					}
+					out[mf.GetName()+"{"+m.GetLabel()[0].GetValue()+"}"] = v
+					continue
+				}
+				out[mf.GetName()] = v
+			}
+		}
+		return out
+	}
+	reg := prometheus.NewRegistry()
+	deps := e.deps()
+	deps.Metrics = pipeline.NewTuneMetrics(reg)
+	res, err := pipeline.Run(context.Background(), pipeline.Config{TuneOnly: true, TuneTrials: 2, Threads: 2}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := names(reg)
+	s := res.Params.Tuning
+	if got["setlist_batch_tune_trials"] != float64(s.Trials) || got["setlist_batch_tune_run"] != float64(res.RunID) ||
+		got["setlist_batch_tune_best_ndcg_at_5"] != s.BestScore || got["setlist_batch_tune_stop_reason{"+s.StopReason+"}"] != 1 ||
+		got["setlist_batch_tune_last_success_timestamp_seconds"] == 0 {
+		t.Errorf("tune metrics %v do not match the search %+v", got, s)
+	}
+	for name := range got {
+		if !strings.HasPrefix(name, "setlist_batch_tune_") {
+			t.Errorf("batch tune exports %s, a retrain's series", name)
+		}
+	}
+
+	reg = prometheus.NewRegistry()
+	m, err := pipeline.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Metrics = m
+	if _, err := pipeline.Run(context.Background(), pipeline.Config{TuneTrials: 2, Threads: 2, Force: true}, deps); err != nil {
+		t.Fatal(err)
+	}
+	got = names(reg)
+	for _, want := range []string{"setlist_batch_tune_trials", "setlist_batch_run_status{published}", "setlist_batch_model_ndcg_at_5"} {
+		if _, ok := got[want]; !ok {
+			t.Errorf("a train that tunes does not export %s: %v", want, got)
 		}
 	}
 }
