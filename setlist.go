@@ -35,6 +35,9 @@ type User struct {
 	ID          UserID    `json:"user_id"`
 	DisplayName string    `json:"display_name"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Seq is the creation's reaction sequence number (see store.SeqBase):
+	// serve's freshness mark, not part of the API.
+	Seq int64 `json:"-"`
 }
 
 // Song is one catalog entry, unique by (Artist, Track).
@@ -52,6 +55,9 @@ type Reaction struct {
 	Kind      ReactionKind `json:"kind"`
 	Weight    float64      `json:"weight"`
 	UpdatedAt time.Time    `json:"updated_at"`
+	// Seq is the write's reaction sequence number (see store.SeqBase),
+	// set by React: serve's freshness mark, not part of the API.
+	Seq int64 `json:"-"`
 }
 
 // Source says where a served recommendation list came from.

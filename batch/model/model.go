@@ -42,16 +42,19 @@ func (s Scheme) Validate() error {
 // Meta describes a published version. It is stored as JSON next to the
 // version's keys so serve can show and check what it is serving.
 type Meta struct {
-	Version    Version            `json:"version"`
-	TrainedAt  time.Time          `json:"trained_at"`
-	SnapshotAt time.Time          `json:"snapshot_at"` // reactions updated after this are not in the model
-	Params     als.Params         `json:"params"`
-	Scheme     Scheme             `json:"scheme"`
-	Metrics    map[string]float64 `json:"metrics,omitempty"`
-	K          int                `json:"k"`     // recommendations stored per user
-	Users      int                `json:"users"` // users with a stored list
-	Items      int                `json:"items"`
-	Keys       int                `json:"keys"` // keys written, counted before the pointer switch
+	Version    Version   `json:"version"`
+	TrainedAt  time.Time `json:"trained_at"`
+	SnapshotAt time.Time `json:"snapshot_at"` // reactions updated after this are not in the model
+	// SnapshotSeq: reaction writes numbered above it are not in the model,
+	// exactly (see store.SeqBase); 0 in versions published before it existed.
+	SnapshotSeq int64              `json:"snapshot_seq,omitempty"`
+	Params      als.Params         `json:"params"`
+	Scheme      Scheme             `json:"scheme"`
+	Metrics     map[string]float64 `json:"metrics,omitempty"`
+	K           int                `json:"k"`     // recommendations stored per user
+	Users       int                `json:"users"` // users with a stored list
+	Items       int                `json:"items"`
+	Keys        int                `json:"keys"` // keys written, counted before the pointer switch
 }
 
 // Rec is one recommended song.

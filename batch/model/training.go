@@ -47,6 +47,9 @@ type Training struct {
 	// SnapshotAt is the database time of the snapshot: reactions updated
 	// after it are newer than a model trained on this data.
 	SnapshotAt time.Time
+	// SnapshotSeq is exact where SnapshotAt is not: the reaction writes
+	// numbered ≤ it (see store.SeqBase) are in the snapshot, the others not.
+	SnapshotSeq int64
 	// Users maps a dense user index (an ALS row) to the external user id.
 	Users []setlist.UserID
 	// Songs maps a dense item index (an ALS column) to the song.

@@ -218,15 +218,17 @@ func (r *Reader) StoreFoldIn(ctx context.Context, v Version, u setlist.UserID, r
 // reacted within it) without ever serving a list older than a reaction.
 const TouchedTTL = 30 * 24 * time.Hour
 
-// BatchFresh reports whether a version whose reactions snapshot is at
-// snapshotNanos (unix ns, 0 when unknown) may serve a user its batch list,
-// given the user's P:touched:{U} value (0 when absent) at now: the user has
+// BatchFresh reports whether a version whose reactions snapshot holds the
+// writes numbered up to snapshotSeq (see store.SeqBase; 0 in versions from
+// before the numbers) and was taken at snapshotNanos (unix ns, 0 when
+// unknown) may serve a user its batch list, given the user's P:touched:{U}
+// value (their latest write's number, 0 when absent) at now: the user has
 // not reacted since the snapshot. An absent key means no reaction within
 // TouchedTTL, which proves freshness only for a snapshot younger than that.
-func BatchFresh(touched, snapshotNanos int64, now time.Time) bool {
+func BatchFresh(touched, snapshotSeq, snapshotNanos int64, now time.Time) bool {
 	switch {
 	case touched != 0:
-		return touched <= snapshotNanos
+		return touched <= snapshotSeq
 	case snapshotNanos == 0:
 		return true // a model without a snapshot time: only reactions through serve are known
 	default:
@@ -234,13 +236,16 @@ func BatchFresh(touched, snapshotNanos int64, now time.Time) bool {
 	}
 }
 
-// Touch records that user u's reactions changed at (database time): it sets
-// P:touched:{U} (expiring TouchedTTL later), deletes U's cached fold-in under v and announces "user U" on
-// the events channel so every replica drops U from its near cache, all in
-// one MULTI so no replica sees the message before the new touched time.
-func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, at time.Time) error {
+// Touch records that user u's reactions changed by the write numbered seq
+// (see store.SeqBase): it raises P:touched:{U} to seq (never lowers it: two
+// writes of one user may reach here in either order, and the larger number
+// is the later commit) expiring TouchedTTL later, deletes U's cached
+// fold-in under v and announces "user U" on the events channel so every
+// replica drops U from its near cache, all in one MULTI so no replica sees
+// the message before the new mark.
+func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, seq int64) error {
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.keys.Touched(u), strconv.FormatInt(at.UnixNano(), 10), TouchedTTL)
+		raiseTo.Eval(ctx, p, []string{r.keys.Touched(u)}, strconv.FormatInt(seq, 10), TouchedTTL.Milliseconds())
 		if v != 0 {
 			p.Del(ctx, r.keys.FoldIn(v, u))
 		}
@@ -252,6 +257,17 @@ func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, at time
 	}
 	return nil
 }
+
+// raiseTo sets KEYS[1] to ARGV[1], expiring in ARGV[2] ms, unless it holds
+// a larger number. Both are non-negative decimal integers without leading
+// zeros, compared by length then digits (Lua's numbers are doubles and would
+// round them).
+var raiseTo = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+local new = ARGV[1]
+if cur and (#cur > #new or (#cur == #new and cur >= new)) then return 0 end
+redis.call('SET', KEYS[1], new, 'PX', ARGV[2])
+return 1`)
 
 // Subscribe listens on the events channel. The caller owns the PubSub.
 func (r *Reader) Subscribe(ctx context.Context) *redis.PubSub {

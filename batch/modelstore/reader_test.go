@@ -13,6 +13,7 @@ import (
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/modelstore/redistest"
+	"github.com/setlist/setlist/batch/store"
 )
 
 func TestReaderLoadAndUserState(t *testing.T) {
@@ -76,13 +77,29 @@ func TestReaderLoadAndUserState(t *testing.T) {
 	if st, _ := r.UserState(ctx, v, "bo b"); st.FoldIn == nil || st.FoldIn.Items[0].Because != 10 {
 		t.Fatalf("stored fold-in not read back: %+v", st)
 	}
-	at := time.Unix(100, 42)
-	if err := r.Touch(ctx, v, "bo b", at); err != nil {
+	// A mark stored before sequence numbers existed (unix nanoseconds) is
+	// raised by the first number; a smaller number never lowers it.
+	if err := r.Touch(ctx, v, "bo b", time.Unix(100, 42).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	seq := store.SeqBase + 9
+	if err := r.Touch(ctx, v, "bo b", seq); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = r.UserState(ctx, v, "bo b")
-	if st.FoldIn != nil || st.Touched != at.UnixNano() {
+	if st.FoldIn != nil || st.Touched != seq {
 		t.Fatalf("after Touch: %+v", st)
+	}
+	if err := r.Touch(ctx, v, "bo b", seq-1); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = r.UserState(ctx, v, "bo b"); st.Touched != seq {
+		t.Fatalf("an older number lowered the mark: %d, want %d", st.Touched, seq)
+	}
+	for range 2 { // the events of the first two touches; the third is checked below
+		if _, err := sub.ReceiveMessage(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	msg, err := sub.ReceiveMessage(ctx)
 	if err != nil {
@@ -134,14 +151,14 @@ func TestParseEvent(t *testing.T) {
 	}
 }
 
-// Testmodelstore.TouchedTTL: Touch gives P:touched:{U} a TTL of TouchedTTL, and
+// TestTouchedTTL: Touch gives P:touched:{U} a TTL of TouchedTTL, and
 // BatchFresh never trusts an absent key for a snapshot older than that (a
 // reaction may have expired since), while a key present always decides.
 func TestTouchedTTL(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	ctx := context.Background()
 	r := modelstore.NewReader(rdb, prefix)
-	if err := r.Touch(ctx, 1, "toucher", time.Now()); err != nil {
+	if err := r.Touch(ctx, 1, "toucher", store.SeqBase+1); err != nil {
 		t.Fatal(err)
 	}
 	ttl, err := rdb.TTL(ctx, modelstore.NewKeys(prefix).Touched("toucher")).Result()
@@ -155,22 +172,25 @@ func TestTouchedTTL(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	day := 24 * time.Hour
 	at := func(d time.Duration) int64 { return now.Add(-d).UnixNano() }
+	seq := func(n int64) int64 { return store.SeqBase + n }
 	for _, c := range []struct {
-		name              string
-		touched, snapshot int64
-		want              bool
+		name             string
+		touched, snapSeq int64
+		snapshot         int64
+		want             bool
 	}{
-		{"reacted after the snapshot", at(1 * day), at(2 * day), false},
-		{"reacted before the snapshot", at(3 * day), at(2 * day), true},
-		{"reacted at the snapshot", at(2 * day), at(2 * day), true},
-		{"no key, recent snapshot", 0, at(2 * day), true},
-		{"no key, snapshot just inside the TTL", 0, at(modelstore.TouchedTTL - time.Second), true},
-		{"no key, snapshot older than the TTL (a reaction may have expired)", 0, at(modelstore.TouchedTTL + day), false},
-		{"key present, old snapshot, older reaction", at(modelstore.TouchedTTL + 2*day), at(modelstore.TouchedTTL + day), true},
-		{"no snapshot time, no key", 0, 0, true},
-		{"no snapshot time, a reaction", at(day), 0, false},
+		{"reacted after the snapshot", seq(10), seq(9), at(2 * day), false},
+		{"reacted before the snapshot", seq(8), seq(9), at(2 * day), true},
+		{"the snapshot's last write", seq(9), seq(9), at(2 * day), true},
+		{"no key, recent snapshot", 0, seq(9), at(2 * day), true},
+		{"no key, snapshot just inside the TTL", 0, seq(9), at(modelstore.TouchedTTL - time.Second), true},
+		{"no key, snapshot older than the TTL (a reaction may have expired)", 0, seq(9), at(modelstore.TouchedTTL + day), false},
+		{"key present, old snapshot, older reaction", seq(1), seq(9), at(modelstore.TouchedTTL + day), true},
+		{"no snapshot time, no key", 0, 0, 0, true},
+		{"a version from before the numbers, a reaction", seq(1), 0, at(day), false},
+		{"a mark from before the numbers (unix ns)", at(3 * day), seq(9), at(2 * day), true},
 	} {
-		if got := modelstore.BatchFresh(c.touched, c.snapshot, now); got != c.want {
+		if got := modelstore.BatchFresh(c.touched, c.snapSeq, c.snapshot, now); got != c.want {
 			t.Errorf("%s: BatchFresh %v, want %v", c.name, got, c.want)
 		}
 	}

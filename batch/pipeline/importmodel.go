@@ -102,7 +102,7 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 	catalog := model.NewCatalog(resolved.Songs)
 	popular := catalog.Recs(popularItems(m, cfg.Popular))
 	res.Counts.Popular = len(popular)
-	meta := model.Meta{Version: res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, Params: fm.Params,
+	meta := model.Meta{Version: res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: fm.Params,
 		Scheme: cfg.Scheme, Metrics: res.Metrics, K: cfg.K, Items: catalog.Len()}
 	a, err := artifact.NewALS(meta, artifact.SourceImported, catalog, side, popular, fm.Users, fm.UserFactors, m)
 	if err != nil {

@@ -490,7 +490,7 @@ func (r *run) gate(ctx context.Context, metrics, baseline als.Metrics) error {
 func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.ItemSide, popular []model.Rec, userFactors []float32, m *als.CSR) func() (*artifact.Artifact, error) {
 	return func() (*artifact.Artifact, error) {
 		meta := model.Meta{
-			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, Params: r.res.Params.ALS,
+			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: r.res.Params.ALS,
 			Scheme: r.cfg.Scheme, Metrics: r.res.Metrics, K: r.cfg.K, Items: catalog.Len(),
 		}
 		return artifact.NewALS(meta, artifact.SourceTrained, catalog, side, popular, tr.Users, userFactors, m)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,19 +31,46 @@ const loadProgressEvery = 1 << 16
 // per reaction.
 //
 // Only users and songs with at least one reaction get a dense index (see
-// model.Training). SnapshotAt is the transaction's now(): reactions updated
-// after it are newer than the model. A reaction whose transaction began
-// before the snapshot but committed after it has an updated_at slightly
-// before SnapshotAt and is not in the snapshot; serve's writes are single
-// statements, so that window is one commit's latency.
+// model.Training). SnapshotAt is the transaction's now(), for people;
+// SnapshotSeq is exact (see store.SeqBase): the snapshot starts while it
+// holds store.SeqLock exclusively, which waits for every reaction write
+// that has taken a number to commit and holds back the next ones until the
+// snapshot is fixed, so exactly the writes numbered ≤ SnapshotSeq are in it.
+// New writes wait for that lock for the time of one statement.
 func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress store.LoadProgress) (*model.Training, error) {
 	if err := scheme.Validate(); err != nil {
 		return nil, fmt.Errorf("load training data: %w", err)
 	}
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load training data: %w", classify("acquire connection", err))
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, store.SeqLock); err != nil {
+		return nil, fmt.Errorf("load training data: fence reaction writes: %w", err)
+	}
+	locked := true
+	unlock := func() error {
+		if !locked {
+			return nil
+		}
+		locked = false
+		// A fresh context: a leaked session lock would stop every reaction
+		// write until the pooled connection closes.
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, store.SeqLock)
+		return err
+	}
+	defer func() {
+		if err := unlock(); err != nil {
+			conn.Conn().Close(context.Background()) // closing the session releases its locks
+		}
+	}()
 	var t *model.Training
-	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, conn.Conn(), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		t, err = loadSnapshot(ctx, tx, scheme, progress)
+		t, err = loadSnapshot(ctx, tx, scheme, progress, unlock)
 		return err
 	})
 	if err != nil {
@@ -51,13 +79,19 @@ func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress st
 	return t, nil
 }
 
-func loadSnapshot(ctx context.Context, tx pgx.Tx, scheme model.Scheme, progress store.LoadProgress) (*model.Training, error) {
+func loadSnapshot(ctx context.Context, tx pgx.Tx, scheme model.Scheme, progress store.LoadProgress, unfence func() error) (*model.Training, error) {
 	t := &model.Training{}
-	// The first statement fixes the snapshot; now() is the transaction's start.
+	// The first statement fixes the snapshot; now() is the transaction's
+	// start. The sequence is not transactional: its value is read under
+	// the fence, then the fence is lifted.
 	var estimate float64
-	if err := tx.QueryRow(ctx, `SELECT now(), COALESCE((SELECT reltuples FROM pg_class WHERE oid = 'reactions'::regclass), 0)`).
-		Scan(&t.SnapshotAt, &estimate); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT now(), COALESCE((SELECT reltuples FROM pg_class WHERE oid = 'reactions'::regclass), 0),
+		(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM reaction_seq)`).
+		Scan(&t.SnapshotAt, &estimate, &t.SnapshotSeq); err != nil {
 		return nil, fmt.Errorf("snapshot time: %w", err)
+	}
+	if err := unfence(); err != nil {
+		return nil, fmt.Errorf("lift the reaction fence: %w", err)
 	}
 	// The sort of the reaction stream may spill at tens of millions of rows;
 	// more memory for this one transaction keeps it in RAM.

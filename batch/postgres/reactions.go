@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/store"
@@ -128,10 +130,18 @@ func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([
 
 // React records a reaction in one transaction and returns it as stored.
 //
-//   - like and dislike are exclusive: recording one deletes the other on the
-//     same song, so the latest opinion wins. Plays are kept either way.
+//   - like and dislike are exclusive (the partial unique index
+//     reactions_one_opinion enforces it): recording one replaces the other
+//     on the same song in one upsert, so the latest opinion wins. Plays are
+//     kept either way.
 //   - a play adds 1 to the user's play count of the song (weight).
 //   - a repeated like or dislike only refreshes updated_at.
+//
+// The user's row is locked first (FOR NO KEY UPDATE: it does not block the
+// foreign-key checks of other writers), so one user's writes run one after
+// the other and take their locks in the same order; the reaction gets its
+// sequence number last (see store.SeqBase). A serialization failure or
+// deadlock is retried a few times, then answered ErrUnavailable.
 //
 // It returns ErrNotFound for an unknown user and ErrInvalid naming the song
 // for an unknown song (the song comes from the request body).
@@ -143,8 +153,8 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 		return setlist.Reaction{}, err
 	}
 	out := setlist.Reaction{User: id, Kind: kind}
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		key, err := userIDOf(ctx, tx, id)
+	err := db.reactionTx(ctx, func(tx pgx.Tx) error {
+		key, err := lockUser(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -156,27 +166,24 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 			return err
 		}
 		out.Song = song
-		switch kind {
-		case setlist.Like, setlist.Dislike:
-			other := setlist.Dislike
-			if kind == setlist.Dislike {
-				other = setlist.Like
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM reactions WHERE user_id = $1 AND song_id = $2 AND kind = $3`, key, song, string(other)); err != nil {
-				return classify("remove opposite reaction", err)
-			}
-		}
 		var w float32
-		err = tx.QueryRow(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight) VALUES ($1, $2, $3, 1)
-			ON CONFLICT (user_id, song_id, kind) DO UPDATE SET
-				weight = CASE WHEN EXCLUDED.kind = 'play' THEN reactions.weight + 1 ELSE 1 END,
-				updated_at = now()
-			RETURNING weight, updated_at`, key, song, string(kind)).Scan(&w, &out.UpdatedAt)
+		if kind == setlist.Play {
+			err = tx.QueryRow(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight) VALUES ($1, $2, 'play', 1)
+				ON CONFLICT (user_id, song_id, kind) DO UPDATE SET weight = reactions.weight + 1, updated_at = now()
+				RETURNING weight, updated_at`, key, song).Scan(&w, &out.UpdatedAt)
+		} else {
+			err = tx.QueryRow(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight) VALUES ($1, $2, $3, 1)
+				ON CONFLICT (user_id, song_id) WHERE kind IN ('like', 'dislike') DO UPDATE SET
+					kind = EXCLUDED.kind, weight = 1, updated_at = now(),
+					created_at = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.created_at ELSE now() END
+				RETURNING weight, updated_at`, key, song, string(kind)).Scan(&w, &out.UpdatedAt)
+		}
 		if err != nil {
 			return classify("record reaction", err)
 		}
 		out.Weight = float64(w)
-		return nil
+		out.Seq, err = nextSeq(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return setlist.Reaction{}, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
@@ -184,22 +191,105 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 	return out, nil
 }
 
-// Unreact deletes one reaction and returns the database time of the delete
-// (the user's history changed then). It returns ErrNotFound if the user, or
-// that reaction, does not exist.
-func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error) {
-	if !kind.Valid() {
-		return time.Time{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
-	}
-	var at time.Time
-	err := db.Pool.QueryRow(ctx, `DELETE FROM reactions r USING users u
-		WHERE u.external_id = $1 AND r.user_id = u.id AND r.song_id = $2 AND r.kind = $3
-		RETURNING now()`, string(id), song, string(kind)).Scan(&at)
+// lockUser resolves the user's internal id and locks the row against the
+// user's other reaction writes until commit; ErrNotFound for an unknown user.
+func lockUser(ctx context.Context, tx pgx.Tx, id setlist.UserID) (int64, error) {
+	var key int64
+	err := tx.QueryRow(ctx, `SELECT id FROM users WHERE external_id = $1 FOR NO KEY UPDATE`, string(id)).Scan(&key)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, fmt.Errorf("%s of song %d by %q: %w", kind, song, id, setlist.ErrNotFound)
+		return 0, fmt.Errorf("user %q: %w", id, setlist.ErrNotFound)
 	}
 	if err != nil {
-		return time.Time{}, classify("delete reaction", err)
+		return 0, classify(fmt.Sprintf("user %q", id), err)
 	}
-	return at, nil
+	return key, nil
+}
+
+// nextSeq takes the write's reaction sequence number under the shared side
+// of store.SeqLock. It must be the transaction's last statement: the lock is
+// held until commit, and a training snapshot waits for it, so the shorter
+// the better, and a writer holding it never waits for anything else.
+func nextSeq(ctx context.Context, tx pgx.Tx) (int64, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, store.SeqLock); err != nil {
+		return 0, classify("fence the reaction", err)
+	}
+	var seq int64
+	if err := tx.QueryRow(ctx, `SELECT nextval('reaction_seq')`).Scan(&seq); err != nil {
+		return 0, classify("number the reaction", err)
+	}
+	return seq, nil
+}
+
+// ReactionSeq returns the last reaction sequence number taken (SeqBase when
+// none was): a write numbered above it is newer than anything read now.
+func (db *DB) ReactionSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	err := db.Pool.QueryRow(ctx, `SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM reaction_seq`).Scan(&seq)
+	if err != nil {
+		return 0, classify("read the reaction sequence", err)
+	}
+	return seq, nil
+}
+
+// txRetries is how many times a reaction write is tried when PostgreSQL
+// aborts it for a serialization failure or a deadlock.
+const txRetries = 4
+
+// reactionTx runs fn in a transaction, retrying it (with a short, growing,
+// jittered pause) when PostgreSQL aborts it as a serialization failure
+// (40001) or deadlock victim (40P01); when the tries run out the error is
+// ErrUnavailable, which the API answers 503 with Retry-After.
+func (db *DB) reactionTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	var err error
+	for try := range txRetries {
+		if try > 0 {
+			pause := time.Duration(try*try)*5*time.Millisecond + time.Duration(rand.Int64N(int64(5*time.Millisecond)))
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("retry after %w: %w: %w", err, setlist.ErrUnavailable, ctx.Err())
+			case <-time.After(pause):
+			}
+		}
+		err = pgx.BeginFunc(ctx, db.Pool, fn)
+		if !retryable(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("gave up after %d tries: %w: %w", txRetries, setlist.ErrUnavailable, err)
+}
+
+// retryable tells a transaction PostgreSQL aborted only because of what ran
+// beside it: running it again may succeed.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// Unreact deletes one reaction and returns the write's reaction sequence
+// number (see store.SeqBase). It returns ErrNotFound if the user, or that
+// reaction, does not exist.
+func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (int64, error) {
+	if !kind.Valid() {
+		return 0, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+	}
+	var seq int64
+	err := db.reactionTx(ctx, func(tx pgx.Tx) error {
+		key, err := lockUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM reactions WHERE user_id = $1 AND song_id = $2 AND kind = $3`, key, song, string(kind))
+		if err != nil {
+			return classify("delete reaction", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%s of song %d by %q: %w", kind, song, id, setlist.ErrNotFound)
+		}
+		seq, err = nextSeq(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return 0, wrapTx("unreact", err)
+	}
+	return seq, nil
 }

@@ -3,11 +3,17 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/postgres/pgtest"
 	"github.com/setlist/setlist/batch/store"
+	schema "github.com/setlist/setlist/sql"
 )
 
 func TestReact(t *testing.T) {
@@ -72,9 +78,9 @@ func TestReact(t *testing.T) {
 		}
 	})
 	t.Run("Unreact", func(t *testing.T) {
-		at, err := db.Unreact(ctx, "ana", ids[0], setlist.Like)
-		if err != nil || at.IsZero() {
-			t.Fatalf("Unreact = %v, %v", at, err)
+		seq, err := db.Unreact(ctx, "ana", ids[0], setlist.Like)
+		if err != nil || seq <= store.SeqBase {
+			t.Fatalf("Unreact = %v, %v", seq, err)
 		}
 		if _, err := db.Unreact(ctx, "ana", ids[0], setlist.Like); !errors.Is(err, setlist.ErrNotFound) {
 			t.Fatalf("second Unreact: %v, want ErrNotFound", err)
@@ -110,4 +116,86 @@ func TestReact(t *testing.T) {
 			t.Fatalf("UserReactions(empty) = %v, %v; want none", rs, err)
 		}
 	})
+}
+
+// TestReactionTxRetries: a transaction PostgreSQL aborts as a deadlock
+// victim or serialization failure is run again, a bounded number of times,
+// and then reported as ErrUnavailable (a 503 with Retry-After, not a 500);
+// other errors are not retried.
+func TestReactionTxRetries(t *testing.T) {
+	db := pgtest.DB(t)
+	ctx := context.Background()
+	tries := 0
+	err := db.ReactionTx(ctx, func(pgx.Tx) error {
+		tries++
+		return &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
+	})
+	if !errors.Is(err, setlist.ErrUnavailable) || tries < 2 || tries > 10 {
+		t.Fatalf("always deadlocked: %d tries, %v; want a few tries, then ErrUnavailable", tries, err)
+	}
+	tries = 0
+	err = db.ReactionTx(ctx, func(pgx.Tx) error {
+		if tries++; tries == 1 {
+			return &pgconn.PgError{Code: "40001", Message: "could not serialize access"}
+		}
+		return nil
+	})
+	if err != nil || tries != 2 {
+		t.Fatalf("one serialization failure: %d tries, %v; want success on the second", tries, err)
+	}
+	tries = 0
+	err = db.ReactionTx(ctx, func(pgx.Tx) error {
+		tries++
+		return &pgconn.PgError{Code: "23505", Message: "duplicate key"}
+	})
+	if err == nil || errors.Is(err, setlist.ErrUnavailable) || tries != 1 {
+		t.Fatalf("a unique violation: %d tries, %v; want one try and the error as is", tries, err)
+	}
+}
+
+// TestOpinionMigration: migration 0004 keeps the newer of a like and a
+// dislike that exist together (written before it) and then refuses a pair.
+func TestOpinionMigration(t *testing.T) {
+	db := pgtest.DB(t)
+	ctx := context.Background()
+	ids := mustSongs(t, db, [2]string{"Queen", "Bohemian Rhapsody"}, [2]string{"Muse", "Uprising"})
+	if _, err := db.CreateUser(ctx, store.NewUser{ID: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	// Undo the migration's index, write pairs as the old code could, and run
+	// the migration's statements again.
+	body, err := fs.ReadFile(schema.Postgres, "postgres/0004_reaction_freshness.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fix, _ := strings.Cut(string(body), "-- The latest opinion wins")
+	if _, err := db.Pool.Exec(ctx, `DROP INDEX reactions_one_opinion`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO reactions (user_id, song_id, kind, updated_at) SELECT u.id, s, k, t::timestamptz FROM users u,
+		(VALUES ($1::bigint, 'like', '2026-01-01'), ($1, 'dislike', '2026-01-02'), ($2::bigint, 'like', '2026-01-03'), ($2, 'dislike', '2026-01-02')) v(s, k, t)`,
+		ids[0], ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, "-- The latest opinion wins"+fix); err != nil {
+		t.Fatal(err)
+	}
+	got := map[setlist.SongID]setlist.ReactionKind{}
+	rs, err := db.UserReactions(ctx, "ana", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if _, dup := got[r.Song]; dup {
+			t.Fatalf("song %d still has two opinions: %v", r.Song, rs)
+		}
+		got[r.Song] = r.Kind
+	}
+	if got[ids[0]] != setlist.Dislike || got[ids[1]] != setlist.Like {
+		t.Fatalf("kept %v, want the newer opinion of each song (dislike of %d, like of %d)", got, ids[0], ids[1])
+	}
+	_, err = db.Pool.Exec(ctx, `INSERT INTO reactions (user_id, song_id, kind) SELECT id, $1, 'like' FROM users`, ids[0])
+	if err == nil {
+		t.Fatal("a like beside a dislike was stored; the index must refuse it")
+	}
 }

@@ -20,7 +20,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.NewUser) (setlist.User, er
 		return setlist.User{}, err
 	}
 	out := setlist.User{ID: u.ID, DisplayName: u.DisplayName}
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := db.reactionTx(ctx, func(tx pgx.Tx) error {
 		var id int64
 		err := tx.QueryRow(ctx, `INSERT INTO users (external_id, display_name) VALUES ($1, $2)
 			ON CONFLICT (external_id) DO NOTHING RETURNING id, created_at`, string(u.ID), u.DisplayName).Scan(&id, &out.CreatedAt)
@@ -43,7 +43,10 @@ func (db *DB) CreateUser(ctx context.Context, u store.NewUser) (setlist.User, er
 				return classify(fmt.Sprintf("likes[%d]: insert", i), err)
 			}
 		}
-		return nil
+		// A recreated id may have lists and fold-ins from its previous
+		// life: the creation is numbered like a reaction so none is served.
+		out.Seq, err = nextSeq(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return setlist.User{}, wrapTx("create user", err)

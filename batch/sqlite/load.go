@@ -20,7 +20,8 @@ const loadProgressEvery = 1 << 16
 // which in WAL mode sees the database as of its first read whatever commits
 // meanwhile. Each user+song's reactions are folded into one raw weight with
 // model.Signal; only users and songs with reactions get a dense index (see
-// model.Training). SnapshotAt is taken just before the first read.
+// model.Training). SnapshotAt is taken just before the first read, for
+// people; SnapshotSeq is exact.
 func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress store.LoadProgress) (*model.Training, error) {
 	if err := scheme.Validate(); err != nil {
 		return nil, fmt.Errorf("load training data: %w", err)
@@ -28,8 +29,11 @@ func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress st
 	t := &model.Training{}
 	err := inTx(ctx, db.r, nil, func(tx *sql.Tx) error {
 		t.SnapshotAt = fromMicros(micros(time.Now()))
+		// The first read fixes the snapshot, and the counter is written in
+		// every reaction write's own transaction: exactly the writes
+		// numbered ≤ SnapshotSeq are in it (see store.SeqBase).
 		var estimate int64
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM reactions`).Scan(&estimate); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT n FROM reaction_seq), (SELECT count(*) FROM reactions)`).Scan(&t.SnapshotSeq, &estimate); err != nil {
 			return fmt.Errorf("count reactions: %w", err)
 		}
 		userPos := map[int64]int32{}

@@ -153,25 +153,24 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 			return err
 		}
 		out.Song = song
-		switch kind {
-		case setlist.Like, setlist.Dislike:
-			other := setlist.Dislike
-			if kind == setlist.Dislike {
-				other = setlist.Like
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM reactions WHERE user_id = ? AND song_id = ? AND kind = ?`, key, int64(song), string(other)); err != nil {
-				return classify("remove opposite reaction", err)
-			}
-		}
 		now := micros(time.Now())
 		var updated int64
-		err = tx.QueryRowContext(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)
-			ON CONFLICT (user_id, song_id, kind) DO UPDATE SET
-				weight = CASE WHEN excluded.kind = 'play' THEN reactions.weight + 1 ELSE 1 END,
-				updated_at = ?4
-			RETURNING weight, updated_at`, key, int64(song), string(kind), now).Scan(&out.Weight, &updated)
+		if kind == setlist.Play {
+			err = tx.QueryRowContext(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, created_at, updated_at) VALUES (?1, ?2, 'play', 1, ?3, ?3)
+				ON CONFLICT (user_id, song_id, kind) DO UPDATE SET weight = reactions.weight + 1, updated_at = ?3
+				RETURNING weight, updated_at`, key, int64(song), now).Scan(&out.Weight, &updated)
+		} else {
+			err = tx.QueryRowContext(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)
+				ON CONFLICT (user_id, song_id) WHERE kind IN ('like', 'dislike') DO UPDATE SET
+					kind = excluded.kind, weight = 1, updated_at = ?4,
+					created_at = CASE WHEN reactions.kind = excluded.kind THEN reactions.created_at ELSE ?4 END
+				RETURNING weight, updated_at`, key, int64(song), string(kind), now).Scan(&out.Weight, &updated)
+		}
 		if err != nil {
 			return classify("record reaction", err)
+		}
+		if out.Seq, err = nextSeq(ctx, tx); err != nil {
+			return err
 		}
 		out.UpdatedAt = fromMicros(updated)
 		return nil
@@ -182,13 +181,14 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 	return out, nil
 }
 
-// Unreact deletes one reaction and returns the time of the delete. It returns
-// ErrNotFound if the user, or that reaction, does not exist.
-func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error) {
+// Unreact deletes one reaction and returns the write's reaction sequence
+// number (see store.SeqBase). It returns ErrNotFound if the user, or that
+// reaction, does not exist.
+func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (int64, error) {
 	if !kind.Valid() {
-		return time.Time{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+		return 0, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}
-	at := fromMicros(micros(time.Now()))
+	var seq int64
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM reactions
 			WHERE user_id = (SELECT id FROM users WHERE external_id = ?) AND song_id = ? AND kind = ?`, string(id), int64(song), string(kind))
@@ -198,12 +198,33 @@ func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongI
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%s of song %d by %q: %w", kind, song, id, setlist.ErrNotFound)
 		}
-		return nil
+		seq, err = nextSeq(ctx, tx)
+		return err
 	})
 	if err != nil {
-		return time.Time{}, wrapTx("unreact", err)
+		return 0, wrapTx("unreact", err)
 	}
-	return at, nil
+	return seq, nil
+}
+
+// nextSeq takes the write's reaction sequence number (see store.SeqBase)
+// in the write's transaction: SQLite's single writer orders them.
+func nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `UPDATE reaction_seq SET n = n + 1 RETURNING n`).Scan(&seq); err != nil {
+		return 0, classify("number the reaction", err)
+	}
+	return seq, nil
+}
+
+// ReactionSeq returns the last reaction sequence number taken (SeqBase when
+// none was): a write numbered above it is newer than anything read now.
+func (db *DB) ReactionSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := db.r.QueryRowContext(ctx, `SELECT n FROM reaction_seq`).Scan(&seq); err != nil {
+		return 0, classify("read the reaction sequence", err)
+	}
+	return seq, nil
 }
 
 // sqlLimit is LIMIT's argument for limit ≤ 0 meaning "all" (SQLite reads a

@@ -53,7 +53,10 @@ func (db *DB) CreateUser(ctx context.Context, u store.NewUser) (setlist.User, er
 				return classify(fmt.Sprintf("likes[%d]: insert", i), err)
 			}
 		}
-		return nil
+		// A recreated id may have lists and fold-ins from its previous
+		// life: the creation is numbered like a reaction so none is served.
+		out.Seq, err = nextSeq(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return setlist.User{}, wrapTx("create user", err)

@@ -22,3 +22,28 @@ type ReactedSong struct {
 // history always yields the same capped set). Both backends implement it in
 // SQL: the cap bounds what is read and decoded, not only what is solved.
 const FoldInOrder = "kind = 'play', updated_at DESC, weight DESC, song_id"
+
+// Reaction sequence numbers make "is this user's latest reaction in the
+// model?" exact. Every write to a user's reactions takes the next number of
+// one database-wide counter (reaction_seq, migration 0004) in the same
+// transaction, after locking the user, so one user's numbers grow in commit
+// order. A training snapshot records the counter's value S such that a write
+// is visible in the snapshot exactly when its number is ≤ S: PostgreSQL
+// fences in-flight writes with an advisory lock (see postgres.LoadTraining),
+// SQLite's single writer makes the counter row itself the fence. Serve keeps
+// each user's latest number in Redis and serves the batch list only while it
+// is ≤ the model's S, one integer comparison on the read path.
+//
+// Timestamps could not do this: updated_at is a transaction's start, so a
+// write that began before a snapshot and committed after it carries an
+// earlier time than the snapshot yet is not in it.
+
+// SeqBase is the counter's first value (2^62): every number is above any
+// unix-nanosecond time serve stored as a user's "touched" mark before the
+// counter existed, so the larger of the two is always the number.
+const SeqBase int64 = 1 << 62
+
+// SeqLock is the PostgreSQL advisory lock key that fences reaction writes
+// (shared, held from taking a number to commit) against a training
+// snapshot (exclusive, held while it reads the counter and starts).
+const SeqLock int64 = 0x5e7115_0004

@@ -14,6 +14,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ type DB interface {
 	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
 	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
-	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error)
+	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (seq int64, err error)
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error)
 	ReactedSongs(ctx context.Context, id setlist.UserID) ([]setlist.SongID, error)
@@ -51,6 +52,7 @@ type DB interface {
 	LastTuned(ctx context.Context) (store.Run, error)
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+	ReactionSeq(ctx context.Context) (int64, error)
 	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
 	Ping(ctx context.Context) error
 	SaveArtifact(ctx context.Context, version int64, family string, data []byte) (store.ArtifactInfo, error)
@@ -84,6 +86,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"SongSearch", testSongSearch},
 		{"NameUsers", testNameUsers},
 		{"Load", testLoad},
+		{"Sequence", testSequence},
+		{"Opinions", testOpinions},
 		{"Registry", testRegistry},
 		{"TuningTrials", testTuningTrials},
 		{"Lock", testLock},
@@ -454,6 +458,77 @@ func testLoad(t *testing.T, b Backend) {
 	}
 	if tr.SnapshotAt.Before(before) || tr.SnapshotAt.After(time.Now().Add(time.Second)) {
 		t.Errorf("snapshot at %v", tr.SnapshotAt)
+	}
+}
+
+// testSequence: every reaction write gets a number above the last one, and
+// a training snapshot's number separates the writes it holds from later
+// ones (see store.SeqBase).
+func testSequence(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	loser := songID(t, b.DB, "Beck", "Loser")
+	last, err := b.DB.ReactionSeq(ctx)
+	if err != nil || last < store.SeqBase {
+		t.Fatalf("ReactionSeq = %d, %v; want ≥ SeqBase", last, err)
+	}
+	next := func(what string, seq int64, err error) {
+		t.Helper()
+		if err != nil || seq <= last {
+			t.Fatalf("%s: number %d, %v; want above %d", what, seq, err, last)
+		}
+		last = seq
+	}
+	r, err := b.DB.React(ctx, "bob", store.SongRef{ID: loser}, setlist.Like)
+	next("like", r.Seq, err)
+	u, err := b.DB.CreateUser(ctx, store.NewUser{ID: "dora", Likes: []store.SongRef{{ID: loser}}})
+	next("create user", u.Seq, err)
+	seq, err := b.DB.Unreact(ctx, "bob", loser, setlist.Like)
+	next("unreact", seq, err)
+	tr, err := b.DB.LoadTraining(ctx, model.DefaultScheme(), nil)
+	if err != nil || tr.SnapshotSeq != last {
+		t.Fatalf("snapshot number %d, %v; want the last write's %d", tr.SnapshotSeq, err, last)
+	}
+	r, err = b.DB.React(ctx, "bob", store.SongRef{ID: loser}, setlist.Play)
+	next("play after the snapshot", r.Seq, err)
+	if r.Seq <= tr.SnapshotSeq {
+		t.Fatalf("a write after the snapshot is numbered %d ≤ the snapshot's %d", r.Seq, tr.SnapshotSeq)
+	}
+}
+
+// testOpinions: like and dislike of one song exclude each other whatever
+// the interleaving of concurrent writers: the latest wins, never both.
+func testOpinions(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	ref := store.SongRef{ID: songID(t, b.DB, "Beck", "Loser")}
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				kind := setlist.Like
+				if (c+i)%2 == 1 {
+					kind = setlist.Dislike
+				}
+				if _, err := b.DB.React(ctx, "bob", ref, kind); err != nil && !errors.Is(err, setlist.ErrUnavailable) {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rs, err := b.DB.UserReactions(ctx, "bob", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opinions := 0
+	for _, r := range rs {
+		if r.Song == ref.ID && r.Kind != setlist.Play {
+			opinions++
+		}
+	}
+	if opinions != 1 {
+		t.Fatalf("%d opinions of one song after concurrent likes and dislikes, want 1: %+v", opinions, rs)
 	}
 }
 

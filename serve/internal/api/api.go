@@ -30,7 +30,7 @@ type DB interface {
 	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
 	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
-	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (time.Time, error)
+	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (seq int64, err error)
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)
 	Song(ctx context.Context, id setlist.SongID) (setlist.Song, error)

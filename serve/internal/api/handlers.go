@@ -115,7 +115,7 @@ func (a *API) createUser(c *fiber.Ctx) error {
 	}
 	// A recreated id may have lists and fold-ins from its previous life:
 	// mark it touched so none of them is served.
-	if err := a.deps.Recs.Reacted(c.UserContext(), u.ID, u.CreatedAt); err != nil {
+	if err := a.deps.Recs.Reacted(c.UserContext(), u.ID, u.Seq); err != nil {
 		return err
 	}
 	c.Location("/v1/users/" + url.PathEscape(string(u.ID)))
@@ -174,7 +174,7 @@ func (a *API) react(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.deps.Recs.Reacted(c.UserContext(), id, r.UpdatedAt); err != nil {
+	if err := a.deps.Recs.Reacted(c.UserContext(), id, r.Seq); err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(r)
@@ -202,11 +202,11 @@ func (a *API) unreact(c *fiber.Ctx) error {
 	if !kind.Valid() {
 		return fmt.Errorf("kind (query or body) must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}
-	at, err := a.deps.DB.Unreact(c.UserContext(), id, song, kind)
+	seq, err := a.deps.DB.Unreact(c.UserContext(), id, song, kind)
 	if err != nil {
 		return err
 	}
-	if err := a.deps.Recs.Reacted(c.UserContext(), id, at); err != nil {
+	if err := a.deps.Recs.Reacted(c.UserContext(), id, seq); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -22,8 +22,12 @@ type Snapshot struct {
 	LoadedAt  time.Time
 	songs     map[setlist.SongID][]byte // songJSON of every catalog song that still exists
 	names     map[setlist.SongID]setlist.Song
-	// snapshotNanos is Meta.SnapshotAt in unix nanoseconds (0 when unset):
-	// a user touched later than this has reactions the batch list lacks.
+	// snapshotSeq is Meta.SnapshotSeq (0 in versions from before it
+	// existed, so every touched user is folded in): a user whose latest
+	// reaction write is numbered above it has reactions the batch list lacks.
+	snapshotSeq int64
+	// snapshotNanos is Meta.SnapshotAt in unix nanoseconds (0 when unset),
+	// for users with no touched mark (see modelstore.BatchFresh).
 	snapshotNanos int64
 }
 
@@ -109,6 +113,7 @@ func (s *Service) load(ctx context.Context, v model.Version) (*Snapshot, error) 
 		return nil, fmt.Errorf("name the catalog's songs: %w", err)
 	}
 	snap := &Snapshot{Version: v, Published: p, LoadedAt: time.Now(), songs: make(map[setlist.SongID][]byte, len(names)), names: names}
+	snap.snapshotSeq = p.Meta.SnapshotSeq
 	if !p.Meta.SnapshotAt.IsZero() {
 		snap.snapshotNanos = p.Meta.SnapshotAt.UnixNano()
 	}

@@ -29,7 +29,7 @@ type ModelStore interface {
 	Load(ctx context.Context, v model.Version) (*model.Published, error)
 	UserState(ctx context.Context, v model.Version, u setlist.UserID) (modelstore.UserState, error)
 	StoreFoldIn(ctx context.Context, v model.Version, u setlist.UserID, rec modelstore.FoldInRecord, ttl time.Duration) error
-	Touch(ctx context.Context, v model.Version, u setlist.UserID, at time.Time) error
+	Touch(ctx context.Context, v model.Version, u setlist.UserID, seq int64) error
 	// Events delivers version switches and user invalidations until ctx
 	// ends; subscribed is called whenever the subscription is
 	// (re)established and lost when it breaks (messages may be missed in
@@ -199,7 +199,7 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		// solve). Counted, not logged: it would be a line per request.
 		s.metrics.StoreError("redis", "user_state")
 	}
-	fresh := modelstore.BatchFresh(st.Touched, snap.snapshotNanos, time.Now())
+	fresh := modelstore.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, time.Now())
 	if redisOK && fresh && len(st.Recs) >= n {
 		items := make([]model.Explained, n)
 		for i, r := range st.Recs[:n] {
@@ -308,10 +308,11 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	return modelstore.FoldInRecord{Source: setlist.SourceFoldIn, Complete: len(items) < depth, Items: items}, nil
 }
 
-// Reacted records that u's reactions changed at (database time) after the
-// write committed: u's answers here are dropped at once, and the store marks
-// the user touched and tells the other replicas.
-func (s *Service) Reacted(ctx context.Context, u setlist.UserID, at time.Time) error {
+// Reacted records that u's reactions changed, by the write numbered seq
+// (see store.SeqBase), after the write committed: u's answers here are
+// dropped at once, and the store marks the user touched and tells the other
+// replicas.
+func (s *Service) Reacted(ctx context.Context, u setlist.UserID, seq int64) error {
 	s.epoch.Add(1)
 	s.near.invalidate(u)
 	var v model.Version
@@ -320,7 +321,7 @@ func (s *Service) Reacted(ctx context.Context, u setlist.UserID, at time.Time) e
 	}
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	defer cancel()
-	if err := s.store.Touch(rctx, v, u, at); err != nil {
+	if err := s.store.Touch(rctx, v, u, seq); err != nil {
 		s.metrics.StoreError("redis", "touch")
 		return fmt.Errorf("the reaction is saved but other replicas could not be told: %w", err)
 	}
