@@ -1,0 +1,64 @@
+package pipeline_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist/batch/artifact"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/modelstore/redistest"
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/postgres/pgtest"
+)
+
+// BenchmarkRepublishShared: time from an empty Redis to the full model
+// served again (read and verify the artifact from PostgreSQL, decode,
+// every user's top-5 from the stored factors, publish, switch), against
+// the retrain that would otherwise be needed, on the shared data.
+func BenchmarkRepublishShared(b *testing.B) {
+	db := pgtest.DB(b)
+	importFile(b, db, sharedData(b))
+	benchRepublish(b, db, pipeline.Config{Overrides: pipeline.Overrides{Factors: ptr(64), Iterations: ptr(15)}, Force: true})
+}
+
+func benchRepublish(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
+	ctx := context.Background()
+	rdb, prefix := redistest.Client(b)
+	keys := modelstore.NewKeys(prefix)
+	pub := modelstore.NewPublisher(rdb, keys)
+	res, err := pipeline.Run(ctx, cfg, pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: pub, Artifacts: db})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("retrain: total %.2fs (artifact %.2fs, %d bytes); users %d songs %d nnz %d",
+		res.Timings["total"], res.Timings["artifact"], res.Counts.ArtifactBytes, res.Counts.Users, res.Counts.Songs, res.Counts.NNZ)
+	sums := map[string]float64{}
+	for b.Loop() {
+		b.StopTimer()
+		for _, k := range rdb.Keys(ctx, prefix+":*").Val() {
+			rdb.Unlink(ctx, k)
+		}
+		b.StartTimer()
+		t := time.Now()
+		r, err := artifact.Restore(ctx, artifact.RestoreDeps{Artifacts: db, Registry: db, Publisher: pub}, res.Version, cfg.Threads, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.How != artifact.RestoredRepublished {
+			b.Fatalf("restore did %s", r.How)
+		}
+		total := time.Since(t).Seconds()
+		b.Logf("republish: total %.2fs load %.2f lists %.2f publish %.2f (%d users)", total,
+			r.Timings["load"], r.Timings["lists"], r.Timings["publish"], r.Report.Users)
+		for k, v := range r.Timings {
+			sums[k] += v
+		}
+	}
+	for _, k := range []string{"load", "lists", "publish", "total"} {
+		b.ReportMetric(sums[k]/float64(b.N), "republish-"+k+"-s")
+	}
+	b.ReportMetric(res.Timings["total"], "retrain-s")
+	b.ReportMetric(float64(res.Counts.ArtifactBytes), "artifact-bytes")
+}
