@@ -26,10 +26,9 @@ type Metrics struct {
 	runNDCG         prometheus.Gauge
 	runBaselineNDCG prometheus.Gauge
 
-	publishedOnce sync.Once
-	lastSuccess   prometheus.Gauge
-	gauges        map[string]prometheus.Gauge
-	publishedErr  error
+	published   lazySeries
+	lastSuccess prometheus.Gauge
+	gauges      map[string]prometheus.Gauge
 
 	// The last search's series, registered once a run tunes, so a run that
 	// does not tune pushes nothing over them. A tune-only Metrics
@@ -37,10 +36,28 @@ type Metrics struct {
 	// Pushgateway job, and must not overwrite the retrain's status,
 	// phases or candidate score (nor fire the retrain alerts).
 	tuneOnly   bool
-	tunedOnce  sync.Once
+	tuned      lazySeries
 	tuneGauges map[string]prometheus.Gauge
 	tuneStop   *prometheus.GaugeVec
-	tunedErr   error
+}
+
+// lazySeries registers its collectors on first use, so series describing
+// something a run may not do (publish, search) are pushed only once a run
+// did it, never as zeros over the last real values.
+type lazySeries struct {
+	once sync.Once
+	err  error
+}
+
+func (l *lazySeries) register(reg prometheus.Registerer, what string, cs ...prometheus.Collector) error {
+	l.once.Do(func() {
+		for _, c := range cs {
+			if err := reg.Register(c); err != nil && l.err == nil {
+				l.err = fmt.Errorf("register %s metrics: %w", what, err)
+			}
+		}
+	})
+	return l.err
 }
 
 // tuneGaugeDefs name the gauges set from the last search (see TuningSummary).
@@ -147,16 +164,12 @@ func (m *Metrics) observeTuning(res *Result) error {
 	if res.Tuning == nil || s == nil {
 		return nil
 	}
-	m.tunedOnce.Do(func() {
-		m.tunedErr = m.reg.Register(m.tuneStop)
-		for _, g := range tuneGaugeDefs {
-			if err := m.reg.Register(m.tuneGauges[g.key]); err != nil && m.tunedErr == nil {
-				m.tunedErr = err
-			}
-		}
-	})
-	if m.tunedErr != nil {
-		return fmt.Errorf("register tuning metrics: %w", m.tunedErr)
+	cs := []prometheus.Collector{m.tuneStop}
+	for _, g := range tuneGaugeDefs {
+		cs = append(cs, m.tuneGauges[g.key])
+	}
+	if err := m.tuned.register(m.reg, "tuning", cs...); err != nil {
+		return err
 	}
 	kept := 0.0
 	if s.KeptIncumbent {
@@ -212,16 +225,12 @@ func (m *Metrics) observeRun(res *Result) error {
 	if res.Status != store.RunPublished {
 		return nil
 	}
-	m.publishedOnce.Do(func() {
-		m.publishedErr = m.reg.Register(m.lastSuccess)
-		for _, g := range publishedGauges {
-			if err := m.reg.Register(m.gauges[g.key]); err != nil && m.publishedErr == nil {
-				m.publishedErr = err
-			}
-		}
-	})
-	if m.publishedErr != nil {
-		return fmt.Errorf("register published-model metrics: %w", m.publishedErr)
+	cs := []prometheus.Collector{m.lastSuccess}
+	for _, g := range publishedGauges {
+		cs = append(cs, m.gauges[g.key])
+	}
+	if err := m.published.register(m.reg, "published-model", cs...); err != nil {
+		return err
 	}
 	m.lastSuccess.Set(float64(time.Now().Unix()))
 	for k, v := range res.Metrics {

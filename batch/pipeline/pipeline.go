@@ -530,7 +530,9 @@ func (r *run) baseParams(ctx context.Context, m *als.CSR) (als.Params, error) {
 	if terr != nil && !errors.Is(terr, setlist.ErrNotFound) {
 		return als.Params{}, terr
 	}
-	if terr == nil && (err != nil || tuned.ID > last.ID) {
+	// Newer means finished after the last publish (a rollback --to
+	// republishes an older run, and then its parameters win).
+	if terr == nil && (err != nil || newerThanPublish(tuned, last)) {
 		last, err, source = tuned, nil, "last-tuned"
 	}
 	if err != nil {
@@ -543,6 +545,15 @@ func (r *run) baseParams(ctx context.Context, m *als.CSR) (als.Params, error) {
 	}
 	r.res.Params.Source, r.res.Params.Tuning = source, rp.Tuning
 	return rp.ALS, nil
+}
+
+// newerThanPublish says whether the search tuned ended after published
+// went live.
+func newerThanPublish(tuned, published store.Run) bool {
+	if tuned.FinishedAt == nil || published.PublishedAt == nil {
+		return tuned.ID > published.ID
+	}
+	return tuned.FinishedAt.After(*published.PublishedAt)
 }
 
 // tuneProgress shows the search on a bar over its budget (or its trials

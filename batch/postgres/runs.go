@@ -188,36 +188,29 @@ func (db *DB) Runs(ctx context.Context, limit int) ([]store.Run, error) {
 // latest published_at: a rollback --to an older version republishes it
 // past newer ones), or ErrNotFound when none is.
 func (db *DB) LastPublished(ctx context.Context) (store.Run, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs
-		WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 1`)
-	if err != nil {
-		return store.Run{}, fmt.Errorf("last published run: %w", err)
-	}
-	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("last published run: %w", setlist.ErrNotFound)
-	}
-	if err != nil {
-		return store.Run{}, fmt.Errorf("last published run: %w", err)
-	}
-	return r, nil
+	return db.lastRun(ctx, "last published run", `status = 'published' ORDER BY published_at DESC, id DESC`)
 }
 
 // LastTuned returns the newest run that was a search alone (status tuned),
 // or ErrNotFound when none is: the parameters a train starts from when they
 // are newer than the last published run's.
 func (db *DB) LastTuned(ctx context.Context) (store.Run, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs
-		WHERE status = 'tuned' ORDER BY id DESC LIMIT 1`)
+	return db.lastRun(ctx, "last tuned run", `status = 'tuned' ORDER BY id DESC`)
+}
+
+// lastRun returns the first run that where (a condition and an order, no
+// caller input) selects, or ErrNotFound.
+func (db *DB) lastRun(ctx context.Context, what, where string) (store.Run, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+runColumns+` FROM model_runs WHERE `+where+` LIMIT 1`)
 	if err != nil {
-		return store.Run{}, fmt.Errorf("last tuned run: %w", err)
+		return store.Run{}, fmt.Errorf("%s: %w", what, err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("last tuned run: %w", setlist.ErrNotFound)
+		return store.Run{}, fmt.Errorf("%s: %w", what, setlist.ErrNotFound)
 	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("last tuned run: %w", err)
+		return store.Run{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return r, nil
 }

@@ -153,15 +153,7 @@ func (db *DB) TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, 
 // LastTuned returns the newest run with status tuned (a search alone), or
 // ErrNotFound when none is.
 func (db *DB) LastTuned(ctx context.Context) (store.Run, error) {
-	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM model_runs
-		WHERE status = 'tuned' ORDER BY id DESC LIMIT 1`))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("last tuned run: %w", setlist.ErrNotFound)
-	}
-	if err != nil {
-		return store.Run{}, classify("last tuned run", err)
-	}
-	return r, nil
+	return db.lastRun(ctx, "last tuned run", `status = 'tuned' ORDER BY id DESC`)
 }
 
 // Run returns one run, or ErrNotFound.
@@ -201,13 +193,18 @@ func (db *DB) Runs(ctx context.Context, limit int) ([]store.Run, error) {
 // latest published_at: a rollback --to an older version republishes it
 // past newer ones), or ErrNotFound when none is.
 func (db *DB) LastPublished(ctx context.Context) (store.Run, error) {
-	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM model_runs
-		WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 1`))
+	return db.lastRun(ctx, "last published run", `status = 'published' ORDER BY published_at DESC, id DESC`)
+}
+
+// lastRun returns the first run that where (a condition and an order, no
+// caller input) selects, or ErrNotFound.
+func (db *DB) lastRun(ctx context.Context, what, where string) (store.Run, error) {
+	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM model_runs WHERE `+where+` LIMIT 1`))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Run{}, fmt.Errorf("last published run: %w", setlist.ErrNotFound)
+		return store.Run{}, fmt.Errorf("%s: %w", what, setlist.ErrNotFound)
 	}
 	if err != nil {
-		return store.Run{}, classify("last published run", err)
+		return store.Run{}, classify(what, err)
 	}
 	return r, nil
 }
