@@ -1,15 +1,13 @@
 package als
 
 import (
-	"compress/gzip"
-	"encoding/csv"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/setlist/setlist/batch/realdata"
 )
 
 // The shared benchmark data is optional: nothing outside these gated tests
@@ -42,48 +40,13 @@ func loadReal(tb testing.TB) *CSR {
 }
 
 func readInteractions(path string) (*CSR, error) {
-	f, err := os.Open(path)
+	t, err := realdata.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
+	entries := make([]Entry, len(t.Rows))
+	for e := range entries {
+		entries[e] = Entry{Row: t.Rows[e], Col: t.Cols[e], Value: t.Vals[e]}
 	}
-	r := csv.NewReader(gz)
-	r.ReuseRecord = true
-	r.FieldsPerRecord = 4
-	if _, err := r.Read(); err != nil { // header
-		return nil, err
-	}
-	users := map[string]int32{}
-	songs := map[[2]string]int32{}
-	var entries []Entry
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		u, ok := users[rec[0]]
-		if !ok {
-			u = int32(len(users))
-			users[rec[0]] = u
-		}
-		key := [2]string{rec[1], rec[2]}
-		s, ok := songs[key]
-		if !ok {
-			s = int32(len(songs))
-			songs[key] = s
-		}
-		c, err := strconv.ParseFloat(rec[3], 32)
-		if err != nil {
-			return nil, err
-		}
-		entries = append(entries, Entry{Row: u, Col: s, Value: float32(c)})
-	}
-	return NewCSR(len(users), len(songs), entries), nil
+	return NewCSR(t.Users, t.Songs, entries), nil
 }
