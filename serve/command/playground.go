@@ -113,7 +113,7 @@ func (p Playground) bootstrap(ctx context.Context, db database, rdb *redis.Clien
 // what the playground does on its first start and on each retrain.
 func train(ctx context.Context, db database, rdb *redis.Client, prefix string, logger *slog.Logger, cfg pipeline.Config) (*pipeline.Result, error) {
 	return pipeline.Run(ctx, cfg, pipeline.Deps{
-		Source: db, Registry: db, Locker: db, Publisher: modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)), Logger: logger,
+		Source: db, Registry: db, Locker: db, Artifacts: db, Publisher: modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)), Logger: logger,
 	})
 }
 

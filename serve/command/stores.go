@@ -27,6 +27,7 @@ type database interface {
 	pipeline.Source
 	pipeline.Registry
 	pipeline.Locker
+	pipeline.Artifacts
 	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
 	NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error)
 }
