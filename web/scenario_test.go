@@ -199,7 +199,7 @@ func runScenario(t *testing.T, b *browser, sc scenario) {
 	// A pasted id and Enter at once open that listener, headed by their
 	// name; so does a deep link on a fresh load.
 	var name string
-	b.evalAwait(`(async () => { const u = await (await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`))).json(); return u.display_name || u.user_id })()`, &name)
+	b.evalAwait(`(async () => { const t = sessionStorage.getItem('setlist.api-token'); const u = await (await fetch('/v1/users/' + encodeURIComponent(`+jsString(userID)+`), t ? { headers: { Authorization: 'Bearer ' + t } } : {})).json(); return u.display_name || u.user_id })()`, &name)
 	heading := `document.querySelector('#user-h').textContent === ` + jsString(name)
 	b.clearInput("#user-q")
 	b.pasteInto("#user-q", userID)
