@@ -73,7 +73,7 @@ func printRuns(w io.Writer, runs []store.Run) error {
 		_ = json.Unmarshal(r.Timings, &t)
 		params := "-"
 		if p.ALS.Factors > 0 {
-			params = fmt.Sprintf("%s f=%d it=%d λ=%g α=%g %s", p.Source, p.ALS.Factors, p.ALS.Iterations, p.ALS.Regularization, p.ALS.Alpha, p.ALS.Weighting)
+			params = fmt.Sprintf("%s f=%d it=%d λ=%.3g α=%.3g %s", p.Source, p.ALS.Factors, p.ALS.Iterations, p.ALS.Regularization, p.ALS.Alpha, p.ALS.Weighting)
 		}
 		metric := func(k string) string {
 			if v, ok := m[k]; ok {

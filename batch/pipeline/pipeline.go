@@ -557,24 +557,31 @@ func newerThanPublish(tuned, published store.Run) bool {
 }
 
 // tuneProgress shows the search on a bar over its budget (or its trials
-// when it has no budget), with the last trial's score as the status.
+// when it has no budget), counting trials, with the last one's score as
+// the status.
 func (r *run) tuneProgress(cfg Config) (Bar, func(als.Trial)) {
 	start := r.deps.Now()
-	total, unit := int64(cfg.TuneTrials), int64(0)
+	total := int64(cfg.TuneTrials)
 	if cfg.TuneBudget > 0 {
-		total, unit = int64(cfg.TuneBudget/time.Second), 1
+		total = cfg.TuneBudget.Milliseconds()
 	}
 	bar := r.deps.Progress("tune", total)
+	if b, ok := bar.(interface{ SetUnit(string) }); ok {
+		b.SetUnit("trials")
+	}
 	n := int64(0)
 	return bar, func(t als.Trial) {
 		n++
-		if unit == 1 {
-			bar.Set(min(total, int64(r.deps.Now().Sub(start)/time.Second)))
+		if cfg.TuneBudget > 0 {
+			bar.Set(min(total, r.deps.Now().Sub(start).Milliseconds()))
 		} else {
 			bar.Set(n)
 		}
-		if st, ok := bar.(interface{ SetStatus(string) }); ok {
-			st.SetStatus(fmt.Sprintf("trial %d (rung %d): NDCG@5 %.4f", t.Number, t.Rung, t.Metrics.NDCG))
+		if b, ok := bar.(interface{ SetItems(int64) }); ok {
+			b.SetItems(n)
+		}
+		if b, ok := bar.(interface{ SetStatus(string) }); ok {
+			b.SetStatus(fmt.Sprintf("trial %d (rung %d): NDCG@5 %.4f", t.Number, t.Rung, t.Metrics.NDCG))
 		}
 	}
 }

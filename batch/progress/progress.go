@@ -136,6 +136,10 @@ func (b *Bar) Add(n int64) { b.update(func() { b.pos += n }) }
 // SetItems sets how many items (rows, iterations) are done, for the rate.
 func (b *Bar) SetItems(n int64) { b.update(func() { b.items, b.hasItems = n, true }) }
 
+// SetUnit renames what the items count ("trials"), for a caller that gets
+// its Bar from someone else's constructor.
+func (b *Bar) SetUnit(unit string) { b.update(func() { b.unit = unit }) }
+
 // SetTotal changes the total, for work that learns its size late; 0 means
 // unknown.
 func (b *Bar) SetTotal(n int64) { b.update(func() { b.total = n }) }
