@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -167,10 +169,32 @@ func (a *API) need(need Scope) fiber.Handler {
 			return fiber.NewError(fiber.StatusNotFound, "admin endpoints are disabled (give an admin token: --api-tokens-file or --admin-token-file)")
 		}
 		if need != ScopeAdmin && !a.cfg.RequireAuth {
+			if !rebindSafeHost(c.Get(fiber.HeaderHost)) {
+				return fiber.NewError(fiber.StatusForbidden, "without authentication (--auth off) the API answers only requests "+
+					"addressed to localhost or an IP address, not to the name "+c.Get(fiber.HeaderHost)+" (DNS rebinding)")
+			}
 			return c.Next()
 		}
 		return a.authenticate(c, need)
 	}
+}
+
+// rebindSafeHost reports whether a request's Host header names this
+// machine in a way no other site can borrow: an IP address, or localhost.
+// Without authentication, that is what keeps a web page from reaching the
+// playground by DNS rebinding (its own name, re-pointed at 127.0.0.1, makes
+// the browser treat the API as same-origin, cross-site checks included).
+func rebindSafeHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 func (a *API) authenticate(c *fiber.Ctx, need Scope) error {

@@ -135,6 +135,43 @@ func TestCrossSiteWrites(t *testing.T) {
 	for _, u := range []string{"nullo", "formy", "untyped"} {
 		wantStatus(t, in.get(t, "/v1/users/"+u), http.StatusNotFound)
 	}
+
+	// DNS rebinding: a site re-points its own name at this address, so the
+	// browser sees the API as same-origin. Without authentication only
+	// IP addresses and localhost are accepted as Host.
+	_, port, _ := net.SplitHostPort(host)
+	for _, c := range []struct {
+		host   string
+		method string
+		want   int
+	}{
+		{"rebind.evil.example:" + port, http.MethodGet, http.StatusForbidden},
+		{"rebind.evil.example:" + port, http.MethodPost, http.StatusForbidden},
+		{"localhost:" + port, http.MethodGet, http.StatusOK},
+		{"app.localhost:" + port, http.MethodGet, http.StatusOK},
+		{"[::1]:" + port, http.MethodGet, http.StatusOK},
+		{"192.0.2.10:" + port, http.MethodGet, http.StatusOK},
+	} {
+		var body io.Reader
+		if c.method == http.MethodPost {
+			body = strings.NewReader(like)
+		}
+		req, err := http.NewRequest(c.method, in.base+"/v1/users/folder/reactions", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = c.host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "http://"+c.host)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("%s with Host %s: %d, want %d", c.method, c.host, res.StatusCode, c.want)
+		}
+	}
 }
 
 // TestAuthFailureLimit: failed authentication is rate-limited per client

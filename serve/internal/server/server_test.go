@@ -632,7 +632,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	}
 	defer conn.Close()
 	body := fmt.Sprintf(`{"song_id": %d, "kind": "like"}`, w.songs[12])
-	fmt.Fprintf(conn, "POST /v1/users/folder/reactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	fmt.Fprintf(conn, "POST /v1/users/folder/reactions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
 	time.Sleep(100 * time.Millisecond)
 
 	shut := make(chan error, 1)
