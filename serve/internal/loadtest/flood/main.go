@@ -16,6 +16,12 @@
 // real fold-in every time. It reports the probes' p50/p99 in both phases
 // and their ratio (goal: within 2×), and how many times the flooded user's
 // history was read per play (goal: 1).
+//
+// With -near-cache-users N it measures the near cache's memory instead: it
+// asks N quiet users for n = 97, 98, 99 and 100 (four large answers each,
+// the worst case) and reports the process's RSS and live heap growth
+// per user and the bytes the cache charged, against --near-cache-bytes
+// (-near-cache-bytes; default auto).
 package main
 
 import (
@@ -31,6 +37,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +68,8 @@ type options struct {
 	duration, interval      time.Duration
 	parallel, probeRate     int
 	maxReactions, slots     int
+	nearUsers               int
+	nearBytes               string
 }
 
 func main() {
@@ -74,6 +83,8 @@ func main() {
 	flag.IntVar(&o.probeRate, "probe-rate", 40, "other users' fold-in requests per second (open loop)")
 	flag.IntVar(&o.maxReactions, "foldin-max-reactions", recs.DefaultFoldInMaxReactions, "serve's --foldin-max-reactions (-1: no cap)")
 	flag.IntVar(&o.slots, "foldin-concurrency", 0, "serve's --foldin-concurrency (0: two per CPU)")
+	flag.IntVar(&o.nearUsers, "near-cache-users", 0, "measure the near cache's memory with this many users instead of flooding")
+	flag.StringVar(&o.nearBytes, "near-cache-bytes", "auto", "serve's --near-cache-bytes for -near-cache-users (auto, or bytes)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "flood:", err)
@@ -114,6 +125,11 @@ func run(o options) error {
 	cfg.Recs.FoldInMaxReactions = o.maxReactions
 	cfg.Recs.FoldInConcurrency = o.slots
 	cfg.Recs.NearCacheBytes, _ = recs.AutoNearCacheBytes()
+	if o.nearBytes != "auto" {
+		if cfg.Recs.NearCacheBytes, err = strconv.ParseInt(o.nearBytes, 10, 64); err != nil {
+			return fmt.Errorf("-near-cache-bytes: %w", err)
+		}
+	}
 	cfg.Recs.Explain = 1
 	reg := prometheus.NewRegistry()
 	srv, err := server.New(cfg, server.Deps{DB: counted, Redis: rdb, RedisPrefix: o.prefix, Registry: reg,
@@ -140,6 +156,9 @@ func run(o options) error {
 	base := "http://" + ln.Addr().String()
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.parallel + 64}}
 
+	if o.nearUsers > 0 {
+		return nearCache(hc, base, o, cfg.Recs.NearCacheBytes, reg)
+	}
 	fmt.Printf("load average at start: %s\n", loadAvg())
 	fmt.Printf("model version %d: %d songs × 64 factors; flooded user: %d reactions; --foldin-max-reactions %d, --foldin-concurrency %d (GOMAXPROCS %d)\n",
 		v, songs, songs+floodedLikes, o.maxReactions, o.slots, runtimeProcs())
@@ -376,3 +395,65 @@ func loadAvg() string {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// nearCache asks users for four large answers each and reports the memory
+// the near cache made the process hold.
+func nearCache(hc *http.Client, base string, o options, bound int64, reg *prometheus.Registry) error {
+	fmt.Printf("load average at start: %s; near cache bound %d bytes; GOMEMLIMIT %s\n", loadAvg(), bound, os.Getenv("GOMEMLIMIT"))
+	rss0, heap0 := memory()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	var failed atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				for n := 97; n <= 100; n++ {
+					if get(hc, fmt.Sprintf("%s/v1/users/%s/recommendations?n=%d", base, quietUser(i), n)) != http.StatusOK {
+						failed.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	for i := range min(o.nearUsers, quietUsers) {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	rss1, heap1 := memory()
+	entries, bytes := gauge(reg, "setlist_serve_near_cache_entries"), gauge(reg, "setlist_serve_near_cache_bytes")
+	users := min(o.nearUsers, quietUsers)
+	fmt.Printf("%d users × n=97..100 (%d failed): near cache holds %.0f users, %.0f bytes charged (%.0f per user)\n",
+		users, failed.Load(), entries, bytes, bytes/max(entries, 1))
+	fmt.Printf("RSS grew %d MiB (%d bytes per user asked), live heap %d MiB (%d per user asked)\n",
+		(rss1-rss0)>>20, (rss1-rss0)/int64(users), (heap1-heap0)>>20, (heap1-heap0)/int64(users))
+	fmt.Printf("load average at end: %s\n", loadAvg())
+	return nil
+}
+
+// memory is the process's resident set and its live heap after a GC.
+func memory() (rss, heap int64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			rss = kb << 10
+		}
+	}
+	return rss, int64(ms.HeapAlloc)
+}
+
+func gauge(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
+}
