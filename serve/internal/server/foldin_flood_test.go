@@ -49,6 +49,29 @@ func (g *gatedDB) UserReactions(ctx context.Context, u setlist.UserID, limit int
 	return g.DB.UserReactions(ctx, u, limit)
 }
 
+// parallelGets sends n GETs at once (path(i) for the i-th) and returns a
+// function that waits for them and returns their status codes.
+func parallelGets(t *testing.T, in *instance, n int, path func(i int) string) func() []int {
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := in.try(http.MethodGet, path(i), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			codes[i] = r.status
+		}()
+	}
+	return func() []int {
+		wg.Wait()
+		return codes
+	}
+}
+
 // TestFoldInFloodSharesOneSolve is the flood of issue 18: one reaction on a
 // user whose fold-in is slow, then 100 parallel GETs for that user, three
 // times. Each reaction must cost one solve, not one per request.
@@ -60,23 +83,7 @@ func TestFoldInFloodSharesOneSolve(t *testing.T) {
 	for round := range 3 {
 		play := fmt.Sprintf(`{"song_id": %d, "kind": "play"}`, w.songs[11+round])
 		wantStatus(t, in.do(t, http.MethodPost, "/v1/users/folder/reactions", play), http.StatusCreated)
-		var wg sync.WaitGroup
-		codes := make(chan int, 100)
-		for i := range 100 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r, err := in.try(http.MethodGet, fmt.Sprintf("/v1/users/folder/recommendations?n=%d", 1+i%20), nil)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				codes <- r.status
-			}()
-		}
-		wg.Wait()
-		close(codes)
-		for c := range codes {
+		for _, c := range parallelGets(t, in, 100, func(i int) string { return fmt.Sprintf("/v1/users/folder/recommendations?n=%d", 1+i%20) })() {
 			if c != http.StatusOK {
 				t.Fatalf("round %d: a flood request answered %d", round, c)
 			}
@@ -105,24 +112,8 @@ func TestFoldInFairQueuing(t *testing.T) {
 	cfg.API.RequestTimeout = 3 * time.Second
 	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = g })
 	in.waitModel(t, 1)
-	var wg sync.WaitGroup
-	codes := make(chan int, 20)
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n := 5 // depth 20, and 50: depth 100, a second solve
-			if i%2 == 1 {
-				n = 50
-			}
-			r, err := in.try(http.MethodGet, fmt.Sprintf("/v1/users/folder/recommendations?n=%d", n), nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			codes <- r.status
-		}()
-	}
+	// n=5: depth 20, and n=50: depth 100, a second solve.
+	wait := parallelGets(t, in, 20, func(i int) string { return fmt.Sprintf("/v1/users/folder/recommendations?n=%d", 5+45*(i%2)) })
 	released := false
 	release := func() {
 		if !released {
@@ -143,9 +134,7 @@ func TestFoldInFairQueuing(t *testing.T) {
 		t.Fatalf("folder held %d fold-in slots at once; want 1", m)
 	}
 	release()
-	wg.Wait()
-	close(codes)
-	for c := range codes {
+	for _, c := range wait() {
 		if c != http.StatusOK {
 			t.Fatalf("a folder request answered %d", c)
 		}
