@@ -54,45 +54,21 @@ func DecodeRecs(b []byte) ([]Rec, error) {
 	return out, nil
 }
 
-// EncodeItems packs the catalog and the item side as
-// [format][count uvarint]{song int64 LE}*[item side].
+// EncodeItems packs the catalog and an ALS item side (EncodeItemModel).
 func EncodeItems(c *Catalog, side *als.ItemSide) ([]byte, error) {
-	sideBytes, err := side.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("encode items: %w", err)
-	}
-	if side.NumItems() != c.Len() {
-		return nil, fmt.Errorf("encode items: catalog has %d songs, item side %d", c.Len(), side.NumItems())
-	}
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+8*c.Len()+len(sideBytes))
-	b = append(b, itemsFormat)
-	b = binary.AppendUvarint(b, uint64(c.Len()))
-	for _, s := range c.songs {
-		b = binary.LittleEndian.AppendUint64(b, uint64(s))
-	}
-	return append(b, sideBytes...), nil
+	return EncodeItemModel(c, ALSItems(side))
 }
 
-// DecodeItems reverses EncodeItems.
+// DecodeItems reverses EncodeItems; a version of another family is refused
+// (DecodeItemModel reads either).
 func DecodeItems(b []byte) (*Catalog, *als.ItemSide, error) {
-	if len(b) == 0 || b[0] != itemsFormat {
-		return nil, nil, fmt.Errorf("decode items: unknown format")
+	c, im, err := DecodeItemModel(b)
+	if err != nil {
+		return nil, nil, err
 	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n > uint64(len(b))/8 || uint64(len(b)-1-k) < n*8 { // n bounded first: n*8 must not overflow
-		return nil, nil, fmt.Errorf("decode items: truncated song list")
+	side := ALSSide(im)
+	if side == nil {
+		return nil, nil, fmt.Errorf("decode items: a %s model has no ALS item side", im.Family())
 	}
-	b = b[1+k:]
-	songs := make([]setlist.SongID, n)
-	for i := range songs {
-		songs[i] = setlist.SongID(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-	side := new(als.ItemSide)
-	if err := side.UnmarshalBinary(b[8*n:]); err != nil {
-		return nil, nil, fmt.Errorf("decode items: %w", err)
-	}
-	if side.NumItems() != len(songs) {
-		return nil, nil, fmt.Errorf("decode items: %d songs but %d item factors", len(songs), side.NumItems())
-	}
-	return NewCatalog(songs), side, nil
+	return c, side, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/ease"
 )
 
 // Version identifies one published model; it is the id of the model_runs row
@@ -47,14 +48,19 @@ type Meta struct {
 	SnapshotAt time.Time `json:"snapshot_at"` // reactions updated after this are not in the model
 	// SnapshotSeq: reaction writes numbered above it are not in the model,
 	// exactly (see store.SeqBase); 0 in versions published before it existed.
-	SnapshotSeq int64              `json:"snapshot_seq,omitempty"`
-	Params      als.Params         `json:"params"`
-	Scheme      Scheme             `json:"scheme"`
-	Metrics     map[string]float64 `json:"metrics,omitempty"`
-	K           int                `json:"k"`     // recommendations stored per user
-	Users       int                `json:"users"` // users with a stored list
-	Items       int                `json:"items"`
-	Keys        int                `json:"keys"` // keys written, counted before the pointer switch
+	SnapshotSeq int64 `json:"snapshot_seq,omitempty"`
+	// Family is the model family (FamilyALS, FamilyEASE); empty in metas
+	// written before EASE existed, which are ALS (FamilyOf).
+	Family string     `json:"family,omitempty"`
+	Params als.Params `json:"params"`
+	// EASE holds an EASE version's parameters (Params is then unused).
+	EASE    *ease.Params       `json:"ease,omitempty"`
+	Scheme  Scheme             `json:"scheme"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	K       int                `json:"k"`     // recommendations stored per user
+	Users   int                `json:"users"` // users with a stored list
+	Items   int                `json:"items"`
+	Keys    int                `json:"keys"` // keys written, counted before the pointer switch
 }
 
 // Rec is one recommended song.
@@ -142,8 +148,28 @@ var ErrNoSignal = errors.New("no usable reactions")
 type Published struct {
 	Meta    Meta
 	Catalog *Catalog
+	// Side is the ALS item side of an ALS version (nil for another
+	// family); Items answers fold-ins for any family and, when nil, is
+	// Side's.
 	Side    *als.ItemSide
+	Items   ItemModel
 	Popular []Rec
+}
+
+// FamilyOf is m's family: FamilyALS for metas written before families.
+func (m Meta) FamilyOf() string {
+	if m.Family == "" {
+		return FamilyALS
+	}
+	return m.Family
+}
+
+// itemModel is what fold-ins and similar songs ask, whatever the family.
+func (p *Published) itemModel() ItemModel {
+	if p.Items != nil {
+		return p.Items
+	}
+	return ALSItems(p.Side)
 }
 
 // FoldIn solves the user's vector from their reactions against the item

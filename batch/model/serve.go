@@ -53,7 +53,7 @@ func (p *Published) FoldInExcluding(reactions []setlist.Reaction, also []setlist
 	if !hasPositive {
 		return nil, t, ErrNoSignal
 	}
-	folded, err := p.Side.Fold(cols, vals)
+	folded, err := p.itemModel().FoldRow(cols, vals)
 	if err != nil {
 		return nil, t, fmt.Errorf("fold in: %w", err)
 	}
@@ -68,7 +68,7 @@ func (p *Published) FoldInExcluding(reactions []setlist.Reaction, also []setlist
 			}
 		}
 	}
-	recs := p.Catalog.Recs(p.Side.Recommend(folded.Vector, n, exclude))
+	recs := p.Catalog.Recs(folded.Recommend(n, exclude))
 	scored := time.Now()
 	t.Recommend = scored.Sub(solved)
 	out := make([]Explained, len(recs))
@@ -106,5 +106,5 @@ func (p *Published) Similar(song setlist.SongID, n int) (recs []Rec, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	return p.Catalog.Recs(p.Side.Similar(item, n)), true
+	return p.Catalog.Recs(p.itemModel().Similar(item, n)), true
 }

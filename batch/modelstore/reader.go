@@ -90,9 +90,13 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 	if p.Meta.Version != v {
 		return nil, fmt.Errorf("load version %d: meta names version %d", v, p.Meta.Version)
 	}
-	if p.Catalog, p.Side, err = model.DecodeItems(raw[1]); err != nil {
+	if p.Catalog, p.Items, err = model.DecodeItemModel(raw[1]); err != nil {
 		return nil, fmt.Errorf("load version %d: %w", v, err)
 	}
+	if fam := p.Items.Family(); fam != p.Meta.FamilyOf() {
+		return nil, fmt.Errorf("load version %d: meta says family %s, items hold %s", v, p.Meta.FamilyOf(), fam)
+	}
+	p.Side = model.ALSSide(p.Items)
 	if p.Popular, err = model.DecodeRecs(raw[2]); err != nil {
 		return nil, fmt.Errorf("load version %d: popular: %w", v, err)
 	}
