@@ -4,9 +4,10 @@
 // popular list, the meta with parameters and data snapshot time, the id
 // maps), in one checksummed blob that the system of record keeps
 // (PostgreSQL or SQLite, see batch/store). Redis becomes a cache of these:
-// Republish rebuilds a version's keys from its artifact with the same top-N
-// (als.TopNAll) and publish (modelstore.Publisher) the batch uses, and
-// Export writes implicit's own save format.
+// Lists and Release rebuild a version's keys from its artifact with the
+// same top-N (als.TopNAll) and publish (modelstore.Publisher) the batch
+// uses (pipeline.Restore drives them for batch republish and rollback
+// --to), and ExportNPZ writes implicit's own save format.
 //
 // Format (little-endian):
 //

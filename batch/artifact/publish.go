@@ -64,18 +64,3 @@ func Load(ctx context.Context, l Loader, v model.Version) (*Artifact, error) {
 	}
 	return a, nil
 }
-
-// Republish rebuilds a's Redis keys (item side, popular list, every user's
-// list recomputed from the stored factors, meta) under its own version and
-// switches readers to it with the publisher's usual protocol.
-func Republish(ctx context.Context, a *Artifact, pub *modelstore.Publisher, threads int, progress func(written int)) (modelstore.Report, error) {
-	lists, err := a.Lists(ctx, threads)
-	if err != nil {
-		return modelstore.Report{}, err
-	}
-	rep, err := pub.Publish(ctx, a.Meta.Version, a.Release(lists, progress))
-	if err != nil {
-		return rep, fmt.Errorf("republish: %w", err)
-	}
-	return rep, nil
-}

@@ -56,7 +56,7 @@ func restore(c *cli.Context, g *globals, v model.Version, threads, batchSize int
 	pub := modelstore.NewPublisher(rdb, keys)
 	pub.BatchSize = batchSize
 	bar := progress.New(c.App.ErrWriter, g.logger, "republish", 0)
-	res, err := artifact.Restore(c.Context, artifact.RestoreDeps{
+	res, err := pipeline.Restore(c.Context, pipeline.RestoreDeps{
 		Artifacts: db, Registry: db, Publisher: pub, Logger: g.logger,
 		Progress: func(n int) { bar.Set(int64(n)) },
 	}, v, threads, reason)
@@ -66,9 +66,9 @@ func restore(c *cli.Context, g *globals, v model.Version, threads, batchSize int
 	}
 	w := c.App.Writer
 	switch res.How {
-	case artifact.RestoredAlready:
+	case pipeline.RestoredAlready:
 		fmt.Fprintf(w, "version %d is already served (previous %s); nothing to do\n", v, versionOrNone(res.Previous))
-	case artifact.RestoredSwapped:
+	case pipeline.RestoredSwapped:
 		fmt.Fprintf(w, "readers now use version %d (swapped with previous; version %d is kept as previous)\n", v, res.Previous)
 	default:
 		r := res.Report

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/batch/artifact"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/modelstore/redistest"
 	"github.com/setlist/setlist/batch/pipeline"
@@ -42,11 +41,11 @@ func benchRepublish(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
 		}
 		b.StartTimer()
 		t := time.Now()
-		r, err := artifact.Restore(ctx, artifact.RestoreDeps{Artifacts: db, Registry: db, Publisher: pub}, res.Version, cfg.Threads, "bench")
+		r, err := pipeline.Restore(ctx, pipeline.RestoreDeps{Artifacts: db, Registry: db, Publisher: pub}, res.Version, cfg.Threads, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
-		if r.How != artifact.RestoredRepublished {
+		if r.How != pipeline.RestoredRepublished {
 			b.Fatalf("restore did %s", r.How)
 		}
 		total := time.Since(t).Seconds()

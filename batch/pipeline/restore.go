@@ -1,4 +1,4 @@
-package artifact
+package pipeline
 
 import (
 	"context"
@@ -8,21 +8,23 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/artifact"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/store"
 )
 
-// Registry is the part of the run registry a restore updates.
-type Registry interface {
+// RestoreRegistry is the part of the run registry a restore reads and
+// updates.
+type RestoreRegistry interface {
 	LastPublished(ctx context.Context) (store.Run, error)
-	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+	RollbackRecorder
 }
 
 // RestoreDeps are a restore's collaborators.
 type RestoreDeps struct {
-	Artifacts Loader
-	Registry  Registry
+	Artifacts artifact.Loader
+	Registry  RestoreRegistry
 	Publisher *modelstore.Publisher
 	Logger    *slog.Logger
 	// Progress, if set, is told how many user lists were written.
@@ -50,8 +52,9 @@ type RestoreResult struct {
 }
 
 // Restore makes version v the one readers use: nothing when it already
-// is, a pointer swap when it is the previous version with its keys in
-// Redis, and otherwise a republish from its stored artifact (Republish).
+// is, Rollback (the pointer swap) when it is the previous version with its
+// keys in Redis, and otherwise a republish of its stored artifact (every
+// user's list recomputed from the stored factors, then the usual publish).
 // The registry follows: when v is not its published run, that run is
 // marked rolled back with reason and v published. The caller holds the
 // training lock, as for any publish.
@@ -91,17 +94,14 @@ func Restore(ctx context.Context, d RestoreDeps, v model.Version, threads int, r
 			return res, err
 		}
 		if ok {
-			p, err := pub.Rollback(ctx)
-			if err != nil {
-				return res, err
-			}
-			res.How, res.Previous = RestoredSwapped, p.Previous
-			break
+			p, err := Rollback(ctx, pub, d.Registry, reason)
+			res.How, res.Previous, res.RolledBack = RestoredSwapped, p.Previous, int64(p.Previous)
+			return res, err
 		}
 		fallthrough
 	default:
 		t := time.Now()
-		a, err := Load(ctx, d.Artifacts, v)
+		a, err := artifact.Load(ctx, d.Artifacts, v)
 		if err != nil {
 			return res, fmt.Errorf("restore version %d: %w", v, err)
 		}
@@ -138,7 +138,7 @@ func Restore(ctx context.Context, d RestoreDeps, v model.Version, threads int, r
 		return res, nil
 	}
 	if err := d.Registry.RecordRollback(ctx, last.ID, int64(v), reason); err != nil {
-		return res, fmt.Errorf("readers now use version %d, but the registry was not updated: %w", v, err)
+		return res, &UnrecordedRollbackError{Pointers: modelstore.Pointers{Current: v, Previous: res.Previous}, Err: err}
 	}
 	res.RolledBack = last.ID
 	return res, nil
