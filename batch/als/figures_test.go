@@ -116,8 +116,11 @@ func tuneAndCompare(t *testing.T, name string, m *CSR, budget time.Duration, out
 	out("%s: tuned in %v of %v (%.1f%%, call %v), stop %s, %d trials (per rung %v); kept incumbent %v; pick %s; validation %.4f vs incumbent %.4f, noise margin %.4f",
 		name, res.Used.Round(time.Second), budget, 100*res.Used.Seconds()/budget.Seconds(), time.Since(start).Round(time.Second), res.StopReason,
 		len(res.Trials), rungs, res.KeptIncumbent, describe(res.Best), res.BestScore, res.IncumbentScore, res.NoiseMargin)
-	tm, ts, ta := holdoutSeeds(t, train, test, res.Best, 3)
 	dm, ds, da := holdoutSeeds(t, train, test, inc, 3)
+	tm, ts, ta := dm, ds, da
+	if !res.KeptIncumbent {
+		tm, ts, ta = holdoutSeeds(t, train, test, res.Best, 3)
+	}
 	out("%s: holdout NDCG@5 tuned %.4f ± %.4f %v, defaults %.4f ± %.4f %v, ratio %.3f", name, tm, ts, ta, dm, ds, da, tm/dm)
 	return tm, dm
 }

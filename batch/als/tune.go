@@ -622,7 +622,9 @@ func (t *tuner) next() (Params, bool) {
 }
 
 // factorsLimit is the largest rank whose full-fidelity evaluation fits in
-// a sixth of the budget and whose lowest rung fits in what is left.
+// a sixth of the budget, or the incumbent's rank if larger (the search
+// must be able to challenge it at its own size), and whose lowest rung
+// fits in what is left.
 func (t *tuner) factorsLimit() int {
 	if t.cfg.Budget <= 0 {
 		return t.fmax
@@ -630,7 +632,7 @@ func (t *tuner) factorsLimit() int {
 	free := t.cfg.Budget - t.elapsed() - t.reserve(t.res.Incumbent)
 	top := t.rungs[len(t.rungs)-1]
 	f := t.fmax
-	for f >= 8 && (t.predict(f, top) > t.cfg.Budget/6 || t.predict(f, t.rungs[0]) > free) {
+	for f >= 8 && ((f > t.res.Incumbent.Factors && t.predict(f, top) > t.cfg.Budget/6) || t.predict(f, t.rungs[0]) > free) {
 		f = int(float64(f) / 1.1)
 	}
 	return f
