@@ -99,6 +99,17 @@ func BenchmarkPipelineShared(b *testing.B) {
 // docs/BENCHMARKS.md. It only runs with SETLIST_BENCH_SCALE=1: generating
 // and importing 50M rows takes many minutes.
 func BenchmarkPipelineScale(b *testing.B) {
+	db, evalUsers := scaleDB(b)
+	benchPipeline(b, db, pipeline.Config{
+		Overrides: pipeline.Overrides{Factors: ptr(64), Iterations: ptr(15)},
+		EvalUsers: evalUsers,
+		Force:     true,
+	})
+}
+
+// scaleDB generates and imports the synthetic scale data set (see
+// BenchmarkPipelineScale) and returns it with the evaluation sample size.
+func scaleDB(b *testing.B) (*postgres.DB, int) {
 	if os.Getenv("SETLIST_BENCH_SCALE") != "1" {
 		b.Skip("set SETLIST_BENCH_SCALE=1 to run the synthetic scale benchmark (many minutes, GBs of disk)")
 	}
@@ -127,9 +138,5 @@ func BenchmarkPipelineScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("generated and imported %d rows in %.0fs", sum.Rows, time.Since(t).Seconds())
-	benchPipeline(b, db, pipeline.Config{
-		Overrides: pipeline.Overrides{Factors: ptr(64), Iterations: ptr(15)},
-		EvalUsers: int(env("SETLIST_SCALE_EVAL_USERS", 50_000)),
-		Force:     true,
-	})
+	return db, int(env("SETLIST_SCALE_EVAL_USERS", 50_000))
 }

@@ -22,6 +22,14 @@ func BenchmarkRepublishShared(b *testing.B) {
 	benchRepublish(b, db, pipeline.Config{Overrides: pipeline.Overrides{Factors: ptr(64), Iterations: ptr(15)}, Force: true})
 }
 
+// BenchmarkRepublishScale is BenchmarkRepublishShared on the synthetic
+// scale set (SETLIST_BENCH_SCALE=1; sizes as BenchmarkPipelineScale).
+func BenchmarkRepublishScale(b *testing.B) {
+	db, evalUsers := scaleDB(b)
+	benchRepublish(b, db, pipeline.Config{Overrides: pipeline.Overrides{Factors: ptr(64), Iterations: ptr(15)},
+		EvalUsers: evalUsers, Force: true})
+}
+
 func benchRepublish(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
 	ctx := context.Background()
 	rdb, prefix := redistest.Client(b)
@@ -36,8 +44,9 @@ func benchRepublish(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
 	sums := map[string]float64{}
 	for b.Loop() {
 		b.StopTimer()
-		for _, k := range rdb.Keys(ctx, prefix+":*").Val() {
-			rdb.Unlink(ctx, k)
+		all := rdb.Keys(ctx, prefix+":*").Val()
+		for lo := 0; lo < len(all); lo += 1000 {
+			rdb.Unlink(ctx, all[lo:min(lo+1000, len(all))]...)
 		}
 		b.StartTimer()
 		t := time.Now()
