@@ -282,6 +282,15 @@ func (s *Rows) parse(rec []string, line int) *InputError {
 		if f == "" {
 			return bad(names[i], "empty value")
 		}
+		if i == 0 {
+			// The API's user id rule, after the CSV's trimming: NFC, no
+			// invisible characters, no mixed Latin/Greek/Cyrillic.
+			id, err := UserID(f)
+			if err != nil {
+				return bad(colUser, "%s", strings.TrimSuffix(strings.TrimPrefix(err.Error(), "user_id "), ": "+setlist.ErrInvalid.Error()))
+			}
+			f = string(id)
+		}
 		if i < 3 {
 			s.values[i] = f
 		}

@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"NameUsers", testNameUsers},
 		{"Load", testLoad},
 		{"Sequence", testSequence},
+		{"ImportIDs", testImportIDs},
 		{"Opinions", testOpinions},
 		{"Registry", testRegistry},
 		{"TuningTrials", testTuningTrials},
@@ -493,6 +494,28 @@ func testSequence(t *testing.T, b Backend) {
 	next("play after the snapshot", r.Seq, err)
 	if r.Seq <= tr.SnapshotSeq {
 		t.Fatalf("a write after the snapshot is numbered %d ≤ the snapshot's %d", r.Seq, tr.SnapshotSeq)
+	}
+}
+
+// testImportIDs: the import applies the API's user id rule (store.UserID):
+// NFC and NFD spellings are one user, an id with an invisible character is
+// refused with its line and field.
+func testImportIDs(t *testing.T, b Backend) {
+	ctx := context.Background()
+	csv := "user_id,artist,track\ncafe\u0301,Abba,Waterloo\ncaf\u00e9,Beck,Loser\n"
+	sum, err := b.DB.Import(ctx, strings.NewReader(csv), store.ImportOptions{Source: "ids.csv"})
+	if err != nil || sum.Users.Total() != 1 {
+		t.Fatalf("import = %+v, %v; want one user", sum.Users, err)
+	}
+	if _, err := b.DB.User(ctx, "caf\u00e9"); err != nil {
+		t.Fatalf("the NFC id: %v", err)
+	}
+	_, err = b.DB.Import(ctx, strings.NewReader("user_id,artist,track\nok,Abba,Waterloo\ncaf\u200b\u00e9,Abba,Waterloo\n"), store.ImportOptions{Source: "zw.csv"})
+	if !errors.Is(err, setlist.ErrInvalid) || !strings.Contains(err.Error(), "zw.csv:3:") || !strings.Contains(err.Error(), "U+200B") || !strings.Contains(err.Error(), "field user_id") {
+		t.Fatalf("zero-width id: %v; want the line, the character and the field", err)
+	}
+	if _, err := b.DB.User(ctx, "ok"); !errors.Is(err, setlist.ErrNotFound) {
+		t.Fatalf("a refused import wrote user ok: %v", err)
 	}
 }
 

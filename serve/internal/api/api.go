@@ -138,7 +138,7 @@ func New(cfg Config, d Deps) (*API, error) {
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
-		ErrorHandler:          errorHandler(d.Log),
+		ErrorHandler:          errorHandler(d.Log, cfg.BodyLimit),
 		// Routes match the raw path so an escaped "/" (%2F) inside a user
 		// id stays inside its segment; handlers unescape parameters.
 		UnescapePath: false,

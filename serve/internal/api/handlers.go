@@ -29,11 +29,9 @@ func userParam(c *fiber.Ctx) (setlist.UserID, error) {
 	if err != nil {
 		return "", fmt.Errorf("user_id %q is not a valid URL path segment: %w", raw, setlist.ErrInvalid)
 	}
-	id := setlist.UserID(strings.Clone(s))
-	if err := store.ValidateUserID(id); err != nil {
-		return "", err
-	}
-	return id, nil
+	// The rule normalises (NFC), so a path spelt in another form finds the
+	// same user; the result never aliases the request buffer.
+	return store.UserID(strings.Clone(s))
 }
 
 func songParam(c *fiber.Ctx) (setlist.SongID, error) {
@@ -109,7 +107,11 @@ func (a *API) createUser(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &b); err != nil {
 		return err
 	}
-	u, err := a.deps.DB.CreateUser(c.UserContext(), store.NewUser{ID: b.UserID, DisplayName: b.DisplayName, Likes: b.Likes})
+	id, err := store.UserID(string(b.UserID))
+	if err != nil {
+		return err
+	}
+	u, err := a.deps.DB.CreateUser(c.UserContext(), store.NewUser{ID: id, DisplayName: b.DisplayName, Likes: b.Likes})
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,8 @@ func FuzzJSONBodies(f *testing.F) {
 		`{"song_id": 9223372036854775807, "kind": "dislike"}`,
 		`{"song_id": 1e400, "kind": "like"}`,
 		`{"kind": "like"} {}`,
+		`{"user_id": "a", "user_id": "b"}`, `{"USER_ID": "x"}`, "{\"user_id\": \"a\xff\"}", `{"user_id": "a\u200bb"}`,
+		`{"user_id": "cafe\u0301"}`, `{"user_id": "\ud800"}`, `{"likes": [{"song_id": 1}, {"song_id": "x"}]}`,
 		`[]`, `null`, `"`, `{"kind": null}`, ``, "\xff",
 	} {
 		for k := range uint8(3) {

@@ -79,10 +79,18 @@ export function registerForm(form, { onCreated }) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault(); // never navigate: the page talks to the API itself
     alert.textContent = '';
-    const userID = idInput.value.trim();
+    // The server's id rule (batch/store.UserID), mirrored: the same NFC
+    // form, and the pattern and hint the page carries (a Go test checks
+    // both against the rule). The server stays the authority.
+    const userID = idInput.value.trim().normalize('NFC');
     const displayName = nameInput.value.trim();
+    const rule = form.querySelector('#reg-id-rule').textContent;
     if (!userID) {
-      invalid(idInput, 'Choose a user id: letters, digits, dots, dashes or underscores.');
+      invalid(idInput, `Choose a user id. ${rule}`);
+      return;
+    }
+    if (!new RegExp(`^(?:${idInput.pattern})$`, 'v').test(userID)) {
+      invalid(idInput, `“${userID}” cannot be a user id. ${rule}`);
       return;
     }
     submit.disabled = true;
