@@ -283,7 +283,8 @@ func run(ctx context.Context, version string, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	logger.Info("serving", "url", pageURL(ln.Addr()), "store", cfg.Stores.Backend, "near_cache_bytes", cfg.Server.Recs.NearCacheBytes)
+	logger.Info("serving", "url", pageURL(ln.Addr()), "store", cfg.Stores.Backend, "near_cache_bytes", cfg.Server.Recs.NearCacheBytes,
+		"open_files_limit", fileLimit(), "max_conns_per_client", cfg.Server.MaxConnsPerClient)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	if cfg.MetricsAddr != "" {
