@@ -381,3 +381,27 @@ func equalLists(a, b map[setlist.UserID][]model.Rec) bool {
 	}
 	return true
 }
+
+// TestImportCreateMissing imports the implicit model into a database that
+// knows none of its users and songs, creating them: every user gets their
+// imported list (nothing to exclude: they have no reactions here).
+func TestImportCreateMissing(t *testing.T) {
+	c := newCLI(t)
+	out := c.mustRun("import-model", "--create-missing", "--force", "--npz", filepath.Join(implicitDir, "model.npz"),
+		"--users", filepath.Join(implicitDir, "users.csv"), "--items", filepath.Join(implicitDir, "items.csv"))
+	if !strings.Contains(out, "published as version 1") || !strings.Contains(out, "not evaluated") {
+		t.Fatalf("import-model --create-missing --force:\n%s", out)
+	}
+	db := c.db()
+	u, err := db.User(context.Background(), "00055176fea33f6e027cd3302289378b")
+	if err != nil || u.ID != "00055176fea33f6e027cd3302289378b" {
+		t.Fatalf("created user: %+v, %v", u, err)
+	}
+	v, _ := c.versionKeys()
+	lists := c.lists(v, sampleUserIDs(t))
+	for u, l := range lists {
+		if len(l) != 5 {
+			t.Fatalf("%s has %d songs", u, len(l))
+		}
+	}
+}
