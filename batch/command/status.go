@@ -1,6 +1,7 @@
 package command
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/pipeline"
 )
 
 func statusCommand(g *globals) *cli.Command {
@@ -47,6 +49,12 @@ func statusCommand(g *globals) *cli.Command {
 					m := meta.Metrics
 					fmt.Fprintf(w, "  NDCG@5 %.4f (popularity %.4f), precision@5 %.4f, recall@5 %.4f, hit rate %.3f\n",
 						m["ndcg_at_5"], m["baseline_ndcg_at_5"], m["precision_at_5"], m["recall_at_5"], m["hit_rate_at_5"])
+				}
+				if run, err := db.Run(c.Context, int64(ptr.Current)); err == nil {
+					var p pipeline.RunParams
+					if json.Unmarshal(run.Params, &p) == nil && p.Tuning != nil {
+						fmt.Fprintf(w, "  parameters from the search of %s (batch runs --trials %d)\n", searchSummary(p.Tuning.Run, p.Tuning), p.Tuning.Run)
+					}
 				}
 			}
 			runs, err := db.Runs(c.Context, limit)

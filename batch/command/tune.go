@@ -158,7 +158,7 @@ func trialState(v pipeline.TrialView, s *pipeline.TuningSummary) string {
 func searchSummary(run int64, s *pipeline.TuningSummary) string {
 	pick := fmt.Sprintf("picked trial %d: NDCG@5 %.4f against the incumbent's %.4f (noise margin %.4f)", s.BestTrial, s.BestScore, s.IncumbentScore, s.NoiseMargin)
 	if s.KeptIncumbent {
-		pick = fmt.Sprintf("kept the incumbent (trial %d, NDCG@5 %.4f): no challenger beat it by more than the noise margin %.4f (best %.4f)", s.BestTrial, s.IncumbentScore, s.NoiseMargin, s.BestScore)
+		pick = fmt.Sprintf("kept the incumbent (trial %d, NDCG@5 %.4f): no challenger beat it by more than the noise margin %.4f", s.BestTrial, s.IncumbentScore, s.NoiseMargin)
 	}
 	budget := "no budget"
 	if s.BudgetSeconds > 0 {

@@ -76,6 +76,9 @@ func TestTuneAndTrials(t *testing.T) {
 			if !strings.Contains(runs, "last-tuned") {
 				t.Errorf("the train after tune did not start from the tuned parameters:\n%s", runs)
 			}
+			if st := c.mustRun("status"); !strings.Contains(st, fmt.Sprintf("parameters from the search of run %d: %d trials", s.Run, len(s.Trials))) {
+				t.Errorf("status does not name the search behind the served parameters:\n%s", st)
+			}
 			if msg := c.mustRun("runs", "--trials", fmt.Sprint(s.Run+1)); !strings.Contains(msg, fmt.Sprintf("did not tune; its parameters come from the search of run %d", s.Run)) {
 				t.Errorf("runs --trials of the train run: %q", msg)
 			}
