@@ -24,8 +24,18 @@
 //	exclude       uvarint rows, then per row uvarint n + n column deltas (uvarint):
 //	              the songs each user reacted to at the snapshot, never recommended
 //
-// Another family (EASE, issue 17) adds its own sections under its own
-// family name; the container, the store and the checksum do not change.
+// Sections of the "ease" family (batch/ease):
+//
+//	items         model.EncodeItemModel: song ids + B pruned to ease.DefaultPrune
+//	              entries per row (exactly the Redis value)
+//	popular, users  as for ALS
+//	lists         uvarint rows, then per row uvarint n + n × (item uvarint, score f32):
+//	              every user's top-K ranked with the dense B at training time
+//
+// EASE has no user factors: a user's list is a function of the dense B
+// (400 MB at 10 k songs, too big to keep per version), so the artifact keeps
+// the lists themselves, and Republish writes them back unchanged. The
+// container, the store and the checksum are the same for both families.
 package artifact
 
 import (
@@ -34,15 +44,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/ease"
 	"github.com/setlist/setlist/batch/model"
 )
 
-// FamilyALS is the implicit-feedback matrix factorisation of batch/als.
-const FamilyALS = "als"
+// Families an artifact holds: the implicit-feedback matrix factorisation
+// of batch/als and the item-item model of batch/ease.
+const (
+	FamilyALS  = model.FamilyALS
+	FamilyEASE = model.FamilyEASE
+)
 
 // Sources of a version, as recorded in the artifact and the registry.
 const (
@@ -73,6 +89,10 @@ type Artifact struct {
 	// Exclude row i holds the item indexes user i is never recommended (the
 	// songs they reacted to at the snapshot); only the pattern is kept.
 	Exclude *als.CSR
+	// Model is the item model of any family (Side's for ALS); Ranked are
+	// an EASE version's stored lists, row i user i's (nil for ALS).
+	Model  model.ItemModel
+	Ranked [][]als.Scored
 
 	items []byte // Catalog and Side encoded once: the Redis items value
 }
@@ -85,7 +105,24 @@ func NewALS(meta model.Meta, source string, catalog *model.Catalog, side *als.It
 		return nil, fmt.Errorf("artifact: %w", err)
 	}
 	a := &Artifact{Family: FamilyALS, Source: source, Meta: meta, Catalog: catalog, Side: side, Popular: popular,
-		Users: users, UserFactors: userFactors, Exclude: exclude, items: items}
+		Users: users, UserFactors: userFactors, Exclude: exclude, Model: model.ALSItems(side), items: items}
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// NewEASE assembles an EASE artifact: the pruned item model serve folds in
+// with and every user's list, ranked with the dense B.
+func NewEASE(meta model.Meta, source string, catalog *model.Catalog, pruned *ease.Pruned, popular []model.Rec,
+	users []setlist.UserID, lists [][]als.Scored) (*Artifact, error) {
+	im := model.EASEItems(pruned)
+	items, err := model.EncodeItemModel(catalog, im)
+	if err != nil {
+		return nil, fmt.Errorf("artifact: %w", err)
+	}
+	a := &Artifact{Family: FamilyEASE, Source: source, Meta: meta, Catalog: catalog, Model: im, Popular: popular,
+		Users: users, Ranked: lists, items: items}
 	if err := a.check(); err != nil {
 		return nil, err
 	}
@@ -93,6 +130,22 @@ func NewALS(meta model.Meta, source string, catalog *model.Catalog, side *als.It
 }
 
 func (a *Artifact) check() error {
+	if a.Family == FamilyEASE {
+		switch {
+		case len(a.Ranked) != len(a.Users):
+			return fmt.Errorf("artifact: %d lists for %d users", len(a.Ranked), len(a.Users))
+		case a.Meta.K < 1:
+			return fmt.Errorf("artifact: list length k = %d", a.Meta.K)
+		}
+		for i, l := range a.Ranked {
+			for _, s := range l {
+				if s.Item < 0 || int(s.Item) >= a.Catalog.Len() {
+					return fmt.Errorf("artifact: list %d names song %d outside %d", i, s.Item, a.Catalog.Len())
+				}
+			}
+		}
+		return nil
+	}
 	k := a.Side.Factors
 	switch {
 	case len(a.UserFactors) != len(a.Users)*k:
@@ -123,18 +176,29 @@ type header struct {
 
 // MarshalBinary encodes the artifact (see the package comment).
 func (a *Artifact) MarshalBinary() ([]byte, error) {
-	if a.Family != FamilyALS {
-		return nil, fmt.Errorf("artifact: family %q cannot be encoded by this build", a.Family)
-	}
-	parts := []struct {
+	type part struct {
 		name string
 		data []byte
-	}{
-		{"items", a.items},
-		{"popular", model.EncodeRecs(a.Popular)},
-		{"users", encodeUsers(a.Users)},
-		{"user_factors", encodeFloats(a.UserFactors)},
-		{"exclude", encodePattern(a.Exclude)},
+	}
+	var parts []part
+	switch a.Family {
+	case FamilyALS:
+		parts = []part{
+			{"items", a.items},
+			{"popular", model.EncodeRecs(a.Popular)},
+			{"users", encodeUsers(a.Users)},
+			{"user_factors", encodeFloats(a.UserFactors)},
+			{"exclude", encodePattern(a.Exclude)},
+		}
+	case FamilyEASE:
+		parts = []part{
+			{"items", a.items},
+			{"popular", model.EncodeRecs(a.Popular)},
+			{"users", encodeUsers(a.Users)},
+			{"lists", encodeLists(a.Ranked)},
+		}
+	default:
+		return nil, fmt.Errorf("artifact: family %q cannot be encoded by this build", a.Family)
 	}
 	h := header{Format: formatVersion, Family: a.Family, Source: a.Source, Meta: a.Meta}
 	size := 0
@@ -189,7 +253,12 @@ func Decode(b []byte) (*Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Family != FamilyALS {
+	need := []string{"items", "popular", "users", "user_factors", "exclude"}
+	switch h.Family {
+	case FamilyALS:
+	case FamilyEASE:
+		need = []string{"items", "popular", "users", "lists"}
+	default:
 		return nil, fmt.Errorf("artifact: model family %q is not supported by this build", h.Family)
 	}
 	secs := map[string][]byte{}
@@ -202,20 +271,33 @@ func Decode(b []byte) (*Artifact, error) {
 	if len(body) != 0 {
 		return nil, fmt.Errorf("artifact: %d unexpected trailing bytes", len(body))
 	}
-	for _, name := range []string{"items", "popular", "users", "user_factors", "exclude"} {
+	for _, name := range need {
 		if _, ok := secs[name]; !ok {
 			return nil, fmt.Errorf("artifact: section %s is missing", name)
 		}
 	}
 	a := &Artifact{Family: h.Family, Source: h.Source, Meta: h.Meta, items: secs["items"]}
-	if a.Catalog, a.Side, err = model.DecodeItems(a.items); err != nil {
+	if a.Catalog, a.Model, err = model.DecodeItemModel(a.items); err != nil {
 		return nil, fmt.Errorf("artifact: %w", err)
 	}
+	if a.Model.Family() != h.Family {
+		return nil, fmt.Errorf("artifact: header says family %s, items hold %s", h.Family, a.Model.Family())
+	}
+	a.Side = model.ALSSide(a.Model)
 	if a.Popular, err = model.DecodeRecs(secs["popular"]); err != nil {
 		return nil, fmt.Errorf("artifact: popular: %w", err)
 	}
 	if a.Users, err = decodeUsers(secs["users"]); err != nil {
 		return nil, fmt.Errorf("artifact: users: %w", err)
+	}
+	if h.Family == FamilyEASE {
+		if a.Ranked, err = decodeLists(secs["lists"]); err != nil {
+			return nil, fmt.Errorf("artifact: lists: %w", err)
+		}
+		if err := a.check(); err != nil {
+			return nil, err
+		}
+		return a, nil
 	}
 	if a.UserFactors, err = decodeFloats(secs["user_factors"]); err != nil {
 		return nil, fmt.Errorf("artifact: user factors: %w", err)
@@ -334,4 +416,48 @@ func decodePattern(b []byte, cols int) (*als.CSR, error) {
 		m.Data[i] = 1
 	}
 	return m, nil
+}
+
+// encodeLists writes every user's list: item index and score per entry.
+func encodeLists(lists [][]als.Scored) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(lists)))
+	for _, l := range lists {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, s := range l {
+			b = binary.AppendUvarint(b, uint64(s.Item))
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Score))
+		}
+	}
+	return b
+}
+
+func decodeLists(b []byte) ([][]als.Scored, error) {
+	r := bytes.NewReader(b)
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > uint64(len(b)) {
+		return nil, errors.New("bad count")
+	}
+	out := make([][]als.Scored, n)
+	var f [4]byte
+	for i := range out {
+		k, err := binary.ReadUvarint(r)
+		if err != nil || k > uint64(r.Len()) {
+			return nil, fmt.Errorf("list %d is truncated", i)
+		}
+		out[i] = make([]als.Scored, k)
+		for j := range out[i] {
+			item, err := binary.ReadUvarint(r)
+			if err != nil || item > math.MaxInt32 {
+				return nil, fmt.Errorf("list %d is truncated", i)
+			}
+			if _, err := io.ReadFull(r, f[:]); err != nil {
+				return nil, fmt.Errorf("list %d is truncated", i)
+			}
+			out[i][j] = als.Scored{Item: int32(item), Score: math.Float32frombits(binary.LittleEndian.Uint32(f[:]))}
+		}
+	}
+	if r.Len() != 0 {
+		return nil, errors.New("trailing bytes")
+	}
+	return out, nil
 }

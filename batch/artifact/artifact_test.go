@@ -123,7 +123,8 @@ func TestDecodeRefuses(t *testing.T) {
 		data []byte
 		want string
 	}{
-		"family":    {withHeader(strings.Replace(header, `"family":"als"`, `"family":"ease"`, 1)), `model family "ease" is not supported`},
+		"family":    {withHeader(strings.Replace(header, `"family":"als"`, `"family":"knn"`, 1)), `model family "knn" is not supported`},
+		"ease":      {withHeader(strings.Replace(header, `"family":"als"`, `"family":"ease"`, 1)), "section lists is missing"},
 		"format":    {withHeader(strings.Replace(header, `"format":1`, `"format":2`, 1)), "format 2"},
 		"magic":     {append([]byte("NOTMODEL"), good[8:]...), "bad magic"},
 		"truncated": {good[:len(good)-3], "truncated"},
@@ -136,7 +137,7 @@ func TestDecodeRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want an error containing %q", name, err, c.want)
 		}
 	}
-	if fam, err := artifact.Family(cases["family"].data); err != nil || fam != "ease" {
+	if fam, err := artifact.Family(cases["family"].data); err != nil || fam != "knn" {
 		t.Errorf("Family() = %q, %v", fam, err)
 	}
 }

@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/ease"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/npz"
 	"github.com/setlist/setlist/batch/store"
@@ -26,6 +28,9 @@ const extraPrefix = "setlist_"
 // item_factors (float32, row i of each is row i of users.csv / items.csv)
 // and the parameters as 0-d arrays. Only the ALS family has this format.
 func (a *Artifact) ExportNPZ(w io.Writer) error {
+	if a.Family == FamilyEASE {
+		return a.exportEASE(w)
+	}
 	if a.Family != FamilyALS {
 		return fmt.Errorf("export: implicit's format holds ALS models only, version %d is %s", a.Meta.Version, a.Family)
 	}
@@ -287,4 +292,44 @@ func readItems(r io.Reader, rows int) ([]store.SongKey, error) {
 		return nil
 	})
 	return out, err
+}
+
+// exportEASE writes an EASE version as an .npz that is not implicit's
+// (implicit has no EASE model): b_indices (int32) and b_values (float32),
+// items × m, row j holding the songs and weights B_j,i kept in Redis
+// (scipy: csr_matrix((b_values.ravel(), b_indices.ravel(),
+// arange(0, items*m+1, m)))), a user's scores being Σ_j x_j·B[j,:] with
+// x_j the weighted reaction; the parameters as 0-d arrays. Rows of
+// items.csv are B's rows and columns; users.csv lists the users whose
+// lists the version holds.
+func (a *Artifact) exportEASE(w io.Writer) error {
+	p, ok := a.Model.(interface{ Pruned() *ease.Pruned })
+	if !ok {
+		return fmt.Errorf("export version %d: not an EASE model", a.Meta.Version)
+	}
+	m := p.Pruned()
+	idx := make([]byte, 4*len(m.Idx))
+	for i, v := range m.Idx {
+		binary.LittleEndian.PutUint32(idx[4*i:], uint32(v))
+	}
+	entries := []npz.Entry{
+		{Name: "b_indices", Array: &npz.Array{Descr: "<i4", Shape: []int{m.Items, m.M}, Data: idx}},
+		{Name: "b_values", Array: npz.Float32s(m.Val, m.Items, m.M)},
+		{Name: "family", Array: npz.String(FamilyEASE)},
+		{Name: "lambda", Array: npz.Float64(m.Params.Lambda)},
+		{Name: "weighting", Array: npz.String(string(m.Params.Weighting))},
+		{Name: "log_epsilon", Array: npz.Float64(m.Params.LogEpsilon)},
+		{Name: "bm25_k1", Array: npz.Float64(m.Params.BM25K1)},
+		{Name: "bm25_b", Array: npz.Float64(m.Params.BM25B)},
+		{Name: "like_weight", Array: npz.Float64(float64(a.Meta.Scheme.LikeWeight))},
+		{Name: "dislike_weight", Array: npz.Float64(float64(a.Meta.Scheme.DislikeWeight))},
+		{Name: "k", Array: npz.Int64(int64(a.Meta.K))},
+	}
+	if len(m.ItemWeights) > 0 {
+		entries = append(entries, npz.Entry{Name: "item_weights", Array: npz.Float32s(m.ItemWeights, len(m.ItemWeights))})
+	}
+	if err := npz.Write(w, entries); err != nil {
+		return fmt.Errorf("export version %d: %w", a.Meta.Version, err)
+	}
+	return nil
 }

@@ -178,9 +178,11 @@ func exportCommand(g *globals) *cli.Command {
 	env := func(name string) []string { return []string{"SETLIST_EXPORT_" + name} }
 	return &cli.Command{
 		Name:  "export",
-		Usage: "write a version as implicit's save format (.npz) with users.csv and items.csv id maps",
-		Description: "numpy.load(FILE) or implicit's AlternatingLeastSquares.load(FILE) read it; row i of user_factors is\n" +
-			"row i of users.csv (row,user_id), row i of item_factors row i of items.csv (row,artist,track). ALS only.",
+		Usage: "write a version as an .npz (ALS: implicit's save format; EASE: B) with users.csv and items.csv id maps",
+		Description: "ALS: numpy.load(FILE) or implicit's AlternatingLeastSquares.load(FILE) read it; row i of user_factors is\n" +
+			"row i of users.csv (row,user_id), row i of item_factors row i of items.csv (row,artist,track).\n" +
+			"EASE: implicit's format is for ALS only; the .npz holds b_indices and b_values (songs × m, row j the\n" +
+			"kept entries of B's row j, indexes into items.csv) and the parameters; numpy.load reads it.",
 		Flags: []cli.Flag{
 			&cli.Int64Flag{Name: "version", Usage: "version to export (0: the registry's published run)", EnvVars: env("VERSION"), Destination: &version},
 			&cli.StringFlag{Name: "out", Usage: "the .npz file to write", EnvVars: env("OUT"), Required: true, Destination: &out},
@@ -235,8 +237,12 @@ func exportCommand(g *globals) *cli.Command {
 					return err
 				}
 			}
-			fmt.Fprintf(c.App.Writer, "exported version %d: %s (%s users × %s songs × %d factors), %s, %s\n", v, out,
-				progress.Group(int64(len(a.Users))), progress.Group(int64(a.Catalog.Len())), a.Side.Factors, users, items)
+			shape := "B's kept entries (EASE; not implicit's format)"
+			if a.Side != nil {
+				shape = fmt.Sprintf("%d factors", a.Side.Factors)
+			}
+			fmt.Fprintf(c.App.Writer, "exported version %d (%s): %s (%s users × %s songs × %s), %s, %s\n", v, a.Family, out,
+				progress.Group(int64(len(a.Users))), progress.Group(int64(a.Catalog.Len())), shape, users, items)
 			return nil
 		},
 	}

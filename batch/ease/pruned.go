@@ -1,6 +1,7 @@
 package ease
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -238,4 +239,18 @@ func (p *Pruned) UnmarshalBinary(data []byte) error {
 	}
 	*p = q
 	return nil
+}
+
+// Evaluate is Model.Evaluate with the pruned B: what serve's fold-ins
+// would score, for choosing m.
+func (p *Pruned) Evaluate(ctx context.Context, train, test *als.CSR, k, threads int) (als.Metrics, error) {
+	wp := p.Params.Weighing()
+	fill := func(_, u int, dst []float32) {
+		cols, vals := train.Row(u)
+		x := make([]float32, len(cols))
+		als.Weights(wp, p.ItemWeights, cols, vals, x)
+		f := PrunedFolded{p: p, Cols: cols, X: x}
+		f.Scores(dst)
+	}
+	return als.EvaluateDense(ctx, p.Items, fill, train, test, k, threads)
 }

@@ -110,6 +110,27 @@ func TestRealHoldout(t *testing.T) {
 		}
 		slices.Sort(lat)
 		t.Logf("  fold-in (weigh + score + top-5, one goroutine) p50 %v p99 %v over %d users", lat[len(lat)/2], lat[len(lat)*99/100], len(lat))
+		// What serve's fold-ins lose when Redis holds B pruned to m per row.
+		for _, keep := range []int{32, 64, 128, 256, 512, 1024} {
+			pr := model.Prune(keep, 0)
+			pm, err := pr.Evaluate(ctx, train, test, 5, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := pr.MarshalBinary()
+			var lat []time.Duration
+			for u := 0; u < train.Rows && len(lat) < 2000; u += max(1, train.Rows/2000) {
+				cols, vals := train.Row(u)
+				s := time.Now()
+				f, _ := pr.Fold(cols, vals)
+				f.Recommend(5, cols)
+				lat = append(lat, time.Since(s))
+			}
+			slices.Sort(lat)
+			t.Logf("  pruned m=%d: p@5 %.4f (%+.1f%%) ndcg@5 %.4f (%+.1f%%), %.1f MB in Redis (dense B %.0f MB), fold-in p50 %v p99 %v", keep,
+				pm.Precision, 100*(pm.Precision/met.Precision-1), pm.NDCG, 100*(pm.NDCG/met.NDCG-1), float64(len(b))/1e6, float64(4*len(model.B))/1e6,
+				lat[len(lat)/2], lat[len(lat)*99/100])
+		}
 	}
 	if os.Getenv("SETLIST_EASE_ALS") != "" {
 		p := als.DefaultParams()

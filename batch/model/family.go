@@ -75,6 +75,9 @@ func EASEItems(p *ease.Pruned) ItemModel { return easeItems{p} }
 
 type easeItems struct{ p *ease.Pruned }
 
+// Pruned is the EASE model behind e (for export).
+func (e easeItems) Pruned() *ease.Pruned { return e.p }
+
 func (e easeItems) Family() string                         { return FamilyEASE }
 func (e easeItems) NumItems() int                          { return e.p.NumItems() }
 func (e easeItems) Similar(item int32, n int) []als.Scored { return e.p.Similar(item, n) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/ease"
 	"github.com/setlist/setlist/batch/model"
 )
 
@@ -79,6 +80,18 @@ type Config struct {
 	// and the live versions are kept besides); 0 means DefaultKeep.
 	Keep  int
 	Notes string // stored with the run
+
+	// Family is the model family trained: model.FamilyALS (the default
+	// when empty) or model.FamilyEASE, which needs the catalog to fit
+	// MemoryLimit (ease.NeedBytes) and is trained with EASE (nil: the
+	// last published EASE run's, else ease.DefaultParams).
+	Family      string
+	MemoryLimit int64 // bytes; ≤ 0 means no limit
+	EASE        *ease.Params
+	// EASEPrune is how many entries per row of B the Redis item model
+	// keeps for serve's fold-ins (0 means ease.DefaultPrune); the batch
+	// lists are ranked with the whole B.
+	EASEPrune int
 }
 
 // Overrides are explicitly set training parameters; nil fields are not set.
@@ -176,6 +189,23 @@ func (c Config) Validate() error {
 	}
 	if err := c.Scheme.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.Family {
+	case "", model.FamilyALS:
+	case model.FamilyEASE:
+		if c.EASEPrune < 0 {
+			bad("ease prune must be ≥ 0 (0 means %d), got %d", ease.DefaultPrune, c.EASEPrune)
+		}
+		if c.StageOnly {
+			bad("a stage-only run is for ALS (the precompute shards fold users in with factors); EASE publishes its lists in the run")
+		}
+		if c.EASE != nil {
+			if err := c.EASE.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("ease: %w", err))
+			}
+		}
+	default:
+		bad("family must be %q or %q, got %q", model.FamilyALS, model.FamilyEASE, c.Family)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid run config: %w: %w", setlist.ErrInvalid, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
 	"github.com/setlist/setlist/batch/artifact"
+	"github.com/setlist/setlist/batch/ease"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/store"
@@ -110,6 +111,10 @@ type Counts struct {
 
 // RunParams is what the registry stores as a run's params.
 type RunParams struct {
+	// Family is the model family of the run (empty in runs recorded before
+	// families: ALS); EASE holds an EASE run's parameters.
+	Family string       `json:"family,omitempty"`
+	EASE   *ease.Params `json:"ease,omitempty"`
 	ALS    als.Params   `json:"als"`
 	Scheme model.Scheme `json:"scheme"`
 	K      int          `json:"k"`
@@ -267,6 +272,9 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	if cfg.TuneOnly {
 		return nil // recorded as tuned: the next run starts from params
+	}
+	if cfg.Family == model.FamilyEASE {
+		return r.executeEASE(ctx, tr, m, train, test)
 	}
 	metrics, baseline, em, err := r.evaluate(ctx, train, test, params)
 	if err != nil {

@@ -1,0 +1,93 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/ease"
+	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/batch/store"
+)
+
+// TestRunEASE publishes an EASE version through the same contract as ALS:
+// the meta and the registry name the family, serve's loader reads the
+// item model, and a known user's fold-in through it (B unpruned) equals
+// their batch list.
+func TestRunEASE(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := pipeline.Config{Family: model.FamilyEASE, Threads: 2, EASEPrune: 1000}
+	res, err := pipeline.Run(ctx, cfg, e.deps())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Status != store.RunPublished || res.Params.Family != model.FamilyEASE || res.Params.EASE == nil {
+		t.Fatalf("status %s, params %+v", res.Status, res.Params)
+	}
+	if res.Metrics["ndcg_at_5"] <= res.Metrics["baseline_ndcg_at_5"] {
+		t.Errorf("EASE NDCG@5 %.4f does not beat popularity %.4f on planted clusters", res.Metrics["ndcg_at_5"], res.Metrics["baseline_ndcg_at_5"])
+	}
+	run, err := e.db.Run(ctx, res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rp pipeline.RunParams
+	if err := json.Unmarshal(run.Params, &rp); err != nil || rp.Family != model.FamilyEASE || rp.EASE.Lambda != ease.DefaultParams().Lambda {
+		t.Fatalf("registry params %s (%v)", run.Params, err)
+	}
+	v := modelstore.Version(res.RunID)
+	pub, err := modelstore.NewReader(e.rdb, e.keys.Prefix()).Load(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Meta.FamilyOf() != model.FamilyEASE || pub.Items.Family() != model.FamilyEASE || pub.Side != nil {
+		t.Fatalf("loaded meta family %q, items %s", pub.Meta.Family, pub.Items.Family())
+	}
+	reacted := e.reacted(t)
+	checked := 0
+	for u := range reacted {
+		if checked == 20 {
+			break
+		}
+		checked++
+		b, err := e.rdb.Get(ctx, e.keys.Recs(v, u)).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := model.DecodeRecs(b)
+		if err != nil || len(batch) != 5 {
+			t.Fatalf("batch list of %s: %v %v", u, batch, err)
+		}
+		rs, err := e.db.UserReactions(ctx, u, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		folded, err := pub.FoldIn(rs, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range batch {
+			d := folded[i].Score - batch[i].Score
+			if folded[i].Song != batch[i].Song || d > 1e-4 || d < -1e-4 {
+				t.Fatalf("user %s: fold-in %v, batch list %v", u, folded, batch)
+			}
+			if reacted[u][batch[i].Song] {
+				t.Fatalf("user %s is recommended song %d they reacted to", u, batch[i].Song)
+			}
+		}
+	}
+	// A catalog over the memory limit is refused before training, naming
+	// the songs and the limit.
+	cfg.MemoryLimit = 1 << 20
+	_, err = pipeline.Run(ctx, cfg, e.deps())
+	var me *ease.MemoryError
+	if !errors.As(err, &me) || !errors.Is(err, setlist.ErrInvalid) || !strings.Contains(err.Error(), "songs") {
+		t.Fatalf("over the memory limit: %v", err)
+	}
+}
