@@ -416,7 +416,7 @@ func checkCronJob(t *testing.T, objs []k8stest.Object) {
 }
 
 // checkTuneBudget: the weekly search's Job deadline leaves at least half an
-// hour beyond the budget the ConfigMap gives it (loading the data and the
+// hour beyond the budget its container gives it (loading the data and the
 // last trial), so the deadline never cuts a search that obeys its budget.
 func checkTuneBudget(t *testing.T, objs []k8stest.Object) {
 	t.Helper()
@@ -425,14 +425,15 @@ func checkTuneBudget(t *testing.T, objs []k8stest.Object) {
 	containers := map[string]corev1.Container{}
 	for _, o := range objs {
 		switch v := o.Obj.(type) {
-		case *corev1.ConfigMap:
-			if strings.HasPrefix(v.Name, "setlist-config") {
-				budget = v.Data["SETLIST_TUNE_BUDGET"]
-			}
 		case *batchv1.CronJob:
 			containers[v.Name] = v.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
 			if v.Name == "setlist-tune" {
 				deadline = v.Spec.JobTemplate.Spec.ActiveDeadlineSeconds
+				for _, e := range containers[v.Name].Env {
+					if e.Name == "SETLIST_TUNE_BUDGET" {
+						budget = e.Value
+					}
+				}
 			}
 		}
 	}
