@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,14 +122,13 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 		name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
 		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(schema.Postgres, "postgres/*.sql")
+	names, err := migrationNames()
 	if err != nil {
-		return nil, fmt.Errorf("migrate: list migrations: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	sort.Strings(names)
 	var applied []string
-	for _, path := range names {
-		name := strings.TrimPrefix(path, "postgres/")
+	for _, name := range names {
+		path := "postgres/" + name
 		var done bool
 		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)", name).Scan(&done); err != nil {
 			return applied, fmt.Errorf("migrate: check %s: %w", name, err)
@@ -153,6 +153,76 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 		applied = append(applied, name)
 	}
 	return applied, nil
+}
+
+// migrationNames lists the embedded migrations in the order they apply.
+func migrationNames() ([]string, error) {
+	paths, err := fs.Glob(schema.Postgres, "postgres/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(paths)
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = strings.TrimPrefix(p, "postgres/")
+	}
+	return names, nil
+}
+
+// Pending returns the embedded migrations the database has not applied, in
+// order (all of them on a database never migrated). It only reads: serve
+// checks the schema with it and leaves applying to batch (docs/deploy.md,
+// "Who migrates").
+func (db *DB) Pending(ctx context.Context) ([]string, error) {
+	names, err := migrationNames()
+	if err != nil {
+		return nil, fmt.Errorf("pending migrations: %w", err)
+	}
+	var done []string
+	rows, err := db.Pool.Query(ctx, "SELECT name FROM schema_migrations")
+	if err == nil {
+		done, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
+		return names, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pending migrations: %w", err)
+	}
+	var pending []string
+	for _, n := range names {
+		if !slices.Contains(done, n) {
+			pending = append(pending, n)
+		}
+	}
+	return pending, nil
+}
+
+// WaitMigrated returns once no migration is pending, checking every
+// interval until ctx ends (then the error names what is still pending and
+// who applies it). onWait, if not nil, is told what is pending before each
+// wait. Serve's pods start alongside the migrate Job, so they wait for it
+// rather than racing it or failing at once.
+func (db *DB) WaitMigrated(ctx context.Context, interval time.Duration, onWait func(pending []string)) error {
+	for {
+		pending, err := db.Pending(ctx)
+		if err == nil && len(pending) == 0 {
+			return nil
+		}
+		if err == nil && onWait != nil {
+			onWait(pending)
+		}
+		select {
+		case <-time.After(interval):
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("check the schema: %w", err)
+			}
+			return fmt.Errorf("schema not migrated: %s pending; run `batch migrate` (the setlist-migrate Job) first: %w",
+				strings.Join(pending, ", "), ctx.Err())
+		}
+	}
 }
 
 // redact hides a password in a URL before it reaches a log or an error.

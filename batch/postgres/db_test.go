@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -221,5 +222,54 @@ func TestOpenCreatesMissingDatabase(t *testing.T) {
 	}
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatalf("migrate the created database: %v", err)
+	}
+}
+
+// TestPendingAndWaitMigrated: serve's check reads without writing. On a
+// database never migrated every migration is pending and a wait that runs
+// out names them and who applies them; a wait returns once batch's Migrate
+// has run.
+func TestPendingAndWaitMigrated(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all := migrationNames(t)
+	pending, err := db.Pending(ctx)
+	if err != nil || !slices.Equal(pending, all) {
+		t.Fatalf("pending on a fresh database = %v, %v; want %v", pending, err, all)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	var told []string
+	err = db.WaitMigrated(short, 50*time.Millisecond, func(p []string) { told = p })
+	if err == nil || !strings.Contains(err.Error(), "batch migrate") || !strings.Contains(err.Error(), all[0]) {
+		t.Fatalf("wait on an unmigrated database: %v; want an error naming %s and batch migrate", err, all[0])
+	}
+	if !slices.Equal(told, all) {
+		t.Errorf("onWait told %v, want %v", told, all)
+	}
+	if pending, _ := db.Pending(ctx); !slices.Equal(pending, all) {
+		t.Fatalf("the check changed the schema: pending now %v", pending)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, err := db.Migrate(ctx)
+		done <- err
+	}()
+	long, cancel2 := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel2()
+	if err := db.WaitMigrated(long, 50*time.Millisecond, nil); err != nil {
+		t.Fatalf("wait while batch migrates: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := db.Pending(ctx); err != nil || len(pending) != 0 {
+		t.Fatalf("pending after Migrate = %v, %v", pending, err)
 	}
 }

@@ -220,8 +220,8 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// run opens the stores, migrates the schema (advisory-locked, so replicas
-// starting together are safe), serves until ctx ends (SIGTERM) and then
+// run opens the stores (waiting for batch to have migrated the schema; the
+// playground migrates itself), serves until ctx ends (SIGTERM) and then
 // drains.
 func run(ctx context.Context, version string, cfg Config) error {
 	logger, err := cfg.Log.Logger(os.Stderr)

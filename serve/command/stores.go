@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -42,7 +43,8 @@ type stores struct {
 	dbName, kvName string
 }
 
-// openStores opens, migrates and checks the backend.
+// openStores opens and checks the backend (see openPostgres for who
+// migrates).
 func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, error) {
 	if err := cfg.Stores.Validate(); err != nil {
 		return nil, err
@@ -64,12 +66,9 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, 
 			}
 		}}, nil
 	}
-	db, applied, err := postgres.OpenMigrated(ctx, cfg.Stores.DatabaseURL)
+	db, err := openPostgres(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
-	}
-	if len(applied) > 0 {
-		logger.Info("migrated", "applied", applied)
 	}
 	rdb, err := modelstore.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize)
 	if err != nil {
@@ -77,6 +76,34 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, 
 		return nil, err
 	}
 	return &stores{db: db, rdb: rdb, dbName: "postgres", kvName: "redis", close: func() { _ = rdb.Close(); db.Close() }}, nil
+}
+
+// openPostgres opens the database. batch owns the schema (the migrate Job,
+// and every batch subcommand): serve waits, within ctx, until the schema is
+// current instead of changing it, so no serve replica runs DDL on the
+// request path or needs the rights to. The playground migrates: it is serve
+// doing batch's work (import, train) in one process, with no Job to wait
+// for.
+func openPostgres(ctx context.Context, cfg Config, logger *slog.Logger) (*postgres.DB, error) {
+	if cfg.Playground.Enabled {
+		db, applied, err := postgres.OpenMigrated(ctx, cfg.Stores.DatabaseURL)
+		if err == nil && len(applied) > 0 {
+			logger.Info("migrated", "applied", applied)
+		}
+		return db, err
+	}
+	db, err := postgres.Open(ctx, cfg.Stores.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	err = db.WaitMigrated(ctx, 2*time.Second, func(pending []string) {
+		logger.Warn("waiting for the schema: run batch migrate (the setlist-migrate Job)", "pending", pending)
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // pageURL is the address a person opens for the web page.

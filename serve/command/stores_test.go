@@ -1,0 +1,48 @@
+package command
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/batch/postgres/pgtest"
+)
+
+// TestServeLeavesMigrationsToBatch: serve in production (no --playground)
+// does not change the schema of an unmigrated database and fails naming
+// batch migrate once its start deadline passes; the playground migrates.
+func TestServeLeavesMigrationsToBatch(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	cfg := Config{}
+	cfg.Stores.DatabaseURL = url
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err := openPostgres(short, cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "batch migrate") {
+		t.Fatalf("serve on an unmigrated database: %v; want an error naming batch migrate", err)
+	}
+	check, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close()
+	before, err := check.Pending(ctx)
+	if err != nil || len(before) == 0 {
+		t.Fatalf("serve migrated the database: pending %v, %v", before, err)
+	}
+
+	cfg.Playground.Enabled = true
+	db, err := openPostgres(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("playground: %v", err)
+	}
+	defer db.Close()
+	if after, err := check.Pending(ctx); err != nil || len(after) != 0 || slices.Equal(after, before) {
+		t.Fatalf("the playground left %v pending (%v)", after, err)
+	}
+}
