@@ -68,16 +68,8 @@ func holdoutSeeds(t *testing.T, train, test *CSR, p Params, seeds int) (avg, sd 
 	t.Helper()
 	for s := range seeds {
 		q := p
-		q.Seed, q.Threads = int64(100+s), 2
-		m, err := Train(context.Background(), train, q, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		met, err := Evaluate(context.Background(), m.UserFactors, m.ItemSide(), train, test, 5, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, met.NDCG)
+		q.Seed = int64(100 + s)
+		all = append(all, holdoutNDCG(t, train, test, q))
 	}
 	return mean(all), stddev(all), all
 }
