@@ -635,6 +635,9 @@ func (t *tuner) factorsLimit() int {
 	for f >= 8 && ((f > t.res.Incumbent.Factors && t.predict(f, top) > t.cfg.Budget/6) || t.predict(f, t.rungs[0]) > free) {
 		f = int(float64(f) / 1.1)
 	}
+	if inc := t.res.Incumbent.Factors; f < inc && inc <= t.fmax && t.predict(inc, t.rungs[0]) <= free {
+		f = inc // the 10 % steps can skip past it
+	}
 	return f
 }
 
