@@ -255,7 +255,7 @@ func (db *DB) reactionTx(ctx context.Context, fn func(pgx.Tx) error) error {
 			return err
 		}
 	}
-	return fmt.Errorf("gave up after %d tries: %w: %w", txRetries, setlist.ErrUnavailable, err)
+	return fmt.Errorf("gave up after %d tries: %w: %w", txRetries, store.ErrContention, err)
 }
 
 // retryable tells a transaction PostgreSQL aborted only because of what ran

@@ -130,7 +130,7 @@ func TestReactionTxRetries(t *testing.T) {
 		tries++
 		return &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
 	})
-	if !errors.Is(err, setlist.ErrUnavailable) || tries < 2 || tries > 10 {
+	if !errors.Is(err, setlist.ErrUnavailable) || !errors.Is(err, store.ErrContention) || tries < 2 || tries > 10 {
 		t.Fatalf("always deadlocked: %d tries, %v; want a few tries, then ErrUnavailable", tries, err)
 	}
 	tries = 0

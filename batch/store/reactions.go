@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/setlist/setlist"
@@ -47,3 +48,8 @@ const SeqBase int64 = 1 << 62
 // (shared, held from taking a number to commit) against a training
 // snapshot (exclusive, held while it reads the counter and starts).
 const SeqLock int64 = 0x5e7115_0004
+
+// ErrContention is a write the database kept aborting because of
+// concurrent ones (deadlocks, serialization failures) after the backend's
+// retries: unavailable for now, answered 503 with Retry-After, never 500.
+var ErrContention = fmt.Errorf("concurrent writes kept colliding: %w", setlist.ErrUnavailable)

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 
@@ -164,6 +165,8 @@ func serverDetail(err error, code int) string {
 		return "no model is published yet (run batch train)"
 	case errors.Is(err, recs.ErrBusy):
 		return "fold-in capacity is busy: too many recommendations are being computed at once; retry after " + RetryAfter + " s"
+	case errors.Is(err, store.ErrContention):
+		return "concurrent writes to the same data kept colliding; retry after " + RetryAfter + " s"
 	case code == http.StatusServiceUnavailable:
 		return "a backing store is unavailable; retry later"
 	}
