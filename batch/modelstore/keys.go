@@ -13,7 +13,7 @@
 //	P:v{V}:popular         the popular list for users with no usable reactions
 //	P:v{V}:recs:{U}        the user's precomputed top-K (binary: song ids and scores)
 //	P:v{V}:foldin:{U}      serve's cached fold-in top-K for U under V (TTL; dropped on U's next reaction)
-//	P:touched:{U}          unix-nano time of U's last reaction, so a batch hit older than it is refreshed
+//	P:touched:{U}          sequence number of U's last reaction write (store.SeqBase), so a batch list older than it is not served
 //	P:events               pub/sub channel: "version V" after a switch, "user U" after a reaction
 //
 // Versions other than current and previous expire; a version whose writer
