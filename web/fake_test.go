@@ -299,6 +299,7 @@ func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(runs, func(i, j int) bool { return runs[i]["version"].(int) > runs[j]["version"].(int) })
 	writeJSON(w, 200, map[string]any{
 		"version":    6,
+		"family":     "als",
 		"trained_at": now.Add(-5 * time.Minute),
 		"params":     fakeParams(64, "bm25"),
 		"scheme":     map[string]any{"like_weight": 4, "dislike_weight": 1},

@@ -38,6 +38,11 @@ func checkModelPanel(t *testing.T, b *browser) {
 		}
 	}
 
+	// The served model's family, under its name.
+	if fam := b.str(`document.querySelector('#model .model-family')?.textContent || ''`); !strings.Contains(fam, "ALS (matrix factorisation)") {
+		t.Errorf("the model panel names the family %q, want ALS (matrix factorisation)", fam)
+	}
+
 	// Parameters under people's names, only those that apply.
 	b.run("open the training parameters", chromedp.Click(`#model details.params > summary`, chromedp.ByQuery))
 	labels := b.str(`[...document.querySelectorAll('#model details.params dt')].map(e => e.textContent).join('|')`)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/store"
 )
@@ -61,7 +62,7 @@ func printRuns(w io.Writer, runs []store.Run) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tSECONDS\tUSERS\tNDCG@5\tPOPULAR NDCG@5\tPARAMS\tREASON")
+	fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tSECONDS\tUSERS\tNDCG@5\tPOPULAR NDCG@5\tFAMILY\tPARAMS\tREASON")
 	for _, r := range runs {
 		var m map[string]float64
 		var c pipeline.Counts
@@ -71,9 +72,17 @@ func printRuns(w io.Writer, runs []store.Run) error {
 		_ = json.Unmarshal(r.Counts, &c)
 		_ = json.Unmarshal(r.Params, &p)
 		_ = json.Unmarshal(r.Timings, &t)
-		params := "-"
-		if p.ALS.Factors > 0 {
+		params, family := "-", model.FamilyALS
+		if p.Family != "" {
+			family = p.Family
+		}
+		switch {
+		case family == model.FamilyEASE && p.EASE != nil:
+			params = fmt.Sprintf("%s λ=%.3g %s", p.Source, p.EASE.Lambda, p.EASE.Weighting)
+		case p.ALS.Factors > 0:
 			params = fmt.Sprintf("%s f=%d it=%d λ=%.3g α=%.3g %s", p.Source, p.ALS.Factors, p.ALS.Iterations, p.ALS.Regularization, p.ALS.Alpha, p.ALS.Weighting)
+		default:
+			family = "-"
 		}
 		metric := func(k string) string {
 			if v, ok := m[k]; ok {
@@ -89,8 +98,8 @@ func printRuns(w io.Writer, runs []store.Run) error {
 		if len(reason) > 80 {
 			reason = reason[:77] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.StartedAt.Local().Format(time.DateTime),
-			secs, c.Users, metric("ndcg_at_5"), metric("baseline_ndcg_at_5"), params, strings.ReplaceAll(reason, "\n", " "))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.StartedAt.Local().Format(time.DateTime),
+			secs, c.Users, metric("ndcg_at_5"), metric("baseline_ndcg_at_5"), family, params, strings.ReplaceAll(reason, "\n", " "))
 	}
 	return tw.Flush()
 }

@@ -14,7 +14,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/config"
+	"github.com/setlist/setlist/batch/ease"
+	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/progress"
@@ -29,6 +33,8 @@ func trainCommand(g *globals) *cli.Command {
 		weighting  string
 		pushURL    string
 		batchSize  int
+		memLimit   string
+		easeLambda float64
 	)
 	env := func(name string) []string { return []string{"SETLIST_TRAIN_" + name} }
 	return &cli.Command{
@@ -59,6 +65,10 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batchSize},
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
 			keepFlag(&cfg.Keep),
+			&cli.StringFlag{Name: "family", Usage: "model family: als, or ease (the closed-form item-item model; its catalog must fit --memory-limit)", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
+			&cli.StringFlag{Name: "memory-limit", Usage: "memory EASE training may use, e.g. 16GiB (auto: 3/4 of the process's memory limit, else of the machine's memory)", EnvVars: env("MEMORY_LIMIT"), Value: "auto", Destination: &memLimit},
+			&cli.Float64Flag{Name: "ease-lambda", Usage: "pin EASE's L2 regularisation λ (default: the last published EASE run's, else 100)", EnvVars: env("EASE_LAMBDA"), Destination: &easeLambda},
+			&cli.IntFlag{Name: "ease-prune", Usage: "entries per row of EASE's B kept in Redis for serve's fold-ins (0: 256)", EnvVars: env("EASE_PRUNE"), Destination: &cfg.EASEPrune},
 			&cli.StringFlag{Name: "pushgateway-url", Usage: "push the run's metrics to this Prometheus Pushgateway", EnvVars: []string{"SETLIST_PUSHGATEWAY_URL"}, Destination: &pushURL},
 		},
 		Action: func(c *cli.Context) error {
@@ -82,6 +92,20 @@ func trainCommand(g *globals) *cli.Command {
 			if c.IsSet("weighting") {
 				w := als.Weighting(weighting)
 				cfg.Overrides.Weighting = &w
+			}
+			var err error
+			if cfg.MemoryLimit, err = memoryLimit(memLimit); err != nil {
+				return fmt.Errorf("--memory-limit: %w: %w", setlist.ErrInvalid, err)
+			}
+			if c.IsSet("ease-lambda") || (cfg.Family == model.FamilyEASE && c.IsSet("weighting")) {
+				p := ease.DefaultParams()
+				if c.IsSet("ease-lambda") {
+					p.Lambda = easeLambda
+				}
+				if c.IsSet("weighting") {
+					p.Weighting = als.Weighting(weighting)
+				}
+				cfg.EASE = &p
 			}
 			b, rdb, keys, err := g.openWithModels(c.Context)
 			if err != nil {
@@ -152,7 +176,9 @@ func printRun(w io.Writer, r *pipeline.Result) {
 		}
 	}
 	p := r.Params.ALS
-	if p.Factors > 0 {
+	if e := r.Params.EASE; r.Params.Family == model.FamilyEASE && e != nil {
+		fmt.Fprintf(w, "  params:  %s: EASE, λ %g, %s weighting, k %d\n", r.Params.Source, e.Lambda, e.Weighting, r.Params.K)
+	} else if p.Factors > 0 {
 		fmt.Fprintf(w, "  params:  %s: factors %d, iterations %d, λ %g, α %g, %s weighting, k %d\n",
 			r.Params.Source, p.Factors, p.Iterations, p.Regularization, p.Alpha, p.Weighting, r.Params.K)
 	}
@@ -194,4 +220,18 @@ func formatTimings(t map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", p, t[p]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// memoryLimit reads --memory-limit: a size, or auto (three quarters of the
+// process's memory limit, else of the machine's memory, leaving room for
+// the data and the lists beside EASE's matrices).
+func memoryLimit(given string) (int64, error) {
+	if !strings.EqualFold(strings.TrimSpace(given), "auto") {
+		return config.ParseBytes(given)
+	}
+	limit := config.ProcessMemoryLimit()
+	if limit <= 0 {
+		limit = config.MachineMemory()
+	}
+	return limit / 4 * 3, nil
 }

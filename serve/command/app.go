@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -340,24 +338,13 @@ func Run(ctx context.Context, app *cli.App, args []string) int {
 // parseBytes reads a size: "auto" (recs.AutoNearCacheBytes), or a count of
 // bytes with an optional KiB, MiB, GiB (or KB, MB, GB) suffix.
 func parseBytes(given string) (int64, error) {
-	v := strings.TrimSpace(given)
-	if strings.EqualFold(v, "auto") {
+	if strings.EqualFold(strings.TrimSpace(given), "auto") {
 		n, _ := recs.AutoNearCacheBytes()
 		return n, nil
 	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}} {
-		if rest, ok := strings.CutSuffix(v, u.suffix); ok {
-			v, mult = strings.TrimSpace(rest), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || n > math.MaxInt64/mult {
+	n, err := config.ParseBytes(given)
+	if err != nil {
 		return 0, fmt.Errorf("want auto or a size such as 134217728, 128MiB or 1GiB, got %q", given)
 	}
-	return n * mult, nil
+	return n, nil
 }

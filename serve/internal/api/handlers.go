@@ -272,19 +272,22 @@ func (a *API) similar(c *fiber.Ctx) error {
 // modelInfo is GET /v1/model: what is served, how good it was offline, and
 // the registry's recent runs.
 type modelInfo struct {
-	Version    *model.Version     `json:"version"`
-	TrainedAt  *time.Time         `json:"trained_at,omitempty"`
-	SnapshotAt *time.Time         `json:"snapshot_at,omitempty"`
-	AgeSeconds float64            `json:"age_seconds,omitempty"`
-	LoadedAt   *time.Time         `json:"loaded_at,omitempty"`
-	Params     any                `json:"params,omitempty"`
-	Scheme     any                `json:"scheme,omitempty"`
-	Metrics    map[string]float64 `json:"metrics,omitempty"`
-	K          int                `json:"k,omitempty"`
-	Users      int                `json:"users,omitempty"`
-	Items      int                `json:"items,omitempty"`
-	Runs       []store.Run        `json:"runs"`
-	RunsError  string             `json:"runs_error,omitempty"`
+	Version    *model.Version `json:"version"`
+	TrainedAt  *time.Time     `json:"trained_at,omitempty"`
+	SnapshotAt *time.Time     `json:"snapshot_at,omitempty"`
+	AgeSeconds float64        `json:"age_seconds,omitempty"`
+	LoadedAt   *time.Time     `json:"loaded_at,omitempty"`
+	// Family is the served model's family ("als" or "ease"); Params are
+	// that family's parameters.
+	Family    string             `json:"family,omitempty"`
+	Params    any                `json:"params,omitempty"`
+	Scheme    any                `json:"scheme,omitempty"`
+	Metrics   map[string]float64 `json:"metrics,omitempty"`
+	K         int                `json:"k,omitempty"`
+	Users     int                `json:"users,omitempty"`
+	Items     int                `json:"items,omitempty"`
+	Runs      []store.Run        `json:"runs"`
+	RunsError string             `json:"runs_error,omitempty"`
 	// Tuning is the search that chose the served parameters (the served
 	// run's own, or the one it took them from); absent when none did.
 	Tuning *modelTuning `json:"tuning,omitempty"`
@@ -306,7 +309,10 @@ func (a *API) model(c *fiber.Ctx) error {
 		info.Version, info.LoadedAt = &snap.Version, &snap.LoadedAt
 		info.TrainedAt, info.SnapshotAt = &m.TrainedAt, &m.SnapshotAt
 		info.AgeSeconds = time.Since(m.TrainedAt).Seconds()
-		info.Params, info.Scheme, info.Metrics = m.Params, m.Scheme, m.Metrics
+		info.Family, info.Params, info.Scheme, info.Metrics = m.FamilyOf(), m.Params, m.Scheme, m.Metrics
+		if m.EASE != nil {
+			info.Params = m.EASE
+		}
 		info.K, info.Users, info.Items = m.K, m.Users, m.Items
 	}
 	runs, err := a.deps.DB.Runs(c.UserContext(), 10)

@@ -2,15 +2,11 @@ package recs
 
 import (
 	"hash/maphash"
-	"math"
-	"os"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/config"
 	"github.com/setlist/setlist/batch/model"
 )
 
@@ -270,29 +266,10 @@ func (s *cacheShard) moveFront(e *cacheEntry) {
 // cache, the model and request garbage fit the pod together; 256 MiB when
 // neither is set. limit is what it was derived from (0: none found).
 func AutoNearCacheBytes() (bytes, limit int64) {
-	limit = debug.SetMemoryLimit(-1) // reads the limit without changing it
-	if limit == math.MaxInt64 {
-		limit = cgroupMemoryLimit()
-	}
-	if limit <= 0 || limit == math.MaxInt64 {
+	limit = config.ProcessMemoryLimit()
+	if limit <= 0 {
 		return 256 << 20, 0
 	}
 	return limit / 8, limit
 }
 
-// cgroupMemoryLimit is the memory limit of the process's cgroup (v2, then
-// v1), or 0 when unlimited or unknown.
-func cgroupMemoryLimit() int64 {
-	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil || n <= 0 || n >= 1<<60 { // "max", or v1's "unlimited" (a huge number)
-			return 0
-		}
-		return n
-	}
-	return 0
-}

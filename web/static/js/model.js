@@ -76,6 +76,7 @@ export function markLifecycle(points, currentVersion) {
  * when() hides those that do not apply (BM25's only with bm25 weighting).
  */
 const PARAMS = [
+  ['lambda', 'Regularisation (λ, EASE)'],
   ['factors', 'Latent factors'],
   ['iterations', 'Training sweeps'],
   ['regularization', 'Regularisation (λ)'],
@@ -88,6 +89,9 @@ const PARAMS = [
   ['seed', 'Random seed'],
   ['threads', 'Threads', { 0: 'all cores' }],
 ];
+
+/** FAMILIES names the model families /v1/model reports. */
+const FAMILIES = { als: 'ALS (matrix factorisation)', ease: 'EASE (item-item, closed form)' };
 
 /** paramRows lists params (and the reaction scheme) as [label, value, key]. */
 export function paramRows(params, scheme) {
@@ -162,6 +166,7 @@ export class ModelPanel {
     this.body.append(
       h('p', { class: 'model-version' },
         h('span', { class: 'big' }, version !== null ? `v${version}` : 'no version'),
+        current.family ? h('span', { class: 'model-family', 'data-family': current.family }, ` ${FAMILIES[current.family] || current.family}`) : null,
         this.trainedAt && !Number.isNaN(this.trainedAt.getTime())
           ? h('span', {}, ' trained ', h('time', { datetime: this.trainedAt.toISOString(), title: this.trainedAt.toLocaleString(), 'data-relative': '' }, relativeTime(this.trainedAt)))
           : null),
