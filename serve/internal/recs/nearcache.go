@@ -272,4 +272,3 @@ func AutoNearCacheBytes() (bytes, limit int64) {
 	}
 	return limit / 8, limit
 }
-
