@@ -68,7 +68,7 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "family", Usage: "model family: als, or ease (the closed-form item-item model; its catalog must fit --memory-limit)", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
 			&cli.StringFlag{Name: "memory-limit", Usage: "memory EASE training may use, e.g. 16GiB (auto: 3/4 of the process's memory limit, else of the machine's memory)", EnvVars: env("MEMORY_LIMIT"), Value: "auto", Destination: &memLimit},
 			&cli.Float64Flag{Name: "ease-lambda", Usage: "pin EASE's L2 regularisation λ (default: the last published EASE run's, else 100)", EnvVars: env("EASE_LAMBDA"), Destination: &easeLambda},
-			&cli.IntFlag{Name: "ease-prune", Usage: "entries per row of EASE's B kept in Redis for serve's fold-ins (0: 256)", EnvVars: env("EASE_PRUNE"), Destination: &cfg.EASEPrune},
+			&cli.IntFlag{Name: "ease-prune", Usage: "entries per row of EASE's B kept (evaluated, listed and served; 0: 128)", EnvVars: env("EASE_PRUNE"), Destination: &cfg.EASEPrune},
 			&cli.StringFlag{Name: "pushgateway-url", Usage: "push the run's metrics to this Prometheus Pushgateway", EnvVars: []string{"SETLIST_PUSHGATEWAY_URL"}, Destination: &pushURL},
 		},
 		Action: func(c *cli.Context) error {

@@ -12,11 +12,13 @@ import (
 	"github.com/setlist/setlist/batch/als"
 )
 
-// Pruned is B cut to the m entries of largest magnitude per row, which is
-// what Redis holds for serve's fold-ins and similar songs: the dense B of
-// a 10 k-song catalog is 400 MB, too much for one Redis value and for every
-// serve replica's memory, while m = 256 keeps 20 MB (docs/BENCHMARKS.md has
-// the quality lost against m). The batch lists are ranked with the dense B.
+// Pruned is B cut to the m entries of largest magnitude per row: what is
+// published. The dense B of a 10 k-song catalog is 400 MB, too much for one
+// Redis value and for every serve replica's memory, while m = 128 keeps
+// 10 MB; on the shared data pruning to 32–1024 entries does not lose
+// quality but gains 2–3 % (the small weights are mostly noise; see
+// docs/BENCHMARKS.md). The batch lists, the evaluation and serve's fold-ins
+// all use the pruned B, so a known user's fold-in is their batch list.
 type Pruned struct {
 	Params      Params
 	Items, M    int
@@ -25,8 +27,9 @@ type Pruned struct {
 	ItemWeights []float32
 }
 
-// DefaultPrune is the m kept per row in Redis (chosen in docs/BENCHMARKS.md).
-const DefaultPrune = 256
+// DefaultPrune is the m kept per row (chosen in docs/BENCHMARKS.md: on the
+// shared data precision@5 +2.7 % against the dense B, 10 MB in Redis).
+const DefaultPrune = 128
 
 // Prune keeps the m entries of largest magnitude of each row of B (ties to
 // the lower song), at most Items−1 (the diagonal is zero).
@@ -241,16 +244,32 @@ func (p *Pruned) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-// Evaluate is Model.Evaluate with the pruned B: what serve's fold-ins
-// would score, for choosing m.
-func (p *Pruned) Evaluate(ctx context.Context, train, test *als.CSR, k, threads int) (als.Metrics, error) {
+// fill is the dense score row of user u of the raw-weight rows x.
+func (p *Pruned) fill(x *als.CSR) als.ScoreFill {
 	wp := p.Params.Weighing()
-	fill := func(_, u int, dst []float32) {
-		cols, vals := train.Row(u)
-		x := make([]float32, len(cols))
-		als.Weights(wp, p.ItemWeights, cols, vals, x)
-		f := PrunedFolded{p: p, Cols: cols, X: x}
+	return func(_, u int, dst []float32) {
+		cols, vals := x.Row(u)
+		w := make([]float32, len(cols))
+		als.Weights(wp, p.ItemWeights, cols, vals, w)
+		f := PrunedFolded{p: p, Cols: cols, X: w}
 		f.Scores(dst)
 	}
-	return als.EvaluateDense(ctx, p.Items, fill, train, test, k, threads)
+}
+
+// TopNAll is Model.TopNAll with the pruned B: the lists serve's fold-ins
+// of the same rows reproduce.
+func (p *Pruned) TopNAll(ctx context.Context, x *als.CSR, n int, exclude *als.CSR, threads int) ([][]als.Scored, error) {
+	if x.Cols != p.Items {
+		return nil, fmt.Errorf("top-n: matrix has %d songs, model %d", x.Cols, p.Items)
+	}
+	out := make([][]als.Scored, x.Rows)
+	if err := als.TopNDense(ctx, x.Rows, nil, p.Items, n, exclude, threads, p.fill(x), func(u int, top []als.Scored) { out[u] = top }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Evaluate is Model.Evaluate with the pruned B: what is published.
+func (p *Pruned) Evaluate(ctx context.Context, train, test *als.CSR, k, threads int) (als.Metrics, error) {
+	return als.EvaluateDense(ctx, p.Items, p.fill(train), train, test, k, threads)
 }

@@ -88,9 +88,9 @@ type Config struct {
 	Family      string
 	MemoryLimit int64 // bytes; ≤ 0 means no limit
 	EASE        *ease.Params
-	// EASEPrune is how many entries per row of B the Redis item model
-	// keeps for serve's fold-ins (0 means ease.DefaultPrune); the batch
-	// lists are ranked with the whole B.
+	// EASEPrune is how many entries per row of B the published model keeps
+	// (0 means ease.DefaultPrune): the evaluation, the batch lists and
+	// serve's fold-ins all use the pruned B.
 	EASEPrune int
 }
 

@@ -15,7 +15,9 @@ import (
 
 // executeEASE is execute for the EASE family: the same phases (eval on the
 // holdout split, train on all data, every user's top-K, gate, publish)
-// with ease.Train instead of ALS. It has no warm start (training is one
+// with ease.Train instead of ALS, B pruned to Config.EASEPrune entries per
+// row for all three (evaluation, lists, the Redis item model), so what is
+// evaluated is what is served. It has no warm start (training is one
 // closed form) and no stage-only mode.
 func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, test *als.CSR) error {
 	cfg := r.cfg
@@ -26,13 +28,18 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	if err != nil {
 		return err
 	}
+	keep := cfg.EASEPrune
+	if keep == 0 {
+		keep = ease.DefaultPrune
+	}
 	var metrics, baseline als.Metrics
 	if err := r.phase("eval", func() error {
 		em, err := r.trainEASE(ctx, "train EASE (holdout)", train, p)
 		if err != nil {
 			return err
 		}
-		if metrics, err = em.Evaluate(ctx, train, test, evalK, cfg.Threads); err != nil {
+		// The pruned B is what is published: evaluate that.
+		if metrics, err = em.Prune(keep, cfg.Threads).Evaluate(ctx, train, test, evalK, cfg.Threads); err != nil {
 			return err
 		}
 		baseline = als.PopularityBaseline(train, test, evalK)
@@ -44,11 +51,14 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	r.res.Metrics = metricsMap(metrics, baseline)
 	r.deps.Logger.Info("evaluated", "family", model.FamilyEASE, "users", metrics.Users, "ndcg_at_5", metrics.NDCG,
 		"precision_at_5", metrics.Precision, "baseline_ndcg_at_5", baseline.NDCG)
-	var full *ease.Model
+	var pruned *ease.Pruned
 	if err := r.phase("train", func() error {
-		var err error
-		full, err = r.trainEASE(ctx, "train EASE (all data)", m, p)
-		return err
+		full, err := r.trainEASE(ctx, "train EASE (all data)", m, p)
+		if err != nil {
+			return err
+		}
+		pruned = full.Prune(keep, cfg.Threads)
+		return nil
 	}); err != nil {
 		return err
 	}
@@ -57,7 +67,7 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 		bar := r.deps.Progress("top-K", int64(m.Rows))
 		defer bar.Finish()
 		var err error
-		lists, err = full.TopNAll(ctx, m, cfg.K, m, cfg.Threads)
+		lists, err = pruned.TopNAll(ctx, m, cfg.K, m, cfg.Threads)
 		bar.Set(int64(m.Rows))
 		return err
 	}); err != nil {
@@ -69,12 +79,6 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	if err := r.gate(ctx, metrics, baseline); err != nil || cfg.DryRun {
 		return err
 	}
-	keep := cfg.EASEPrune
-	if keep == 0 {
-		keep = ease.DefaultPrune
-	}
-	pruned := full.Prune(keep, cfg.Threads)
-	full = nil
 	build := func() (*artifact.Artifact, error) {
 		meta := model.Meta{
 			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq,

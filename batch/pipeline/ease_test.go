@@ -17,12 +17,12 @@ import (
 
 // TestRunEASE publishes an EASE version through the same contract as ALS:
 // the meta and the registry name the family, serve's loader reads the
-// item model, and a known user's fold-in through it (B unpruned) equals
+// item model, and a known user's fold-in through it (B pruned to 20 a row) equals
 // their batch list.
 func TestRunEASE(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	cfg := pipeline.Config{Family: model.FamilyEASE, Threads: 2, EASEPrune: 1000}
+	cfg := pipeline.Config{Family: model.FamilyEASE, Threads: 2, EASEPrune: 20}
 	res, err := pipeline.Run(ctx, cfg, e.deps())
 	if err != nil {
 		t.Fatalf("Run: %v", err)
