@@ -194,10 +194,7 @@ func TestOpinionRace(t *testing.T) {
 	e, in, train := trainedWorld(t)
 	ctx := context.Background()
 	users := usersWithBatchLists(t, in, 2)
-	var songs []setlist.SongID
-	for _, s := range in.recs(t, users[0], 5).songs() {
-		songs = append(songs, s)
-	}
+	songs := in.recs(t, users[0], 5).songs()
 	for round := range raceRounds(t) {
 		stop := make(chan struct{})
 		var trainer sync.WaitGroup
