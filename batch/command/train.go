@@ -65,7 +65,7 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batchSize},
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
 			keepFlag(&cfg.Keep),
-			&cli.StringFlag{Name: "family", Usage: "model family: als, or ease (the closed-form item-item model; its catalog must fit --memory-limit)", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
+			&cli.StringFlag{Name: "family", Usage: "model family: als; ease (the closed-form item-item model; its catalog must fit --memory-limit); or auto (a tuning run compares both on its validation split and keeps the published family unless the other beats it by the noise margin)", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
 			&cli.StringFlag{Name: "memory-limit", Usage: "memory EASE training may use, e.g. 16GiB (auto: 3/4 of the process's memory limit, else of the machine's memory)", EnvVars: env("MEMORY_LIMIT"), Value: "auto", Destination: &memLimit},
 			&cli.Float64Flag{Name: "ease-lambda", Usage: "pin EASE's L2 regularisation λ (default: the last published EASE run's, else 100)", EnvVars: env("EASE_LAMBDA"), Destination: &easeLambda},
 			&cli.IntFlag{Name: "ease-prune", Usage: "entries per row of EASE's B kept (evaluated, listed and served; 0: 128)", EnvVars: env("EASE_PRUNE"), Destination: &cfg.EASEPrune},

@@ -294,3 +294,24 @@ func weightsFromInverse(p []float64, n, threads int) []float32 {
 func parallel(n, chunk, threads int, fn func(lo, hi int)) {
 	als.ParallelChunks(n, chunk, threads, func(_, lo, hi int) { fn(lo, hi) })
 }
+
+// Scale is the mean diagonal of XᵀX for p's weighting (Σ x² / songs): the
+// size λ is measured against, so a search's λ grid suits the data.
+func Scale(m *als.CSR, p Params) float64 {
+	wp := p.Weighing()
+	iw := als.ItemWeightsFor(m, wp)
+	var sum float64
+	x := make([]float32, 0)
+	for u := 0; u < m.Rows; u++ {
+		cols, vals := m.Row(u)
+		x = append(x[:0], make([]float32, len(cols))...)
+		als.Weights(wp, iw, cols, vals, x)
+		for _, v := range x {
+			sum += float64(v) * float64(v)
+		}
+	}
+	if m.Cols == 0 || sum == 0 {
+		return 1
+	}
+	return sum / float64(m.Cols)
+}

@@ -82,9 +82,12 @@ type Config struct {
 	Notes string // stored with the run
 
 	// Family is the model family trained: model.FamilyALS (the default
-	// when empty) or model.FamilyEASE, which needs the catalog to fit
+	// when empty), model.FamilyEASE, which needs the catalog to fit
 	// MemoryLimit (ease.NeedBytes) and is trained with EASE (nil: the
-	// last published EASE run's, else ease.DefaultParams).
+	// last published EASE run's, else ease.DefaultParams), or FamilyAuto:
+	// a tuning run compares both on the tuner's validation split and keeps
+	// the last published family unless the other beats it by the noise
+	// margin; without tuning, the last published family.
 	Family      string
 	MemoryLimit int64 // bytes; ≤ 0 means no limit
 	EASE        *ease.Params
@@ -192,7 +195,7 @@ func (c Config) Validate() error {
 	}
 	switch c.Family {
 	case "", model.FamilyALS:
-	case model.FamilyEASE:
+	case model.FamilyEASE, FamilyAuto:
 		if c.EASEPrune < 0 {
 			bad("ease prune must be ≥ 0 (0 means %d), got %d", ease.DefaultPrune, c.EASEPrune)
 		}
@@ -205,7 +208,7 @@ func (c Config) Validate() error {
 			}
 		}
 	default:
-		bad("family must be %q or %q, got %q", model.FamilyALS, model.FamilyEASE, c.Family)
+		bad("family must be %q, %q or %q, got %q", model.FamilyALS, model.FamilyEASE, FamilyAuto, c.Family)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid run config: %w: %w", setlist.ErrInvalid, err)

@@ -98,6 +98,8 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 func (r *run) easeParams(ctx context.Context) (ease.Params, error) {
 	p, source := ease.DefaultParams(), "default"
 	switch {
+	case r.cfg.EASE != nil && r.res.Params.Choice != nil:
+		p, source = *r.cfg.EASE, "tuned"
 	case r.cfg.EASE != nil:
 		p, source = *r.cfg.EASE, "explicit"
 	case r.deps.Registry != nil:

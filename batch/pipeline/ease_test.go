@@ -91,3 +91,34 @@ func TestRunEASE(t *testing.T) {
 		t.Fatalf("over the memory limit: %v", err)
 	}
 }
+
+// TestRunAutoFamily: a tuning run with family auto scores EASE against
+// ALS's pick on the tuner's validation split and applies the incumbent
+// rule (ALS, nothing published yet, is the incumbent); a catalog over the
+// memory limit is never offered EASE, and the run says why.
+func TestRunAutoFamily(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := smallConfig()
+	cfg.Family, cfg.TuneTrials = pipeline.FamilyAuto, 3
+	res, err := pipeline.Run(ctx, cfg, e.deps())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	c := res.Params.Choice
+	if c == nil || c.Incumbent != model.FamilyALS || c.ALSScore <= 0 || len(c.Trials) < 4 || c.Skipped != "" {
+		t.Fatalf("family choice %+v", c)
+	}
+	wantEASE := c.EASEScore > c.ALSScore+c.Margin
+	if (c.Chosen == model.FamilyEASE) != wantEASE || (res.Params.Family == model.FamilyEASE) != wantEASE {
+		t.Fatalf("chose %s (published %q) with EASE %.4f, ALS %.4f, margin %.4f", c.Chosen, res.Params.Family, c.EASEScore, c.ALSScore, c.Margin)
+	}
+	cfg.MemoryLimit = 1 << 20
+	res, err = pipeline.Run(ctx, cfg, e.deps())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if c := res.Params.Choice; c == nil || c.Chosen != model.FamilyALS || !strings.Contains(c.Skipped, "memory limit") || res.Params.Family == model.FamilyEASE {
+		t.Fatalf("over the memory limit: choice %+v, family %q", c, res.Params.Family)
+	}
+}

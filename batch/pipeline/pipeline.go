@@ -115,9 +115,11 @@ type RunParams struct {
 	// families: ALS); EASE holds an EASE run's parameters.
 	Family string       `json:"family,omitempty"`
 	EASE   *ease.Params `json:"ease,omitempty"`
-	ALS    als.Params   `json:"als"`
-	Scheme model.Scheme `json:"scheme"`
-	K      int          `json:"k"`
+	// Choice is how a tuning run with Family auto chose the family.
+	Choice *FamilyChoice `json:"family_choice,omitempty"`
+	ALS    als.Params    `json:"als"`
+	Scheme model.Scheme  `json:"scheme"`
+	K      int           `json:"k"`
 	// Source says where ALS came from: "default", "last-published" or "tuned"
 	// (overrides are applied on top of any of them).
 	Source    string `json:"source"`
@@ -272,6 +274,18 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	if cfg.TuneOnly {
 		return nil // recorded as tuned: the next run starts from params
+	}
+	if cfg.Family == FamilyAuto && (cfg.TuneTrials > 0 || cfg.TuneBudget > 0) {
+		fam, p, err := r.chooseFamily(ctx, train, params)
+		if err != nil {
+			return err
+		}
+		if fam == model.FamilyEASE {
+			r.cfg.EASE = p
+			return r.executeEASE(ctx, tr, m, train, test)
+		}
+	} else if cfg.Family == FamilyAuto && r.lastFamily(ctx) == model.FamilyEASE {
+		return r.executeEASE(ctx, tr, m, train, test)
 	}
 	if cfg.Family == model.FamilyEASE {
 		return r.executeEASE(ctx, tr, m, train, test)

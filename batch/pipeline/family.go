@@ -1,0 +1,177 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/ease"
+	"github.com/setlist/setlist/batch/model"
+)
+
+// FamilyAuto lets a tuning run choose the family (Config.Family).
+const FamilyAuto = "auto"
+
+// easeFlopsPerSecond is what one core of the shared machine gave the sweep
+// inverse (4.3-4.8 GFlop per CPU-second, docs/BENCHMARKS.md): the time
+// estimate that decides whether EASE fits a search's budget.
+const easeFlopsPerSecond = 4e9
+
+// lambdaScales are tried in this order, times the data's scale (the mean
+// diagonal of XᵀX): the best λ differed 15× between two data sets, so the
+// grid spans two decades each way, nearest first so a short budget still
+// tries the likeliest values.
+var lambdaScales = []float64{1, 0.3, 3, 0.1, 10, 0.03, 30}
+
+// FamilyChoice is how a tuning run chose the family, recorded in its params.
+type FamilyChoice struct {
+	Chosen    string  `json:"chosen"`
+	Incumbent string  `json:"incumbent"`
+	ALSScore  float64 `json:"als_ndcg_at_5"`
+	EASEScore float64 `json:"ease_ndcg_at_5,omitempty"`
+	Margin    float64 `json:"noise_margin"`
+	// Skipped says why EASE was not offered (memory or time).
+	Skipped string `json:"ease_skipped,omitempty"`
+	// Trials are the EASE settings tried with their validation NDCG@5.
+	Trials []EASETrial `json:"ease_trials,omitempty"`
+}
+
+// EASETrial is one EASE setting scored on the tuner's validation split.
+type EASETrial struct {
+	Params ease.Params `json:"params"`
+	NDCG   float64     `json:"ndcg_at_5"`
+}
+
+// chooseFamily compares ALS's pick with EASE on the tuner's first
+// validation split (the same SplitHoldout of train, fraction and seed) and
+// keeps the incumbent family (the last published one, else ALS) unless
+// the other beats it by more than the ALS search's noise margin. EASE is
+// offered only when its matrices fit Config.MemoryLimit and, with a tune
+// budget, when a few of its trials fit in half of it.
+func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Params) (string, *ease.Params, error) {
+	cfg := r.cfg
+	fc := &FamilyChoice{Chosen: model.FamilyALS, Incumbent: r.lastFamily(ctx)}
+	r.res.Params.Choice = fc
+	if r.res.Tuning != nil {
+		fc.Margin = r.res.Tuning.NoiseMargin
+	}
+	n := train.Cols
+	if err := ease.CheckFits(n, cfg.MemoryLimit); err != nil {
+		fc.Skipped = err.Error()
+		r.deps.Logger.Info("EASE not offered: the catalog does not fit the memory limit", "songs", n, "need_bytes", ease.NeedBytes(n), "limit_bytes", cfg.MemoryLimit)
+		return model.FamilyALS, nil, nil
+	}
+	threads := float64(als.ResolveThreads(cfg.Threads))
+	perTrial := time.Duration(float64(n) * float64(n) * float64(n) / easeFlopsPerSecond / threads * float64(time.Second))
+	easeBudget := cfg.TuneBudget / 2
+	if cfg.TuneBudget > 0 && 2*perTrial > easeBudget {
+		fc.Skipped = fmt.Sprintf("one EASE trial on %d songs takes about %v, more than half of half the %v budget", n, perTrial.Round(time.Second), cfg.TuneBudget)
+		r.deps.Logger.Info("EASE not offered: its trials do not fit the tuning budget", "songs", n, "seconds_per_trial", perTrial.Seconds(), "budget", cfg.TuneBudget.String())
+		return model.FamilyALS, nil, nil
+	}
+	var choice *ease.Params
+	err := r.phase("family", func() error {
+		fit, valid := als.SplitHoldout(train, 0.15, cfg.Seed)
+		am, err := als.Train(ctx, fit, alsBest, nil)
+		if err != nil {
+			return err
+		}
+		met, err := als.Evaluate(ctx, am.UserFactors, am.ItemSide(), fit, valid, evalK, cfg.Threads)
+		if err != nil {
+			return err
+		}
+		fc.ALSScore = met.NDCG
+		keep := cfg.EASEPrune
+		if keep == 0 {
+			keep = ease.DefaultPrune
+		}
+		start := r.deps.Now()
+		base := ease.DefaultParams()
+		base.Threads = cfg.Threads
+		scale := ease.Scale(fit, base)
+		best := -1.0
+		try := func(p ease.Params) error {
+			m, _, err := ease.Train(ctx, fit, p, ease.Options{MemoryLimit: cfg.MemoryLimit})
+			if err != nil {
+				return err
+			}
+			em, err := m.Prune(keep, cfg.Threads).Evaluate(ctx, fit, valid, evalK, cfg.Threads)
+			if err != nil {
+				return err
+			}
+			fc.Trials = append(fc.Trials, EASETrial{Params: p, NDCG: em.NDCG})
+			r.deps.Logger.Info("EASE trial", "lambda", p.Lambda, "weighting", p.Weighting, "ndcg_at_5", em.NDCG, "als_ndcg_at_5", fc.ALSScore)
+			if em.NDCG > best {
+				best, choice = em.NDCG, &p
+			}
+			return nil
+		}
+		left := func() bool { return cfg.TuneBudget == 0 || r.deps.Now().Sub(start)+perTrial <= easeBudget }
+		trials := 0
+		for _, s := range lambdaScales {
+			if (cfg.TuneBudget == 0 && trials >= 4) || !left() {
+				break
+			}
+			p := base
+			p.Lambda = s * scale
+			if err := try(p); err != nil {
+				return err
+			}
+			trials++
+		}
+		for _, w := range []als.Weighting{als.WeightRaw, als.WeightBM25} {
+			if choice == nil || !left() {
+				break
+			}
+			p := *choice
+			p.Weighting = w
+			if err := try(p); err != nil {
+				return err
+			}
+		}
+		fc.EASEScore = best
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	easeWins := fc.EASEScore > fc.ALSScore+fc.Margin
+	if fc.Incumbent == model.FamilyEASE {
+		easeWins = !(fc.ALSScore > fc.EASEScore+fc.Margin)
+	}
+	if choice == nil {
+		easeWins = false
+	}
+	if easeWins {
+		fc.Chosen = model.FamilyEASE
+	}
+	r.deps.Logger.Info("family chosen", "family", fc.Chosen, "incumbent", fc.Incumbent, "als_ndcg_at_5", fc.ALSScore,
+		"ease_ndcg_at_5", fc.EASEScore, "noise_margin", fc.Margin)
+	if !easeWins {
+		return model.FamilyALS, nil, nil
+	}
+	return model.FamilyEASE, choice, nil
+}
+
+// lastFamily is the last published run's family (ALS when none or older).
+func (r *run) lastFamily(ctx context.Context) string {
+	if r.deps.Registry == nil {
+		return model.FamilyALS
+	}
+	last, err := r.deps.Registry.LastPublished(ctx)
+	if err != nil {
+		if !errors.Is(err, setlist.ErrNotFound) {
+			r.deps.Logger.Warn("last published run unreadable; ALS is the incumbent family", "err", err)
+		}
+		return model.FamilyALS
+	}
+	var rp RunParams
+	if json.Unmarshal(last.Params, &rp) == nil && rp.Family == model.FamilyEASE {
+		return model.FamilyEASE
+	}
+	return model.FamilyALS
+}
