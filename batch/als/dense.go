@@ -135,18 +135,28 @@ func EvaluateDense(ctx context.Context, items int, fill ScoreFill, train, test *
 	}); err != nil {
 		return Metrics{}, fmt.Errorf("evaluate: %w", err)
 	}
-	var sums metricSums
-	seen := make([]bool, items)
-	for u, rec := range recs {
-		if len(tests[u]) == 0 {
-			continue
-		}
-		sums.add(rec, tests[u], k)
-		for _, i := range rec {
-			seen[i] = true
+	return summarize(recs, tests, k, items), nil
+}
+
+// InvertSPD returns the inverse of the symmetric positive definite k×k
+// matrix a (row-major, not modified) by the package's Cholesky factor and
+// k solves.
+func InvertSPD(a []float64, k int) ([]float64, error) {
+	l := slices.Clone(a[:k*k])
+	if err := cholesky(l, k); err != nil {
+		return nil, err
+	}
+	out := make([]float64, k*k)
+	b := make([]float64, k)
+	for c := 0; c < k; c++ {
+		clear(b)
+		b[c] = 1
+		choleskySolve(l, k, b)
+		for r, v := range b {
+			out[r*k+c] = v
 		}
 	}
-	return sums.metrics(k, items, seen), nil
+	return out, nil
 }
 
 // ResolveThreads is the worker count threads asks for (0: GOMAXPROCS).

@@ -165,8 +165,14 @@ func Evaluate(ctx context.Context, userFactors []float32, s *ItemSide, train, te
 	}); err != nil {
 		return Metrics{}, fmt.Errorf("evaluate: %w", err)
 	}
+	return summarize(recs, tests, k, s.Items), nil
+}
+
+// summarize averages the metrics of every user with test items, given
+// their ranked lists: the one aggregation of Evaluate and EvaluateDense.
+func summarize(recs, tests [][]int32, k, items int) Metrics {
 	var sums metricSums
-	seen := make([]bool, s.Items)
+	seen := make([]bool, items)
 	for u, rec := range recs {
 		if len(tests[u]) == 0 {
 			continue
@@ -176,7 +182,7 @@ func Evaluate(ctx context.Context, userFactors []float32, s *ItemSide, train, te
 			seen[i] = true
 		}
 	}
-	return sums.metrics(k, s.Items, seen), nil
+	return sums.metrics(k, items, seen)
 }
 
 func checkEvalShapes(train, test *CSR, items int) error {

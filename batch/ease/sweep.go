@@ -3,7 +3,8 @@ package ease
 import (
 	"context"
 	"fmt"
-	"math"
+
+	"github.com/setlist/setlist/batch/als"
 )
 
 const (
@@ -202,48 +203,12 @@ func tile4x8Go(x, yp []float64, kb int, a []float64, off, n int) {
 }
 
 // smallInverse writes the inverse of the symmetric positive definite k×k
-// matrix s into out, by Cholesky and k solves.
+// matrix s into out (als.InvertSPD: Cholesky and k solves).
 func smallInverse(s, out []float64, k int) error {
-	l := make([]float64, k*k)
-	for j := 0; j < k; j++ {
-		d := s[j*k+j]
-		for t := 0; t < j; t++ {
-			d -= l[j*k+t] * l[j*k+t]
-		}
-		if !(d > 0) || math.IsInf(d, 0) {
-			return fmt.Errorf("not positive definite (pivot %d = %g)", j, d)
-		}
-		d = math.Sqrt(d)
-		l[j*k+j] = d
-		for i := j + 1; i < k; i++ {
-			v := s[i*k+j]
-			for t := 0; t < j; t++ {
-				v -= l[i*k+t] * l[j*k+t]
-			}
-			l[i*k+j] = v / d
-		}
+	inv, err := als.InvertSPD(s, k)
+	if err != nil {
+		return err
 	}
-	b := make([]float64, k)
-	for c := 0; c < k; c++ {
-		clear(b)
-		b[c] = 1
-		for i := 0; i < k; i++ {
-			v := b[i]
-			for t := 0; t < i; t++ {
-				v -= l[i*k+t] * b[t]
-			}
-			b[i] = v / l[i*k+i]
-		}
-		for i := k - 1; i >= 0; i-- {
-			v := b[i]
-			for t := i + 1; t < k; t++ {
-				v -= l[t*k+i] * b[t]
-			}
-			b[i] = v / l[i*k+i]
-		}
-		for r := 0; r < k; r++ {
-			out[r*k+c] = b[r]
-		}
-	}
+	copy(out, inv)
 	return nil
 }
