@@ -320,3 +320,21 @@ func TestDefaultsOnCommittedSample(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultParamsForScales: the first run's rank follows the data's size
+// and log ε its median count.
+func TestDefaultParamsForScales(t *testing.T) {
+	small := plantedCounts(96, 64, 4, 1) // ~1.5k non-zeros
+	big := plantedCounts(3000, 2000, 16, 1)
+	ps, pb := DefaultParamsFor(small), DefaultParamsFor(big)
+	if ps.Factors >= pb.Factors || ps.Factors > 16 || pb.Factors < 64 || pb.Factors > 256 {
+		t.Errorf("factors %d for %d nnz and %d for %d nnz", ps.Factors, small.NNZ(), pb.Factors, big.NNZ())
+	}
+	s := StatsOf(big)
+	if pb.LogEpsilon != s.CountMedian || s.CountMax < s.CountP90 || s.CountP90 < s.CountMedian || s.Rows != 3000 {
+		t.Errorf("stats %+v, log ε %v", s, pb.LogEpsilon)
+	}
+	if err := ps.Validate(); err != nil {
+		t.Error(err)
+	}
+}
