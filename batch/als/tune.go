@@ -156,7 +156,7 @@ type TuneResult struct {
 	NoiseMargin float64       `json:"noise_margin"`
 	Budget      time.Duration `json:"budget"`
 	Used        time.Duration `json:"used"`
-	StopReason  string        `json:"stop_reason"` // "budget", "trials", "converged", "cancelled"
+	StopReason  string        `json:"stop_reason"` // "budget", "trials", "cancelled"
 	Trials      []Trial       `json:"trials"`
 }
 
@@ -164,7 +164,6 @@ type TuneResult struct {
 const (
 	StopBudget    = "budget"
 	StopTrials    = "trials"
-	StopConverged = "converged"
 	StopCancelled = "cancelled"
 )
 

@@ -37,7 +37,7 @@ func tuneCommand(g *globals) *cli.Command {
 			"with status tuned and every trial (batch runs --trials RUN); the next batch train starts from its pick.\n" +
 			"Exit codes: 0 recorded; 4 another run holds the lock; 1 any other failure.",
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "budget", Usage: "wall-clock time to search for (the search uses it up unless it converges or reaches --trials)", EnvVars: env("BUDGET"), Value: DefaultTuneBudget, Destination: &cfg.TuneBudget},
+			&cli.DurationFlag{Name: "budget", Usage: "wall-clock time to search for (the search uses it up unless it reaches --trials)", EnvVars: env("BUDGET"), Value: DefaultTuneBudget, Destination: &cfg.TuneBudget},
 			&cli.IntFlag{Name: "trials", Usage: "stop after this many trials even if budget is left (0: no cap)", EnvVars: env("TRIALS"), Destination: &cfg.TuneTrials},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the validation split, the sampler and initial factors", EnvVars: env("SEED"), Value: pipeline.DefaultSeed, Destination: &cfg.Seed},

@@ -76,7 +76,7 @@ var tuneGaugeDefs = []struct{ name, help, key string }{
 
 // tuneStops are every value of the reason label of
 // setlist_batch_tune_stop_reason.
-var tuneStops = []string{"budget", "trials", "converged", "cancelled"}
+var tuneStops = []string{"budget", "trials", "cancelled"}
 
 // runStatuses are every value of the status label, so each push sets the
 // last run's to 1 and every other to 0.
@@ -154,7 +154,7 @@ func (m *Metrics) initTune() {
 	}
 	m.tuneStop = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "setlist_batch_tune_stop_reason",
-		Help: "1 for why the last search stopped (budget, trials, converged, cancelled), 0 for the others.",
+		Help: "1 for why the last search stopped (budget, trials, cancelled), 0 for the others.",
 	}, []string{"reason"})
 }
 

@@ -26,7 +26,7 @@ type TuningSummary struct {
 	NoiseMargin    float64 `json:"noise_margin"`
 	BudgetSeconds  float64 `json:"budget_seconds"` // 0: no wall-clock budget
 	UsedSeconds    float64 `json:"used_seconds"`
-	// StopReason is why the search ended: budget, trials, converged or
+	// StopReason is why the search ended: budget, trials or
 	// cancelled.
 	StopReason string `json:"stop_reason"`
 	Trials     int    `json:"trial_count"`

@@ -22,7 +22,6 @@ export function duration(seconds) {
 const STOPS = {
   budget: 'its time budget was spent',
   trials: 'it reached its trial cap',
-  converged: 'it converged',
   cancelled: 'it was cancelled',
 };
 
