@@ -56,6 +56,7 @@ func TestModelNamesItsSearch(t *testing.T) {
 	r := in.get(t, "/v1/model")
 	wantStatus(t, r, http.StatusOK)
 	var m struct {
+		Family string `json:"family"`
 		Tuning *struct {
 			Run           int64   `json:"run"`
 			BestTrial     int     `json:"best_trial"`
@@ -71,6 +72,9 @@ func TestModelNamesItsSearch(t *testing.T) {
 		} `json:"tuning"`
 	}
 	r.json(t, &m)
+	if m.Family != "als" {
+		t.Errorf("family %q, want als (a meta written without one is ALS)", m.Family)
+	}
 	tu := m.Tuning
 	if tu == nil || tu.Run != tuneRun || tu.BestTrial != 2 || tu.BudgetSeconds != 600 || tu.UsedSeconds != 590 || tu.StopReason != "budget" || len(tu.Trials) != 3 {
 		t.Fatalf("tuning in /v1/model: %s", r.body)
