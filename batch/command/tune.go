@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/store"
 )
@@ -24,9 +26,10 @@ const DefaultTuneBudget = 10 * time.Minute
 
 func tuneCommand(g *globals) *cli.Command {
 	var (
-		cfg     pipeline.Config
-		output  string
-		pushURL string
+		cfg      pipeline.Config
+		output   string
+		pushURL  string
+		memLimit string
 	)
 	env := func(name string) []string { return []string{"SETLIST_TUNE_" + name} }
 	return &cli.Command{
@@ -39,6 +42,8 @@ func tuneCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "budget", Usage: "wall-clock time to search for (the search uses it up unless it reaches --trials)", EnvVars: env("BUDGET"), Value: DefaultTuneBudget, Destination: &cfg.TuneBudget},
 			&cli.IntFlag{Name: "trials", Usage: "stop after this many trials even if budget is left (0: no cap)", EnvVars: env("TRIALS"), Destination: &cfg.TuneTrials},
+			&cli.StringFlag{Name: "family", Usage: "als searches ALS's parameters; auto also compares EASE (the closed-form item-item model) on the search's validation split when its catalog fits --memory-limit and half the budget, and the next batch train --family auto trains the family chosen", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
+			&cli.StringFlag{Name: "memory-limit", Usage: "memory EASE may use with --family auto, e.g. 16GiB (auto: 3/4 of the process's memory limit, else of the machine's memory)", EnvVars: env("MEMORY_LIMIT"), Value: "auto", Destination: &memLimit},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the validation split, the sampler and initial factors", EnvVars: env("SEED"), Value: pipeline.DefaultSeed, Destination: &cfg.Seed},
 			&cli.BoolFlag{Name: "dry-run", Usage: "search and print the trials, but take no lock and record nothing", EnvVars: env("DRY_RUN"), Destination: &cfg.DryRun},
@@ -52,6 +57,10 @@ func tuneCommand(g *globals) *cli.Command {
 				return fmt.Errorf("--output must be table or json, got %q", output)
 			}
 			cfg.TuneOnly = true
+			var err error
+			if cfg.MemoryLimit, err = memoryLimit(memLimit); err != nil {
+				return fmt.Errorf("--memory-limit: %w: %w", setlist.ErrInvalid, err)
+			}
 			b, err := g.open(c.Context)
 			if err != nil {
 				return err

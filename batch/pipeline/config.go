@@ -178,6 +178,9 @@ func (c Config) Validate() error {
 	if c.TuneOnly && c.TuneTrials == 0 && c.TuneBudget == 0 {
 		bad("a tune-only run needs a budget or a number of trials")
 	}
+	if c.TuneOnly && c.Family == model.FamilyEASE {
+		bad("a search (tune only) takes family als or auto, got %q", c.Family)
+	}
 	if c.TuneOnly && c.StageOnly {
 		bad("a tune-only run publishes nothing, so it cannot stage either")
 	}

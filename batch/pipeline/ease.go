@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -93,8 +92,9 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	return nil
 }
 
-// easeParams are cfg.EASE, else the last published EASE run's, else the
-// defaults; the run's threads apply.
+// easeParams are cfg.EASE, else those of the run whose family a new run
+// continues (familyRun) when it was EASE, else the defaults;
+// the run's threads apply.
 func (r *run) easeParams(ctx context.Context) (ease.Params, error) {
 	p, source := ease.DefaultParams(), "default"
 	switch {
@@ -103,13 +103,12 @@ func (r *run) easeParams(ctx context.Context) (ease.Params, error) {
 	case r.cfg.EASE != nil:
 		p, source = *r.cfg.EASE, "explicit"
 	case r.deps.Registry != nil:
-		last, err := r.deps.Registry.LastPublished(ctx)
+		rp, from, err := r.familyRun(ctx)
 		if err != nil && !errors.Is(err, setlist.ErrNotFound) {
 			return p, err
 		}
-		var rp RunParams
-		if err == nil && json.Unmarshal(last.Params, &rp) == nil && rp.EASE != nil && rp.EASE.Validate() == nil {
-			p, source = *rp.EASE, "last-published"
+		if err == nil && rp.EASE != nil && rp.EASE.Validate() == nil {
+			p, source = *rp.EASE, from
 		}
 	}
 	p.Threads = r.cfg.Threads

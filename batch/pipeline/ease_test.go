@@ -122,3 +122,60 @@ func TestRunAutoFamily(t *testing.T) {
 		t.Fatalf("over the memory limit: choice %+v, family %q", c, res.Params.Family)
 	}
 }
+
+// TestTuneOnlyChoosesFamily: a search alone (batch tune --family auto)
+// records the family it chose, and the next train with --family auto and no
+// search trains that family (with the search's EASE parameters when EASE
+// won); a later search that compared no families leaves the family as
+// published.
+func TestTuneOnlyChoosesFamily(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// ALS pinned to one factor and one iteration, so EASE wins the
+	// comparison and the EASE path is the one followed.
+	cfg := pipeline.Config{Overrides: pipeline.Overrides{Factors: ptr(1), Iterations: ptr(1)}, Threads: 2}
+	cfg.Family, cfg.TuneTrials, cfg.TuneOnly = pipeline.FamilyAuto, 3, true
+	tuned, err := pipeline.Run(ctx, cfg, e.deps())
+	if err != nil {
+		t.Fatalf("tune: %v", err)
+	}
+	c := tuned.Params.Choice
+	if c == nil || c.ALSScore <= 0 || len(c.Trials) == 0 || tuned.Params.Family != c.Chosen {
+		t.Fatalf("the search recorded family %q and choice %+v", tuned.Params.Family, c)
+	}
+	t.Logf("the search chose %s (ALS %.4f, EASE %.4f, margin %.4f)", c.Chosen, c.ALSScore, c.EASEScore, c.Margin)
+	if c.Chosen != model.FamilyEASE || tuned.Params.EASE == nil {
+		t.Fatalf("chose %s but recorded EASE params %v", c.Chosen, tuned.Params.EASE)
+	}
+
+	train := smallConfig()
+	train.Family = pipeline.FamilyAuto
+	res, err := pipeline.Run(ctx, train, e.deps())
+	if err != nil {
+		t.Fatalf("train: %v", err)
+	}
+	got := res.Params.Family
+	if got == "" {
+		got = model.FamilyALS
+	}
+	if got != c.Chosen {
+		t.Fatalf("train --family auto after the search trained %q, the search chose %q", got, c.Chosen)
+	}
+	if (res.Params.EASE == nil || res.Params.EASE.Lambda != tuned.Params.EASE.Lambda || res.Params.EASE.Weighting != tuned.Params.EASE.Weighting) {
+		t.Fatalf("trained EASE %+v, the search picked %+v", res.Params.EASE, tuned.Params.EASE)
+	}
+
+	// A search of ALS alone says nothing about families.
+	alsOnly := smallConfig()
+	alsOnly.TuneTrials, alsOnly.TuneOnly = 2, true
+	if _, err := pipeline.Run(ctx, alsOnly, e.deps()); err != nil {
+		t.Fatalf("tune als: %v", err)
+	}
+	res2, err := pipeline.Run(ctx, train, e.deps())
+	if err != nil {
+		t.Fatalf("train: %v", err)
+	}
+	if res2.Params.Family != model.FamilyEASE || res2.Params.EASE == nil || res2.Params.EASE.Lambda != tuned.Params.EASE.Lambda {
+		t.Fatalf("after an ALS-only search train --family auto trained %q with %+v; the published run was EASE with %+v", res2.Params.Family, res2.Params.EASE, tuned.Params.EASE)
+	}
+}

@@ -157,21 +157,45 @@ func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Para
 	return model.FamilyEASE, choice, nil
 }
 
-// lastFamily is the last published run's family (ALS when none or older).
+// lastFamily is the family of the run a new one starts from (familyRun);
+// ALS when none or older.
 func (r *run) lastFamily(ctx context.Context) string {
-	if r.deps.Registry == nil {
-		return model.FamilyALS
-	}
-	last, err := r.deps.Registry.LastPublished(ctx)
+	rp, _, err := r.familyRun(ctx)
 	if err != nil {
 		if !errors.Is(err, setlist.ErrNotFound) {
-			r.deps.Logger.Warn("last published run unreadable; ALS is the incumbent family", "err", err)
+			r.deps.Logger.Warn("the run to start from is unreadable; ALS is the incumbent family", "err", err)
 		}
 		return model.FamilyALS
 	}
-	var rp RunParams
-	if json.Unmarshal(last.Params, &rp) == nil && rp.Family == model.FamilyEASE {
+	if rp.Family == model.FamilyEASE {
 		return model.FamilyEASE
 	}
 	return model.FamilyALS
+}
+
+// familyRun is the params of the run whose family a new run continues:
+// the run to start from (startRun), unless that is a search that did not
+// compare families (batch tune without --family auto), which says nothing
+// about them: then the last published run. source names which.
+func (r *run) familyRun(ctx context.Context) (rp RunParams, source string, err error) {
+	last, source, err := r.startRun(ctx)
+	if err != nil {
+		return RunParams{}, "", err
+	}
+	if json.Unmarshal(last.Params, &rp) != nil {
+		r.deps.Logger.Warn("the params of the run to start from are unreadable; ALS is the incumbent family", "run", last.ID, "source", source)
+		return RunParams{}, source, nil
+	}
+	if source == "last-tuned" && rp.Choice == nil {
+		last, err = r.deps.Registry.LastPublished(ctx)
+		if err != nil {
+			return RunParams{}, "", err
+		}
+		rp = RunParams{}
+		if json.Unmarshal(last.Params, &rp) != nil {
+			r.deps.Logger.Warn("the params of the last published run are unreadable; ALS is the incumbent family", "run", last.ID)
+		}
+		source = "last-published"
+	}
+	return rp, source, nil
 }

@@ -273,7 +273,16 @@ func (r *run) execute(ctx context.Context) error {
 		return err
 	}
 	if cfg.TuneOnly {
-		return nil // recorded as tuned: the next run starts from params
+		// Recorded as tuned: the next run starts from params and, with
+		// Family auto, from the family (and EASE parameters) chosen here.
+		if cfg.Family == FamilyAuto {
+			fam, p, err := r.chooseFamily(ctx, train, params)
+			if err != nil {
+				return err
+			}
+			r.res.Params.Family, r.res.Params.EASE = fam, p
+		}
+		return nil
 	}
 	if cfg.Family == FamilyAuto && (cfg.TuneTrials > 0 || cfg.TuneBudget > 0) {
 		fam, p, err := r.chooseFamily(ctx, train, params)
@@ -540,25 +549,12 @@ func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params,
 // still names the trials behind its parameters.
 func (r *run) baseParams(ctx context.Context, m *als.CSR) (als.Params, error) {
 	r.res.Params.Source = "default"
-	if r.deps.Registry == nil {
+	last, source, err := r.startRun(ctx)
+	if errors.Is(err, setlist.ErrNotFound) {
 		return als.DefaultParamsFor(m), nil
-	}
-	last, err := r.deps.Registry.LastPublished(ctx)
-	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
-		return als.Params{}, err
-	}
-	source := "last-published"
-	tuned, terr := r.deps.Registry.LastTuned(ctx)
-	if terr != nil && !errors.Is(terr, setlist.ErrNotFound) {
-		return als.Params{}, terr
-	}
-	// Newer means finished after the last publish (a rollback --to
-	// republishes an older run, and then its parameters win).
-	if terr == nil && (err != nil || newerThanPublish(tuned, last)) {
-		last, err, source = tuned, nil, "last-tuned"
 	}
 	if err != nil {
-		return als.DefaultParamsFor(m), nil
+		return als.Params{}, err
 	}
 	var rp RunParams
 	if json.Unmarshal(last.Params, &rp) != nil || rp.ALS.Validate() != nil {
@@ -567,6 +563,28 @@ func (r *run) baseParams(ctx context.Context, m *als.CSR) (als.Params, error) {
 	}
 	r.res.Params.Source, r.res.Params.Tuning = source, rp.Tuning
 	return rp.ALS, nil
+}
+
+// startRun is the run a new one starts from: the last search if it ended
+// after the last publish (a rollback --to republishes an older run, and
+// then that run wins), else the last published run; setlist.ErrNotFound
+// when there is neither (or no registry). source names which.
+func (r *run) startRun(ctx context.Context) (run store.Run, source string, err error) {
+	if r.deps.Registry == nil {
+		return store.Run{}, "", setlist.ErrNotFound
+	}
+	last, err := r.deps.Registry.LastPublished(ctx)
+	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
+		return store.Run{}, "", err
+	}
+	tuned, terr := r.deps.Registry.LastTuned(ctx)
+	if terr != nil && !errors.Is(terr, setlist.ErrNotFound) {
+		return store.Run{}, "", terr
+	}
+	if terr == nil && (err != nil || newerThanPublish(tuned, last)) {
+		return tuned, "last-tuned", nil
+	}
+	return last, "last-published", err
 }
 
 // newerThanPublish says whether the search tuned ended after published
