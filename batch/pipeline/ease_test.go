@@ -161,7 +161,7 @@ func TestTuneOnlyChoosesFamily(t *testing.T) {
 	if got != c.Chosen {
 		t.Fatalf("train --family auto after the search trained %q, the search chose %q", got, c.Chosen)
 	}
-	if (res.Params.EASE == nil || res.Params.EASE.Lambda != tuned.Params.EASE.Lambda || res.Params.EASE.Weighting != tuned.Params.EASE.Weighting) {
+	if res.Params.EASE == nil || res.Params.EASE.Lambda != tuned.Params.EASE.Lambda || res.Params.EASE.Weighting != tuned.Params.EASE.Weighting {
 		t.Fatalf("trained EASE %+v, the search picked %+v", res.Params.EASE, tuned.Params.EASE)
 	}
 
