@@ -363,3 +363,34 @@ func (p *faultProxy) Cut() {
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// oversized sends a POST whose Content-Length is n bytes over a raw
+// connection, headers only, and reads the answer. serve refuses a body over
+// its limit from the header alone and closes the connection; a client still
+// writing the body then gets a reset that can swallow the 413 (the Go
+// client's write fails first now and then), so tests of the limit send
+// no body.
+func (in *instance) oversized(t testing.TB, path string, n int) response {
+	t.Helper()
+	u, err := url.Parse(in.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, u.Host, n)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("POST %s with a %d-byte Content-Length: %v", path, n, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}

@@ -127,9 +127,7 @@ func TestLimits(t *testing.T) {
 	in.waitModel(t, 1)
 
 	t.Run("BodyLimit", func(t *testing.T) {
-		big := fmt.Sprintf(`{"user_id": "big", "display_name": %q}`, strings.Repeat("x", 2<<10))
-		r := in.doHeaders(t, http.MethodPost, "/v1/users", big, nil)
-		wantStatus(t, r, http.StatusRequestEntityTooLarge)
+		wantStatus(t, in.oversized(t, "/v1/users", 2<<10), http.StatusRequestEntityTooLarge)
 	})
 	t.Run("N", func(t *testing.T) {
 		for _, q := range []string{"n=101", "n=0", "n=-1", "n=1e2", "n=99999999999999999999", "n=%00"} {

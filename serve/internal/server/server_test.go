@@ -450,8 +450,7 @@ func TestEndpoints(t *testing.T) {
 		wantStatus(t, in.do(t, http.MethodDelete, "/v1/users/folder/reactions/abc?kind=like", nil), http.StatusBadRequest)
 	})
 	t.Run("BodyTooLarge", func(t *testing.T) {
-		big := `{"user_id":"big","display_name":"` + strings.Repeat("x", 70<<10) + `"}`
-		wantStatus(t, in.do(t, http.MethodPost, "/v1/users", big), http.StatusRequestEntityTooLarge)
+		wantStatus(t, in.oversized(t, "/v1/users", 70<<10), http.StatusRequestEntityTooLarge)
 	})
 	t.Run("Songs", func(t *testing.T) {
 		r := in.get(t, "/v1/songs?query=track+1&limit=5")
