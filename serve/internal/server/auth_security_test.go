@@ -300,7 +300,7 @@ func TestSecurityHeaders(t *testing.T) {
 		in.get(t, "/v1/nowhere"),
 		in.get(t, "/nowhere.html"),
 		in.get(t, "/healthz"),
-		in.doHeaders(t, http.MethodPost, "/v1/users", `{"user_id": "big", "display_name": "`+strings.Repeat("x", 2<<10)+`"}`, nil),
+		in.oversized(t, "/v1/users", 2<<10),
 	} {
 		if r.header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("answer %d %.80s without X-Content-Type-Options: nosniff", r.status, r.body)
