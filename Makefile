@@ -11,7 +11,7 @@ export GOEXPERIMENT ?= simd
 # authentication); SETLIST_ADDR or `make run ADDR=host:port` picks another
 # address. Its state is in SETLIST_DATA_DIR (.run/ by default).
 
-.PHONY: help build build-batch build-serve test lint vet check-servers bench bench-serve run retrain run-prod clean fmt image soak
+.PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-serve run retrain run-prod clean fmt image soak
 
 help: ## list the targets
 	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
@@ -22,10 +22,17 @@ build: build-batch build-serve ## build bin/batch and bin/serve
 # The embedded store's SQLite is C translated to Go (modernc.org/libc and
 # modernc.org/sqlite/lib): compiling those two packages with inlining is about
 # 55 s of CPU on the cold build's critical path, without it about 18 s. These
-# builds (make run's) skip it; the playground's first start (sample import)
-# takes about 3 s longer. The image (Dockerfile) compiles them as usual.
+# builds skip it; a playground's first start (sample import) takes about 3 s
+# longer. The image (Dockerfile) compiles them as usual.
 # Figures: docs/BENCHMARKS.md, "Cold build".
 SQLITE_GCFLAGS := -gcflags='modernc.org/libc=-l' -gcflags='modernc.org/sqlite/lib=-l'
+
+# make run's serve (bin/serve-playground) is compiled without inlining
+# anywhere: a fresh clone's cold build spends most of its CPU inlining, and
+# the playground's few hundred listeners do not need it (its first start
+# takes the same 5 s). make build, make run-prod and the image keep the
+# optimised build. Figures: docs/BENCHMARKS.md, "Cold build".
+PLAYGROUND_GCFLAGS := -gcflags='all=-l'
 
 build-batch:
 	@mkdir -p $(BIN)
@@ -71,8 +78,12 @@ bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis hand
 soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
 	$(GO) run ./serve/internal/soak $(SOAK_ARGS)
 
-run: build-serve ## start the playground at http://localhost:8080 in one process, no servers needed (state in .run/)
-	@bash scripts/run.sh
+build-playground:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath $(PLAYGROUND_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/serve-playground ./serve
+
+run: build-playground ## start the playground at http://localhost:8080 in one process, no servers needed (state in .run/)
+	@SETLIST_SERVE_BIN="$${SETLIST_SERVE_BIN:-$(BIN)/serve-playground}" bash scripts/run.sh
 
 retrain: ## while make run serves: train and publish a new model from its current data, likes included (FORCE=1 past the quality gate)
 	@bash scripts/retrain.sh
