@@ -62,10 +62,9 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 		return err
 	}
 	var lists [][]als.Scored
-	if err := r.phase("topk", func() error {
+	if err := r.phase("topk", func() (err error) {
 		bar := r.deps.Progress("top-K", int64(m.Rows))
-		defer bar.Finish()
-		var err error
+		defer ended(bar, &err)
 		lists, err = pruned.TopNAll(ctx, m, cfg.K, m, cfg.Threads)
 		bar.Set(int64(m.Rows))
 		return err
@@ -118,9 +117,9 @@ func (r *run) easeParams(ctx context.Context) (ease.Params, error) {
 }
 
 // trainEASE fits p on m with a progress bar over the inverse's pivots.
-func (r *run) trainEASE(ctx context.Context, label string, m *als.CSR, p ease.Params) (*ease.Model, error) {
+func (r *run) trainEASE(ctx context.Context, label string, m *als.CSR, p ease.Params) (_ *ease.Model, err error) {
 	bar := r.deps.Progress(label, int64(m.Cols))
-	defer bar.Finish()
+	defer ended(bar, &err)
 	model, st, err := ease.Train(ctx, m, p, ease.Options{MemoryLimit: r.cfg.MemoryLimit, Progress: func(phase string, done, total int) {
 		if phase == "invert" {
 			bar.Set(int64(done))

@@ -59,10 +59,9 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 		return err
 	}
 	var tr *model.Training
-	err = r.phase("load", func() error {
+	err = r.phase("load", func() (err error) {
 		bar := r.deps.Progress("load reactions", 0)
-		defer bar.Finish()
-		var err error
+		defer ended(bar, &err)
 		tr, err = r.deps.Source.LoadTraining(ctx, cfg.Scheme, func(read, _ int64) { bar.Set(read) })
 		return err
 	})

@@ -72,6 +72,19 @@ type Artifacts interface {
 type Bar interface {
 	Set(n int64)
 	Finish()
+	// Abandon closes a bar whose work failed, without claiming it finished.
+	Abandon()
+}
+
+// ended closes bar by the outcome in *err (deferred with a pointer to the
+// phase's named error): Finish on success, Abandon on failure, so a failed
+// phase never reports "finished".
+func ended(bar Bar, err *error) {
+	if *err != nil {
+		bar.Abandon()
+		return
+	}
+	bar.Finish()
 }
 
 // Deps are the run's collaborators. Logger and Progress default to
@@ -246,6 +259,7 @@ type nopBar struct{}
 
 func (nopBar) Set(int64) {}
 func (nopBar) Finish()   {}
+func (nopBar) Abandon()  {}
 
 // phase times fn into res.Timings[name].
 func (r *run) phase(name string, fn func() error) error {
@@ -340,10 +354,9 @@ func (r *run) execute(ctx context.Context) error {
 func (r *run) load(ctx context.Context) (*model.Training, *als.CSR, error) {
 	res := r.res
 	var tr *model.Training
-	err := r.phase("load", func() error {
+	err := r.phase("load", func() (err error) {
 		bar := r.deps.Progress("load reactions", 0)
-		defer bar.Finish()
-		var err error
+		defer ended(bar, &err)
 		tr, err = r.deps.Source.LoadTraining(ctx, r.cfg.Scheme, func(read, _ int64) { bar.Set(read) })
 		return err
 	})
@@ -408,11 +421,11 @@ func (r *run) params(ctx context.Context, m, train *als.CSR) (als.Params, error)
 func (r *run) tune(ctx context.Context, train *als.CSR, incumbent als.Params) (als.Params, error) {
 	cfg, res := r.cfg, r.res
 	var params als.Params
-	err := r.phase("tune", func() error {
+	err := r.phase("tune", func() (err error) {
 		inc := incumbent
 		tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
 		bar, progress := r.tuneProgress(cfg)
-		defer bar.Finish()
+		defer ended(bar, &err)
 		tr, err := als.Tune(ctx, train, tc, func(t als.Trial) {
 			progress(t)
 			r.deps.Logger.Info("tune trial", "trial", t.Number, "rung", t.Rung, "ndcg_at_5", t.Metrics.NDCG,
@@ -484,13 +497,12 @@ func (r *run) fit(ctx context.Context, m *als.CSR, params als.Params, em *als.Mo
 // precompute shards fold every user in.
 func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *als.CSR) ([][]als.Scored, error) {
 	var lists [][]als.Scored
-	err := r.phase("topk", func() error {
+	err := r.phase("topk", func() (err error) {
 		if r.cfg.StageOnly {
 			return nil
 		}
 		bar := r.deps.Progress("top-K", int64(m.Rows))
-		defer bar.Finish()
-		var err error
+		defer ended(bar, &err)
 		// Excluding the user's whole row drops every song they reacted to:
 		// plays, likes (positive) and dislikes (negative entries).
 		lists, err = als.TopNAll(ctx, full.UserFactors, side, r.cfg.K, m, r.cfg.Threads)
@@ -530,9 +542,9 @@ func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.Ite
 
 // train fits params on m, from init's factors when init is not nil, with a
 // progress bar over iterations.
-func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params, init *als.Model) (*als.Model, error) {
+func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params, init *als.Model) (_ *als.Model, err error) {
 	bar := r.deps.Progress(label, int64(p.Iterations))
-	defer bar.Finish()
+	defer ended(bar, &err)
 	return als.TrainFrom(ctx, m, p, init, func(s als.IterationStats) {
 		bar.Set(int64(s.Iteration))
 		if st, ok := bar.(interface{ SetStatus(string) }); ok {
@@ -645,7 +657,7 @@ func (r *run) gateInput(ctx context.Context, m, base als.Metrics) GateInput {
 // publish stores the version's artifact (durable first: only then may
 // readers switch to it), then writes its keys and switches the pointer, or
 // stages it.
-func (r *run) publish(ctx context.Context, build func() (*artifact.Artifact, error), lists [][]als.Scored) error {
+func (r *run) publish(ctx context.Context, build func() (*artifact.Artifact, error), lists [][]als.Scored) (err error) {
 	a, err := build()
 	if err != nil {
 		return err
@@ -655,7 +667,7 @@ func (r *run) publish(ctx context.Context, build func() (*artifact.Artifact, err
 		return err
 	}
 	bar := r.deps.Progress("publish", int64(len(lists)))
-	defer bar.Finish()
+	defer ended(bar, &err)
 	publish := r.deps.Publisher.Publish
 	if r.cfg.StageOnly {
 		publish = r.deps.Publisher.(Stager).Stage
