@@ -58,17 +58,10 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 	if err != nil {
 		return err
 	}
-	var tr *model.Training
-	err = r.phase("load", func() (err error) {
-		bar := r.deps.Progress("load reactions", 0)
-		defer ended(bar, &err)
-		tr, err = r.deps.Source.LoadTraining(ctx, cfg.Scheme, func(read, _ int64) { bar.Set(read) })
-		return err
-	})
+	tr, err := r.snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	res.SnapshotAt = tr.SnapshotAt
 	m := modelMatrix(tr, fm.Users, resolved.Songs)
 	res.Counts.Users, res.Counts.Songs, res.Counts.Reactions, res.Counts.NNZ = len(fm.Users), len(fm.Items), tr.Reactions, m.NNZ()
 	tr.Entries = nil

@@ -353,17 +353,10 @@ func (r *run) execute(ctx context.Context) error {
 // load reads the snapshot and builds the user × song matrix.
 func (r *run) load(ctx context.Context) (*model.Training, *als.CSR, error) {
 	res := r.res
-	var tr *model.Training
-	err := r.phase("load", func() (err error) {
-		bar := r.deps.Progress("load reactions", 0)
-		defer ended(bar, &err)
-		tr, err = r.deps.Source.LoadTraining(ctx, r.cfg.Scheme, func(read, _ int64) { bar.Set(read) })
-		return err
-	})
+	tr, err := r.snapshot(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	res.SnapshotAt = tr.SnapshotAt
 	res.Counts.Users, res.Counts.Songs, res.Counts.Reactions = len(tr.Users), len(tr.Songs), tr.Reactions
 	if len(tr.Users) == 0 || len(tr.Songs) == 0 {
 		return nil, nil, fmt.Errorf("no reactions to train on: import some first")
@@ -372,6 +365,23 @@ func (r *run) load(ctx context.Context) (*model.Training, *als.CSR, error) {
 	tr.Entries = nil // the CSR holds the data now; let the GC have 12 bytes an entry back
 	res.Counts.NNZ = m.NNZ()
 	return tr, m, nil
+}
+
+// snapshot reads every reaction in one consistent snapshot (the "load"
+// phase, with a progress bar) and records when it was taken.
+func (r *run) snapshot(ctx context.Context) (*model.Training, error) {
+	var tr *model.Training
+	err := r.phase("load", func() (err error) {
+		bar := r.deps.Progress("load reactions", 0)
+		defer ended(bar, &err)
+		tr, err = r.deps.Source.LoadTraining(ctx, r.cfg.Scheme, func(read, _ int64) { bar.Set(read) })
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.res.SnapshotAt = tr.SnapshotAt
+	return tr, nil
 }
 
 // split holds out a share of each user's positives for evaluation.
