@@ -69,3 +69,15 @@ const (
 	SourceFoldIn  Source = "fold-in" // solved on demand from the user's reactions
 	SourcePopular Source = "popular" // the user has no usable reactions
 )
+
+// Arm says which side of an online experiment a user is on. A user is in
+// exactly one arm of the running experiment; with none running every user is
+// in ArmNone and is served the current version.
+type Arm string
+
+// The experiment arms.
+const (
+	ArmNone       Arm = "none"       // no experiment runs
+	ArmControl    Arm = "control"    // served the current version
+	ArmChallenger Arm = "challenger" // served the experiment's challenger version
+)
