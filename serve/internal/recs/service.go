@@ -163,7 +163,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	if n < 1 || n > MaxN {
 		return Answer{}, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
 	}
-	snap := s.holder.current()
+	snap, _ := s.assignment(u)
 	if snap == nil {
 		return Answer{}, ErrNoModel
 	}
@@ -182,6 +182,16 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	s.near.put(gen, snap.Version, u, n, src, body)
 	s.metrics.Recommended(string(src))
 	return Answer{Body: body, Source: src}, nil
+}
+
+// assignment is the one place that decides which loaded version u is served
+// from and in which experiment arm: Recommend renders from it and a
+// reaction's attribution looks up what u was shown in it, so the two can
+// never disagree. With no experiment running every user is served the
+// current version in ArmNone. snap is nil before the first load.
+func (s *Service) assignment(u setlist.UserID) (snap *Snapshot, arm setlist.Arm) {
+	_ = u // an experiment routes by user (batch/experiment); none does yet
+	return s.holder.current(), setlist.ArmNone
 }
 
 // answer decides where u's list comes from: the batch list when it is at
