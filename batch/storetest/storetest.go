@@ -61,6 +61,10 @@ type DB interface {
 	PinArtifact(ctx context.Context, version int64, pinned bool) error
 	PruneArtifacts(ctx context.Context, keep int, protect []int64) ([]int64, error)
 	ResolveIDs(ctx context.Context, users []setlist.UserID, songs []store.SongKey, create bool) (store.Resolved, error)
+	StartExperiment(ctx context.Context, n store.NewExperiment) (store.Experiment, error)
+	RunningExperiment(ctx context.Context) (store.Experiment, error)
+	EndExperiment(ctx context.Context, id int64, status store.ExperimentStatus) (store.Experiment, error)
+	Experiments(ctx context.Context, limit int) ([]store.Experiment, error)
 }
 
 // Backend is one fresh, empty, migrated backend.
@@ -95,6 +99,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"PublishReadRollback", testPublish},
 		{"Artifacts", testArtifacts},
 		{"ResolveIDs", testResolveIDs},
+		{"Experiments", testExperiments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

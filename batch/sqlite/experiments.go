@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/store"
+)
+
+const experimentColumns = `id, name, control_version, challenger_version, share, salt, alpha, mde, status, started_at, ended_at`
+
+func scanExperiment(row scanner) (store.Experiment, error) {
+	var (
+		e       store.Experiment
+		status  string
+		started int64
+		ended   sql.NullInt64
+	)
+	err := row.Scan(&e.ID, &e.Name, &e.Control, &e.Challenger, &e.Share, &e.Salt, &e.Alpha, &e.MDE, &status, &started, &ended)
+	e.Status, e.StartedAt, e.EndedAt = store.ExperimentStatus(status), fromMicros(started), nullTime(ended)
+	return e, err
+}
+
+// StartExperiment records a running experiment. A second one while one runs
+// is refused with setlist.ErrConflict, by the partial unique index.
+func (db *DB) StartExperiment(ctx context.Context, n store.NewExperiment) (store.Experiment, error) {
+	if err := n.Validate(); err != nil {
+		return store.Experiment{}, fmt.Errorf("start experiment: %w", err)
+	}
+	var e store.Experiment
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		e, err = scanExperiment(tx.QueryRowContext(ctx, `INSERT INTO experiments
+			(name, control_version, challenger_version, share, salt, alpha, mde, started_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+experimentColumns,
+			n.Name, n.Control, n.Challenger, n.Share, n.Salt, n.Alpha, n.MDE, micros(time.Now())))
+		var se *sqlitedrv.Error
+		switch {
+		case isUnique(err):
+			return fmt.Errorf("another experiment is running (stop or promote it first): %w", setlist.ErrConflict)
+		case errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("version %d or %d is not a recorded run: %w", n.Control, n.Challenger, setlist.ErrNotFound)
+		case err != nil:
+			return classify("insert", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Experiment{}, wrapTx("start experiment", err)
+	}
+	return e, nil
+}
+
+// RunningExperiment returns the running experiment, or setlist.ErrNotFound.
+func (db *DB) RunningExperiment(ctx context.Context) (store.Experiment, error) {
+	e, err := scanExperiment(db.r.QueryRowContext(ctx, `SELECT `+experimentColumns+` FROM experiments WHERE status = 'running'`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Experiment{}, fmt.Errorf("running experiment: none: %w", setlist.ErrNotFound)
+	}
+	if err != nil {
+		return store.Experiment{}, fmt.Errorf("running experiment: %w", classify("select", err))
+	}
+	return e, nil
+}
+
+// EndExperiment ends running experiment id as status (stopped or promoted)
+// and returns it; setlist.ErrNotFound if it is not running.
+func (db *DB) EndExperiment(ctx context.Context, id int64, status store.ExperimentStatus) (store.Experiment, error) {
+	if status != store.ExperimentStopped && status != store.ExperimentPromoted {
+		return store.Experiment{}, fmt.Errorf("end experiment %d: status %q: %w", id, status, setlist.ErrInvalid)
+	}
+	var e store.Experiment
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		e, err = scanExperiment(tx.QueryRowContext(ctx, `UPDATE experiments SET status = ?, ended_at = ?
+			WHERE id = ? AND status = 'running' RETURNING `+experimentColumns, string(status), micros(time.Now()), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("not running: %w", setlist.ErrNotFound)
+		}
+		if err != nil {
+			return classify("update", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Experiment{}, wrapTx(fmt.Sprintf("end experiment %d", id), err)
+	}
+	return e, nil
+}
+
+// Experiments returns at most limit experiments, the newest first.
+func (db *DB) Experiments(ctx context.Context, limit int) ([]store.Experiment, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+experimentColumns+` FROM experiments ORDER BY id DESC LIMIT ?`, max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("list experiments: %w", classify("select", err))
+	}
+	defer rows.Close()
+	var es []store.Experiment
+	for rows.Next() {
+		e, err := scanExperiment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list experiments: %w", classify("scan", err))
+		}
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list experiments: %w", classify("select", err))
+	}
+	return es, nil
+}

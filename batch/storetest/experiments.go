@@ -1,0 +1,107 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/store"
+)
+
+// testExperiments checks the experiment registry: one running at a time
+// (even when two starts race), its salt and design come back as stored,
+// ending it twice is refused, and the list is newest first.
+func testExperiments(t *testing.T, b Backend) {
+	ctx := context.Background()
+	var v [3]int64
+	for i := range v {
+		var err error
+		if v[i], err = b.DB.StartRun(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.DB.RunningExperiment(ctx); !isErr(err, setlist.ErrNotFound) {
+		t.Fatalf("running experiment of an empty registry: %v", err)
+	}
+	n := store.NewExperiment{Name: "first", Control: v[0], Challenger: v[1], Share: 0.1, Salt: "0123456789abcdef", Alpha: 0.05, MDE: 0.02}
+	for _, bad := range []store.NewExperiment{
+		{Name: "same", Control: v[0], Challenger: v[0], Share: 0.1, Salt: "s", Alpha: 0.05, MDE: 0.02},
+		{Name: "share", Control: v[0], Challenger: v[1], Share: 1, Salt: "s", Alpha: 0.05, MDE: 0.02},
+		{Name: "salt", Control: v[0], Challenger: v[1], Share: 0.1, Alpha: 0.05, MDE: 0.02},
+	} {
+		_, err := b.DB.StartExperiment(ctx, bad)
+		wantErr(t, "start "+bad.Name, err, setlist.ErrInvalid)
+	}
+	_, err := b.DB.StartExperiment(ctx, store.NewExperiment{Name: "unknown", Control: v[0], Challenger: 1 << 40, Share: 0.1, Salt: "s", Alpha: 0.05, MDE: 0.02})
+	wantErr(t, "start against an unknown version", err, setlist.ErrNotFound)
+
+	// Two racing starts: exactly one wins, the other is a conflict.
+	var (
+		wg   sync.WaitGroup
+		errs [2]error
+		got  [2]store.Experiment
+	)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := n
+			m.Challenger = v[1+i]
+			got[i], errs[i] = b.DB.StartExperiment(ctx, m)
+		}()
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won = i
+		case !isErr(err, setlist.ErrConflict):
+			t.Errorf("racing start %d: %v", i, err)
+		}
+	}
+	if won < 0 || errs[1-won] == nil {
+		t.Fatalf("racing starts: %v, %v; want exactly one conflict", errs[0], errs[1])
+	}
+	first := got[won]
+	if first.ID == 0 || first.Status != store.ExperimentRunning || first.Salt != n.Salt || first.Share != 0.1 ||
+		first.Alpha != 0.05 || first.MDE != 0.02 || first.Control != v[0] || first.StartedAt.IsZero() || first.EndedAt != nil {
+		t.Errorf("started %+v", first)
+	}
+	run, err := b.DB.RunningExperiment(ctx)
+	if err != nil || run.ID != first.ID || run.Salt != first.Salt || run.Challenger != first.Challenger || !run.StartedAt.Equal(first.StartedAt) {
+		t.Errorf("running = %+v, %v; want %+v", run, err, first)
+	}
+	_, err = b.DB.EndExperiment(ctx, first.ID, store.ExperimentRunning)
+	wantErr(t, "end as running", err, setlist.ErrInvalid)
+	ended, err := b.DB.EndExperiment(ctx, first.ID, store.ExperimentStopped)
+	if err != nil || ended.Status != store.ExperimentStopped || ended.EndedAt == nil || ended.EndedAt.Before(ended.StartedAt) {
+		t.Fatalf("end = %+v, %v", ended, err)
+	}
+	_, err = b.DB.EndExperiment(ctx, first.ID, store.ExperimentPromoted)
+	wantErr(t, "end twice", err, setlist.ErrNotFound)
+	if _, err := b.DB.RunningExperiment(ctx); !isErr(err, setlist.ErrNotFound) {
+		t.Errorf("running after stop: %v", err)
+	}
+
+	// The next one starts once the first ended.
+	n.Name, n.Challenger = "second", v[2]
+	second, err := b.DB.StartExperiment(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DB.EndExperiment(ctx, second.ID, store.ExperimentPromoted); err != nil {
+		t.Fatal(err)
+	}
+	list, err := b.DB.Experiments(ctx, 10)
+	if err != nil || len(list) != 2 || list[0].ID != second.ID || list[0].Status != store.ExperimentPromoted || list[1].ID != first.ID {
+		t.Errorf("experiments = %+v, %v; want second (promoted), first", list, err)
+	}
+	if list, _ := b.DB.Experiments(ctx, 1); len(list) != 1 {
+		t.Errorf("limit 1: %d experiments", len(list))
+	}
+}
+
+func isErr(err, sentinel error) bool { return errors.Is(err, sentinel) }
