@@ -14,7 +14,8 @@
 //	P:v{V}:recs:{U}        the user's precomputed top-K (binary: song ids and scores)
 //	P:v{V}:foldin:{U}      serve's cached fold-in top-K for U under V (TTL; dropped on U's next reaction)
 //	P:touched:{U}          sequence number of U's last reaction write (store.SeqBase), so a batch list older than it is not served
-//	P:events               pub/sub channel: "version V" after a switch, "user U" after a reaction
+//	P:experiment           the running A/B experiment's routing "ID CHALLENGER SHARE SALT" (absent: none); its challenger is never swept
+//	P:events               pub/sub channel: "version V" after a switch, "user U" after a reaction, "experiment" after a start or end
 //
 // Versions other than current and previous expire; a version whose writer
 // crashed is never pointed at and is deleted by the next publish.

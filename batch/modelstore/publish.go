@@ -366,9 +366,16 @@ func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version, retir
 	if err != nil {
 		return nil, nil, fmt.Errorf("list versions: %w: %w", setlist.ErrUnavailable, err)
 	}
+	// A running experiment's challenger is served to its share of users:
+	// it stays however many publishes happen meanwhile. An unreadable
+	// routing stops the sweep rather than risk retiring it.
+	exp, running, err := p.Experiment(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list versions: %w", err)
+	}
 	for s, state := range states {
 		v, err := ParseVersion(s)
-		if err != nil || v == ptr.Current || v == ptr.Previous || v == keep {
+		if err != nil || v == ptr.Current || v == ptr.Previous || v == keep || (running && v == Version(exp.Challenger)) {
 			continue
 		}
 		switch {

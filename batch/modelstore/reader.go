@@ -332,6 +332,7 @@ type EventKind int
 const (
 	EventVersion EventKind = iota + 1 // the pointer switched to Version
 	EventUser                         // User reacted; drop their cached answers
+	EventExperiment                   // an experiment started or ended: read the routing again
 )
 
 // Event is one parsed message of the events channel.
@@ -347,8 +348,12 @@ func VersionEvent(v Version) string { return "version " + versionString(v) }
 // UserEvent is the message announcing that u reacted.
 func UserEvent(u setlist.UserID) string { return "user " + string(u) }
 
-// ParseEvent reads "version V" or "user U" (U may contain spaces).
+// ParseEvent reads "version V", "user U" (U may contain spaces) or
+// "experiment".
 func ParseEvent(msg string) (Event, error) {
+	if msg == ExperimentEvent {
+		return Event{Kind: EventExperiment}, nil
+	}
 	kind, arg, ok := strings.Cut(msg, " ")
 	switch {
 	case ok && kind == "version":
