@@ -330,9 +330,9 @@ type EventKind int
 
 // The event kinds.
 const (
-	EventVersion EventKind = iota + 1 // the pointer switched to Version
-	EventUser                         // User reacted; drop their cached answers
-	EventExperiment                   // an experiment started or ended: read the routing again
+	EventVersion    EventKind = iota + 1 // the pointer switched to Version
+	EventUser                            // User reacted; drop their cached answers
+	EventExperiment                      // an experiment started or ended: read the routing again
 )
 
 // Event is one parsed message of the events channel.
