@@ -261,4 +261,22 @@ func signIn(t *testing.T, b *browser, base string) {
 	if b.str(`document.querySelector('#auth') === null ? 'none' : 'shown'`) != "none" {
 		t.Error("the page asked for the token again after a reload of the same tab")
 	}
+	// The footer's "model JSON" link cannot carry the token as a plain link
+	// would (a 401 page): a click shows the document in the page instead,
+	// without leaving it, and a second click hides it.
+	navs := b.navs.Load()
+	b.eval(`window.__marker = 1`, nil)
+	b.run("open the model JSON", chromedp.Click("#model-json-link", chromedp.ByQuery))
+	b.waitFor("the model JSON in the page", `(document.querySelector('#model-json pre')?.textContent || '').includes('"version"')`)
+	var doc struct {
+		Version int64 `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(b.str(`document.querySelector('#model-json pre').textContent`)), &doc); err != nil || doc.Version == 0 {
+		t.Errorf("the model JSON shown is not /v1/model's document (version %d): %v", doc.Version, err)
+	}
+	b.assertNoNavigation(navs, "opening the model JSON")
+	b.run("hide the model JSON", chromedp.Click("#model-json-link", chromedp.ByQuery))
+	if b.str(`document.querySelector('#model-json').hidden ? 'hidden' : 'shown'`) != "hidden" {
+		t.Error("a second click on the model JSON link did not hide it")
+	}
 }

@@ -8,6 +8,7 @@ import { combobox } from './combobox.js';
 import { UserView } from './recs.js';
 import { registerForm } from './register.js';
 import { ModelPanel } from './model.js';
+import { rawModelLink } from './rawjson.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -72,5 +73,6 @@ function showFromHash({ focus = false } = {}) {
 window.addEventListener('popstate', () => showFromHash());
 window.addEventListener('hashchange', () => showFromHash());
 
+rawModelLink($('#model-json-link'), $('#model-json'));
 showFromHash({ focus: true });
 model.load();
