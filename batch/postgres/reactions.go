@@ -146,13 +146,25 @@ func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([
 // It returns ErrNotFound for an unknown user and ErrInvalid naming the song
 // for an unknown song (the song comes from the request body).
 func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
+	r, _, err := db.ReactAttributed(ctx, id, ref, kind, nil)
+	return r, err
+}
+
+// ReactAttributed is React storing a like's or dislike's attribution against
+// shown (what serve would show the user now; nil: not attributed) in the
+// same statement, and returning the outcome stored (nil for a play or an
+// unattributed row). A repeated like or dislike keeps the outcome of the
+// first: the opinion was formed then; a like replacing a dislike (or the
+// reverse) is a new opinion and takes the new outcome.
+func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error) {
 	if !kind.Valid() {
-		return setlist.Reaction{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+		return setlist.Reaction{}, nil, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}
 	if err := ref.Validate(); err != nil {
-		return setlist.Reaction{}, err
+		return setlist.Reaction{}, nil, err
 	}
 	out := setlist.Reaction{User: id, Kind: kind}
+	var outcome *store.Outcome
 	err := db.reactionTx(ctx, func(tx pgx.Tx) error {
 		key, err := lockUser(ctx, tx, id)
 		if err != nil {
@@ -172,11 +184,21 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 				ON CONFLICT (user_id, song_id, kind) DO UPDATE SET weight = reactions.weight + 1, updated_at = now()
 				RETURNING weight, updated_at`, key, song).Scan(&w, &out.UpdatedAt)
 		} else {
-			err = tx.QueryRow(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight) VALUES ($1, $2, $3, 1)
+			a := outcomeArgs(shown, song)
+			var stored nullOutcome
+			err = tx.QueryRow(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, shown_version, shown_arm, shown_source, shown_position)
+				VALUES ($1, $2, $3, 1, $4, $5, $6, $7)
 				ON CONFLICT (user_id, song_id) WHERE kind IN ('like', 'dislike') DO UPDATE SET
 					kind = EXCLUDED.kind, weight = 1, updated_at = now(),
-					created_at = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.created_at ELSE now() END
-				RETURNING weight, updated_at`, key, song, string(kind)).Scan(&w, &out.UpdatedAt)
+					created_at = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.created_at ELSE now() END,
+					shown_version = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.shown_version ELSE EXCLUDED.shown_version END,
+					shown_arm = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.shown_arm ELSE EXCLUDED.shown_arm END,
+					shown_source = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.shown_source ELSE EXCLUDED.shown_source END,
+					shown_position = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.shown_position ELSE EXCLUDED.shown_position END
+				RETURNING weight, updated_at, shown_version, shown_arm, shown_source, shown_position`,
+				key, song, string(kind), a.version, a.arm, a.source, a.position).
+				Scan(&w, &out.UpdatedAt, &stored.version, &stored.arm, &stored.source, &stored.position)
+			outcome = stored.outcome()
 		}
 		if err != nil {
 			return classify("record reaction", err)
@@ -186,9 +208,51 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 		return err
 	})
 	if err != nil {
-		return setlist.Reaction{}, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
+		return setlist.Reaction{}, nil, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
 	}
-	return out, nil
+	return out, outcome, nil
+}
+
+// nullOutcome is an outcome as the nullable shown_* columns hold it (both
+// backends scan into it).
+type nullOutcome struct {
+	version  *int64
+	arm      *string
+	source   *string
+	position *int64
+}
+
+// outcomeArgs is the shown_* column values of song's attribution against
+// shown (all NULL when shown is nil).
+func outcomeArgs(shown *store.Shown, song setlist.SongID) nullOutcome {
+	if shown == nil {
+		return nullOutcome{}
+	}
+	o := shown.Attribute(song)
+	arm := string(o.Arm)
+	a := nullOutcome{arm: &arm}
+	if o.Version != 0 {
+		a.version = &o.Version
+	}
+	if o.Shown() {
+		src, pos := string(o.Source), int64(o.Position)
+		a.source, a.position = &src, &pos
+	}
+	return a
+}
+
+func (n nullOutcome) outcome() *store.Outcome {
+	if n.arm == nil {
+		return nil
+	}
+	o := &store.Outcome{Arm: setlist.Arm(*n.arm)}
+	if n.version != nil {
+		o.Version = *n.version
+	}
+	if n.source != nil && n.position != nil {
+		o.Source, o.Position = setlist.Source(*n.source), int(*n.position)
+	}
+	return o
 }
 
 // lockUser resolves the user's internal id and locks the row against the

@@ -133,13 +133,22 @@ func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([
 // only refreshes updated_at. ErrNotFound for an unknown user, ErrInvalid for
 // an unknown song.
 func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
+	r, _, err := db.ReactAttributed(ctx, id, ref, kind, nil)
+	return r, err
+}
+
+// ReactAttributed is React storing a like's or dislike's attribution against
+// shown in the same statement, with the postgres backend's rules (see
+// postgres.DB.ReactAttributed).
+func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error) {
 	if !kind.Valid() {
-		return setlist.Reaction{}, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
+		return setlist.Reaction{}, nil, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}
 	if err := ref.Validate(); err != nil {
-		return setlist.Reaction{}, err
+		return setlist.Reaction{}, nil, err
 	}
 	out := setlist.Reaction{User: id, Kind: kind}
+	var outcome *store.Outcome
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		key, err := userIDOf(ctx, tx, id)
 		if err != nil {
@@ -160,11 +169,22 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 				ON CONFLICT (user_id, song_id, kind) DO UPDATE SET weight = reactions.weight + 1, updated_at = ?3
 				RETURNING weight, updated_at`, key, int64(song), now).Scan(&out.Weight, &updated)
 		} else {
-			err = tx.QueryRowContext(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)
+			a := outcomeArgs(shown, song)
+			var stored nullOutcome
+			err = tx.QueryRowContext(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, created_at, updated_at,
+					shown_version, shown_arm, shown_source, shown_position)
+				VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)
 				ON CONFLICT (user_id, song_id) WHERE kind IN ('like', 'dislike') DO UPDATE SET
 					kind = excluded.kind, weight = 1, updated_at = ?4,
-					created_at = CASE WHEN reactions.kind = excluded.kind THEN reactions.created_at ELSE ?4 END
-				RETURNING weight, updated_at`, key, int64(song), string(kind), now).Scan(&out.Weight, &updated)
+					created_at = CASE WHEN reactions.kind = excluded.kind THEN reactions.created_at ELSE ?4 END,
+					shown_version = CASE WHEN reactions.kind = excluded.kind THEN reactions.shown_version ELSE excluded.shown_version END,
+					shown_arm = CASE WHEN reactions.kind = excluded.kind THEN reactions.shown_arm ELSE excluded.shown_arm END,
+					shown_source = CASE WHEN reactions.kind = excluded.kind THEN reactions.shown_source ELSE excluded.shown_source END,
+					shown_position = CASE WHEN reactions.kind = excluded.kind THEN reactions.shown_position ELSE excluded.shown_position END
+				RETURNING weight, updated_at, shown_version, shown_arm, shown_source, shown_position`,
+				key, int64(song), string(kind), now, a.version, a.arm, a.source, a.position).
+				Scan(&out.Weight, &updated, &stored.version, &stored.arm, &stored.source, &stored.position)
+			outcome = stored.outcome()
 		}
 		if err != nil {
 			return classify("record reaction", err)
@@ -176,9 +196,50 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 		return nil
 	})
 	if err != nil {
-		return setlist.Reaction{}, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
+		return setlist.Reaction{}, nil, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
 	}
-	return out, nil
+	return out, outcome, nil
+}
+
+// nullOutcome is an outcome as the nullable shown_* columns hold it.
+type nullOutcome struct {
+	version  *int64
+	arm      *string
+	source   *string
+	position *int64
+}
+
+// outcomeArgs is the shown_* column values of song's attribution against
+// shown (all NULL when shown is nil).
+func outcomeArgs(shown *store.Shown, song setlist.SongID) nullOutcome {
+	if shown == nil {
+		return nullOutcome{}
+	}
+	o := shown.Attribute(song)
+	arm := string(o.Arm)
+	a := nullOutcome{arm: &arm}
+	if o.Version != 0 {
+		a.version = &o.Version
+	}
+	if o.Shown() {
+		src, pos := string(o.Source), int64(o.Position)
+		a.source, a.position = &src, &pos
+	}
+	return a
+}
+
+func (n nullOutcome) outcome() *store.Outcome {
+	if n.arm == nil {
+		return nil
+	}
+	o := &store.Outcome{Arm: setlist.Arm(*n.arm)}
+	if n.version != nil {
+		o.Version = *n.version
+	}
+	if n.source != nil && n.position != nil {
+		o.Source, o.Position = setlist.Source(*n.source), int(*n.position)
+	}
+	return o
 }
 
 // Unreact deletes one reaction and returns the write's reaction sequence

@@ -53,3 +53,55 @@ const SeqLock int64 = 0x5e7115_0004
 // concurrent ones (deadlocks, serialization failures) after the backend's
 // retries: unavailable for now, answered 503 with Retry-After, never 500.
 var ErrContention = fmt.Errorf("concurrent writes kept colliding: %w", setlist.ErrUnavailable)
+
+// Shown is the list serve would show a user at the moment a reaction of
+// theirs arrives (serve/internal/recs: Service.Shown), read by the same rules
+// as an answer but without computing or writing anything: the model version
+// and experiment arm the user is assigned to, and the list's source and
+// songs in order. Source is "" when serve holds no list for the user now.
+type Shown struct {
+	Version int64
+	Arm     setlist.Arm
+	Source  setlist.Source
+	Songs   []setlist.SongID
+}
+
+// Outcome is a like's or dislike's attribution as stored with it (migration
+// 0006): the version and arm the user was assigned to and, when the song
+// was in the list shown, that list's source and the song's 1-based
+// position. Position 0 (and no source) means not shown.
+type Outcome struct {
+	Version  int64          `json:"model_version,omitempty"`
+	Arm      setlist.Arm    `json:"arm"`
+	Source   setlist.Source `json:"source,omitempty"`
+	Position int            `json:"position,omitempty"`
+}
+
+// Shown reports whether the song was in the list shown.
+func (o Outcome) Shown() bool { return o.Position > 0 }
+
+// Attribute is song's outcome against the list shown: its first position
+// in it, or not shown.
+func (s Shown) Attribute(song setlist.SongID) Outcome {
+	o := Outcome{Version: s.Version, Arm: s.Arm}
+	if s.Arm == "" {
+		o.Arm = setlist.ArmNone
+	}
+	if s.Source == "" {
+		return o
+	}
+	for i, id := range s.Songs {
+		if id == song {
+			o.Source, o.Position = s.Source, i+1
+			return o
+		}
+	}
+	return o
+}
+
+// Attributed reports whether a reaction of kind carries an attribution:
+// likes and dislikes do, plays (counted by the player, not a judgement of
+// what was shown) do not.
+func Attributed(kind setlist.ReactionKind) bool {
+	return kind == setlist.Like || kind == setlist.Dislike
+}

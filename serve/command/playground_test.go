@@ -61,9 +61,22 @@ func TestPlayground(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var liked struct {
+		Attribution struct {
+			Version  int64  `json:"model_version"`
+			Arm      string `json:"arm"`
+			Source   string `json:"source"`
+			Position int    `json:"position"`
+		} `json:"attribution"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&liked)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("like: status %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusCreated || err != nil {
+		t.Fatalf("like: status %d, %v", resp.StatusCode, err)
+	}
+	// The embedded backend attributes the like to the batch list's first song.
+	if a := liked.Attribution; a.Version != first || a.Arm != "none" || a.Source != "batch" || a.Position != 1 {
+		t.Errorf("like of the first batch song: attribution %+v, want version %d, arm none, batch, position 1", a, first)
 	}
 	getJSON(t, base+"/v1/users/"+user+"/recommendations?n=5", &recs)
 	if recs.Source != "fold-in" {

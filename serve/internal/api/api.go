@@ -29,7 +29,9 @@ type DB interface {
 	CreateUser(ctx context.Context, u store.NewUser) (setlist.User, error)
 	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
-	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
+	// ReactAttributed records a reaction and, for a like or dislike, its
+	// attribution against shown (nil: unattributed), in one transaction.
+	ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error)
 	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (seq int64, err error)
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)

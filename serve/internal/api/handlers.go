@@ -172,14 +172,35 @@ func (a *API) react(c *fiber.Ctx) error {
 	if !b.Kind.Valid() {
 		return fmt.Errorf("kind must be like, dislike or play, got %q: %w", b.Kind, setlist.ErrInvalid)
 	}
-	r, err := a.deps.DB.React(c.UserContext(), id, b.SongRef, b.Kind)
+	// A like or dislike is attributed to what u is shown now, read before
+	// the write (the write outdates it) and stored in the write's
+	// transaction. If it cannot be read the reaction is still recorded,
+	// unattributed: the listener's opinion matters more than the metric.
+	var shown *store.Shown
+	if store.Attributed(b.Kind) {
+		if sh, err := a.deps.Recs.Shown(c.UserContext(), id); err == nil {
+			shown = &sh
+		}
+	}
+	r, outcome, err := a.deps.DB.ReactAttributed(c.UserContext(), id, b.SongRef, b.Kind, shown)
 	if err != nil {
 		return err
+	}
+	if store.Attributed(b.Kind) {
+		a.deps.Metrics.Attributed(outcome != nil, outcome != nil && outcome.Shown())
 	}
 	if err := a.deps.Recs.Reacted(c.UserContext(), id, r.Seq); err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(r)
+	return c.Status(fiber.StatusCreated).JSON(reactionAnswer{Reaction: r, Attribution: outcome})
+}
+
+// reactionAnswer is a recorded reaction with, for a like or dislike, its
+// attribution as stored (absent when it could not be attributed; a
+// repeated opinion keeps its first).
+type reactionAnswer struct {
+	setlist.Reaction
+	Attribution *store.Outcome `json:"attribution,omitempty"`
 }
 
 func (a *API) unreact(c *fiber.Ctx) error {

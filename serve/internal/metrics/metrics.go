@@ -36,6 +36,7 @@ type Metrics struct {
 	ModelMetric     *prometheus.GaugeVec // name
 	ModelLoads      *prometheus.CounterVec
 	Events          *prometheus.CounterVec // kind
+	Attributions    *prometheus.CounterVec // outcome: shown, not_shown, unattributed
 
 	modelAge prometheus.GaugeFunc
 
@@ -126,6 +127,10 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 			Namespace: namespace, Name: "events_total",
 			Help: "Messages received on the events channel, by kind (version, user, invalid, resubscribe).",
 		}, []string{"kind"}),
+		Attributions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "attributions_total",
+			Help: "Likes and dislikes attributed to what the user was shown, by outcome: shown (the song was in the list serve shows them), not_shown, unattributed (what they are shown could not be read).",
+		}, []string{"outcome"}),
 	}
 	m.NearCacheSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "near_cache_entries",
@@ -147,7 +152,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
 		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelPointer, m.ModelTrained,
-		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge)
+		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge, m.Attributions)
 	// Pre-create the children dashboards divide by, so rates start at 0
 	// instead of appearing with the first event.
 	m.observers = map[obsKey]prometheus.Observer{}
@@ -163,6 +168,9 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	}
 	for _, o := range []string{"solved", "shared", "busy"} {
 		m.FoldIns.WithLabelValues(o)
+	}
+	for _, o := range []string{"shown", "not_shown", "unattributed"} {
+		m.Attributions.WithLabelValues(o)
 	}
 	return m
 }
@@ -196,3 +204,15 @@ func (m *Metrics) Recommended(source string) {
 
 // StoreError counts a failed call.
 func (m *Metrics) StoreError(store, op string) { m.StoreErrors.WithLabelValues(store, op).Inc() }
+
+// Attributed counts one like's or dislike's attribution outcome.
+func (m *Metrics) Attributed(attributed, shown bool) {
+	switch {
+	case !attributed:
+		m.Attributions.WithLabelValues("unattributed").Inc()
+	case shown:
+		m.Attributions.WithLabelValues("shown").Inc()
+	default:
+		m.Attributions.WithLabelValues("not_shown").Inc()
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )
 
@@ -209,15 +210,15 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		// solve). Counted, not logged: it would be a line per request.
 		s.metrics.StoreError("redis", "user_state")
 	}
-	fresh := modelstore.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, time.Now())
-	if redisOK && fresh && len(st.Recs) >= n {
+	batch, cached := pick(snap, st, redisOK, n, time.Now())
+	if batch {
 		items := make([]model.Explained, n)
 		for i, r := range st.Recs[:n] {
 			items[i].Rec = r
 		}
 		return setlist.SourceBatch, items, nil
 	}
-	if f := st.FoldIn; f != nil && f.Touched == st.Touched && (len(f.Items) >= n || f.Complete) {
+	if f := cached; f != nil {
 		s.metrics.FoldInCache.WithLabelValues("hit").Inc()
 		return f.Source, f.Items[:min(n, len(f.Items))], nil
 	}
@@ -259,6 +260,77 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		return "", nil, err
 	}
 	return rec.Source, rec.Items[:min(n, len(rec.Items))], nil
+}
+
+// pick is the answer's rules over what Redis holds for u under snap (st;
+// redisOK false when it did not answer): the batch list when it is at least
+// as new as u's last reaction and holds n songs, else the cached fold-in (or
+// popular) list when it was computed from u's current history and is deep
+// enough for n; neither means a fold-in must be solved. Recommend and Shown
+// both decide by it, so an attribution looks at exactly the list an answer
+// would be rendered from.
+func pick(snap *Snapshot, st modelstore.UserState, redisOK bool, n int, now time.Time) (batch bool, cached *modelstore.FoldInRecord) {
+	if redisOK && len(st.Recs) >= n && modelstore.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, now) {
+		return true, nil
+	}
+	if f := st.FoldIn; f != nil && f.Touched == st.Touched && (len(f.Items) >= n || f.Complete) {
+		return false, f
+	}
+	return false, nil
+}
+
+// ErrNotAttributed means Shown could not read what u is shown (Redis did
+// not answer): the reaction is stored without an attribution rather than
+// with a guess.
+var ErrNotAttributed = errors.New("what the user is shown could not be read")
+
+// Shown is what serve would show u now, read by the answer's rules (the
+// version and arm of assignment, pick's freshness rules over the same Redis
+// state, the list rendered as an answer renders it: songs the snapshot
+// cannot name left out) without writing anything and without solving: one
+// Redis read, the one a batch hit makes. It looks at the whole list serve
+// holds (the batch top-K, or the cached fold-in at its depth), not a
+// request's n, which serve does not know at reaction time.
+//
+// When neither list qualifies the answer would solve a fold-in now, a list
+// u has not been shown (every solved fold-in is cached until u's history
+// changes, so a missing or outdated one means no answer since): Source is
+// "" and every song is not shown. Solving here instead would cost a
+// PostgreSQL read and a solve per reaction and attribute likes to a list no
+// one saw.
+func (s *Service) Shown(ctx context.Context, u setlist.UserID) (store.Shown, error) {
+	snap, arm := s.assignment(u)
+	if snap == nil {
+		return store.Shown{Arm: arm}, nil
+	}
+	shown := store.Shown{Version: int64(snap.Version), Arm: arm}
+	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
+	st, err := s.store.UserState(rctx, snap.Version, u)
+	cancel()
+	if err != nil {
+		s.metrics.StoreError("redis", "user_state")
+		return shown, fmt.Errorf("attribute a reaction of %q: %w: %w", u, ErrNotAttributed, err)
+	}
+	batch, cached := pick(snap, st, true, 1, time.Now())
+	switch {
+	case batch:
+		shown.Source = setlist.SourceBatch
+		shown.Songs = make([]setlist.SongID, 0, len(st.Recs))
+		for _, r := range st.Recs {
+			if _, ok := snap.songs[r.Song]; ok {
+				shown.Songs = append(shown.Songs, r.Song)
+			}
+		}
+	case cached != nil:
+		shown.Source = cached.Source
+		shown.Songs = make([]setlist.SongID, 0, len(cached.Items))
+		for _, it := range cached.Items {
+			if _, ok := snap.songs[it.Song]; ok {
+				shown.Songs = append(shown.Songs, it.Song)
+			}
+		}
+	}
+	return shown, nil
 }
 
 // foldIn reads u's reactions (at most FoldInMaxReactions, the strongest
