@@ -15,6 +15,7 @@
 //	P:v{V}:foldin:{U}      serve's cached fold-in top-K for U under V (TTL; dropped on U's next reaction)
 //	P:touched:{U}          sequence number of U's last reaction write (store.SeqBase), so a batch list older than it is not served
 //	P:experiment           the running A/B experiment's routing "ID CHALLENGER SHARE SALT" (absent: none); its challenger is never swept
+//	P:exposure:V:D:S:A     HyperLogLog of the users serve answered from version V's source S in experiment arm A on UTC day D (YYYY-MM-DD; expires ExposureTTL after its last add)
 //	P:events               pub/sub channel: "version V" after a switch, "user U" after a reaction, "experiment" after a start or end
 //
 // Versions other than current and previous expire; a version whose writer
@@ -93,3 +94,11 @@ func (k Keys) FoldIn(v Version, u setlist.UserID) string {
 // because a reaction outdates the user's list in every version. It expires
 // TouchedTTL after the reaction (see BatchFresh).
 func (k Keys) Touched(u setlist.UserID) string { return k.prefix + ":touched:" + string(u) }
+
+// Exposure holds the HyperLogLog of the distinct users serve answered from
+// version v's source src in arm on UTC day (YYYY-MM-DD). It is not under
+// VersionPrefix: a retired version's sweep must not take the day's count
+// with it before serve has persisted it; it expires on its own (ExposureTTL).
+func (k Keys) Exposure(v Version, day string, src setlist.Source, arm setlist.Arm) string {
+	return k.prefix + ":exposure:" + versionString(v) + ":" + day + ":" + string(src) + ":" + string(arm)
+}

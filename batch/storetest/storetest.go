@@ -34,6 +34,9 @@ type DB interface {
 	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
 	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
+	ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error)
+	AddExposure(ctx context.Context, rows []store.Exposure) error
+	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
 	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (seq int64, err error)
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error)
@@ -100,6 +103,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Artifacts", testArtifacts},
 		{"ResolveIDs", testResolveIDs},
 		{"Experiments", testExperiments},
+		{"Online", testOnline},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
