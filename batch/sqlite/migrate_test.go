@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite" // the driver batch/sqlite uses
@@ -66,5 +67,54 @@ func TestMigration0003KeepsRunsAndIDs(t *testing.T) {
 	}
 	if err := db.UpdateRun(ctx, id, store.RunUpdate{Status: store.RunTuned}); err != nil {
 		t.Errorf("status tuned after 0003: %v", err)
+	}
+}
+
+// TestFoldInReadIsIndexOrdered: after migration 0008 the capped fold-in
+// read (UserReactions' statement, ordered by store.FoldInOrder) walks the
+// reactions_foldin_order index, so its LIMIT stops the read; without it
+// SQLite sorts the user's whole history in a temporary B-tree first.
+func TestFoldInReadIsIndexOrdered(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	plan := func() string {
+		rows, err := raw.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT song_id, kind, weight, updated_at FROM reactions
+			WHERE user_id = ? ORDER BY `+store.FoldInOrder+` LIMIT ?`, 1, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, detail)
+		}
+		return strings.Join(out, "; ")
+	}
+	if p := plan(); !strings.Contains(p, "reactions_foldin_order") || strings.Contains(p, "TEMP B-TREE") {
+		t.Errorf("capped fold-in read plan %q: want a walk of reactions_foldin_order with no sort", p)
+	}
+	if _, err := raw.ExecContext(ctx, `DROP INDEX reactions_foldin_order`); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan(); !strings.Contains(p, "TEMP B-TREE") {
+		t.Errorf("without the index the plan %q should sort; the test no longer tells the index's effect", p)
 	}
 }
