@@ -187,7 +187,7 @@ func (a *API) react(c *fiber.Ctx) error {
 		return err
 	}
 	if store.Attributed(b.Kind) {
-		a.deps.Metrics.Attributed(outcome != nil, outcome != nil && outcome.Shown())
+		a.deps.Metrics.Attributed(string(b.Kind), outcome != nil, outcome != nil && outcome.Shown())
 	}
 	if err := a.deps.Recs.Reacted(c.UserContext(), id, r.Seq); err != nil {
 		return err

@@ -36,7 +36,10 @@ type Metrics struct {
 	ModelMetric     *prometheus.GaugeVec // name
 	ModelLoads      *prometheus.CounterVec
 	Events          *prometheus.CounterVec // kind
-	Attributions    *prometheus.CounterVec // outcome: shown, not_shown, unattributed
+	Attributions    *prometheus.CounterVec // kind, outcome: shown, not_shown, unattributed
+	ExposureAnswers *prometheus.CounterVec // version (current, previous, challenger), source, arm
+	ExposureUsers   *prometheus.GaugeVec   // version, source, arm
+	ExposureDropped prometheus.Counter
 
 	modelAge prometheus.GaugeFunc
 
@@ -129,8 +132,20 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		}, []string{"kind"}),
 		Attributions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "attributions_total",
-			Help: "Likes and dislikes attributed to what the user was shown, by outcome: shown (the song was in the list serve shows them), not_shown, unattributed (what they are shown could not be read).",
-		}, []string{"outcome"}),
+			Help: "Likes and dislikes attributed to what the user was shown, by kind (like, dislike) and outcome: shown (the song was in the list serve shows them), not_shown, unattributed (what they are shown could not be read).",
+		}, []string{"kind", "outcome"}),
+		ExposureAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "exposure_answers_total",
+			Help: "Recommendation answers by the role of the version they came from (current, previous: a request still on the version before a switch, challenger: an experiment's), source and experiment arm; added every exposure flush (1s).",
+		}, []string{"version", "source", "arm"}),
+		ExposureUsers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "exposure_users",
+			Help: "Distinct users answered today (UTC) by version role, source and arm, across every replica (the shared Redis HyperLogLog's count at this replica's last persist).",
+		}, []string{"version", "source", "arm"}),
+		ExposureDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "exposure_dropped_total",
+			Help: "Answered users not added to the distinct-user count because the exposure buffer was full (their answers are still counted).",
+		}),
 	}
 	m.NearCacheSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "near_cache_entries",
@@ -152,7 +167,8 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
 		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelPointer, m.ModelTrained,
-		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge, m.Attributions)
+		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge, m.Attributions,
+		m.ExposureAnswers, m.ExposureUsers, m.ExposureDropped)
 	// Pre-create the children dashboards divide by, so rates start at 0
 	// instead of appearing with the first event.
 	m.observers = map[obsKey]prometheus.Observer{}
@@ -169,8 +185,10 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	for _, o := range []string{"solved", "shared", "busy"} {
 		m.FoldIns.WithLabelValues(o)
 	}
-	for _, o := range []string{"shown", "not_shown", "unattributed"} {
-		m.Attributions.WithLabelValues(o)
+	for _, k := range []string{"like", "dislike"} {
+		for _, o := range []string{"shown", "not_shown", "unattributed"} {
+			m.Attributions.WithLabelValues(k, o)
+		}
 	}
 	return m
 }
@@ -206,13 +224,13 @@ func (m *Metrics) Recommended(source string) {
 func (m *Metrics) StoreError(store, op string) { m.StoreErrors.WithLabelValues(store, op).Inc() }
 
 // Attributed counts one like's or dislike's attribution outcome.
-func (m *Metrics) Attributed(attributed, shown bool) {
+func (m *Metrics) Attributed(kind string, attributed, shown bool) {
 	switch {
 	case !attributed:
-		m.Attributions.WithLabelValues("unattributed").Inc()
+		m.Attributions.WithLabelValues(kind, "unattributed").Inc()
 	case shown:
-		m.Attributions.WithLabelValues("shown").Inc()
+		m.Attributions.WithLabelValues(kind, "shown").Inc()
 	default:
-		m.Attributions.WithLabelValues("not_shown").Inc()
+		m.Attributions.WithLabelValues(kind, "not_shown").Inc()
 	}
 }

@@ -29,6 +29,8 @@ type Snapshot struct {
 	// snapshotNanos is Meta.SnapshotAt in unix nanoseconds (0 when unset),
 	// for users with no touched mark (see modelstore.BatchFresh).
 	snapshotNanos int64
+	// exposure counts the answers given from this snapshot (exposure.go).
+	exposure snapExposure
 }
 
 // Song returns the name of a song of the catalog, if it still exists.
@@ -163,6 +165,9 @@ func (s *Service) Run(ctx context.Context) {
 		defer wg.Done()
 		s.followEvents(ctx)
 	}()
+	if s.exposure != nil {
+		wg.Go(func() { s.runExposure(ctx) })
+	}
 	s.refreshLogged(ctx)
 	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()

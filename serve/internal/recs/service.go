@@ -65,6 +65,11 @@ type Config struct {
 	// with, the strongest evidence first (store.FoldInOrder), so its cost
 	// is bounded however long a history grows (default 1000; < 0: no cap).
 	FoldInMaxReactions int
+	// ExposureInterval is how often the answered users are added to the
+	// exposure HyperLogLogs (default 1s); ExposurePersist how often the
+	// exposure counts are upserted into the system of record (default 10s).
+	ExposureInterval time.Duration
+	ExposurePersist  time.Duration
 }
 
 // Fair queuing of fold-ins (see fairSlots): one user runs at most
@@ -97,6 +102,12 @@ func (c *Config) defaults() {
 	}
 	if c.FoldInConcurrency <= 0 {
 		c.FoldInConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.ExposureInterval <= 0 {
+		c.ExposureInterval = time.Second
+	}
+	if c.ExposurePersist <= 0 {
+		c.ExposurePersist = 10 * time.Second
 	}
 	if c.FoldInMaxReactions == 0 {
 		c.FoldInMaxReactions = DefaultFoldInMaxReactions
@@ -131,6 +142,8 @@ type Service struct {
 	// which knows when a user last reacted, does not answer).
 	flights flights
 	epoch   atomic.Uint64
+	// exposure counts what is shown (exposure.go); nil: not counted.
+	exposure *exposure
 }
 
 // New builds a service; call Run to load the model and follow updates.
@@ -164,13 +177,14 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	if n < 1 || n > MaxN {
 		return Answer{}, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
 	}
-	snap, _ := s.assignment(u)
+	snap, arm := s.assignment(u)
 	if snap == nil {
 		return Answer{}, ErrNoModel
 	}
 	if body, src, ok := s.near.get(snap.Version, u, n); ok {
 		s.metrics.NearCacheHits.Inc()
 		s.metrics.Recommended(string(src))
+		s.expose(snap, arm, src, u)
 		return Answer{Body: body, Source: src}, nil
 	}
 	s.metrics.NearCacheMisses.Inc()
@@ -182,6 +196,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, src, items)
 	s.near.put(gen, snap.Version, u, n, src, body)
 	s.metrics.Recommended(string(src))
+	s.expose(snap, arm, src, u)
 	return Answer{Body: body, Source: src}, nil
 }
 

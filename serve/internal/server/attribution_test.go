@@ -131,10 +131,14 @@ func TestAttribution(t *testing.T) {
 		t.Errorf("a play was attributed: %+v", a.Attribution)
 	}
 	// Counted per request by the outcome stored (the repeated like too).
-	if got := in.metric(t, `setlist_serve_attributions_total{outcome="shown"}`); got != 5 {
-		t.Errorf("attributions shown: %v, want 5", got)
-	}
-	if got := in.metric(t, `setlist_serve_attributions_total{outcome="not_shown"}`); got != 3 {
-		t.Errorf("attributions not shown: %v, want 3", got)
+	for series, want := range map[string]float64{
+		`setlist_serve_attributions_total{kind="like",outcome="shown"}`:        4,
+		`setlist_serve_attributions_total{kind="dislike",outcome="shown"}`:     1,
+		`setlist_serve_attributions_total{kind="like",outcome="not_shown"}`:    2,
+		`setlist_serve_attributions_total{kind="dislike",outcome="not_shown"}`: 1,
+	} {
+		if got := in.metric(t, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
 	}
 }

@@ -46,6 +46,7 @@ type Config struct {
 type DB interface {
 	api.DB
 	recs.History
+	recs.ExposureLog
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
 }
 
@@ -92,6 +93,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() int64 { return svc.NearCacheBytes() },
 		func() time.Time { return svc.TrainedAt() })
 	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
+	svc.CountExposure(store, d.DB)
 	admin := &rollbacker{pub: modelstore.NewPublisher(d.Redis, modelstore.NewKeys(d.RedisPrefix)), db: d.DB}
 	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
 		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain})
