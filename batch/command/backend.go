@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,6 +33,7 @@ type database interface {
 	Artifacts(ctx context.Context) ([]store.ArtifactInfo, error)
 	PinArtifact(ctx context.Context, version int64, pinned bool) error
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
+	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
 }
 
 // backend is the storage --store selected, opened and migrated. This is the

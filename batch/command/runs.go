@@ -18,9 +18,10 @@ import (
 
 func runsCommand(g *globals) *cli.Command {
 	var (
-		limit  int
-		trials int64
-		output string
+		limit      int
+		trials     int64
+		output     string
+		onlineDays int
 	)
 	return &cli.Command{
 		Name:  "runs",
@@ -28,6 +29,7 @@ func runsCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "limit", Usage: "runs to list", EnvVars: []string{"SETLIST_RUNS_LIMIT"}, Value: 20, Destination: &limit},
 			&cli.Int64Flag{Name: "trials", Usage: "show the tuning trials of this run instead of the list", EnvVars: []string{"SETLIST_RUNS_TRIALS"}, Destination: &trials},
+			&cli.IntFlag{Name: "online-days", Usage: "UTC days (today included) of online metrics shown next to the offline ones", EnvVars: []string{"SETLIST_RUNS_ONLINE_DAYS"}, Value: 7, Destination: &onlineDays},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json (with --trials)", EnvVars: []string{"SETLIST_RUNS_OUTPUT"}, Value: "table", Destination: &output},
 		},
 		Action: func(c *cli.Context) error {
@@ -50,19 +52,33 @@ func runsCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return printRuns(c.App.Writer, runs)
+			if onlineDays < 1 {
+				return fmt.Errorf("--online-days must be ≥ 1, got %d", onlineDays)
+			}
+			daily, err := db.OnlineMetrics(c.Context, time.Now().UTC().AddDate(0, 0, 1-onlineDays))
+			if err != nil {
+				return err
+			}
+			return printRuns(c.App.Writer, runs, daily, onlineDays)
 		},
 	}
 }
 
-// printRuns writes runs as an aligned table.
-func printRuns(w io.Writer, runs []store.Run) error {
+// printRuns writes runs as an aligned table: each run's offline metrics
+// and, for a version that was served in the last days, its online ones
+// (store.OnlineMetric, summed over days, sources and arms: users are
+// user-days), then the online metrics per source and arm.
+func printRuns(w io.Writer, runs []store.Run, daily []store.OnlineMetric, days int) error {
 	if len(runs) == 0 {
 		_, err := fmt.Fprintln(w, "no runs recorded")
 		return err
 	}
+	online := map[int64]store.OnlineMetric{}
+	for _, m := range store.VersionOnline(daily) {
+		online[m.Version] = m
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tSECONDS\tUSERS\tNDCG@5\tPOPULAR NDCG@5\tFAMILY\tPARAMS\tREASON")
+	fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tSECONDS\tUSERS\tNDCG@5\tPOPULAR NDCG@5\tSHOWN USERS\tLIKES/USER\tDISLIKES/USER\tMRR\tFAMILY\tPARAMS\tREASON")
 	for _, r := range runs {
 		var m map[string]float64
 		var c pipeline.Counts
@@ -98,8 +114,27 @@ func printRuns(w io.Writer, runs []store.Run) error {
 		if len(reason) > 80 {
 			reason = reason[:77] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.StartedAt.Local().Format(time.DateTime),
-			secs, c.Users, metric("ndcg_at_5"), metric("baseline_ndcg_at_5"), family, params, strings.ReplaceAll(reason, "\n", " "))
+		shown, pos, neg, mrr := "-", "-", "-", "-"
+		if o, ok := online[r.ID]; ok {
+			shown = fmt.Sprint(o.Users)
+			pos, neg, mrr = fmt.Sprintf("%.4f", o.PositiveRate), fmt.Sprintf("%.4f", o.NegativeRate), fmt.Sprintf("%.4f", o.MRR)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.StartedAt.Local().Format(time.DateTime),
+			secs, c.Users, metric("ndcg_at_5"), metric("baseline_ndcg_at_5"), shown, pos, neg, mrr, family, params, strings.ReplaceAll(reason, "\n", " "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	totals := store.TotalOnline(daily)
+	if len(totals) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nonline metrics of the last %d days (UTC), per version, source and arm (users are user-days):\n", days)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tSOURCE\tARM\tANSWERS\tUSERS\tLIKES\tDISLIKES\tLIKES/USER\tDISLIKES/USER\tMRR")
+	for _, o := range totals {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%.4f\t%.4f\t%.4f\n", o.Version, o.Source, o.Arm, o.Answers, o.Users,
+			o.Likes, o.Dislikes, o.PositiveRate, o.NegativeRate, o.MRR)
 	}
 	return tw.Flush()
 }

@@ -62,7 +62,7 @@ func statusCommand(g *globals) *cli.Command {
 				return err
 			}
 			fmt.Fprintln(w)
-			return printRuns(w, runs)
+			return printRuns(w, runs, nil, 0)
 		},
 	}
 }

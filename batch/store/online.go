@@ -129,15 +129,23 @@ func MergeOnline(exposure []Exposure, opinions []ShownOpinions) []OnlineMetric {
 // TotalOnline sums metrics over days into one per (version, source, arm),
 // in MergeOnline's order (Day empty; users are user-days).
 func TotalOnline(daily []OnlineMetric) []OnlineMetric {
+	return sumOnline(daily, func(m OnlineMetric) onlineKey { return onlineKey{version: m.Version, source: m.Source, arm: m.Arm} })
+}
+
+// VersionOnline sums metrics over days, sources and arms into one per
+// version, newest first (Day, Source and Arm empty).
+func VersionOnline(daily []OnlineMetric) []OnlineMetric {
+	return sumOnline(daily, func(m OnlineMetric) onlineKey { return onlineKey{version: m.Version} })
+}
+
+func sumOnline(daily []OnlineMetric, key func(OnlineMetric) onlineKey) []OnlineMetric {
 	byKey := map[onlineKey]*OnlineMetric{}
-	var order []onlineKey
 	for _, d := range daily {
-		k := onlineKey{version: d.Version, source: d.Source, arm: d.Arm}
+		k := key(d)
 		m := byKey[k]
 		if m == nil {
-			m = &OnlineMetric{Version: d.Version, Source: d.Source, Arm: d.Arm}
+			m = &OnlineMetric{Version: k.version, Source: k.source, Arm: k.arm}
 			byKey[k] = m
-			order = append(order, k)
 		}
 		m.Answers += d.Answers
 		m.Users += d.Users
@@ -145,9 +153,8 @@ func TotalOnline(daily []OnlineMetric) []OnlineMetric {
 		m.Dislikes += d.Dislikes
 		m.rr += d.MRR * float64(d.Likes)
 	}
-	out := make([]OnlineMetric, 0, len(order))
-	for _, k := range order {
-		m := byKey[k]
+	out := make([]OnlineMetric, 0, len(byKey))
+	for _, m := range byKey {
 		m.rates()
 		out = append(out, *m)
 	}

@@ -39,6 +39,7 @@ type DB interface {
 	Runs(ctx context.Context, limit int) ([]store.Run, error)
 	Run(ctx context.Context, id int64) (store.Run, error)
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
+	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
 	Ping(ctx context.Context) error
 }
 

@@ -312,6 +312,25 @@ type modelInfo struct {
 	// Tuning is the search that chose the served parameters (the served
 	// run's own, or the one it took them from); absent when none did.
 	Tuning *modelTuning `json:"tuning,omitempty"`
+	// Online is what listeners did with what they were shown, per version
+	// (the offline metrics' online counterpart); OnlineError says it could
+	// not be read.
+	Online      *modelOnline `json:"online,omitempty"`
+	OnlineError string       `json:"online_error,omitempty"`
+}
+
+// onlineDays is how many UTC days (today included) /v1/model's online
+// metrics cover.
+const onlineDays = 7
+
+// modelOnline is the online metrics of the last onlineDays UTC days: per
+// version (summed over days, sources and arms; users are user-days), per
+// version, source and arm, and per day as well.
+type modelOnline struct {
+	Since    string               `json:"since"`
+	Versions []store.OnlineMetric `json:"versions"`
+	Sources  []store.OnlineMetric `json:"sources"`
+	Daily    []store.OnlineMetric `json:"daily"`
 }
 
 // modelTuning names the winning trial, the budget used and why the search
@@ -349,6 +368,16 @@ func (a *API) model(c *fiber.Ctx) error {
 	}
 	if info.Version != nil && err == nil {
 		info.Tuning = a.tuning(c.UserContext(), int64(*info.Version), runs)
+	}
+	since := time.Now().UTC().AddDate(0, 0, 1-onlineDays)
+	if daily, err := a.deps.DB.OnlineMetrics(c.UserContext(), since); err != nil {
+		a.deps.Metrics.StoreError("postgres", "online_metrics")
+		info.OnlineError = "the online metrics are unavailable"
+	} else {
+		if daily == nil {
+			daily = []store.OnlineMetric{}
+		}
+		info.Online = &modelOnline{Since: store.Day(since), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
 	}
 	return c.JSON(info)
 }

@@ -86,4 +86,35 @@ func TestExposureAcrossReplicas(t *testing.T) {
 		got = w.exposureRows(t)
 		return slices.Equal(got, want)
 	})
+
+	// /v1/model puts the online metrics next to the offline ones: batchy
+	// likes the first song of its batch list and dislikes the 2nd popular
+	// song disliker was shown.
+	c.react(t, "batchy", w.v1.Lists["batchy"][0].Song, "like")
+	pop := c.recs(t, "disliker", 5)
+	c.react(t, "disliker", pop.Items[1].SongID, "dislike")
+	var m struct {
+		Online struct {
+			Since    string               `json:"since"`
+			Versions []store.OnlineMetric `json:"versions"`
+			Sources  []store.OnlineMetric `json:"sources"`
+		} `json:"online"`
+	}
+	c.get(t, "/v1/model").json(t, &m)
+	got = nil
+	for _, o := range m.Online.Sources {
+		got = append(got, fmt.Sprintf("v%d %s %s users=%d likes=%d dislikes=%d pos=%.2f neg=%.2f mrr=%.2f",
+			o.Version, o.Source, o.Arm, o.Users, o.Likes, o.Dislikes, o.PositiveRate, o.NegativeRate, o.MRR))
+	}
+	want = []string{
+		"v1 batch none users=2 likes=1 dislikes=0 pos=0.50 neg=0.00 mrr=1.00",
+		"v1 fold-in none users=1 likes=0 dislikes=0 pos=0.00 neg=0.00 mrr=0.00",
+		"v1 popular none users=2 likes=0 dislikes=1 pos=0.00 neg=0.50 mrr=0.00",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("/v1/model online per source:\n got %q\nwant %q", got, want)
+	}
+	if len(m.Online.Versions) != 1 || m.Online.Versions[0].Likes != 1 || m.Online.Versions[0].Dislikes != 1 {
+		t.Errorf("/v1/model online per version: %+v", m.Online.Versions)
+	}
 }
