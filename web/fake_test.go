@@ -306,6 +306,18 @@ func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
 		"metrics":    map[string]float64{"precision_at_k": 0.11, "ndcg_at_k": 0.19, "recall_at_k": 0.08, "map_at_k": 0.06, "coverage_at_k": 0.31, "k": 5},
 		"runs":       runs,
 		"tuning":     fakeTuning(),
+		"online": map[string]any{
+			"since": now.AddDate(0, 0, -6).Format("2006-01-02"),
+			"versions": []map[string]any{
+				{"model_version": 6, "source": "", "arm": "", "answers": 900, "users": 120, "likes": 30, "dislikes": 6, "positive_rate": 0.25, "negative_rate": 0.05, "mrr": 0.41},
+				{"model_version": 5, "source": "", "arm": "", "answers": 400, "users": 80, "likes": 12, "dislikes": 8, "positive_rate": 0.15, "negative_rate": 0.1, "mrr": 0.33},
+			},
+			"sources": []map[string]any{
+				{"model_version": 6, "source": "batch", "arm": "none", "answers": 800, "users": 100, "likes": 28, "dislikes": 5, "positive_rate": 0.28, "negative_rate": 0.05, "mrr": 0.43},
+				{"model_version": 6, "source": "fold-in", "arm": "none", "answers": 100, "users": 20, "likes": 2, "dislikes": 1, "positive_rate": 0.1, "negative_rate": 0.05, "mrr": 0.2},
+			},
+			"daily": []map[string]any{},
+		},
 	})
 }
 

@@ -22,6 +22,7 @@ func TestPageAgainstFakeAPI(t *testing.T) {
 		newUserID:   "newbie",
 		shots:       os.Getenv("SETLIST_FAKE_SHOTS"),
 	})
+	checkOnlineFake(t, b)
 
 	// Hostile names are shown as text and never run.
 	b.run("reset viewport", chromedp.EmulateViewport(1280, 900))

@@ -16,6 +16,7 @@ import (
 func checkModelPanel(t *testing.T, b *browser) {
 	t.Helper()
 	b.waitFor("the parameter search", `document.querySelector('#model .tuning') !== null`)
+	b.waitFor("the online metrics", `document.querySelector('#model .online h3') !== null`)
 	trials := b.num(`document.querySelectorAll('#model .tuning-chart circle.trial').length`)
 	rows := b.num(`document.querySelectorAll('#model .tuning details tbody tr').length`)
 	if trials == 0 || rows != trials {
@@ -67,4 +68,21 @@ func checkModelPanel(t *testing.T, b *browser) {
 		}
 	}
 	b.run("close the training parameters", chromedp.Click(`#model details.params > summary`, chromedp.ByQuery))
+}
+
+// checkOnlineFake: against the fake API's two versions, the model panel's
+// online table shows each version's users shown, likes and dislikes per
+// user and MRR, marks the served version, and breaks it down per source.
+func checkOnlineFake(t *testing.T, b *browser) {
+	t.Helper()
+	b.waitFor("the online table", `document.querySelector('#model .online-versions') !== null`)
+	if got := b.str(`[...document.querySelectorAll('#model .online-versions tbody tr')].map(r => [...r.cells].map(c => c.textContent).join(' ')).join('|')`); got != "v6 120 0.250 0.050 0.410|v5 80 0.150 0.100 0.330" {
+		t.Errorf("online rows %q", got)
+	}
+	if n := b.num(`document.querySelectorAll('#model .online-versions tr.online-current[data-version="6"]').length`); n != 1 {
+		t.Errorf("%d online rows marked as the served version 6, want 1", n)
+	}
+	if n := b.num(`document.querySelectorAll('#model .online-breakdown tbody tr').length`); n != 2 {
+		t.Errorf("%d per-source online rows, want 2", n)
+	}
 }

@@ -5,6 +5,7 @@
 import { h, svg, clear } from './dom.js';
 import * as api from './api.js';
 import { tuningSection } from './tuning.js';
+import { onlineSection } from './online.js';
 
 const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const UNITS = [['year', 31536e6], ['month', 2592e6], ['week', 6048e5], ['day', 864e5], ['hour', 36e5], ['minute', 6e4], ['second', 1e3]];
@@ -172,6 +173,7 @@ export class ModelPanel {
           : null),
       this.metricList(metrics),
       this.chart(runs, version, metrics),
+      onlineSection(data.online, data.online_error, version),
       tuningSection(current.tuning),
       Object.keys(params).length
         ? h('details', { class: 'params' }, h('summary', {}, 'Training parameters'), this.dl(paramRows(params, current.scheme)))
