@@ -10,6 +10,8 @@
 //	bare-mget     the same handler doing serve's MGET of three keys
 //	batch         serve, batch hit, near cache off (one MGET + render per request)
 //	batch+near    serve, batch hit, near cache on (the production setting)
+//	batch-noexp   batch without exposure counting (what counting costs)
+//	batch+near-noexp  batch+near without exposure counting
 //	fold-in       serve, n above the stored K with the Redis fold-in cache
 //	              expiring at once: Postgres read + solve + top-K every request
 //
@@ -136,17 +138,27 @@ func run() error {
 		return err
 	}
 	defer stopMGet()
-	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour)
+	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour, true)
 	if err != nil {
 		return err
 	}
 	defer cold.stop()
-	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour)
+	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour, true)
 	if err != nil {
 		return err
 	}
 	defer warm.stop()
-	fold, err := startServe(db, rdb, o.prefix, 0, time.Millisecond)
+	coldNoExp, err := startServe(db, rdb, o.prefix, 0, time.Hour, false)
+	if err != nil {
+		return err
+	}
+	defer coldNoExp.stop()
+	warmNoExp, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour, false)
+	if err != nil {
+		return err
+	}
+	defer warmNoExp.stop()
+	fold, err := startServe(db, rdb, o.prefix, 0, time.Millisecond, true)
 	if err != nil {
 		return err
 	}
@@ -165,6 +177,8 @@ func run() error {
 		{name: "bare-mget", base: mgetURL, paths: paths(batchUsers, n)},
 		{name: "batch", base: cold.url, paths: paths(batchUsers, n)},
 		{name: "batch+near", base: warm.url, paths: paths(batchUsers, n)},
+		{name: "batch-noexp", base: coldNoExp.url, paths: paths(batchUsers, n)},
+		{name: "batch+near-noexp", base: warmNoExp.url, paths: paths(batchUsers, n)},
 		{name: "fold-in", base: fold.url, paths: paths(foldUsers, pub.Meta.K+5), connections: o.foldConnections},
 	}
 	results := map[string][]result{}
@@ -187,7 +201,7 @@ func run() error {
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", s.name, r+1, err)
 			}
-			fmt.Printf("run %d %-11s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d\n", r+1, s.name, res.rps, ms(res.p50), ms(res.p99), res.errors)
+			fmt.Printf("run %d %-16s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d\n", r+1, s.name, res.rps, ms(res.p50), ms(res.p99), res.errors)
 			results[s.name] = append(results[s.name], res)
 		}
 	}
@@ -339,8 +353,9 @@ type servePeer struct {
 	stop func()
 }
 
-func startServe(db *postgres.DB, rdb *redis.Client, prefix string, nearCache int64, foldInTTL time.Duration) (*servePeer, error) {
+func startServe(db *postgres.DB, rdb *redis.Client, prefix string, nearCache int64, foldInTTL time.Duration, exposure bool) (*servePeer, error) {
 	var cfg server.Config
+	cfg.SkipExposure = !exposure
 	cfg.Recs.NearCacheBytes = nearCache
 	cfg.Recs.FoldInTTL = foldInTTL
 	cfg.Recs.Explain = 1
