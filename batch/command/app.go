@@ -66,6 +66,7 @@ func NewApp(version string) *cli.App {
 			pinCommand(g, false),
 			exportCommand(g),
 			importModelCommand(g),
+			experimentCommand(g),
 		},
 		// No subcommand is a usage error: the help goes to stderr and the
 		// exit code is 2, so a script that forgot the subcommand fails.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/experiment"
 	"github.com/setlist/setlist/batch/store"
 )
 
@@ -84,4 +85,55 @@ func (db *DB) Experiments(ctx context.Context, limit int) ([]store.Experiment, e
 		return nil, fmt.Errorf("list experiments: %w", classify("select", err))
 	}
 	return es, nil
+}
+
+// RecordExposures records that users were answered in arms of experiment
+// id, once per user (the first answer's time is kept); users the database
+// does not know and experiments no longer running are skipped.
+func (db *DB) RecordExposures(ctx context.Context, id int64, users []setlist.UserID, arms []setlist.Arm) error {
+	if len(users) != len(arms) {
+		return fmt.Errorf("record exposures: %d users, %d arms: %w", len(users), len(arms), setlist.ErrInvalid)
+	}
+	ext := make([]string, len(users))
+	arm := make([]string, len(arms))
+	for i := range users {
+		ext[i], arm[i] = string(users[i]), string(arms[i])
+	}
+	_, err := db.Pool.Exec(ctx, `INSERT INTO experiment_exposures (experiment_id, user_id, arm)
+		SELECT $1, u.id, x.arm FROM unnest($2::text[], $3::text[]) AS x (ext, arm)
+		JOIN users u ON u.external_id = x.ext
+		WHERE x.arm IN ('control', 'challenger') AND EXISTS (SELECT 1 FROM experiments WHERE id = $1 AND status = 'running')
+		ON CONFLICT DO NOTHING`, id, ext, arm)
+	if err != nil {
+		return fmt.Errorf("record exposures of experiment %d: %w", id, classify("insert", err))
+	}
+	return nil
+}
+
+// ExperimentCounts reads experiment id's outcome per arm: the users it
+// exposed, and those who liked a song at or after their first exposure
+// and before it ended.
+func (db *DB) ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error) {
+	rows, _ := db.Pool.Query(ctx, `SELECT x.arm, count(*),
+			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = x.user_id AND r.kind = 'like'
+				AND r.created_at >= x.first_at AND r.created_at < COALESCE(e.ended_at, 'infinity')))
+		FROM experiment_exposures x JOIN experiments e ON e.id = x.experiment_id
+		WHERE x.experiment_id = $1 GROUP BY x.arm`, id)
+	var (
+		arm     string
+		n, conv int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&arm, &n, &conv}, func() error {
+		c := experiment.Counts{Units: n, Converted: conv}
+		if arm == string(setlist.ArmChallenger) {
+			challenger = c
+		} else {
+			control = c
+		}
+		return nil
+	})
+	if err != nil {
+		return control, challenger, fmt.Errorf("outcomes of experiment %d: %w", id, classify("select", err))
+	}
+	return control, challenger, nil
 }

@@ -11,6 +11,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/experiment"
 	"github.com/setlist/setlist/batch/store"
 )
 
@@ -114,4 +115,74 @@ func (db *DB) Experiments(ctx context.Context, limit int) ([]store.Experiment, e
 		return nil, fmt.Errorf("list experiments: %w", classify("select", err))
 	}
 	return es, nil
+}
+
+// RecordExposures records that users were answered in arms of experiment
+// id, once per user (the first answer's time is kept); users the database
+// does not know and experiments no longer running are skipped.
+func (db *DB) RecordExposures(ctx context.Context, id int64, users []setlist.UserID, arms []setlist.Arm) error {
+	if len(users) != len(arms) {
+		return fmt.Errorf("record exposures: %d users, %d arms: %w", len(users), len(arms), setlist.ErrInvalid)
+	}
+	now := micros(time.Now())
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var running int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM experiments WHERE id = ? AND status = 'running'`, id).Scan(&running)
+		if err != nil || running == 0 {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO experiment_exposures (experiment_id, user_id, arm, first_at)
+			SELECT ?, id, ?, ? FROM users WHERE external_id = ?`)
+		if err != nil {
+			return classify("prepare", err)
+		}
+		defer stmt.Close()
+		for i, u := range users {
+			if arms[i] != setlist.ArmControl && arms[i] != setlist.ArmChallenger {
+				continue
+			}
+			if _, err := stmt.ExecContext(ctx, id, string(arms[i]), now, string(u)); err != nil {
+				return classify("insert", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapTx(fmt.Sprintf("record exposures of experiment %d", id), err)
+	}
+	return nil
+}
+
+// ExperimentCounts reads experiment id's outcome per arm: the users it
+// exposed, and those who liked a song at or after their first exposure
+// and before it ended.
+func (db *DB) ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT x.arm, count(*),
+			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = x.user_id AND r.kind = 'like'
+				AND r.created_at >= x.first_at AND (e.ended_at IS NULL OR r.created_at < e.ended_at)))
+		FROM experiment_exposures x JOIN experiments e ON e.id = x.experiment_id
+		WHERE x.experiment_id = ? GROUP BY x.arm`, id)
+	if err != nil {
+		return control, challenger, fmt.Errorf("outcomes of experiment %d: %w", id, classify("select", err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			arm     string
+			n, conv int64
+		)
+		if err := rows.Scan(&arm, &n, &conv); err != nil {
+			return control, challenger, fmt.Errorf("outcomes of experiment %d: %w", id, classify("scan", err))
+		}
+		c := experiment.Counts{Units: n, Converted: conv}
+		if arm == string(setlist.ArmChallenger) {
+			challenger = c
+		} else {
+			control = c
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return control, challenger, fmt.Errorf("outcomes of experiment %d: %w", id, classify("select", err))
+	}
+	return control, challenger, nil
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/experiment"
 	"github.com/setlist/setlist/batch/store"
 )
 
@@ -74,6 +76,7 @@ func testExperiments(t *testing.T, b Backend) {
 	if err != nil || run.ID != first.ID || run.Salt != first.Salt || run.Challenger != first.Challenger || !run.StartedAt.Equal(first.StartedAt) {
 		t.Errorf("running = %+v, %v; want %+v", run, err, first)
 	}
+	testExposures(t, b, first.ID)
 	_, err = b.DB.EndExperiment(ctx, first.ID, store.ExperimentRunning)
 	wantErr(t, "end as running", err, setlist.ErrInvalid)
 	ended, err := b.DB.EndExperiment(ctx, first.ID, store.ExperimentStopped)
@@ -85,6 +88,12 @@ func testExperiments(t *testing.T, b Backend) {
 	if _, err := b.DB.RunningExperiment(ctx); !isErr(err, setlist.ErrNotFound) {
 		t.Errorf("running after stop: %v", err)
 	}
+
+	// After the end, new likes do not count.
+	if _, err := b.DB.React(ctx, "carol", store.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like); err != nil {
+		t.Fatal(err)
+	}
+	wantCounts(t, b, first.ID, experiment.Counts{Units: 2, Converted: 1}, experiment.Counts{Units: 1})
 
 	// The next one starts once the first ended.
 	n.Name, n.Challenger = "second", v[2]
@@ -105,3 +114,40 @@ func testExperiments(t *testing.T, b Backend) {
 }
 
 func isErr(err, sentinel error) bool { return errors.Is(err, sentinel) }
+
+// testExposures: a user is recorded once per experiment in the arm of their
+// first exposure; unknown users are skipped; only a like at or after the
+// exposure converts.
+func testExposures(t *testing.T, b Backend, id int64) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	if _, err := b.DB.React(ctx, "bob", store.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // a later timestamp than bob's like on any clock resolution either backend has
+	err := b.DB.RecordExposures(ctx, id, []setlist.UserID{"alice", "carol", "nobody"},
+		[]setlist.Arm{setlist.ArmControl, setlist.ArmControl, setlist.ArmControl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.DB.RecordExposures(ctx, id, []setlist.UserID{"alice", "bob"}, []setlist.Arm{setlist.ArmChallenger, setlist.ArmChallenger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts(t, b, id, experiment.Counts{Units: 2}, experiment.Counts{Units: 1})
+	time.Sleep(2 * time.Millisecond)
+	if _, err := b.DB.React(ctx, "alice", store.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like); err != nil {
+		t.Fatal(err)
+	}
+	wantCounts(t, b, id, experiment.Counts{Units: 2, Converted: 1}, experiment.Counts{Units: 1})
+	err = b.DB.RecordExposures(ctx, id, []setlist.UserID{"alice"}, nil)
+	wantErr(t, "users and arms of different lengths", err, setlist.ErrInvalid)
+}
+
+func wantCounts(t *testing.T, b Backend, id int64, control, challenger experiment.Counts) {
+	t.Helper()
+	c, ch, err := b.DB.ExperimentCounts(context.Background(), id)
+	if err != nil || c != control || ch != challenger {
+		t.Errorf("counts = control %+v, challenger %+v, %v; want %+v, %+v", c, ch, err, control, challenger)
+	}
+}

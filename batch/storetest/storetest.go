@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/experiment"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
@@ -68,6 +69,8 @@ type DB interface {
 	RunningExperiment(ctx context.Context) (store.Experiment, error)
 	EndExperiment(ctx context.Context, id int64, status store.ExperimentStatus) (store.Experiment, error)
 	Experiments(ctx context.Context, limit int) ([]store.Experiment, error)
+	RecordExposures(ctx context.Context, id int64, users []setlist.UserID, arms []setlist.Arm) error
+	ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error)
 }
 
 // Backend is one fresh, empty, migrated backend.

@@ -41,6 +41,7 @@ type DB interface {
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
 	Ping(ctx context.Context) error
+	ExperimentDB
 }
 
 // Pinger checks that a dependency answers (readiness).
@@ -165,6 +166,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	v1.Get("/songs", read, a.searchSongs)
 	v1.Get("/songs/:song_id/similar", read, a.similar)
 	v1.Get("/model", read, a.model)
+	v1.Get("/experiments", read, a.experiments)
 	v1.Post("/admin/rollback", admin, a.rollback)
 	v1.Post("/admin/reload", admin, a.reload)
 	v1.Post("/admin/retrain", admin, a.startRetrain)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/setlist/setlist/batch/experiment"
 )
 
 const namespace = "setlist_serve"
@@ -40,6 +42,17 @@ type Metrics struct {
 	ExposureAnswers *prometheus.CounterVec // version (current, previous, challenger), source, arm
 	ExposureUsers   *prometheus.GaugeVec   // version, source, arm
 	ExposureDropped prometheus.Counter
+	// Experiment describes the running experiment (0s when none).
+	ExperimentRunning    prometheus.Gauge
+	ExperimentID         prometheus.Gauge
+	ExperimentChallenger prometheus.Gauge
+	ExperimentShare      prometheus.Gauge
+	// ExperimentReadout is the running experiment's readout as serve last
+	// computed it (see recs/api): per arm units, conversions and rate, and
+	// the verdict as challenger_worse / challenger_better (1 when
+	// significant), which the ChallengerWorse alert reads.
+	ExperimentReadout *prometheus.GaugeVec // arm, quantity
+	ExperimentVerdict *prometheus.GaugeVec // verdict
 
 	modelAge prometheus.GaugeFunc
 
@@ -147,6 +160,35 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 			Help: "Answered users not added to the distinct-user count because the exposure buffer was full (their answers are still counted).",
 		}),
 	}
+	m.ExperimentRunning = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "experiment_running",
+		Help: "1 while an A/B experiment between model versions runs and its challenger is loaded here.",
+	})
+	m.ExperimentID = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "experiment_id",
+		Help: "Id of the running experiment (0: none).",
+	})
+	m.ExperimentChallenger = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "experiment_challenger_version",
+		Help: "Model version the running experiment's challenger arm is served (0: none).",
+	})
+	m.ExperimentShare = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "experiment_challenger_share",
+		Help: "Share of users in the challenger arm (0: none).",
+	})
+	m.ExperimentReadout = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "experiment_readout",
+		Help: "Running experiment's readout per arm: exposed users (units), users who liked a shown song (converted), their ratio (rate) and its 95% interval (rate_low, rate_high).",
+	}, []string{"arm", "quantity"})
+	m.ExperimentVerdict = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "experiment_verdict",
+		Help: "1 when the running experiment's sequential test finds the challenger significantly better or worse (verdict label), else 0.",
+	}, []string{"verdict"})
+	reg.MustRegister(m.ExperimentRunning, m.ExperimentID, m.ExperimentChallenger, m.ExperimentShare,
+		m.ExperimentReadout, m.ExperimentVerdict)
+	for _, v := range []string{"challenger_better", "challenger_worse"} {
+		m.ExperimentVerdict.WithLabelValues(v)
+	}
 	m.NearCacheSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "near_cache_entries",
 		Help: "Users with answers in the near cache.",
@@ -218,6 +260,38 @@ func (m *Metrics) Recommended(source string) {
 		return
 	}
 	m.Recommendations.WithLabelValues(source).Inc()
+}
+
+// SetExperiment describes the running experiment (running false: none).
+func (m *Metrics) SetExperiment(r experiment.Routing, running bool) {
+	if !running {
+		r = experiment.Routing{}
+		m.ExperimentReadout.Reset()
+		for _, v := range []string{"challenger_better", "challenger_worse"} {
+			m.ExperimentVerdict.WithLabelValues(v).Set(0)
+		}
+	}
+	m.ExperimentRunning.Set(map[bool]float64{true: 1}[running])
+	m.ExperimentID.Set(float64(r.ID))
+	m.ExperimentChallenger.Set(float64(r.Challenger))
+	m.ExperimentShare.Set(r.Share)
+}
+
+// SetReadout exports the running experiment's readout.
+func (m *Metrics) SetReadout(res experiment.Result) {
+	for arm, c := range map[string]struct {
+		c  experiment.Counts
+		r  float64
+		ci experiment.Interval
+	}{"control": {res.Control, res.ControlRate, res.ControlCI}, "challenger": {res.Challenger, res.ChallengerRate, res.ChallengerCI}} {
+		m.ExperimentReadout.WithLabelValues(arm, "units").Set(float64(c.c.Units))
+		m.ExperimentReadout.WithLabelValues(arm, "converted").Set(float64(c.c.Converted))
+		m.ExperimentReadout.WithLabelValues(arm, "rate").Set(c.r)
+		m.ExperimentReadout.WithLabelValues(arm, "rate_low").Set(c.ci.Low)
+		m.ExperimentReadout.WithLabelValues(arm, "rate_high").Set(c.ci.High)
+	}
+	m.ExperimentVerdict.WithLabelValues("challenger_better").Set(map[bool]float64{true: 1}[res.Verdict == experiment.VerdictBetter])
+	m.ExperimentVerdict.WithLabelValues("challenger_worse").Set(map[bool]float64{true: 1}[res.Verdict == experiment.VerdictWorse])
 }
 
 // StoreError counts a failed call.

@@ -41,6 +41,9 @@ func (sn *Snapshot) Song(id setlist.SongID) (setlist.Song, bool) {
 
 type holder struct {
 	snap atomic.Pointer[Snapshot]
+	// exp is the running experiment with its challenger loaded (nil: none,
+	// or its challenger could not be loaded yet).
+	exp atomic.Pointer[expState]
 	// pointerMissing is set while Redis names no version, so the loss is
 	// logged once when noticed and once when it ends, not every poll.
 	pointerMissing atomic.Bool
@@ -57,6 +60,16 @@ func (h *holder) current() *Snapshot { return h.snap.Load() }
 func (s *Service) Refresh(ctx context.Context) (model.Version, error) {
 	s.holder.mu.Lock()
 	defer s.holder.mu.Unlock()
+	v, err := s.refreshCurrent(ctx)
+	if cur := s.holder.current(); cur != nil {
+		if xerr := s.refreshExperiment(ctx, cur); xerr != nil {
+			err = errors.Join(err, xerr)
+		}
+	}
+	return v, err
+}
+
+func (s *Service) refreshCurrent(ctx context.Context) (model.Version, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
 	v, err := s.store.Current(rctx)
 	cancel()
@@ -175,8 +188,12 @@ func (s *Service) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			s.flushExposures(fctx) // the last seconds' answers still count
+			cancel()
 			return
 		case <-tick.C:
+			s.flushExposures(ctx)
 		case <-s.holder.reload:
 		}
 		s.refreshLogged(ctx)
@@ -209,6 +226,12 @@ func (s *Service) followEvents(ctx context.Context) {
 		switch ev.Kind {
 		case modelstore.EventVersion:
 			s.metrics.Events.WithLabelValues("version").Inc()
+			select {
+			case s.holder.reload <- struct{}{}:
+			default:
+			}
+		case modelstore.EventExperiment:
+			s.metrics.Events.WithLabelValues("experiment").Inc()
 			select {
 			case s.holder.reload <- struct{}{}:
 			default:

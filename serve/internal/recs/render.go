@@ -26,14 +26,16 @@ func songJSON(s setlist.Song) []byte {
 	return b
 }
 
-// appendAnswer renders {user_id, model_version, source, items}. Items whose
+// appendAnswer renders {user_id, model_version, arm, source, items}. Items whose
 // song the snapshot cannot name (deleted since training) are left out.
-func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, src setlist.Source, items []model.Explained) []byte {
+func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, arm setlist.Arm, src setlist.Source, items []model.Explained) []byte {
 	b = append(b, `{"user_id":`...)
 	b = appendString(b, string(u))
 	b = append(b, `,"model_version":`...)
 	b = strconv.AppendInt(b, int64(sn.Version), 10)
-	b = append(b, `,"source":"`...)
+	b = append(b, `,"arm":"`...)
+	b = append(b, arm...)
+	b = append(b, `","source":"`...)
 	b = append(b, src...)
 	b = append(b, `","items":[`...)
 	first := true

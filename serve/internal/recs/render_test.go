@@ -29,10 +29,11 @@ func TestAppendAnswerIsValidJSON(t *testing.T) {
 		{Rec: model.Rec{Song: 99, Score: 1}}, // deleted since training: left out
 		{Rec: model.Rec{Song: 2, Score: -1e-9}},
 	}
-	b := sn.appendAnswer(nil, "u \"x\"", setlist.SourceFoldIn, items)
+	b := sn.appendAnswer(nil, "u \"x\"", setlist.ArmChallenger, setlist.SourceFoldIn, items)
 	var got struct {
 		UserID       string `json:"user_id"`
 		ModelVersion int    `json:"model_version"`
+		Arm          string
 		Source       string
 		Items        []struct {
 			SongID  int64 `json:"song_id"`
@@ -47,7 +48,7 @@ func TestAppendAnswerIsValidJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%s: %v", b, err)
 	}
-	if got.UserID != `u "x"` || got.ModelVersion != 3 || got.Source != "fold-in" || len(got.Items) != 2 {
+	if got.UserID != `u "x"` || got.ModelVersion != 3 || got.Arm != "challenger" || got.Source != "fold-in" || len(got.Items) != 2 {
 		t.Fatalf("decoded %+v from %s", got, b)
 	}
 	if it := got.Items[0]; it.Artist != `A "b"` || it.Track != "t<1>" || it.Score != 0.5 || it.Because == nil || it.Because.SongID != 2 {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/experiment"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/store"
@@ -36,6 +37,8 @@ type ModelStore interface {
 	// (re)established and lost when it breaks (messages may be missed in
 	// between).
 	Events(ctx context.Context, on func(modelstore.Event), subscribed func(), lost func(error)) error
+	// Experiment is the running experiment's routing (ok false: none).
+	Experiment(ctx context.Context) (r experiment.Routing, ok bool, err error)
 }
 
 // History is the system of record for users' reactions and song names
@@ -48,6 +51,9 @@ type History interface {
 	// history was cut must still exclude.
 	ReactedSongs(ctx context.Context, u setlist.UserID) ([]setlist.SongID, error)
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
+	// RecordExposures records that users were answered in arms of
+	// experiment id (the readout's denominators; repeats are ignored).
+	RecordExposures(ctx context.Context, id int64, users []setlist.UserID, arms []setlist.Arm) error
 }
 
 // Config tunes the service; zero values take the defaults below.
@@ -144,6 +150,9 @@ type Service struct {
 	epoch   atomic.Uint64
 	// exposure counts what is shown (exposure.go); nil: not counted.
 	exposure *exposure
+	// exposed collects the users answered in each arm of the running
+	// experiment until the next flush (the readout's denominators).
+	exposed exposures
 }
 
 // New builds a service; call Run to load the model and follow updates.
@@ -152,6 +161,7 @@ func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, lo
 	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
 		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser)}
 	s.holder.reload = make(chan struct{}, 1)
+	s.exposed.reset()
 	return s
 }
 
@@ -163,8 +173,9 @@ func (s *Service) NearCacheBytes() int64 { return s.near.used() }
 
 // Answer is a rendered recommendation response.
 type Answer struct {
-	Body   []byte // JSON {user_id, model_version, source, items}
+	Body   []byte // JSON {user_id, model_version, arm, source, items}
 	Source setlist.Source
+	Arm    setlist.Arm
 }
 
 // ErrNoModel means no model version has been loaded yet.
@@ -181,11 +192,14 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	if snap == nil {
 		return Answer{}, ErrNoModel
 	}
+	if arm != setlist.ArmNone {
+		s.exposed.add(u, arm)
+	}
 	if body, src, ok := s.near.get(snap.Version, u, n); ok {
 		s.metrics.NearCacheHits.Inc()
 		s.metrics.Recommended(string(src))
 		s.expose(snap, arm, src, u)
-		return Answer{Body: body, Source: src}, nil
+		return Answer{Body: body, Source: src, Arm: arm}, nil
 	}
 	s.metrics.NearCacheMisses.Inc()
 	gen := s.near.generation(u)
@@ -193,11 +207,11 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	if err != nil {
 		return Answer{}, err
 	}
-	body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, src, items)
+	body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, arm, src, items)
 	s.near.put(gen, snap.Version, u, n, src, body)
 	s.metrics.Recommended(string(src))
 	s.expose(snap, arm, src, u)
-	return Answer{Body: body, Source: src}, nil
+	return Answer{Body: body, Source: src, Arm: arm}, nil
 }
 
 // assignment is the one place that decides which loaded version u is served
@@ -205,9 +219,23 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 // reaction's attribution looks up what u was shown in it, so the two can
 // never disagree. With no experiment running every user is served the
 // current version in ArmNone. snap is nil before the first load.
+//
+// While an experiment runs, the routing's salted hash of u picks the arm
+// (batch/experiment: the same on every replica and after restarts); the
+// challenger arm is served the challenger snapshot, loaded beside current
+// by Refresh. Until the challenger is loaded (or if it cannot be) everyone
+// stays on current in ArmNone, so no answer claims an arm it was not
+// served from.
 func (s *Service) assignment(u setlist.UserID) (snap *Snapshot, arm setlist.Arm) {
-	_ = u // an experiment routes by user (batch/experiment); none does yet
-	return s.holder.current(), setlist.ArmNone
+	cur := s.holder.current()
+	ex := s.holder.exp.Load()
+	if ex == nil || cur == nil {
+		return cur, setlist.ArmNone
+	}
+	if ex.routing.Arm(u) == setlist.ArmChallenger {
+		return ex.challenger, setlist.ArmChallenger
+	}
+	return cur, setlist.ArmControl
 }
 
 // answer decides where u's list comes from: the batch list when it is at
@@ -413,8 +441,8 @@ func (s *Service) Reacted(ctx context.Context, u setlist.UserID, seq int64) erro
 	s.epoch.Add(1)
 	s.near.invalidate(u)
 	var v model.Version
-	if snap := s.holder.current(); snap != nil {
-		v = snap.Version
+	if snap, _ := s.assignment(u); snap != nil {
+		v = snap.Version // the version whose cached fold-in of u is now stale
 	}
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	defer cancel()

@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/batch/experiment"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/serve/internal/api"
@@ -118,7 +120,61 @@ func New(cfg Config, d Deps) (*Server, error) {
 		defer s.done.Done()
 		svc.Run(ctx)
 	}()
+	s.done.Add(1)
+	go func() {
+		defer s.done.Done()
+		exportReadouts(ctx, svc, d.DB, m, d.Log)
+	}()
 	return s, nil
+}
+
+// readoutEvery is how often serve recomputes the running experiment's
+// readout for its gauges (the ChallengerWorse alert): the counts query
+// scans the experiment's exposures, so not on every scrape.
+const readoutEvery = 30 * time.Second
+
+// exportReadouts keeps the experiment readout gauges current while an
+// experiment runs on this replica. Every replica exports the same numbers
+// (they come from the shared database); rules take max() over them.
+func exportReadouts(ctx context.Context, svc *recs.Service, db api.ExperimentDB, m *metrics.Metrics, log *slog.Logger) {
+	tick := time.NewTicker(readoutEvery)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r, ok := svc.Experiment()
+		if !ok {
+			continue
+		}
+		res, err := readoutOf(ctx, db, r.ID)
+		if err != nil {
+			m.StoreError("postgres", "experiment_counts")
+			if !failing {
+				log.Warn("experiment readout failed; the gauges keep their last values", "experiment", r.ID, "err", err)
+			}
+			failing = true
+			continue
+		}
+		failing = false
+		m.SetReadout(res)
+	}
+}
+
+func readoutOf(ctx context.Context, db api.ExperimentDB, id int64) (experiment.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := db.Experiments(ctx, 1)
+	if err != nil {
+		return experiment.Result{}, err
+	}
+	if len(list) == 0 || list[0].ID != id {
+		return experiment.Result{}, fmt.Errorf("experiment %d is not the newest in the registry: %w", id, setlist.ErrNotFound)
+	}
+	return api.Readout(ctx, db, list[0])
 }
 
 // Recs is the recommendation service (tests use it to force a refresh).
