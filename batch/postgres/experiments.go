@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -88,22 +89,21 @@ func (db *DB) Experiments(ctx context.Context, limit int) ([]store.Experiment, e
 }
 
 // RecordExposures records that users were answered in arms of experiment
-// id, once per user (the first answer's time is kept); users the database
-// does not know and experiments no longer running are skipped.
-func (db *DB) RecordExposures(ctx context.Context, id int64, users []setlist.UserID, arms []setlist.Arm) error {
-	if len(users) != len(arms) {
-		return fmt.Errorf("record exposures: %d users, %d arms: %w", len(users), len(arms), setlist.ErrInvalid)
+// id, once per user (the first recorded exposure's time is kept); users
+// the database does not know and experiments no longer running are
+// skipped.
+func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.Exposure) error {
+	ext := make([]string, len(exps))
+	arm := make([]string, len(exps))
+	at := make([]time.Time, len(exps))
+	for i, x := range exps {
+		ext[i], arm[i], at[i] = string(x.User), string(x.Arm), x.At
 	}
-	ext := make([]string, len(users))
-	arm := make([]string, len(arms))
-	for i := range users {
-		ext[i], arm[i] = string(users[i]), string(arms[i])
-	}
-	_, err := db.Pool.Exec(ctx, `INSERT INTO experiment_exposures (experiment_id, user_id, arm)
-		SELECT $1, u.id, x.arm FROM unnest($2::text[], $3::text[]) AS x (ext, arm)
+	_, err := db.Pool.Exec(ctx, `INSERT INTO experiment_exposures (experiment_id, user_id, arm, first_at)
+		SELECT $1, u.id, x.arm, x.at FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS x (ext, arm, at)
 		JOIN users u ON u.external_id = x.ext
 		WHERE x.arm IN ('control', 'challenger') AND EXISTS (SELECT 1 FROM experiments WHERE id = $1 AND status = 'running')
-		ON CONFLICT DO NOTHING`, id, ext, arm)
+		ON CONFLICT DO NOTHING`, id, ext, arm, at)
 	if err != nil {
 		return fmt.Errorf("record exposures of experiment %d: %w", id, classify("insert", err))
 	}

@@ -118,13 +118,10 @@ func (db *DB) Experiments(ctx context.Context, limit int) ([]store.Experiment, e
 }
 
 // RecordExposures records that users were answered in arms of experiment
-// id, once per user (the first answer's time is kept); users the database
-// does not know and experiments no longer running are skipped.
-func (db *DB) RecordExposures(ctx context.Context, id int64, users []setlist.UserID, arms []setlist.Arm) error {
-	if len(users) != len(arms) {
-		return fmt.Errorf("record exposures: %d users, %d arms: %w", len(users), len(arms), setlist.ErrInvalid)
-	}
-	now := micros(time.Now())
+// id, once per user (the first recorded exposure's time is kept); users
+// the database does not know and experiments no longer running are
+// skipped.
+func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.Exposure) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		var running int
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM experiments WHERE id = ? AND status = 'running'`, id).Scan(&running)
@@ -137,11 +134,11 @@ func (db *DB) RecordExposures(ctx context.Context, id int64, users []setlist.Use
 			return classify("prepare", err)
 		}
 		defer stmt.Close()
-		for i, u := range users {
-			if arms[i] != setlist.ArmControl && arms[i] != setlist.ArmChallenger {
+		for _, x := range exps {
+			if x.Arm != setlist.ArmControl && x.Arm != setlist.ArmChallenger {
 				continue
 			}
-			if _, err := stmt.ExecContext(ctx, id, string(arms[i]), now, string(u)); err != nil {
+			if _, err := stmt.ExecContext(ctx, id, string(x.Arm), micros(x.At), string(x.User)); err != nil {
 				return classify("insert", err)
 			}
 		}

@@ -45,6 +45,13 @@ func (n NewExperiment) Validate() error {
 	return d.Validate()
 }
 
+// Exposure is one user answered in an arm of an experiment, first at At.
+type Exposure struct {
+	User setlist.UserID
+	Arm  setlist.Arm
+	At   time.Time
+}
+
 // Experiment is one stored experiment.
 type Experiment struct {
 	ID         int64            `json:"id"`

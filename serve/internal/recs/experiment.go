@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/experiment"
 	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/store"
 )
 
 // expState is a running experiment as serve routes it: the routing and the
@@ -78,16 +80,18 @@ func (s *Service) refreshExperiment(ctx context.Context, cur *Snapshot) error {
 type exposures struct {
 	shards [16]struct {
 		mu sync.Mutex
-		m  map[setlist.UserID]setlist.Arm
+		m  map[setlist.UserID]store.Exposure
 	}
 }
 
 func (e *exposures) reset() {
 	for i := range e.shards {
-		e.shards[i].m = map[setlist.UserID]setlist.Arm{}
+		e.shards[i].m = map[setlist.UserID]store.Exposure{}
 	}
 }
 
+// add records u's answer in arm; the first one since the last flush keeps
+// its time, which is when a like starts to count as a conversion.
 func (e *exposures) add(u setlist.UserID, arm setlist.Arm) {
 	var h uint32 = 2166136261
 	for i := 0; i < len(u); i++ {
@@ -96,27 +100,27 @@ func (e *exposures) add(u setlist.UserID, arm setlist.Arm) {
 	sh := &e.shards[h%uint32(len(e.shards))]
 	sh.mu.Lock()
 	if _, ok := sh.m[u]; !ok {
-		sh.m[u] = arm
+		sh.m[u] = store.Exposure{User: u, Arm: arm, At: time.Now()}
 	}
 	sh.mu.Unlock()
 }
 
 // take empties the collector and returns what it held.
-func (e *exposures) take() (users []setlist.UserID, arms []setlist.Arm) {
+func (e *exposures) take() []store.Exposure {
+	var out []store.Exposure
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()
 		m := sh.m
 		if len(m) > 0 {
-			sh.m = make(map[setlist.UserID]setlist.Arm, len(m))
+			sh.m = make(map[setlist.UserID]store.Exposure, len(m))
 		}
 		sh.mu.Unlock()
-		for u, a := range m {
-			users = append(users, u)
-			arms = append(arms, a)
+		for _, x := range m {
+			out = append(out, x)
 		}
 	}
-	return users, arms
+	return out
 }
 
 // flushExposures writes the users answered since the last flush to the
@@ -124,8 +128,8 @@ func (e *exposures) take() (users []setlist.UserID, arms []setlist.Arm) {
 // the users are lost for the readout (they are recorded again on their next
 // answer): the readout undercounts rather than serving slows down.
 func (s *Service) flushExposures(ctx context.Context) {
-	users, arms := s.exposed.take()
-	if len(users) == 0 {
+	exps := s.exposed.take()
+	if len(exps) == 0 {
 		return
 	}
 	r, ok := s.Experiment()
@@ -134,9 +138,9 @@ func (s *Service) flushExposures(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PostgresTimeout)
 	defer cancel()
-	if err := s.history.RecordExposures(pctx, r.ID, users, arms); err != nil {
+	if err := s.history.RecordExposures(pctx, r.ID, exps); err != nil {
 		s.metrics.StoreError("postgres", "record_exposures")
-		s.log.Warn("experiment exposures not recorded; the readout undercounts them", "experiment", r.ID, "users", len(users), "err", err)
+		s.log.Warn("experiment exposures not recorded; the readout undercounts them", "experiment", r.ID, "users", len(exps), "err", err)
 	}
 }
 
