@@ -71,9 +71,9 @@ test: check-servers vet lint ## run every test against the real PostgreSQL and R
 bench: bench-serve ## run the benchmarks (real data in ../shared when present) and print figures
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 -timeout 60m ./...
 
-bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis handler on 127.0.0.1 (wrk on its own core)
+bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis handler on 127.0.0.1 (wrk on its own core; LOADTEST_ARGS="-only batch,batch+exp -experiment 0.5")
 	$(GO) build -o $(BIN)/loadtest ./serve/internal/loadtest
-	GOGC=400 taskset -c 0 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1
+	GOGC=400 taskset -c 0 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1 $(LOADTEST_ARGS)
 
 soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
 	$(GO) run ./serve/internal/soak $(SOAK_ARGS)

@@ -73,6 +73,7 @@ type options struct {
 	foldConnections               int
 	wrkCPUs                       string
 	wrkThreads                    int
+	experimentShare               float64
 }
 
 func run() error {
@@ -91,6 +92,8 @@ func run() error {
 	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run (default: all)")
 	flag.StringVar(&o.wrkCPUs, "wrk-cpus", "", "run wrk under taskset on these CPUs (e.g. 1), so generator and servers do not share cores: run this program itself under taskset -c 0")
 	flag.IntVar(&o.wrkThreads, "wrk-threads", 2, "wrk threads")
+	flag.Float64Var(&o.experimentShare, "experiment", 0, "if > 0, add the scenario batch+exp: the batch scenario's server while an A/B experiment "+
+		"routes this share of users to a copy of the model under a new version (toggled on around each of its runs, so batch and batch+exp share the run)")
 	flag.Parse()
 	if o.duration > 2*time.Minute || o.connections > 1024 || o.runs > 20 {
 		return errors.New("refusing an unbounded load: -duration ≤ 2m, -connections ≤ 1024, -runs ≤ 20")
@@ -176,11 +179,21 @@ func run() error {
 		{name: "bare", base: bareURL, paths: paths(batchUsers, n)},
 		{name: "bare-mget", base: mgetURL, paths: paths(batchUsers, n)},
 		{name: "batch", base: cold.url, paths: paths(batchUsers, n)},
+	}
+	if o.experimentShare > 0 {
+		exp, err := newBenchExperiment(ctx, db, rdb, reader.Keys(), v, o.experimentShare, cold)
+		if err != nil {
+			return err
+		}
+		defer exp.cleanup()
+		scenarios = append(scenarios, scenario{name: "batch+exp", base: cold.url, paths: paths(batchUsers, n), around: exp.around})
+	}
+	scenarios = append(scenarios, []scenario{
 		{name: "batch+near", base: warm.url, paths: paths(batchUsers, n)},
 		{name: "batch-noexp", base: coldNoExp.url, paths: paths(batchUsers, n)},
 		{name: "batch+near-noexp", base: warmNoExp.url, paths: paths(batchUsers, n)},
 		{name: "fold-in", base: fold.url, paths: paths(foldUsers, pub.Meta.K+5), connections: o.foldConnections},
-	}
+	}...)
 	results := map[string][]result{}
 	for r := range o.runs {
 		for _, s := range scenarios {
@@ -194,7 +207,13 @@ func run() error {
 				}
 				_ = pprof.StartCPUProfile(f)
 			}
-			res, err := measure(gen, s, o)
+			var res result
+			var err error
+			if s.around != nil {
+				err = s.around(func() error { res, err = measure(gen, s, o); return err })
+			} else {
+				res, err = measure(gen, s, o)
+			}
 			if r == 0 && s.name == o.profileScenario && o.cpuProfile != "" {
 				pprof.StopCPUProfile()
 			}
@@ -350,6 +369,7 @@ func pickUsers(ctx context.Context, db *postgres.DB, rdb *redis.Client, keys mod
 type servePeer struct {
 	url  string
 	reg  *prometheus.Registry
+	srv  *server.Server
 	stop func()
 }
 
@@ -377,7 +397,7 @@ func startServe(db *postgres.DB, rdb *redis.Client, prefix string, nearCache int
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &servePeer{url: "http://" + ln.Addr().String(), reg: reg, stop: func() {
+	return &servePeer{url: "http://" + ln.Addr().String(), reg: reg, srv: srv, stop: func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
@@ -398,6 +418,9 @@ type scenario struct {
 	base        string
 	paths       []string
 	connections int // 0: -connections
+	// around, if set, wraps the measurement (batch+exp: the experiment
+	// runs only while it is measured).
+	around func(measure func() error) error
 }
 
 type result struct {

@@ -127,3 +127,8 @@ export async function similarSongs(songID, { n = 5, signal } = {}) {
 export function model({ signal } = {}) {
   return request('GET', '/v1/model', { signal });
 }
+
+/** experiments is the running A/B experiment and the last ones, with readouts. */
+export function experiments({ signal } = {}) {
+  return request('GET', '/v1/experiments', { signal });
+}

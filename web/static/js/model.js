@@ -6,6 +6,7 @@ import { h, svg, clear } from './dom.js';
 import * as api from './api.js';
 import { tuningSection } from './tuning.js';
 import { onlineSection } from './online.js';
+import { experimentSection } from './experiment.js';
 
 const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const UNITS = [['year', 31536e6], ['month', 2592e6], ['week', 6048e5], ['day', 864e5], ['hour', 36e5], ['minute', 6e4], ['second', 1e3]];
@@ -132,7 +133,10 @@ export class ModelPanel {
     this.alert.textContent = '';
     this.root.setAttribute('aria-busy', 'true');
     try {
-      const data = await api.model();
+      // The experiment is an extra: a server without /v1/experiments (or
+      // a registry error) still shows the model.
+      const [data, exps] = await Promise.all([api.model(), api.experiments().catch(() => null)]);
+      this.experiments = exps;
       this.render(data || {});
     } catch (err) {
       this.alert.textContent = err.status === 404 || err.status === 503
@@ -143,8 +147,13 @@ export class ModelPanel {
     }
   }
 
-  /** seen is told which version the recommendations came from. */
-  seen(version) {
+  /**
+   * seen is told which version (and experiment arm) the recommendations
+   * came from: a challenger's version is not the current one, so it is no
+   * sign the panel is stale.
+   */
+  seen(version, arm) {
+    if (arm === 'challenger') return;
     if (this.version !== null && String(version) !== String(this.version)) this.load();
   }
 
@@ -171,6 +180,7 @@ export class ModelPanel {
         this.trainedAt && !Number.isNaN(this.trainedAt.getTime())
           ? h('span', {}, ' trained ', h('time', { datetime: this.trainedAt.toISOString(), title: this.trainedAt.toLocaleString(), 'data-relative': '' }, relativeTime(this.trainedAt)))
           : null),
+      experimentSection(this.experiments),
       this.metricList(metrics),
       this.chart(runs, version, metrics),
       onlineSection(data.online, data.online_error, version),

@@ -146,7 +146,7 @@ export class UserView {
     this.lastSignature = signature(data);
     this.lastData = data;
     this.renderMeta(data);
-    if (data.model_version != null) this.onModelVersion(data.model_version);
+    if (data.model_version != null) this.onModelVersion(data.model_version, data.arm);
     clear(this.list);
     this.list.dataset.source = data.source || '';
     if (data.items.length === 0) {
@@ -162,6 +162,7 @@ export class UserView {
     this.meta.append(...[
       sourceBadge(data.source),
       h('span', {}, data.model_version != null ? `model version ${data.model_version}` : 'no model yet'),
+      data.arm && data.arm !== 'none' ? h('span', { class: 'arm', 'data-arm': data.arm }, ` (experiment: ${data.arm} arm)`) : null,
       // The id, unless the heading already is the id (no display name).
       this.heading.textContent !== this.userID ? h('span', { class: 'user-id', dir: 'auto' }, `id ${this.userID}`) : null,
     ].filter(Boolean));
