@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -64,6 +65,19 @@ func newBenchExperiment(ctx context.Context, db *postgres.DB, rdb *redis.Client,
 		return nil, err
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	// The meta names its version (serve checks it on load).
+	meta, err := b.pub.Meta(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	meta.Version = b.copyTo
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	if err := rdb.Set(ctx, keys.Meta(b.copyTo), mb, 0).Err(); err != nil {
 		return nil, err
 	}
 	var salt [8]byte
