@@ -92,7 +92,7 @@ func (db *DB) Experiments(ctx context.Context, limit int) ([]store.Experiment, e
 // id, once per user (the first recorded exposure's time is kept); users
 // the database does not know and experiments no longer running are
 // skipped.
-func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.Exposure) error {
+func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error {
 	ext := make([]string, len(exps))
 	arm := make([]string, len(exps))
 	at := make([]time.Time, len(exps))

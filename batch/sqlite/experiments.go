@@ -121,7 +121,7 @@ func (db *DB) Experiments(ctx context.Context, limit int) ([]store.Experiment, e
 // id, once per user (the first recorded exposure's time is kept); users
 // the database does not know and experiments no longer running are
 // skipped.
-func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.Exposure) error {
+func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		var running int
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM experiments WHERE id = ? AND status = 'running'`, id).Scan(&running)

@@ -45,8 +45,9 @@ func (n NewExperiment) Validate() error {
 	return d.Validate()
 }
 
-// Exposure is one user answered in an arm of an experiment, first at At.
-type Exposure struct {
+// ExperimentExposure is one user answered in an arm of an experiment, first
+// at At.
+type ExperimentExposure struct {
 	User setlist.UserID
 	Arm  setlist.Arm
 	At   time.Time

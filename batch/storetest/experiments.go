@@ -126,11 +126,11 @@ func testExposures(t *testing.T, b Backend, id int64) {
 	}
 	time.Sleep(2 * time.Millisecond) // a later timestamp than bob's like on any clock resolution either backend has
 	now := time.Now()
-	err := b.DB.RecordExposures(ctx, id, []store.Exposure{{User: "alice", Arm: setlist.ArmControl, At: now}, {User: "carol", Arm: setlist.ArmControl, At: now}, {User: "nobody", Arm: setlist.ArmControl, At: now}})
+	err := b.DB.RecordExposures(ctx, id, []store.ExperimentExposure{{User: "alice", Arm: setlist.ArmControl, At: now}, {User: "carol", Arm: setlist.ArmControl, At: now}, {User: "nobody", Arm: setlist.ArmControl, At: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = b.DB.RecordExposures(ctx, id, []store.Exposure{{User: "alice", Arm: setlist.ArmChallenger, At: now}, {User: "bob", Arm: setlist.ArmChallenger, At: now}})
+	err = b.DB.RecordExposures(ctx, id, []store.ExperimentExposure{{User: "alice", Arm: setlist.ArmChallenger, At: now}, {User: "bob", Arm: setlist.ArmChallenger, At: now}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ type DB interface {
 	RunningExperiment(ctx context.Context) (store.Experiment, error)
 	EndExperiment(ctx context.Context, id int64, status store.ExperimentStatus) (store.Experiment, error)
 	Experiments(ctx context.Context, limit int) ([]store.Experiment, error)
-	RecordExposures(ctx context.Context, id int64, exps []store.Exposure) error
+	RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error
 	ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error)
 }
 

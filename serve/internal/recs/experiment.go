@@ -80,13 +80,13 @@ func (s *Service) refreshExperiment(ctx context.Context, cur *Snapshot) error {
 type exposures struct {
 	shards [16]struct {
 		mu sync.Mutex
-		m  map[setlist.UserID]store.Exposure
+		m  map[setlist.UserID]store.ExperimentExposure
 	}
 }
 
 func (e *exposures) reset() {
 	for i := range e.shards {
-		e.shards[i].m = map[setlist.UserID]store.Exposure{}
+		e.shards[i].m = map[setlist.UserID]store.ExperimentExposure{}
 	}
 }
 
@@ -100,20 +100,20 @@ func (e *exposures) add(u setlist.UserID, arm setlist.Arm) {
 	sh := &e.shards[h%uint32(len(e.shards))]
 	sh.mu.Lock()
 	if _, ok := sh.m[u]; !ok {
-		sh.m[u] = store.Exposure{User: u, Arm: arm, At: time.Now()}
+		sh.m[u] = store.ExperimentExposure{User: u, Arm: arm, At: time.Now()}
 	}
 	sh.mu.Unlock()
 }
 
 // take empties the collector and returns what it held.
-func (e *exposures) take() []store.Exposure {
-	var out []store.Exposure
+func (e *exposures) take() []store.ExperimentExposure {
+	var out []store.ExperimentExposure
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()
 		m := sh.m
 		if len(m) > 0 {
-			sh.m = make(map[setlist.UserID]store.Exposure, len(m))
+			sh.m = make(map[setlist.UserID]store.ExperimentExposure, len(m))
 		}
 		sh.mu.Unlock()
 		for _, x := range m {

@@ -53,7 +53,7 @@ type History interface {
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
 	// RecordExposures records that users were answered in arms of
 	// experiment id (the readout's denominators; repeats are ignored).
-	RecordExposures(ctx context.Context, id int64, exps []store.Exposure) error
+	RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error
 }
 
 // Config tunes the service; zero values take the defaults below.
