@@ -111,12 +111,13 @@ func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.Experi
 }
 
 // ExperimentCounts reads experiment id's outcome per arm: the users it
-// exposed, and those who liked a song at or after their first exposure
+// exposed, and those who liked a song they were shown in that arm
+// (attributed by serve, migration 0006) at or after their first exposure
 // and before it ended.
 func (db *DB) ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error) {
 	rows, _ := db.Pool.Query(ctx, `SELECT x.arm, count(*),
 			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = x.user_id AND r.kind = 'like'
-				AND r.created_at >= x.first_at AND r.created_at < COALESCE(e.ended_at, 'infinity')))
+				AND r.shown_arm = x.arm AND r.shown_position IS NOT NULL AND r.created_at >= x.first_at AND r.created_at < COALESCE(e.ended_at, 'infinity')))
 		FROM experiment_exposures x JOIN experiments e ON e.id = x.experiment_id
 		WHERE x.experiment_id = $1 GROUP BY x.arm`, id)
 	var (

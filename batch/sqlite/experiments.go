@@ -151,12 +151,13 @@ func (db *DB) RecordExposures(ctx context.Context, id int64, exps []store.Experi
 }
 
 // ExperimentCounts reads experiment id's outcome per arm: the users it
-// exposed, and those who liked a song at or after their first exposure
+// exposed, and those who liked a song they were shown in that arm
+// (attributed by serve, migration 0006) at or after their first exposure
 // and before it ended.
 func (db *DB) ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT x.arm, count(*),
 			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = x.user_id AND r.kind = 'like'
-				AND r.created_at >= x.first_at AND (e.ended_at IS NULL OR r.created_at < e.ended_at)))
+				AND r.shown_arm = x.arm AND r.shown_position IS NOT NULL AND r.created_at >= x.first_at AND (e.ended_at IS NULL OR r.created_at < e.ended_at)))
 		FROM experiment_exposures x JOIN experiments e ON e.id = x.experiment_id
 		WHERE x.experiment_id = ? GROUP BY x.arm`, id)
 	if err != nil {

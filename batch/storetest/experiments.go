@@ -90,7 +90,7 @@ func testExperiments(t *testing.T, b Backend) {
 	}
 
 	// After the end, new likes do not count.
-	if _, err := b.DB.React(ctx, "carol", store.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like); err != nil {
+	if _, _, err := b.DB.ReactAttributed(ctx, "carol", store.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Cher", "Believe")); err != nil {
 		t.Fatal(err)
 	}
 	wantCounts(t, b, first.ID, experiment.Counts{Units: 2, Converted: 1}, experiment.Counts{Units: 1})
@@ -136,10 +136,24 @@ func testExposures(t *testing.T, b Backend, id int64) {
 	}
 	wantCounts(t, b, id, experiment.Counts{Units: 2}, experiment.Counts{Units: 1})
 	time.Sleep(2 * time.Millisecond)
-	if _, err := b.DB.React(ctx, "alice", store.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like); err != nil {
+	// Only a like of a song shown in the user's arm converts: an
+	// unattributed like and one shown in the other arm do not.
+	if _, err := b.DB.React(ctx, "carol", store.SongRef{Artist: "Abba", Track: "Waterloo"}, setlist.Like); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.DB.ReactAttributed(ctx, "bob", store.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Beck", "Loser")); err != nil {
+		t.Fatal(err)
+	}
+	wantCounts(t, b, id, experiment.Counts{Units: 2}, experiment.Counts{Units: 1})
+	if _, _, err := b.DB.ReactAttributed(ctx, "alice", store.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Beck", "Loser")); err != nil {
 		t.Fatal(err)
 	}
 	wantCounts(t, b, id, experiment.Counts{Units: 2, Converted: 1}, experiment.Counts{Units: 1})
+}
+
+// shownIn is what serve shows a user in arm: a batch list holding the song.
+func shownIn(t *testing.T, b Backend, arm setlist.Arm, artist, track string) *store.Shown {
+	return &store.Shown{Version: 1, Arm: arm, Source: setlist.SourceBatch, Songs: []setlist.SongID{songID(t, b.DB, artist, track)}}
 }
 
 func wantCounts(t *testing.T, b Backend, id int64, control, challenger experiment.Counts) {
