@@ -180,7 +180,7 @@ export class ModelPanel {
         this.trainedAt && !Number.isNaN(this.trainedAt.getTime())
           ? h('span', {}, ' trained ', h('time', { datetime: this.trainedAt.toISOString(), title: this.trainedAt.toLocaleString(), 'data-relative': '' }, relativeTime(this.trainedAt)))
           : null),
-      experimentSection(this.experiments),
+      experimentSection(this.experiments) || '',
       this.metricList(metrics),
       this.chart(runs, version, metrics),
       onlineSection(data.online, data.online_error, version),
