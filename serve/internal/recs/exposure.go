@@ -73,11 +73,6 @@ type exposedUser struct {
 	user    setlist.UserID
 }
 
-type exposureKeyRole struct {
-	key  modelstore.ExposureKey
-	role string
-}
-
 // exposure is the service's exposure state; nil when not counted.
 type exposure struct {
 	kv    ExposureCounter
