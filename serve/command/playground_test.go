@@ -100,6 +100,35 @@ func TestPlayground(t *testing.T) {
 	if recs.Version != first || recs.Source != "fold-in" {
 		t.Errorf("after a restart: %+v; want version %d, still a fold-in (the like persisted)", recs, first)
 	}
+	// The first life's exposure was persisted at shutdown (SQLite and the
+	// in-process Redis's HyperLogLog): two answers to one user from the
+	// batch list, whose first song that user liked.
+	var online struct {
+		Online struct {
+			Sources []struct {
+				Version      int64   `json:"model_version"`
+				Source       string  `json:"source"`
+				Answers      int64   `json:"answers"`
+				Users        int64   `json:"users"`
+				Likes        int64   `json:"likes"`
+				PositiveRate float64 `json:"positive_rate"`
+				MRR          float64 `json:"mrr"`
+			} `json:"sources"`
+		} `json:"online"`
+	}
+	getJSON(t, base+"/v1/model", &online)
+	found := false
+	for _, o := range online.Online.Sources {
+		if o.Version == first && o.Source == "batch" {
+			found = true
+			if o.Answers != 1 || o.Users != 1 || o.Likes != 1 || o.PositiveRate != 1 || o.MRR != 1 {
+				t.Errorf("online metrics of the batch list after a restart: %+v; want 1 answer, 1 user, 1 like at position 1", o)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no online metrics for version %d's batch list after a restart: %+v", first, online.Online.Sources)
+	}
 }
 
 // startPlayground runs serve --playground on dir until stop, waiting until
