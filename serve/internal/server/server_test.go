@@ -714,4 +714,12 @@ func TestRedisDownFallsBackToFoldIn(t *testing.T) {
 	// A write cannot tell the other replicas: 503, though PostgreSQL has it.
 	r = in.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": w.songs[30], "kind": "like"})
 	wantStatus(t, r, http.StatusServiceUnavailable)
+	// What batchy was shown could not be read: the like is stored
+	// unattributed, never guessed.
+	if o := w.storedOutcome(t, "batchy", w.songs[30]); o != nil {
+		t.Errorf("a like with Redis down was attributed: %+v", o)
+	}
+	if n := in.metric(t, `setlist_serve_attributions_total{kind="like",outcome="unattributed"}`); n != 1 {
+		t.Errorf("unattributed likes counted %v, want 1", n)
+	}
 }
