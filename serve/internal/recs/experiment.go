@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/setlist/setlist"
@@ -67,6 +68,9 @@ func (s *Service) refreshExperiment(ctx context.Context, cur *Snapshot) error {
 		}
 		s.metrics.ModelLoads.WithLabelValues("ok").Inc()
 	}
+	if old == nil || old.routing.ID != r.ID {
+		s.exposed.forget()
+	}
 	s.holder.exp.Store(&expState{routing: r, challenger: challenger})
 	s.near.clear()
 	s.metrics.SetExperiment(r, true)
@@ -75,51 +79,63 @@ func (s *Service) refreshExperiment(ctx context.Context, cur *Snapshot) error {
 }
 
 // exposures collects, per experiment arm, the users answered since the
-// last flush. It is sharded by user so concurrent requests rarely share a
-// lock; a user answered many times between flushes is one entry.
+// last flush. Each request pays two atomic loads in the common case: a
+// table of recently recorded users' hashes says the user is already
+// pending or recorded, and only a user not in it takes the lock to be
+// appended. A collision evicts a user, who is then recorded again on
+// their next answer: duplicates cost the flush a row the database ignores
+// (one exposure per user and experiment), never a missed user.
 type exposures struct {
-	shards [16]struct {
-		mu sync.Mutex
-		m  map[setlist.UserID]store.ExperimentExposure
-	}
+	seen    [1 << 17]atomic.Uint64
+	mu      sync.Mutex
+	pending []store.ExperimentExposure
 }
 
-func (e *exposures) reset() {
-	for i := range e.shards {
-		e.shards[i].m = map[setlist.UserID]store.ExperimentExposure{}
+// forget empties the table of recorded users (a new experiment records
+// everyone again).
+func (e *exposures) forget() {
+	for i := range e.seen {
+		e.seen[i].Store(0)
 	}
 }
 
 // add records u's answer in arm; the first one since the last flush keeps
 // its time, which is when a like starts to count as a conversion.
 func (e *exposures) add(u setlist.UserID, arm setlist.Arm) {
-	var h uint32 = 2166136261
+	h := uint64(14695981039346656037)
 	for i := 0; i < len(u); i++ {
-		h = (h ^ uint32(u[i])) * 16777619
+		h = (h ^ uint64(u[i])) * 1099511628211
 	}
-	sh := &e.shards[h%uint32(len(e.shards))]
-	sh.mu.Lock()
-	if _, ok := sh.m[u]; !ok {
-		sh.m[u] = store.ExperimentExposure{User: u, Arm: arm, At: time.Now()}
+	// FNV's last multiply leaves ids that differ in their last characters
+	// close in the low bits: mix before taking a slot from them.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h |= 1 // never the empty slot's 0
+	// Two candidate slots (two-choice hashing): a user is evicted only when
+	// both are taken by others, so evictions stay rare at 10^5 users.
+	n := uint64(len(e.seen))
+	a, b := &e.seen[h%n], &e.seen[(h>>32)%n]
+	va, vb := a.Load(), b.Load()
+	if va == h || vb == h {
+		return
 	}
-	sh.mu.Unlock()
+	if va == 0 || (vb != 0 && h&2 == 0) {
+		a.Store(h)
+	} else {
+		b.Store(h)
+	}
+	e.mu.Lock()
+	e.pending = append(e.pending, store.ExperimentExposure{User: u, Arm: arm, At: time.Now()})
+	e.mu.Unlock()
 }
 
 // take empties the collector and returns what it held.
 func (e *exposures) take() []store.ExperimentExposure {
-	var out []store.ExperimentExposure
-	for i := range e.shards {
-		sh := &e.shards[i]
-		sh.mu.Lock()
-		m := sh.m
-		if len(m) > 0 {
-			sh.m = make(map[setlist.UserID]store.ExperimentExposure, len(m))
-		}
-		sh.mu.Unlock()
-		for _, x := range m {
-			out = append(out, x)
-		}
-	}
+	e.mu.Lock()
+	out := e.pending
+	e.pending = nil
+	e.mu.Unlock()
 	return out
 }
 

@@ -161,7 +161,6 @@ func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, lo
 	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
 		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser)}
 	s.holder.reload = make(chan struct{}, 1)
-	s.exposed.reset()
 	return s
 }
 
