@@ -67,7 +67,7 @@ func (g *globals) open(ctx context.Context) (*backend, error) {
 // openWithModels opens the data backend and the model store together, as
 // status, train and rollback all need both; the caller closes the backend,
 // which closes the model store too.
-func (g *globals) openWithModels(ctx context.Context) (*backend, *redis.Client, modelstore.Keys, error) {
+func (g *globals) openWithModels(ctx context.Context) (*backend, redis.UniversalClient, modelstore.Keys, error) {
 	b, err := g.open(ctx)
 	if err != nil {
 		return nil, nil, modelstore.Keys{}, err
@@ -82,7 +82,7 @@ func (g *globals) openWithModels(ctx context.Context) (*backend, *redis.Client, 
 
 // redis connects to where published models live: the Redis server, or the
 // embedded store's in-process one (restored from its data dir).
-func (b *backend) redis(ctx context.Context, g *globals) (*redis.Client, modelstore.Keys, error) {
+func (b *backend) redis(ctx context.Context, g *globals) (redis.UniversalClient, modelstore.Keys, error) {
 	if b.emb != nil {
 		rdb, err := b.emb.StartKV(ctx, g.stores.RedisPrefix)
 		if err != nil {

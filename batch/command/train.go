@@ -147,8 +147,8 @@ func progressFor(w io.Writer, logger *slog.Logger) func(string, int64) pipeline.
 }
 
 // openRedis connects to the configured Redis and checks that it answers.
-func (g *globals) openRedis(ctx context.Context) (*redis.Client, modelstore.Keys, error) {
-	rdb, err := modelstore.Dial(ctx, g.stores.RedisURL, 0)
+func (g *globals) openRedis(ctx context.Context) (redis.UniversalClient, modelstore.Keys, error) {
+	rdb, err := modelstore.Dial(ctx, g.stores.RedisURL, 0, g.stores.RedisCluster)
 	if err != nil {
 		return nil, modelstore.Keys{}, err
 	}

@@ -47,6 +47,9 @@ type Stores struct {
 	DatabaseURL string
 	RedisURL    string
 	RedisPrefix string
+	// RedisCluster makes RedisURL a Redis Cluster seed list and the client
+	// a cluster client (modelstore.Dial).
+	RedisCluster bool
 }
 
 // Validate checks the backend's name.
@@ -68,6 +71,7 @@ func (s *Stores) Flags() []cli.Flag {
 		&cli.StringFlag{Name: "data-dir", Usage: "directory of the embedded backend's files (--store embedded)", EnvVars: []string{"SETLIST_DATA_DIR"}, Value: DefaultDataDir, Destination: &s.DataDir},
 		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: DefaultDatabaseURL, Destination: &s.DatabaseURL},
 		&cli.StringFlag{Name: "redis-url", Usage: "Redis URL for published models", EnvVars: []string{"REDIS_URL"}, Value: DefaultRedisURL, Destination: &s.RedisURL},
+		&cli.BoolFlag{Name: "redis-cluster", Usage: "--redis-url is a Redis Cluster: redis://HOST:PORT?addr=HOST2:PORT2&addr=HOST3:PORT3 (any reachable nodes; rediss:// for TLS), and every key is routed to its slot's master", EnvVars: []string{"SETLIST_REDIS_CLUSTER"}, Value: false, Destination: &s.RedisCluster},
 		&cli.StringFlag{Name: "redis-prefix", Usage: "namespace of every Redis key", EnvVars: []string{"SETLIST_REDIS_PREFIX"}, Value: DefaultRedisPrefix, Destination: &s.RedisPrefix},
 	}
 }

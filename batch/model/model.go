@@ -61,6 +61,9 @@ type Meta struct {
 	Users   int                `json:"users"` // users with a stored list
 	Items   int                `json:"items"`
 	Keys    int                `json:"keys"` // keys written, counted before the pointer switch
+	// KeyLayout is how the version's Redis keys are named
+	// (modelstore.Layout); 0 in versions published before layouts existed.
+	KeyLayout int `json:"key_layout,omitempty"`
 }
 
 // Rec is one recommended song.

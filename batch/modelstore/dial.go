@@ -3,30 +3,67 @@ package modelstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
 )
 
-// Dial connects to the Redis at rawURL and checks that it answers. poolSize
-// 0 keeps go-redis's default. Context deadlines are honoured on the socket
-// (ContextTimeoutEnabled): without it go-redis waits its 3 s read timeout on
-// a Redis that stops answering instead of the caller's deadline, in serve's
-// request path and in a publish alike.
-func Dial(ctx context.Context, rawURL string, poolSize int) (*redis.Client, error) {
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("parse redis url: %w", err)
+// Dial connects to the Redis at rawURL and checks that it answers. With
+// cluster, rawURL is a Redis Cluster seed list in go-redis's
+// redis.ParseClusterURL form (redis://HOST:PORT?addr=HOST2:PORT2&addr=...)
+// and the client is a *redis.ClusterClient that routes every command to the
+// master of its key's slot; otherwise it is a *redis.Client on one server
+// (redis.ParseURL). Both are a redis.UniversalClient, which is all the key
+// space needs. rediss:// turns TLS on in both modes.
+//
+// poolSize 0 keeps go-redis's default (per node on a cluster). Context
+// deadlines are honoured on the socket (ContextTimeoutEnabled): without it
+// go-redis waits its 3 s read timeout on a Redis that stops answering
+// instead of the caller's deadline, in serve's request path and in a
+// publish alike.
+func Dial(ctx context.Context, rawURL string, poolSize int, cluster bool) (redis.UniversalClient, error) {
+	var (
+		rdb  redis.UniversalClient
+		addr string
+	)
+	if cluster {
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("parse redis cluster url: %w", err)
+		}
+		if poolSize > 0 {
+			opts.PoolSize = poolSize
+		}
+		opts.ContextTimeoutEnabled = true
+		addr = "cluster " + strings.Join(opts.Addrs, ",")
+		rdb = redis.NewClusterClient(opts)
+	} else {
+		opts, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("parse redis url: %w", err)
+		}
+		if poolSize > 0 {
+			opts.PoolSize = poolSize
+		}
+		opts.ContextTimeoutEnabled = true
+		addr = opts.Addr
+		rdb = redis.NewClient(opts)
 	}
-	if poolSize > 0 {
-		opts.PoolSize = poolSize
-	}
-	opts.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(opts)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("connect to redis at %s: %w: %w", opts.Addr, setlist.ErrUnavailable, err)
+		return nil, fmt.Errorf("connect to redis at %s: %w: %w", addr, setlist.ErrUnavailable, err)
+	}
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		// A ping reaches one node; a cluster that lost slots answers it
+		// but fails commands. Check every master answers.
+		if err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			return m.Ping(ctx).Err()
+		}); err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("connect to redis at %s: %w: %w", addr, setlist.ErrUnavailable, err)
+		}
 	}
 	return rdb, nil
 }

@@ -43,7 +43,7 @@ var errSwitchConflict = fmt.Errorf("pointer changed during the switch (another p
 // the compare-and-set switch makes the second fail instead of silently
 // replacing the first.
 type Publisher struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	keys Keys
 	// BatchSize is the number of commands per pipelined round trip.
 	BatchSize int
@@ -55,7 +55,7 @@ type Publisher struct {
 }
 
 // NewPublisher returns a publisher with the default batch size and grace.
-func NewPublisher(rdb *redis.Client, keys Keys) *Publisher {
+func NewPublisher(rdb redis.UniversalClient, keys Keys) *Publisher {
 	return &Publisher{rdb: rdb, keys: keys, BatchSize: DefaultBatchSize, Grace: DefaultGrace}
 }
 
@@ -93,6 +93,9 @@ type Report struct {
 type Cleanup struct {
 	Retired []Version // published versions that left previous: keys given the grace TTL
 	Deleted []Version // versions left building by a crashed publish
+	// LegacyPointersDropped: the legacy key layout's pointers were deleted
+	// (the end of a migration; docs/KEYSPACE.md).
+	LegacyPointersDropped bool
 }
 
 // Pointers are the versions readers use and the one kept for rollback (0
@@ -101,41 +104,118 @@ type Pointers struct {
 	Current, Previous Version
 }
 
-// Pointers reads the current and previous versions.
+// Pointers reads the current and previous versions. Before the first
+// publish in the key layout p writes, they are the legacy layout's pointers
+// (see adopt).
 func (p *Publisher) Pointers(ctx context.Context) (Pointers, error) {
-	vals, err := p.rdb.MGet(ctx, p.keys.Current(), p.keys.Previous()).Result()
-	if err != nil {
-		return Pointers{}, fmt.Errorf("read version pointers: %w: %w", setlist.ErrUnavailable, err)
+	ps, found, err := readPointers(ctx, p.rdb, p.keys)
+	if err != nil || found || p.keys.legacy() {
+		return ps, err
 	}
-	var ps Pointers
-	for i, dst := range []*Version{&ps.Current, &ps.Previous} {
-		s, _ := vals[i].(string)
-		if s == "" {
-			continue
-		}
-		v, err := ParseVersion(s)
-		if err != nil {
-			return Pointers{}, fmt.Errorf("read version pointers: %q is not a version", s)
-		}
-		*dst = v
-	}
-	return ps, nil
+	ps, _, err = readPointers(ctx, p.rdb, p.keys.In(LayoutLegacy))
+	return ps, err
 }
 
-// Meta reads version v's metadata.
+// readPointers reads the pointers of one layout; found is false when
+// neither exists. The two keys share a slot in every layout but the
+// legacy one, which is read with a pipeline of GETs (one round trip, on a
+// cluster too).
+func readPointers(ctx context.Context, rdb redis.UniversalClient, keys Keys) (ps Pointers, found bool, err error) {
+	cur := redis.NewStringCmd(ctx, "get", keys.Current())
+	prev := redis.NewStringCmd(ctx, "get", keys.Previous())
+	_, err = rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		_ = pipe.Process(ctx, cur)
+		_ = pipe.Process(ctx, prev)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Pointers{}, false, fmt.Errorf("read version pointers: %w: %w", setlist.ErrUnavailable, err)
+	}
+	for _, x := range []struct {
+		cmd *redis.StringCmd
+		dst *Version
+	}{{cur, &ps.Current}, {prev, &ps.Previous}} {
+		s, err := x.cmd.Result()
+		if errors.Is(err, redis.Nil) || s == "" {
+			continue
+		}
+		found = true
+		v, err := ParseVersion(s)
+		if err != nil {
+			return Pointers{}, false, fmt.Errorf("read version pointers: %q is not a version", s)
+		}
+		*x.dst = v
+	}
+	return ps, found, nil
+}
+
+// adopt moves a deployment from the legacy key layout to p's: when p's
+// pointers do not exist yet and the legacy ones do, it copies the legacy
+// pointers and versions hash to p's names (SET NX, HSETNX: a second adopt
+// changes nothing). The legacy versions keep their keys and are read by
+// their meta's layout; the legacy pointers stay until Cleanup finds no
+// legacy version current or previous, so serve replicas of the old code
+// keep reading their version meanwhile. Only publishers call it (under the
+// batch lock).
+func (p *Publisher) adopt(ctx context.Context) error {
+	if p.keys.legacy() {
+		return nil
+	}
+	if _, found, err := readPointers(ctx, p.rdb, p.keys); err != nil || found {
+		return err
+	}
+	old := p.keys.In(LayoutLegacy)
+	ps, found, err := readPointers(ctx, p.rdb, old)
+	if err != nil || !found {
+		return err
+	}
+	states, err := p.rdb.HGetAll(ctx, old.Versions()).Result()
+	if err != nil {
+		return fmt.Errorf("adopt the legacy key layout: %w: %w", setlist.ErrUnavailable, err)
+	}
+	_, err = p.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		for f, state := range states {
+			pipe.HSetNX(ctx, p.keys.Versions(), f, state)
+		}
+		if ps.Previous != 0 {
+			pipe.SetNX(ctx, p.keys.Previous(), versionString(ps.Previous), 0)
+		}
+		if ps.Current != 0 {
+			pipe.SetNX(ctx, p.keys.Current(), versionString(ps.Current), 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("adopt the legacy key layout: %w: %w", setlist.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Meta reads version v's metadata, in whichever layout v was published.
 func (p *Publisher) Meta(ctx context.Context, v Version) (model.Meta, error) {
-	b, err := p.rdb.Get(ctx, p.keys.Meta(v)).Bytes()
+	m, _, err := p.meta(ctx, v)
+	return m, err
+}
+
+// meta reads v's meta and says which layout's keys v has.
+func (p *Publisher) meta(ctx context.Context, v Version) (model.Meta, Keys, error) {
+	keys := p.keys
+	b, err := p.rdb.Get(ctx, keys.Meta(v)).Bytes()
+	if errors.Is(err, redis.Nil) && !keys.legacy() {
+		keys = keys.In(LayoutLegacy)
+		b, err = p.rdb.Get(ctx, keys.Meta(v)).Bytes()
+	}
 	if errors.Is(err, redis.Nil) {
-		return model.Meta{}, fmt.Errorf("meta of version %d: %w", v, setlist.ErrNotFound)
+		return model.Meta{}, p.keys, fmt.Errorf("meta of version %d: %w", v, setlist.ErrNotFound)
 	}
 	if err != nil {
-		return model.Meta{}, fmt.Errorf("meta of version %d: %w: %w", v, setlist.ErrUnavailable, err)
+		return model.Meta{}, p.keys, fmt.Errorf("meta of version %d: %w: %w", v, setlist.ErrUnavailable, err)
 	}
 	var m model.Meta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return model.Meta{}, fmt.Errorf("meta of version %d: %w", v, err)
+		return model.Meta{}, p.keys, fmt.Errorf("meta of version %d: %w", v, err)
 	}
-	return m, nil
+	return m, keys.In(LayoutOf(m)), nil
 }
 
 // Publish writes release r as version v and, only once every key is written
@@ -163,6 +243,9 @@ func (p *Publisher) Publish(ctx context.Context, v Version, r Release) (Report, 
 	if v <= 0 {
 		return rep, fmt.Errorf("publish: version must be > 0, got %d: %w", v, setlist.ErrInvalid)
 	}
+	if err := p.adopt(ctx); err != nil {
+		return rep, fmt.Errorf("publish version %d: %w", v, err)
+	}
 	ptr, err := p.Pointers(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("publish version %d: %w", v, err)
@@ -173,7 +256,7 @@ func (p *Publisher) Publish(ctx context.Context, v Version, r Release) (Report, 
 	if rep.Cleaned, _, err = p.sweep(ctx, ptr, v, false); err != nil {
 		return rep, fmt.Errorf("publish version %d: clean up: %w", v, err)
 	}
-	if err := p.rdb.HSet(ctx, p.versionsKey(), versionString(v), stateBuilding).Err(); err != nil {
+	if err := p.rdb.HSet(ctx, p.keys.Versions(), versionString(v), stateBuilding).Err(); err != nil {
 		return rep, fmt.Errorf("publish version %d: mark building: %w: %w", v, setlist.ErrUnavailable, err)
 	}
 	if err := p.write(ctx, v, r, &rep); err != nil {
@@ -206,7 +289,45 @@ func (p *Publisher) Cleanup(ctx context.Context) (Cleanup, error) {
 	if err != nil {
 		return c, fmt.Errorf("clean up versions: %w", err)
 	}
+	if c.LegacyPointersDropped, err = p.dropLegacyPointers(ctx, ptr); err != nil {
+		return c, fmt.Errorf("clean up versions: %w", err)
+	}
 	return c, nil
+}
+
+// dropLegacyPointers deletes the legacy layout's pointers and versions hash
+// once adopt copied them and neither current nor previous is a legacy
+// version: from then on no reader, of the old code or the new, can be
+// pointed at a legacy version by them. It reports whether it deleted any.
+func (p *Publisher) dropLegacyPointers(ctx context.Context, ptr Pointers) (bool, error) {
+	if p.keys.legacy() {
+		return false, nil
+	}
+	if _, found, err := readPointers(ctx, p.rdb, p.keys); err != nil || !found {
+		return false, err // not adopted yet
+	}
+	for _, v := range []Version{ptr.Current, ptr.Previous} {
+		if v == 0 {
+			continue
+		}
+		_, keys, err := p.meta(ctx, v)
+		if err != nil && !errors.Is(err, setlist.ErrNotFound) {
+			return false, err
+		}
+		if err == nil && keys.legacy() {
+			return false, nil
+		}
+	}
+	old := p.keys.In(LayoutLegacy)
+	n := 0
+	for _, k := range []string{old.Current(), old.Previous(), old.Versions()} {
+		d, err := p.rdb.Unlink(ctx, k).Result()
+		if err != nil {
+			return false, fmt.Errorf("drop the legacy pointers: %w: %w", setlist.ErrUnavailable, err)
+		}
+		n += int(d)
+	}
+	return n > 0, nil
 }
 
 // write SETs every key of v, meta last, counting replies into rep.
@@ -263,6 +384,10 @@ func (p *Publisher) write(ctx context.Context, v Version, r Release, rep *Report
 	}
 	meta := r.Meta
 	meta.Version, meta.Users, meta.Keys = v, rep.Users, rep.Keys+1
+	meta.KeyLayout = int(p.keys.Layout())
+	if p.keys.legacy() {
+		meta.KeyLayout = 0 // as written before layouts existed
+	}
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("encode meta: %w", err)
@@ -298,7 +423,7 @@ return 1
 
 func (p *Publisher) switchTo(ctx context.Context, expected, v Version) error {
 	err := switchScript.Run(ctx, p.rdb,
-		[]string{p.keys.Current(), p.keys.Previous(), p.versionsKey(), p.keys.Meta(v)},
+		[]string{p.keys.Current(), p.keys.Previous(), p.keys.Versions(), p.keys.Meta(v)},
 		pointerString(expected), versionString(v), p.keys.Events()).Err()
 	return scriptError("switch pointer", err)
 }
@@ -332,8 +457,18 @@ func (p *Publisher) Rollback(ctx context.Context) (Pointers, error) {
 	if ptr.Current == 0 || ptr.Previous == 0 {
 		return Pointers{}, fmt.Errorf("rollback: no previous version to roll back to (current %d): %w", ptr.Current, setlist.ErrNotFound)
 	}
+	if err := p.adopt(ctx); err != nil {
+		return Pointers{}, fmt.Errorf("rollback: %w", err)
+	}
+	// The script checks the previous version's meta exists: in its own
+	// layout, which on a single server may be the legacy one (a cluster
+	// has no legacy versions outside the prefix's slot; see KEYSPACE.md).
+	_, prevKeys, err := p.meta(ctx, ptr.Previous)
+	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
+		return Pointers{}, fmt.Errorf("rollback: %w", err)
+	}
 	err = rollbackScript.Run(ctx, p.rdb,
-		[]string{p.keys.Current(), p.keys.Previous(), p.keys.Meta(ptr.Previous)},
+		[]string{p.keys.Current(), p.keys.Previous(), prevKeys.Meta(ptr.Previous)},
 		versionString(ptr.Current), versionString(ptr.Previous), p.keys.Events()).Err()
 	if err := scriptError("rollback", err); err != nil {
 		return Pointers{}, err
@@ -354,15 +489,11 @@ func scriptError(op string, err error) error {
 	}
 }
 
-// versionsKey is the hash of versions with keys in Redis and their state. It
-// is internal to the publisher (readers never need it), so it is not in Keys.
-func (p *Publisher) versionsKey() string { return p.keys.Prefix() + ":versions" }
-
 // sweep deletes versions a crashed publish left building and, with
 // retire, gives published versions that are neither current nor previous
 // the grace TTL, never touching current, previous or keep.
 func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version, retire bool) (deleted, retired []Version, err error) {
-	states, err := p.rdb.HGetAll(ctx, p.versionsKey()).Result()
+	states, err := p.rdb.HGetAll(ctx, p.keys.Versions()).Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list versions: %w: %w", setlist.ErrUnavailable, err)
 	}
@@ -397,13 +528,15 @@ func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version, retir
 // deleteVersion UNLINKs every key of a version nobody reads (it never
 // became current).
 func (p *Publisher) deleteVersion(ctx context.Context, v Version) error {
-	err := p.eachKeyBatch(ctx, v, func(pipe redis.Pipeliner, keys []string) {
-		pipe.Unlink(ctx, keys...)
+	err := p.eachKeyBatch(ctx, v, func(ctx context.Context, pipe redis.Pipeliner, keys []string) {
+		for _, k := range keys {
+			pipe.Unlink(ctx, k)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("delete version %d: %w", v, err)
 	}
-	if err := p.rdb.HDel(ctx, p.versionsKey(), versionString(v)).Err(); err != nil {
+	if err := p.rdb.HDel(ctx, p.keys.Versions(), versionString(v)).Err(); err != nil {
 		return fmt.Errorf("delete version %d: %w: %w", v, setlist.ErrUnavailable, err)
 	}
 	return nil
@@ -416,7 +549,7 @@ func (p *Publisher) retire(ctx context.Context, v Version) error {
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
-	err := p.eachKeyBatch(ctx, v, func(pipe redis.Pipeliner, keys []string) {
+	err := p.eachKeyBatch(ctx, v, func(ctx context.Context, pipe redis.Pipeliner, keys []string) {
 		for _, k := range keys {
 			pipe.Expire(ctx, k, grace)
 		}
@@ -424,42 +557,69 @@ func (p *Publisher) retire(ctx context.Context, v Version) error {
 	if err != nil {
 		return fmt.Errorf("retire version %d: %w", v, err)
 	}
-	if err := p.rdb.HDel(ctx, p.versionsKey(), versionString(v)).Err(); err != nil {
+	if err := p.rdb.HDel(ctx, p.keys.Versions(), versionString(v)).Err(); err != nil {
 		return fmt.Errorf("retire version %d: %w: %w", v, setlist.ErrUnavailable, err)
 	}
 	return nil
 }
 
-// eachKeyBatch SCANs v's keys and applies fn to them in pipelined batches.
-func (p *Publisher) eachKeyBatch(ctx context.Context, v Version, fn func(redis.Pipeliner, []string)) error {
-	batch := max(p.BatchSize, 1)
-	iter := p.rdb.Scan(ctx, 0, globEscape(p.keys.VersionPrefix(v))+"*", int64(batch)).Iterator()
-	keys := make([]string, 0, batch)
-	flush := func() error {
-		if len(keys) == 0 {
-			return nil
-		}
-		pipe := p.rdb.Pipeline()
-		fn(pipe, keys)
-		_, err := pipe.Exec(ctx)
-		keys = keys[:0]
-		if err != nil {
-			return fmt.Errorf("%w: %w", setlist.ErrUnavailable, err)
-		}
-		return nil
+// eachKeyBatch SCANs v's keys (in every layout: a version adopted from the
+// legacy layout keeps its names) on every master, concurrently, and applies
+// fn to them in pipelined batches on the master that holds them. Commands
+// take one key each: a master's keys span many slots.
+func (p *Publisher) eachKeyBatch(ctx context.Context, v Version, fn func(context.Context, redis.Pipeliner, []string)) error {
+	patterns := []string{globEscape(p.keys.VersionPrefix(v)) + "*"}
+	if old := globEscape(p.keys.In(LayoutLegacy).VersionPrefix(v)) + "*"; old != patterns[0] {
+		patterns = append(patterns, old)
 	}
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-		if len(keys) == batch {
+	batch := max(p.BatchSize, 1)
+	return forEachMaster(ctx, p.rdb, func(ctx context.Context, node *redis.Client) error {
+		for _, pattern := range patterns {
+			iter := node.Scan(ctx, 0, pattern, int64(batch)).Iterator()
+			keys := make([]string, 0, batch)
+			flush := func() error {
+				if len(keys) == 0 {
+					return nil
+				}
+				pipe := node.Pipeline()
+				fn(ctx, pipe, keys)
+				_, err := pipe.Exec(ctx)
+				keys = keys[:0]
+				if err != nil {
+					return fmt.Errorf("%s: %w: %w", node.Options().Addr, setlist.ErrUnavailable, err)
+				}
+				return nil
+			}
+			for iter.Next(ctx) {
+				keys = append(keys, iter.Val())
+				if len(keys) == batch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := iter.Err(); err != nil {
+				return fmt.Errorf("scan keys on %s: %w: %w", node.Options().Addr, setlist.ErrUnavailable, err)
+			}
 			if err := flush(); err != nil {
 				return err
 			}
 		}
+		return nil
+	})
+}
+
+// forEachMaster calls fn with the one server of a single-node client, or
+// concurrently with every master of a cluster: SCAN sees one node's keys.
+func forEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, *redis.Client) error) error {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, fn)
+	case *redis.Client:
+		return fn(ctx, c)
+	default:
+		return fmt.Errorf("redis client %T: want *redis.Client or *redis.ClusterClient", rdb)
 	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("scan keys: %w: %w", setlist.ErrUnavailable, err)
-	}
-	return flush()
 }
 
 // globEscape quotes the characters SCAN MATCH treats specially.

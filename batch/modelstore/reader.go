@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,11 @@ import (
 type Reader struct {
 	rdb  redis.UniversalClient
 	keys Keys
+	// layouts maps each version Load read to the layout of its keys, so
+	// later reads of it use its names (a version published before the
+	// current layout keeps the legacy ones). Unknown versions are assumed
+	// to be in the current layout.
+	layouts sync.Map // Version → Layout
 }
 
 // NewReader reads the key space under prefix ("" means DefaultPrefix).
@@ -31,8 +37,17 @@ func NewReader(rdb redis.UniversalClient, prefix string) *Reader {
 	return &Reader{rdb: rdb, keys: NewKeys(prefix)}
 }
 
-// Keys is the key builder the reader uses.
+// Keys is the key builder of the current layout.
 func (r *Reader) Keys() Keys { return r.keys }
+
+// KeysFor is the key builder of version v's layout: the one its meta named
+// when Load read it, else the current layout.
+func (r *Reader) KeysFor(v Version) Keys {
+	if l, ok := r.layouts.Load(v); ok {
+		return r.keys.In(l.(Layout))
+	}
+	return r.keys
+}
 
 // Ping checks that Redis answers, for readiness probes.
 func (r *Reader) Ping(ctx context.Context) error {
@@ -43,9 +58,13 @@ func (r *Reader) Ping(ctx context.Context) error {
 }
 
 // Current returns the version readers should use, or ErrNotFound when no
-// model was ever published.
+// model was ever published. Until the first publish in the current layout
+// the pointer is the legacy layout's (a second GET, off the request path).
 func (r *Reader) Current(ctx context.Context) (Version, error) {
 	s, err := r.rdb.Get(ctx, r.keys.Current()).Result()
+	if errors.Is(err, redis.Nil) && !r.keys.legacy() {
+		s, err = r.rdb.Get(ctx, r.keys.In(LayoutLegacy).Current()).Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("current version: %w", setlist.ErrNotFound)
 	}
@@ -60,20 +79,32 @@ func (r *Reader) Current(ctx context.Context) (Version, error) {
 }
 
 // Load reads version v's meta, item side and popular list in one pipeline
-// and decodes them. A missing key means the version is incomplete or
-// expired (ErrNotFound): the caller keeps what it has.
+// and decodes them. The pipeline asks for both layouts' names (the absent
+// ones cost a nil reply) and the meta found says which the version uses;
+// Load remembers it for KeysFor. A missing key means the version is
+// incomplete or expired (ErrNotFound): the caller keeps what it has.
 func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) {
+	layouts := []Keys{r.keys}
+	if !r.keys.legacy() {
+		layouts = append(layouts, r.keys.In(LayoutLegacy))
+	}
 	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Get(ctx, r.keys.Meta(v))
-		p.Get(ctx, r.keys.Items(v))
-		p.Get(ctx, r.keys.Popular(v))
+		for _, k := range layouts {
+			p.Get(ctx, k.Meta(v))
+			p.Get(ctx, k.Items(v))
+			p.Get(ctx, k.Popular(v))
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(fmt.Sprintf("load version %d", v), err)
 	}
+	// The first layout whose meta exists holds the version.
+	for len(cmds) > 3 && errors.Is(cmds[0].Err(), redis.Nil) {
+		cmds, layouts = cmds[3:], layouts[1:]
+	}
 	var raw [3][]byte
-	for i, c := range cmds {
+	for i, c := range cmds[:3] {
 		b, err := c.(*redis.StringCmd).Bytes()
 		if errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("load version %d: %s missing: %w", v, c.Args()[1], setlist.ErrNotFound)
@@ -90,6 +121,11 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 	if p.Meta.Version != v {
 		return nil, fmt.Errorf("load version %d: meta names version %d", v, p.Meta.Version)
 	}
+	// Where the meta was found says the layout; a layout this code does
+	// not know is a newer writer's, whose other keys it cannot name.
+	if l := LayoutOf(p.Meta); l > CurrentLayout {
+		return nil, fmt.Errorf("load version %d: key layout %d is newer than this reader's %d", v, l, CurrentLayout)
+	}
 	if p.Catalog, p.Items, err = model.DecodeItemModel(raw[1]); err != nil {
 		return nil, fmt.Errorf("load version %d: %w", v, err)
 	}
@@ -100,6 +136,7 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 	if p.Popular, err = model.DecodeRecs(raw[2]); err != nil {
 		return nil, fmt.Errorf("load version %d: popular: %w", v, err)
 	}
+	r.layouts.Store(v, layouts[0].Layout())
 	return p, nil
 }
 
@@ -116,7 +153,31 @@ type UserState struct {
 // treated as absent (the caller recomputes) and reported in the error only
 // when nothing could be read.
 func (r *Reader) UserState(ctx context.Context, v Version, u setlist.UserID) (UserState, error) {
-	vals, err := r.rdb.MGet(ctx, r.keys.Recs(v, u), r.keys.FoldIn(v, u), r.keys.Touched(u)).Result()
+	keys := r.KeysFor(v)
+	var (
+		vals []any
+		err  error
+	)
+	if keys.legacy() && !r.keys.legacy() {
+		// A version published before the current layout: its keys, and
+		// the current layout's touched mark too (reactions since the
+		// migration raise only that one), the larger mark winning.
+		var mget *redis.SliceCmd
+		var touched *redis.StringCmd
+		_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			mget = p.MGet(ctx, keys.Recs(v, u), keys.FoldIn(v, u), keys.Touched(u))
+			touched = p.Get(ctx, r.keys.Touched(u))
+			return nil
+		})
+		if err == nil || errors.Is(err, redis.Nil) {
+			vals, err = mget.Val(), mget.Err()
+			if s, terr := touched.Result(); terr == nil && laterMark(s, vals[2]) {
+				vals[2] = s
+			}
+		}
+	} else {
+		vals, err = r.rdb.MGet(ctx, keys.Recs(v, u), keys.FoldIn(v, u), keys.Touched(u)).Result()
+	}
 	if err != nil {
 		return UserState{}, unavailable(fmt.Sprintf("state of %q", u), err)
 	}
@@ -135,6 +196,18 @@ func (r *Reader) UserState(ctx context.Context, v Version, u setlist.UserID) (Us
 		st.Touched, _ = strconv.ParseInt(s, 10, 64)
 	}
 	return st, nil
+}
+
+// laterMark reports whether touched mark s is larger than old (an MGET
+// value: a string, or nil when absent).
+func laterMark(s string, old any) bool {
+	o, ok := old.(string)
+	if !ok {
+		return true
+	}
+	a, _ := strconv.ParseInt(s, 10, 64)
+	b, _ := strconv.ParseInt(o, 10, 64)
+	return a > b
 }
 
 // FoldInRecord is serve's cached answer for a user the batch list cannot
@@ -202,7 +275,7 @@ func DecodeFoldIn(b []byte) (FoldInRecord, error) {
 
 // StoreFoldIn caches rec for user u under version v for ttl.
 func (r *Reader) StoreFoldIn(ctx context.Context, v Version, u setlist.UserID, rec FoldInRecord, ttl time.Duration) error {
-	if err := r.rdb.Set(ctx, r.keys.FoldIn(v, u), EncodeFoldIn(rec), ttl).Err(); err != nil {
+	if err := r.rdb.Set(ctx, r.KeysFor(v).FoldIn(v, u), EncodeFoldIn(rec), ttl).Err(); err != nil {
 		return unavailable(fmt.Sprintf("store fold-in of %q", u), err)
 	}
 	return nil
@@ -245,18 +318,28 @@ func BatchFresh(touched, snapshotSeq, snapshotNanos int64, now time.Time) bool {
 // writes of one user may reach here in either order, and the larger number
 // is the later commit) expiring TouchedTTL later, deletes U's cached
 // fold-in under v and announces "user U" on the events channel so every
-// replica drops U from its near cache, all in one MULTI so no replica sees
-// the message before the new mark.
+// replica drops U from its near cache, all in one script so no replica sees
+// the message before the new mark. The script's keys are U's, in U's slot;
+// the channel is not a key (a classic PUBLISH reaches every node of a
+// cluster; see docs/KEYSPACE.md for why not a sharded one).
+//
+// While v is a legacy-layout version its (legacy) mark is what the script
+// raises, so serve replicas of the old code, which read only it, see the
+// reaction; the current layout's mark is raised first, so the version after
+// the migration sees it too.
 func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, seq int64) error {
-	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		raiseTo.Eval(ctx, p, []string{r.keys.Touched(u)}, strconv.FormatInt(seq, 10), TouchedTTL.Milliseconds())
-		if v != 0 {
-			p.Del(ctx, r.keys.FoldIn(v, u))
+	keys := r.KeysFor(v)
+	mark, ttl := strconv.FormatInt(seq, 10), TouchedTTL.Milliseconds()
+	if keys.legacy() && !r.keys.legacy() {
+		if err := raiseTo.Run(ctx, r.rdb, []string{r.keys.Touched(u)}, mark, ttl).Err(); err != nil {
+			return unavailable(fmt.Sprintf("touch %q", u), err)
 		}
-		p.Publish(ctx, r.keys.Events(), UserEvent(u))
-		return nil
-	})
-	if err != nil {
+	}
+	ks := []string{keys.Touched(u)}
+	if v != 0 {
+		ks = append(ks, keys.FoldIn(v, u))
+	}
+	if err := touchScript.Run(ctx, r.rdb, ks, mark, ttl, r.keys.Events(), UserEvent(u)).Err(); err != nil {
 		return unavailable(fmt.Sprintf("touch %q", u), err)
 	}
 	return nil
@@ -266,11 +349,23 @@ func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, seq int
 // a larger number. Both are non-negative decimal integers without leading
 // zeros, compared by length then digits (Lua's numbers are doubles and would
 // round them).
-var raiseTo = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-local new = ARGV[1]
-if cur and (#cur > #new or (#cur == #new and cur >= new)) then return 0 end
-redis.call('SET', KEYS[1], new, 'PX', ARGV[2])
+var raiseTo = redis.NewScript(raiseToLua + `return raise(KEYS[1], ARGV[1], ARGV[2])`)
+
+const raiseToLua = `
+local function raise(key, new, ttl)
+  local cur = redis.call('GET', key)
+  if cur and (#cur > #new or (#cur == #new and cur >= new)) then return 0 end
+  redis.call('SET', key, new, 'PX', ttl)
+  return 1
+end
+`
+
+// touchScript raises KEYS[1] as raiseTo does, deletes KEYS[2] (the fold-in
+// record) if given and publishes ARGV[4] on channel ARGV[3].
+var touchScript = redis.NewScript(raiseToLua + `
+raise(KEYS[1], ARGV[1], ARGV[2])
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1`)
 
 // Subscribe listens on the events channel. The caller owns the PubSub.

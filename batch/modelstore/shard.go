@@ -21,10 +21,11 @@ import (
 // pointer (FinishShards) with the same compare-and-set script Publish uses.
 // Until then readers never see the version, exactly as with Publish.
 //
-//	P:v{V}:shards   hash: shard index → user lists it wrote
+//	P:v{V}:{P}:shards   hash: shard index → user lists it wrote
 
-// ShardsKey is the hash of the shards of version v that are done.
-func (k Keys) ShardsKey(v Version) string { return k.VersionPrefix(v) + "shards" }
+// ShardsKey is the hash of the shards of version v that are done, in the
+// slot of v's other shared records.
+func (k Keys) ShardsKey(v Version) string { return k.versionShared(v, "shards") }
 
 // Stage writes release r as version v (items, popular, r's user lists if
 // any, meta last) and marks it building, without switching the pointer: the
@@ -36,6 +37,9 @@ func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, er
 	if v <= 0 {
 		return rep, fmt.Errorf("stage: version must be > 0, got %d: %w", v, setlist.ErrInvalid)
 	}
+	if err := p.adopt(ctx); err != nil {
+		return rep, fmt.Errorf("stage version %d: %w", v, err)
+	}
 	ptr, err := p.Pointers(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("stage version %d: %w", v, err)
@@ -43,7 +47,7 @@ func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, er
 	if v == ptr.Current || v == ptr.Previous {
 		return rep, fmt.Errorf("stage version %d: it is already current or previous: %w", v, setlist.ErrConflict)
 	}
-	if err := p.rdb.HSet(ctx, p.versionsKey(), versionString(v), stateBuilding).Err(); err != nil {
+	if err := p.rdb.HSet(ctx, p.keys.Versions(), versionString(v), stateBuilding).Err(); err != nil {
 		return rep, fmt.Errorf("stage version %d: mark building: %w: %w", v, setlist.ErrUnavailable, err)
 	}
 	if err := p.write(ctx, v, r, &rep); err != nil {
@@ -57,7 +61,7 @@ func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, er
 // shard again (a retried pod) rewrites the same keys and the same record.
 // It returns how many shards are done.
 func (p *Publisher) WriteShard(ctx context.Context, v Version, shard, users int, list func(i int) (setlist.UserID, []model.Rec)) (written, done int, err error) {
-	state, err := p.rdb.HGet(ctx, p.versionsKey(), versionString(v)).Result()
+	state, err := p.rdb.HGet(ctx, p.keys.Versions(), versionString(v)).Result()
 	if err == redis.Nil || (err == nil && state != stateBuilding) {
 		return 0, 0, fmt.Errorf("write shard %d of version %d: the version is not staged (state %q): %w", shard, v, state, setlist.ErrConflict)
 	}

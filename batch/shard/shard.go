@@ -77,7 +77,7 @@ func (c Config) Validate() error {
 }
 
 // Run computes and writes shard cfg.Index of version cfg.Version.
-func Run(ctx context.Context, db *postgres.DB, rdb *redis.Client, prefix string, cfg Config) (Result, error) {
+func Run(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, prefix string, cfg Config) (Result, error) {
 	var res Result
 	if err := cfg.Validate(); err != nil {
 		return res, err

@@ -76,7 +76,7 @@ type DB interface {
 // Backend is one fresh, empty, migrated backend.
 type Backend struct {
 	DB     DB
-	Redis  *redis.Client
+	Redis  redis.UniversalClient
 	Prefix string
 	// CorruptArtifact flips one stored byte of version's artifact behind
 	// the backend's back (as a bad disk or a stray UPDATE would).

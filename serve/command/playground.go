@@ -73,7 +73,7 @@ const PlaygroundAddr = "127.0.0.1:8080"
 // otherwise import the sample (a snapshot: importing it again changes
 // nothing) and run the batch pipeline with its defaults, which train the
 // sample in a few seconds.
-func (p Playground) bootstrap(ctx context.Context, db database, rdb *redis.Client, prefix string, logger *slog.Logger) error {
+func (p Playground) bootstrap(ctx context.Context, db database, rdb redis.UniversalClient, prefix string, logger *slog.Logger) error {
 	v, err := modelstore.NewReader(rdb, prefix).Current(ctx)
 	if err == nil {
 		logger.Info("playground: serving the published model (delete the data dir to start over)", "version", v)
@@ -111,7 +111,7 @@ func (p Playground) bootstrap(ctx context.Context, db database, rdb *redis.Clien
 
 // train is one batch run in this process, with the pipeline's defaults:
 // what the playground does on its first start and on each retrain.
-func train(ctx context.Context, db database, rdb *redis.Client, prefix string, logger *slog.Logger, cfg pipeline.Config) (*pipeline.Result, error) {
+func train(ctx context.Context, db database, rdb redis.UniversalClient, prefix string, logger *slog.Logger, cfg pipeline.Config) (*pipeline.Result, error) {
 	return pipeline.Run(ctx, cfg, pipeline.Deps{
 		Source: db, Registry: db, Locker: db, Artifacts: db, Publisher: modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)), Logger: logger,
 	})

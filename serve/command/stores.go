@@ -37,7 +37,7 @@ type database interface {
 // serve picks an implementation; everything past it sees interfaces.
 type stores struct {
 	db    database
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	close func()
 	// dbName and kvName say what db and rdb are, for /readyz.
 	dbName, kvName string
@@ -70,7 +70,7 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*stores, 
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := modelstore.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize)
+	rdb, err := modelstore.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize, cfg.Stores.RedisCluster)
 	if err != nil {
 		db.Close()
 		return nil, err

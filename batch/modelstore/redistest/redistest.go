@@ -1,6 +1,8 @@
 // Package redistest gives each test a Redis client on the real server and a
 // key prefix of its own, deleted when the test ends, so tests can share one
-// server and run in parallel.
+// server and run in parallel. It also starts real Redis Clusters (Cluster,
+// SharedCluster) and names the two deployments key-space tests run against
+// (Targets).
 package redistest
 
 import (
@@ -31,6 +33,7 @@ func Client(tb testing.TB) (*redis.Client, string) {
 	if err != nil {
 		tb.Fatalf("parse %s: %v", ServerURL(), err)
 	}
+	opts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -38,25 +41,120 @@ func Client(tb testing.TB) (*redis.Client, string) {
 		tb.Fatalf("Redis is required for this test and is not reachable at %s: %v\n"+
 			"start it (bash .ci/run does) or set SETLIST_TEST_REDIS_URL", ServerURL(), err)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "setlist-test-" + hex.EncodeToString(b[:])
+	prefix := newPrefix()
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-			if len(keys) == 1000 {
-				rdb.Unlink(ctx, keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
-			rdb.Unlink(ctx, keys...)
-		}
+		deletePrefix(rdb, prefix)
 		_ = rdb.Close()
 	})
 	return rdb, prefix
 }
+
+func newPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "setlist-test-" + hex.EncodeToString(b[:])
+}
+
+// deletePrefix unlinks every key of prefix on every master: the per-user
+// keys (prefix:...) and the ones tagged with the prefix ({prefix}:...).
+func deletePrefix(rdb redis.UniversalClient, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, pattern := range []string{prefix + ":*", "{" + prefix + "}:*"} {
+		_ = ForEachNode(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+			iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+			var keys []string
+			for iter.Next(ctx) {
+				// One key per UNLINK: on a cluster the keys of one
+				// node are in many slots.
+				keys = append(keys, iter.Val())
+			}
+			for _, k := range keys {
+				c.Unlink(ctx, k)
+			}
+			return iter.Err()
+		})
+	}
+}
+
+// ForEachNode calls fn with the one server of a *redis.Client, or with each
+// master of a *redis.ClusterClient (concurrently): what a test that SCANs
+// needs on both.
+func ForEachNode(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, *redis.Client) error) error {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, fn)
+	case *redis.Client:
+		return fn(ctx, c)
+	default:
+		panic("redistest: unknown client type")
+	}
+}
+
+// CountKeys counts the keys matching pattern on every master.
+func CountKeys(tb testing.TB, rdb redis.UniversalClient, pattern string) int {
+	tb.Helper()
+	var n int64
+	ch := make(chan int, 16)
+	err := ForEachNode(context.Background(), rdb, func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		k := 0
+		for iter.Next(ctx) {
+			k++
+		}
+		ch <- k
+		return iter.Err()
+	})
+	close(ch)
+	for k := range ch {
+		n += int64(k)
+	}
+	if err != nil {
+		tb.Fatalf("count %s: %v", pattern, err)
+	}
+	return int(n)
+}
+
+// Target is one Redis deployment key-space tests run against: the single
+// server at ServerURL, or the package's shared Cluster.
+type Target struct {
+	Name string // "single" or "cluster", a subtest name
+	// Cluster says --redis-cluster is needed for URL.
+	Cluster bool
+	client  func(testing.TB) (redis.UniversalClient, string)
+	url     func(testing.TB) string
+}
+
+// Client returns a client of the target and a key prefix of tb's own,
+// cleaned when tb ends.
+func (t Target) Client(tb testing.TB) (redis.UniversalClient, string) {
+	tb.Helper()
+	return t.client(tb)
+}
+
+// URL is the target's --redis-url (with --redis-cluster when Cluster).
+func (t Target) URL(tb testing.TB) string {
+	tb.Helper()
+	return t.url(tb)
+}
+
+// Single is the single Redis server at ServerURL.
+var Single = Target{
+	Name:   "single",
+	client: func(tb testing.TB) (redis.UniversalClient, string) { return Client(tb) },
+	url:    func(testing.TB) string { return ServerURL() },
+}
+
+// OnCluster is the package's shared Redis Cluster (SharedCluster: the
+// package's TestMain must call Main).
+var OnCluster = Target{
+	Name:    "cluster",
+	Cluster: true,
+	client: func(tb testing.TB) (redis.UniversalClient, string) {
+		return SharedCluster(tb).Client(tb)
+	},
+	url: func(tb testing.TB) string { return SharedCluster(tb).URL() },
+}
+
+// Targets are both deployments, for tests that run once against each.
+func Targets() []Target { return []Target{Single, OnCluster} }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/store"
@@ -355,13 +357,13 @@ func TestRedisStallDeadlines(t *testing.T) {
 	// socket I/O honour the per-call deadlines; without that every call
 	// waits go-redis's 3 s read timeout and this test fails.
 	viaProxy, err := modelstore.Dial(context.Background(),
-		fmt.Sprintf("redis://%s/%d?max_retries=-1", rp.Addr(), w.rdb.Options().DB), 0)
+		fmt.Sprintf("redis://%s/%d?max_retries=-1", rp.Addr(), w.rdb.Options().DB), 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { viaProxy.Close() })
 	e := *w.env
-	e.rdb = viaProxy
+	e.rdb = viaProxy.(*redis.Client)
 	cfg := fastConfig()
 	cfg.API.RequestTimeout = time.Second
 	cfg.Recs.RedisTimeout = 100 * time.Millisecond

@@ -58,7 +58,7 @@ type DB interface {
 // Deps are the connected stores and process-wide facilities.
 type Deps struct {
 	DB          DB
-	Redis       *redis.Client
+	Redis       redis.UniversalClient
 	RedisPrefix string
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
