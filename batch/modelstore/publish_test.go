@@ -283,3 +283,78 @@ func TestPublishRejectsBadVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishLosesAMaster kills the master of one user's slot while a
+// publish is writing to a cluster: the publish must fail without switching
+// the pointer, readers must still get the old version whole, and the next
+// run (a new process, after the replica took over) must delete the partial
+// version from every master.
+func TestPublishLosesAMaster(t *testing.T) {
+	c := redistest.NewCluster(t)
+	rdb, prefix := c.Client(t)
+	ctx := context.Background()
+	keys := modelstore.NewKeys(prefix)
+	p := modelstore.NewPublisher(rdb, keys)
+	p.BatchSize = 50
+	const users = 1000
+	if _, err := p.Publish(ctx, 1, release(users, 1)); err != nil {
+		t.Fatal(err)
+	}
+	c.Sync(t, rdb) // version 1 is on the replicas before a master dies
+	// A user whose lists are not on the pointer's master, so the switch
+	// script's node survives and only user writes fail.
+	victim := ""
+	for i := range users {
+		k := keys.Recs(2, userID(i))
+		if rdb.ClusterKeySlot(ctx, k).Val() != rdb.ClusterKeySlot(ctx, keys.Current()).Val() {
+			victim = k
+			break
+		}
+	}
+	killed := ""
+	p.OnBatch = func(n int) {
+		if n >= 300 && killed == "" {
+			killed = c.KillMaster(t, victim)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := p.Publish(short, 2, release(users, 2))
+	if err == nil {
+		t.Fatalf("publish survived losing master %s", killed)
+	}
+	t.Logf("publish losing master %s: %v", killed, err)
+	if killed == "" {
+		t.Fatal("no master was killed: the test did not exercise a lost node")
+	}
+	c.WaitHealthy(t, 30*time.Second)
+
+	// The next run is a new process: a new client, which learns the new
+	// slot map.
+	next := redis.NewClusterClient(c.Options())
+	defer next.Close()
+	v, before := snapshot(t, next, keys, users)
+	if v != 1 {
+		t.Fatalf("pointer = %d after a failed publish, want 1", v)
+	}
+	if _, want := release(users, 1).List(7); !bytes.Equal(before[keys.Recs(1, userID(7))[len(keys.VersionPrefix(1)):]], model.EncodeRecs(want)) {
+		t.Error("version 1 is not whole after the failover")
+	}
+	if n := countKeys(t, next, keys.VersionPrefix(2)+"*"); n == 0 {
+		t.Fatal("no partial keys of version 2: the test did not exercise a partial write")
+	}
+	p2 := modelstore.NewPublisher(next, keys)
+	rep, err := p2.Publish(ctx, 3, release(users, 3))
+	if err != nil {
+		t.Fatalf("publish after the failover: %v", err)
+	}
+	if len(rep.Cleaned) != 1 || rep.Cleaned[0] != 2 {
+		t.Errorf("cleaned %v, want [2]", rep.Cleaned)
+	}
+	if n := countKeys(t, next, keys.VersionPrefix(2)+"*"); n != 0 {
+		t.Errorf("%d keys of the failed version 2 left on the masters", n)
+	}
+	if ptr, _ := p2.Pointers(ctx); ptr != (modelstore.Pointers{Current: 3, Previous: 1}) {
+		t.Errorf("pointers = %+v, want 3/1", ptr)
+	}
+}

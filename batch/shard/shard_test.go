@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,27 +67,34 @@ func (s stager) Stage(ctx context.Context, v modelstore.Version, r modelstore.Re
 func (stager) Cleanup(context.Context) (modelstore.Cleanup, error) { return modelstore.Cleanup{}, nil }
 
 // recs reads every user list of version v under prefix, keyed by user.
-func recs(t *testing.T, rdb *redis.Client, prefix string, v modelstore.Version) map[string][]byte {
+func recs(t *testing.T, rdb redis.UniversalClient, prefix string, v modelstore.Version) map[string][]byte {
 	t.Helper()
-	ctx := context.Background()
 	keys := modelstore.NewKeys(prefix)
 	pat := keys.VersionPrefix(v) + "recs:"
+	var mu sync.Mutex
 	out := map[string][]byte{}
-	iter := rdb.Scan(ctx, 0, pat+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		b, err := rdb.Get(ctx, iter.Val()).Bytes()
-		if err != nil {
-			t.Fatal(err)
+	err := redistest.ForEachNode(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
+		iter := node.Scan(ctx, 0, pat+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			b, err := node.Get(ctx, iter.Val()).Bytes()
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out[strings.TrimPrefix(iter.Val(), pat)] = b
+			mu.Unlock()
 		}
-		out[strings.TrimPrefix(iter.Val(), pat)] = b
-	}
-	if err := iter.Err(); err != nil {
+		return iter.Err()
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func current(t *testing.T, rdb *redis.Client, prefix string) modelstore.Version {
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+func current(t *testing.T, rdb redis.UniversalClient, prefix string) modelstore.Version {
 	t.Helper()
 	ptr, err := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)).Pointers(context.Background())
 	if err != nil {
@@ -97,8 +106,18 @@ func current(t *testing.T, rdb *redis.Client, prefix string) modelstore.Version 
 // TestShardsEqualOneRun trains a model on real PostgreSQL, stages it under
 // three Redis prefixes, and precomputes it with 1, 2 and 3 shards (the
 // latter out of order): every user's list must be byte-equal across the
-// three, and only the shard completing the set may switch the pointer.
+// three, and only the shard completing the set may switch the pointer; on a
+// single Redis and on a Redis Cluster.
 func TestShardsEqualOneRun(t *testing.T) {
+	for _, target := range redistest.Targets() {
+		t.Run(target.Name, func(t *testing.T) {
+			rdb, base := target.Client(t)
+			shardsEqualOneRun(t, rdb, base)
+		})
+	}
+}
+
+func shardsEqualOneRun(t *testing.T, rdb redis.UniversalClient, base string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	db := pgtest.DB(t)
@@ -109,7 +128,6 @@ func TestShardsEqualOneRun(t *testing.T) {
 	if _, err := db.Import(ctx, &csv, store.ImportOptions{Source: "synth"}); err != nil {
 		t.Fatal(err)
 	}
-	rdb, base := redistest.Client(t)
 	prefixes := []string{base + ":one", base + ":two", base + ":three"}
 	var pubs []*modelstore.Publisher
 	for _, p := range prefixes {

@@ -3,6 +3,7 @@ package storetest_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -32,6 +33,17 @@ func TestPostgresRedis(t *testing.T) {
 		}}
 	})
 }
+
+// TestPostgresRedisCluster runs the contract's Redis part with the models
+// in a Redis Cluster (the package's shared one).
+func TestPostgresRedisCluster(t *testing.T) {
+	storetest.RunRedis(t, func(t *testing.T) storetest.Backend {
+		rdb, prefix := redistest.OnCluster.Client(t)
+		return storetest.Backend{DB: pgtest.DB(t), Redis: rdb, Prefix: prefix}
+	})
+}
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 // TestEmbedded runs the same contract against SQLite and the in-process
 // Redis in a fresh data directory per subtest.

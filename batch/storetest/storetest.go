@@ -113,6 +113,13 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 	}
 }
 
+// RunRedis runs the part of the contract that goes through Redis (a
+// publish, reads and a rollback), for a backend whose database side Run
+// already covers on another Redis deployment (a Redis Cluster).
+func RunRedis(t *testing.T, open func(t *testing.T) Backend) {
+	t.Run("PublishReadRollback", func(t *testing.T) { testPublish(t, open(t)) })
+}
+
 const sampleCSV = `user_id,artist,track,count
 alice,Abba,Waterloo,3
 alice,Beck,Loser,1

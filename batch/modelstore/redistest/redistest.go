@@ -56,11 +56,12 @@ func newPrefix() string {
 }
 
 // deletePrefix unlinks every key of prefix on every master: the per-user
-// keys (prefix:...) and the ones tagged with the prefix ({prefix}:...).
+// keys (prefix:...) and the ones tagged with the prefix ({prefix}:...), also
+// of prefixes nested in it (prefix:a, {prefix:a}:...).
 func deletePrefix(rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, pattern := range []string{prefix + ":*", "{" + prefix + "}:*"} {
+	for _, pattern := range []string{prefix + ":*", "{" + prefix + "*"} {
 		_ = ForEachNode(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 			iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 			var keys []string

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,19 +33,47 @@ import (
 type env struct {
 	dbURL  string
 	db     *postgres.DB
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 }
 
 func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvOn(t, redistest.Single)
+}
+
+// newEnvOn is newEnv with the models in target's Redis (a single server or
+// the package's shared cluster).
+func newEnvOn(t testing.TB, target redistest.Target) *env {
 	t.Helper()
 	e := &env{dbURL: pgtest.URL(t)}
 	e.db = openDB(t, e.dbURL)
 	if _, err := e.db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e.rdb, e.prefix = redistest.Client(t)
+	e.rdb, e.prefix = target.Client(t)
 	return e
+}
+
+// single is e's Redis client as a single server's, for tests that reach
+// the server's address (proxies, restarts).
+func (e *env) single(t testing.TB) *redis.Client {
+	t.Helper()
+	c, ok := e.rdb.(*redis.Client)
+	if !ok {
+		t.Fatalf("this test needs a single Redis server, not %T", e.rdb)
+	}
+	return c
+}
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+// eachTarget runs test with its models in a single Redis and in a Redis
+// Cluster (the package's shared one).
+func eachTarget(t *testing.T, test func(t *testing.T, target redistest.Target)) {
+	for _, target := range redistest.Targets() {
+		t.Run(target.Name, func(t *testing.T) { test(t, target) })
+	}
 }
 
 func openDB(t testing.TB, u string) *postgres.DB {

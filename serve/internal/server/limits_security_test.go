@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/batch/store"
@@ -352,18 +350,18 @@ func publishRun(t *testing.T, db *postgres.DB, id int64) {
 // could not be sent).
 func TestRedisStallDeadlines(t *testing.T) {
 	w := newWorld(t)
-	rp := newFaultProxy(t, w.rdb.Options().Addr)
+	rp := newFaultProxy(t, w.single(t).Options().Addr)
 	// Dialled as both binaries dial Redis (modelstore.Dial), which makes
 	// socket I/O honour the per-call deadlines; without that every call
 	// waits go-redis's 3 s read timeout and this test fails.
 	viaProxy, err := modelstore.Dial(context.Background(),
-		fmt.Sprintf("redis://%s/%d?max_retries=-1", rp.Addr(), w.rdb.Options().DB), 0, false)
+		fmt.Sprintf("redis://%s/%d?max_retries=-1", rp.Addr(), w.single(t).Options().DB), 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { viaProxy.Close() })
 	e := *w.env
-	e.rdb = viaProxy.(*redis.Client)
+	e.rdb = viaProxy
 	cfg := fastConfig()
 	cfg.API.RequestTimeout = time.Second
 	cfg.Recs.RedisTimeout = 100 * time.Millisecond

@@ -45,11 +45,14 @@ func TestRedisLostModel(t *testing.T) {
 	// batchy is not asked before the loss: the near cache would answer.
 
 	ctx := context.Background()
-	keys, err := w.rdb.Keys(ctx, w.prefix+":*").Result()
-	if err != nil || len(keys) == 0 {
-		t.Fatalf("keys: %d, %v", len(keys), err)
+	rdb := w.single(t)
+	keys, err := rdb.Keys(ctx, w.prefix+":*").Result()
+	tagged, err2 := rdb.Keys(ctx, "{"+w.prefix+"}:*").Result()
+	keys = append(keys, tagged...)
+	if err != nil || err2 != nil || len(tagged) == 0 {
+		t.Fatalf("keys: %d (%d tagged), %v, %v", len(keys), len(tagged), err, err2)
 	}
-	if err := w.rdb.Del(ctx, keys...).Err(); err != nil {
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the pointer gauge to drop", func() bool { return in.metric(t, "setlist_serve_model_pointer_present") == 0 })

@@ -18,6 +18,8 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/modelstore/redistest"
 	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
@@ -40,6 +42,12 @@ const weird = "a b/c%"
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	return newWorldIn(t, newEnv(t))
+}
+
+// newWorldOn is newWorld with the models in target's Redis.
+func newWorldOn(t testing.TB, target redistest.Target) *world {
+	t.Helper()
+	return newWorldIn(t, newEnvOn(t, target))
 }
 
 // newWorldIn builds the world in e (e.g. on a private Redis).
@@ -102,226 +110,238 @@ func songsOf(recs []model.Rec) []setlist.SongID {
 }
 
 func TestRecommendations(t *testing.T) {
-	w := newWorld(t)
-	in := w.start(t, fastConfig(), nil)
-	in.waitModel(t, 1)
+	eachTarget(t, func(t *testing.T, target redistest.Target) {
+		w := newWorldOn(t, target)
+		in := w.start(t, fastConfig(), nil)
+		in.waitModel(t, 1)
 
-	t.Run("Batch", func(t *testing.T) {
-		a := in.recs(t, "batchy", 5)
-		if a.Source != "batch" || a.ModelVersion != 1 || a.UserID != "batchy" {
-			t.Fatalf("answer %+v, want a batch answer of version 1", a)
-		}
-		if want := songsOf(w.v1.Lists["batchy"][:5]); !slices.Equal(a.songs(), want) {
-			t.Fatalf("songs %v, want the stored list %v", a.songs(), want)
-		}
-		it := a.Items[0]
-		if it.Artist == "" || !strings.HasPrefix(it.Track, "Track ") || float32(it.Score) != w.v1.Lists["batchy"][0].Score {
-			t.Fatalf("item %+v is not named and scored as stored", it)
-		}
-	})
-	t.Run("EscapedUserID", func(t *testing.T) {
-		a := in.recs(t, weird, 3)
-		if a.Source != "batch" || a.UserID != weird || !slices.Equal(a.songs(), songsOf(w.v1.Lists[weird][:3])) {
-			t.Fatalf("answer %+v", a)
-		}
-	})
-	t.Run("LargerThanKFoldsIn", func(t *testing.T) {
-		a := in.recs(t, "batchy", 20)
-		if a.Source != "fold-in" || len(a.Items) != 20 {
-			t.Fatalf("n=20 > K=10: source %s with %d items, want fold-in with 20", a.Source, len(a.Items))
-		}
-		for _, s := range a.songs() {
-			if slices.Index(w.songs, s) < 10 {
-				t.Fatalf("fold-in recommended song %d that batchy played", s)
+		t.Run("Batch", func(t *testing.T) {
+			a := in.recs(t, "batchy", 5)
+			if a.Source != "batch" || a.ModelVersion != 1 || a.UserID != "batchy" {
+				t.Fatalf("answer %+v, want a batch answer of version 1", a)
 			}
-		}
-	})
-	t.Run("FoldIn", func(t *testing.T) {
-		a := in.recs(t, "folder", 5)
-		if a.Source != "fold-in" || len(a.Items) != 5 {
-			t.Fatalf("answer %+v, want 5 fold-in songs", a)
-		}
-		for i, it := range a.Items {
-			if idx := slices.Index(w.songs, it.SongID); idx < 10 || idx >= 40 {
-				t.Fatalf("item %d: song index %d: reacted to, or not in the catalog", i, idx)
+			if want := songsOf(w.v1.Lists["batchy"][:5]); !slices.Equal(a.songs(), want) {
+				t.Fatalf("songs %v, want the stored list %v", a.songs(), want)
 			}
-			if i < 3 && (it.Because == nil || slices.Index(w.songs, it.Because.SongID) >= 10) {
-				t.Fatalf("item %d: because %+v, want one of folder's songs", i, it.Because)
+			it := a.Items[0]
+			if it.Artist == "" || !strings.HasPrefix(it.Track, "Track ") || float32(it.Score) != w.v1.Lists["batchy"][0].Score {
+				t.Fatalf("item %+v is not named and scored as stored", it)
 			}
-		}
-		// The answer is cached in Redis under the version.
-		if n := w.rdb.Exists(context.Background(), w.prefix+":v1:foldin:folder").Val(); n != 1 {
-			t.Fatal("fold-in answer not cached in Redis")
-		}
-	})
-	t.Run("Popular", func(t *testing.T) {
-		a := in.recs(t, "newbie", 5)
-		if a.Source != "popular" || !slices.Equal(a.songs(), songsOf(w.v1.Popular[:5])) {
-			t.Fatalf("answer %+v, want the first 5 popular songs", a)
-		}
-	})
-	t.Run("PopularWithoutDisliked", func(t *testing.T) {
-		a := in.recs(t, "disliker", 5)
-		if a.Source != "popular" || !slices.Equal(a.songs(), songsOf(w.v1.Popular[2:7])) {
-			t.Fatalf("answer %v (%s), want popular minus the two disliked songs", a.songs(), a.Source)
-		}
-	})
-	t.Run("Errors", func(t *testing.T) {
-		wantStatus(t, in.get(t, "/v1/users/nobody/recommendations"), http.StatusNotFound)
-		for _, n := range []string{"0", "101", "x", "-1"} {
-			wantStatus(t, in.get(t, "/v1/users/batchy/recommendations?n="+n), http.StatusBadRequest)
-		}
-		wantStatus(t, in.get(t, "/v1/users/tab%09here/recommendations"), http.StatusBadRequest)
+		})
+		t.Run("EscapedUserID", func(t *testing.T) {
+			a := in.recs(t, weird, 3)
+			if a.Source != "batch" || a.UserID != weird || !slices.Equal(a.songs(), songsOf(w.v1.Lists[weird][:3])) {
+				t.Fatalf("answer %+v", a)
+			}
+		})
+		t.Run("LargerThanKFoldsIn", func(t *testing.T) {
+			a := in.recs(t, "batchy", 20)
+			if a.Source != "fold-in" || len(a.Items) != 20 {
+				t.Fatalf("n=20 > K=10: source %s with %d items, want fold-in with 20", a.Source, len(a.Items))
+			}
+			for _, s := range a.songs() {
+				if slices.Index(w.songs, s) < 10 {
+					t.Fatalf("fold-in recommended song %d that batchy played", s)
+				}
+			}
+		})
+		t.Run("FoldIn", func(t *testing.T) {
+			a := in.recs(t, "folder", 5)
+			if a.Source != "fold-in" || len(a.Items) != 5 {
+				t.Fatalf("answer %+v, want 5 fold-in songs", a)
+			}
+			for i, it := range a.Items {
+				if idx := slices.Index(w.songs, it.SongID); idx < 10 || idx >= 40 {
+					t.Fatalf("item %d: song index %d: reacted to, or not in the catalog", i, idx)
+				}
+				if i < 3 && (it.Because == nil || slices.Index(w.songs, it.Because.SongID) >= 10) {
+					t.Fatalf("item %d: because %+v, want one of folder's songs", i, it.Because)
+				}
+			}
+			// The answer is cached in Redis under the version.
+			if n := w.rdb.Exists(context.Background(), modelstore.NewKeys(w.prefix).FoldIn(1, "folder")).Val(); n != 1 {
+				t.Fatal("fold-in answer not cached in Redis")
+			}
+		})
+		t.Run("Popular", func(t *testing.T) {
+			a := in.recs(t, "newbie", 5)
+			if a.Source != "popular" || !slices.Equal(a.songs(), songsOf(w.v1.Popular[:5])) {
+				t.Fatalf("answer %+v, want the first 5 popular songs", a)
+			}
+		})
+		t.Run("PopularWithoutDisliked", func(t *testing.T) {
+			a := in.recs(t, "disliker", 5)
+			if a.Source != "popular" || !slices.Equal(a.songs(), songsOf(w.v1.Popular[2:7])) {
+				t.Fatalf("answer %v (%s), want popular minus the two disliked songs", a.songs(), a.Source)
+			}
+		})
+		t.Run("Errors", func(t *testing.T) {
+			wantStatus(t, in.get(t, "/v1/users/nobody/recommendations"), http.StatusNotFound)
+			for _, n := range []string{"0", "101", "x", "-1"} {
+				wantStatus(t, in.get(t, "/v1/users/batchy/recommendations?n="+n), http.StatusBadRequest)
+			}
+			wantStatus(t, in.get(t, "/v1/users/tab%09here/recommendations"), http.StatusBadRequest)
+		})
 	})
 }
 
 func TestReactionChangesAnswerAndNeverRecommendsReacted(t *testing.T) {
-	w := newWorld(t)
-	in := w.start(t, fastConfig(), nil)
-	in.waitModel(t, 1)
+	eachTarget(t, func(t *testing.T, target redistest.Target) {
+		w := newWorldOn(t, target)
+		in := w.start(t, fastConfig(), nil)
+		in.waitModel(t, 1)
 
-	before := in.recs(t, "batchy", 5)
-	liked, disliked := before.Items[0].SongID, before.Items[1].SongID
-	r := in.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": liked, "kind": "like"})
-	wantStatus(t, r, http.StatusCreated)
-	after := in.recs(t, "batchy", 5)
-	if after.Source != "fold-in" || slices.Contains(after.songs(), liked) {
-		t.Fatalf("after liking %d: %s %v; want a fold-in without the liked song", liked, after.Source, after.songs())
-	}
-	r = in.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": disliked, "kind": "dislike"})
-	wantStatus(t, r, http.StatusCreated)
-	for _, n := range []int{5, 10, 30} {
-		a := in.recs(t, "batchy", n)
-		if slices.Contains(a.songs(), liked) || slices.Contains(a.songs(), disliked) {
-			t.Fatalf("n=%d: %v recommends a liked (%d) or disliked (%d) song back", n, a.songs(), liked, disliked)
+		before := in.recs(t, "batchy", 5)
+		liked, disliked := before.Items[0].SongID, before.Items[1].SongID
+		r := in.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": liked, "kind": "like"})
+		wantStatus(t, r, http.StatusCreated)
+		after := in.recs(t, "batchy", 5)
+		if after.Source != "fold-in" || slices.Contains(after.songs(), liked) {
+			t.Fatalf("after liking %d: %s %v; want a fold-in without the liked song", liked, after.Source, after.songs())
 		}
-	}
-	// A user whose only signal is a dislike falls back to popular without it.
-	pop := in.recs(t, "newbie", 3)
-	wantStatus(t, in.do(t, http.MethodPost, "/v1/users/newbie/reactions", map[string]any{"song_id": pop.Items[0].SongID, "kind": "dislike"}), http.StatusCreated)
-	if a := in.recs(t, "newbie", 3); a.Source != "popular" || slices.Contains(a.songs(), pop.Items[0].SongID) {
-		t.Fatalf("after a dislike: %s %v", a.Source, a.songs())
-	}
-	// Deleting the like changes the answer again and is a 204, then 404.
-	wantStatus(t, in.do(t, http.MethodDelete, fmt.Sprintf("/v1/users/batchy/reactions/%d?kind=like", liked), nil), http.StatusNoContent)
-	wantStatus(t, in.do(t, http.MethodDelete, fmt.Sprintf("/v1/users/batchy/reactions/%d?kind=like", liked), nil), http.StatusNotFound)
-	if a := in.recs(t, "batchy", 5); a.Source != "fold-in" || slices.Contains(a.songs(), disliked) {
-		t.Fatalf("after unliking: %s %v", a.Source, a.songs())
-	}
+		r = in.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": disliked, "kind": "dislike"})
+		wantStatus(t, r, http.StatusCreated)
+		for _, n := range []int{5, 10, 30} {
+			a := in.recs(t, "batchy", n)
+			if slices.Contains(a.songs(), liked) || slices.Contains(a.songs(), disliked) {
+				t.Fatalf("n=%d: %v recommends a liked (%d) or disliked (%d) song back", n, a.songs(), liked, disliked)
+			}
+		}
+		// A user whose only signal is a dislike falls back to popular without it.
+		pop := in.recs(t, "newbie", 3)
+		wantStatus(t, in.do(t, http.MethodPost, "/v1/users/newbie/reactions", map[string]any{"song_id": pop.Items[0].SongID, "kind": "dislike"}), http.StatusCreated)
+		if a := in.recs(t, "newbie", 3); a.Source != "popular" || slices.Contains(a.songs(), pop.Items[0].SongID) {
+			t.Fatalf("after a dislike: %s %v", a.Source, a.songs())
+		}
+		// Deleting the like changes the answer again and is a 204, then 404.
+		wantStatus(t, in.do(t, http.MethodDelete, fmt.Sprintf("/v1/users/batchy/reactions/%d?kind=like", liked), nil), http.StatusNoContent)
+		wantStatus(t, in.do(t, http.MethodDelete, fmt.Sprintf("/v1/users/batchy/reactions/%d?kind=like", liked), nil), http.StatusNotFound)
+		if a := in.recs(t, "batchy", 5); a.Source != "fold-in" || slices.Contains(a.songs(), disliked) {
+			t.Fatalf("after unliking: %s %v", a.Source, a.songs())
+		}
+	})
 }
 
 func TestNearCacheAcrossReplicas(t *testing.T) {
-	w := newWorld(t)
-	a := w.start(t, fastConfig(), nil)
-	b := w.start(t, fastConfig(), nil)
-	a.waitModel(t, 1)
-	b.waitModel(t, 1)
+	eachTarget(t, func(t *testing.T, target redistest.Target) {
+		w := newWorldOn(t, target)
+		a := w.start(t, fastConfig(), nil)
+		b := w.start(t, fastConfig(), nil)
+		a.waitModel(t, 1)
+		b.waitModel(t, 1)
 
-	first := b.recs(t, "batchy", 5)
-	hits := b.metric(t, "setlist_serve_near_cache_hits_total")
-	if again := b.recs(t, "batchy", 5); !slices.Equal(again.songs(), first.songs()) {
-		t.Fatal("a repeated request changed its answer")
-	}
-	if got := b.metric(t, "setlist_serve_near_cache_hits_total"); got != hits+1 {
-		t.Fatalf("near cache hits %v → %v, want +1", hits, got)
-	}
-	// A reaction on replica a must reach b's near cache.
-	liked := first.Items[0].SongID
-	wantStatus(t, a.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": liked, "kind": "like"}), http.StatusCreated)
-	waitFor(t, "replica b to drop batchy's cached answer", func() bool {
-		got := b.recs(t, "batchy", 5)
-		return got.Source == "fold-in" && !slices.Contains(got.songs(), liked)
+		first := b.recs(t, "batchy", 5)
+		hits := b.metric(t, "setlist_serve_near_cache_hits_total")
+		if again := b.recs(t, "batchy", 5); !slices.Equal(again.songs(), first.songs()) {
+			t.Fatal("a repeated request changed its answer")
+		}
+		if got := b.metric(t, "setlist_serve_near_cache_hits_total"); got != hits+1 {
+			t.Fatalf("near cache hits %v → %v, want +1", hits, got)
+		}
+		// A reaction on replica a must reach b's near cache.
+		liked := first.Items[0].SongID
+		wantStatus(t, a.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": liked, "kind": "like"}), http.StatusCreated)
+		waitFor(t, "replica b to drop batchy's cached answer", func() bool {
+			got := b.recs(t, "batchy", 5)
+			return got.Source == "fold-in" && !slices.Contains(got.songs(), liked)
+		})
+		if b.metric(t, `setlist_serve_near_cache_invalidations_total{reason="user"}`) < 1 {
+			t.Fatal("replica b counted no user invalidation")
+		}
 	})
-	if b.metric(t, `setlist_serve_near_cache_invalidations_total{reason="user"}`) < 1 {
-		t.Fatal("replica b counted no user invalidation")
-	}
 }
 
 func TestVersionSwitchUnderLoad(t *testing.T) {
-	w := newWorld(t)
-	v2 := w.version(2, w.songs[20:60])
-	a := w.start(t, fastConfig(), nil)
-	b := w.start(t, fastConfig(), nil)
-	a.waitModel(t, 1)
-	b.waitModel(t, 1)
+	eachTarget(t, func(t *testing.T, target redistest.Target) {
+		w := newWorldOn(t, target)
+		v2 := w.version(2, w.songs[20:60])
+		// No polling within the test: the switch must reach the replicas
+		// by the "version 2" event, on a cluster too.
+		cfg := fastConfig()
+		cfg.Recs.PollInterval = time.Hour
+		a := w.start(t, cfg, nil)
+		b := w.start(t, cfg, nil)
+		a.waitModel(t, 1)
+		b.waitModel(t, 1)
 
-	catalogs := map[int64][]setlist.SongID{1: w.v1.Songs, 2: v2.Songs}
-	lists := map[int64]map[setlist.UserID][]model.Rec{1: w.v1.Lists, 2: v2.Lists}
-	users := []string{"batchy", weird, "folder", "newbie", "disliker"}
-	ctx, stop := context.WithCancel(context.Background())
-	var (
-		wg       sync.WaitGroup
-		requests atomic.Int64
-		seen     [3]atomic.Int64
-		mu       sync.Mutex
-		failures []string
-	)
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 10 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
-	for g := range 8 {
-		in := []*instance{a, b}[g%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil && i < 20000; i++ {
-				u, n := users[(g+i)%len(users)], 3+i%5
-				r, err := in.try(http.MethodGet, fmt.Sprintf("/v1/users/%s/recommendations?n=%d", url.PathEscape(u), n), nil)
-				requests.Add(1)
-				if err != nil || r.status != http.StatusOK {
-					fail("%s: %v status %d %s", u, err, r.status, r.body)
-					continue
-				}
-				var ans recsAnswer
-				if err := jsonUnmarshal(r.body, &ans); err != nil {
-					fail("decode: %v", err)
-					continue
-				}
-				v := ans.ModelVersion
-				if v != 1 && v != 2 {
-					fail("version %d", v)
-					continue
-				}
-				seen[v].Add(1)
-				for _, s := range ans.songs() {
-					if !slices.Contains(catalogs[v], s) {
-						fail("%s: song %d of a version-%d answer is not in that version", u, s, v)
-					}
-				}
-				if ans.Source == "batch" {
-					if want := songsOf(lists[v][setlist.UserID(u)][:n]); !slices.Equal(ans.songs(), want) {
-						fail("%s: batch answer of version %d is %v, want %v", u, v, ans.songs(), want)
-					}
-				}
+		catalogs := map[int64][]setlist.SongID{1: w.v1.Songs, 2: v2.Songs}
+		lists := map[int64]map[setlist.UserID][]model.Rec{1: w.v1.Lists, 2: v2.Lists}
+		users := []string{"batchy", weird, "folder", "newbie", "disliker"}
+		ctx, stop := context.WithCancel(context.Background())
+		var (
+			wg       sync.WaitGroup
+			requests atomic.Int64
+			seen     [3]atomic.Int64
+			mu       sync.Mutex
+			failures []string
+		)
+		fail := func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(failures) < 10 {
+				failures = append(failures, fmt.Sprintf(format, args...))
 			}
-		}()
-	}
-	time.Sleep(300 * time.Millisecond)
-	if err := fixture.Publish(context.Background(), w.rdb, w.prefix, v2); err != nil {
-		t.Fatal(err)
-	}
-	a.waitModel(t, 2)
-	b.waitModel(t, 2)
-	time.Sleep(300 * time.Millisecond)
-	stop()
-	wg.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
-	if seen[1].Load() == 0 || seen[2].Load() == 0 {
-		t.Fatalf("answers by version: v1 %d, v2 %d; the switch was not exercised under load", seen[1].Load(), seen[2].Load())
-	}
-	t.Logf("%d requests across the switch: %d on v1, %d on v2", requests.Load(), seen[1].Load(), seen[2].Load())
-	if got := a.metric(t, "setlist_serve_model_version"); got != 2 {
-		t.Fatalf("setlist_serve_model_version = %v, want 2", got)
-	}
-	if got := a.metric(t, `setlist_serve_model_metric{name="ndcg@5"}`); got != 0.2 {
-		t.Fatalf("ndcg@5 gauge = %v, want version 2's 0.2", got)
-	}
+		}
+		for g := range 8 {
+			in := []*instance{a, b}[g%2]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil && i < 20000; i++ {
+					u, n := users[(g+i)%len(users)], 3+i%5
+					r, err := in.try(http.MethodGet, fmt.Sprintf("/v1/users/%s/recommendations?n=%d", url.PathEscape(u), n), nil)
+					requests.Add(1)
+					if err != nil || r.status != http.StatusOK {
+						fail("%s: %v status %d %s", u, err, r.status, r.body)
+						continue
+					}
+					var ans recsAnswer
+					if err := jsonUnmarshal(r.body, &ans); err != nil {
+						fail("decode: %v", err)
+						continue
+					}
+					v := ans.ModelVersion
+					if v != 1 && v != 2 {
+						fail("version %d", v)
+						continue
+					}
+					seen[v].Add(1)
+					for _, s := range ans.songs() {
+						if !slices.Contains(catalogs[v], s) {
+							fail("%s: song %d of a version-%d answer is not in that version", u, s, v)
+						}
+					}
+					if ans.Source == "batch" {
+						if want := songsOf(lists[v][setlist.UserID(u)][:n]); !slices.Equal(ans.songs(), want) {
+							fail("%s: batch answer of version %d is %v, want %v", u, v, ans.songs(), want)
+						}
+					}
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		if err := fixture.Publish(context.Background(), w.rdb, w.prefix, v2); err != nil {
+			t.Fatal(err)
+		}
+		a.waitModel(t, 2)
+		b.waitModel(t, 2)
+		time.Sleep(300 * time.Millisecond)
+		stop()
+		wg.Wait()
+		for _, f := range failures {
+			t.Error(f)
+		}
+		if seen[1].Load() == 0 || seen[2].Load() == 0 {
+			t.Fatalf("answers by version: v1 %d, v2 %d; the switch was not exercised under load", seen[1].Load(), seen[2].Load())
+		}
+		t.Logf("%d requests across the switch: %d on v1, %d on v2", requests.Load(), seen[1].Load(), seen[2].Load())
+		if got := a.metric(t, "setlist_serve_model_version"); got != 2 {
+			t.Fatalf("setlist_serve_model_version = %v, want 2", got)
+		}
+		if got := a.metric(t, `setlist_serve_model_metric{name="ndcg@5"}`); got != 0.2 {
+			t.Fatalf("ndcg@5 gauge = %v, want version 2's 0.2", got)
+		}
+	})
 }
 
 func TestMetricsMove(t *testing.T) {
@@ -675,7 +695,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 func TestRedisDownFallsBackToFoldIn(t *testing.T) {
 	w := newWorld(t)
 	rp := newFaultProxy(t, "127.0.0.1:6379")
-	opts := *w.rdb.Options()
+	opts := *w.single(t).Options()
 	opts.Addr = rp.Addr()
 	opts.MaxRetries = -1
 	viaProxy := redis.NewClient(&opts)
