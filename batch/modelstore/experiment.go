@@ -18,8 +18,8 @@ import (
 // experiments table; this is serve's copy, read with the pointer on every
 // refresh, so every replica (and a restarted one) routes the same users the
 // same way without a database round trip, and the sweep can see which
-// version it must not retire.
-func (k Keys) Experiment() string { return k.prefix + ":experiment" }
+// version it must not retire. It is in the slot of {P}, with the pointers.
+func (k Keys) Experiment() string { return k.shared("experiment") }
 
 // ExperimentEvent is the events-channel message announcing that the
 // running experiment started or ended.
@@ -92,7 +92,7 @@ func (p *Publisher) CheckChallenger(ctx context.Context, v Version) error {
 	if v == ptr.Current {
 		return fmt.Errorf("version %d is the current version (the control); the challenger must be another: %w", v, setlist.ErrInvalid)
 	}
-	state, err := p.rdb.HGet(ctx, p.versionsKey(), versionString(v)).Result()
+	state, err := p.rdb.HGet(ctx, p.keys.Versions(), versionString(v)).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return unavailable("version state", err)
 	}
@@ -100,8 +100,13 @@ func (p *Publisher) CheckChallenger(ctx context.Context, v Version) error {
 		return fmt.Errorf("version %d has no complete keys in Redis (state %q; a version is kept there while it is current or previous): "+
 			"publish it and roll back (batch rollback), or restore it with batch rollback --to and roll back: %w", v, state, setlist.ErrNotFound)
 	}
+	// A version published before the current key layout keeps its names.
+	_, keys, err := p.meta(ctx, v)
+	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
+		return err
+	}
 	cmds, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, k := range []string{p.keys.Meta(v), p.keys.Items(v), p.keys.Popular(v)} {
+		for _, k := range []string{keys.Meta(v), keys.Items(v), keys.Popular(v)} {
 			pipe.PTTL(ctx, k)
 		}
 		return nil
@@ -150,13 +155,17 @@ func (p *Publisher) StartExperiment(ctx context.Context, r experiment.Routing) e
 // version for the sweep (retired at the next publish if it is neither
 // current nor previous). Removing what is not there is not an error.
 func (p *Publisher) EndExperiment(ctx context.Context) error {
-	_, err := p.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.Del(ctx, p.keys.Experiment())
-		pipe.Publish(ctx, p.keys.Events(), ExperimentEvent)
-		return nil
-	})
-	if err != nil {
+	if err := endExperimentScript.Run(ctx, p.rdb, []string{p.keys.Experiment()}, p.keys.Events()).Err(); err != nil {
 		return unavailable("end experiment", err)
 	}
 	return nil
 }
+
+// endExperimentScript deletes the routing and announces it, atomically. A
+// script rather than a MULTI: on a Redis Cluster a transaction's PUBLISH
+// counts its channel as a key of another slot.
+var endExperimentScript = redis.NewScript(`
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], 'experiment')
+return 1
+`)

@@ -26,7 +26,7 @@ type benchExperiment struct {
 	ctx     context.Context
 	db      *postgres.DB
 	pub     *modelstore.Publisher
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	keys    modelstore.Keys
 	exp     store.Experiment
 	peer    *servePeer
@@ -34,7 +34,7 @@ type benchExperiment struct {
 	created []string
 }
 
-func newBenchExperiment(ctx context.Context, db *postgres.DB, rdb *redis.Client, keys modelstore.Keys, v modelstore.Version, share float64, peer *servePeer) (*benchExperiment, error) {
+func newBenchExperiment(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, keys modelstore.Keys, v modelstore.Version, share float64, peer *servePeer) (*benchExperiment, error) {
 	b := &benchExperiment{ctx: ctx, db: db, pub: modelstore.NewPublisher(rdb, keys), rdb: rdb, keys: keys, peer: peer}
 	if _, err := db.Pool.Exec(ctx, `UPDATE experiments SET status = 'stopped', ended_at = now() WHERE status = 'running'`); err != nil {
 		return nil, err

@@ -261,7 +261,7 @@ func defaultData() string {
 
 // prepare opens the stores and, unless a model is already published under
 // the prefix, imports the data and trains one with the batch CLI.
-func prepare(ctx context.Context, o options) (*postgres.DB, *redis.Client, error) {
+func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClient, error) {
 	db, err := postgres.Open(ctx, o.dbURL)
 	if err != nil {
 		return nil, nil, err
@@ -320,7 +320,7 @@ func batch(ctx context.Context, o options, args ...string) error {
 
 // pickUsers returns users with a stored list, and users with 1 to 200
 // reactions (the fold-in goal's bound).
-func pickUsers(ctx context.Context, db *postgres.DB, rdb *redis.Client, keys modelstore.Keys, v modelstore.Version) (batchUsers, foldUsers []string, err error) {
+func pickUsers(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, keys modelstore.Keys, v modelstore.Version) (batchUsers, foldUsers []string, err error) {
 	rows, err := db.Pool.Query(ctx, `SELECT u.external_id, count(*) FROM users u JOIN reactions r ON r.user_id = u.id GROUP BY u.external_id ORDER BY u.external_id`)
 	if err != nil {
 		return nil, nil, err
@@ -373,7 +373,7 @@ type servePeer struct {
 	stop func()
 }
 
-func startServe(db *postgres.DB, rdb *redis.Client, prefix string, nearCache int64, foldInTTL time.Duration, exposure bool) (*servePeer, error) {
+func startServe(db *postgres.DB, rdb redis.UniversalClient, prefix string, nearCache int64, foldInTTL time.Duration, exposure bool) (*servePeer, error) {
 	var cfg server.Config
 	cfg.SkipExposure = !exposure
 	cfg.Recs.NearCacheBytes = nearCache
