@@ -55,11 +55,9 @@ func (c *cli) versionKeys() (modelstore.Version, map[string][]byte) {
 func (c *cli) flush() {
 	c.t.Helper()
 	ctx := context.Background()
-	for _, pattern := range []string{c.keys.Prefix() + ":*", "{" + c.keys.Prefix() + "}:*"} {
-		iter := c.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			c.rdb.Unlink(ctx, iter.Val())
-		}
+	iter := c.rdb.Scan(ctx, 0, c.keys.Prefix()+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		c.rdb.Unlink(ctx, iter.Val())
 	}
 	if n := c.rdb.Exists(ctx, c.keys.Current()).Val(); n != 0 {
 		c.t.Fatal("flush left the pointer")

@@ -24,32 +24,9 @@ import (
 // instead of the caller's deadline, in serve's request path and in a
 // publish alike.
 func Dial(ctx context.Context, rawURL string, poolSize int, cluster bool) (redis.UniversalClient, error) {
-	var (
-		rdb  redis.UniversalClient
-		addr string
-	)
-	if cluster {
-		opts, err := redis.ParseClusterURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("parse redis cluster url: %w", err)
-		}
-		if poolSize > 0 {
-			opts.PoolSize = poolSize
-		}
-		opts.ContextTimeoutEnabled = true
-		addr = "cluster " + strings.Join(opts.Addrs, ",")
-		rdb = redis.NewClusterClient(opts)
-	} else {
-		opts, err := redis.ParseURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("parse redis url: %w", err)
-		}
-		if poolSize > 0 {
-			opts.PoolSize = poolSize
-		}
-		opts.ContextTimeoutEnabled = true
-		addr = opts.Addr
-		rdb = redis.NewClient(opts)
+	rdb, addr, err := newClient(rawURL, poolSize, cluster)
+	if err != nil {
+		return nil, err
 	}
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
@@ -66,4 +43,29 @@ func Dial(ctx context.Context, rawURL string, poolSize int, cluster bool) (redis
 		}
 	}
 	return rdb, nil
+}
+
+// newClient builds Dial's client without connecting; addr names it in
+// errors.
+func newClient(rawURL string, poolSize int, cluster bool) (rdb redis.UniversalClient, addr string, err error) {
+	if cluster {
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, "", fmt.Errorf("parse redis cluster url: %w", err)
+		}
+		if poolSize > 0 {
+			opts.PoolSize = poolSize
+		}
+		opts.ContextTimeoutEnabled = true
+		return redis.NewClusterClient(opts), "cluster " + strings.Join(opts.Addrs, ","), nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse redis url (a cluster's needs --redis-cluster): %w", err)
+	}
+	if poolSize > 0 {
+		opts.PoolSize = poolSize
+	}
+	opts.ContextTimeoutEnabled = true
+	return redis.NewClient(opts), opts.Addr, nil
 }

@@ -8,16 +8,16 @@
 // x with '%', '{' and '}' percent-escaped; {…} is a Redis Cluster hash tag,
 // except in v{V}, which is "v" and the version: setlist:v12:recs:{ana}):
 //
-//	{P}:current              version readers use; SET last, atomically
-//	{P}:previous             version kept for rollback
-//	{P}:versions             hash: version → building | published (publisher only)
+//	P:{P}:current            version readers use; SET last, atomically
+//	P:{P}:previous           version kept for rollback
+//	P:{P}:versions           hash: version → building | published (publisher only)
 //	P:v{V}:{P}:meta          JSON Meta: run id, trained_at, snapshot_at, params, metrics, counts, key layout
 //	P:v{V}:{P}:items         item side for fold-in: song ids, item factors, per-item weights (binary)
 //	P:v{V}:{P}:popular       the popular list for users with no usable reactions
 //	P:v{V}:recs:{T(U)}       the user's precomputed top-K (binary: song ids and scores)
 //	P:v{V}:foldin:{T(U)}     serve's cached fold-in top-K for U under V (TTL; dropped on U's next reaction)
 //	P:touched:{T(U)}         sequence number of U's last reaction write (store.SeqBase), so a batch list older than it is not served
-//	P:experiment             the running A/B experiment's routing "ID CHALLENGER SHARE SALT" (absent: none); its challenger is never swept
+//	P:{P}:experiment         the running A/B experiment's routing "ID CHALLENGER SHARE SALT" (absent: none); its challenger is never swept
 //	P:exposure:V:D:S:A       HyperLogLog of the users serve answered from version V's source S in experiment arm A on UTC day D (YYYY-MM-DD; expires ExposureTTL after its last add)
 //	P:events                 pub/sub channel: "version V" after a switch, "user U" after a reaction, "experiment" after a start or end
 //
@@ -112,12 +112,13 @@ func (k Keys) Prefix() string { return k.prefix }
 
 func (k Keys) legacy() bool { return k.layout == LayoutLegacy }
 
-// shared is the name of a key in the slot of {P}.
+// shared is the name of a key in the slot of {P}. Like every key it starts
+// with "P:", so one SCAN MATCH P:* finds the whole namespace.
 func (k Keys) shared(name string) string {
 	if k.legacy() {
 		return k.prefix + ":" + name
 	}
-	return "{" + k.tag + "}:" + name
+	return k.tag + ":{" + k.tag + "}:" + name
 }
 
 // Current is the pointer to the version readers use.

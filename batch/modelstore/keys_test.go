@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -19,9 +20,10 @@ func TestKeyNames(t *testing.T) {
 	old := cur.In(modelstore.LayoutLegacy)
 	odd := modelstore.NewKeys("a{b}%")
 	for _, c := range []struct{ got, want string }{
-		{cur.Current(), "{p}:current"},
-		{cur.Previous(), "{p}:previous"},
-		{cur.Versions(), "{p}:versions"},
+		{cur.Current(), "p:{p}:current"},
+		{cur.Previous(), "p:{p}:previous"},
+		{cur.Versions(), "p:{p}:versions"},
+		{cur.Experiment(), "p:{p}:experiment"},
 		{cur.Events(), "p:events"},
 		{cur.VersionPrefix(7), "p:v7:"},
 		{cur.Meta(7), "p:v7:{p}:meta"},
@@ -33,11 +35,12 @@ func TestKeyNames(t *testing.T) {
 		{cur.Touched("ana"), "p:touched:{ana}"},
 		{cur.Recs(7, "a}b{c%"), "p:v7:recs:{a%7Db%7Bc%25}"},
 		{cur.Touched("%7D"), "p:touched:{%257D}"},
-		{odd.Current(), "{a%7Bb%7D%25}:current"},
+		{odd.Current(), "a%7Bb%7D%25:{a%7Bb%7D%25}:current"},
 		{odd.Recs(7, "x"), "a%7Bb%7D%25:v7:recs:{x}"},
 		{old.Current(), "p:current"},
 		{old.Previous(), "p:previous"},
 		{old.Versions(), "p:versions"},
+		{old.Experiment(), "p:experiment"},
 		{old.Events(), "p:events"},
 		{old.Meta(7), "p:v7:meta"},
 		{old.Items(7), "p:v7:items"},
@@ -103,5 +106,32 @@ func TestKeySlots(t *testing.T) {
 	// version (a tag of the version) would give 1.
 	if len(slots) < 900 {
 		t.Errorf("%d users' lists in %d slots, want them spread", users, len(slots))
+	}
+}
+
+// TestDial connects as both binaries do, to a single Redis and to a
+// cluster (whose URL lists every node, as --redis-url does).
+func TestDial(t *testing.T) {
+	for _, target := range redistest.Targets() {
+		t.Run(target.Name, func(t *testing.T) {
+			_, prefix := target.Client(t) // cleans the key below
+			rdb, err := modelstore.Dial(context.Background(), target.URL(t), 4, target.Cluster)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdb.Close()
+			_, isCluster := rdb.(*redis.ClusterClient)
+			if isCluster != target.Cluster {
+				t.Fatalf("%T for cluster=%v", rdb, target.Cluster)
+			}
+			if err := rdb.Set(context.Background(), prefix+":dial", "x", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := modelstore.Dial(ctx, "redis://127.0.0.1:1", 0, true); err == nil {
+		t.Error("a cluster with no reachable node dialled")
 	}
 }
