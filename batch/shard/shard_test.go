@@ -74,7 +74,7 @@ func recs(t *testing.T, rdb redis.UniversalClient, prefix string, v modelstore.V
 	var mu sync.Mutex
 	out := map[string][]byte{}
 	err := redistest.ForEachNode(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
-		iter := node.Scan(ctx, 0, pat+"*", 1000).Iterator()
+		iter := node.Scan(ctx, 0, pat+"*", 10000).Iterator()
 		for iter.Next(ctx) {
 			b, err := node.Get(ctx, iter.Val()).Bytes()
 			if err != nil {
