@@ -66,7 +66,7 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 		t.Fatalf("Current = %d, %v; want the legacy pointer's 2", v, err)
 	}
 	pub, err := r.Load(ctx, 2)
-	if err != nil || r.KeysFor(2).Layout() != modelstore.LayoutLegacy {
+	if err != nil || r.KeysFor(2).Layout() != modelstore.LayoutLegacy || modelstore.LayoutOf(pub.Meta) != modelstore.LayoutLegacy {
 		t.Fatalf("Load(2) = %v, layout %d", err, r.KeysFor(2).Layout())
 	}
 	_, want2 := release(users, 2).List(3)
