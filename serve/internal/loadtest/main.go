@@ -1,8 +1,9 @@
 // Command loadtest measures serve against the bare Fiber + go-redis baseline
 // on the same machine in the same run, on realistic data: the shared Spotify
 // playlists export when present (13.6k users × 10k songs), else synthetic data
-// of the same size, imported and trained with the real batch CLI (64 factors,
-// top-20 stored) into a database and Redis prefix of its own.
+// of the same size, imported and trained with the real batch CLI (ALS with 64
+// factors, or EASE with -family ease; top-20 stored) into a database and
+// Redis prefix of its own.
 //
 // Scenarios, each run -runs times interleaved, reporting best and median:
 //
@@ -13,7 +14,8 @@
 //	batch-noexp   batch without exposure counting (what counting costs)
 //	batch+near-noexp  batch+near without exposure counting
 //	fold-in       serve, n above the stored K with the Redis fold-in cache
-//	              expiring at once: Postgres read + solve + top-K every request
+//	              expiring at once: Postgres read + fold-in (ALS: a solve;
+//	              EASE: a sum of B's rows) + top-K every request
 //
 // Load comes from wrk when it is installed (apt-get install wrk), else from a
 // built-in generator; both hold -connections keep-alive connections to
@@ -51,6 +53,8 @@ import (
 
 	"github.com/setlist/setlist"
 	batchcmd "github.com/setlist/setlist/batch/command"
+	"github.com/setlist/setlist/batch/ease"
+	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/serve/internal/loadtest/bare"
@@ -74,6 +78,7 @@ type options struct {
 	wrkCPUs                       string
 	wrkThreads                    int
 	experimentShare               float64
+	family                        string
 }
 
 func run() error {
@@ -94,6 +99,7 @@ func run() error {
 	flag.IntVar(&o.wrkThreads, "wrk-threads", 2, "wrk threads")
 	flag.Float64Var(&o.experimentShare, "experiment", 0, "if > 0, add the scenario batch+exp: the batch scenario's server while an A/B experiment "+
 		"routes this share of users to a copy of the model under a new version (toggled on around each of its runs, so batch and batch+exp share the run)")
+	flag.StringVar(&o.family, "family", "als", "model family to train when none is published under -redis-prefix: als (64 factors) or ease (λ and pruning defaults)")
 	flag.Parse()
 	if o.duration > 2*time.Minute || o.connections > 1024 || o.runs > 20 {
 		return errors.New("refusing an unbounded load: -duration ≤ 2m, -connections ≤ 1024, -runs ≤ 20")
@@ -106,11 +112,7 @@ func run() error {
 	defer db.Close()
 	defer rdb.Close()
 	reader := modelstore.NewReader(rdb, o.prefix)
-	v, err := reader.Current(ctx)
-	if err != nil {
-		return err
-	}
-	pub, err := reader.Load(ctx, v)
+	v, pub, err := loadModel(ctx, reader)
 	if err != nil {
 		return err
 	}
@@ -118,8 +120,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("model version %d: %d items × %d factors, K=%d; %d users with a stored list, %d with ≤ 200 reactions for fold-in\n",
-		v, pub.Catalog.Len(), pub.Side.Factors, pub.Meta.K, len(batchUsers), len(foldUsers))
+	fmt.Printf("model version %d: %s, K=%d; %d users with a stored list, %d with ≤ 200 reactions for fold-in\n",
+		v, describeModel(pub), pub.Meta.K, len(batchUsers), len(foldUsers))
 
 	gen := o.generator
 	if gen == "auto" {
@@ -291,11 +293,47 @@ func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClien
 	if err := batch(ctx, o, "import", "--csv", csv); err != nil {
 		return nil, nil, err
 	}
-	fmt.Println("training and publishing (64 factors, top 20 per user)")
-	if err := batch(ctx, o, "train", "--factors", "64", "-k", "20", "--force", "--eval-users", "2000"); err != nil {
+	if err := batch(ctx, o, trainArgs(o.family)...); err != nil {
 		return nil, nil, err
 	}
 	return db, rdb, nil
+}
+
+// trainArgs is the batch train the load test publishes with.
+func trainArgs(family string) []string {
+	args := []string{"train", "--family", family, "-k", "20", "--force", "--eval-users", "2000"}
+	if family == "als" {
+		args = append(args, "--factors", "64")
+	}
+	fmt.Printf("training and publishing (%s, top 20 per user)\n", family)
+	return args
+}
+
+// loadModel reads the current version the load runs against.
+func loadModel(ctx context.Context, reader *modelstore.Reader) (modelstore.Version, *model.Published, error) {
+	v, err := reader.Current(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	pub, err := reader.Load(ctx, v)
+	if err != nil {
+		return 0, nil, err
+	}
+	return v, pub, nil
+}
+
+// describeModel names a published model's family and shape through the
+// family-agnostic item model (pub.Side is nil for an EASE version).
+func describeModel(pub *model.Published) string {
+	im := pub.Items
+	s := fmt.Sprintf("%s, %d items", im.Family(), im.NumItems())
+	if side := model.ALSSide(im); side != nil {
+		s += fmt.Sprintf(" × %d factors", side.Factors)
+	}
+	if e, ok := im.(interface{ Pruned() *ease.Pruned }); ok {
+		s += fmt.Sprintf(", B pruned to %d a row", e.Pruned().M)
+	}
+	return s
 }
 
 func checkGzip(p string) error {
