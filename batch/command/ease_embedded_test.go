@@ -76,9 +76,32 @@ func TestEASEEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.Has("b_indices") || !f.Has("b_values") || f.Has("user_factors") {
+	if !f.Has("b_indices") || !f.Has("b_values") || f.Has("user_factors") || f.Has("item_factors") {
 		t.Fatal("the EASE export lacks B or carries ALS factors")
 	}
+	// The id maps: B's rows and columns are items.csv's rows; users.csv
+	// lists the users with a stored list.
+	bi, err := f.Array("b_indices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	itemRows := csvRows(t, filepath.Join(dir, "items.csv"))
+	if len(bi.Shape) != 2 || bi.Shape[0] != itemRows || bi.Shape[1] < 1 || bi.Shape[1] >= itemRows {
+		t.Fatalf("b_indices shape %v for %d rows of items.csv", bi.Shape, itemRows)
+	}
+	if n := csvRows(t, filepath.Join(dir, "users.csv")); n < 200*9/10 || n > 200 {
+		t.Fatalf("users.csv has %d users, want ≈ the 200 with reactions", n)
+	}
+}
+
+// csvRows counts a CSV file's data rows (after the header).
+func csvRows(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(strings.TrimSpace(string(b)), "\n")
 }
 
 func readNPZ(path string) (*npz.File, error) {
