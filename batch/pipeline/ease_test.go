@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/ease"
@@ -177,5 +178,64 @@ func TestTuneOnlyChoosesFamily(t *testing.T) {
 	}
 	if res2.Params.Family != model.FamilyEASE || res2.Params.EASE == nil || res2.Params.EASE.Lambda != tuned.Params.EASE.Lambda {
 		t.Fatalf("after an ALS-only search train --family auto trained %q with %+v; the published run was EASE with %+v", res2.Params.Family, res2.Params.EASE, tuned.Params.EASE)
+	}
+}
+
+// TestFamilyBudget: batch tune --family auto --tune-budget D honours D for
+// the ALS search and the family comparison together, overrunning by at most
+// about one trial as ALS-only tuning does (als.TestTuneBudget): the ALS
+// search is given D less the EASE trials' predicted cost, and an EASE trial
+// starts only when it is predicted to end within D.
+func TestFamilyBudget(t *testing.T) {
+	e := newEnv(t)
+	const budget = 3 * time.Second
+	cfg := smallConfig()
+	cfg.Family, cfg.TuneBudget, cfg.TuneOnly = pipeline.FamilyAuto, budget, true
+	res, err := pipeline.Run(context.Background(), cfg, e.deps())
+	if err != nil {
+		t.Fatalf("tune: %v", err)
+	}
+	c := res.Params.Choice
+	if c == nil || c.Skipped != "" || len(c.Trials) == 0 || res.Tuning == nil {
+		t.Fatalf("no family comparison: choice %+v", c)
+	}
+	var longest time.Duration
+	for _, tr := range res.Tuning.Trials {
+		longest = max(longest, tr.Duration)
+	}
+	for _, tr := range c.Trials {
+		longest = max(longest, time.Duration(tr.Seconds*float64(time.Second)))
+	}
+	used := time.Duration((res.Timings["tune"] + res.Timings["family"]) * float64(time.Second))
+	t.Logf("search %v (ALS %v of its %v, family %.2fs with %d EASE trials) of %v; longest trial %v",
+		used, res.Tuning.Used, res.Tuning.Budget, res.Timings["family"], len(c.Trials), budget, longest)
+	if res.Tuning.Budget >= budget {
+		t.Errorf("the ALS search had the whole %v budget (%v) and the family comparison none", budget, res.Tuning.Budget)
+	}
+	if used > budget+longest+longest/2 {
+		t.Errorf("the search and the family comparison took %v of a %v budget; longest trial %v", used, budget, longest)
+	}
+}
+
+// TestFamilyWinner is the incumbent rule across families: the incumbent
+// stays unless the other family beats it by more than the noise margin.
+func TestFamilyWinner(t *testing.T) {
+	for _, tc := range []struct {
+		incumbent         string
+		als, ease, margin float64
+		want              string
+	}{
+		{model.FamilyALS, 0.20, 0.21, 0.02, model.FamilyALS},   // EASE ahead within the noise
+		{model.FamilyALS, 0.20, 0.23, 0.02, model.FamilyEASE},  // EASE ahead beyond it
+		{model.FamilyALS, 0.20, 0.22, 0.02, model.FamilyALS},   // exactly the margin is noise
+		{model.FamilyEASE, 0.21, 0.20, 0.02, model.FamilyEASE}, // ALS ahead within the noise
+		{model.FamilyEASE, 0.23, 0.20, 0.02, model.FamilyALS},  // ALS ahead beyond it
+		{model.FamilyEASE, 0.19, 0.20, 0, model.FamilyEASE},
+		{model.FamilyALS, 0.20, 0.20, 0, model.FamilyALS}, // a tie keeps the incumbent
+		{model.FamilyEASE, 0.20, 0.20, 0, model.FamilyEASE},
+	} {
+		if got := pipeline.FamilyWinner(tc.incumbent, tc.als, tc.ease, tc.margin); got != tc.want {
+			t.Errorf("incumbent %s, ALS %.2f, EASE %.2f, margin %.2f: %s, want %s", tc.incumbent, tc.als, tc.ease, tc.margin, got, tc.want)
+		}
 	}
 }

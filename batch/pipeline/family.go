@@ -42,16 +42,49 @@ type FamilyChoice struct {
 
 // EASETrial is one EASE setting scored on the tuner's validation split.
 type EASETrial struct {
-	Params ease.Params `json:"params"`
-	NDCG   float64     `json:"ndcg_at_5"`
+	Params  ease.Params `json:"params"`
+	NDCG    float64     `json:"ndcg_at_5"`
+	Seconds float64     `json:"seconds"`
+}
+
+// easeTrials is how many EASE trials a family comparison plans: the λ
+// grid and the two other weightings.
+var easeTrials = len(lambdaScales) + 2
+
+// easeOffer says whether EASE can be offered on a catalog of n songs
+// (skipped is why not: memory, or with a tune budget time) and how long
+// one of its trials is predicted to take.
+func (r *run) easeOffer(n int) (perTrial time.Duration, skipped string) {
+	cfg := r.cfg
+	if err := ease.CheckFits(n, cfg.MemoryLimit); err != nil {
+		return 0, err.Error()
+	}
+	threads := float64(als.ResolveThreads(cfg.Threads))
+	perTrial = time.Duration(float64(n) * float64(n) * float64(n) / easeFlopsPerSecond / threads * float64(time.Second))
+	if cfg.TuneBudget > 0 && 2*perTrial > cfg.TuneBudget/2 {
+		return perTrial, fmt.Sprintf("one EASE trial on %d songs takes about %v, more than a quarter of the %v budget", n, perTrial.Round(time.Second), cfg.TuneBudget)
+	}
+	return perTrial, ""
+}
+
+// familyReserve is the share of a search's budget kept for the family
+// comparison: every planned EASE trial at its predicted cost, at most half.
+// The ALS search gets the rest, so the two together honour the budget as
+// ALS-only tuning does (overrunning by at most about one trial).
+func familyReserve(budget, perTrial time.Duration) time.Duration {
+	return min(budget/2, time.Duration(easeTrials)*perTrial)
 }
 
 // chooseFamily compares ALS's pick with EASE on the tuner's first
 // validation split (the same SplitHoldout of train, fraction and seed) and
 // keeps the incumbent family (the last published one, else ALS) unless
-// the other beats it by more than the ALS search's noise margin. EASE is
-// offered only when its matrices fit Config.MemoryLimit and, with a tune
-// budget, when a few of its trials fit in half of it.
+// the other beats it by more than the ALS search's noise margin
+// (familyWinner). EASE is offered only when its matrices fit
+// Config.MemoryLimit and, with a tune budget, when two of its trials fit in
+// a quarter of it. With a budget the comparison runs in what the ALS search
+// left of it (familyReserve): an EASE trial starts only when its predicted
+// end (the last trial's measured time, at first the flop estimate) is
+// within the budget, except the first, whose cost was reserved.
 func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Params) (string, *ease.Params, error) {
 	cfg := r.cfg
 	fc := &FamilyChoice{Chosen: model.FamilyALS, Incumbent: r.lastFamily(ctx)}
@@ -60,18 +93,16 @@ func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Para
 		fc.Margin = r.res.Tuning.NoiseMargin
 	}
 	n := train.Cols
-	if err := ease.CheckFits(n, cfg.MemoryLimit); err != nil {
-		fc.Skipped = err.Error()
-		r.deps.Logger.Info("EASE not offered: the catalog does not fit the memory limit", "songs", n, "need_bytes", ease.NeedBytes(n), "limit_bytes", cfg.MemoryLimit)
+	perTrial, skipped := r.easeOffer(n)
+	if skipped != "" {
+		fc.Skipped = skipped
+		r.deps.Logger.Info("EASE not offered", "songs", n, "need_bytes", ease.NeedBytes(n), "limit_bytes", cfg.MemoryLimit,
+			"seconds_per_trial", perTrial.Seconds(), "budget", cfg.TuneBudget.String(), "why", skipped)
 		return model.FamilyALS, nil, nil
 	}
-	threads := float64(als.ResolveThreads(cfg.Threads))
-	perTrial := time.Duration(float64(n) * float64(n) * float64(n) / easeFlopsPerSecond / threads * float64(time.Second))
-	easeBudget := cfg.TuneBudget / 2
-	if cfg.TuneBudget > 0 && 2*perTrial > easeBudget {
-		fc.Skipped = fmt.Sprintf("one EASE trial on %d songs takes about %v, more than half of half the %v budget", n, perTrial.Round(time.Second), cfg.TuneBudget)
-		r.deps.Logger.Info("EASE not offered: its trials do not fit the tuning budget", "songs", n, "seconds_per_trial", perTrial.Seconds(), "budget", cfg.TuneBudget.String())
-		return model.FamilyALS, nil, nil
+	end := r.searchEnd
+	if cfg.TuneBudget > 0 && end.IsZero() {
+		end = r.deps.Now().Add(familyReserve(cfg.TuneBudget, perTrial))
 	}
 	var choice *ease.Params
 	err := r.phase("family", func() error {
@@ -89,12 +120,12 @@ func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Para
 		if keep == 0 {
 			keep = ease.DefaultPrune
 		}
-		start := r.deps.Now()
 		base := ease.DefaultParams()
 		base.Threads = cfg.Threads
 		scale := ease.Scale(fit, base)
 		best := -1.0
 		try := func(p ease.Params) error {
+			start := r.deps.Now()
 			m, _, err := ease.Train(ctx, fit, p, ease.Options{MemoryLimit: cfg.MemoryLimit})
 			if err != nil {
 				return err
@@ -103,14 +134,17 @@ func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Para
 			if err != nil {
 				return err
 			}
-			fc.Trials = append(fc.Trials, EASETrial{Params: p, NDCG: em.NDCG})
+			perTrial = r.deps.Now().Sub(start)
+			fc.Trials = append(fc.Trials, EASETrial{Params: p, NDCG: em.NDCG, Seconds: perTrial.Seconds()})
 			r.deps.Logger.Info("EASE trial", "lambda", p.Lambda, "weighting", p.Weighting, "ndcg_at_5", em.NDCG, "als_ndcg_at_5", fc.ALSScore)
 			if em.NDCG > best {
 				best, choice = em.NDCG, &p
 			}
 			return nil
 		}
-		left := func() bool { return cfg.TuneBudget == 0 || r.deps.Now().Sub(start)+perTrial <= easeBudget }
+		left := func() bool {
+			return cfg.TuneBudget == 0 || len(fc.Trials) == 0 || !r.deps.Now().Add(perTrial).After(end)
+		}
 		trials := 0
 		for _, s := range lambdaScales {
 			if (cfg.TuneBudget == 0 && trials >= 4) || !left() {
@@ -139,22 +173,32 @@ func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Para
 	if err != nil {
 		return "", nil, err
 	}
-	easeWins := fc.EASEScore > fc.ALSScore+fc.Margin
-	if fc.Incumbent == model.FamilyEASE {
-		easeWins = !(fc.ALSScore > fc.EASEScore+fc.Margin)
+	if choice != nil {
+		fc.Chosen = familyWinner(fc.Incumbent, fc.ALSScore, fc.EASEScore, fc.Margin)
 	}
-	if choice == nil {
-		easeWins = false
-	}
-	if easeWins {
-		fc.Chosen = model.FamilyEASE
-	}
+	easeWins := fc.Chosen == model.FamilyEASE
 	r.deps.Logger.Info("family chosen", "family", fc.Chosen, "incumbent", fc.Incumbent, "als_ndcg_at_5", fc.ALSScore,
 		"ease_ndcg_at_5", fc.EASEScore, "noise_margin", fc.Margin)
 	if !easeWins {
 		return model.FamilyALS, nil, nil
 	}
 	return model.FamilyEASE, choice, nil
+}
+
+// familyWinner is the incumbent rule across families: the incumbent
+// (ALS unless it is EASE) stays unless the other family's validation
+// NDCG@5 beats it by more than the noise margin.
+func familyWinner(incumbent string, alsScore, easeScore, margin float64) string {
+	if incumbent == model.FamilyEASE {
+		if alsScore > easeScore+margin {
+			return model.FamilyALS
+		}
+		return model.FamilyEASE
+	}
+	if easeScore > alsScore+margin {
+		return model.FamilyEASE
+	}
+	return model.FamilyALS
 }
 
 // lastFamily is the family of the run a new one starts from (familyRun);

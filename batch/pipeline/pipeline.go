@@ -253,6 +253,9 @@ type run struct {
 	cfg  Config
 	deps Deps
 	res  *Result
+	// searchEnd is when a budgeted search with family auto must end, the
+	// family comparison included (tune sets it; see familyReserve).
+	searchEnd time.Time
 }
 
 type nopBar struct{}
@@ -434,6 +437,15 @@ func (r *run) tune(ctx context.Context, train *als.CSR, incumbent als.Params) (a
 	err := r.phase("tune", func() (err error) {
 		inc := incumbent
 		tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
+		if cfg.Family == FamilyAuto && cfg.TuneBudget > 0 {
+			// One budget for the search and the family comparison: the
+			// ALS search ends early by what EASE's trials are predicted
+			// to take.
+			r.searchEnd = r.deps.Now().Add(cfg.TuneBudget)
+			if perTrial, skipped := r.easeOffer(train.Cols); skipped == "" {
+				tc.Budget -= familyReserve(cfg.TuneBudget, perTrial)
+			}
+		}
 		bar, progress := r.tuneProgress(cfg)
 		defer ended(bar, &err)
 		tr, err := als.Tune(ctx, train, tc, func(t als.Trial) {

@@ -1,0 +1,4 @@
+package pipeline
+
+// FamilyWinner exposes familyWinner to the external tests.
+var FamilyWinner = familyWinner
