@@ -26,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/setlist/setlist/batch/als"
 )
@@ -90,11 +92,14 @@ type Model struct {
 }
 
 // NeedBytes is the memory training a catalog of items songs takes at its
-// peak: the float64 Gram matrix inverted in place (8·n²) and the float32 B
-// (4·n²), plus the sweep's panels (three n×128 float64).
+// peak: the float64 Gram matrix (8·n²), inverted in place and turned into
+// the float32 B in the same buffer (weightsFromInverse), plus the sweep's
+// panels (three n×128 float64). The trained Model's B keeps that buffer
+// (8·n², twice B's size) alive: a second 4·n² buffer for B would raise the
+// peak by half, and the peak is what limits the catalog.
 func NeedBytes(items int) int64 {
 	n := int64(items)
-	return 12*n*n + 3*8*n*sweepBlock
+	return 8*n*n + 3*8*n*sweepBlock
 }
 
 // MemoryError is a catalog too large for the memory limit.
@@ -104,8 +109,8 @@ type MemoryError struct {
 }
 
 func (e *MemoryError) Error() string {
-	return fmt.Sprintf("ease: a catalog of %d songs needs %s to train (float64 Gram and inverse %s + float32 B %s), over the memory limit of %s; train ALS for this catalog",
-		e.Items, bytesString(e.Need), bytesString(8*int64(e.Items)*int64(e.Items)), bytesString(4*int64(e.Items)*int64(e.Items)), bytesString(e.Limit))
+	return fmt.Sprintf("ease: a catalog of %d songs needs %s to train (float64 songs × songs Gram, inverted in place into B), over the memory limit of %s (--memory-limit; at most %d songs fit it); train ALS for this catalog",
+		e.Items, bytesString(e.Need), bytesString(e.Limit), MaxItems(e.Limit))
 }
 
 // CheckFits refuses a catalog whose training would not fit limit bytes
@@ -119,7 +124,7 @@ func CheckFits(items int, limit int64) error {
 
 // MaxItems is the largest catalog CheckFits accepts under limit.
 func MaxItems(limit int64) int {
-	n := int(math.Sqrt(float64(limit) / 12))
+	n := int(math.Sqrt(float64(limit) / 8))
 	for n > 0 && NeedBytes(n) > limit {
 		n--
 	}
@@ -255,8 +260,14 @@ func gram(ctx context.Context, m *als.CSR, wp als.Params, iw []float32, threads 
 	return g, nil
 }
 
-// weightsFromInverse turns P's lower triangle into B: B_ji = −P_ji / P_ii,
-// B_ii = 0, float32.
+// weightsFromInverse turns P's lower triangle into B in place: B_ji =
+// −P_ji / P_ii, B_ii = 0, float32, written over p's own buffer (the
+// returned slice aliases p, which must not be used after).
+//
+// Row j of B (4n bytes at 4jn) overwrites half of P's row ⌊j/2⌋ (8n bytes
+// at 8kn), so rows are converted in stages [2^s, 2^(s+1)): a stage only
+// overwrites rows of the stages before it, already converted, and its rows
+// are independent. Row 0 overwrites itself and goes through a copy.
 func weightsFromInverse(p []float64, n, threads int) []float32 {
 	diag := make([]float64, n)
 	for i := range diag {
@@ -277,17 +288,23 @@ func weightsFromInverse(p []float64, n, threads int) []float32 {
 			}
 		}
 	})
-	b := make([]float32, n*n)
-	parallel(n, 64, threads, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			row := b[j*n : (j+1)*n]
-			prow := p[j*n : (j+1)*n]
-			for i, v := range prow {
-				row[i] = float32(-v / diag[i])
-			}
-			row[j] = 0
+	b := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(p))), n*n)
+	convert := func(j int, prow []float64) {
+		row := b[j*n : (j+1)*n]
+		for i, v := range prow {
+			row[i] = float32(-v / diag[i])
 		}
-	})
+		row[j] = 0
+	}
+	convert(0, slices.Clone(p[:n]))
+	for lo := 1; lo < n; lo *= 2 {
+		hi := min(n, 2*lo)
+		parallel(hi-lo, 64, threads, func(a, z int) {
+			for j := lo + a; j < lo+z; j++ {
+				convert(j, p[j*n:(j+1)*n])
+			}
+		})
+	}
 	return b
 }
 

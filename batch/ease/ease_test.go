@@ -221,7 +221,7 @@ func TestMemoryGuard(t *testing.T) {
 	if !errors.As(err, &me) || me.Items != 300 || me.Need != NeedBytes(300) || me.Limit != limit {
 		t.Fatalf("err = %v, want a MemoryError for 300 songs", err)
 	}
-	for _, s := range []string{"300 songs", "over the memory limit", "ALS"} {
+	for _, s := range []string{"300 songs", "over the memory limit", "--memory-limit", "at most 299 songs", "ALS"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)
 		}
@@ -305,5 +305,85 @@ func TestPruned(t *testing.T) {
 	b[40] ^= 1
 	if err := back.UnmarshalBinary(b); err == nil {
 		t.Fatal("corrupt pruned model accepted")
+	}
+}
+
+// TestWeightsInPlace checks B, written over the inverse's own buffer in
+// stages, against B computed from a copy of P, at a size that is not a
+// power of two (several stages, the last one partial) and with threads.
+func TestWeightsInPlace(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 133, 300} {
+		rng := rand.New(rand.NewPCG(3, uint64(n)))
+		p := make([]float64, n*n)
+		for i := 0; i < n; i++ {
+			for j := 0; j <= i; j++ {
+				p[i*n+j] = rng.NormFloat64()
+			}
+			p[i*n+i] = 1 + rng.Float64()
+		}
+		want := make([]float32, n*n)
+		for j := 0; j < n; j++ {
+			for i := 0; i < n; i++ {
+				if i != j {
+					want[j*n+i] = float32(-p[max(i, j)*n+min(i, j)] / p[i*n+i])
+				}
+			}
+		}
+		for _, threads := range []int{1, 2} {
+			got := weightsFromInverse(slices.Clone(p), n, threads)
+			if !slices.Equal(got, want) {
+				t.Fatalf("n %d, %d threads: in-place B differs from B computed from a copy", n, threads)
+			}
+		}
+	}
+}
+
+// TestPruneLossBound: a pruned model's score of any song is within
+// Σ_j |x_j|·d_j of the dense one, d_j being row j's smallest kept
+// magnitude (Prune's documented bound), for every user and several m.
+func TestPruneLossBound(t *testing.T) {
+	x := synthetic(200, 120, 5)
+	m, _, err := Train(context.Background(), x, DefaultParams(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.Items
+	dense, pruned := make([]float32, n), make([]float32, n)
+	for _, keep := range []int{1, 8, 40} {
+		p := m.Prune(keep, 0)
+		d := make([]float64, n)
+		for j := range d {
+			d[j] = math.Inf(1)
+			for _, v := range p.Val[j*keep : (j+1)*keep] {
+				d[j] = min(d[j], math.Abs(float64(v)))
+			}
+		}
+		worst := 0.0
+		for u := 0; u < x.Rows; u++ {
+			cols, vals := x.Row(u)
+			fd, err := m.Fold(cols, vals)
+			if err != nil {
+				continue
+			}
+			fp, _ := p.Fold(cols, vals)
+			fd.Scores(dense)
+			fp.Scores(pruned)
+			var bound float64
+			for k, c := range fd.Cols {
+				bound += math.Abs(float64(fd.X[k])) * d[c]
+			}
+			for i := range dense {
+				diff := math.Abs(float64(dense[i] - pruned[i]))
+				if diff > bound*(1+1e-5)+1e-6 {
+					t.Fatalf("m %d, user %d, song %d: pruning moved the score by %g, over the bound %g", keep, u, i, diff, bound)
+				}
+				if bound > 0 {
+					worst = max(worst, diff/bound)
+				}
+			}
+		}
+		if worst == 0 {
+			t.Errorf("m %d: pruning changed no score; the bound was not exercised", keep)
+		}
 	}
 }

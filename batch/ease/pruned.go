@@ -33,6 +33,11 @@ const DefaultPrune = 128
 
 // Prune keeps the m entries of largest magnitude of each row of B (ties to
 // the lower song), at most Items−1 (the diagonal is zero).
+//
+// The loss is bounded: every dropped entry of row j is at most d_j, the
+// smallest kept magnitude, so a user's score of any song moves by at most
+// Σ_j |x_j|·d_j over the songs j they reacted to (TestPruneLossBound); on
+// the shared data the ranking does not lose but gains (docs/BENCHMARKS.md).
 func (m *Model) Prune(keep int, threads int) *Pruned {
 	n := m.Items
 	keep = max(0, min(keep, n-1))
