@@ -64,6 +64,7 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "eval-users", Usage: "evaluate on a seeded sample of this many users (0: all)", EnvVars: env("EVAL_USERS"), Destination: &cfg.EvalUsers},
 			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batchSize},
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
+			&cli.BoolFlag{Name: "hold", Usage: "write the complete version to Redis but leave readers on the current one: a challenger for batch experiment start, or for promotion", EnvVars: env("HOLD"), Destination: &cfg.Hold},
 			keepFlag(&cfg.Keep),
 			&cli.StringFlag{Name: "family", Usage: "model family: als; ease (the closed-form item-item model; its catalog must fit --memory-limit); or auto (a tuning run compares both on its validation split and keeps the published family unless the other beats it by the noise margin)", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
 			&cli.StringFlag{Name: "memory-limit", Usage: "memory EASE training may use, e.g. 16GiB (auto: 3/4 of the process's memory limit, else of the machine's memory)", EnvVars: env("MEMORY_LIMIT"), Value: "auto", Destination: &memLimit},
@@ -168,7 +169,9 @@ func printRun(w io.Writer, r *pipeline.Result) {
 			fmt.Fprintf(w, " as version %d", r.Version)
 		}
 		fmt.Fprintln(w)
-		if r.Status == "staged" {
+		if r.Status == "staged" && r.Publish.Users > 0 {
+			fmt.Fprintf(w, "  next:    batch experiment start --challenger %d --share 0.1 (readers stay on the current version until then)\n", r.Version)
+		} else if r.Status == "staged" {
 			fmt.Fprintf(w, "  next:    run the precompute Job with MODEL_VERSION=%d (docs/deploy.md); its last shard switches the pointer\n", r.Version)
 		}
 		if r.Reason != "" {

@@ -96,9 +96,9 @@ func (p *Publisher) CheckChallenger(ctx context.Context, v Version) error {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return unavailable("version state", err)
 	}
-	if state != statePublished {
+	if state != statePublished && state != stateHeld {
 		return fmt.Errorf("version %d has no complete keys in Redis (state %q; a version is kept there while it is current or previous): "+
-			"publish it and roll back (batch rollback), or restore it with batch rollback --to and roll back: %w", v, state, setlist.ErrNotFound)
+			"train it with batch train --hold, or restore it with batch rollback --to and roll back: %w", v, state, setlist.ErrNotFound)
 	}
 	// A version published before the current key layout keeps its names.
 	_, keys, err := p.meta(ctx, v)

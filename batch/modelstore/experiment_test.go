@@ -124,3 +124,57 @@ func TestParseRouting(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishHeld: a held version is written whole (every list, meta) but
+// readers stay on current; it can be a challenger; the sweeps keep it while
+// it is newer than current, and retire it once a newer version is current.
+func TestPublishHeld(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ctx := context.Background()
+	keys := modelstore.NewKeys(prefix)
+	pub := modelstore.NewPublisher(rdb, keys)
+	if _, err := pub.Publish(ctx, 1, release(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pub.PublishHeld(ctx, 2, release(3, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Users != 3 {
+		t.Errorf("held publish wrote %d lists, want 3", rep.Users)
+	}
+	if ptr, err := pub.Pointers(ctx); err != nil || ptr.Current != 1 {
+		t.Fatalf("pointers after a held publish: %+v, %v; want current 1", ptr, err)
+	}
+	for u := range 3 {
+		if n := rdb.Exists(ctx, keys.Recs(2, userID(u))).Val(); n != 1 {
+			t.Errorf("held version's list of user %d missing", u)
+		}
+	}
+	if err := pub.CheckChallenger(ctx, 2); err != nil {
+		t.Errorf("held version as challenger: %v", err)
+	}
+	c, err := pub.Cleanup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Retired)+len(c.Deleted) != 0 {
+		t.Errorf("cleanup touched the held version: %+v", c)
+	}
+	if ttl := rdb.PTTL(ctx, keys.Items(2)).Val(); ttl != -1 {
+		t.Errorf("held version's items TTL %v, want none", ttl)
+	}
+	// A newer version goes live: the held one is no longer a candidate.
+	if _, err := pub.Publish(ctx, 3, release(3, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = pub.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Retired) != 1 || c.Retired[0] != 2 {
+		t.Errorf("cleanup after a newer publish retired %v, want [2]", c.Retired)
+	}
+	if ttl := rdb.PTTL(ctx, keys.Items(2)).Val(); ttl <= 0 {
+		t.Errorf("older held version not retired: TTL %v", ttl)
+	}
+}

@@ -18,9 +18,16 @@ import (
 // its first key is written until the pointer switch names it, and
 // "published" from then until it drops out of current and previous, when its
 // keys get a grace TTL and its field is removed.
+//
+// A version written by PublishHeld is "held": complete and counted like a
+// published one, but never switched to. It is a challenger waiting for an
+// experiment (batch experiment start), so the sweep keeps it while it is
+// newer than current; once a newer version is current it is retired like
+// any version that is no longer served.
 const (
 	stateBuilding  = "building"
 	statePublished = "published"
+	stateHeld      = "held"
 )
 
 // Defaults for a Publisher; measured in docs/BENCHMARKS.md.
@@ -239,6 +246,18 @@ func (p *Publisher) meta(ctx context.Context, v Version) (model.Meta, Keys, erro
 // the switch, so a reader that resolves current once and then reads only
 // that version's keys never mixes versions.
 func (p *Publisher) Publish(ctx context.Context, v Version, r Release) (Report, error) {
+	return p.publish(ctx, v, r, false)
+}
+
+// PublishHeld writes release r as version v exactly as Publish does, every
+// key written and counted, but leaves the pointer where it is and marks v
+// held: a complete version no reader is sent to until an experiment routes a
+// share of users to it (CheckChallenger accepts it) or it is promoted.
+func (p *Publisher) PublishHeld(ctx context.Context, v Version, r Release) (Report, error) {
+	return p.publish(ctx, v, r, true)
+}
+
+func (p *Publisher) publish(ctx context.Context, v Version, r Release, hold bool) (Report, error) {
 	rep := Report{Version: v}
 	if v <= 0 {
 		return rep, fmt.Errorf("publish: version must be > 0, got %d: %w", v, setlist.ErrInvalid)
@@ -264,6 +283,13 @@ func (p *Publisher) Publish(ctx context.Context, v Version, r Release) (Report, 
 	}
 	if rep.Users != r.Users {
 		return rep, fmt.Errorf("publish version %d: wrote %d user lists, expected %d; pointer not switched", v, rep.Users, r.Users)
+	}
+	if hold {
+		if err := p.markHeld(ctx, v); err != nil {
+			return rep, fmt.Errorf("publish version %d: %w", v, err)
+		}
+		rep.Previous = ptr.Previous
+		return rep, nil
 	}
 	if err := p.switchTo(ctx, ptr.Current, v); err != nil {
 		return rep, fmt.Errorf("publish version %d: %w", v, err)
@@ -421,6 +447,24 @@ redis.call('PUBLISH', ARGV[3], 'version ' .. ARGV[2])
 return 1
 `)
 
+// holdScript marks a complete version held: only one whose meta (written
+// last) exists and that is still being built, as the switch checks.
+var holdScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return redis.error_reply('SETLIST_INCOMPLETE meta of version ' .. ARGV[1] .. ' is missing')
+end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'building' then
+  return redis.error_reply('SETLIST_INCOMPLETE version ' .. ARGV[1] .. ' is not being built (cleaned up by another publisher?)')
+end
+redis.call('HSET', KEYS[1], ARGV[1], 'held')
+return 1
+`)
+
+func (p *Publisher) markHeld(ctx context.Context, v Version) error {
+	err := holdScript.Run(ctx, p.rdb, []string{p.keys.Versions(), p.keys.Meta(v)}, versionString(v)).Err()
+	return scriptError("mark held", err)
+}
+
 func (p *Publisher) switchTo(ctx context.Context, expected, v Version) error {
 	err := switchScript.Run(ctx, p.rdb,
 		[]string{p.keys.Current(), p.keys.Previous(), p.keys.Versions(), p.keys.Meta(v)},
@@ -510,6 +554,8 @@ func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version, retir
 			continue
 		}
 		switch {
+		case state == stateHeld && v > ptr.Current:
+			// A challenger newer than what is served: kept for an experiment.
 		case state == stateBuilding:
 			if err := p.deleteVersion(ctx, v); err != nil {
 				return deleted, retired, err

@@ -72,7 +72,13 @@ type Config struct {
 	// Stager) for the shards of `batch precompute` (an Indexed Job) to
 	// write the users' lists; the last shard switches the pointer. The run
 	// is recorded as staged until then.
-	StageOnly     bool
+	StageOnly bool
+	// Hold writes the complete version (every user's list) but leaves the
+	// pointer: readers stay on the current version and the new one waits,
+	// held, as the challenger of an online experiment (batch experiment
+	// start) or for promotion. Deps.Publisher must be a HoldPublisher. The
+	// run is recorded as staged, with the version.
+	Hold          bool
 	Force         bool    // publish even when the quality gate rejects
 	MaxRegression float64 // allowed relative NDCG@5 drop against the published run
 	WaitLock      bool    // wait for another run's lock instead of exiting
@@ -180,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.TuneOnly && c.Family == model.FamilyEASE {
 		bad("a search (tune only) takes family als or auto, got %q", c.Family)
+	}
+	if c.Hold && (c.StageOnly || c.TuneOnly) {
+		bad("a held run writes every user's list and keeps the version for an experiment; it cannot be stage-only or tune-only")
 	}
 	if c.TuneOnly && c.StageOnly {
 		bad("a tune-only run publishes nothing, so it cannot stage either")

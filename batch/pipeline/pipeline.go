@@ -60,6 +60,12 @@ type Stager interface {
 	Stage(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
 }
 
+// HoldPublisher writes a complete version without switching readers to it;
+// see Config.Hold.
+type HoldPublisher interface {
+	PublishHeld(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
+}
+
 // Artifacts keeps every published or staged version's artifact durably
 // (batch/artifact), so Redis can be rebuilt from it; both backends have it.
 type Artifacts interface {
@@ -180,6 +186,9 @@ func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.C
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if _, ok := deps.Publisher.(HoldPublisher); cfg.Hold && !ok {
+		return nil, fmt.Errorf("a held run needs a publisher that can hold a version: %w", setlist.ErrInvalid)
+	}
 	if _, ok := deps.Publisher.(Stager); cfg.StageOnly && !ok {
 		return nil, fmt.Errorf("a stage-only run needs a publisher that can stage (PostgreSQL and Redis): %w", setlist.ErrInvalid)
 	}
@@ -224,6 +233,8 @@ func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.C
 		r.res.Status = ""
 	case err == nil && cfg.StageOnly:
 		r.res.Status = store.RunStaged
+	case err == nil && cfg.Hold:
+		r.res.Status, r.res.Reason = store.RunStaged, fmt.Sprintf("held: complete in Redis, not served; start an experiment with --challenger %d or promote it", r.res.Version)
 	case err == nil && cfg.TuneOnly:
 		r.res.Status = store.RunTuned
 	case err == nil:
@@ -691,8 +702,11 @@ func (r *run) publish(ctx context.Context, build func() (*artifact.Artifact, err
 	bar := r.deps.Progress("publish", int64(len(lists)))
 	defer ended(bar, &err)
 	publish := r.deps.Publisher.Publish
-	if r.cfg.StageOnly {
+	switch {
+	case r.cfg.StageOnly:
 		publish = r.deps.Publisher.(Stager).Stage
+	case r.cfg.Hold:
+		publish = r.deps.Publisher.(HoldPublisher).PublishHeld
 	}
 	rep, err := publish(ctx, res.Version, a.Release(lists, func(n int) { bar.Set(int64(n)) }))
 	res.Publish = rep
