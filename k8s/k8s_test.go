@@ -171,7 +171,7 @@ func TestOverlaysBuild(t *testing.T) {
 					t.Errorf("overlay %s has no %s", ov, k)
 				}
 			}
-			wantMonitoring := ov == "production"
+			wantMonitoring := strings.HasPrefix(ov, "production")
 			if got := kinds["ServiceMonitor"] > 0 && kinds["PrometheusRule"] > 0; got != wantMonitoring {
 				t.Errorf("overlay %s: monitoring objects present = %v, want %v", ov, got, wantMonitoring)
 			}
@@ -181,6 +181,7 @@ func TestOverlaysBuild(t *testing.T) {
 			checkStatefulSets(t, ov, objs)
 			checkCronJob(t, objs)
 			checkTuneBudget(t, objs)
+			checkRedis(t, ov, objs)
 		})
 	}
 }
@@ -239,7 +240,7 @@ func checkSecret(t *testing.T, ov string, objs []k8stest.Object) {
 			if !want.dev(v) {
 				t.Errorf("%s: the committed development %s must be the marked placeholder, got %q", o, want.key, v)
 			}
-		case "production":
+		case "production", "production-cluster":
 			if v != want.production {
 				t.Errorf("%s: production's %s must come from the git-ignored file, got %q", o, want.key, v)
 			}
@@ -365,7 +366,7 @@ func checkStatefulSets(t *testing.T, ov string, objs []k8stest.Object) {
 		for _, c := range ss.Spec.VolumeClaimTemplates {
 			vct = append(vct, c.Name)
 		}
-		persistent := ss.Name == "setlist-postgres" || (ss.Name == "setlist-redis" && ov == "production")
+		persistent := ss.Name == "setlist-postgres" || ss.Name == "setlist-redis-cluster" || (ss.Name == "setlist-redis" && ov == "production")
 		if persistent != slices.Contains(vct, "data") {
 			t.Errorf("%s: volumeClaimTemplates %v; want a data claim = %v", o, vct, persistent)
 		}

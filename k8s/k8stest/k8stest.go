@@ -31,7 +31,11 @@ import (
 )
 
 // Overlays are the kustomize overlays under k8s/overlays.
-var Overlays = []string{"minikube", "production"}
+var Overlays = []string{"minikube", "production", "production-cluster"}
+
+// productionSecrets are the overlays that read production's git-ignored
+// secret files (production-cluster builds on production).
+var productionSecrets = map[string]bool{"production": true, "production-cluster": true}
 
 // Object is one decoded manifest.
 type Object struct {
@@ -274,20 +278,22 @@ const TestTokens = "admin " + TestPassword + "\n"
 // minikube is built from the real file system; production is built from an
 // in-memory copy of k8s/ and cronjobs/ with TestPassword as its
 // never-committed password file, as an operator would create it (a real
-// file on this machine is never read).
+// file on this machine is never read); so is production-cluster, which
+// builds on production.
 func Build(tb testing.TB, overlay string) []Object {
 	tb.Helper()
 	root := Root(tb)
 	dir := filepath.Join(root, "k8s", "overlays", overlay)
 	fsys := filesys.MakeFsOnDisk()
-	if overlay == "production" {
+	if productionSecrets[overlay] {
 		// Always the in-memory copy: a real password file an operator
 		// left on this machine is never read by tests.
 		fsys = copyToMemory(tb, root, "k8s", "cronjobs")
-		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "postgres-password"), []byte(TestPassword)); err != nil {
+		secrets := filepath.Join(root, "k8s", "overlays", "production", "secrets")
+		if err := fsys.WriteFile(filepath.Join(secrets, "postgres-password"), []byte(TestPassword)); err != nil {
 			tb.Fatal(err)
 		}
-		if err := fsys.WriteFile(filepath.Join(dir, "secrets", "api-tokens"), []byte(TestTokens)); err != nil {
+		if err := fsys.WriteFile(filepath.Join(secrets, "api-tokens"), []byte(TestTokens)); err != nil {
 			tb.Fatal(err)
 		}
 	}
