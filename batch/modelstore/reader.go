@@ -52,7 +52,7 @@ func (r *Reader) KeysFor(v Version) Keys {
 // Ping checks that Redis answers, for readiness probes.
 func (r *Reader) Ping(ctx context.Context) error {
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
-		return unavailable("ping redis", err)
+		return r.unavailable(ctx, "ping redis", err)
 	}
 	return nil
 }
@@ -69,7 +69,7 @@ func (r *Reader) Current(ctx context.Context) (Version, error) {
 		return 0, fmt.Errorf("current version: %w", setlist.ErrNotFound)
 	}
 	if err != nil {
-		return 0, unavailable("current version", err)
+		return 0, r.unavailable(ctx, "current version", err)
 	}
 	v, err := ParseVersion(s)
 	if err != nil {
@@ -97,7 +97,7 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable(fmt.Sprintf("load version %d", v), err)
+		return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
 	}
 	// The first layout whose meta exists holds the version.
 	for len(cmds) > 3 && errors.Is(cmds[0].Err(), redis.Nil) {
@@ -110,7 +110,7 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 			return nil, fmt.Errorf("load version %d: %s missing: %w", v, c.Args()[1], setlist.ErrNotFound)
 		}
 		if err != nil {
-			return nil, unavailable(fmt.Sprintf("load version %d", v), err)
+			return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
 		}
 		raw[i] = b
 	}
@@ -179,7 +179,7 @@ func (r *Reader) UserState(ctx context.Context, v Version, u setlist.UserID) (Us
 		vals, err = r.rdb.MGet(ctx, keys.Recs(v, u), keys.FoldIn(v, u), keys.Touched(u)).Result()
 	}
 	if err != nil {
-		return UserState{}, unavailable(fmt.Sprintf("state of %q", u), err)
+		return UserState{}, r.unavailable(ctx, fmt.Sprintf("state of %q", u), err)
 	}
 	var st UserState
 	if s, ok := vals[0].(string); ok {
@@ -276,7 +276,7 @@ func DecodeFoldIn(b []byte) (FoldInRecord, error) {
 // StoreFoldIn caches rec for user u under version v for ttl.
 func (r *Reader) StoreFoldIn(ctx context.Context, v Version, u setlist.UserID, rec FoldInRecord, ttl time.Duration) error {
 	if err := r.rdb.Set(ctx, r.KeysFor(v).FoldIn(v, u), EncodeFoldIn(rec), ttl).Err(); err != nil {
-		return unavailable(fmt.Sprintf("store fold-in of %q", u), err)
+		return r.unavailable(ctx, fmt.Sprintf("store fold-in of %q", u), err)
 	}
 	return nil
 }
@@ -332,7 +332,7 @@ func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, seq int
 	mark, ttl := strconv.FormatInt(seq, 10), TouchedTTL.Milliseconds()
 	if keys.legacy() && !r.keys.legacy() {
 		if err := raiseTo.Run(ctx, r.rdb, []string{r.keys.Touched(u)}, mark, ttl).Err(); err != nil {
-			return unavailable(fmt.Sprintf("touch %q", u), err)
+			return r.unavailable(ctx, fmt.Sprintf("touch %q", u), err)
 		}
 	}
 	ks := []string{keys.Touched(u)}
@@ -340,7 +340,7 @@ func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, seq int
 		ks = append(ks, keys.FoldIn(v, u))
 	}
 	if err := touchScript.Run(ctx, r.rdb, ks, mark, ttl, r.keys.Events(), UserEvent(u)).Err(); err != nil {
-		return unavailable(fmt.Sprintf("touch %q", u), err)
+		return r.unavailable(ctx, fmt.Sprintf("touch %q", u), err)
 	}
 	return nil
 }
@@ -397,7 +397,7 @@ func (r *Reader) Events(ctx context.Context, on func(Event), subscribed func(), 
 			lost(err)
 			failures++
 			if failures >= 30 {
-				return unavailable("events subscription", err)
+				return r.unavailable(ctx, "events subscription", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -461,6 +461,22 @@ func ParseEvent(msg string) (Event, error) {
 		return Event{Kind: EventUser, User: setlist.UserID(arg)}, nil
 	}
 	return Event{}, fmt.Errorf("event %q: want \"version V\" or \"user U\"", msg)
+}
+
+// unavailable is unavailable for r's calls. On a Redis Cluster it also
+// asks the client to reload the slot map: go-redis refreshes it on MOVED
+// and ASK replies and on a 10 s timer, but not on a refused connection, so
+// after a master dies and its replica is promoted (no MOVED: the old
+// master never answers again) the client would keep sending that master's
+// slots to the dead address for up to 10 s. The reload runs in the
+// background, one at a time and at most every 200 ms (go-redis), so an
+// outage's stream of errors costs a few CLUSTER SLOTS a second. It runs
+// after a deadline too: a master cut off without a reset only times out.
+func (r *Reader) unavailable(ctx context.Context, op string, err error) error {
+	if c, ok := r.rdb.(*redis.ClusterClient); ok {
+		c.ReloadState(ctx)
+	}
+	return unavailable(op, err)
 }
 
 func unavailable(op string, err error) error {
