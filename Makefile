@@ -11,7 +11,7 @@ export GOEXPERIMENT ?= simd
 # authentication); SETLIST_ADDR or `make run ADDR=host:port` picks another
 # address. Its state is in SETLIST_DATA_DIR (.run/ by default).
 
-.PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-serve run retrain run-prod clean fmt image soak
+.PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-serve bench-serve-cluster run retrain run-prod clean fmt image soak
 
 help: ## list the targets
 	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
@@ -74,6 +74,14 @@ bench: bench-serve ## run the benchmarks (real data in ../shared when present) a
 bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis handler on 127.0.0.1 (wrk on its own core; LOADTEST_ARGS="-only batch,batch+exp -experiment 0.5")
 	$(GO) build -o $(BIN)/loadtest ./serve/internal/loadtest
 	GOGC=400 taskset -c 0 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1 $(LOADTEST_ARGS)
+
+# Not pinned to a core like bench-serve: the cluster's six redis-servers are
+# children of the load test and would inherit its pinning; both runs are
+# set up alike instead.
+bench-serve-cluster: check-servers ## bench-serve's batch scenarios against the single Redis, then against a 3-master loopback Redis Cluster
+	$(GO) build -o $(BIN)/loadtest ./serve/internal/loadtest
+	GOGC=400 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1 -only bare,batch,batch+near
+	GOGC=400 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1 -only bare,batch,batch+near -cluster
 
 soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
 	$(GO) run ./serve/internal/soak $(SOAK_ARGS)

@@ -56,6 +56,7 @@ import (
 	"github.com/setlist/setlist/batch/ease"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/batch/modelstore/redistest"
 	"github.com/setlist/setlist/batch/postgres"
 	"github.com/setlist/setlist/serve/internal/loadtest/bare"
 	"github.com/setlist/setlist/serve/internal/server"
@@ -79,6 +80,7 @@ type options struct {
 	wrkThreads                    int
 	experimentShare               float64
 	family                        string
+	cluster                       bool
 }
 
 func run() error {
@@ -100,11 +102,26 @@ func run() error {
 	flag.Float64Var(&o.experimentShare, "experiment", 0, "if > 0, add the scenario batch+exp: the batch scenario's server while an A/B experiment "+
 		"routes this share of users to a copy of the model under a new version (toggled on around each of its runs, so batch and batch+exp share the run)")
 	flag.StringVar(&o.family, "family", "als", "model family to train when none is published under -redis-prefix: als (64 factors) or ease (λ and pruning defaults)")
+	flag.BoolVar(&o.cluster, "cluster", false, "start a Redis Cluster of 3 masters and 3 replicas on loopback ports (Debian's redis-server, as the tests' redistest.StartCluster) and run every scenario against it instead of -redis-url; the published model is republished into it from its artifact in PostgreSQL (imported and trained when there is none)")
 	flag.Parse()
 	if o.duration > 2*time.Minute || o.connections > 1024 || o.runs > 20 {
 		return errors.New("refusing an unbounded load: -duration ≤ 2m, -connections ≤ 1024, -runs ≤ 20")
 	}
 	ctx := context.Background()
+	if o.cluster {
+		dir, err := os.MkdirTemp("", "setlist-loadtest-cluster-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c, err := redistest.StartCluster(dir)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		o.redisURL = c.URL()
+		fmt.Println("Redis Cluster (3 masters, 3 replicas) at", o.redisURL)
+	}
 	db, rdb, err := prepare(ctx, o)
 	if err != nil {
 		return err
@@ -271,12 +288,17 @@ func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClien
 	if _, err := db.Migrate(ctx); err != nil {
 		return nil, nil, err
 	}
-	opts, err := redis.ParseURL(o.redisURL)
+	rdb, err := modelstore.Dial(ctx, o.redisURL, 0, o.cluster)
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb := redis.NewClient(opts)
 	if _, err := modelstore.NewReader(rdb, o.prefix).Current(ctx); err == nil {
+		return db, rdb, nil
+	}
+	// A model trained by an earlier run (on another Redis) is rebuilt from
+	// its artifact in seconds; only a fresh database imports and trains.
+	if err := batch(ctx, o, "republish"); err == nil {
+		fmt.Println("republished the published model from its artifact")
 		return db, rdb, nil
 	}
 	csv := o.data
@@ -349,7 +371,11 @@ func checkGzip(p string) error {
 }
 
 func batch(ctx context.Context, o options, args ...string) error {
-	full := append([]string{"batch", "--database-url", o.dbURL, "--redis-url", o.redisURL, "--redis-prefix", o.prefix, "--log-level", "warn"}, args...)
+	full := []string{"batch", "--database-url", o.dbURL, "--redis-url", o.redisURL, "--redis-prefix", o.prefix, "--log-level", "warn"}
+	if o.cluster {
+		full = append(full, "--redis-cluster")
+	}
+	full = append(full, args...)
 	if code := batchcmd.Run(ctx, batchcmd.NewApp("loadtest"), full); code != 0 {
 		return fmt.Errorf("batch %s exited %d", args[0], code)
 	}
@@ -379,21 +405,19 @@ func pickUsers(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, 
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
+	// One EXISTS per key, pipelined: users' keys are in different slots
+	// of a cluster, where a multi-key EXISTS would be refused.
 	for _, chunk := range slices.Collect(slices.Chunk(all, 1000)) {
-		ks := make([]string, len(chunk))
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(chunk))
 		for i, u := range chunk {
-			ks[i] = keys.Recs(v, setlist.UserID(u))
+			cmds[i] = pipe.Exists(ctx, keys.Recs(v, setlist.UserID(u)))
 		}
-		n, err := rdb.Exists(ctx, ks...).Result()
-		if err != nil {
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, nil, err
 		}
-		if int(n) == len(chunk) {
-			batchUsers = append(batchUsers, chunk...)
-			continue
-		}
-		for i, k := range ks {
-			if rdb.Exists(ctx, k).Val() == 1 {
+		for i, c := range cmds {
+			if c.Val() == 1 {
 				batchUsers = append(batchUsers, chunk[i])
 			}
 		}
