@@ -80,7 +80,8 @@ type options struct {
 	wrkThreads                    int
 	experimentShare               float64
 	family                        string
-	cluster                       bool
+	cluster                       bool // also measure against a loopback cluster
+	redisCluster                  bool // redisURL is a cluster (prepare and batch)
 }
 
 func run() error {
@@ -102,26 +103,12 @@ func run() error {
 	flag.Float64Var(&o.experimentShare, "experiment", 0, "if > 0, add the scenario batch+exp: the batch scenario's server while an A/B experiment "+
 		"routes this share of users to a copy of the model under a new version (toggled on around each of its runs, so batch and batch+exp share the run)")
 	flag.StringVar(&o.family, "family", "als", "model family to train when none is published under -redis-prefix: als (64 factors) or ease (λ and pruning defaults)")
-	flag.BoolVar(&o.cluster, "cluster", false, "start a Redis Cluster of 3 masters and 3 replicas on loopback ports (Debian's redis-server, as the tests' redistest.StartCluster) and run every scenario against it instead of -redis-url; the published model is republished into it from its artifact in PostgreSQL (imported and trained when there is none)")
+	flag.BoolVar(&o.cluster, "cluster", false, "also start a Redis Cluster of 3 masters and 3 replicas on loopback ports (Debian's redis-server, as the tests' redistest.StartCluster), republish the model into it from its artifact in PostgreSQL, and run bare, batch and batch+near against it too (scenarios NAME@cluster), interleaved with the single Redis's in the same run")
 	flag.Parse()
 	if o.duration > 2*time.Minute || o.connections > 1024 || o.runs > 20 {
 		return errors.New("refusing an unbounded load: -duration ≤ 2m, -connections ≤ 1024, -runs ≤ 20")
 	}
 	ctx := context.Background()
-	if o.cluster {
-		dir, err := os.MkdirTemp("", "setlist-loadtest-cluster-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		c, err := redistest.StartCluster(dir)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		o.redisURL = c.URL()
-		fmt.Println("Redis Cluster (3 masters, 3 replicas) at", o.redisURL)
-	}
 	db, rdb, err := prepare(ctx, o)
 	if err != nil {
 		return err
@@ -213,6 +200,14 @@ func run() error {
 		{name: "batch+near-noexp", base: warmNoExp.url, paths: paths(batchUsers, n)},
 		{name: "fold-in", base: fold.url, paths: paths(foldUsers, pub.Meta.K+5), connections: o.foldConnections},
 	}...)
+	if o.cluster {
+		cs, stop, err := clusterScenarios(ctx, o, db, paths(batchUsers, n))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		scenarios = append(scenarios, cs...)
+	}
 	results := map[string][]result{}
 	for r := range o.runs {
 		for _, s := range scenarios {
@@ -259,6 +254,9 @@ func run() error {
 		med := median(rs)
 		fmt.Printf("| %s | %.0f | %.0f | %.2f ms | %.2f ms | %.2f× |\n", s.name, best.rps, med.rps, ms(med.p50), ms(med.p99), med.rps/bareMed)
 	}
+	if len(results["fold-in"]) == 0 {
+		return nil
+	}
 	fmt.Println("\nserver-side fold-in phases (from setlist_serve_foldin_duration_seconds, all fold-in runs):")
 	fmt.Println("| phase | mean | p50 | p99 |")
 	fmt.Println("|---|---:|---:|---:|")
@@ -267,6 +265,67 @@ func run() error {
 		fmt.Printf("| %s | %.3f ms | ≤ %.3f ms | ≤ %.3f ms |\n", ph, mean*1e3, p50*1e3, p99*1e3)
 	}
 	return nil
+}
+
+// clusterScenarios starts a loopback Redis Cluster, republishes the model
+// into it (the same version, from its artifact) and serves bare, batch and
+// batch+near from it, on the same users' paths as the single Redis's.
+func clusterScenarios(ctx context.Context, o options, db *postgres.DB, paths []string) ([]scenario, func(), error) {
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	dir, err := os.MkdirTemp("", "setlist-loadtest-cluster-")
+	if err != nil {
+		return nil, nil, err
+	}
+	stops = append(stops, func() { _ = os.RemoveAll(dir) })
+	c, err := redistest.StartCluster(dir)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stops = append(stops, c.Close)
+	co := o
+	co.redisURL, co.redisCluster = c.URL(), true
+	fmt.Println("Redis Cluster (3 masters, 3 replicas) at", co.redisURL)
+	_, rdb, err := prepare(ctx, co)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stops = append(stops, func() { _ = rdb.Close() })
+	reader := modelstore.NewReader(rdb, o.prefix)
+	v, err := reader.Current(ctx)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	bareURL, stopBare, err := listen(bare.New(rdb, reader.Keys(), v))
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stops = append(stops, stopBare)
+	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour, true)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stops = append(stops, cold.stop)
+	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour, true)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stops = append(stops, warm.stop)
+	return []scenario{
+		{name: "bare@cluster", base: bareURL, paths: paths},
+		{name: "batch@cluster", base: cold.url, paths: paths},
+		{name: "batch+near@cluster", base: warm.url, paths: paths},
+	}, stop, nil
 }
 
 func defaultData() string {
@@ -288,7 +347,7 @@ func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClien
 	if _, err := db.Migrate(ctx); err != nil {
 		return nil, nil, err
 	}
-	rdb, err := modelstore.Dial(ctx, o.redisURL, 0, o.cluster)
+	rdb, err := modelstore.Dial(ctx, o.redisURL, 0, o.redisCluster)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -372,7 +431,7 @@ func checkGzip(p string) error {
 
 func batch(ctx context.Context, o options, args ...string) error {
 	full := []string{"batch", "--database-url", o.dbURL, "--redis-url", o.redisURL, "--redis-prefix", o.prefix, "--log-level", "warn"}
-	if o.cluster {
+	if o.redisCluster {
 		full = append(full, "--redis-cluster")
 	}
 	full = append(full, args...)
