@@ -25,7 +25,7 @@ import (
 // summed over the masters divided by the users (what capacity planning
 // needs: it counts the key space's overhead too; on the single server it
 // includes whatever other clients did meanwhile). The figure for
-// docs/BENCHMARKS.md ("Redis Cluster") is 1 M users:
+// docs/BENCHMARKS.md ("Redis Cluster at scale") is 1 M users:
 //
 //	SETLIST_PUBLISH_USERS=1000000 go test ./batch/modelstore/ -run '^$' -bench PublishScale -benchtime 1x -count 3 -timeout 60m
 //

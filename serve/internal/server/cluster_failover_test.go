@@ -29,7 +29,7 @@ import (
 // A master of the Redis Cluster dies under load (SIGKILL) and its replica
 // is promoted. What serve must do, checked by TestClusterFailover and
 // measured at length by TestFigureClusterFailover (docs/BENCHMARKS.md,
-// "Redis Cluster"):
+// "Redis Cluster at scale"):
 //
 //   - users whose keys live on the other masters keep getting their batch
 //     lists (200, source batch) throughout: the cluster is configured as
