@@ -184,8 +184,8 @@ func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref store.
 				ON CONFLICT (user_id, song_id, kind) DO UPDATE SET weight = reactions.weight + 1, updated_at = now()
 				RETURNING weight, updated_at`, key, song).Scan(&w, &out.UpdatedAt)
 		} else {
-			a := outcomeArgs(shown, song)
-			var stored nullOutcome
+			a := store.OutcomeColumnsOf(shown, song)
+			var stored store.OutcomeColumns
 			err = tx.QueryRow(ctx, `INSERT INTO reactions (user_id, song_id, kind, weight, shown_version, shown_arm, shown_source, shown_position)
 				VALUES ($1, $2, $3, 1, $4, $5, $6, $7)
 				ON CONFLICT (user_id, song_id) WHERE kind IN ('like', 'dislike') DO UPDATE SET
@@ -196,9 +196,9 @@ func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref store.
 					shown_source = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.shown_source ELSE EXCLUDED.shown_source END,
 					shown_position = CASE WHEN reactions.kind = EXCLUDED.kind THEN reactions.shown_position ELSE EXCLUDED.shown_position END
 				RETURNING weight, updated_at, shown_version, shown_arm, shown_source, shown_position`,
-				key, song, string(kind), a.version, a.arm, a.source, a.position).
-				Scan(&w, &out.UpdatedAt, &stored.version, &stored.arm, &stored.source, &stored.position)
-			outcome = stored.outcome()
+				key, song, string(kind), a.Version, a.Arm, a.Source, a.Position).
+				Scan(&w, &out.UpdatedAt, &stored.Version, &stored.Arm, &stored.Source, &stored.Position)
+			outcome = stored.Outcome()
 		}
 		if err != nil {
 			return classify("record reaction", err)
@@ -211,48 +211,6 @@ func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref store.
 		return setlist.Reaction{}, nil, wrapTx(fmt.Sprintf("react %s to %s for %q", kind, ref, id), err)
 	}
 	return out, outcome, nil
-}
-
-// nullOutcome is an outcome as the nullable shown_* columns hold it (both
-// backends scan into it).
-type nullOutcome struct {
-	version  *int64
-	arm      *string
-	source   *string
-	position *int64
-}
-
-// outcomeArgs is the shown_* column values of song's attribution against
-// shown (all NULL when shown is nil).
-func outcomeArgs(shown *store.Shown, song setlist.SongID) nullOutcome {
-	if shown == nil {
-		return nullOutcome{}
-	}
-	o := shown.Attribute(song)
-	arm := string(o.Arm)
-	a := nullOutcome{arm: &arm}
-	if o.Version != 0 {
-		a.version = &o.Version
-	}
-	if o.Shown() {
-		src, pos := string(o.Source), int64(o.Position)
-		a.source, a.position = &src, &pos
-	}
-	return a
-}
-
-func (n nullOutcome) outcome() *store.Outcome {
-	if n.arm == nil {
-		return nil
-	}
-	o := &store.Outcome{Arm: setlist.Arm(*n.arm)}
-	if n.version != nil {
-		o.Version = *n.version
-	}
-	if n.source != nil && n.position != nil {
-		o.Source, o.Position = setlist.Source(*n.source), int(*n.position)
-	}
-	return o
 }
 
 // lockUser resolves the user's internal id and locks the row against the

@@ -105,3 +105,48 @@ func (s Shown) Attribute(song setlist.SongID) Outcome {
 func Attributed(kind setlist.ReactionKind) bool {
 	return kind == setlist.Like || kind == setlist.Dislike
 }
+
+// OutcomeColumns is an Outcome as the nullable shown_* columns of reactions
+// hold it (migration 0006): both backends write and scan it, so the
+// mapping between the two shapes is written once.
+type OutcomeColumns struct {
+	Version  *int64
+	Arm      *string
+	Source   *string
+	Position *int64
+}
+
+// OutcomeColumnsOf is the shown_* column values of song's attribution
+// against shown (all NULL when shown is nil: an unattributed write).
+func OutcomeColumnsOf(shown *Shown, song setlist.SongID) OutcomeColumns {
+	if shown == nil {
+		return OutcomeColumns{}
+	}
+	o := shown.Attribute(song)
+	arm := string(o.Arm)
+	c := OutcomeColumns{Arm: &arm}
+	if o.Version != 0 {
+		c.Version = &o.Version
+	}
+	if o.Shown() {
+		src, pos := string(o.Source), int64(o.Position)
+		c.Source, c.Position = &src, &pos
+	}
+	return c
+}
+
+// Outcome is the stored attribution, or nil for a reaction stored without
+// one.
+func (c OutcomeColumns) Outcome() *Outcome {
+	if c.Arm == nil {
+		return nil
+	}
+	o := &Outcome{Arm: setlist.Arm(*c.Arm)}
+	if c.Version != nil {
+		o.Version = *c.Version
+	}
+	if c.Source != nil && c.Position != nil {
+		o.Source, o.Position = setlist.Source(*c.Source), int(*c.Position)
+	}
+	return o
+}
