@@ -619,7 +619,7 @@ func (p *Publisher) eachKeyBatch(ctx context.Context, v Version, fn func(context
 		patterns = append(patterns, old)
 	}
 	batch := max(p.BatchSize, 1)
-	return forEachMaster(ctx, p.rdb, func(ctx context.Context, node *redis.Client) error {
+	return ForEachMaster(ctx, p.rdb, func(ctx context.Context, node *redis.Client) error {
 		for _, pattern := range patterns {
 			iter := node.Scan(ctx, 0, pattern, scanCount).Iterator()
 			keys := make([]string, 0, batch)
@@ -661,9 +661,9 @@ func (p *Publisher) eachKeyBatch(ctx context.Context, v Version, fn func(context
 // few keys skipped. 10,000 keys take about a millisecond of Redis's time.
 const scanCount = 10000
 
-// forEachMaster calls fn with the one server of a single-node client, or
+// ForEachMaster calls fn with the one server of a single-node client, or
 // concurrently with every master of a cluster: SCAN sees one node's keys.
-func forEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, *redis.Client) error) error {
+func ForEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, *redis.Client) error) error {
 	switch c := rdb.(type) {
 	case *redis.ClusterClient:
 		return c.ForEachMaster(ctx, fn)

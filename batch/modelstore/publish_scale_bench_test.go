@@ -61,7 +61,7 @@ func BenchmarkPublishScale(b *testing.B) {
 				_, _ = pipe.Exec(ctx)
 			})
 			masters := 0
-			_ = redistest.ForEachNode(ctx, rdb, func(context.Context, *redis.Client) error { masters++; return nil })
+			_ = modelstore.ForEachMaster(ctx, rdb, func(context.Context, *redis.Client) error { masters++; return nil })
 			p := modelstore.NewPublisher(rdb, keys)
 			recs := make([]model.Rec, 5)
 			rel := modelstore.Release{
@@ -112,7 +112,7 @@ func BenchmarkPublishScale(b *testing.B) {
 func usedMemory(tb testing.TB, rdb redis.UniversalClient) int64 {
 	tb.Helper()
 	var total int64
-	err := redistest.ForEachNode(context.Background(), rdb, func(ctx context.Context, n *redis.Client) error {
+	err := modelstore.ForEachMaster(context.Background(), rdb, func(ctx context.Context, n *redis.Client) error {
 		info, err := n.Info(ctx, "memory").Result()
 		if err != nil {
 			return err

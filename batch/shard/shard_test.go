@@ -73,7 +73,7 @@ func recs(t *testing.T, rdb redis.UniversalClient, prefix string, v modelstore.V
 	pat := keys.VersionPrefix(v) + "recs:"
 	var mu sync.Mutex
 	out := map[string][]byte{}
-	err := redistest.ForEachNode(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
+	err := modelstore.ForEachMaster(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
 		iter := node.Scan(ctx, 0, pat+"*", 10000).Iterator()
 		for iter.Next(ctx) {
 			b, err := node.Get(ctx, iter.Val()).Bytes()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/modelstore/redistest"
 )
 
@@ -30,7 +31,7 @@ func TestSharedCluster(t *testing.T) {
 	}
 	var mu sync.Mutex
 	holding := 0
-	err := redistest.ForEachNode(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+	err := modelstore.ForEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 		n, err := c.DBSize(ctx).Result()
 		if n > 0 {
 			mu.Lock()

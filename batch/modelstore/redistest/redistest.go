@@ -14,7 +14,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist/batch/modelstore"
 )
+
+// scanCount is SCAN's COUNT: large, because a pass over a big shared test
+// Redis costs a round trip per COUNT keys.
+const scanCount = 10000
 
 // ServerURL is the Redis used by tests; SETLIST_TEST_REDIS_URL overrides it.
 func ServerURL() string {
@@ -60,7 +66,7 @@ func newPrefix() string {
 func deletePrefix(rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_ = ForEachNode(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+	_ = modelstore.ForEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 		iter := c.Scan(ctx, 0, prefix+":*", scanCount).Iterator()
 		pipe := c.Pipeline()
 		for iter.Next(ctx) {
@@ -76,30 +82,12 @@ func deletePrefix(rdb redis.UniversalClient, prefix string) {
 	})
 }
 
-// scanCount is SCAN's COUNT: large, because a pass over a big shared test
-// Redis costs a round trip per COUNT keys.
-const scanCount = 10000
-
-// ForEachNode calls fn with the one server of a *redis.Client, or with each
-// master of a *redis.ClusterClient (concurrently): what a test that SCANs
-// needs on both.
-func ForEachNode(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, *redis.Client) error) error {
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, fn)
-	case *redis.Client:
-		return fn(ctx, c)
-	default:
-		panic("redistest: unknown client type")
-	}
-}
-
 // CountKeys counts the keys matching pattern on every master.
 func CountKeys(tb testing.TB, rdb redis.UniversalClient, pattern string) int {
 	tb.Helper()
 	var n int64
 	ch := make(chan int, 16)
-	err := ForEachNode(context.Background(), rdb, func(ctx context.Context, c *redis.Client) error {
+	err := modelstore.ForEachMaster(context.Background(), rdb, func(ctx context.Context, c *redis.Client) error {
 		iter := c.Scan(ctx, 0, pattern, scanCount).Iterator()
 		k := 0
 		for iter.Next(ctx) {
