@@ -120,7 +120,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	batchUsers, foldUsers, err := pickUsers(ctx, db, rdb, reader.Keys(), v)
+	batchUsers, foldUsers, err := pickUsers(ctx, db, rdb, reader.KeysFor(v), v)
 	if err != nil {
 		return err
 	}
@@ -136,13 +136,13 @@ func run() error {
 	}
 	fmt.Printf("generator %s, %d connections, %v per run, %d runs, GOMAXPROCS shared by server and generator\n\n", gen, o.connections, o.duration, o.runs)
 
-	bareApp := bare.New(rdb, reader.Keys(), v)
+	bareApp := bare.New(rdb, reader.KeysFor(v), v)
 	bareURL, stopBare, err := listen(bareApp)
 	if err != nil {
 		return err
 	}
 	defer stopBare()
-	mgetURL, stopMGet, err := listen(bare.NewMGet(rdb, reader.Keys(), v))
+	mgetURL, stopMGet, err := listen(bare.NewMGet(rdb, reader.KeysFor(v), v))
 	if err != nil {
 		return err
 	}
