@@ -99,9 +99,10 @@ func (e *exposures) forget() {
 	}
 }
 
-// add records u's answer in arm; the first one since the last flush keeps
-// its time, which is when a like starts to count as a conversion.
-func (e *exposures) add(u setlist.UserID, arm setlist.Arm) {
+// add records u's answer in arm at time at (zero: now); the first one
+// since the last flush keeps its time, which is when a like starts to
+// count as a conversion. The exposure loop calls it, off the request path.
+func (e *exposures) add(u setlist.UserID, arm setlist.Arm, at time.Time) {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(u); i++ {
 		h = (h ^ uint64(u[i])) * 1099511628211
@@ -125,8 +126,11 @@ func (e *exposures) add(u setlist.UserID, arm setlist.Arm) {
 	} else {
 		b.Store(h)
 	}
+	if at.IsZero() {
+		at = time.Now()
+	}
 	e.mu.Lock()
-	e.pending = append(e.pending, store.ExperimentExposure{User: u, Arm: arm, At: time.Now()})
+	e.pending = append(e.pending, store.ExperimentExposure{User: u, Arm: arm, At: at})
 	e.mu.Unlock()
 }
 
@@ -160,5 +164,19 @@ func (s *Service) flushExposures(ctx context.Context) {
 	}
 }
 
-// FlushExposures writes pending exposures now (tests, and shutdown).
-func (s *Service) FlushExposures(ctx context.Context) { s.flushExposures(ctx) }
+// FlushExposures writes pending exposures now (tests, and shutdown): the
+// exposure loop first hands on the users it has buffered.
+func (s *Service) FlushExposures(ctx context.Context) {
+	if x := s.exposure; x != nil {
+		done := make(chan struct{})
+		select {
+		case x.flush <- done:
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+		case <-ctx.Done():
+		}
+	}
+	s.flushExposures(ctx)
+}

@@ -78,6 +78,9 @@ type exposure struct {
 	kv    ExposureCounter
 	log   ExposureLog
 	users chan exposedUser
+	// flush asks the loop to flush now and closes the reply when done
+	// (FlushExposures: tests and shutdown need the buffered users).
+	flush chan chan struct{}
 
 	mu      sync.Mutex
 	tracked []*Snapshot // snapshots whose counters the loop sweeps
@@ -88,6 +91,10 @@ type exposure struct {
 	pending map[modelstore.ExposureKey]int64
 	dirty   map[modelstore.ExposureKey]string
 	today   map[modelstore.ExposureKey]string
+	// since is when the previous flush took the buffer: every user in the
+	// next one was answered after it, so it is their experiment exposure's
+	// time (a lower bound: a like right after the answer still counts).
+	since time.Time
 }
 
 // ExposureBuffer is how many answered users wait for the next HyperLogLog
@@ -98,14 +105,19 @@ const ExposureBuffer = 1 << 16
 // CountExposure makes s count what it shows into kv and log; call it
 // before Run, which runs the flush loop.
 func (s *Service) CountExposure(kv ExposureCounter, log ExposureLog) {
-	s.exposure = &exposure{kv: kv, log: log, users: make(chan exposedUser, ExposureBuffer),
+	s.exposure = &exposure{kv: kv, log: log, users: make(chan exposedUser, ExposureBuffer), flush: make(chan chan struct{}),
 		pending: map[modelstore.ExposureKey]int64{}, dirty: map[modelstore.ExposureKey]string{}, today: map[modelstore.ExposureKey]string{}}
 }
 
 // expose records one answer: two atomic operations and a channel offer.
+// The same offer feeds the experiment's per-arm exposures (the loop hands
+// them on), so an experiment adds nothing to the request path.
 func (s *Service) expose(snap *Snapshot, arm setlist.Arm, src setlist.Source, u setlist.UserID) {
 	x := s.exposure
 	if x == nil {
+		if arm != setlist.ArmNone {
+			s.exposed.add(u, arm, time.Time{}) // exposure counting off: no loop to hand them on
+		}
 		return
 	}
 	snap.exposure.answers[sourceIndex(src)][armIndex(arm)].Add(1)
@@ -147,6 +159,10 @@ func (s *Service) runExposure(ctx context.Context) {
 			s.persistExposure(fctx, x)
 			cancel()
 			return
+		case done := <-x.flush:
+			s.flushExposed(ctx, x)
+			close(done)
+			continue
 		case <-tick.C:
 		}
 		s.flushExposed(ctx, x)
@@ -162,7 +178,13 @@ func (s *Service) runExposure(ctx context.Context) {
 // counters). Users Redis refused are lost (counted as a store error); the
 // answers are not: they are in pending.
 func (s *Service) flushExposed(ctx context.Context, x *exposure) {
-	day := store.Day(time.Now())
+	now := time.Now()
+	day := store.Day(now)
+	since := x.since
+	if since.IsZero() {
+		since = now.Add(-s.cfg.ExposureInterval)
+	}
+	x.since = now
 	batch := map[modelstore.ExposureKey]map[setlist.UserID]struct{}{}
 	// What is buffered now, not what keeps arriving while this runs.
 	for n := len(x.users); n > 0; n-- {
@@ -175,6 +197,9 @@ func (s *Service) flushExposed(ctx context.Context, x *exposure) {
 			x.dirty[k] = s.role(e.version, e.arm)
 		}
 		set[e.user] = struct{}{}
+		if e.arm != setlist.ArmNone {
+			s.exposed.add(e.user, e.arm, since)
+		}
 	}
 	if len(batch) > 0 {
 		users := make(map[modelstore.ExposureKey][]string, len(batch))

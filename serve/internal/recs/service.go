@@ -191,9 +191,6 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	if snap == nil {
 		return Answer{}, ErrNoModel
 	}
-	if arm != setlist.ArmNone {
-		s.exposed.add(u, arm)
-	}
 	if body, src, ok := s.near.get(snap.Version, u, n); ok {
 		s.metrics.NearCacheHits.Inc()
 		s.metrics.Recommended(string(src))
