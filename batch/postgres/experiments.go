@@ -63,8 +63,8 @@ func (db *DB) RunningExperiment(ctx context.Context) (store.Experiment, error) {
 // EndExperiment ends running experiment id as status (stopped or promoted)
 // and returns it; setlist.ErrNotFound if it is not running.
 func (db *DB) EndExperiment(ctx context.Context, id int64, status store.ExperimentStatus) (store.Experiment, error) {
-	if status != store.ExperimentStopped && status != store.ExperimentPromoted {
-		return store.Experiment{}, fmt.Errorf("end experiment %d: status %q: %w", id, status, setlist.ErrInvalid)
+	if err := status.CheckEnding(id); err != nil {
+		return store.Experiment{}, err
 	}
 	rows, _ := db.Pool.Query(ctx, `UPDATE experiments SET status = $2, ended_at = now()
 		WHERE id = $1 AND status = 'running' RETURNING `+experimentColumns, id, string(status))

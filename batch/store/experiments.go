@@ -20,6 +20,15 @@ const (
 	ExperimentPromoted ExperimentStatus = "promoted"
 )
 
+// CheckEnding refuses a status an experiment cannot end in (both backends'
+// EndExperiment check it before writing).
+func (s ExperimentStatus) CheckEnding(id int64) error {
+	if s != ExperimentStopped && s != ExperimentPromoted {
+		return fmt.Errorf("end experiment %d: status %q: %w", id, s, setlist.ErrInvalid)
+	}
+	return nil
+}
+
 // NewExperiment is what StartExperiment records.
 type NewExperiment struct {
 	Name       string
