@@ -199,12 +199,14 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	}
 	s.metrics.NearCacheMisses.Inc()
 	gen := s.near.generation(u)
-	src, items, err := s.answer(ctx, snap, u, n)
+	src, items, stopgap, err := s.answer(ctx, snap, u, n)
 	if err != nil {
 		return Answer{}, err
 	}
 	body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, arm, src, items)
-	s.near.put(gen, snap.Version, u, n, src, body)
+	if !stopgap {
+		s.near.put(gen, snap.Version, u, n, src, body)
+	}
 	s.metrics.Recommended(string(src))
 	s.expose(snap, arm, src, u)
 	return Answer{Body: body, Source: src, Arm: arm}, nil
@@ -237,7 +239,14 @@ func (s *Service) assignment(u setlist.UserID) (snap *Snapshot, arm setlist.Arm)
 // answer decides where u's list comes from: the batch list when it is at
 // least as new as u's last reaction and long enough; else a valid cached
 // fold-in; else a fresh fold-in (or the popular list).
-func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (setlist.Source, []model.Explained, error) {
+//
+// stopgap is true when Redis did not answer: the fold-in stands in for a
+// batch list that may well exist, so it must not be kept in the near cache.
+// Nothing would drop it there when Redis returns (no event announces a
+// recovered connection pool, and the events channel can be back while the
+// pool still refuses to dial), and the user would be served the stand-in
+// until they react or the version switches.
+func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, stopgap bool, err error) {
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	st, err := s.store.UserState(rctx, snap.Version, u)
 	cancel()
@@ -255,11 +264,11 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		for i, r := range st.Recs[:n] {
 			items[i].Rec = r
 		}
-		return setlist.SourceBatch, items, nil
+		return setlist.SourceBatch, items, false, nil
 	}
 	if f := cached; f != nil {
 		s.metrics.FoldInCache.WithLabelValues("hit").Inc()
-		return f.Source, f.Items[:min(n, len(f.Items))], nil
+		return f.Source, f.Items[:min(n, len(f.Items))], false, nil
 	}
 	s.metrics.FoldInCache.WithLabelValues("miss").Inc()
 	// Two depths only, so n cannot be varied to start many solves of one
@@ -296,9 +305,9 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		if errors.Is(err, ErrBusy) {
 			s.metrics.FoldIns.WithLabelValues("busy").Inc()
 		}
-		return "", nil, err
+		return "", nil, false, err
 	}
-	return rec.Source, rec.Items[:min(n, len(rec.Items))], nil
+	return rec.Source, rec.Items[:min(n, len(rec.Items))], !redisOK, nil
 }
 
 // pick is the answer's rules over what Redis holds for u under snap (st;

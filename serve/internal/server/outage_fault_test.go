@@ -292,6 +292,46 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	t.Logf("%d acknowledged likes, all in PostgreSQL", n)
 }
 
+// TestStallingRedisAnswersAreNotKept pauses a private Redis for longer
+// than a request's Redis deadline while its connections stay up, so the
+// events channel never breaks and the near cache stays trusted: the fold-in
+// answered meanwhile is a stand-in and must not outlive the stall. It did
+// (kept in the near cache, nothing ever dropped it), and under load the
+// same happened after every Redis restart, when the subscription came back
+// before the connection pool would dial again.
+func TestStallingRedisAnswersAreNotKept(t *testing.T) {
+	pr := startPrivateRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: pr.addr(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	e := &env{dbURL: pgtest.URL(t), rdb: rdb, prefix: "stall"}
+	e.db = openDB(t, e.dbURL)
+	if _, err := e.db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorldIn(t, e)
+	in := w.start(t, fastConfig(), nil)
+	in.waitModel(t, 1)
+
+	pause := 1500 * time.Millisecond
+	if err := rdb.Do(context.Background(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	if a := in.recs(t, "batchy", 5); a.Source != "fold-in" {
+		t.Fatalf("with Redis stalled: source %q, want fold-in", a.Source)
+	}
+	time.Sleep(time.Until(paused.Add(pause + 200*time.Millisecond)))
+	if a := in.recs(t, "batchy", 5); a.Source != "batch" {
+		t.Errorf("after the stall: source %q, want batch (the stall's stand-in was kept)", a.Source)
+	}
+	if in.metric(t, "setlist_serve_near_cache_entries") != 1 {
+		t.Errorf("after the stall the batch answer is not in the near cache")
+	}
+	if a := in.recs(t, "batchy", 5); a.Source != "batch" {
+		t.Errorf("from the near cache: source %q, want batch", a.Source)
+	}
+}
+
 // TestPostgresOutageUnderLoad cuts serve off from PostgreSQL under load and
 // restores it: batch hits are served throughout, writes are 503 with
 // Retry-After meanwhile, writes succeed again once it is back, and no
