@@ -252,7 +252,20 @@ func run() error {
 		}
 		best := slices.MaxFunc(rs, func(a, b result) int { return cmpF(a.rps, b.rps) })
 		med := median(rs)
-		fmt.Printf("| %s | %.0f | %.0f | %.2f ms | %.2f ms | %.2f× |\n", s.name, best.rps, med.rps, ms(med.p50), ms(med.p99), med.rps/bareMed)
+		vsBare := "—" // bare not among the scenarios run
+		if !math.IsNaN(bareMed) {
+			vsBare = fmt.Sprintf("%.2f×", med.rps/bareMed)
+		}
+		fmt.Printf("| %s | %.0f | %.0f | %.2f ms | %.2f ms | %s |\n", s.name, best.rps, med.rps, ms(med.p50), ms(med.p99), vsBare)
+	}
+	// The experiment's goal is a ratio to batch in the same run: each
+	// run's pair was measured back to back, so its ratio is the fair one.
+	if exp, base := results["batch+exp"], results["batch"]; len(exp) > 0 && len(exp) == len(base) {
+		ratios := make([]float64, len(exp))
+		for i := range exp {
+			ratios[i] = exp[i].rps / base[i].rps
+		}
+		fmt.Printf("\nbatch+exp / batch per run: %s; median %.3f×\n", formatRatios(ratios), medianOf(ratios))
 	}
 	if len(results["fold-in"]) == 0 {
 		return nil
@@ -753,3 +766,20 @@ func cmpF(a, b float64) int {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func formatRatios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.3f", r)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

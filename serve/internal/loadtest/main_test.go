@@ -98,3 +98,24 @@ func TestLoadModelEitherFamily(t *testing.T) {
 		t.Errorf("an EASE load test trains with %q", args)
 	}
 }
+
+func TestMedianOf(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{0.97}, 0.97},
+		{[]float64{1.04, 0.96, 0.98}, 0.98},
+		{[]float64{0.9, 1.0, 0.95, 0.99}, 0.97},
+	} {
+		in := append([]float64(nil), c.in...)
+		if got := medianOf(c.in); got < c.want-1e-12 || got > c.want+1e-12 {
+			t.Errorf("medianOf(%v) = %v, want %v", c.in, got, c.want)
+		}
+		for i := range in {
+			if in[i] != c.in[i] {
+				t.Errorf("medianOf reordered its argument: %v", c.in)
+			}
+		}
+	}
+}
