@@ -3,6 +3,8 @@ package ease
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/setlist/setlist/batch/als"
 )
@@ -211,4 +213,69 @@ func smallInverse(s, out []float64, k int) error {
 	}
 	copy(out, inv)
 	return nil
+}
+
+// inverseCost is the measured model of the inverse's time on this machine:
+// a·n³ for the blocked rank-128 updates (the vector kernel) plus b·n² for
+// the per-block work around them (gathering the pivot columns and X·S⁻¹,
+// n·128² flops a block in scalar code), which dominates below a few
+// thousand songs.
+type inverseCost struct{ a, b float64 } // seconds per n³ and per n²
+
+// calibrationSongs are the sizes InverseTime times the inverse at (about
+// half a second together on 2 cores, once per process, only when a tuning
+// run weighs EASE): two sizes separate the two terms, and below a thousand
+// songs the timings are too short and too noisy to extrapolate from.
+var calibrationSongs = [2]int{1024, 2048}
+
+var inverseCosts sync.Map // resolved thread count → inverseCost
+
+// InverseTime predicts how long inverting an n-song Gram takes on this
+// machine with threads workers, from the inverse timed once per process at
+// two small sizes rather than from an assumed rate: the same kernel ran 2
+// GFlop/s per core without AVX2, 4.7 on one VM and 12 on another, and a
+// budget planned on a constant skipped EASE where it would have fit.
+// BenchmarkInversePrediction compares it with the real time.
+func InverseTime(n, threads int) time.Duration {
+	threads = als.ResolveThreads(threads)
+	c, ok := inverseCosts.Load(threads)
+	if !ok {
+		c = calibrate(threads)
+		inverseCosts.Store(threads, c)
+	}
+	ic := c.(inverseCost)
+	f := float64(n)
+	return time.Duration((ic.a*f*f*f + ic.b*f*f) * float64(time.Second))
+}
+
+func calibrate(threads int) inverseCost {
+	var secs [2]float64
+	for k, n := range calibrationSongs {
+		a := make([]float64, n*n)
+		for i := 0; i < n; i++ {
+			for j := 0; j < i; j++ {
+				a[i*n+j] = float64((i*31+j*17)%97) / float64(97*n)
+			}
+			a[i*n+i] = 2
+		}
+		start := time.Now()
+		if err := invertSPD(context.Background(), a, n, threads, nil); err != nil {
+			panic("ease: the calibration matrix is not positive definite: " + err.Error())
+		}
+		secs[k] = time.Since(start).Seconds()
+	}
+	return fitCost(calibrationSongs, secs)
+}
+
+// fitCost solves T(n) = a·n³ + b·n² through the two timings. Noise can
+// make the solution negative in a term; then all the time is put on the
+// cubic term of the larger size (which errs long for large n, never short).
+func fitCost(n [2]int, secs [2]float64) inverseCost {
+	n1, n2 := float64(n[0]), float64(n[1])
+	a := (secs[1]/(n2*n2) - secs[0]/(n1*n1)) / (n2 - n1)
+	b := secs[0]/(n1*n1) - a*n1
+	if a <= 0 || b < 0 {
+		return inverseCost{a: secs[1] / (n2 * n2 * n2)}
+	}
+	return inverseCost{a: a, b: b}
 }

@@ -16,11 +16,6 @@ import (
 // FamilyAuto lets a tuning run choose the family (Config.Family).
 const FamilyAuto = "auto"
 
-// easeFlopsPerSecond is what one core of the shared machine gave the sweep
-// inverse (4.3-4.8 GFlop per CPU-second, docs/BENCHMARKS.md): the time
-// estimate that decides whether EASE fits a search's budget.
-const easeFlopsPerSecond = 4e9
-
 // lambdaScales are tried in this order, times the data's scale (the mean
 // diagonal of XᵀX): the best λ differed 15× between two data sets, so the
 // grid spans two decades each way, nearest first so a short budget still
@@ -59,8 +54,9 @@ func (r *run) easeOffer(n int) (perTrial time.Duration, skipped string) {
 	if err := ease.CheckFits(n, cfg.MemoryLimit); err != nil {
 		return 0, err.Error()
 	}
-	threads := float64(als.ResolveThreads(cfg.Threads))
-	perTrial = time.Duration(float64(n) * float64(n) * float64(n) / easeFlopsPerSecond / threads * float64(time.Second))
+	// The inverse is a trial's cost (the Gram and B are seconds), as
+	// this machine's inverse was measured to take.
+	perTrial = ease.InverseTime(n, cfg.Threads)
 	if cfg.TuneBudget > 0 && 2*perTrial > cfg.TuneBudget/2 {
 		return perTrial, fmt.Sprintf("one EASE trial on %d songs takes about %v, more than a quarter of the %v budget", n, perTrial.Round(time.Second), cfg.TuneBudget)
 	}
