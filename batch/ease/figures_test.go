@@ -250,8 +250,8 @@ func TestFigureCatalogSizes(t *testing.T) {
 				runtime.KeepAlive(m)
 			}
 			took, cpu, peak := time.Since(start), cpuSeconds()-cpu0, peakRSS()
-			mode := fmt.Sprintf("trained: wall %v (gram %v, invert %v = %.2f GFlop/wall-s, B %v), %.0f cpu-s", took.Round(time.Second), st.Gram.Round(time.Millisecond),
-				st.Invert.Round(time.Second), float64(n)*float64(n)*float64(n)/max(st.Invert.Seconds(), 1e-9)/1e9, st.Weights.Round(time.Millisecond), cpu)
+			mode := fmt.Sprintf("trained: wall %v (gram %v, invert %v = %.2f GFlop/wall-s, InverseTime predicted %v, B %v), %.0f cpu-s", took.Round(time.Second), st.Gram.Round(time.Millisecond),
+				st.Invert.Round(time.Second), float64(n)*float64(n)*float64(n)/max(st.Invert.Seconds(), 1e-9)/1e9, InverseTime(n, 0).Round(time.Second), st.Weights.Round(time.Millisecond), cpu)
 			if memOnly {
 				mode = fmt.Sprintf("memory only (Gram and B, no inverse): wall %v", took.Round(time.Second))
 			}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/modelstore/redistest"
+	"github.com/setlist/setlist/batch/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 
@@ -114,6 +116,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 	// Versions are run ids: the challenger (better: two favourites in
 	// every list) is published first, so the worse control (a favourite
 	// in one list of four) is current and the challenger previous.
+	lists := map[model.Version]map[setlist.UserID][]model.Rec{}
 	var runs [2]int64
 	for i := range runs {
 		if runs[i], err = e.db.StartRun(ctx, "experiment fixture"); err != nil {
@@ -128,7 +131,8 @@ func TestExperimentEndToEnd(t *testing.T) {
 		{challenger, func() int { return 2 }},
 		{control, func() int { return map[bool]int{true: 1}[rng.Float64() < 0.25] }},
 	} {
-		fv := fixture.Version{Version: v.version, Songs: songs, Factors: 4, Seed: uint64(v.version), K: 5, Lists: pop.lists(rng, v.favs)}
+		lists[v.version] = pop.lists(rng, v.favs)
+		fv := fixture.Version{Version: v.version, Songs: songs, Factors: 4, Seed: uint64(v.version), K: 5, Lists: lists[v.version]}
 		if err := fixture.Publish(ctx, e.rdb, e.prefix, fv); err != nil {
 			t.Fatal(err)
 		}
@@ -165,6 +169,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 	}
 
 	perArm := map[string]int{}
+	reacted := map[setlist.UserID]bool{}
 	for _, u := range pop.users {
 		r := in.get(t, "/v1/users/"+url.PathEscape(string(u))+"/recommendations?n=5")
 		wantStatus(t, r, http.StatusOK)
@@ -186,10 +191,56 @@ func TestExperimentEndToEnd(t *testing.T) {
 			if rng.Float64() < p {
 				r := in.do(t, http.MethodPost, "/v1/users/"+url.PathEscape(string(u))+"/reactions", map[string]any{"song_id": it.SongID, "kind": "like"})
 				wantStatus(t, r, http.StatusCreated)
+				reacted[u] = true
 			}
 		}
 	}
 	t.Logf("answers per arm: %v", perArm)
+
+	// Attribution follows the arm: a control user's like of a song only
+	// the challenger's list holds for them was not shown to them; a
+	// challenger user's like of their challenger list's third song was
+	// shown there, at position 3. Users who have not reacted yet, so their
+	// batch lists are still what they are shown.
+	var controlUser, challengerUser setlist.UserID
+	for _, u := range pop.users {
+		switch {
+		case reacted[u]:
+		case routing.Arm(u) == setlist.ArmControl && controlUser == "":
+			controlUser = u
+		case routing.Arm(u) == setlist.ArmChallenger && challengerUser == "":
+			challengerUser = u
+		}
+	}
+	if controlUser == "" || challengerUser == "" {
+		t.Fatal("no user without reactions in one of the arms")
+	}
+	otherArmSong := func() setlist.SongID {
+		for _, c := range lists[challenger][controlUser] {
+			if !slices.ContainsFunc(lists[control][controlUser], func(r model.Rec) bool { return r.Song == c.Song }) {
+				return c.Song
+			}
+		}
+		t.Fatalf("%s's challenger list is their control list", controlUser)
+		return 0
+	}()
+	for _, c := range []struct {
+		user setlist.UserID
+		song setlist.SongID
+		want store.Outcome
+	}{
+		{controlUser, otherArmSong, store.Outcome{Version: int64(control), Arm: setlist.ArmControl}},
+		{challengerUser, lists[challenger][challengerUser][2].Song,
+			store.Outcome{Version: int64(challenger), Arm: setlist.ArmChallenger, Source: setlist.SourceBatch, Position: 3}},
+	} {
+		r := in.do(t, http.MethodPost, "/v1/users/"+url.PathEscape(string(c.user))+"/reactions", map[string]any{"song_id": c.song, "kind": "like"})
+		wantStatus(t, r, http.StatusCreated)
+		var a reactAnswer
+		r.json(t, &a)
+		if a.Attribution == nil || *a.Attribution != c.want {
+			t.Errorf("%s (%s arm) liked %d: attribution %+v, want %+v", c.user, routing.Arm(c.user), c.song, a.Attribution, c.want)
+		}
+	}
 	in.srv.Recs().FlushExposures(ctx)
 
 	code, out, errOut = e.batchCLI(t, "experiment", "status", "-o", "json")

@@ -51,6 +51,21 @@ func startPrivateRedis(t *testing.T) *privateRedis {
 
 func (r *privateRedis) addr() string { return "127.0.0.1:" + r.port }
 
+// world is newWorldIn on this Redis (a client with opts, never retrying,
+// so a test sees each failure) and a fresh database, under prefix.
+func (r *privateRedis) world(t *testing.T, opts *redis.Options, prefix string) *world {
+	t.Helper()
+	opts.Addr, opts.MaxRetries = r.addr(), -1
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	e := &env{dbURL: pgtest.URL(t), rdb: rdb, prefix: prefix}
+	e.db = openDB(t, e.dbURL)
+	if _, err := e.db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return newWorldIn(t, e)
+}
+
 func (r *privateRedis) start(t *testing.T) {
 	t.Helper()
 	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -219,14 +234,7 @@ func pathEscape(s string) string {
 // back; and every 201 is in PostgreSQL.
 func TestRedisRestartUnderLoad(t *testing.T) {
 	pr := startPrivateRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: pr.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { rdb.Close() })
-	e := &env{dbURL: pgtest.URL(t), rdb: rdb, prefix: "fault"}
-	e.db = openDB(t, e.dbURL)
-	if _, err := e.db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w := newWorldIn(t, e)
+	w := pr.world(t, &redis.Options{DialTimeout: 200 * time.Millisecond}, "fault")
 	if err := fixture.Users(context.Background(), w.db, []setlist.UserID{"writer0", "writer1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -301,19 +309,12 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 // before the connection pool would dial again.
 func TestStallingRedisAnswersAreNotKept(t *testing.T) {
 	pr := startPrivateRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: pr.addr(), MaxRetries: -1, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { rdb.Close() })
-	e := &env{dbURL: pgtest.URL(t), rdb: rdb, prefix: "stall"}
-	e.db = openDB(t, e.dbURL)
-	if _, err := e.db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w := newWorldIn(t, e)
+	w := pr.world(t, &redis.Options{ContextTimeoutEnabled: true}, "stall")
 	in := w.start(t, fastConfig(), nil)
 	in.waitModel(t, 1)
 
 	pause := 1500 * time.Millisecond
-	if err := rdb.Do(context.Background(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+	if err := w.rdb.Do(context.Background(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
 	paused := time.Now()
