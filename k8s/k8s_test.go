@@ -24,6 +24,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
@@ -182,6 +184,7 @@ func TestOverlaysBuild(t *testing.T) {
 			checkCronJob(t, objs)
 			checkTuneBudget(t, objs)
 			checkRedis(t, ov, objs)
+			checkStoreFence(t, objs)
 		})
 	}
 }
@@ -300,6 +303,63 @@ func checkExposure(t *testing.T, objs []k8stest.Object) {
 // checkPods checks every pod of the build for the restricted security
 // profile, resources and, for setlist's own binaries, GOMAXPROCS from the
 // CPU limit.
+// checkStoreFence: the stores' NetworkPolicy selects the bundled PostgreSQL
+// and Redis pods, opens every port their containers listen on, and lets in
+// every pod that runs a setlist binary (a client it shut out would lose its
+// stores the day the cluster's CNI enforced the policy).
+func checkStoreFence(t *testing.T, objs []k8stest.Object) {
+	t.Helper()
+	var np *networkingv1.NetworkPolicy
+	for _, o := range objs {
+		if p, ok := o.Obj.(*networkingv1.NetworkPolicy); ok && o.Name == "setlist-stores" {
+			np = p
+		}
+	}
+	if np == nil {
+		t.Error("no NetworkPolicy setlist-stores fencing PostgreSQL and Redis")
+		return
+	}
+	stores, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil || stores.Empty() {
+		t.Fatalf("NetworkPolicy setlist-stores: podSelector %v (%v) selects every pod", np.Spec.PodSelector, err)
+	}
+	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 1 || np.Spec.Ingress[0].From[0].PodSelector == nil {
+		t.Fatalf("NetworkPolicy setlist-stores: want one ingress rule from one pod selector, got %+v", np.Spec.Ingress)
+	}
+	from, err := metav1.LabelSelectorAsSelector(np.Spec.Ingress[0].From[0].PodSelector)
+	if err != nil || from.Empty() {
+		t.Fatalf("NetworkPolicy setlist-stores: from %v (%v) lets every pod in", np.Spec.Ingress[0].From[0].PodSelector, err)
+	}
+	open := map[int32]bool{}
+	for _, p := range np.Spec.Ingress[0].Ports {
+		if p.Port != nil {
+			open[p.Port.IntVal] = true
+		}
+	}
+	for _, p := range k8stest.Pods(objs) {
+		set := k8slabels.Set(p.Labels)
+		if c := p.Labels["app.kubernetes.io/component"]; (c == "postgres" || c == "redis") && !stores.Matches(set) {
+			t.Errorf("%s: the %s pods are outside the stores' NetworkPolicy", p.Object, c)
+		}
+		if stores.Matches(set) {
+			for _, c := range p.Spec.Containers {
+				for _, cp := range c.Ports {
+					if !open[cp.ContainerPort] {
+						t.Errorf("%s: container %q listens on %d, which the stores' NetworkPolicy does not open", p.Object, c.Name, cp.ContainerPort)
+					}
+				}
+			}
+			continue
+		}
+		for i := range p.Spec.Containers {
+			c := k8stest.Container{Pod: p, Container: &p.Spec.Containers[i]}
+			if c.Binary() != "" && !from.Matches(set) {
+				t.Errorf("%s runs %s but the stores' NetworkPolicy does not let its pods in (labels %v)", c, c.Binary(), p.Labels)
+			}
+		}
+	}
+}
+
 func checkPods(t *testing.T, objs []k8stest.Object) {
 	t.Helper()
 	for _, p := range k8stest.Pods(objs) {

@@ -84,6 +84,7 @@ func newObject(apiVersion, kind string) (any, bool) {
 		"policy/v1/PodDisruptionBudget":                 func() any { return &policyv1.PodDisruptionBudget{} },
 		"autoscaling/v2/HorizontalPodAutoscaler":        func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
 		"networking.k8s.io/v1/Ingress":                  func() any { return &networkingv1.Ingress{} },
+		"networking.k8s.io/v1/NetworkPolicy":            func() any { return &networkingv1.NetworkPolicy{} },
 		"monitoring.coreos.com/v1/ServiceMonitor":       func() any { return &monitoringv1.ServiceMonitor{} },
 		"monitoring.coreos.com/v1/PrometheusRule":       func() any { return &monitoringv1.PrometheusRule{} },
 		"kustomize.config.k8s.io/v1beta1/Kustomization": func() any { return &types.Kustomization{} },

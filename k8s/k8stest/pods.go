@@ -14,6 +14,7 @@ import (
 // Pod is one pod template found in a manifest.
 type Pod struct {
 	Object Object
+	Labels map[string]string // the template's
 	Spec   *corev1.PodSpec
 	Job    *batchv1.JobSpec // the Job or CronJob's job spec; nil for others
 }
@@ -25,13 +26,14 @@ func Pods(objs []Object) []Pod {
 	for _, o := range objs {
 		switch t := o.Obj.(type) {
 		case *appsv1.Deployment:
-			out = append(out, Pod{Object: o, Spec: &t.Spec.Template.Spec})
+			out = append(out, Pod{Object: o, Labels: t.Spec.Template.Labels, Spec: &t.Spec.Template.Spec})
 		case *appsv1.StatefulSet:
-			out = append(out, Pod{Object: o, Spec: &t.Spec.Template.Spec})
+			out = append(out, Pod{Object: o, Labels: t.Spec.Template.Labels, Spec: &t.Spec.Template.Spec})
 		case *batchv1.Job:
-			out = append(out, Pod{Object: o, Spec: &t.Spec.Template.Spec, Job: &t.Spec})
+			out = append(out, Pod{Object: o, Labels: t.Spec.Template.Labels, Spec: &t.Spec.Template.Spec, Job: &t.Spec})
 		case *batchv1.CronJob:
-			out = append(out, Pod{Object: o, Spec: &t.Spec.JobTemplate.Spec.Template.Spec, Job: &t.Spec.JobTemplate.Spec})
+			tpl := &t.Spec.JobTemplate.Spec.Template
+			out = append(out, Pod{Object: o, Labels: tpl.Labels, Spec: &tpl.Spec, Job: &t.Spec.JobTemplate.Spec})
 		}
 	}
 	return out
