@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/setlist/setlist/batch/realdata"
 )
 
 // The tuner's figures (docs/BENCHMARKS.md, "Tuner"). CPU-heavy; they need
@@ -37,29 +39,8 @@ func figureSetup(t *testing.T) (budget time.Duration, out func(format string, a 
 		}
 		budget = d
 	}
-	path := os.Getenv("SETLIST_FIGURES_OUT")
-	if path == "" {
-		path = t.TempDir() + "/figures.txt"
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	out = func(format string, a ...any) {
-		line := fmt.Sprintf("%s [load %s] %s", time.Now().UTC().Format("15:04:05"), loadAvg(), fmt.Sprintf(format, a...))
-		t.Log(line)
-		fmt.Fprintln(f, line)
-	}
+	out = realdata.FigureLog(t)
 	return budget, out
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 // holdoutSeeds trains p on train with several seeds and scores each on

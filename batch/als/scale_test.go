@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setlist/setlist/batch/realdata"
 	"github.com/setlist/setlist/batch/synth"
 )
 
@@ -69,7 +70,7 @@ func TestTrainerScale(t *testing.T) {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		start := time.Now()
-		load := loadAvg()
+		load := realdata.LoadAvg()
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("size %s: %v\n%s", s, err, out.String())
 		}
@@ -88,7 +89,7 @@ func TestTrainerScale(t *testing.T) {
 		}
 		results = append(results, r)
 		line := fmt.Sprintf("%s load-before %s load-after %s users %d songs %d nnz %d iters %d | gen %.1fs (peak RSS %d MiB) | train %.1fs (%.1fs/iter, %.0f cpu-s) heap %d MiB RSS %d MiB | top-5 %.1fs (%.0f cpu-s) heap %d MiB RSS %d MiB | CSR %d MiB | wall %s",
-			time.Now().UTC().Format(time.RFC3339), load, loadAvg(), r.Users, r.Songs, r.NNZ, r.Iterations,
+			time.Now().UTC().Format(time.RFC3339), load, realdata.LoadAvg(), r.Users, r.Songs, r.NNZ, r.Iterations,
 			r.GenSeconds, r.GenRSSPeak>>20, r.TrainSeconds, r.IterSeconds, r.TrainCPU, r.TrainHeapPeak>>20, r.TrainRSSPeak>>20,
 			r.TopKSeconds, r.TopKCPU, r.TopKHeapPeak>>20, r.TopKRSSPeak>>20, r.CSRBytes>>20, time.Since(start).Round(time.Second))
 		t.Log(line)

@@ -228,13 +228,10 @@ func experimentStatusCommand(g *globals) *cli.Command {
 		Name:  "status",
 		Usage: "the running (or --id, or the last) experiment's readout: users exposed and converted per arm, rates with 95% intervals, the sequential test's difference interval, p-value and verdict, and the planned sample size",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json", EnvVars: []string{"SETLIST_EXPERIMENT_OUTPUT"}, Value: "table", Destination: &output},
+			outputFlag("SETLIST_EXPERIMENT_OUTPUT", "", &output),
 			&cli.Int64Flag{Name: "id", Usage: "experiment to read out (default: the running one, else the last)", EnvVars: []string{"SETLIST_EXPERIMENT_ID"}, Destination: &id},
 		},
 		Action: func(c *cli.Context) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("--output must be table or json, got %q: %w", output, setlist.ErrInvalid)
-			}
 			return g.withExperiments(c, false, func(db experimentDB, _ database, pub *modelstore.Publisher) error {
 				rep, err := experimentStatus(c.Context, db, pub, id)
 				if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/model"
 	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/store"
@@ -30,12 +31,9 @@ func runsCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "limit", Usage: "runs to list", EnvVars: []string{"SETLIST_RUNS_LIMIT"}, Value: 20, Destination: &limit},
 			&cli.Int64Flag{Name: "trials", Usage: "show the tuning trials of this run instead of the list", EnvVars: []string{"SETLIST_RUNS_TRIALS"}, Destination: &trials},
 			&cli.IntFlag{Name: "online-days", Usage: "UTC days (today included) of online metrics shown next to the offline ones", EnvVars: []string{"SETLIST_RUNS_ONLINE_DAYS"}, Value: 7, Destination: &onlineDays},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json (with --trials)", EnvVars: []string{"SETLIST_RUNS_OUTPUT"}, Value: "table", Destination: &output},
+			outputFlag("SETLIST_RUNS_OUTPUT", " (with --trials)", &output),
 		},
 		Action: func(c *cli.Context) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("--output must be table or json, got %q", output)
-			}
 			if c.IsSet("trials") && trials < 1 {
 				return fmt.Errorf("--trials must name a run id (≥ 1), got %d", trials)
 			}
@@ -165,4 +163,17 @@ func printRunTrials(ctx context.Context, w io.Writer, db database, id int64, out
 		return err
 	}
 	return printSearch(w, output, id, s, trials)
+}
+
+// outputFlag is the --output (-o) flag of the commands that print a table
+// or JSON, refused at parse time unless it is one of the two.
+func outputFlag(envVar, usage string, dest *string) *cli.StringFlag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json" + usage, EnvVars: []string{envVar},
+		Value: "table", Destination: dest,
+		Action: func(_ *cli.Context, v string) error {
+			if v != "table" && v != "json" {
+				return fmt.Errorf("--output must be table or json, got %q: %w", v, setlist.ErrInvalid)
+			}
+			return nil
+		}}
 }

@@ -48,14 +48,11 @@ func tuneCommand(g *globals) *cli.Command {
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the validation split, the sampler and initial factors", EnvVars: env("SEED"), Value: pipeline.DefaultSeed, Destination: &cfg.Seed},
 			&cli.BoolFlag{Name: "dry-run", Usage: "search and print the trials, but take no lock and record nothing", EnvVars: env("DRY_RUN"), Destination: &cfg.DryRun},
 			&cli.BoolFlag{Name: "wait-lock", Usage: "wait for a running batch train or tune instead of exiting with code 4", EnvVars: env("WAIT_LOCK"), Destination: &cfg.WaitLock},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json", EnvVars: env("OUTPUT"), Value: "table", Destination: &output},
+			outputFlag("SETLIST_TUNE_OUTPUT", "", &output),
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
 			&cli.StringFlag{Name: "pushgateway-url", Usage: "push the run's metrics to this Prometheus Pushgateway", EnvVars: []string{"SETLIST_PUSHGATEWAY_URL"}, Destination: &pushURL},
 		},
 		Action: func(c *cli.Context) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("--output must be table or json, got %q", output)
-			}
 			cfg.TuneOnly = true
 			var err error
 			if cfg.MemoryLimit, err = memoryLimit(memLimit); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist/batch/als"
+	"github.com/setlist/setlist/batch/realdata"
 	"github.com/setlist/setlist/batch/synth"
 )
 
@@ -41,7 +42,7 @@ func TestFigureFamilies(t *testing.T) {
 		}
 		budget = d
 	}
-	out := figureOut(t)
+	out := realdata.FigureLog(t)
 	m := loadReal(t)
 	ctx := context.Background()
 	train, test := als.SplitHoldout(m, 0.15, 1)
@@ -149,31 +150,6 @@ func resetPeak() {
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
-func figureOut(t *testing.T) func(format string, a ...any) {
-	path := os.Getenv("SETLIST_FIGURES_OUT")
-	if path == "" {
-		path = t.TempDir() + "/figures.txt"
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return func(format string, a ...any) {
-		line := fmt.Sprintf("%s [load %s] %s", time.Now().UTC().Format("15:04:05"), loadAvg(), fmt.Sprintf(format, a...))
-		t.Log(line)
-		fmt.Fprintln(f, line)
-	}
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
 // TestFigureCatalogSizes measures EASE training against the catalog size
 // on synthetic data (batch/synth: 2 users and 60 reactions a song): wall
 // and CPU time per phase, and the peak RSS of training against NeedBytes,
@@ -189,7 +165,7 @@ func TestFigureCatalogSizes(t *testing.T) {
 	if os.Getenv("SETLIST_FIGURES") == "" {
 		t.Skip("set SETLIST_FIGURES=1 to measure EASE training against the catalog size")
 	}
-	out := figureOut(t)
+	out := realdata.FigureLog(t)
 	sizes := func(env, def string) []int {
 		v := os.Getenv(env)
 		if v == "" {
