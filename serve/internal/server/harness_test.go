@@ -153,6 +153,18 @@ func (in *instance) waitModel(t testing.TB, v int64) {
 	})
 }
 
+// waitNearCache asks for u's answer until in's near cache holds one: the
+// cache takes answers only while the events subscription is up, which
+// waitModel does not wait for (a test counting near-cache hits right after
+// start could otherwise see none).
+func (in *instance) waitNearCache(t *testing.T, u string) {
+	t.Helper()
+	waitFor(t, "the near cache to take answers", func() bool {
+		in.recs(t, u, 5)
+		return in.metric(t, "setlist_serve_near_cache_entries") > 0
+	})
+}
+
 type response struct {
 	status int
 	header http.Header

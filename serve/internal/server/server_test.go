@@ -235,6 +235,7 @@ func TestNearCacheAcrossReplicas(t *testing.T) {
 		b := w.start(t, fastConfig(), nil)
 		a.waitModel(t, 1)
 		b.waitModel(t, 1)
+		b.waitNearCache(t, "batchy")
 
 		first := b.recs(t, "batchy", 5)
 		hits := b.metric(t, "setlist_serve_near_cache_hits_total")
