@@ -33,27 +33,34 @@ func listPackages(t *testing.T) []goPackage {
 
 const module = "github.com/setlist/setlist"
 
-// TestImportArrows keeps the dependency graph pointing one way: serve may use
-// batch's packages (ALS math, storage, key space), never the reverse; the
-// domain root depends on nothing; each external dependency is wrapped by the
-// packages named for it.
+// TestImportArrows keeps the dependency graph pointing one way. The shared
+// core (internal/: the math, the storage adapters, the key space) is what both
+// binaries import; batch/ and serve/ hold only what their own binary runs, so
+// neither imports the other and the core imports neither. The domain root
+// depends on nothing; each external dependency is wrapped by the packages
+// named for it.
 func TestImportArrows(t *testing.T) {
 	// Which of our packages may import a given external dependency.
 	owners := map[string][]string{
 		"github.com/gofiber/fiber/v2": {module + "/serve/"},
-		"github.com/jackc/pgx/v5":     {module + "/batch/postgres", module + "/scripts/"},
+		"github.com/jackc/pgx/v5":     {module + "/internal/postgres", module + "/scripts/"},
 		// The embedded backend: SQL text against SQLite lives in one
 		// package, and only the embedded store runs the in-process Redis.
-		"modernc.org/sqlite":               {module + "/batch/sqlite"},
-		"github.com/alicebob/miniredis/v2": {module + "/batch/embedded"},
+		"modernc.org/sqlite":               {module + "/internal/sqlite"},
+		"github.com/alicebob/miniredis/v2": {module + "/internal/embedded"},
 	}
 	for _, p := range listPackages(t) {
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, module+"/serve") && !strings.HasPrefix(p.ImportPath, module+"/serve") {
 				t.Errorf("%s imports %s: nothing outside serve may import serve", p.ImportPath, imp)
 			}
-			if p.ImportPath == module+"/batch/config" && strings.HasPrefix(imp, module+"/") {
-				t.Errorf("batch/config imports %s: the flags' package holds its own defaults and imports no adapter", imp)
+			// The load generator trains in process through batch's CLI
+			// until it leaves serve/ for bench/.
+			if strings.HasPrefix(imp, module+"/batch") && !strings.HasPrefix(p.ImportPath, module+"/batch") && p.ImportPath != module+"/serve/internal/loadtest" {
+				t.Errorf("%s imports %s: batch/ holds only the batch binary's own code; what another binary needs belongs in internal/", p.ImportPath, imp)
+			}
+			if p.ImportPath == module+"/internal/config" && strings.HasPrefix(imp, module+"/") {
+				t.Errorf("internal/config imports %s: the flags' package holds its own defaults and imports no adapter", imp)
 			}
 			if p.ImportPath == module && strings.Contains(imp, ".") {
 				t.Errorf("the domain package imports %s: it must use the standard library only", imp)

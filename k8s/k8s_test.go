@@ -29,12 +29,12 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
-	"github.com/setlist/setlist/batch/store"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
+	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/internal/synth"
 	"github.com/setlist/setlist/k8s/k8stest"
 )
 

@@ -18,8 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
 )
 
 // TestEndToEnd drives the page in headless Chromium against the real

@@ -6,12 +6,12 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/web"
 )
 
 // TestSignUpFormMirrorsUserIDRule (issue 16 item 10): the sign-up form's
-// user id field carries the server's rule, stated once in batch/store: its
+// user id field carries the server's rule, stated once in internal/store: its
 // pattern is store.UserIDPattern (whose agreement with store.UserID is
 // tested there) and its hint is store.UserIDRule.
 func TestSignUpFormMirrorsUserIDRule(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/setlist/setlist/batch/config"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/internal/config"
+	"github.com/setlist/setlist/internal/postgres"
 )
 
 // globals are the settings every subcommand shares.

@@ -11,9 +11,9 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/setlist/setlist/batch/command"
-	"github.com/setlist/setlist/batch/embedded"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/sqlite"
+	"github.com/setlist/setlist/internal/embedded"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/sqlite"
 )
 
 // embeddedKeys returns every key the embedded store keeps, with its value.

@@ -13,14 +13,14 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/postgres"
 )
 
 const (
 	sampleCSV   = "../../data/sample.csv.gz"
-	implicitDir = "../pipeline/testdata/implicit-model"
+	implicitDir = "../../internal/pipeline/testdata/implicit-model"
 	sampleUsers = 303
 	sampleSongs = 9119
 )

@@ -9,10 +9,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/embedded"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/embedded"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // database is what the subcommands need from the system of record; both

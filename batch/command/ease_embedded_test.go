@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist/batch/command"
-	"github.com/setlist/setlist/batch/npz"
-	"github.com/setlist/setlist/batch/sqlite"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/npz"
+	"github.com/setlist/setlist/internal/sqlite"
+	"github.com/setlist/setlist/internal/synth"
 )
 
 // TestEASEEmbedded trains and publishes EASE on the embedded backend

@@ -13,11 +13,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/experiment"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // experimentDB is what `batch experiment` needs beyond database.

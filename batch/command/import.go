@@ -9,8 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/progress"
-	"github.com/setlist/setlist/batch/store"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/internal/synth"
 )
 
 // importPhases names the import's steps for the progress line.

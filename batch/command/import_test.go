@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // storedPlays is what the database holds, read back through the store's

@@ -5,8 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/setlist/setlist/batch/modelstore"
 	"github.com/setlist/setlist/batch/shard"
+	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // precomputeCommand is one shard of the scale-out precompute, run by an

@@ -12,9 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 )
 
 func runsCommand(g *globals) *cli.Command {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // TestPrintRunsOnline: batch runs shows a served version's online metrics

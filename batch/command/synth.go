@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/progress"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/synth"
 )
 
 func synthCommand(g *globals) *cli.Command {

@@ -15,13 +15,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/als"
-	"github.com/setlist/setlist/batch/config"
-	"github.com/setlist/setlist/batch/ease"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/pipeline"
 	"github.com/setlist/setlist/batch/progress"
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/config"
+	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/pipeline"
 )
 
 func trainCommand(g *globals) *cli.Command {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // buildBatch compiles the real batch binary, so a test can SIGKILL it: a

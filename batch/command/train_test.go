@@ -13,11 +13,11 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/command"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
+	"github.com/setlist/setlist/internal/synth"
 )
 
 // cli runs the batch CLI in-process against one test database and prefix.

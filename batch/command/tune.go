@@ -13,10 +13,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/als"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // DefaultTuneBudget is batch tune's budget when none is given: long enough

@@ -13,13 +13,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
 	"github.com/setlist/setlist/batch/shard"
-	"github.com/setlist/setlist/batch/store"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
+	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/internal/synth"
 )
 
 func TestRange(t *testing.T) {

@@ -1,7 +1,7 @@
 # A line-by-line numpy port of implicit 0.7's CPU conjugate-gradient ALS
 # (implicit/cpu/_als.pyx least_squares_cg: C = alpha*count, 3 CG steps,
 # uniform [0, 0.01) start) with the same per-user 15% holdout and metrics as
-# batch/als, so setlist's quality can be compared with implicit's algorithm
+# internal/als, so setlist's quality can be compared with implicit's algorithm
 # on this machine, where the implicit package itself cannot be installed.
 # Needs Debian's python3-numpy and python3-scipy; reads the shared data set
 # (../shared/data/..., relative to the repository; SETLIST_DATA overrides).

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
-	"github.com/setlist/setlist/batch/config"
-	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/internal/config"
+	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/recs"
 	"github.com/setlist/setlist/serve/internal/server"

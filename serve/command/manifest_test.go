@@ -27,8 +27,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	batchcommand "github.com/setlist/setlist/batch/command"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/k8s/k8stest"
 	"github.com/setlist/setlist/serve/command"
 	"github.com/setlist/setlist/serve/internal/api"

@@ -16,11 +16,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/config"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/config"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/internal/synth"
 	"github.com/setlist/setlist/serve/internal/api"
 )
 

@@ -12,11 +12,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/embedded"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/embedded"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/server"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
 )
 
 // TestServeLeavesMigrationsToBatch: serve in production (no --playground)

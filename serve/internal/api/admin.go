@@ -9,7 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/internal/model"
 )
 
 // Admin performs the operator actions exposed under /v1/admin.

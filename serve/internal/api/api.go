@@ -19,7 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
 )

@@ -13,7 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // TestContentionIs503 (issue 18 item 4): a write that kept colliding after

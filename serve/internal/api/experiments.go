@@ -7,8 +7,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/experiment"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // ExperimentDB is the experiment registry and its outcome counts.
@@ -39,7 +39,7 @@ const experimentsLimit = 10
 
 // experiments answers GET /v1/experiments: the running experiment (null
 // when none) and the last ones, newest first, each with its per-arm
-// readout (batch/experiment: rates with 95 % intervals, the always-valid
+// readout (internal/experiment: rates with 95 % intervals, the always-valid
 // p-value and the verdict). Read only: experiments are started and ended
 // with `batch experiment`.
 func (a *API) experiments(c *fiber.Ctx) error {

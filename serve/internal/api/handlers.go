@@ -15,9 +15,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 

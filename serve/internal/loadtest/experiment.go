@@ -12,9 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // benchExperiment is an A/B experiment for the batch+exp scenario: the

@@ -53,11 +53,11 @@ import (
 
 	"github.com/setlist/setlist"
 	batchcmd "github.com/setlist/setlist/batch/command"
-	"github.com/setlist/setlist/batch/ease"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/serve/internal/loadtest/bare"
 	"github.com/setlist/setlist/serve/internal/server"
 )

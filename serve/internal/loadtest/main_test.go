@@ -6,11 +6,11 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/als"
-	"github.com/setlist/setlist/batch/ease"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
 )
 
 // TestLoadModelEitherFamily publishes a small ALS and a small EASE version

@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/setlist/setlist/batch/experiment"
+	"github.com/setlist/setlist/internal/experiment"
 )
 
 const namespace = "setlist_serve"

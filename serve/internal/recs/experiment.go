@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/experiment"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // expState is a running experiment as serve routes it: the routing and the

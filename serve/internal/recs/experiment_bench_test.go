@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/experiment"
+	"github.com/setlist/setlist/internal/experiment"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )
 

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // Exposure counting (issue 14): per model version, source, experiment arm

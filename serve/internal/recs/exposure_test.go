@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )
 

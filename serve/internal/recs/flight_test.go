@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // TestFairSlotsRoundRobin: a user at its limit queues behind itself, others

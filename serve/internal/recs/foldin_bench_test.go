@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/serve/internal/fixture"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/als"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
+	"github.com/setlist/setlist/internal/store"
 )
 
 func songsOf(rs []setlist.Reaction) []setlist.SongID {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // Snapshot is one loaded version: the shared model, and the names of its

@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/config"
-	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/internal/config"
+	"github.com/setlist/setlist/internal/model"
 )
 
 // nearCache keeps rendered answers in process, keyed by user, so a repeated

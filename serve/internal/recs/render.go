@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/internal/model"
 )
 
 // Answers are rendered by hand into JSON: the song part of each item is

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
+	"github.com/setlist/setlist/internal/model"
 )
 
 func TestAppendStringMatchesEncodingJSON(t *testing.T) {

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/experiment"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )
 
@@ -219,7 +219,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 // current version in ArmNone. snap is nil before the first load.
 //
 // While an experiment runs, the routing's salted hash of u picks the arm
-// (batch/experiment: the same on every replica and after restarts); the
+// (internal/experiment: the same on every replica and after restarts); the
 // challenger arm is served the challenger snapshot, loaded beside current
 // by Refresh. Until the challenger is loaded (or if it cannot be) everyone
 // stays on current in ArmNone, so no answer claims an arm it was not

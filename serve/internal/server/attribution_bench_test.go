@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // BenchmarkReactAttribution measures what attribution adds to a reaction,

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // reactAnswer is POST /v1/users/{id}/reactions' answer.

@@ -18,10 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/serve/internal/fixture"
 	"github.com/setlist/setlist/serve/internal/server"
 )

@@ -14,11 +14,11 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/command"
-	"github.com/setlist/setlist/batch/experiment"
-	"github.com/setlist/setlist/batch/model"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/modelstore/redistest"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 

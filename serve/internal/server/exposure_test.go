@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/server"
 )
 

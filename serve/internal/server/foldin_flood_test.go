@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/serve/internal/recs"
 	"github.com/setlist/setlist/serve/internal/server"
 )

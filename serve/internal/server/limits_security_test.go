@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 

@@ -8,9 +8,9 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/setlist/setlist/batch/als"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 

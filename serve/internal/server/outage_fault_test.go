@@ -16,8 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/postgres"
-	"github.com/setlist/setlist/batch/postgres/pgtest"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 

@@ -17,10 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/pipeline"
-	"github.com/setlist/setlist/batch/store"
-	"github.com/setlist/setlist/batch/synth"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/internal/synth"
 )
 
 // raceRounds is how many rounds the reaction race tests run: 1 in the

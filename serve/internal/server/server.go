@@ -20,9 +20,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/experiment"
-	"github.com/setlist/setlist/batch/modelstore"
-	"github.com/setlist/setlist/batch/pipeline"
+	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"

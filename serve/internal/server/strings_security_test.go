@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/store"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // oddStrings are hostile or unusual texts every string field must store and

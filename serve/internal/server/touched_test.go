@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // TestTouchedExpiry: P:touched:{U} expires (modelstore.TouchedTTL after

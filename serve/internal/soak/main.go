@@ -41,7 +41,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/setlist/setlist/batch/postgres"
+	"github.com/setlist/setlist/internal/postgres"
 )
 
 type options struct {

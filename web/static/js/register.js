@@ -79,7 +79,7 @@ export function registerForm(form, { onCreated }) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault(); // never navigate: the page talks to the API itself
     alert.textContent = '';
-    // The server's id rule (batch/store.UserID), mirrored: the same NFC
+    // The server's id rule (internal/store.UserID), mirrored: the same NFC
     // form, and the pattern and hint the page carries (a Go test checks
     // both against the rule). The server stays the authority.
     const userID = idInput.value.trim().normalize('NFC');

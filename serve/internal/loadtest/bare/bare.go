@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/batch/modelstore"
+	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // New returns the bare app serving version v's lists under keys.

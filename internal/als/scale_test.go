@@ -1,0 +1,285 @@
+package als
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist/internal/realdata"
+	"github.com/setlist/setlist/internal/synth"
+)
+
+// How the one-process trainer grows with users (docs/scaling.md): synthetic
+// data from internal/synth (fixed catalog, ~50 reactions a user), ALS with the
+// default 64 factors for a few iterations, then top-5 for every user, each
+// size in a child process of its own so its peak RSS is its own. Gated:
+//
+//	GOEXPERIMENT=simd go test -c -o /tmp/als.test ./internal/als/
+//	cd internal/als && SETLIST_FIGURES=1 SETLIST_SCALE_SIZES=100000,300000,1000000,3000000 \
+//	  /tmp/als.test -test.run TestTrainerScale -test.v -test.timeout 120m
+//
+// SETLIST_SCALE_SONGS (default 20000), SETLIST_SCALE_PER_USER (50) and
+// SETLIST_SCALE_ITERATIONS (3) shape the runs; a result line is appended to
+// SETLIST_FIGURES_OUT when set.
+
+// scaleResult is what one child measures; the parent prints the table.
+type scaleResult struct {
+	Users, Songs, NNZ int
+	Iterations        int
+	GenSeconds        float64 // synth → entries → CSR
+	TrainSeconds      float64 // Train, incl. weighting/transposing setup
+	IterSeconds       float64 // Train's mean iteration
+	TopKSeconds       float64 // top-5 for every user
+	TrainCPU, TopKCPU float64 // user+system CPU seconds of each phase (wall time swings with the shared machine's load)
+	CSRBytes          int64   // Indptr+Indices+Data of the user×item matrix
+	TrainHeapPeak     int64   // Go heap objects, peak during Train (sampled every 20 ms)
+	TopKHeapPeak      int64   // the same during top-K, the model still held
+	TrainRSSPeak      int64   // VmHWM during Train (reset after the data was built)
+	TopKRSSPeak       int64   // VmHWM during top-K (reset before)
+	GenRSSPeak        int64   // VmHWM while the data was generated and built
+}
+
+func TestTrainerScale(t *testing.T) {
+	if v := os.Getenv("SETLIST_SCALE_CHILD"); v != "" {
+		scaleChild(t, v)
+		return
+	}
+	if os.Getenv("SETLIST_FIGURES") == "" {
+		t.Skip("set SETLIST_FIGURES=1 to measure the trainer's growth with users (minutes, GBs)")
+	}
+	sizes := strings.Split(envOr("SETLIST_SCALE_SIZES", "100000,300000,1000000"), ",")
+	var results []scaleResult
+	for _, s := range sizes {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestTrainerScale$", "-test.v", "-test.timeout", "0")
+		cmd.Env = append(os.Environ(), "SETLIST_SCALE_CHILD="+strings.TrimSpace(s))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		start := time.Now()
+		load := realdata.LoadAvg()
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("size %s: %v\n%s", s, err, out.String())
+		}
+		var r scaleResult
+		found := false
+		for _, l := range strings.Split(out.String(), "\n") {
+			if j, ok := strings.CutPrefix(strings.TrimSpace(l), "SCALE "); ok {
+				if err := json.Unmarshal([]byte(j), &r); err != nil {
+					t.Fatal(err)
+				}
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("size %s: the child printed no result:\n%s", s, out.String())
+		}
+		results = append(results, r)
+		line := fmt.Sprintf("%s load-before %s load-after %s users %d songs %d nnz %d iters %d | gen %.1fs (peak RSS %d MiB) | train %.1fs (%.1fs/iter, %.0f cpu-s) heap %d MiB RSS %d MiB | top-5 %.1fs (%.0f cpu-s) heap %d MiB RSS %d MiB | CSR %d MiB | wall %s",
+			time.Now().UTC().Format(time.RFC3339), load, realdata.LoadAvg(), r.Users, r.Songs, r.NNZ, r.Iterations,
+			r.GenSeconds, r.GenRSSPeak>>20, r.TrainSeconds, r.IterSeconds, r.TrainCPU, r.TrainHeapPeak>>20, r.TrainRSSPeak>>20,
+			r.TopKSeconds, r.TopKCPU, r.TopKHeapPeak>>20, r.TopKRSSPeak>>20, r.CSRBytes>>20, time.Since(start).Round(time.Second))
+		t.Log(line)
+		if p := os.Getenv("SETLIST_FIGURES_OUT"); p != "" {
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
+	// Growth between consecutive sizes: the exponent b in cost ∝ usersᵇ,
+	// of CPU time (wall time follows the shared machine's load).
+	for i := 1; i < len(results); i++ {
+		a, b := results[i-1], results[i]
+		ratio := float64(b.Users) / float64(a.Users)
+		exp := func(x, y float64) float64 { return math.Log(y/x) / math.Log(ratio) }
+		t.Logf("%d → %d users: train CPU ∝ users^%.2f, top-K CPU ∝ users^%.2f, train RSS ∝ users^%.2f, top-K RSS ∝ users^%.2f",
+			a.Users, b.Users, exp(a.TrainCPU, b.TrainCPU), exp(a.TopKCPU, b.TopKCPU),
+			exp(float64(a.TrainRSSPeak), float64(b.TrainRSSPeak)), exp(float64(a.TopKRSSPeak), float64(b.TopKRSSPeak)))
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(t *testing.T, k string, def int) int {
+	t.Helper()
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", k, v)
+	}
+	return n
+}
+
+// scaleChild measures one size and prints "SCALE {json}".
+func scaleChild(t *testing.T, size string) {
+	users, err := strconv.Atoi(size)
+	if err != nil || users < 1 {
+		t.Fatalf("SETLIST_SCALE_CHILD=%q", size)
+	}
+	songs := envInt(t, "SETLIST_SCALE_SONGS", 20000)
+	perUser := envInt(t, "SETLIST_SCALE_PER_USER", 50)
+	iters := envInt(t, "SETLIST_SCALE_ITERATIONS", 3)
+	r := scaleResult{Users: users, Songs: songs, Iterations: iters}
+
+	start := time.Now()
+	m, err := synthCSR(users, songs, int64(users)*int64(perUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.GenSeconds = time.Since(start).Seconds()
+	r.NNZ = m.NNZ()
+	r.CSRBytes = int64(len(m.Indptr))*8 + int64(len(m.Indices))*4 + int64(len(m.Data))*4
+	r.GenRSSPeak = peakRSS()
+
+	// What follows is what the trainer holds once the data is loaded.
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS(t)
+	p := DefaultParams()
+	p.Iterations = iters
+	heap := sampleHeap()
+	start, c0 := time.Now(), cpuTime()
+	model, err := Train(context.Background(), m, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.TrainSeconds, r.TrainCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
+	r.IterSeconds = r.TrainSeconds / float64(iters)
+	r.TrainHeapPeak = heap()
+	r.TrainRSSPeak = peakRSS()
+
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS(t)
+	heap = sampleHeap()
+	start, c0 = time.Now(), cpuTime()
+	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.TopKSeconds, r.TopKCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
+	r.TopKHeapPeak = heap()
+	r.TopKRSSPeak = peakRSS()
+	if len(recs) != users || len(recs[0]) != 5 {
+		t.Fatalf("top-5 for %d users, first list %d long", len(recs), len(recs[0]))
+	}
+	runtime.KeepAlive(m)
+	b, _ := json.Marshal(r)
+	fmt.Printf("SCALE %s\n", b)
+}
+
+// synthCSR parses internal/synth's CSV stream straight into entries ("userN",
+// "Track J" name user N and song J), then builds the matrix; the stream is
+// never held whole.
+func synthCSR(users, songs int, reactions int64) (*CSR, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := synth.Write(pw, synth.Config{Users: users, Songs: songs, Reactions: reactions, Clusters: 50, Seed: 1})
+		pw.CloseWithError(err)
+	}()
+	entries := make([]Entry, 0, reactions+reactions/50)
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	sc.Scan() // header
+	for sc.Scan() {
+		f := bytes.Split(sc.Bytes(), []byte{','})
+		if len(f) != 4 {
+			return nil, fmt.Errorf("synth line %q", sc.Text())
+		}
+		u, err1 := strconv.Atoi(string(bytes.TrimPrefix(f[0], []byte("user"))))
+		j, err2 := strconv.Atoi(string(bytes.TrimPrefix(f[2], []byte("Track "))))
+		c, err3 := strconv.Atoi(string(f[3]))
+		if err1 != nil || err2 != nil || err3 != nil {
+			return nil, fmt.Errorf("synth line %q", sc.Text())
+		}
+		entries = append(entries, Entry{Row: int32(u), Col: int32(j), Value: float32(c)})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return NewCSR(users, songs, entries), nil
+}
+
+// sampleHeap samples the Go heap's live objects every 20 ms until the
+// returned function is called, which returns the peak.
+func sampleHeap() func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() {
+		metrics.Read(s)
+		if v := int64(s[0].Value.Uint64()); v > peak.Load() {
+			peak.Store(v)
+		}
+	}
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			read()
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		wg.Wait()
+		read()
+		return peak.Load()
+	}
+}
+
+// peakRSS is the process's VmHWM in bytes.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS sets VmHWM back to the current RSS (Linux ≥ 4.0), so the
+// next phase's peak is its own.
+func resetPeakRSS(t *testing.T) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Fatalf("reset peak RSS: %v", err)
+	}
+}

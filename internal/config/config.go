@@ -1,0 +1,108 @@
+// Package config holds the settings both binaries share (where PostgreSQL and
+// Redis are, how to log). Every setting is a flag that also reads an
+// environment variable, so the same binary is configured by a person's flags
+// or by a Kubernetes ConfigMap without a config file.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// The defaults live here rather than in the adapters so that this package,
+// which both binaries import for their flags, does not pull pgx or go-redis.
+const (
+	// DefaultDatabaseURL is where a fresh machine's PostgreSQL listens
+	// (trust auth).
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/setlist?sslmode=disable"
+	// DefaultRedisURL is where a fresh machine's Redis listens.
+	DefaultRedisURL = "redis://127.0.0.1:6379/0"
+	// DefaultRedisPrefix namespaces every Redis key; it equals
+	// modelstore.DefaultPrefix (a test pins that).
+	DefaultRedisPrefix = "setlist"
+)
+
+// The storage backends --store selects.
+const (
+	// StorePostgresRedis is production: PostgreSQL and Redis servers.
+	StorePostgresRedis = "postgres+redis"
+	// StoreEmbedded needs no server: SQLite and an in-process Redis in
+	// --data-dir (internal/embedded), for the playground.
+	StoreEmbedded = "embedded"
+)
+
+// DefaultDataDir is the embedded backend's directory (gitignored in the repo).
+const DefaultDataDir = ".run"
+
+// Stores says where the data and the published models live.
+type Stores struct {
+	// Backend is StorePostgresRedis or StoreEmbedded; only the commands'
+	// wiring reads it.
+	Backend     string
+	DataDir     string
+	DatabaseURL string
+	RedisURL    string
+	RedisPrefix string
+	// RedisCluster makes RedisURL a Redis Cluster seed list and the client
+	// a cluster client (modelstore.Dial).
+	RedisCluster bool
+}
+
+// Validate checks the backend's name.
+func (s *Stores) Validate() error {
+	switch s.Backend {
+	case StorePostgresRedis, StoreEmbedded:
+		return nil
+	}
+	return fmt.Errorf("--store %q: want %s or %s", s.Backend, StorePostgresRedis, StoreEmbedded)
+}
+
+// Embedded reports whether the embedded backend is selected.
+func (s *Stores) Embedded() bool { return s.Backend == StoreEmbedded }
+
+// Flags binds s to flags; each also reads the environment variable shown.
+func (s *Stores) Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "store", Usage: "storage backend: postgres+redis (servers at --database-url and --redis-url) or embedded (SQLite and an in-process Redis in --data-dir; no servers)", EnvVars: []string{"SETLIST_STORE"}, Value: StorePostgresRedis, Destination: &s.Backend},
+		&cli.StringFlag{Name: "data-dir", Usage: "directory of the embedded backend's files (--store embedded)", EnvVars: []string{"SETLIST_DATA_DIR"}, Value: DefaultDataDir, Destination: &s.DataDir},
+		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: DefaultDatabaseURL, Destination: &s.DatabaseURL},
+		&cli.StringFlag{Name: "redis-url", Usage: "Redis URL for published models", EnvVars: []string{"REDIS_URL"}, Value: DefaultRedisURL, Destination: &s.RedisURL},
+		&cli.BoolFlag{Name: "redis-cluster", Usage: "--redis-url is a Redis Cluster: redis://HOST:PORT?addr=HOST2:PORT2&addr=HOST3:PORT3 (any reachable nodes; rediss:// for TLS), and every key is routed to its slot's master", EnvVars: []string{"SETLIST_REDIS_CLUSTER"}, Value: false, Destination: &s.RedisCluster},
+		&cli.StringFlag{Name: "redis-prefix", Usage: "namespace of every Redis key", EnvVars: []string{"SETLIST_REDIS_PREFIX"}, Value: DefaultRedisPrefix, Destination: &s.RedisPrefix},
+	}
+}
+
+// Log says how to log.
+type Log struct {
+	Format string
+	Level  string
+}
+
+// Flags binds l to flags; each also reads the environment variable shown.
+func (l *Log) Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Usage: "text or json", EnvVars: []string{"SETLIST_LOG_FORMAT"}, Value: "text", Destination: &l.Format},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", EnvVars: []string{"SETLIST_LOG_LEVEL"}, Value: "info", Destination: &l.Level},
+	}
+}
+
+// Logger builds the logger described by l, writing to w.
+func (l *Log) Logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", l.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(l.Format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", l.Format)
+	}
+}

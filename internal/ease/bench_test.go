@@ -1,0 +1,65 @@
+package ease
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// cpuSeconds is the process's user + system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// BenchmarkInvert times the blocked sweep inverse of an n×n positive
+// definite matrix (n³ flops), reporting wall and CPU time (the machine is
+// shared: CPU seconds say what the kernel costs, wall what a run waits).
+// SETLIST_EASE_SIZES=4000,8000 picks the sizes:
+//
+//	GOEXPERIMENT=simd go test ./internal/ease/ -run '^$' -bench Invert -benchtime 1x
+func BenchmarkInvert(b *testing.B) {
+	sizes := []int{1000, 2000}
+	if s := os.Getenv("SETLIST_EASE_SIZES"); s != "" {
+		sizes = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			a := make([]float64, n*n)
+			for i := 0; i < n; i++ {
+				for j := 0; j <= i; j++ {
+					a[i*n+j] = rng.Float64() / float64(n)
+				}
+				a[i*n+i] += 2
+			}
+			w := make([]float64, n*n)
+			cpu0 := cpuSeconds()
+			b.ResetTimer()
+			for b.Loop() {
+				copy(w, a)
+				if err := invertSPD(context.Background(), w, n, 0, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu := (cpuSeconds() - cpu0) / float64(b.N)
+			b.ReportMetric(float64(n)*float64(n)*float64(n)/b.Elapsed().Seconds()*float64(b.N)/1e9, "GFlop/s")
+			b.ReportMetric(cpu, "cpu-s/op")
+			b.ReportMetric(float64(n)*float64(n)*float64(n)/cpu/1e9, "GFlop/cpu-s")
+			b.ReportMetric(float64(peakRSS())/(1<<30), "peak-GiB")
+		})
+	}
+}

@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/artifact"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/store"
+)
+
+// Resolver finds (or, with create, inserts) an imported model's users and
+// songs in the system of record, in one transaction; both backends have it.
+type Resolver interface {
+	ResolveIDs(ctx context.Context, users []setlist.UserID, songs []store.SongKey, create bool) (store.Resolved, error)
+}
+
+// maxNamed is how many unknown users or songs an import error names.
+const maxNamed = 5
+
+// ImportModel publishes factors trained elsewhere (implicit's format, read
+// by artifact.ReadImplicit) as a new version, recorded in the registry with
+// source "imported" and the file's parameters. Users and songs the database
+// does not know are refused with an error naming them, or created when
+// createMissing. Unless cfg.Force, the quality gate evaluates the item
+// factors on a holdout of the database's reactions: each evaluated user is
+// folded in from the rest of their reactions (the imported user factors saw
+// the held-out songs) and ranked as serve would rank them. Every user's
+// list is then the imported user factors against the imported item factors,
+// excluding the songs the database has them react to, so the version
+// answers exactly as the model did where it was trained.
+func ImportModel(ctx context.Context, cfg Config, deps Deps, ids Resolver, fm *artifact.Foreign, createMissing bool) (*Result, error) {
+	cfg.Scheme = fm.Scheme
+	if fm.K > 0 && cfg.K == 0 {
+		cfg.K = fm.K
+	}
+	if cfg.DryRun || cfg.StageOnly {
+		return nil, fmt.Errorf("import-model publishes: dry run and stage-only are train options: %w", setlist.ErrInvalid)
+	}
+	return start(ctx, cfg, deps, func(r *run, ctx context.Context) error { return r.importModel(ctx, ids, fm, createMissing) })
+}
+
+func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreign, createMissing bool) error {
+	cfg, res := r.cfg, r.res
+	res.Params = RunParams{ALS: fm.Params, Scheme: fm.Scheme, K: cfg.K, Source: artifact.SourceImported}
+	var resolved store.Resolved
+	err := r.phase("resolve", func() error {
+		var err error
+		resolved, err = ids.ResolveIDs(ctx, fm.Users, fm.Items, createMissing)
+		if err != nil {
+			return err
+		}
+		return unknownError(resolved)
+	})
+	if err != nil {
+		return err
+	}
+	tr, err := r.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	m := modelMatrix(tr, fm.Users, resolved.Songs)
+	res.Counts.Users, res.Counts.Songs, res.Counts.Reactions, res.Counts.NNZ = len(fm.Users), len(fm.Items), tr.Reactions, m.NNZ()
+	tr.Entries = nil
+	side := (&als.Model{Params: fm.Params, Users: len(fm.Users), Items: len(fm.Items), Factors: fm.Params.Factors,
+		ItemFactors: fm.ItemFactors, ItemWeights: fm.ItemWeights}).ItemSide()
+
+	if cfg.Force {
+		res.Gate = GateDecision{Publish: true, Forced: true, Reason: "imported with --force: not evaluated"}
+	} else {
+		var metrics, baseline als.Metrics
+		err = r.phase("eval", func() error {
+			var err error
+			metrics, baseline, err = evaluateFoldIn(ctx, side, m, cfg)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		res.Counts.EvalUsers = metrics.Users
+		res.Metrics = metricsMap(metrics, baseline)
+		r.deps.Logger.Info("evaluated", "users", metrics.Users, "ndcg_at_5", metrics.NDCG, "baseline_ndcg_at_5", baseline.NDCG)
+		res.Gate = Gate(r.gateInput(ctx, metrics, baseline))
+	}
+	if !res.Gate.Publish {
+		return &RejectedError{RunID: res.RunID, Reason: res.Gate.Reason}
+	}
+	if res.Gate.Forced {
+		res.Reason = res.Gate.Reason
+	}
+	catalog := model.NewCatalog(resolved.Songs)
+	popular := catalog.Recs(popularItems(m, cfg.Popular))
+	res.Counts.Popular = len(popular)
+	meta := model.Meta{Version: res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: fm.Params,
+		Scheme: cfg.Scheme, Metrics: res.Metrics, K: cfg.K, Items: catalog.Len()}
+	a, err := artifact.NewALS(meta, artifact.SourceImported, catalog, side, popular, fm.Users, fm.UserFactors, m)
+	if err != nil {
+		return err
+	}
+	var lists [][]als.Scored
+	err = r.phase("topk", func() error {
+		var err error
+		lists, err = a.Lists(ctx, cfg.Threads)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.phase("publish", func() error {
+		return r.publish(ctx, func() (*artifact.Artifact, error) { return a, nil }, lists)
+	}); err != nil {
+		return err
+	}
+	r.cleanup(ctx)
+	return nil
+}
+
+// unknownError names the users and songs the database does not know.
+func unknownError(res store.Resolved) error {
+	if len(res.MissingUsers)+len(res.MissingSongs) == 0 {
+		return nil
+	}
+	var parts []string
+	if n := len(res.MissingUsers); n > 0 {
+		names := make([]string, 0, maxNamed)
+		for _, u := range res.MissingUsers[:min(n, maxNamed)] {
+			names = append(names, fmt.Sprintf("%q", u))
+		}
+		parts = append(parts, fmt.Sprintf("%d users unknown to the database (%s%s)", n, strings.Join(names, ", "), more(n)))
+	}
+	if n := len(res.MissingSongs); n > 0 {
+		names := make([]string, 0, maxNamed)
+		for _, s := range res.MissingSongs[:min(n, maxNamed)] {
+			names = append(names, s.String())
+		}
+		parts = append(parts, fmt.Sprintf("%d songs unknown to the database (%s%s)", n, strings.Join(names, ", "), more(n)))
+	}
+	return fmt.Errorf("%s; import their reactions first or pass --create-missing: %w", strings.Join(parts, " and "), setlist.ErrInvalid)
+}
+
+func more(n int) string {
+	if n > maxNamed {
+		return fmt.Sprintf(", and %d more", n-maxNamed)
+	}
+	return ""
+}
+
+// modelMatrix maps the snapshot's reactions into the imported model's rows
+// and columns; reactions of users or songs the model lacks are dropped.
+func modelMatrix(tr *model.Training, users []setlist.UserID, songs []setlist.SongID) *als.CSR {
+	row := make(map[setlist.UserID]int32, len(users))
+	for i, u := range users {
+		row[u] = int32(i)
+	}
+	col := make(map[setlist.SongID]int32, len(songs))
+	for i, s := range songs {
+		col[s] = int32(i)
+	}
+	userRow := make([]int32, len(tr.Users))
+	for i, u := range tr.Users {
+		userRow[i] = -1
+		if r, ok := row[u]; ok {
+			userRow[i] = r
+		}
+	}
+	songCol := make([]int32, len(tr.Songs))
+	for i, s := range tr.Songs {
+		songCol[i] = -1
+		if c, ok := col[s]; ok {
+			songCol[i] = c
+		}
+	}
+	entries := make([]als.Entry, 0, len(tr.Entries))
+	for _, e := range tr.Entries {
+		if r, c := userRow[e.Row], songCol[e.Col]; r >= 0 && c >= 0 {
+			entries = append(entries, als.Entry{Row: r, Col: c, Value: e.Value})
+		}
+	}
+	return als.NewCSR(len(users), len(songs), entries)
+}
+
+// evaluateFoldIn measures item factors trained elsewhere on a holdout: each
+// evaluated user's vector is folded in from their training split (as serve
+// folds in a new user) and ranked against their held-out songs.
+func evaluateFoldIn(ctx context.Context, side *als.ItemSide, m *als.CSR, cfg Config) (als.Metrics, als.Metrics, error) {
+	train, test := als.SplitHoldout(m, cfg.HoldoutFraction, cfg.Seed)
+	if cfg.EvalUsers > 0 {
+		test = sampleRows(test, cfg.EvalUsers, cfg.Seed)
+	}
+	k := side.Factors
+	users := make([]float32, m.Rows*k)
+	for u := 0; u < m.Rows; u++ {
+		if test.Indptr[u+1] == test.Indptr[u] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return als.Metrics{}, als.Metrics{}, err
+		}
+		cols, vals := train.Row(u)
+		v, err := side.FoldIn(cols, vals)
+		if err != nil {
+			return als.Metrics{}, als.Metrics{}, fmt.Errorf("fold in user row %d: %w", u, err)
+		}
+		copy(users[u*k:], v)
+	}
+	metrics, err := als.Evaluate(ctx, users, side, train, test, evalK, cfg.Threads)
+	if err != nil {
+		return als.Metrics{}, als.Metrics{}, err
+	}
+	return metrics, als.PopularityBaseline(train, test, evalK), nil
+}

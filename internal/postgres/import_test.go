@@ -1,0 +1,466 @@
+package postgres_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
+	"github.com/setlist/setlist/internal/store"
+)
+
+// play keys a reaction by what the CSV says, not by database ids.
+type play struct{ user, artist, track string }
+
+// expected is what a CSV should produce, computed by an independent, naive
+// reading of it (whole file in memory, trimmed fields, counts summed).
+type expected struct {
+	users, songs map[string]bool
+	plays        map[play]float64
+}
+
+func expect(t *testing.T, r io.Reader) expected {
+	t.Helper()
+	recs, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		t.Fatalf("reference parse: %v", err)
+	}
+	e := expected{users: map[string]bool{}, songs: map[string]bool{}, plays: map[play]float64{}}
+	for _, rec := range recs[1:] {
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
+		n := 1.0
+		if len(rec) == 4 {
+			if n, err = strconv.ParseFloat(rec[3], 64); err != nil {
+				t.Fatalf("reference parse count %q: %v", rec[3], err)
+			}
+		}
+		e.users[rec[0]] = true
+		e.songs[rec[1]+"\x00"+rec[2]] = true
+		e.plays[play{rec[0], rec[1], rec[2]}] += n
+	}
+	return e
+}
+
+// stored reads every reaction back by external keys, checking each is a play.
+func stored(t *testing.T, db *postgres.DB) expected {
+	t.Helper()
+	ctx := context.Background()
+	got := expected{users: map[string]bool{}, songs: map[string]bool{}, plays: map[play]float64{}}
+	rows, err := db.Pool.Query(ctx, "SELECT external_id FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			t.Fatal(err)
+		}
+		got.users[u] = true
+	}
+	rows, err = db.Pool.Query(ctx, "SELECT artist, track FROM songs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var a, tr string
+		if err := rows.Scan(&a, &tr); err != nil {
+			t.Fatal(err)
+		}
+		got.songs[a+"\x00"+tr] = true
+	}
+	rows, err = db.Pool.Query(ctx, `SELECT u.external_id, s.artist, s.track, r.kind, r.weight
+		FROM reactions r JOIN users u ON u.id = r.user_id JOIN songs s ON s.id = r.song_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p play
+		var kind string
+		var w float32
+		if err := rows.Scan(&p.user, &p.artist, &p.track, &kind, &w); err != nil {
+			t.Fatal(err)
+		}
+		if kind != string(setlist.Play) {
+			t.Errorf("reaction %v has kind %q, want play", p, kind)
+		}
+		got.plays[p] = float64(w)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func assertStored(t *testing.T, db *postgres.DB, want expected) {
+	t.Helper()
+	got := stored(t, db)
+	if !reflect.DeepEqual(got.users, want.users) {
+		t.Errorf("users: got %d %v, want %d %v", len(got.users), keys(got.users), len(want.users), keys(want.users))
+	}
+	if !reflect.DeepEqual(got.songs, want.songs) {
+		t.Errorf("songs: got %d, want %d", len(got.songs), len(want.songs))
+	}
+	if len(got.plays) != len(want.plays) {
+		t.Errorf("reactions: got %d, want %d", len(got.plays), len(want.plays))
+	}
+	for p, w := range want.plays {
+		// weight is REAL: compare at float32 precision.
+		if g, ok := got.plays[p]; !ok || float32(g) != float32(w) {
+			t.Errorf("reaction %q: weight %v (present %v), want %v", p, g, ok, w)
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var s []string
+	for k := range m {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+// dump renders every row of the three tables, timestamps included, so two
+// dumps are equal only if nothing at all was rewritten.
+func dump(t *testing.T, db *postgres.DB) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		"SELECT id, external_id, display_name, created_at FROM users ORDER BY id",
+		"SELECT id, artist, track, created_at FROM songs ORDER BY id",
+		"SELECT user_id, song_id, kind, weight, created_at, updated_at FROM reactions ORDER BY user_id, song_id, kind",
+	} {
+		rows, err := db.Pool.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			v, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(&b, v...)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("--\n")
+	}
+	return b.String()
+}
+
+func importBytes(t *testing.T, db *postgres.DB, name string, data []byte, skip bool) (store.ImportSummary, error) {
+	t.Helper()
+	return db.Import(context.Background(), bytes.NewReader(data), store.ImportOptions{Source: name, SkipInvalid: skip})
+}
+
+func gz(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+const smallCSV = `user_id,artist,track,count
+u1,"Simon & Garfunkel","Mrs. Robinson",3
+u1,"Dear, Maria","Count Me In, Again",2
+u2,Adele,Hello,1.5
+ u1 , Adele , Hello ,4
+u1,Adele,Hello,2
+u3,"Quote ""Inside""",Track,0
+`
+
+func TestImportSmall(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want expected
+	}{
+		{"plain", []byte(smallCSV), expect(t, strings.NewReader(smallCSV))},
+		{"gzip", gz(t, []byte(smallCSV)), expect(t, strings.NewReader(smallCSV))},
+		{"no count column", []byte("USER_ID , Artist,track\nu1,A,T\nu1,A,T\nu2,A,\"T, 2\"\n"),
+			expect(t, strings.NewReader("user_id,artist,track\nu1,A,T\nu1,A,T\nu2,A,\"T, 2\"\n"))},
+		{"CRLF and BOM", []byte("\ufeffuser_id,artist,track,count\r\nu1,A,T,2\r\n"), expect(t, strings.NewReader("user_id,artist,track,count\nu1,A,T,2\n"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := pgtest.DB(t)
+			sum, err := importBytes(t, db, "small.csv", tt.data, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertStored(t, db, tt.want)
+			if sum.Users.Inserted != int64(len(tt.want.users)) || sum.Songs.Inserted != int64(len(tt.want.songs)) ||
+				sum.Reactions.Inserted != int64(len(tt.want.plays)) || sum.Reactions.Updated != 0 {
+				t.Errorf("summary %+v, want %d users, %d songs, %d reactions inserted",
+					sum, len(tt.want.users), len(tt.want.songs), len(tt.want.plays))
+			}
+		})
+	}
+	// The cases above must include what they claim to.
+	e := expect(t, strings.NewReader(smallCSV))
+	if e.plays[play{"u1", "Adele", "Hello"}] != 6 || !e.songs["Dear, Maria\x00Count Me In, Again"] {
+		t.Fatal("smallCSV lost its duplicate or its quoted commas")
+	}
+}
+
+func TestImportSampleTwiceThenChanged(t *testing.T) {
+	raw, err := os.ReadFile("../../data/sample.csv.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expect(t, bytes.NewReader(plain))
+	rows := int64(bytes.Count(bytes.TrimSpace(plain), []byte("\n"))) // lines minus the header
+
+	db := pgtest.DB(t)
+	first, err := importBytes(t, db, "sample.csv.gz", raw, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, db, want)
+	if first.Rows != rows || first.Users.Inserted != int64(len(want.users)) ||
+		first.Songs.Inserted != int64(len(want.songs)) || first.Reactions.Inserted != int64(len(want.plays)) {
+		t.Errorf("first import summary %+v; want %d rows, %d users, %d songs, %d reactions",
+			first, rows, len(want.users), len(want.songs), len(want.plays))
+	}
+	before := dump(t, db)
+
+	second, err := importBytes(t, db, "sample.csv.gz", raw, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := dump(t, db); after != before {
+		t.Error("a second import of the same file changed rows (or their timestamps)")
+	}
+	if second.Users.Inserted != 0 || second.Songs.Inserted != 0 || second.Reactions.Inserted != 0 || second.Reactions.Updated != 0 ||
+		second.Reactions.Unchanged != int64(len(want.plays)) {
+		t.Errorf("second import summary %+v; want everything unchanged", second)
+	}
+
+	// A changed snapshot: the first data row's count goes up by 5 and the
+	// last data row disappears. The change lands; the missing row stays,
+	// because an import never deletes.
+	lines := strings.Split(strings.TrimSpace(string(plain)), "\n")
+	rec, err := csv.NewReader(strings.NewReader(lines[1])).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := play{rec[0], rec[1], rec[2]}
+	c, _ := strconv.ParseFloat(rec[3], 64)
+	rec[3] = strconv.FormatFloat(c+5, 'f', -1, 64)
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write(rec)
+	w.Flush()
+	lines[1] = strings.TrimSpace(b.String())
+	lines = lines[:len(lines)-1]
+	var stamp time.Time
+	if err := db.Pool.QueryRow(context.Background(), `SELECT r.updated_at FROM reactions r
+		JOIN users u ON u.id = r.user_id JOIN songs s ON s.id = r.song_id
+		WHERE u.external_id = $1 AND s.artist = $2 AND s.track = $3`, changed.user, changed.artist, changed.track).Scan(&stamp); err != nil {
+		t.Fatal(err)
+	}
+	third, err := importBytes(t, db, "changed.csv", []byte(strings.Join(lines, "\n")+"\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.plays[changed] += 5
+	assertStored(t, db, want) // the dropped row is still there
+	if third.Reactions.Updated != 1 || third.Reactions.Inserted != 0 || third.Reactions.Unchanged != int64(len(want.plays))-2 {
+		t.Errorf("changed import summary %+v; want 1 updated, %d unchanged", third.Reactions, len(want.plays)-2)
+	}
+	var stamp2 time.Time
+	if err := db.Pool.QueryRow(context.Background(), `SELECT r.updated_at FROM reactions r
+		JOIN users u ON u.id = r.user_id JOIN songs s ON s.id = r.song_id
+		WHERE u.external_id = $1 AND s.artist = $2 AND s.track = $3`, changed.user, changed.artist, changed.track).Scan(&stamp2); err != nil {
+		t.Fatal(err)
+	}
+	if !stamp2.After(stamp) {
+		t.Errorf("changed reaction's updated_at %v did not move past %v", stamp2, stamp)
+	}
+	var moved int
+	if err := db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM reactions WHERE updated_at > $1", stamp).Scan(&moved); err != nil {
+		t.Fatal(err)
+	}
+	if moved != 1 {
+		t.Errorf("%d reactions got a new updated_at, want only the changed one", moved)
+	}
+}
+
+func TestImportPerRowFKChecksSameResult(t *testing.T) {
+	want := expect(t, strings.NewReader(smallCSV))
+	for _, perRow := range []bool{false, true} {
+		db := pgtest.DB(t)
+		sum, err := db.Import(context.Background(), strings.NewReader(smallCSV), store.ImportOptions{Source: "s", PerRowFKChecks: perRow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertStored(t, db, want)
+		var super bool
+		if err := db.Pool.QueryRow(context.Background(), "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil {
+			t.Fatal(err)
+		}
+		wantMode := "per-row"
+		if super && !perRow {
+			wantMode = "set-based"
+		}
+		if sum.FKChecks != wantMode {
+			t.Errorf("PerRowFKChecks=%v as superuser=%v: FKChecks %q, want %q", perRow, super, sum.FKChecks, wantMode)
+		}
+		// The triggers must be back on after the import: an orphan
+		// reaction is still refused.
+		_, err = db.Pool.Exec(context.Background(), "INSERT INTO reactions (user_id, song_id, kind) VALUES (-1, -1, 'play')")
+		if err == nil {
+			t.Error("orphan reaction accepted after import")
+		}
+	}
+}
+
+// goodPrefix is two valid rows with users absent from the preloaded data,
+// so a partial write of a bad file would show in the dump.
+const goodPrefix = "user_id,artist,track,count\nnew1,A,T,1\nnew2,B,T,2\n"
+
+func TestImportBadInput(t *testing.T) {
+	long := strings.Repeat("x", store.MaxRowBytes+10)
+	goodGz := gz(t, []byte(goodPrefix+"new3,C,T,3\nnew4,D,T,4\n"))
+	tests := []struct {
+		name   string
+		data   []byte
+		line   int
+		substr string
+	}{
+		{"wrong column count", []byte(goodPrefix + "new3,A,T\n"), 4, "row has 3 fields, want 4"},
+		{"too many columns", []byte(goodPrefix + "new3,A,T,1,9\n"), 4, "row has 5 fields"},
+		{"empty user", []byte(goodPrefix + ",A,T,1\n"), 4, "empty value (field user_id)"},
+		{"blank user", []byte(goodPrefix + "  ,A,T,1\n"), 4, "empty value (field user_id)"},
+		{"empty artist", []byte(goodPrefix + "new3,,T,1\n"), 4, "empty value (field artist)"},
+		{"empty track", []byte(goodPrefix + "new3,A,\"\",1\n"), 4, "empty value (field track)"},
+		{"empty count", []byte(goodPrefix + "new3,A,T,\n"), 4, "empty value (field count)"},
+		{"non-numeric count", []byte(goodPrefix + "new3,A,T,many\n"), 4, `count "many" is not a number (field count)`},
+		{"negative count", []byte(goodPrefix + "new3,A,T,-2\n"), 4, `count "-2" is negative (field count)`},
+		{"NaN count", []byte(goodPrefix + "new3,A,T,NaN\n"), 4, "not a finite number in REAL range (field count)"},
+		{"Inf count", []byte(goodPrefix + "new3,A,T,+Inf\n"), 4, "not a finite number in REAL range (field count)"},
+		{"count beyond REAL", []byte(goodPrefix + "new3,A,T,1e39\n"), 4, "REAL range (field count)"},
+		{"invalid UTF-8", []byte(goodPrefix + "new3,A\xffB,T,1\n"), 4, "invalid UTF-8 (field artist)"},
+		{"NUL byte", []byte(goodPrefix + "new3,A,T\x00,1\n"), 4, "NUL byte (field track)"},
+		{"row over 64 KiB", []byte(goodPrefix + "new3,A," + long + ",1\nnew4,A,T,1\n"), 4, "row is longer than 65536 bytes"},
+		{"quoted row over 64 KiB", []byte(goodPrefix + "new3,\"A\n" + long + "\",T,1\n"), 4, "still open at line 5"},
+		{"bad quote mid-file", []byte(goodPrefix + "new3,A\"B,T,1\nnew4,A,T,1\n"), 4, "malformed CSV"},
+		{"unterminated quote at EOF", []byte(goodPrefix + "new3,\"A,T,1\nnew4,A,T,1\n"), 4, "error found at line 5"},
+		{"empty file", nil, 1, "missing header (empty input)"},
+		{"missing header", []byte("new1,A,T,1\n"), 1, "missing header"},
+		{"wrong header", []byte("user_id,artist,song,count\nnew1,A,T,1\n"), 1, "wrong header"},
+		{"header with extra column", []byte("user_id,artist,track,count,extra\nnew1,A,T,1,x\n"), 1, "wrong header"},
+		{"unreadable gzip", []byte("\x1f\x8bthis is not deflate data at all"), 1, "unreadable gzip stream"},
+		{"gzip with corrupt body", append(append([]byte{}, goodGz[:12]...), bytes.Repeat([]byte{0xff}, 40)...), 1, "cannot read input"},
+		// Cutting the 8-byte trailer leaves every line readable; the stream
+		// ends where line 6 would start.
+		{"truncated gzip trailer", goodGz[:len(goodGz)-8], 6, "input is truncated"},
+	}
+	db := pgtest.DB(t)
+	if _, err := importBytes(t, db, "seed.csv", []byte(smallCSV), false); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, db)
+	for _, tt := range tests {
+		for _, skip := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/skip=%v", tt.name, skip), func(t *testing.T) {
+				rowLevel := strings.Contains(tt.substr, "(field ") || strings.Contains(tt.substr, "fields")
+				if skip && rowLevel {
+					// A row-level problem: skipped, the rest imported
+					// (into a database of its own, to keep the seed intact).
+					db := pgtest.DB(t)
+					sum, err := importBytes(t, db, "bad.csv", tt.data, skip)
+					if err != nil {
+						t.Fatalf("SkipInvalid: %v", err)
+					}
+					if sum.Skipped != 1 || len(sum.SkippedRows) != 1 || sum.SkippedRows[0].Line != tt.line ||
+						!strings.Contains(sum.SkippedRows[0].Error(), tt.substr) {
+						t.Errorf("SkipInvalid summary: skipped %d %v, want 1 at line %d: %s", sum.Skipped, sum.SkippedRows, tt.line, tt.substr)
+					}
+					assertStored(t, db, expect(t, strings.NewReader(goodPrefix)))
+					return
+				}
+				sum, err := importBytes(t, db, "bad.csv", tt.data, skip)
+				if err == nil {
+					t.Fatalf("import succeeded: %+v", sum)
+				}
+				prefix := fmt.Sprintf("bad.csv:%d: ", tt.line)
+				if !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tt.substr) {
+					t.Errorf("error %q\nwant prefix %q and %q", err, prefix, tt.substr)
+				}
+				if !errors.Is(err, setlist.ErrInvalid) {
+					t.Errorf("error %v does not match setlist.ErrInvalid", err)
+				}
+				if after := dump(t, db); after != before {
+					t.Errorf("a failed import changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+				}
+			})
+		}
+	}
+}
+
+// TestImportSkipInvalidMany checks the summary keeps the count of every
+// skipped row but lists only the first ten line numbers.
+func TestImportSkipInvalidMany(t *testing.T) {
+	var good, all strings.Builder
+	good.WriteString("user_id,artist,track,count\n")
+	all.WriteString("user_id,artist,track,count\n")
+	var badLines []int
+	for i := 0; i < 40; i++ {
+		line := i + 2
+		if i%3 == 1 {
+			fmt.Fprintf(&all, "u%d,A%d,T,-%d\n", i, i, i)
+			badLines = append(badLines, line)
+			continue
+		}
+		row := fmt.Sprintf("u%d,A%d,T,%d\n", i%7, i%5, i)
+		all.WriteString(row)
+		good.WriteString(row)
+	}
+	db := pgtest.DB(t)
+	sum, err := importBytes(t, db, "mixed.csv", []byte(all.String()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, db, expect(t, strings.NewReader(good.String())))
+	var listed []int
+	for _, e := range sum.SkippedRows {
+		listed = append(listed, e.Line)
+		if !strings.Contains(e.Error(), "negative") {
+			t.Errorf("skipped row reason %q, want negative count", e)
+		}
+	}
+	if sum.Skipped != int64(len(badLines)) || !slices.Equal(listed, badLines[:10]) {
+		t.Errorf("skipped %d, listed %v; want %d, listed %v", sum.Skipped, listed, len(badLines), badLines[:10])
+	}
+}

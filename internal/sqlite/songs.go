@@ -1,0 +1,115 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/store"
+)
+
+// resolveSong returns the id of the song r names, or ErrNotFound.
+func resolveSong(ctx context.Context, q querier, r store.SongRef) (setlist.SongID, error) {
+	var id setlist.SongID
+	var err error
+	if r.ID != 0 {
+		err = q.QueryRowContext(ctx, `SELECT id FROM songs WHERE id = ?`, int64(r.ID)).Scan(&id)
+	} else {
+		err = q.QueryRowContext(ctx, `SELECT id FROM songs WHERE artist = ? AND track = ?`, r.Artist, r.Track).Scan(&id)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%s: %w", r, setlist.ErrNotFound)
+	}
+	if err != nil {
+		return 0, classify(fmt.Sprintf("look up %s", r), err)
+	}
+	return id, nil
+}
+
+// Song returns one song by id, or ErrNotFound.
+func (db *DB) Song(ctx context.Context, id setlist.SongID) (setlist.Song, error) {
+	s := setlist.Song{ID: id}
+	err := db.r.QueryRowContext(ctx, `SELECT artist, track FROM songs WHERE id = ?`, int64(id)).Scan(&s.Artist, &s.Track)
+	if errors.Is(err, sql.ErrNoRows) {
+		return setlist.Song{}, fmt.Errorf("song %d: %w", id, setlist.ErrNotFound)
+	}
+	if err != nil {
+		return setlist.Song{}, classify(fmt.Sprintf("song %d", id), err)
+	}
+	return s, nil
+}
+
+// songsByIDChunk stays under SQLite's bound on host parameters per statement.
+const songsByIDChunk = 500
+
+// SongsByID returns the songs among ids that exist, keyed by id.
+func (db *DB) SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error) {
+	out := make(map[setlist.SongID]setlist.Song, len(ids))
+	for lo := 0; lo < len(ids); lo += songsByIDChunk {
+		chunk := ids[lo:min(lo+songsByIDChunk, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = int64(id)
+		}
+		rows, err := db.r.QueryContext(ctx, `SELECT id, artist, track FROM songs WHERE id IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, classify("songs by id", err)
+		}
+		for rows.Next() {
+			var s setlist.Song
+			if err := rows.Scan(&s.ID, &s.Artist, &s.Track); err != nil {
+				rows.Close()
+				return nil, classify("songs by id", err)
+			}
+			out[s.ID] = s
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, classify("songs by id", err)
+		}
+	}
+	return out, nil
+}
+
+// SearchSongs is the catalog typeahead with the postgres backend's order: an
+// artist or track equal to the query, then one that starts with it, then any
+// other match; within each the most popular first (most reactions), then
+// alphabetical (SQLite's LIKE and NOCASE fold ASCII case only).
+func (db *DB) SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
+	}
+	var rows *sql.Rows
+	var err error
+	if query == "" {
+		rows, err = db.r.QueryContext(ctx, `SELECT id, artist, track FROM songs ORDER BY artist, track, id LIMIT ?`, limit)
+	} else {
+		rows, err = db.r.QueryContext(ctx, `SELECT s.id, s.artist, s.track FROM songs s
+			WHERE (s.artist || ' ' || s.track) LIKE '%' || ?1 || '%' ESCAPE '\'
+			ORDER BY CASE WHEN s.artist = ?3 COLLATE NOCASE OR s.track = ?3 COLLATE NOCASE THEN 0
+			              WHEN s.artist LIKE ?1 || '%' ESCAPE '\' OR s.track LIKE ?1 || '%' ESCAPE '\' THEN 1 ELSE 2 END,
+			         (SELECT count(*) FROM reactions r WHERE r.song_id = s.id) DESC,
+			         s.artist, s.track, s.id
+			LIMIT ?2`, escapeLike(query), limit, query)
+	}
+	if err != nil {
+		return nil, classify("search songs", err)
+	}
+	defer rows.Close()
+	var songs []setlist.Song
+	for rows.Next() {
+		var s setlist.Song
+		if err := rows.Scan(&s.ID, &s.Artist, &s.Track); err != nil {
+			return nil, classify("search songs", err)
+		}
+		songs = append(songs, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify("search songs", err)
+	}
+	return songs, nil
+}

@@ -1,0 +1,102 @@
+package store_test
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/store"
+)
+
+// userIDCases is the user id rule as a table (issue 18 item 10): the 13
+// look-alikes of "café" the red team made, and the plain cases around them.
+// want is the stored id, "" when refused; code marks refusals only the
+// server's code makes (normal forms, mixed scripts, byte length), which the
+// page's pattern cannot express.
+var userIDCases = []struct {
+	name, in, want string
+	code           bool
+}{
+	{"ascii", "ana_01.b-c", "ana_01.b-c", false},
+	{"letters of any script and inner spaces", "zoë 日本", "zoë 日本", false},
+	{"symbols and punctuation", "a+b@c#d!", "a+b@c#d!", false},
+	{"NFC café", "caf\u00e9", "caf\u00e9", false},
+	{"NFD café is the same id", "cafe\u0301", "caf\u00e9", false},
+	{"Cyrillic alone", "саша", "саша", false},
+	{"Greek alone", "σοφία", "σοφία", false},
+	{"empty", "", "", false},
+	{"leading space", " café", "", false},
+	{"trailing space", "café ", "", false},
+	{"NBSP", "caf\u00a0é", "", false},
+	{"ideographic space", "caf\u3000é", "", false},
+	{"zero-width space", "caf\u200bé", "", false},
+	{"zero-width joiner", "caf\u200dé", "", false},
+	{"zero-width non-joiner", "caf\u200cé", "", false},
+	{"BOM", "\ufeffcafé", "", false},
+	{"soft hyphen", "ca\u00adfé", "", false},
+	{"bidi override", "caf\u202eé", "", false},
+	{"bidi isolate", "\u2066café\u2069", "", false},
+	{"left-to-right mark", "café\u200e", "", false},
+	{"control", "caf\té", "", false},
+	{"DEL", "café\x7f", "", false},
+	{"NUL", "caf\x00é", "", false},
+	{"line separator", "caf\u2028é", "", false},
+	{"private use", "caf\ue000é", "", false},
+	{"replacement character", "caf\ufffd", "", true},
+	{"invalid UTF-8", "caf\xff", "", true},
+	{"fullwidth letters", "\uff43\uff41\uff46\u00e9", "", true},
+	{"ligature", "\ufb01ne", "", true},
+	{"Cyrillic а in a Latin name", "c\u0430fé", "", true},
+	{"Greek ο in a Latin name", "caf\u03bf", "", true},
+	{"too long", strings.Repeat("é", 65), "", true},
+	{"longest", strings.Repeat("a", 128), strings.Repeat("a", 128), false},
+}
+
+func TestUserIDRule(t *testing.T) {
+	for _, tc := range userIDCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := store.UserID(tc.in)
+			if tc.want == "" {
+				if err == nil || !errors.Is(err, setlist.ErrInvalid) {
+					t.Fatalf("UserID(%q) = %q, %v; want ErrInvalid", tc.in, got, err)
+				}
+				if !strings.HasPrefix(err.Error(), "user_id ") {
+					t.Errorf("error %q does not name the field", err)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("UserID(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+			if err := store.ValidateUserID(got); err != nil {
+				t.Errorf("the normalised id %q does not validate: %v", got, err)
+			}
+		})
+	}
+	if err := store.ValidateUserID("cafe\u0301"); err == nil {
+		t.Error("ValidateUserID accepted an id not in NFC")
+	}
+}
+
+// TestUserIDPatternMatchesRule: the sign-up form's pattern (UserIDPattern,
+// which web/static/index.html carries; web's test checks that) agrees with
+// the server's rule on every case the pattern can express, and never
+// refuses an id the server accepts.
+func TestUserIDPatternMatchesRule(t *testing.T) {
+	re := regexp.MustCompile(`^(?:` + store.UserIDPattern + `)$`)
+	for _, tc := range userIDCases {
+		in := tc.in
+		if tc.want != "" {
+			in = tc.want // the page normalises to NFC before it checks
+		}
+		page := re.MatchString(in)
+		switch {
+		case tc.want != "" && !page:
+			t.Errorf("%s: the page refuses %q, which the server accepts", tc.name, in)
+		case tc.want == "" && !tc.code && page:
+			t.Errorf("%s: the page accepts %q, which the server refuses", tc.name, in)
+		}
+	}
+}
