@@ -1,6 +1,8 @@
-// Package setlist holds the domain types shared by the batch and serve
-// binaries. It imports only the standard library so that every other package
-// can depend on it without pulling in a database or HTTP stack.
+// Package setlist holds the domain shared by the batch and serve binaries:
+// its types and the rules every way in applies to them (the user id rule, a
+// registration, a song reference). It imports only the standard library and
+// golang.org/x/text's Unicode tables, so that every other package can depend
+// on it without pulling in a database or HTTP stack.
 package setlist
 
 import "time"

@@ -262,7 +262,7 @@ func readUsers(r io.Reader, rows int) ([]setlist.UserID, error) {
 	seen := map[setlist.UserID]int{}
 	err := readIDMap(r, "users.csv", []string{"row", "user_id"}, rows, func(row, line int, f []string) error {
 		id := setlist.UserID(f[0])
-		if err := store.ValidateUserID(id); err != nil {
+		if err := id.Validate(); err != nil {
 			return fmt.Errorf("users.csv:%d: %w (field user_id)", line, err)
 		}
 		if prev, dup := seen[id]; dup {
@@ -280,7 +280,7 @@ func readItems(r io.Reader, rows int) ([]store.SongKey, error) {
 	seen := map[store.SongKey]int{}
 	err := readIDMap(r, "items.csv", []string{"row", "artist", "track"}, rows, func(row, line int, f []string) error {
 		k := store.SongKey{Artist: f[0], Track: f[1]}
-		ref := store.SongRef{Artist: k.Artist, Track: k.Track}
+		ref := setlist.SongRef{Artist: k.Artist, Track: k.Track}
 		if err := ref.Validate(); err != nil {
 			return fmt.Errorf("items.csv:%d: %w (fields artist, track)", line, err)
 		}

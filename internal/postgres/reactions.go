@@ -145,7 +145,7 @@ func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([
 //
 // It returns ErrNotFound for an unknown user and ErrInvalid naming the song
 // for an unknown song (the song comes from the request body).
-func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
+func (db *DB) React(ctx context.Context, id setlist.UserID, ref setlist.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
 	r, _, err := db.ReactAttributed(ctx, id, ref, kind, nil)
 	return r, err
 }
@@ -156,7 +156,7 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 // unattributed row). A repeated like or dislike keeps the outcome of the
 // first: the opinion was formed then; a like replacing a dislike (or the
 // reverse) is a new opinion and takes the new outcome.
-func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error) {
+func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref setlist.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error) {
 	if !kind.Valid() {
 		return setlist.Reaction{}, nil, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}

@@ -20,7 +20,7 @@ func TestReact(t *testing.T) {
 	db := pgtest.DB(t)
 	ctx := context.Background()
 	ids := mustSongs(t, db, [2]string{"Queen", "Bohemian Rhapsody"}, [2]string{"Muse", "Uprising"})
-	if _, err := db.CreateUser(ctx, store.NewUser{ID: "ana"}); err != nil {
+	if _, err := db.CreateUser(ctx, setlist.NewUser{ID: "ana"}); err != nil {
 		t.Fatal(err)
 	}
 	kinds := func(t *testing.T) map[setlist.ReactionKind]float64 {
@@ -37,13 +37,13 @@ func TestReact(t *testing.T) {
 		}
 		return m
 	}
-	song := store.SongRef{ID: ids[0]}
+	song := setlist.SongRef{ID: ids[0]}
 
 	r, err := db.React(ctx, "ana", song, setlist.Like)
 	if err != nil || r.Song != ids[0] || r.UpdatedAt.IsZero() {
 		t.Fatalf("React like = %+v, %v", r, err)
 	}
-	if _, err := db.React(ctx, "ana", store.SongRef{Artist: "Queen", Track: "Bohemian Rhapsody"}, setlist.Play); err != nil {
+	if _, err := db.React(ctx, "ana", setlist.SongRef{Artist: "Queen", Track: "Bohemian Rhapsody"}, setlist.Play); err != nil {
 		t.Fatal(err)
 	}
 	r, err = db.React(ctx, "ana", song, setlist.Play)
@@ -70,7 +70,7 @@ func TestReact(t *testing.T) {
 		if _, err := db.React(ctx, "nobody", song, setlist.Like); !errors.Is(err, setlist.ErrNotFound) {
 			t.Errorf("unknown user: %v, want ErrNotFound", err)
 		}
-		if _, err := db.React(ctx, "ana", store.SongRef{ID: 99999}, setlist.Like); !errors.Is(err, setlist.ErrInvalid) {
+		if _, err := db.React(ctx, "ana", setlist.SongRef{ID: 99999}, setlist.Like); !errors.Is(err, setlist.ErrInvalid) {
 			t.Errorf("unknown song: %v, want ErrInvalid", err)
 		}
 		if _, err := db.React(ctx, "ana", song, "love"); !errors.Is(err, setlist.ErrInvalid) {
@@ -90,7 +90,7 @@ func TestReact(t *testing.T) {
 		}
 	})
 	t.Run("List", func(t *testing.T) {
-		if _, err := db.React(ctx, "ana", store.SongRef{ID: ids[1]}, setlist.Like); err != nil {
+		if _, err := db.React(ctx, "ana", setlist.SongRef{ID: ids[1]}, setlist.Like); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.ReactionList(ctx, "ana", 10)
@@ -108,7 +108,7 @@ func TestReact(t *testing.T) {
 		if _, err := db.UserReactions(ctx, "nobody", 0); !errors.Is(err, setlist.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
-		if _, err := db.CreateUser(ctx, store.NewUser{ID: "empty"}); err != nil {
+		if _, err := db.CreateUser(ctx, setlist.NewUser{ID: "empty"}); err != nil {
 			t.Fatal(err)
 		}
 		rs, err := db.UserReactions(ctx, "empty", 0)
@@ -159,7 +159,7 @@ func TestOpinionMigration(t *testing.T) {
 	db := pgtest.DB(t)
 	ctx := context.Background()
 	ids := mustSongs(t, db, [2]string{"Queen", "Bohemian Rhapsody"}, [2]string{"Muse", "Uprising"})
-	if _, err := db.CreateUser(ctx, store.NewUser{ID: "ana"}); err != nil {
+	if _, err := db.CreateUser(ctx, setlist.NewUser{ID: "ana"}); err != nil {
 		t.Fatal(err)
 	}
 	// Undo the migration's index, write pairs as the old code could, and run

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/store"
 )
 
 // querier is what both a pool and a transaction offer, so lookups can run
@@ -22,7 +21,7 @@ type querier interface {
 }
 
 // resolveSong returns the id of the song r names, or ErrNotFound.
-func resolveSong(ctx context.Context, q querier, r store.SongRef) (setlist.SongID, error) {
+func resolveSong(ctx context.Context, q querier, r setlist.SongRef) (setlist.SongID, error) {
 	var id setlist.SongID
 	var err error
 	if r.ID != 0 {

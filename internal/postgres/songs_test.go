@@ -8,7 +8,6 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
-	"github.com/setlist/setlist/internal/store"
 )
 
 // mustSongs inserts songs as "artist|track" pairs and returns their ids in order.
@@ -110,15 +109,15 @@ func TestSearchSongs(t *testing.T) {
 func TestSongRefValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		ref  store.SongRef
+		ref  setlist.SongRef
 		ok   bool
 	}{
-		{"ID", store.SongRef{ID: 3}, true},
-		{"Name", store.SongRef{Artist: "a", Track: "t"}, true},
-		{"Both", store.SongRef{ID: 3, Artist: "a", Track: "t"}, false},
-		{"TrackMissing", store.SongRef{Artist: "a"}, false},
-		{"Empty", store.SongRef{}, false},
-		{"Negative", store.SongRef{ID: -1}, false},
+		{"ID", setlist.SongRef{ID: 3}, true},
+		{"Name", setlist.SongRef{Artist: "a", Track: "t"}, true},
+		{"Both", setlist.SongRef{ID: 3, Artist: "a", Track: "t"}, false},
+		{"TrackMissing", setlist.SongRef{Artist: "a"}, false},
+		{"Empty", setlist.SongRef{}, false},
+		{"Negative", setlist.SongRef{ID: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.ref.Validate()

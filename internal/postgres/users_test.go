@@ -18,7 +18,7 @@ func TestCreateUser(t *testing.T) {
 	ids := mustSongs(t, db, [2]string{"Queen", "Bohemian Rhapsody"}, [2]string{"Muse", "Uprising"})
 
 	t.Run("OK", func(t *testing.T) {
-		u, err := db.CreateUser(ctx, store.NewUser{ID: "ana", DisplayName: "Ana", Likes: []store.SongRef{
+		u, err := db.CreateUser(ctx, setlist.NewUser{ID: "ana", DisplayName: "Ana", Likes: []setlist.SongRef{
 			{ID: ids[0]}, {Artist: "Muse", Track: "Uprising"},
 		}})
 		if err != nil {
@@ -36,12 +36,12 @@ func TestCreateUser(t *testing.T) {
 		}
 	})
 	t.Run("Conflict", func(t *testing.T) {
-		if _, err := db.CreateUser(ctx, store.NewUser{ID: "ana"}); !errors.Is(err, setlist.ErrConflict) {
+		if _, err := db.CreateUser(ctx, setlist.NewUser{ID: "ana"}); !errors.Is(err, setlist.ErrConflict) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
 	})
 	t.Run("UnknownSongWritesNothing", func(t *testing.T) {
-		_, err := db.CreateUser(ctx, store.NewUser{ID: "bob", Likes: []store.SongRef{{ID: ids[0]}, {Artist: "Nobody", Track: "Nothing"}}})
+		_, err := db.CreateUser(ctx, setlist.NewUser{ID: "bob", Likes: []setlist.SongRef{{ID: ids[0]}, {Artist: "Nobody", Track: "Nothing"}}})
 		if !errors.Is(err, setlist.ErrInvalid) || !strings.Contains(err.Error(), "likes[1]") || !strings.Contains(err.Error(), "Nothing") {
 			t.Fatalf("err = %v, want ErrInvalid naming likes[1] and the song", err)
 		}
@@ -50,12 +50,12 @@ func TestCreateUser(t *testing.T) {
 		}
 	})
 	t.Run("Invalid", func(t *testing.T) {
-		for _, u := range []store.NewUser{
+		for _, u := range []setlist.NewUser{
 			{ID: ""},
-			{ID: setlist.UserID(strings.Repeat("x", store.MaxUserIDLen+1))},
+			{ID: setlist.UserID(strings.Repeat("x", setlist.MaxUserIDLen+1))},
 			{ID: "tab\there"},
-			{ID: "ok", DisplayName: strings.Repeat("x", store.MaxDisplayNameLen+1)},
-			{ID: "ok", Likes: []store.SongRef{{}}},
+			{ID: "ok", DisplayName: strings.Repeat("x", setlist.MaxDisplayNameLen+1)},
+			{ID: "ok", Likes: []setlist.SongRef{{}}},
 		} {
 			if _, err := db.CreateUser(ctx, u); !errors.Is(err, setlist.ErrInvalid) {
 				t.Errorf("CreateUser(%.40q) err = %v, want ErrInvalid", u.ID, err)
@@ -72,11 +72,11 @@ func TestSearchUsers(t *testing.T) {
 		if i == 7 {
 			name = "Alice Cooper fan"
 		}
-		if _, err := db.CreateUser(ctx, store.NewUser{ID: setlist.UserID(fmt.Sprintf("user%02d", i)), DisplayName: name}); err != nil {
+		if _, err := db.CreateUser(ctx, setlist.NewUser{ID: setlist.UserID(fmt.Sprintf("user%02d", i)), DisplayName: name}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.CreateUser(ctx, store.NewUser{ID: "alice", DisplayName: "Alice"}); err != nil {
+	if _, err := db.CreateUser(ctx, setlist.NewUser{ID: "alice", DisplayName: "Alice"}); err != nil {
 		t.Fatal(err)
 	}
 	collect := func(t *testing.T, q store.UserQuery) []string {

@@ -132,7 +132,7 @@ func (db *DB) ReactionList(ctx context.Context, id setlist.UserID, limit int) ([
 // latest wins), a play adds 1 to the play count, a repeated like or dislike
 // only refreshes updated_at. ErrNotFound for an unknown user, ErrInvalid for
 // an unknown song.
-func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
+func (db *DB) React(ctx context.Context, id setlist.UserID, ref setlist.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error) {
 	r, _, err := db.ReactAttributed(ctx, id, ref, kind, nil)
 	return r, err
 }
@@ -140,7 +140,7 @@ func (db *DB) React(ctx context.Context, id setlist.UserID, ref store.SongRef, k
 // ReactAttributed is React storing a like's or dislike's attribution against
 // shown in the same statement, with the postgres backend's rules (see
 // postgres.DB.ReactAttributed).
-func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error) {
+func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref setlist.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error) {
 	if !kind.Valid() {
 		return setlist.Reaction{}, nil, fmt.Errorf("kind must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}

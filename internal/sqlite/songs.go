@@ -8,11 +8,10 @@ import (
 	"strings"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/store"
 )
 
 // resolveSong returns the id of the song r names, or ErrNotFound.
-func resolveSong(ctx context.Context, q querier, r store.SongRef) (setlist.SongID, error) {
+func resolveSong(ctx context.Context, q querier, r setlist.SongRef) (setlist.SongID, error) {
 	var id setlist.SongID
 	var err error
 	if r.ID != 0 {

@@ -21,7 +21,7 @@ type querier interface {
 // CreateUser inserts the user and a like for each song in u.Likes in one
 // transaction. It returns ErrConflict if the id is taken and ErrInvalid naming
 // the first like whose song does not exist; nothing is written then.
-func (db *DB) CreateUser(ctx context.Context, u store.NewUser) (setlist.User, error) {
+func (db *DB) CreateUser(ctx context.Context, u setlist.NewUser) (setlist.User, error) {
 	if err := u.Validate(); err != nil {
 		return setlist.User{}, err
 	}

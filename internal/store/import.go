@@ -285,7 +285,7 @@ func (s *Rows) parse(rec []string, line int) *InputError {
 		if i == 0 {
 			// The API's user id rule, after the CSV's trimming: NFC, no
 			// invisible characters, no mixed Latin/Greek/Cyrillic.
-			id, err := UserID(f)
+			id, err := setlist.ParseUserID(f)
 			if err != nil {
 				return bad(colUser, "%s", strings.TrimSuffix(strings.TrimPrefix(err.Error(), "user_id "), ": "+setlist.ErrInvalid.Error()))
 			}

@@ -9,11 +9,11 @@ import (
 )
 
 // ValidDisplayName checks a generated display name (NameUsers) against what
-// both backends store: valid UTF-8 without NUL, at most MaxDisplayNameLen
+// both backends store: valid UTF-8 without NUL, at most setlist.MaxDisplayNameLen
 // bytes.
 func ValidDisplayName(s string) error {
-	if !utf8.ValidString(s) || len(s) > MaxDisplayNameLen || strings.IndexByte(s, 0) >= 0 {
-		return fmt.Errorf("display_name must be valid UTF-8 without NUL of at most %d bytes: %w", MaxDisplayNameLen, setlist.ErrInvalid)
+	if !utf8.ValidString(s) || len(s) > setlist.MaxDisplayNameLen || strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("display_name must be valid UTF-8 without NUL of at most %d bytes: %w", setlist.MaxDisplayNameLen, setlist.ErrInvalid)
 	}
 	return nil
 }

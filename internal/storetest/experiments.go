@@ -90,7 +90,7 @@ func testExperiments(t *testing.T, b Backend) {
 	}
 
 	// After the end, new likes do not count.
-	if _, _, err := b.DB.ReactAttributed(ctx, "carol", store.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Cher", "Believe")); err != nil {
+	if _, _, err := b.DB.ReactAttributed(ctx, "carol", setlist.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Cher", "Believe")); err != nil {
 		t.Fatal(err)
 	}
 	wantCounts(t, b, first.ID, experiment.Counts{Units: 2, Converted: 1}, experiment.Counts{Units: 1})
@@ -121,7 +121,7 @@ func isErr(err, sentinel error) bool { return errors.Is(err, sentinel) }
 func testExposures(t *testing.T, b Backend, id int64) {
 	ctx := context.Background()
 	importSample(t, b.DB)
-	if _, err := b.DB.React(ctx, "bob", store.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like); err != nil {
+	if _, err := b.DB.React(ctx, "bob", setlist.SongRef{Artist: "Cher", Track: "Believe"}, setlist.Like); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Millisecond) // a later timestamp than bob's like on any clock resolution either backend has
@@ -138,14 +138,14 @@ func testExposures(t *testing.T, b Backend, id int64) {
 	time.Sleep(2 * time.Millisecond)
 	// Only a like of a song shown in the user's arm converts: an
 	// unattributed like and one shown in the other arm do not.
-	if _, err := b.DB.React(ctx, "carol", store.SongRef{Artist: "Abba", Track: "Waterloo"}, setlist.Like); err != nil {
+	if _, err := b.DB.React(ctx, "carol", setlist.SongRef{Artist: "Abba", Track: "Waterloo"}, setlist.Like); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.DB.ReactAttributed(ctx, "bob", store.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Beck", "Loser")); err != nil {
+	if _, _, err := b.DB.ReactAttributed(ctx, "bob", setlist.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Beck", "Loser")); err != nil {
 		t.Fatal(err)
 	}
 	wantCounts(t, b, id, experiment.Counts{Units: 2}, experiment.Counts{Units: 1})
-	if _, _, err := b.DB.ReactAttributed(ctx, "alice", store.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Beck", "Loser")); err != nil {
+	if _, _, err := b.DB.ReactAttributed(ctx, "alice", setlist.SongRef{Artist: "Beck", Track: "Loser"}, setlist.Like, shownIn(t, b, setlist.ArmControl, "Beck", "Loser")); err != nil {
 		t.Fatal(err)
 	}
 	wantCounts(t, b, id, experiment.Counts{Units: 2, Converted: 1}, experiment.Counts{Units: 1})

@@ -17,7 +17,7 @@ import (
 func testOnline(t *testing.T, b Backend) {
 	ctx := context.Background()
 	importSample(t, b.DB)
-	if _, err := b.DB.CreateUser(ctx, store.NewUser{ID: "dave"}); err != nil {
+	if _, err := b.DB.CreateUser(ctx, setlist.NewUser{ID: "dave"}); err != nil {
 		t.Fatal(err)
 	}
 	w, l, bl := songID(t, b.DB, "Abba", "Waterloo"), songID(t, b.DB, "Beck", "Loser"), songID(t, b.DB, "Cher", "Believe")
@@ -25,7 +25,7 @@ func testOnline(t *testing.T, b Backend) {
 
 	react := func(u setlist.UserID, song setlist.SongID, kind setlist.ReactionKind, shown *store.Shown) *store.Outcome {
 		t.Helper()
-		_, o, err := b.DB.ReactAttributed(ctx, u, store.SongRef{ID: song}, kind, shown)
+		_, o, err := b.DB.ReactAttributed(ctx, u, setlist.SongRef{ID: song}, kind, shown)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,11 +31,11 @@ import (
 // DB is every method a consumer calls on the system of record (api.DB,
 // recs.History, pipeline.Source/Registry/Locker, the batch commands).
 type DB interface {
-	CreateUser(ctx context.Context, u store.NewUser) (setlist.User, error)
+	CreateUser(ctx context.Context, u setlist.NewUser) (setlist.User, error)
 	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
-	React(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
-	ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error)
+	React(ctx context.Context, id setlist.UserID, ref setlist.SongRef, kind setlist.ReactionKind) (setlist.Reaction, error)
+	ReactAttributed(ctx context.Context, id setlist.UserID, ref setlist.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error)
 	AddExposure(ctx context.Context, rows []store.Exposure) error
 	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
 	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (seq int64, err error)
@@ -158,7 +158,7 @@ func testUsers(t *testing.T, b Backend) {
 	ctx := context.Background()
 	importSample(t, b.DB)
 	waterloo := songID(t, b.DB, "Abba", "Waterloo")
-	u, err := b.DB.CreateUser(ctx, store.NewUser{ID: "dave", DisplayName: "Dave", Likes: []store.SongRef{{ID: waterloo}, {Artist: "Cher", Track: "Believe"}}})
+	u, err := b.DB.CreateUser(ctx, setlist.NewUser{ID: "dave", DisplayName: "Dave", Likes: []setlist.SongRef{{ID: waterloo}, {Artist: "Cher", Track: "Believe"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,13 +169,13 @@ func testUsers(t *testing.T, b Backend) {
 	if err != nil || got.DisplayName != "Dave" || !got.CreatedAt.Equal(u.CreatedAt) {
 		t.Errorf("User(dave) = %+v, %v; want created %+v", got, err, u)
 	}
-	_, err = b.DB.CreateUser(ctx, store.NewUser{ID: "dave"})
+	_, err = b.DB.CreateUser(ctx, setlist.NewUser{ID: "dave"})
 	wantErr(t, "duplicate user", err, setlist.ErrConflict)
-	_, err = b.DB.CreateUser(ctx, store.NewUser{ID: "erin", Likes: []store.SongRef{{Artist: "No", Track: "Such"}}})
+	_, err = b.DB.CreateUser(ctx, setlist.NewUser{ID: "erin", Likes: []setlist.SongRef{{Artist: "No", Track: "Such"}}})
 	wantErr(t, "unknown liked song", err, setlist.ErrInvalid)
 	_, err = b.DB.User(ctx, "erin")
 	wantErr(t, "user of a failed create (nothing written)", err, setlist.ErrNotFound)
-	_, err = b.DB.CreateUser(ctx, store.NewUser{ID: ""})
+	_, err = b.DB.CreateUser(ctx, setlist.NewUser{ID: ""})
 	wantErr(t, "empty id", err, setlist.ErrInvalid)
 	rs, err := b.DB.UserReactions(ctx, "dave", 0)
 	if err != nil || len(rs) != 2 || rs[0].Kind != setlist.Like {
@@ -284,7 +284,7 @@ func testSongSearch(t *testing.T, b Backend) {
 func testNameUsers(t *testing.T, b Backend) {
 	ctx := context.Background()
 	importSample(t, b.DB)
-	if _, err := b.DB.CreateUser(ctx, store.NewUser{ID: "dave", DisplayName: "Dave"}); err != nil {
+	if _, err := b.DB.CreateUser(ctx, setlist.NewUser{ID: "dave", DisplayName: "Dave"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.DB.NameUsers(ctx, func(id setlist.UserID) string {
@@ -326,7 +326,7 @@ func testReactions(t *testing.T, b Backend) {
 	ctx := context.Background()
 	importSample(t, b.DB)
 	loser := songID(t, b.DB, "Beck", "Loser")
-	ref := store.SongRef{ID: loser}
+	ref := setlist.SongRef{ID: loser}
 	r, err := b.DB.React(ctx, "bob", ref, setlist.Like)
 	if err != nil || r.Weight != 1 || r.Song != loser {
 		t.Fatalf("like = %+v, %v", r, err)
@@ -357,7 +357,7 @@ func testReactions(t *testing.T, b Backend) {
 	}
 	_, err = b.DB.React(ctx, "nobody", ref, setlist.Like)
 	wantErr(t, "unknown user", err, setlist.ErrNotFound)
-	_, err = b.DB.React(ctx, "bob", store.SongRef{ID: 1 << 40}, setlist.Like)
+	_, err = b.DB.React(ctx, "bob", setlist.SongRef{ID: 1 << 40}, setlist.Like)
 	wantErr(t, "unknown song", err, setlist.ErrInvalid)
 	_, err = b.DB.React(ctx, "bob", ref, "love")
 	wantErr(t, "bad kind", err, setlist.ErrInvalid)
@@ -382,11 +382,11 @@ func testCappedHistory(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	one, two, three, four := songID(t, b.DB, "A", "One"), songID(t, b.DB, "A", "Two"), songID(t, b.DB, "A", "Three"), songID(t, b.DB, "A", "Four")
-	if _, err := b.DB.React(ctx, "hoarder", store.SongRef{ID: one}, setlist.Like); err != nil {
+	if _, err := b.DB.React(ctx, "hoarder", setlist.SongRef{ID: one}, setlist.Like); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Millisecond) // distinct updated_at at the backends' microsecond resolution
-	if _, err := b.DB.React(ctx, "hoarder", store.SongRef{ID: four}, setlist.Dislike); err != nil {
+	if _, err := b.DB.React(ctx, "hoarder", setlist.SongRef{ID: four}, setlist.Dislike); err != nil {
 		t.Fatal(err)
 	}
 	type key struct {
@@ -465,7 +465,7 @@ func testImport(t *testing.T, b Backend) {
 func testLoad(t *testing.T, b Backend) {
 	ctx := context.Background()
 	importSample(t, b.DB)
-	if _, err := b.DB.CreateUser(ctx, store.NewUser{ID: "idle"}); err != nil { // no reactions: not in the training data
+	if _, err := b.DB.CreateUser(ctx, setlist.NewUser{ID: "idle"}); err != nil { // no reactions: not in the training data
 		t.Fatal(err)
 	}
 	before := time.Now().Add(-time.Second)
@@ -499,9 +499,9 @@ func testSequence(t *testing.T, b Backend) {
 		}
 		last = seq
 	}
-	r, err := b.DB.React(ctx, "bob", store.SongRef{ID: loser}, setlist.Like)
+	r, err := b.DB.React(ctx, "bob", setlist.SongRef{ID: loser}, setlist.Like)
 	next("like", r.Seq, err)
-	u, err := b.DB.CreateUser(ctx, store.NewUser{ID: "dora", Likes: []store.SongRef{{ID: loser}}})
+	u, err := b.DB.CreateUser(ctx, setlist.NewUser{ID: "dora", Likes: []setlist.SongRef{{ID: loser}}})
 	next("create user", u.Seq, err)
 	seq, err := b.DB.Unreact(ctx, "bob", loser, setlist.Like)
 	next("unreact", seq, err)
@@ -509,14 +509,14 @@ func testSequence(t *testing.T, b Backend) {
 	if err != nil || tr.SnapshotSeq != last {
 		t.Fatalf("snapshot number %d, %v; want the last write's %d", tr.SnapshotSeq, err, last)
 	}
-	r, err = b.DB.React(ctx, "bob", store.SongRef{ID: loser}, setlist.Play)
+	r, err = b.DB.React(ctx, "bob", setlist.SongRef{ID: loser}, setlist.Play)
 	next("play after the snapshot", r.Seq, err)
 	if r.Seq <= tr.SnapshotSeq {
 		t.Fatalf("a write after the snapshot is numbered %d ≤ the snapshot's %d", r.Seq, tr.SnapshotSeq)
 	}
 }
 
-// testImportIDs: the import applies the API's user id rule (store.UserID):
+// testImportIDs: the import applies the API's user id rule (setlist.ParseUserID):
 // NFC and NFD spellings are one user, an id with an invisible character is
 // refused with its line and field.
 func testImportIDs(t *testing.T, b Backend) {
@@ -543,7 +543,7 @@ func testImportIDs(t *testing.T, b Backend) {
 func testOpinions(t *testing.T, b Backend) {
 	ctx := context.Background()
 	importSample(t, b.DB)
-	ref := store.SongRef{ID: songID(t, b.DB, "Beck", "Loser")}
+	ref := setlist.SongRef{ID: songID(t, b.DB, "Beck", "Loser")}
 	var wg sync.WaitGroup
 	for c := range 8 {
 		wg.Go(func() {

@@ -26,12 +26,12 @@ import (
 
 // DB is what the handlers need from the system of record (PostgreSQL).
 type DB interface {
-	CreateUser(ctx context.Context, u store.NewUser) (setlist.User, error)
+	CreateUser(ctx context.Context, u setlist.NewUser) (setlist.User, error)
 	User(ctx context.Context, id setlist.UserID) (setlist.User, error)
 	SearchUsers(ctx context.Context, q store.UserQuery) (store.UserPage, error)
 	// ReactAttributed records a reaction and, for a like or dislike, its
 	// attribution against shown (nil: unattributed), in one transaction.
-	ReactAttributed(ctx context.Context, id setlist.UserID, ref store.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error)
+	ReactAttributed(ctx context.Context, id setlist.UserID, ref setlist.SongRef, kind setlist.ReactionKind, shown *store.Shown) (setlist.Reaction, *store.Outcome, error)
 	Unreact(ctx context.Context, id setlist.UserID, song setlist.SongID, kind setlist.ReactionKind) (seq int64, err error)
 	ReactionList(ctx context.Context, id setlist.UserID, limit int) ([]store.ReactedSong, error)
 	SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error)

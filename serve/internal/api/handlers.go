@@ -31,7 +31,7 @@ func userParam(c *fiber.Ctx) (setlist.UserID, error) {
 	}
 	// The rule normalises (NFC), so a path spelt in another form finds the
 	// same user; the result never aliases the request buffer.
-	return store.UserID(strings.Clone(s))
+	return setlist.ParseUserID(strings.Clone(s))
 }
 
 func songParam(c *fiber.Ctx) (setlist.SongID, error) {
@@ -97,9 +97,9 @@ func (a *API) searchUsers(c *fiber.Ctx) error {
 }
 
 type newUserBody struct {
-	UserID      setlist.UserID  `json:"user_id"`
-	DisplayName string          `json:"display_name"`
-	Likes       []store.SongRef `json:"likes"`
+	UserID      setlist.UserID    `json:"user_id"`
+	DisplayName string            `json:"display_name"`
+	Likes       []setlist.SongRef `json:"likes"`
 }
 
 func (a *API) createUser(c *fiber.Ctx) error {
@@ -107,11 +107,11 @@ func (a *API) createUser(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &b); err != nil {
 		return err
 	}
-	id, err := store.UserID(string(b.UserID))
+	id, err := setlist.ParseUserID(string(b.UserID))
 	if err != nil {
 		return err
 	}
-	u, err := a.deps.DB.CreateUser(c.UserContext(), store.NewUser{ID: id, DisplayName: b.DisplayName, Likes: b.Likes})
+	u, err := a.deps.DB.CreateUser(c.UserContext(), setlist.NewUser{ID: id, DisplayName: b.DisplayName, Likes: b.Likes})
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (a *API) reactions(c *fiber.Ctx) error {
 }
 
 type reactionBody struct {
-	store.SongRef
+	setlist.SongRef
 	Kind setlist.ReactionKind `json:"kind"`
 }
 

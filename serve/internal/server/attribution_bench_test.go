@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/store"
 )
 
 // BenchmarkReactAttribution measures what attribution adds to a reaction,
@@ -32,7 +31,7 @@ func BenchmarkReactAttribution(b *testing.B) {
 		if (i/2)%2 == 1 {
 			kind = setlist.Dislike
 		}
-		ref := store.SongRef{ID: songs[(i/4)%len(songs)].Song}
+		ref := setlist.SongRef{ID: songs[(i/4)%len(songs)].Song}
 		start := time.Now()
 		if i%2 == 0 {
 			sh, err := svc.Shown(ctx, "batchy")

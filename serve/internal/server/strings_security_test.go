@@ -59,7 +59,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 		t.Run(o.name, func(t *testing.T) {
 			// display_name: bounded at 200 bytes, an explicit 400 beyond.
 			name := o.s
-			if len(name) > store.MaxDisplayNameLen {
+			if len(name) > setlist.MaxDisplayNameLen {
 				r := in.do(t, http.MethodPost, "/v1/users", map[string]any{"user_id": "long-name", "display_name": name})
 				wantStatus(t, r, http.StatusBadRequest)
 				if !strings.Contains(string(r.body), "display_name") || !strings.Contains(string(r.body), "200") {
@@ -69,7 +69,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 			}
 			// user_id: bounded at 128 bytes.
 			id := o.s
-			if len(id) > store.MaxUserIDLen {
+			if len(id) > setlist.MaxUserIDLen {
 				r := in.do(t, http.MethodPost, "/v1/users", map[string]any{"user_id": id})
 				wantStatus(t, r, http.StatusBadRequest)
 				if !strings.Contains(string(r.body), "user_id") || !strings.Contains(string(r.body), "128") {
@@ -80,7 +80,7 @@ func TestOddStringsRoundTrip(t *testing.T) {
 			// user_id also obeys the id rule (issue 18 item 10): invisible
 			// characters are refused naming the field, another normal form
 			// is stored as NFC and found by either spelling.
-			stored, err := store.UserID(id)
+			stored, err := setlist.ParseUserID(id)
 			if err != nil {
 				r := in.do(t, http.MethodPost, "/v1/users", map[string]any{"user_id": id})
 				wantStatus(t, r, http.StatusBadRequest)

@@ -1,19 +1,17 @@
-package store
+package setlist
 
 import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/setlist/setlist"
 )
 
 // SongRef names a song the way an API caller may: by id, or by its unique
 // (artist, track) pair. Exactly one form must be set.
 type SongRef struct {
-	ID     setlist.SongID `json:"song_id,omitempty"`
-	Artist string         `json:"artist,omitempty"`
-	Track  string         `json:"track,omitempty"`
+	ID     SongID `json:"song_id,omitempty"`
+	Artist string `json:"artist,omitempty"`
+	Track  string `json:"track,omitempty"`
 }
 
 // String names the reference in error messages the way the caller wrote it.
@@ -29,13 +27,13 @@ func (r SongRef) Validate() error {
 	byName := r.Artist != "" || r.Track != ""
 	switch {
 	case r.ID != 0 && byName:
-		return fmt.Errorf("give song_id or artist and track, not both: %w", setlist.ErrInvalid)
+		return fmt.Errorf("give song_id or artist and track, not both: %w", ErrInvalid)
 	case r.ID < 0:
-		return fmt.Errorf("song_id must be positive, got %d: %w", r.ID, setlist.ErrInvalid)
+		return fmt.Errorf("song_id must be positive, got %d: %w", r.ID, ErrInvalid)
 	case r.ID == 0 && (r.Artist == "" || r.Track == ""):
-		return fmt.Errorf("give song_id, or both artist and track: %w", setlist.ErrInvalid)
+		return fmt.Errorf("give song_id, or both artist and track: %w", ErrInvalid)
 	case !validText(r.Artist) || !validText(r.Track):
-		return fmt.Errorf("artist and track must be valid UTF-8 without NUL: %w", setlist.ErrInvalid)
+		return fmt.Errorf("artist and track must be valid UTF-8 without NUL: %w", ErrInvalid)
 	}
 	return nil
 }

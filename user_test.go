@@ -1,4 +1,4 @@
-package store_test
+package setlist_test
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/store"
 )
 
 // userIDCases is the user id rule as a table (issue 18 item 10): the 13
@@ -57,7 +56,7 @@ var userIDCases = []struct {
 func TestUserIDRule(t *testing.T) {
 	for _, tc := range userIDCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := store.UserID(tc.in)
+			got, err := setlist.ParseUserID(tc.in)
 			if tc.want == "" {
 				if err == nil || !errors.Is(err, setlist.ErrInvalid) {
 					t.Fatalf("UserID(%q) = %q, %v; want ErrInvalid", tc.in, got, err)
@@ -70,13 +69,13 @@ func TestUserIDRule(t *testing.T) {
 			if err != nil || string(got) != tc.want {
 				t.Fatalf("UserID(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
-			if err := store.ValidateUserID(got); err != nil {
+			if err := got.Validate(); err != nil {
 				t.Errorf("the normalised id %q does not validate: %v", got, err)
 			}
 		})
 	}
-	if err := store.ValidateUserID("cafe\u0301"); err == nil {
-		t.Error("ValidateUserID accepted an id not in NFC")
+	if err := setlist.UserID("cafe\u0301").Validate(); err == nil {
+		t.Error("Validate accepted an id not in NFC")
 	}
 }
 
@@ -85,7 +84,7 @@ func TestUserIDRule(t *testing.T) {
 // the server's rule on every case the pattern can express, and never
 // refuses an id the server accepts.
 func TestUserIDPatternMatchesRule(t *testing.T) {
-	re := regexp.MustCompile(`^(?:` + store.UserIDPattern + `)$`)
+	re := regexp.MustCompile(`^(?:` + setlist.UserIDPattern + `)$`)
 	for _, tc := range userIDCases {
 		in := tc.in
 		if tc.want != "" {

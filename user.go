@@ -1,0 +1,162 @@
+package setlist
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Limits on what a caller may store, so one request cannot bloat the tables.
+const (
+	MaxUserIDLen      = 128
+	MaxDisplayNameLen = 200
+	MaxLikes          = 500
+)
+
+// NewUser is a registration: the user and the songs they like to start with,
+// so their first recommendations are already personal (fold-in).
+type NewUser struct {
+	ID          UserID
+	DisplayName string
+	Likes       []SongRef
+}
+
+// Validate reports the first invalid field by its API name.
+func (u NewUser) Validate() error {
+	if err := u.ID.Validate(); err != nil {
+		return err
+	}
+	// PostgreSQL text cannot hold NUL: reject it here as bad input rather
+	// than fail the INSERT with a 500.
+	if !utf8.ValidString(u.DisplayName) || len(u.DisplayName) > MaxDisplayNameLen || strings.IndexByte(u.DisplayName, 0) >= 0 {
+		return fmt.Errorf("display_name must be valid UTF-8 without NUL of at most %d bytes: %w", MaxDisplayNameLen, ErrInvalid)
+	}
+	if len(u.Likes) > MaxLikes {
+		return fmt.Errorf("likes: at most %d songs, got %d: %w", MaxLikes, len(u.Likes), ErrInvalid)
+	}
+	for i, l := range u.Likes {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("likes[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks that id already obeys the user id rule (see
+// ParseUserID): for ids that come from storage or were normalised before.
+func (id UserID) Validate() error {
+	n, err := ParseUserID(string(id))
+	if err != nil {
+		return err
+	}
+	if n != id {
+		return fmt.Errorf("user_id %q is not in Unicode normal form C (NFC): %w", string(id), ErrInvalid)
+	}
+	return nil
+}
+
+// UserIDRule states the user id rule in words, for errors and the sign-up
+// form (the page shows it; a test checks the page's pattern against
+// ParseUserID).
+const UserIDRule = "Letters, digits, punctuation, symbols and inner spaces, up to 128 bytes; no invisible characters, no mixing of Latin, Greek and Cyrillic letters."
+
+// UserIDPattern is UserIDRule as an HTML pattern attribute (JavaScript's
+// "v" flag, whole value): what the sign-up form checks before the server
+// does. Normalisation and the mixed-script rule need code, so the server's
+// check (ParseUserID) is the authority; TestUserIDPatternMatchesRule checks the
+// two agree on every case of the rule's table.
+const UserIDPattern = `[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} ]{0,126}[\p{L}\p{M}\p{N}\p{P}\p{S}])?`
+
+// ParseUserID applies the user id rule to s and returns the id to store and look
+// up: the one rule of the API (bodies and paths) and the CSV import.
+//
+//   - s must be valid UTF-8 (a body's "a\xff" is refused, not stored as
+//     "a\uFFFD"), and U+FFFD itself is refused: it only comes from damage.
+//   - It is normalised to NFC, so "café" typed as e + combining acute is the
+//     same id as with é. Compatibility forms (fullwidth "Ａ", ligatures,
+//     superscripts) are refused with the form to use, rather than silently
+//     folded: NFKC would change ids people already have.
+//   - Letters, marks, digits, punctuation, symbols and U+0020 are allowed;
+//     control and format characters (zero-width space and joiners, bidi
+//     controls, soft hyphen, BOM), other spaces (NBSP, ideographic space),
+//     line separators, private-use and unassigned code points are refused:
+//     each makes an id that looks like another.
+//   - No space first or last (" ana" would look like "ana").
+//   - Latin, Greek and Cyrillic letters are not mixed in one id, so a
+//     Cyrillic "а" cannot pass for a Latin "a" inside a Latin name. Other
+//     confusables (UTS #39) are not caught.
+//   - At most MaxUserIDLen bytes after normalisation.
+func ParseUserID(s string) (UserID, error) {
+	bad := func(format string, args ...any) (UserID, error) {
+		return "", fmt.Errorf("user_id "+format+": %w", append(args, ErrInvalid)...)
+	}
+	if s == "" {
+		return bad("must not be empty")
+	}
+	if !utf8.ValidString(s) {
+		return bad("must be valid UTF-8")
+	}
+	n := norm.NFC.String(s)
+	if len(n) > MaxUserIDLen {
+		return bad("must be at most %d bytes, got %d", MaxUserIDLen, len(n))
+	}
+	if n[0] == ' ' || n[len(n)-1] == ' ' {
+		return bad("must not start or end with a space")
+	}
+	var scripts [3]bool
+	for _, r := range n {
+		if !allowedIDRune(r) {
+			return bad("must not contain %U (%s)", r, runeKind(r))
+		}
+		if k := norm.NFKC.String(string(r)); k != string(r) {
+			return bad("must not contain the compatibility character %q (%U); write %q", string(r), r, k)
+		}
+		for i, sc := range []*unicode.RangeTable{unicode.Latin, unicode.Greek, unicode.Cyrillic} {
+			if unicode.IsLetter(r) && unicode.Is(sc, r) {
+				scripts[i] = true
+			}
+		}
+	}
+	if mixed := btoi(scripts[0]) + btoi(scripts[1]) + btoi(scripts[2]); mixed > 1 {
+		return bad("must not mix Latin, Greek and Cyrillic letters (look-alikes such as Cyrillic \"а\" and Latin \"a\")")
+	}
+	return UserID(n), nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// allowedIDRune: the visible categories and the plain space.
+func allowedIDRune(r rune) bool {
+	if r == ' ' {
+		return true
+	}
+	if r == utf8.RuneError {
+		return false
+	}
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
+}
+
+// runeKind names why a refused rune is refused, for the error.
+func runeKind(r rune) string {
+	switch {
+	case r == utf8.RuneError:
+		return "the replacement character, a sign of damaged text"
+	case unicode.Is(unicode.Cc, r):
+		return "a control character"
+	case unicode.Is(unicode.Cf, r):
+		return "an invisible format character"
+	case unicode.Is(unicode.Zs, r), unicode.Is(unicode.Zl, r), unicode.Is(unicode.Zp, r):
+		return "a space other than U+0020"
+	case unicode.Is(unicode.Co, r):
+		return "a private-use character"
+	}
+	return "an unassigned code point"
+}
