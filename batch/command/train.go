@@ -19,6 +19,7 @@ import (
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/config"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/memlimit"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/pipeline"
@@ -232,9 +233,9 @@ func memoryLimit(given string) (int64, error) {
 	if !strings.EqualFold(strings.TrimSpace(given), "auto") {
 		return config.ParseBytes(given)
 	}
-	limit := config.ProcessMemoryLimit()
+	limit := memlimit.Process()
 	if limit <= 0 {
-		limit = config.MachineMemory()
+		limit = memlimit.Machine()
 	}
 	return limit / 4 * 3, nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -105,4 +107,25 @@ func (l *Log) Logger(w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", l.Format)
 	}
+}
+
+// ParseBytes reads a size: a count of bytes with an optional KiB, MiB, GiB
+// (or KB, MB, GB) suffix.
+func ParseBytes(given string) (int64, error) {
+	v := strings.TrimSpace(given)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}} {
+		if rest, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("want a size such as 134217728, 128MiB or 1GiB, got %q", given)
+	}
+	return n * mult, nil
 }

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/config"
+	"github.com/setlist/setlist/internal/memlimit"
 	"github.com/setlist/setlist/internal/model"
 )
 
@@ -266,7 +266,7 @@ func (s *cacheShard) moveFront(e *cacheEntry) {
 // cache, the model and request garbage fit the pod together; 256 MiB when
 // neither is set. limit is what it was derived from (0: none found).
 func AutoNearCacheBytes() (bytes, limit int64) {
-	limit = config.ProcessMemoryLimit()
+	limit = memlimit.Process()
 	if limit <= 0 {
 		return 256 << 20, 0
 	}
