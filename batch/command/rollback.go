@@ -8,7 +8,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/registry"
 )
 
 func rollbackCommand(g *globals) *cli.Command {
@@ -35,7 +35,7 @@ func rollbackCommand(g *globals) *cli.Command {
 				return err
 			}
 			defer b.Close(g)
-			ptr, err := pipeline.Rollback(c.Context, modelstore.NewPublisher(rdb, keys), b.db, reason)
+			ptr, err := registry.Rollback(c.Context, modelstore.NewPublisher(rdb, keys), b.db, reason)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
 
@@ -100,15 +101,15 @@ func tuneCommand(g *globals) *cli.Command {
 // --output json`: the run, its search's summary and every trial.
 type search struct {
 	Run     int64                   `json:"run"`
-	Summary *pipeline.TuningSummary `json:"summary"`
-	Trials  []pipeline.TrialView    `json:"trials"`
+	Summary *registry.TuningSummary `json:"summary"`
+	Trials  []registry.TrialView    `json:"trials"`
 }
 
 // printSearch writes a recorded search as a table (or JSON): one line per
 // trial with its fidelity, parameters, validation NDCG@5 and the best so
 // far, then the summary.
-func printSearch(w io.Writer, output string, run int64, s *pipeline.TuningSummary, trials []store.TuningTrial) error {
-	views := pipeline.ViewTrials(trials)
+func printSearch(w io.Writer, output string, run int64, s *registry.TuningSummary, trials []store.TuningTrial) error {
+	views := registry.ViewTrials(trials)
 	if output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -141,7 +142,7 @@ func printSearch(w io.Writer, output string, run int64, s *pipeline.TuningSummar
 }
 
 // trialState is the trial's outcome in a word or two.
-func trialState(v pipeline.TrialView, s *pipeline.TuningSummary) string {
+func trialState(v registry.TrialView, s *registry.TuningSummary) string {
 	state := ""
 	switch {
 	case v.Incumbent:
@@ -161,7 +162,7 @@ func trialState(v pipeline.TrialView, s *pipeline.TuningSummary) string {
 }
 
 // searchSummary says in one line what the search chose and why it stopped.
-func searchSummary(run int64, s *pipeline.TuningSummary) string {
+func searchSummary(run int64, s *registry.TuningSummary) string {
 	pick := fmt.Sprintf("picked trial %d: NDCG@5 %.4f against the incumbent's %.4f (noise margin %.4f)", s.BestTrial, s.BestScore, s.IncumbentScore, s.NoiseMargin)
 	if s.KeptIncumbent {
 		pick = fmt.Sprintf("kept the incumbent (trial %d, NDCG@5 %.4f): no challenger beat it by more than the noise margin %.4f", s.BestTrial, s.IncumbentScore, s.NoiseMargin)

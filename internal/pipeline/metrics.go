@@ -60,7 +60,7 @@ func (l *lazySeries) register(reg prometheus.Registerer, what string, cs ...prom
 	return l.err
 }
 
-// tuneGaugeDefs name the gauges set from the last search (see TuningSummary).
+// tuneGaugeDefs name the gauges set from the last search (see registry.TuningSummary).
 var tuneGaugeDefs = []struct{ name, help, key string }{
 	{"setlist_batch_tune_trials", "trials the last hyper-parameter search evaluated", "trials"},
 	{"setlist_batch_tune_pruned_trials", "trials of the last search stopped at a cheaper rung", "pruned"},

@@ -25,6 +25,7 @@ import (
 	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
 
@@ -149,7 +150,7 @@ type RunParams struct {
 	Trials         int `json:"tune_trials,omitempty"`
 	// Tuning summarises the search behind ALS: this run's, or the one
 	// of the run it took its parameters from.
-	Tuning *TuningSummary `json:"tuning,omitempty"`
+	Tuning *registry.TuningSummary `json:"tuning,omitempty"`
 }
 
 // Result is what a run did.

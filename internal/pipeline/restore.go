@@ -11,6 +11,7 @@ import (
 	"github.com/setlist/setlist/internal/artifact"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // updates.
 type RestoreRegistry interface {
 	LastPublished(ctx context.Context) (store.Run, error)
-	RollbackRecorder
+	registry.RollbackRecorder
 }
 
 // RestoreDeps are a restore's collaborators.
@@ -94,7 +95,7 @@ func Restore(ctx context.Context, d RestoreDeps, v model.Version, threads int, r
 			return res, err
 		}
 		if ok {
-			p, err := Rollback(ctx, pub, d.Registry, reason)
+			p, err := registry.Rollback(ctx, pub, d.Registry, reason)
 			res.How, res.Previous, res.RolledBack = RestoredSwapped, p.Previous, int64(p.Previous)
 			return res, err
 		}
@@ -138,7 +139,7 @@ func Restore(ctx context.Context, d RestoreDeps, v model.Version, threads int, r
 		return res, nil
 	}
 	if err := d.Registry.RecordRollback(ctx, last.ID, int64(v), reason); err != nil {
-		return res, &UnrecordedRollbackError{Pointers: modelstore.Pointers{Current: v, Previous: res.Previous}, Err: err}
+		return res, &registry.UnrecordedRollbackError{Pointers: modelstore.Pointers{Current: v, Previous: res.Previous}, Err: err}
 	}
 	res.RolledBack = last.ID
 	return res, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
 
@@ -69,7 +70,7 @@ func TestTuneOnly(t *testing.T) {
 			t.Errorf("trial %d recorded as %+v (params %s, metrics %s); want %+v", i, got, got.Params, got.Metrics, want)
 		}
 	}
-	views := pipeline.ViewTrials(trials)
+	views := registry.ViewTrials(trials)
 	if last := views[len(views)-1]; last.BestSoFar == nil || *last.BestSoFar < views[0].NDCG && views[0].FullFidelity {
 		t.Errorf("best so far at the end = %v; want at least the incumbent's %v", last.BestSoFar, views[0].NDCG)
 	}

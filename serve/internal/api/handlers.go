@@ -17,6 +17,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
@@ -336,8 +337,8 @@ type modelOnline struct {
 // modelTuning names the winning trial, the budget used and why the search
 // stopped, with every trial in evaluation order and the best so far.
 type modelTuning struct {
-	pipeline.TuningSummary
-	Trials []pipeline.TrialView `json:"trials"`
+	registry.TuningSummary
+	Trials []registry.TrialView `json:"trials"`
 	// TrialsError says the trials could not be read (the summary could).
 	TrialsError string `json:"trials_error,omitempty"`
 }
@@ -402,14 +403,14 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 	if json.Unmarshal(served.Params, &p) != nil || p.Tuning == nil {
 		return nil
 	}
-	t := &modelTuning{TuningSummary: *p.Tuning, Trials: []pipeline.TrialView{}}
+	t := &modelTuning{TuningSummary: *p.Tuning, Trials: []registry.TrialView{}}
 	trials, err := a.deps.DB.TuningTrials(ctx, p.Tuning.Run)
 	if err != nil {
 		a.deps.Metrics.StoreError("postgres", "tuning_trials")
 		t.TrialsError = "the tuning trials are unavailable"
 		return t
 	}
-	t.Trials = pipeline.ViewTrials(trials)
+	t.Trials = registry.ViewTrials(trials)
 	return t
 }
 

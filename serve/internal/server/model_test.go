@@ -10,6 +10,7 @@ import (
 
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
@@ -25,7 +26,7 @@ func TestModelNamesItsSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	summary := &pipeline.TuningSummary{Run: tuneRun, BestTrial: 2, IncumbentScore: 0.2, BestScore: 0.25, NoiseMargin: 0.01,
+	summary := &registry.TuningSummary{Run: tuneRun, BestTrial: 2, IncumbentScore: 0.2, BestScore: 0.25, NoiseMargin: 0.01,
 		BudgetSeconds: 600, UsedSeconds: 590, StopReason: "budget", Trials: 3}
 	var trials []store.TuningTrial
 	for i, ndcg := range []float64{0.2, 0.3, 0.25} {

@@ -22,7 +22,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/experiment"
 	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -233,8 +233,8 @@ type rollbacker struct {
 }
 
 func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, previous modelstore.Version, err error) {
-	ptr, err := pipeline.Rollback(ctx, r.pub, r.db, reason)
-	if unrec, ok := errors.AsType[*pipeline.UnrecordedRollbackError](err); ok {
+	ptr, err := registry.Rollback(ctx, r.pub, r.db, reason)
+	if unrec, ok := errors.AsType[*registry.UnrecordedRollbackError](err); ok {
 		return ptr.Current, ptr.Previous, &api.RegistryError{Err: unrec.Err}
 	}
 	return ptr.Current, ptr.Previous, err

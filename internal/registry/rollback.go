@@ -1,4 +1,10 @@
-package pipeline
+// Package registry holds what the model registry's records mean beyond the
+// training that writes them: the summary of the search a run keeps
+// (TuningSummary), trials as people read them (ViewTrials), and a rollback
+// that moves the readers' pointer and records it. Both binaries use it, and
+// it imports no training code, so serve can show a run's search and roll a
+// version back without linking the pipeline.
+package registry
 
 import (
 	"context"
