@@ -21,17 +21,20 @@ build: build-batch build-serve ## build bin/batch and bin/serve
 
 # The embedded store's SQLite is C translated to Go (modernc.org/libc and
 # modernc.org/sqlite/lib): compiling those two packages with inlining is about
-# 55 s of CPU on the cold build's critical path, without it about 18 s. These
-# builds skip it; a playground's first start (sample import) takes about 3 s
-# longer. The image (Dockerfile) compiles them as usual.
+# 55 s of CPU on the cold build's critical path, without it about 18 s.
+# build-batch skips it (batch --store embedded imports about 3 s slower);
+# production serve does not link SQLite at all. The image (Dockerfile)
+# compiles them as usual.
 # Figures: docs/BENCHMARKS.md, "Cold build".
 SQLITE_GCFLAGS := -gcflags='modernc.org/libc=-l' -gcflags='modernc.org/sqlite/lib=-l'
 
-# make run's serve (bin/serve-playground) is compiled without inlining
-# anywhere: a fresh clone's cold build spends most of its CPU inlining, and
-# the playground's few hundred listeners do not need it (its first start
-# takes the same 5 s). make build, make run-prod and the image keep the
-# optimised build. Figures: docs/BENCHMARKS.md, "Cold build".
+# make run's binary, bin/serve-playground (./serve/playground: serve plus
+# the embedded store, the training pipeline and the sample; production serve
+# links none of them), is compiled without inlining anywhere: a fresh
+# clone's cold build spends most of its CPU inlining, and the playground's
+# few hundred listeners do not need it (its first start takes the same
+# 5 s). make build and the image keep the optimised build. Figures:
+# docs/BENCHMARKS.md, "Cold build".
 PLAYGROUND_GCFLAGS := -gcflags='all=-l'
 
 build-batch:
@@ -40,7 +43,7 @@ build-batch:
 
 build-serve:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath $(SQLITE_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/serve ./serve
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/serve ./serve
 
 check-servers: ## fail loudly unless PostgreSQL and Redis answer (tests need both)
 	@bash scripts/check-servers.sh
@@ -89,7 +92,7 @@ soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded),
 
 build-playground:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath $(PLAYGROUND_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/serve-playground ./serve
+	CGO_ENABLED=0 $(GO) build -trimpath $(PLAYGROUND_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/serve-playground ./serve/playground
 
 run: build-playground ## start the playground at http://localhost:8080 in one process, no servers needed (state in .run/)
 	@SETLIST_SERVE_BIN="$${SETLIST_SERVE_BIN:-$(BIN)/serve-playground}" bash scripts/run.sh
@@ -97,8 +100,8 @@ run: build-playground ## start the playground at http://localhost:8080 in one pr
 retrain: ## while make run serves: train and publish a new model from its current data, likes included (FORCE=1 past the quality gate)
 	@bash scripts/retrain.sh
 
-run-prod: build-serve ## the same against the PostgreSQL and Redis at DATABASE_URL and REDIS_URL
-	@SETLIST_STORE=postgres+redis bash scripts/run.sh
+run-prod: build-playground ## the same against the PostgreSQL and Redis at DATABASE_URL and REDIS_URL
+	@SETLIST_STORE=postgres+redis SETLIST_SERVE_BIN="$${SETLIST_SERVE_BIN:-$(BIN)/serve-playground}" bash scripts/run.sh
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')

@@ -62,6 +62,12 @@ func TestImportArrows(t *testing.T) {
 			if p.ImportPath == module+"/internal/config" && strings.HasPrefix(imp, module+"/") {
 				t.Errorf("internal/config imports %s: the flags' package holds its own defaults and imports no adapter", imp)
 			}
+			// Serve's answer path reads the memory limit, not the flags
+			// (the playground is a binary's wiring, like serve/command).
+			if strings.HasPrefix(p.ImportPath, module+"/serve/internal/") && p.ImportPath != module+"/serve/internal/playground" &&
+				imp == module+"/internal/config" {
+				t.Errorf("%s imports internal/config: only a binary's command wiring reads the flags (internal/memlimit has the memory limit)", p.ImportPath)
+			}
 			// The domain's rules need Unicode's tables (normal forms,
 			// identifier and confusable data) that only x/text carries.
 			if p.ImportPath == module && strings.Contains(imp, ".") && !strings.HasPrefix(imp, "golang.org/x/text/") {
@@ -81,6 +87,46 @@ func TestImportArrows(t *testing.T) {
 					t.Errorf("%s imports %s; only %v may", p.ImportPath, imp, allowed)
 				}
 			}
+		}
+	}
+}
+
+// TestProductionServeLinksNoPlayground keeps the playground out of the
+// deployed binary: serve's whole dependency closure (`go list -deps
+// ./serve`) holds neither the embedded store (SQLite, C translated to Go and
+// the slowest part of every build; miniredis) nor the training pipeline nor
+// the synthetic-data generator. They belong to serve-playground
+// (serve/playground) and batch.
+func TestProductionServeLinksNoPlayground(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./serve").Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./serve: %v", err)
+	}
+	forbidden := []string{
+		"modernc.org/sqlite", "modernc.org/libc", "github.com/alicebob/miniredis/v2",
+		module + "/internal/sqlite", module + "/internal/embedded", module + "/internal/pipeline", module + "/internal/synth",
+		module + "/serve/internal/playground",
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 100 {
+		t.Fatalf("go list -deps ./serve listed %d packages; expected serve's few hundred", len(deps))
+	}
+	for _, dep := range deps {
+		for _, f := range forbidden {
+			if dep == f || strings.HasPrefix(dep, f+"/") {
+				t.Errorf("production serve links %s (the playground's); it belongs to serve/playground and batch only", dep)
+			}
+		}
+	}
+	// The playground's binary does link them, or the rule above would
+	// pass for a wrong reason (a renamed package).
+	out, err = exec.Command("go", "list", "-deps", "./serve/playground").Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./serve/playground: %v", err)
+	}
+	for _, f := range forbidden {
+		if !strings.Contains("\n"+string(out), "\n"+f+"\n") {
+			t.Errorf("serve-playground does not link %s: update the list of what production serve must not link", f)
 		}
 	}
 }

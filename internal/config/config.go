@@ -66,11 +66,26 @@ func (s *Stores) Validate() error {
 // Embedded reports whether the embedded backend is selected.
 func (s *Stores) Embedded() bool { return s.Backend == StoreEmbedded }
 
-// Flags binds s to flags; each also reads the environment variable shown.
+// Flags binds s to flags, the backend's choice and the servers'; each also
+// reads the environment variable shown.
 func (s *Stores) Flags() []cli.Flag {
+	return append(s.BackendFlags(StorePostgresRedis), s.ServerFlags()...)
+}
+
+// BackendFlags are --store, defaulting to backend, and --data-dir: the
+// choice of the embedded backend, which only the binaries that link it
+// offer (batch and the playground; production serve runs on the servers
+// alone).
+func (s *Stores) BackendFlags(backend string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "store", Usage: "storage backend: postgres+redis (servers at --database-url and --redis-url) or embedded (SQLite and an in-process Redis in --data-dir; no servers)", EnvVars: []string{"SETLIST_STORE"}, Value: StorePostgresRedis, Destination: &s.Backend},
+		&cli.StringFlag{Name: "store", Usage: "storage backend: postgres+redis (servers at --database-url and --redis-url) or embedded (SQLite and an in-process Redis in --data-dir; no servers)", EnvVars: []string{"SETLIST_STORE"}, Value: backend, Destination: &s.Backend},
 		&cli.StringFlag{Name: "data-dir", Usage: "directory of the embedded backend's files (--store embedded)", EnvVars: []string{"SETLIST_DATA_DIR"}, Value: DefaultDataDir, Destination: &s.DataDir},
+	}
+}
+
+// ServerFlags say where the PostgreSQL and Redis servers are.
+func (s *Stores) ServerFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: DefaultDatabaseURL, Destination: &s.DatabaseURL},
 		&cli.StringFlag{Name: "redis-url", Usage: "Redis URL for published models", EnvVars: []string{"REDIS_URL"}, Value: DefaultRedisURL, Destination: &s.RedisURL},
 		&cli.BoolFlag{Name: "redis-cluster", Usage: "--redis-url is a Redis Cluster: redis://HOST:PORT?addr=HOST2:PORT2&addr=HOST3:PORT3 (any reachable nodes; rediss:// for TLS), and every key is routed to its slot's master", EnvVars: []string{"SETLIST_REDIS_CLUSTER"}, Value: false, Destination: &s.RedisCluster},

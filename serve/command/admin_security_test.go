@@ -66,8 +66,8 @@ func TestAdminToken(t *testing.T) {
 
 // TestAuthConfig: production fails closed (no tokens file and no admin
 // token: serve refuses to start, saying how to fix it), the tokens file is
-// read at start with line-numbered errors, and the playground defaults to
-// loopback, no authentication and no metrics listener, each overridable.
+// read at start with line-numbered errors, and --playground names the
+// playground's own binary (its defaults: serve/internal/playground).
 func TestAuthConfig(t *testing.T) {
 	t.Setenv("SETLIST_ADMIN_TOKEN", "")
 	t.Setenv("SETLIST_STORE", "")
@@ -94,13 +94,19 @@ func TestAuthConfig(t *testing.T) {
 		t.Fatalf("bad scope: %v, want the file and line", err)
 	}
 
-	cfg, err = ParseConfig([]string{"serve", "--playground"})
-	if err != nil || cfg.Addr != "127.0.0.1:8080" || cfg.Server.API.RequireAuth || cfg.MetricsAddr != "" {
-		t.Fatalf("playground: addr %q, auth %v, metrics %q, %v; want loopback, off, none", cfg.Addr, cfg.Server.API.RequireAuth, cfg.MetricsAddr, err)
+	// The playground is its own binary: production serve says so.
+	for _, args := range [][]string{{"serve", "--playground"}, {"serve", "--api-tokens-file", file, "--playground"}} {
+		if _, err := ParseConfig(args); err == nil || !strings.Contains(err.Error(), "serve-playground") {
+			t.Errorf("%v: %v, want a refusal naming serve-playground", args, err)
+		}
 	}
-	t.Setenv("SETLIST_ADDR", "0.0.0.0:9999")
-	cfg, err = ParseConfig([]string{"serve", "--playground", "--auth", "tokens", "--api-tokens-file", file, "--metrics-addr", "127.0.0.1:9465"})
-	if err != nil || cfg.Addr != "0.0.0.0:9999" || !cfg.Server.API.RequireAuth || cfg.MetricsAddr != "127.0.0.1:9465" {
-		t.Fatalf("playground widened: addr %q, auth %v, metrics %q, %v", cfg.Addr, cfg.Server.API.RequireAuth, cfg.MetricsAddr, err)
+	t.Setenv("SETLIST_PLAYGROUND", "true")
+	if _, err := ParseConfig([]string{"serve", "--api-tokens-file", file}); err == nil || !strings.Contains(err.Error(), "serve-playground") {
+		t.Errorf("SETLIST_PLAYGROUND=true: %v, want a refusal naming serve-playground", err)
+	}
+	t.Setenv("SETLIST_PLAYGROUND", "")
+	// Nor does it offer the embedded store.
+	if _, err := ParseConfig([]string{"serve", "--api-tokens-file", file, "--store", "embedded"}); err == nil {
+		t.Error("serve --store embedded: accepted")
 	}
 }

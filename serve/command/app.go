@@ -1,6 +1,9 @@
 // Package command defines the serve CLI and wires the server together. It
 // is a package (not main) so tests can check Kubernetes manifests against the
-// real flag definitions (ParseConfig).
+// real flag definitions (ParseConfig), and so the playground's binary
+// (serve/playground) can reuse every flag and the wiring with a Mode of its
+// own, while production serve links none of the playground's code (its
+// embedded store, the training pipeline, the sample's names).
 package command
 
 import (
@@ -18,7 +21,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/internal/config"
-	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/recs"
 	"github.com/setlist/setlist/serve/internal/server"
@@ -35,7 +37,6 @@ type Config struct {
 	// per CPU).
 	RedisPoolSize int
 	Server        server.Config
-	Playground    Playground
 	// TrustedProxies is --trusted-proxies as given (parsed by validate).
 	TrustedProxies string
 	// NearCacheBytes is --near-cache-bytes as given (parsed by validate).
@@ -59,15 +60,14 @@ const (
 	AuthOff    = "off"
 )
 
-// flags binds c to serve's flags.
+// flags binds c to serve's flags (a Mode's own come after them).
 func (c *Config) flags() []cli.Flag {
 	s := &c.Server
-	flags := append(c.Stores.Flags(), c.Log.Flags()...)
-	flags = append(flags, c.Playground.flags()...)
+	flags := append(c.Stores.ServerFlags(), c.Log.Flags()...)
 	return append(flags,
-		&cli.StringFlag{Name: "addr", Usage: "listen address of the API and web page (--playground: 127.0.0.1:8080, loopback only, unless set)", EnvVars: []string{"SETLIST_ADDR"}, Value: ":8080", Destination: &c.Addr},
-		&cli.StringFlag{Name: "metrics-addr", Usage: "listen address of /metrics, a port the ingress does not route (\"\": no metrics; --playground: off unless set)", EnvVars: []string{"SETLIST_METRICS_ADDR"}, Value: ":9464", Destination: &c.MetricsAddr},
-		&cli.StringFlag{Name: "auth", Usage: "tokens: every /v1 request needs a bearer token of its scope (read, write, admin) from --api-tokens-file; off: only /v1/admin does (--playground: off unless set; see docs/SECURITY.md)", EnvVars: []string{"SETLIST_AUTH"}, Value: AuthTokens, Destination: &c.Auth},
+		&cli.StringFlag{Name: "addr", Usage: "listen address of the API and web page (serve-playground: 127.0.0.1:8080, loopback only, unless set)", EnvVars: []string{"SETLIST_ADDR"}, Value: ":8080", Destination: &c.Addr},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "listen address of /metrics, a port the ingress does not route (\"\": no metrics; serve-playground: off unless set)", EnvVars: []string{"SETLIST_METRICS_ADDR"}, Value: ":9464", Destination: &c.MetricsAddr},
+		&cli.StringFlag{Name: "auth", Usage: "tokens: every /v1 request needs a bearer token of its scope (read, write, admin) from --api-tokens-file; off: only /v1/admin does (serve-playground: off unless set; see docs/SECURITY.md)", EnvVars: []string{"SETLIST_AUTH"}, Value: AuthTokens, Destination: &c.Auth},
 		&cli.StringFlag{Name: "api-tokens-file", Usage: "file of API bearer tokens, one \"SCOPE TOKEN\" a line (scope read, write or admin; a mounted Secret)", EnvVars: []string{"SETLIST_API_TOKENS_FILE"}, Destination: &c.APITokensFile},
 		&cli.Float64Flag{Name: "auth-fail-rate", Usage: "failed authentications per second each client may sustain, whatever the method (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_AUTH_FAIL_RATE"}, Value: 1, Destination: &s.API.AuthFailRate},
 		&cli.IntFlag{Name: "auth-fail-burst", Usage: "failed authentications a client may make at once before --auth-fail-rate applies", EnvVars: []string{"SETLIST_AUTH_FAIL_BURST"}, Value: 10, Destination: &s.API.AuthFailBurst},
@@ -175,24 +175,82 @@ func (c *Config) adminToken() (string, error) {
 	return tok, nil
 }
 
-// NewApp builds the serve CLI.
-func NewApp(version string) *cli.App {
-	var cfg Config
-	return newApp(version, &cfg, func(c *cli.Context) error { return run(c.Context, version, cfg) })
+// Mode is what sets a serve binary apart. Production's (NewApp) runs on
+// PostgreSQL and Redis and waits for batch to migrate the schema; the
+// playground's (serve/internal/playground) brings its own stores, migrates,
+// and trains in this process. Both share every other flag and the server's
+// wiring.
+type Mode struct {
+	// Name and Usage are the CLI's.
+	Name, Usage string
+	// Flags, if set, are the mode's own flags, after serve's; they may bind
+	// to cfg.
+	Flags func(cfg *Config) []cli.Flag
+	// Resolve, if set, runs after parsing and before validation: it sets
+	// the mode's defaults for what neither the command line nor the
+	// environment set (c.IsSet), and refuses what the mode cannot do.
+	Resolve func(c *cli.Context, cfg *Config) error
+	// Open opens the stores, within ctx (the start deadline).
+	Open func(ctx context.Context, cfg Config, logger *slog.Logger) (*Stores, error)
+	// Prepare, if set, runs once the stores are open and before the server
+	// is built, under the server's lifetime (ctx ends at SIGTERM): it may
+	// add to cfg and deps. The returned func, if not nil, runs after the
+	// server has stopped and before the stores close.
+	Prepare func(ctx context.Context, cfg *Config, st *Stores, deps *server.Deps, logger *slog.Logger) (done func(), err error)
 }
 
-func newApp(version string, cfg *Config, action cli.ActionFunc) *cli.App {
+// production is serve as deployed.
+var production = Mode{
+	Name:  "serve",
+	Usage: "serve setlist's recommendations, API and web page over HTTP",
+	Flags: func(*Config) []cli.Flag {
+		// The playground is its own binary now: say so to whoever
+		// still passes the old flag, instead of "flag provided but not
+		// defined".
+		return []cli.Flag{&cli.BoolFlag{Name: "playground", Hidden: true, EnvVars: []string{"SETLIST_PLAYGROUND"}}}
+	},
+	Resolve: func(c *cli.Context, cfg *Config) error {
+		if c.Bool("playground") {
+			return errPlaygroundMoved
+		}
+		cfg.Stores.Backend = config.StorePostgresRedis
+		return nil
+	},
+	Open: openStores,
+}
+
+// errPlaygroundMoved answers serve --playground.
+var errPlaygroundMoved = errors.New("--playground: the playground is its own binary, serve-playground (make run, or go run ./serve/playground); production serve runs on PostgreSQL and Redis only")
+
+// NewApp builds the serve CLI.
+func NewApp(version string) *cli.App { return New(version, production) }
+
+// New builds the CLI of a serve binary of the given mode.
+func New(version string, mode Mode) *cli.App {
+	var cfg Config
+	return newApp(version, mode, &cfg, func(c *cli.Context) error { return Serve(c.Context, version, cfg, mode) })
+}
+
+func newApp(version string, mode Mode, cfg *Config, action cli.ActionFunc) *cli.App {
+	flags := cfg.flags()
+	if mode.Flags != nil {
+		flags = append(flags, mode.Flags(cfg)...)
+	}
 	return &cli.App{
-		Name:           "serve",
-		Usage:          "serve setlist's recommendations, API and web page over HTTP",
+		Name:           mode.Name,
+		Usage:          mode.Usage,
 		Version:        version,
-		Flags:          cfg.flags(),
+		Flags:          flags,
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected arguments %q", c.Args().Slice())
 			}
-			cfg.Playground.resolve(c, cfg)
+			if mode.Resolve != nil {
+				if err := mode.Resolve(c, cfg); err != nil {
+					return err
+				}
+			}
 			if err := cfg.validate(); err != nil {
 				return err
 			}
@@ -204,9 +262,12 @@ func newApp(version string, cfg *Config, action cli.ActionFunc) *cli.App {
 // ParseConfig parses args (args[0] is the program name) and the environment
 // with the real flag definitions without starting anything, so tests can
 // check that Kubernetes manifests pass flags serve understands.
-func ParseConfig(args []string) (Config, error) {
+func ParseConfig(args []string) (Config, error) { return Parse(production, args) }
+
+// Parse is ParseConfig for a serve binary of the given mode.
+func Parse(mode Mode, args []string) (Config, error) {
 	var cfg Config
-	app := newApp("test", &cfg, func(*cli.Context) error { return nil })
+	app := newApp("test", mode, &cfg, func(*cli.Context) error { return nil })
 	app.Writer, app.ErrWriter = discard{}, discard{}
 	if err := app.Run(args); err != nil {
 		return Config{}, err
@@ -218,10 +279,10 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// run opens the stores (waiting for batch to have migrated the schema; the
-// playground migrates itself), serves until ctx ends (SIGTERM) and then
-// drains.
-func run(ctx context.Context, version string, cfg Config) error {
+// Serve opens the stores as mode does (production waits for batch to have
+// migrated the schema; the playground migrates itself), serves until ctx
+// ends (SIGTERM) and then drains.
+func Serve(ctx context.Context, version string, cfg Config, mode Mode) error {
 	logger, err := cfg.Log.Logger(os.Stderr)
 	if err != nil {
 		return err
@@ -242,36 +303,25 @@ func run(ctx context.Context, version string, cfg Config) error {
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	st, err := openStores(startCtx, cfg, logger)
+	st, err := mode.Open(startCtx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	if cfg.Playground.Enabled {
-		// Training may take longer than the start deadline on big data.
-		if err := cfg.Playground.bootstrap(ctx, st.db, st.rdb, cfg.Stores.RedisPrefix, logger); err != nil {
-			return err
-		}
-	}
+	defer st.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "setlist_serve_build_info", Help: "Always 1; the version label is the build.",
 			ConstLabels: prometheus.Labels{"version": version}}, func() float64 { return 1 }))
-	deps := server.Deps{DB: st.db, Redis: st.rdb, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static(),
-		DBName: st.dbName, KVName: st.kvName}
-	if cfg.Playground.Enabled {
-		// `make retrain`: batch cannot open the embedded store while
-		// serve owns it, so serve trains itself, on request.
-		if cfg.Server.API.AdminToken == "" {
-			if cfg.Server.API.AdminToken, err = playgroundToken(cfg.Stores.DataDir); err != nil {
-				return err
-			}
+	deps := server.Deps{DB: st.DB, Redis: st.Redis, RedisPrefix: cfg.Stores.RedisPrefix, Registry: reg, Log: logger, Static: web.Static(),
+		DBName: st.DBName, KVName: st.KVName}
+	if mode.Prepare != nil {
+		done, err := mode.Prepare(ctx, &cfg, st, &deps, logger)
+		if err != nil {
+			return err
 		}
-		rt := &retrainer{ctx: ctx, logger: logger, train: func(ctx context.Context, force bool) (*pipeline.Result, error) {
-			return train(ctx, st.db, st.rdb, cfg.Stores.RedisPrefix, logger, pipeline.Config{Notes: "playground retrain", Force: force})
-		}}
-		defer rt.wait()
-		deps.Retrain = rt
+		if done != nil {
+			defer done()
+		}
 	}
 	srv, err := server.New(cfg.Server, deps)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	batchcommand "github.com/setlist/setlist/batch/command"
 	"github.com/setlist/setlist/serve/command"
+	"github.com/setlist/setlist/serve/internal/playground"
 )
 
 var updateReadme = flag.Bool("update", false, "rewrite the settings table in README.md")
@@ -43,14 +44,21 @@ func settingsTable() string {
 			if f == cli.HelpFlag || f == cli.VersionFlag {
 				continue
 			}
+			// A hidden flag is kept only to refuse it with a hint
+			// (serve --playground).
+			if vf, ok := f.(cli.VisibleFlag); ok && !vf.IsVisible() {
+				continue
+			}
 			name := f.Names()[0]
-			key := name + "|" + strings.Join(df.GetEnvVars(), ",")
+			def := strings.Trim(df.GetDefaultText(), `"`)
+			if def == "" && df.TakesValue() {
+				def = df.GetValue()
+			}
+			// A flag both binaries define with different defaults
+			// (--store) gets a row for each.
+			key := name + "|" + strings.Join(df.GetEnvVars(), ",") + "|" + def
 			r := rows[key]
 			if r == nil {
-				def := strings.Trim(df.GetDefaultText(), `"`)
-				if def == "" && df.TakesValue() {
-					def = df.GetValue()
-				}
 				r = &settingRow{flag: dashed(name), env: strings.Join(df.GetEnvVars(), ", "), def: def, usage: df.GetUsage()}
 				rows[key] = r
 				order = append(order, key)
@@ -61,8 +69,10 @@ func settingsTable() string {
 		}
 	}
 	serveApp := command.NewApp("test")
+	playgroundApp := playground.NewApp("test")
 	batchApp := batchcommand.NewApp("test")
 	add("serve", serveApp.Flags)
+	add("serve-playground", playgroundApp.Flags)
 	add("batch", batchApp.Flags)
 	cmds := append([]*cli.Command(nil), batchApp.Commands...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })

@@ -16,7 +16,6 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -399,7 +398,11 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 			return nil
 		}
 	}
-	var p pipeline.RunParams
+	// The run's params are the pipeline's RunParams; only the summary of
+	// the search is read here, so serve need not link the pipeline.
+	var p struct {
+		Tuning *registry.TuningSummary `json:"tuning"`
+	}
 	if json.Unmarshal(served.Params, &p) != nil || p.Tuning == nil {
 		return nil
 	}

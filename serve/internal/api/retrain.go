@@ -42,7 +42,7 @@ type RetrainStatus struct {
 // every core).
 func (a *API) retrainAllowed(c *fiber.Ctx) error {
 	if a.deps.Retrain == nil {
-		return fiber.NewError(fiber.StatusNotFound, "retrain runs inside serve only in the playground (serve --playground); elsewhere run batch train")
+		return fiber.NewError(fiber.StatusNotFound, "retrain runs inside serve only in the playground (serve-playground, make run); elsewhere run batch train")
 	}
 	if !c.Context().RemoteIP().IsLoopback() {
 		return fiber.NewError(fiber.StatusForbidden, "retrain is accepted only from this machine (a loopback address)")

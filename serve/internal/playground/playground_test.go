@@ -1,4 +1,4 @@
-package command
+package playground
 
 import (
 	"bytes"
@@ -11,16 +11,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/setlist/setlist/serve/command"
 )
 
-// TestPlayground is `make run` end to end, in process: serve --playground
+// TestPlayground is `make run` end to end, in process: serve-playground
 // with the embedded store on a fresh data dir imports the sample, trains,
 // publishes and serves a sample user's batch list; a like makes that user a
 // fold-in; a restart on the same dir serves the same version without
 // training again.
 func TestPlayground(t *testing.T) {
 	dir := t.TempDir()
-	sample, err := filepath.Abs("../../data/sample.csv.gz")
+	sample, err := filepath.Abs("../../../data/sample.csv.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestPlayground(t *testing.T) {
 	}
 }
 
-// startPlayground runs serve --playground on dir until stop, waiting until
+// startPlayground runs serve-playground on dir until stop, waiting until
 // it is ready.
 func startPlayground(t *testing.T, dir, sample string) (base string, stop func()) {
 	t.Helper()
@@ -143,14 +145,15 @@ func startPlayground(t *testing.T, dir, sample string) (base string, stop func()
 	ln.Close()
 	t.Setenv("SETLIST_STORE", "")
 	os.Unsetenv("SETLIST_STORE")
-	cfg, err := ParseConfig([]string{"serve", "--playground", "--data-dir", dir, "--sample", sample, "--addr", addr, "--log-level", "warn",
+	mode := new(Playground).Mode()
+	cfg, err := command.Parse(mode, []string{"serve-playground", "--data-dir", dir, "--sample", sample, "--addr", addr, "--log-level", "warn",
 		"--model-poll-interval", "200ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, "test", cfg) }()
+	go func() { done <- command.Serve(ctx, "test", cfg, mode) }()
 	base = "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -164,12 +167,12 @@ func startPlayground(t *testing.T, dir, sample string) (base string, stop func()
 		select {
 		case err := <-done:
 			cancel()
-			t.Fatalf("serve --playground exited: %v", err)
+			t.Fatalf("serve-playground exited: %v", err)
 		default:
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatal("serve --playground not ready within 60s")
+			t.Fatal("serve-playground not ready within 60s")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package command
+package playground
 
 import (
 	"bytes"
@@ -23,15 +23,15 @@ func TestMakeRunAndRetrain(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatalf("make retrain needs curl: %v", err)
 	}
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "serve")
-	build := exec.Command("go", "build", "-o", bin, "./serve")
+	bin := filepath.Join(t.TempDir(), "serve-playground")
+	build := exec.Command("go", "build", "-o", bin, "./serve/playground")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build serve: %v\n%s", err, out)
+		t.Fatalf("build serve-playground: %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
