@@ -16,9 +16,9 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/progress"
-	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/config"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/memlimit"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
@@ -92,7 +92,7 @@ func trainCommand(g *globals) *cli.Command {
 				cfg.Overrides.Alpha = &alpha
 			}
 			if c.IsSet("weighting") {
-				w := als.Weighting(weighting)
+				w := feedback.Weighting(weighting)
 				cfg.Overrides.Weighting = &w
 			}
 			var err error
@@ -105,7 +105,7 @@ func trainCommand(g *globals) *cli.Command {
 					p.Lambda = easeLambda
 				}
 				if c.IsSet("weighting") {
-					p.Weighting = als.Weighting(weighting)
+					p.Weighting = feedback.Weighting(weighting)
 				}
 				cfg.EASE = &p
 			}

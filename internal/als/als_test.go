@@ -9,75 +9,31 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // planted builds users in groups that each like their own block of items
 // (plus a little noise), with heavy-tailed counts and a few dislikes.
-func planted(users, items, groups int, seed uint64) *CSR {
+func planted(users, items, groups int, seed uint64) *feedback.CSR {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	per := items / groups
-	var e []Entry
+	var e []feedback.Entry
 	for u := 0; u < users; u++ {
 		g := u % groups
 		for j := 0; j < per; j++ {
 			if rng.Float64() < 0.5 {
-				e = append(e, Entry{Row: int32(u), Col: int32(g*per + j), Value: float32(1 + rng.ExpFloat64()*3)})
+				e = append(e, feedback.Entry{Row: int32(u), Col: int32(g*per + j), Value: float32(1 + rng.ExpFloat64()*3)})
 			}
 		}
 		for n := 0; n < 2; n++ {
-			e = append(e, Entry{Row: int32(u), Col: int32(rng.IntN(items)), Value: 1})
+			e = append(e, feedback.Entry{Row: int32(u), Col: int32(rng.IntN(items)), Value: 1})
 		}
 		if rng.Float64() < 0.3 {
-			e = append(e, Entry{Row: int32(u), Col: int32(((g+1)%groups)*per + rng.IntN(per)), Value: -2})
+			e = append(e, feedback.Entry{Row: int32(u), Col: int32(((g+1)%groups)*per + rng.IntN(per)), Value: -2})
 		}
 	}
-	return NewCSR(users, items, e)
-}
-
-func TestNewCSR(t *testing.T) {
-	tests := []struct {
-		name    string
-		rows    int
-		cols    int
-		entries []Entry
-		indptr  []int64
-		indices []int32
-		data    []float32
-	}{
-		{"empty", 2, 3, nil, []int64{0, 0, 0}, []int32{}, []float32{}},
-		{"sorts and sums duplicates", 2, 4, []Entry{{0, 3, 1}, {0, 1, 2}, {0, 3, 4}, {1, 0, -1}}, []int64{0, 2, 3}, []int32{1, 3, 0}, []float32{2, 5, -1}},
-		{"drops zero sums, zeros and out of range", 2, 2, []Entry{{0, 0, 1}, {0, 0, -1}, {1, 1, 0}, {2, 0, 1}, {0, 2, 1}, {-1, 0, 1}, {1, 0, 3}}, []int64{0, 0, 1}, []int32{0}, []float32{3}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m := NewCSR(tc.rows, tc.cols, tc.entries)
-			if !slices.Equal(m.Indptr, tc.indptr) || !slices.Equal(m.Indices, tc.indices) || !slices.Equal(m.Data, tc.data) {
-				t.Fatalf("got %v %v %v, want %v %v %v", m.Indptr, m.Indices, m.Data, tc.indptr, tc.indices, tc.data)
-			}
-			if err := m.validate(); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
-}
-
-func TestTranspose(t *testing.T) {
-	m := NewCSR(3, 2, []Entry{{0, 1, 1}, {2, 1, 2}, {1, 0, 3}, {2, 0, 4}})
-	tr := m.Transpose()
-	want := NewCSR(2, 3, []Entry{{1, 0, 1}, {1, 2, 2}, {0, 1, 3}, {0, 2, 4}})
-	if !reflect.DeepEqual(tr, want) {
-		t.Fatalf("transpose = %+v, want %+v", tr, want)
-	}
-	if !reflect.DeepEqual(tr.Transpose(), m) {
-		t.Fatal("double transpose differs")
-	}
-	cols, vals := tr.Row(1)
-	if !slices.Equal(cols, []int32{0, 2}) || !slices.Equal(vals, []float32{1, 2}) {
-		t.Fatalf("row 1 = %v %v", cols, vals)
-	}
-	if c, _ := tr.Row(5); c != nil {
-		t.Fatal("out-of-range row not nil")
-	}
+	return feedback.NewCSR(users, items, e)
 }
 
 func TestValidate(t *testing.T) {
@@ -98,8 +54,8 @@ func TestValidate(t *testing.T) {
 		{"iterations", func(p *Params) { p.Iterations = 0 }, "iterations"},
 		{"cg", func(p *Params) { p.CGSteps = -1 }, "cg steps"},
 		{"weighting", func(p *Params) { p.Weighting = "tfidf" }, `got "tfidf"`},
-		{"bm25 b", func(p *Params) { p.Weighting, p.BM25B = WeightBM25, 2 }, "bm25 b"},
-		{"log eps", func(p *Params) { p.Weighting, p.LogEpsilon = WeightLog, 0 }, "log epsilon"},
+		{"bm25 b", func(p *Params) { p.Weighting, p.BM25B = feedback.WeightBM25, 2 }, "bm25 b"},
+		{"log eps", func(p *Params) { p.Weighting, p.LogEpsilon = feedback.WeightLog, 0 }, "log epsilon"},
 		{"threads", func(p *Params) { p.Threads = -2 }, "threads"},
 	}
 	for _, tc := range tests {
@@ -172,7 +128,7 @@ func TestCGMatchesCholesky(t *testing.T) {
 
 func TestLossNeverIncreases(t *testing.T) {
 	m := planted(200, 120, 6, 1)
-	for _, w := range []Weighting{WeightRaw, WeightLog, WeightBM25} {
+	for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightLog, feedback.WeightBM25} {
 		p := DefaultParams()
 		p.Factors, p.Iterations, p.Weighting, p.Alpha, p.Regularization = 12, 12, w, 3, 0.1
 		var losses []float64
@@ -195,7 +151,7 @@ func TestLossNeverIncreases(t *testing.T) {
 
 func TestFoldInReproducesTraining(t *testing.T) {
 	m := planted(300, 200, 8, 2)
-	for _, w := range []Weighting{WeightRaw, WeightBM25} {
+	for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightBM25} {
 		p := DefaultParams()
 		p.Factors, p.Iterations, p.CGSteps, p.Weighting, p.Alpha, p.Regularization = 16, 40, 16, w, 2, 0.5
 		model, err := Train(context.Background(), m, p, nil)
@@ -223,7 +179,7 @@ func TestFoldInReproducesTraining(t *testing.T) {
 	}
 }
 
-func sameItems(a, b []Scored) bool {
+func sameItems(a, b []feedback.Scored) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -420,7 +376,7 @@ func TestTrainCancelAndErrors(t *testing.T) {
 	if _, err := Train(context.Background(), m, p, nil); err == nil || !strings.Contains(err.Error(), "factors") {
 		t.Fatalf("bad params: %v", err)
 	}
-	bad := &CSR{Rows: 1, Cols: 1, Indptr: []int64{0, 1}, Indices: []int32{3}, Data: []float32{1}}
+	bad := &feedback.CSR{Rows: 1, Cols: 1, Indptr: []int64{0, 1}, Indices: []int32{3}, Data: []float32{1}}
 	if _, err := Train(context.Background(), bad, DefaultParams(), nil); err == nil {
 		t.Fatal("out-of-range column accepted")
 	}
@@ -428,7 +384,7 @@ func TestTrainCancelAndErrors(t *testing.T) {
 
 func TestItemSideRoundTrip(t *testing.T) {
 	m := planted(60, 50, 5, 8)
-	for _, w := range []Weighting{WeightRaw, WeightBM25} {
+	for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightBM25} {
 		p := DefaultParams()
 		p.Factors, p.Iterations, p.Weighting = 6, 2, w
 		model, err := Train(context.Background(), m, p, nil)
@@ -468,8 +424,8 @@ func TestItemSideRoundTrip(t *testing.T) {
 // naiveTopN is the reference: every item scored one by one in float64
 // (exact here: factors are small integers), excluded items skipped, sorted
 // by score desc then item asc.
-func naiveTopN(x, y []float32, k, items, n int, ex []int32) []Scored {
-	var all []Scored
+func naiveTopN(x, y []float32, k, items, n int, ex []int32) []feedback.Scored {
+	var all []feedback.Scored
 	for i := 0; i < items; i++ {
 		if _, found := slices.BinarySearch(ex, int32(i)); found {
 			continue
@@ -478,9 +434,9 @@ func naiveTopN(x, y []float32, k, items, n int, ex []int32) []Scored {
 		for f := 0; f < k; f++ {
 			s += float64(x[f]) * float64(y[i*k+f])
 		}
-		all = append(all, Scored{Item: int32(i), Score: float32(s)})
+		all = append(all, feedback.Scored{Item: int32(i), Score: float32(s)})
 	}
-	slices.SortStableFunc(all, func(a, b Scored) int {
+	slices.SortStableFunc(all, func(a, b feedback.Scored) int {
 		switch {
 		case a.Score > b.Score:
 			return -1
@@ -517,15 +473,15 @@ func TestTopNAllMatchesNaive(t *testing.T) {
 		for i := 1; i < tc.items; i += 3 { // exact duplicates tie everywhere
 			copy(y[i*tc.k:(i+1)*tc.k], y[(i-1)*tc.k:i*tc.k])
 		}
-		var entries []Entry
+		var entries []feedback.Entry
 		for u := 0; u < tc.users; u++ {
 			for i := 0; i < tc.items; i++ {
 				if rng.IntN(4) == 0 {
-					entries = append(entries, Entry{Row: int32(u), Col: int32(i), Value: 1})
+					entries = append(entries, feedback.Entry{Row: int32(u), Col: int32(i), Value: 1})
 				}
 			}
 		}
-		ex := NewCSR(tc.users-tc.users/5, tc.items, entries) // the last users have no row
+		ex := feedback.NewCSR(tc.users-tc.users/5, tc.items, entries) // the last users have no row
 		s := &ItemSide{Items: tc.items, Factors: tc.k, ItemFactors: y}
 		got, err := TopNAll(context.Background(), x, s, tc.n, ex, tc.threads)
 		if err != nil {

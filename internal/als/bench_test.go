@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // cpuTime is the process's user+system CPU time. Benchmarks report it per
@@ -40,7 +42,7 @@ func BenchmarkIteration(b *testing.B) {
 		b.Run(fmt.Sprintf("factors=%d", f), func(b *testing.B) {
 			p := DefaultParams()
 			p.Factors, p.Iterations = f, 1
-			p.Weighting, p.Alpha, p.Regularization = WeightRaw, 1, 0.051
+			p.Weighting, p.Alpha, p.Regularization = feedback.WeightRaw, 1, 0.051
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := Train(context.Background(), m, p, nil); err != nil {

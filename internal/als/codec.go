@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Wire format of ItemSide (all little-endian):
@@ -116,7 +118,7 @@ func (s *ItemSide) UnmarshalBinary(data []byte) error {
 	if b := r.take(1); b != nil {
 		wl = int(b[0])
 	}
-	weighting := Weighting(r.take(wl))
+	weighting := feedback.Weighting(r.take(wl))
 	var fl [5]float64
 	for i := range fl {
 		fl[i] = math.Float64frombits(r.u64())
@@ -167,7 +169,7 @@ func (s *ItemSide) UnmarshalBinary(data []byte) error {
 	if err := p.Validate(); err != nil {
 		return fail(fmt.Errorf("stored params: %w", err))
 	}
-	if weighting == WeightBM25 && len(weights) != n+1 {
+	if weighting == feedback.WeightBM25 && len(weights) != n+1 {
 		return fail(fmt.Errorf("bm25 needs %d item weights, got %d", n+1, len(weights)))
 	}
 	*s = ItemSide{Params: p, Items: n, Factors: k, ItemFactors: factors, ItemWeights: weights, Gram: gram}

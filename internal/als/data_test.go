@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 )
 
@@ -21,13 +22,13 @@ func dataPath() string {
 
 var (
 	realOnce sync.Once
-	realData *CSR
+	realData *feedback.CSR
 	realErr  error
 )
 
 // loadReal reads user_id,artist,track,count into a users × songs matrix,
 // where a song is the (artist, track) pair. It skips the test if absent.
-func loadReal(tb testing.TB) *CSR {
+func loadReal(tb testing.TB) *feedback.CSR {
 	tb.Helper()
 	realOnce.Do(func() { realData, realErr = readInteractions(dataPath()) })
 	if errors.Is(realErr, os.ErrNotExist) {
@@ -39,14 +40,14 @@ func loadReal(tb testing.TB) *CSR {
 	return realData
 }
 
-func readInteractions(path string) (*CSR, error) {
+func readInteractions(path string) (*feedback.CSR, error) {
 	t, err := realdata.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]Entry, len(t.Rows))
+	entries := make([]feedback.Entry, len(t.Rows))
 	for e := range entries {
-		entries[e] = Entry{Row: t.Rows[e], Col: t.Cols[e], Value: t.Vals[e]}
+		entries[e] = feedback.Entry{Row: t.Rows[e], Col: t.Cols[e], Value: t.Vals[e]}
 	}
-	return NewCSR(t.Users, t.Songs, entries), nil
+	return feedback.NewCSR(t.Users, t.Songs, entries), nil
 }

@@ -27,22 +27,11 @@
 //
 // The libraries disagree (implicit uses C = α·w and treats the 1 as implicit;
 // Spark uses 1 + α·|w| and scales λ by the row's count). setlist uses
-//
-//	c_ui = 1 + α·f(|w_ui|),  p_ui = 1 if w_ui > 0, p_ui = 0 if w_ui < 0
-//
-// where w is the raw reaction weight (Entry.Value) and f the Weighting:
-//
-//	raw:  f(w) = w
-//	log:  f(w) = log(1 + w/ε)                         (ε = Params.LogEpsilon)
-//	bm25: f(w) = w·(K1+1) / (K1·(1−B+B·len_u/avglen) + w) · idf_i
-//
-// bm25 follows implicit's bm25_weight applied to the user×item matrix: idf_i
-// = log(N_users) − log(1 + df_i) where df_i counts the users with a nonzero
-// entry on item i, len_u = Σ_i |w_ui| is user u's row sum, and avglen the
-// mean of len_u over all training users. idf is clamped at 0 (items nearly
-// everyone has get c = 1). The idf vector and avglen
-// are stored in ItemWeights (Items+1 values: idf then avglen) so fold-in
-// weighs a new row exactly as training weighed a training row.
+// c_ui = 1 + α·f(|w_ui|) with preference 1 for a positive weight and 0 for a
+// dislike, f the Weighting (raw, log or bm25): the formula, shared with
+// EASE, is package feedback's (feedback.Confidence; its package doc gives
+// it in full). The item weights bm25 needs are stored in ItemWeights so
+// fold-in weighs a new row exactly as training weighed a training row.
 //
 // Regularisation is plain L2: λ(Σ‖x_u‖² + Σ‖y_i‖²), not scaled by the row's
 // count. The loss reported per iteration is
@@ -67,7 +56,6 @@
 //
 // Top-N scores users × items densely in blocks (48 users × 256 items, with
 // the items' factors packed into 16-item panels), then feeds each user's
-// scores through a threshold filter (eight scores compared with the current
-// k-th best at once) before the exclusion merge and the heap. Lists equal
-// a one-by-one scan, ties going to the lower item index.
+// scores through feedback's threshold filter and heap (feedback.PushRow).
+// Lists equal a one-by-one scan, ties going to the lower item index.
 package als

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 )
 
@@ -45,7 +46,7 @@ func figureSetup(t *testing.T) (budget time.Duration, out func(format string, a 
 
 // holdoutSeeds trains p on train with several seeds and scores each on
 // test: the seed-to-seed spread of a published model's holdout figure.
-func holdoutSeeds(t *testing.T, train, test *CSR, p Params, seeds int) (avg, sd float64, all []float64) {
+func holdoutSeeds(t *testing.T, train, test *feedback.CSR, p Params, seeds int) (avg, sd float64, all []float64) {
 	t.Helper()
 	for s := range seeds {
 		q := p
@@ -58,9 +59,9 @@ func holdoutSeeds(t *testing.T, train, test *CSR, p Params, seeds int) (avg, sd 
 func describe(p Params) string {
 	s := fmt.Sprintf("%s f=%d λ=%.3g α=%.3g it=%d", p.Weighting, p.Factors, p.Regularization, p.Alpha, p.Iterations)
 	switch p.Weighting {
-	case WeightLog:
+	case feedback.WeightLog:
 		s += fmt.Sprintf(" ε=%.3g", p.LogEpsilon)
-	case WeightBM25:
+	case feedback.WeightBM25:
 		s += fmt.Sprintf(" K1=%.3g B=%.2f", p.BM25K1, p.BM25B)
 	}
 	return s
@@ -70,8 +71,8 @@ func describe(p Params) string {
 // pipeline's 15 % holdout (seed 42), the search on its train part with the
 // defaults as incumbent, then the tuned and the untuned parameters each
 // trained with 3 seeds and scored on the holdout.
-func tuneAndCompare(t *testing.T, name string, m *CSR, budget time.Duration, out func(string, ...any)) (tuned, def float64) {
-	train, test := SplitHoldout(m, 0.15, figureSplitSeed)
+func tuneAndCompare(t *testing.T, name string, m *feedback.CSR, budget time.Duration, out func(string, ...any)) (tuned, def float64) {
+	train, test := feedback.SplitHoldout(m, 0.15, figureSplitSeed)
 	inc := DefaultParamsFor(train)
 	out("%s: %d users × %d items, %d nnz; stats %+v; defaults %s", name, m.Rows, m.Cols, m.NNZ(), StatsOf(train), describe(inc))
 	start := time.Now()
@@ -106,34 +107,34 @@ func TestFigureTuneShared(t *testing.T) {
 }
 
 // shapes are transformations of the shared data the tuner never saw.
-func shapes(m *CSR) map[string]func() *CSR {
-	return map[string]func() *CSR{
+func shapes(m *feedback.CSR) map[string]func() *feedback.CSR {
+	return map[string]func() *feedback.CSR{
 		// Play counts replaced by heavy-tailed draws: each row has its own
 		// scale (log-normal) and each entry a log-normal count around it,
 		// so counts reach the thousands and say little about taste.
-		"heavy": func() *CSR {
+		"heavy": func() *feedback.CSR {
 			rng := rand.New(rand.NewPCG(7, 7))
-			var e []Entry
+			var e []feedback.Entry
 			for u := 0; u < m.Rows; u++ {
 				mu := 1 + rng.NormFloat64()
 				cols, _ := m.Row(u)
 				for _, c := range cols {
-					e = append(e, Entry{Row: int32(u), Col: c, Value: float32(math.Ceil(math.Exp(mu + 1.5*rng.NormFloat64())))})
+					e = append(e, feedback.Entry{Row: int32(u), Col: c, Value: float32(math.Ceil(math.Exp(mu + 1.5*rng.NormFloat64())))})
 				}
 			}
-			return NewCSR(m.Rows, m.Cols, e)
+			return feedback.NewCSR(m.Rows, m.Cols, e)
 		},
-		"binary": func() *CSR {
-			var e []Entry
+		"binary": func() *feedback.CSR {
+			var e []feedback.Entry
 			for u := 0; u < m.Rows; u++ {
 				cols, _ := m.Row(u)
 				for _, c := range cols {
-					e = append(e, Entry{Row: int32(u), Col: c, Value: 1})
+					e = append(e, feedback.Entry{Row: int32(u), Col: c, Value: 1})
 				}
 			}
-			return NewCSR(m.Rows, m.Cols, e)
+			return feedback.NewCSR(m.Rows, m.Cols, e)
 		},
-		"sample10": func() *CSR { return subsetRows(m, sampleUsers(m.Rows, 0.1, 11)) },
+		"sample10": func() *feedback.CSR { return subsetRows(m, sampleUsers(m.Rows, 0.1, 11)) },
 	}
 }
 
@@ -172,7 +173,7 @@ func TestFigureShapes(t *testing.T) {
 		if os.Getenv("SETLIST_GRID") == "0" {
 			continue // the grid is deterministic: a run with it gave its best cell
 		}
-		train, test := SplitHoldout(d, 0.15, figureSplitSeed)
+		train, test := feedback.SplitHoldout(d, 0.15, figureSplitSeed)
 		best, bestCell := 0.0, ""
 		for _, f := range factors {
 			for _, w := range searchWeightings {

@@ -1,6 +1,10 @@
 package als
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/setlist/setlist/internal/feedback"
+)
 
 // Folded is one user's fold-in kept with the Cholesky factor of their
 // normal equations. Explaining a recommendation needs A⁻¹y_i for that
@@ -38,7 +42,7 @@ func (s *ItemSide) Fold(cols []int32, vals []float32) (*Folded, error) {
 // Explain decomposes the user's score of item into per-reaction
 // contributions, as implicit's explain does: score = Σ_j cp_j·y_jᵀA⁻¹y_item.
 // It returns the total and the n reactions contributing most.
-func (f *Folded) Explain(item int32, n int) (total float32, top []Contribution, err error) {
+func (f *Folded) Explain(item int32, n int) (total float32, top []feedback.Contribution, err error) {
 	s := f.side
 	if item < 0 || int(item) >= s.Items {
 		return 0, nil, fmt.Errorf("item %d outside catalogue of %d items", item, s.Items)
@@ -49,7 +53,7 @@ func (f *Folded) Explain(item int32, n int) (total float32, top []Contribution, 
 		w[i] = float64(v)
 	}
 	choleskySolve(f.chol, k, w)
-	t := newTopK(max(n, 0))
+	t := feedback.NewTopK(max(n, 0))
 	var sum float64
 	for j, c := range f.cols {
 		if f.cp[j] == 0 {
@@ -61,10 +65,10 @@ func (f *Folded) Explain(item int32, n int) (total float32, top []Contribution, 
 		}
 		contrib := float64(f.cp[j]) * d
 		sum += contrib
-		t.push(c, float32(contrib))
+		t.Push(c, float32(contrib))
 	}
-	for _, sc := range t.sorted() {
-		top = append(top, Contribution(sc))
+	for _, sc := range t.Sorted() {
+		top = append(top, feedback.Contribution(sc))
 	}
 	return float32(sum), top, nil
 }

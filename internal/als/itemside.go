@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // ItemSide is everything serving needs from a model: fold-in of a user's
@@ -23,18 +25,6 @@ type ItemSide struct {
 	Gram []float64
 	// ItemNorms are ‖y_i‖, precomputed for cosine similarity.
 	ItemNorms []float32
-}
-
-// Scored is an item and its score.
-type Scored struct {
-	Item  int32
-	Score float32
-}
-
-// Contribution is one liked item's share of a recommendation's score.
-type Contribution struct {
-	Item  int32
-	Score float32
 }
 
 // ItemSide extracts the serving half of the model, precomputing the Gram
@@ -96,7 +86,7 @@ func (s *ItemSide) normalizeRow(cols []int32, vals []float32) ([]int32, []float3
 	if len(cols) != len(vals) {
 		return nil, nil, fmt.Errorf("%d columns but %d values", len(cols), len(vals))
 	}
-	entries := make([]Entry, 0, len(cols))
+	entries := make([]feedback.Entry, 0, len(cols))
 	for j, c := range cols {
 		if c < 0 || int(c) >= s.Items {
 			return nil, nil, fmt.Errorf("item %d outside catalogue of %d items", c, s.Items)
@@ -105,9 +95,9 @@ func (s *ItemSide) normalizeRow(cols []int32, vals []float32) ([]int32, []float3
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, nil, fmt.Errorf("item %d has non-finite weight %v", c, v)
 		}
-		entries = append(entries, Entry{Row: 0, Col: c, Value: v})
+		entries = append(entries, feedback.Entry{Row: 0, Col: c, Value: v})
 	}
-	m := NewCSR(1, s.Items, entries)
+	m := feedback.NewCSR(1, s.Items, entries)
 	return m.Indices, m.Data, nil
 }
 
@@ -121,7 +111,7 @@ func (s *ItemSide) userSystem(cols []int32, vals []float32) (chol []float64, b [
 	k := s.Factors
 	cm1 := make([]float32, len(cols))
 	cp = make([]float32, len(cols))
-	weighRow(s.Params, s.ItemWeights, cols, vals, cm1, cp)
+	feedback.Confidence(s.Params.Weighing(), s.Params.Alpha, s.ItemWeights, cols, vals, cm1, cp)
 	a := make([]float64, k*k)
 	copy(a, s.Gram)
 	for i := 0; i < k; i++ {
@@ -212,14 +202,14 @@ func choleskySolve(l []float64, k int, b []float64) {
 // by lower item index. exclude may be in any order and contain duplicates or
 // out-of-range items; it is not modified. A user vector of the wrong length
 // yields nil.
-func (s *ItemSide) Recommend(user []float32, n int, exclude []int32) []Scored {
+func (s *ItemSide) Recommend(user []float32, n int, exclude []int32) []feedback.Scored {
 	k := s.Factors
 	if n <= 0 || len(user) != k {
 		return nil
 	}
 	ex := slices.Clone(exclude)
 	slices.Sort(ex)
-	t := newTopK(min(n, s.Items))
+	t := feedback.NewTopK(min(n, s.Items))
 	e := 0
 	for i := 0; i < s.Items; i++ {
 		for e < len(ex) && int(ex[e]) < i {
@@ -228,22 +218,22 @@ func (s *ItemSide) Recommend(user []float32, n int, exclude []int32) []Scored {
 		if e < len(ex) && int(ex[e]) == i {
 			continue
 		}
-		t.push(int32(i), dot(user, s.ItemFactors[i*k:(i+1)*k]))
+		t.Push(int32(i), dot(user, s.ItemFactors[i*k:(i+1)*k]))
 	}
-	return t.sorted()
+	return t.Sorted()
 }
 
 // Similar returns up to n items by cosine similarity of item factors,
 // excluding item itself; nil for an out-of-range item. Items with a zero
 // factor vector score 0.
-func (s *ItemSide) Similar(item int32, n int) []Scored {
+func (s *ItemSide) Similar(item int32, n int) []feedback.Scored {
 	k := s.Factors
 	if item < 0 || int(item) >= s.Items || n <= 0 {
 		return nil
 	}
 	q := s.ItemFactors[int(item)*k : int(item+1)*k]
 	qn := s.ItemNorms[item]
-	t := newTopK(min(n, s.Items-1))
+	t := feedback.NewTopK(min(n, s.Items-1))
 	for i := 0; i < s.Items; i++ {
 		if i == int(item) {
 			continue
@@ -252,9 +242,9 @@ func (s *ItemSide) Similar(item int32, n int) []Scored {
 		if d := qn * s.ItemNorms[i]; d > 0 {
 			cos = dot(q, s.ItemFactors[i*k:(i+1)*k]) / d
 		}
-		t.push(int32(i), cos)
+		t.Push(int32(i), cos)
 	}
-	return t.sorted()
+	return t.Sorted()
 }
 
 // Explain decomposes the score a folded-in user gives item into per-reaction
@@ -263,7 +253,7 @@ func (s *ItemSide) Similar(item int32, n int) []Scored {
 // contributes cp_j·(A⁻¹y_item)·y_j (dislikes contribute 0). It returns the
 // total (equal to FoldIn(...)·y_item up to rounding) and the n liked items
 // contributing most, best first.
-func (s *ItemSide) Explain(cols []int32, vals []float32, item int32, n int) (total float32, top []Contribution, err error) {
+func (s *ItemSide) Explain(cols []int32, vals []float32, item int32, n int) (total float32, top []feedback.Contribution, err error) {
 	if item < 0 || int(item) >= s.Items {
 		return 0, nil, fmt.Errorf("explain: item %d outside catalogue of %d items", item, s.Items)
 	}

@@ -22,7 +22,3 @@ func gramTile(x, y []float32, n, ld, npanels int, out []float32, ldo int) {
 	gramCheck(x, y, n, ld, npanels, out, ldo)
 	gramTileGo(x, y, n, ld, npanels, out, ldo)
 }
-
-func pushRow(row []float32, base int32, t *topK, ex []int32, cur *int) {
-	pushRowGo(row, base, t, ex, cur)
-}

@@ -3,7 +3,6 @@
 package als
 
 import (
-	"math/bits"
 	"simd/archsimd"
 	"unsafe"
 )
@@ -218,55 +217,4 @@ func gramTile(x, y []float32, n, ld, npanels int, out []float32, ldo int) {
 		return
 	}
 	gramTileAVX(&x[0], &y[0], n, ld, npanels, &out[0], ldo)
-}
-
-// pushRow offers row[j] as item base+j to t (see pushRowGo). Once t is full,
-// eight scores at a time are compared with its current worst: most vectors
-// have no candidate and cost one compare and a mask test. The vector pass
-// over up to 256 scores only records candidate masks; the scalar work on the
-// few candidates runs after VZEROUPPER, because Go's scalar float code is
-// legacy SSE and mixing it with dirty AVX upper halves stalls (measured: a
-// third of the top-K time went to those transitions).
-func pushRow(row []float32, base int32, t *topK, ex []int32, cur *int) {
-	if !useAVX2 {
-		pushRowGo(row, base, t, ex, cur)
-		return
-	}
-	j := 0
-	for ; j < len(row) && !t.full(); j++ {
-		t.offer(base+int32(j), row[j], ex, cur)
-	}
-	var masks [32]uint8
-	for j < len(row) {
-		end := min(len(row), j+8*len(masks))
-		worst := t.minScore()
-		thr := archsimd.BroadcastFloat32x8(worst)
-		var seen uint8
-		g, jj := 0, j
-		for ; jj+8 <= end; jj += 8 {
-			m := load8(row[jj:]).Greater(thr).ToBits()
-			masks[g] = m
-			seen |= m
-			g++
-		}
-		archsimd.ClearAVXUpperBits()
-		if seen != 0 {
-			for gi, m := range masks[:g] {
-				for ; m != 0; m &= m - 1 {
-					b := j + gi*8 + bits.TrailingZeros8(m)
-					if row[b] > worst {
-						t.offer(base+int32(b), row[b], ex, cur)
-						worst = t.minScore()
-					}
-				}
-			}
-		}
-		for ; jj < end; jj++ {
-			if row[jj] > worst {
-				t.offer(base+int32(jj), row[jj], ex, cur)
-				worst = t.minScore()
-			}
-		}
-		j = end
-	}
 }

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 func randVec(rng *rand.Rand, n int) []float32 {
@@ -117,7 +118,7 @@ func TestCGRows4MatchesCGRow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, k := range []int{8, 24, 152} {
 		p := DefaultParams()
-		c := weighMatrix(m, p, itemWeightsFor(m, p))
+		c := weighMatrix(m, p, feedback.ItemWeights(m, p.Weighing()))
 		other := randVec(rng, m.Cols*k)
 		a0 := withRidge(gram32(other, m.Cols, k, 1), k, 0.1)
 		x0 := randVec(rng, m.Rows*k)
@@ -168,32 +169,5 @@ func TestGram32(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-func TestBalancedBounds(t *testing.T) {
-	// One heavy row among light ones: it gets a range of its own.
-	indptr := []int64{0}
-	for r := 0; r < 100; r++ {
-		n := int64(1)
-		if r == 40 {
-			n = 1000
-		}
-		indptr = append(indptr, indptr[len(indptr)-1]+n)
-	}
-	b := balancedBounds(indptr, 1, 8, 4)
-	if b[0] != 0 || b[len(b)-1] != 100 {
-		t.Fatalf("bounds %v do not span the rows", b)
-	}
-	for i := 1; i < len(b); i++ {
-		if b[i] <= b[i-1] || (i < len(b)-1 && b[i]%4 != 0) {
-			t.Fatalf("bounds %v not increasing or not aligned", b)
-		}
-	}
-	if !slices.Contains(b, 44) {
-		t.Fatalf("bounds %v: the heavy row's range should end at the next multiple of 4", b)
-	}
-	if got := balancedBounds([]int64{0}, 1, 8, 4); !slices.Equal(got, []int{0, 0}) {
-		t.Fatalf("empty matrix: %v", got)
 	}
 }

@@ -5,22 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
-)
 
-// Weighting names how raw reaction weights become confidence. Heavy-tailed
-// counts (a song on 300 playlists) would otherwise let a few entries dominate
-// a row's fit, which is why the choice matters on data never tuned on.
-type Weighting string
-
-const (
-	// WeightRaw uses the weight as is: f(w) = w.
-	WeightRaw Weighting = "raw"
-	// WeightLog damps heavy tails: f(w) = log(1 + w/LogEpsilon).
-	WeightLog Weighting = "log"
-	// WeightBM25 damps both long rows and popular items, as implicit's
-	// bm25_weight does (see the package doc for the exact formula).
-	WeightBM25 Weighting = "bm25"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Params configures training. Confidence is c = 1 + Alpha·f(|w|) with
@@ -28,17 +14,17 @@ const (
 // Weighting; Regularization is a plain L2 penalty λ on every factor vector,
 // not scaled by the row's count (unlike Spark). See the package doc.
 type Params struct {
-	Factors        int       `json:"factors"`
-	Regularization float64   `json:"regularization"`
-	Alpha          float64   `json:"alpha"`
-	Iterations     int       `json:"iterations"`
-	CGSteps        int       `json:"cg_steps"`    // CG steps per row and sweep; 0 means 3
-	Weighting      Weighting `json:"weighting"`   // how raw weights become confidence
-	BM25K1         float64   `json:"bm25_k1"`     // bm25 saturation
-	BM25B          float64   `json:"bm25_b"`      // bm25 length normalisation
-	LogEpsilon     float64   `json:"log_epsilon"` // for "log": f(w) = log(1 + w/LogEpsilon)
-	Seed           int64     `json:"seed"`        // initial factors; same seed+threads → same model
-	Threads        int       `json:"threads"`     // 0 means GOMAXPROCS
+	Factors        int                `json:"factors"`
+	Regularization float64            `json:"regularization"`
+	Alpha          float64            `json:"alpha"`
+	Iterations     int                `json:"iterations"`
+	CGSteps        int                `json:"cg_steps"`    // CG steps per row and sweep; 0 means 3
+	Weighting      feedback.Weighting `json:"weighting"`   // how raw weights become confidence
+	BM25K1         float64            `json:"bm25_k1"`     // bm25 saturation
+	BM25B          float64            `json:"bm25_b"`      // bm25 length normalisation
+	LogEpsilon     float64            `json:"log_epsilon"` // for "log": f(w) = log(1 + w/LogEpsilon)
+	Seed           int64              `json:"seed"`        // initial factors; same seed+threads → same model
+	Threads        int                `json:"threads"`     // 0 means GOMAXPROCS
 }
 
 // UnmarshalJSON accepts the snake_case names and, for runs recorded before
@@ -93,7 +79,7 @@ func DefaultParams() Params {
 		Alpha:          3,
 		Iterations:     15,
 		CGSteps:        3,
-		Weighting:      WeightLog,
+		Weighting:      feedback.WeightLog,
 		BM25K1:         100,
 		BM25B:          0.8,
 		LogEpsilon:     1,
@@ -128,21 +114,8 @@ func (p Params) Validate() error {
 	if p.CGSteps < 0 || p.CGSteps > maxCGSteps {
 		bad("cg steps must be between 0 (default 3) and %d, got %d", maxCGSteps, p.CGSteps)
 	}
-	switch p.Weighting {
-	case WeightRaw:
-	case WeightLog:
-		if !finite(p.LogEpsilon) || p.LogEpsilon <= 0 {
-			bad("log epsilon must be a finite number > 0 for log weighting, got %v", p.LogEpsilon)
-		}
-	case WeightBM25:
-		if !finite(p.BM25K1) || p.BM25K1 < 0 {
-			bad("bm25 k1 must be a finite number ≥ 0, got %v", p.BM25K1)
-		}
-		if !finite(p.BM25B) || p.BM25B < 0 || p.BM25B > 1 {
-			bad("bm25 b must be between 0 and 1, got %v", p.BM25B)
-		}
-	default:
-		bad("weighting must be one of %q, %q, %q, got %q", WeightRaw, WeightLog, WeightBM25, p.Weighting)
+	if err := p.Weighing().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if p.Threads < 0 {
 		bad("threads must be ≥ 0 (0 means GOMAXPROCS), got %d", p.Threads)
@@ -150,16 +123,15 @@ func (p Params) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Weighing is the part of p that weighs a row (feedback.Confidence with
+// p.Alpha).
+func (p Params) Weighing() feedback.Weighing {
+	return feedback.Weighing{Weighting: p.Weighting, BM25K1: p.BM25K1, BM25B: p.BM25B, LogEpsilon: p.LogEpsilon}
+}
+
 func (p Params) cgSteps() int {
 	if p.CGSteps == 0 {
 		return 3
 	}
 	return p.CGSteps
-}
-
-func resolveThreads(n int) int {
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	return max(n, 1)
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // TestRealHoldout prints holdout metrics for DefaultParams and popularity on
@@ -18,9 +20,9 @@ func TestRealHoldout(t *testing.T) {
 		t.Skip("set SETLIST_REAL=1 to train on the shared data (normal test runs never read it)")
 	}
 	m := loadReal(t)
-	train, test := SplitHoldout(m, 0.15, 1)
+	train, test := feedback.SplitHoldout(m, 0.15, 1)
 	t.Logf("data: %d users × %d items, %d nnz (train %d, test %d)", m.Rows, m.Cols, m.NNZ(), train.NNZ(), test.NNZ())
-	t.Logf("popularity: %v", PopularityBaseline(train, test, 5))
+	t.Logf("popularity: %v", feedback.PopularityBaseline(train, test, 5))
 	p := DefaultParams()
 	// SETLIST_PARAMS overrides fields, e.g. {"Factors":150,"Weighting":"raw"}.
 	if js := os.Getenv("SETLIST_PARAMS"); js != "" {
@@ -53,7 +55,7 @@ func TestRealTune(t *testing.T) {
 		t.Skip("set SETLIST_TUNE=1 to run the tuner on the shared data")
 	}
 	m := loadReal(t)
-	train, test := SplitHoldout(m, 0.15, 1)
+	train, test := feedback.SplitHoldout(m, 0.15, 1)
 	cfg := TuneConfig{Trials: 40, Budget: 20 * time.Minute, Seed: 7}
 	if v, err := strconv.Atoi(os.Getenv("SETLIST_TUNE_TRIALS")); err == nil {
 		cfg.Trials = v
@@ -94,7 +96,7 @@ func TestRealWarmStart(t *testing.T) {
 		t.Skip("set SETLIST_REAL=1 to train on the shared data (normal test runs never read it)")
 	}
 	m := loadReal(t)
-	train, _ := SplitHoldout(m, 0.15, 42)
+	train, _ := feedback.SplitHoldout(m, 0.15, 42)
 	p := DefaultParams()
 	p.Factors, p.Iterations = 64, 15
 	if js := os.Getenv("SETLIST_PARAMS"); js != "" {
@@ -142,7 +144,7 @@ func TestRealWarmStart(t *testing.T) {
 	}
 }
 
-func agreement(ref [][]Scored, model *Model, m *CSR) float64 {
+func agreement(ref [][]feedback.Scored, model *Model, m *feedback.CSR) float64 {
 	top, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, 0)
 	if err != nil {
 		panic(err)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 	"github.com/setlist/setlist/internal/synth"
 )
@@ -195,13 +196,13 @@ func scaleChild(t *testing.T, size string) {
 // synthCSR parses internal/synth's CSV stream straight into entries ("userN",
 // "Track J" name user N and song J), then builds the matrix; the stream is
 // never held whole.
-func synthCSR(users, songs int, reactions int64) (*CSR, error) {
+func synthCSR(users, songs int, reactions int64) (*feedback.CSR, error) {
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := synth.Write(pw, synth.Config{Users: users, Songs: songs, Reactions: reactions, Clusters: 50, Seed: 1})
 		pw.CloseWithError(err)
 	}()
-	entries := make([]Entry, 0, reactions+reactions/50)
+	entries := make([]feedback.Entry, 0, reactions+reactions/50)
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	sc.Scan() // header
@@ -216,12 +217,12 @@ func synthCSR(users, songs int, reactions int64) (*CSR, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			return nil, fmt.Errorf("synth line %q", sc.Text())
 		}
-		entries = append(entries, Entry{Row: int32(u), Col: int32(j), Value: float32(c)})
+		entries = append(entries, feedback.Entry{Row: int32(u), Col: int32(j), Value: float32(c)})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return NewCSR(users, songs, entries), nil
+	return feedback.NewCSR(users, songs, entries), nil
 }
 
 // sampleHeap samples the Go heap's live objects every 20 ms until the

@@ -3,6 +3,9 @@ package als
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/parallel"
 )
 
 const (
@@ -18,7 +21,7 @@ const (
 
 // scoreState is one worker's memory, reused across user blocks.
 type scoreState struct {
-	heaps []*topK
+	heaps []*feedback.TopK
 	ex    [][]int32 // each block user's sorted exclude row
 	cur   []int     // cursor into ex (items arrive in increasing order)
 	xbuf  []float32 // userBlock rows of user factors, zero-padded
@@ -30,10 +33,10 @@ type scoreState struct {
 // concurrently for different users, once per user). Scores are
 // computed densely (a users × items GEMM by the gemm6x16 micro-kernel over
 // packed item panels), then each user's row of a chunk goes through the
-// threshold filter of pushRow; excluded items are dropped only for the few
+// threshold filter of feedback.PushRow; excluded items are dropped only for the few
 // candidates that pass it. Each user's result is exact and deterministic:
 // the same as scoring items one by one with ties to the lower index.
-func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *ItemSide, n int, exclude *CSR, threads int, emit func(u int, t *topK)) error {
+func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *ItemSide, n int, exclude *feedback.CSR, threads int, emit func(u int, t *feedback.TopK)) error {
 	k := s.Factors
 	user := func(i int) int { return i }
 	if only != nil {
@@ -43,24 +46,24 @@ func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *Ite
 	if users <= 0 {
 		return nil
 	}
-	nt := resolveThreads(threads)
+	nt := parallel.Threads(threads)
 	states := make([]*scoreState, nt)
 	for w := range states {
 		st := &scoreState{
-			heaps: make([]*topK, userBlock),
+			heaps: make([]*feedback.TopK, userBlock),
 			ex:    make([][]int32, userBlock),
 			cur:   make([]int, userBlock),
 			xbuf:  make([]float32, userBlock*k),
 			sc:    make([]float32, userBlock*itemChunk),
 		}
 		for b := range st.heaps {
-			st.heaps[b] = newTopK(min(n, s.Items))
+			st.heaps[b] = feedback.NewTopK(min(n, s.Items))
 		}
 		states[w] = st
 	}
 	packed := packPanels(s.ItemFactors, s.Items, k)
 	var cancelled atomic.Bool
-	parallelChunks(users, userBlock, threads, func(w, lo, hi int) {
+	parallel.Chunks(users, userBlock, threads, func(w, lo, hi int) {
 		if cancelled.Load() || ctx.Err() != nil {
 			cancelled.Store(true)
 			return
@@ -71,7 +74,7 @@ func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *Ite
 		for b := 0; b < nb; b++ {
 			u := user(lo + b)
 			copy(st.xbuf[b*k:(b+1)*k], uf[u*k:(u+1)*k])
-			st.heaps[b].reset()
+			st.heaps[b].Reset()
 			st.ex[b], st.cur[b] = nil, 0
 			if exclude != nil && u < exclude.Rows {
 				st.ex[b], _ = exclude.Row(u)
@@ -86,7 +89,7 @@ func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *Ite
 				gemm6x16(st.xbuf[g*gemmRows*k:], k, panels, np, st.sc[g*gemmRows*itemChunk:], itemChunk)
 			}
 			for b := 0; b < nb; b++ {
-				pushRow(st.sc[b*itemChunk:b*itemChunk+ni], int32(i0), st.heaps[b], st.ex[b], &st.cur[b])
+				feedback.PushRow(st.sc[b*itemChunk:b*itemChunk+ni], int32(i0), st.heaps[b], st.ex[b], &st.cur[b])
 			}
 		}
 		for b := 0; b < nb; b++ {

@@ -3,6 +3,8 @@ package als
 import (
 	"math"
 	"slices"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // DataStats describe a training matrix in the terms the tuner's ranges and
@@ -19,7 +21,7 @@ type DataStats struct {
 }
 
 // StatsOf computes m's DataStats.
-func StatsOf(m *CSR) DataStats {
+func StatsOf(m *feedback.CSR) DataStats {
 	s := DataStats{Rows: m.Rows, Cols: m.Cols, NNZ: m.NNZ()}
 	if s.NNZ == 0 {
 		return s
@@ -66,7 +68,7 @@ func factorsFor(s DataStats) int {
 // weighting when counts are heavy-tailed (on binary data log and raw differ
 // only by a constant factor in confidence). It is the untuned model and the
 // tuner's incumbent, so it must be sound on any data, not best on one.
-func DefaultParamsFor(m *CSR) Params {
+func DefaultParamsFor(m *feedback.CSR) Params {
 	p := DefaultParams()
 	s := StatsOf(m)
 	p.Factors = factorsFor(s)
@@ -91,7 +93,7 @@ const (
 	numDims
 )
 
-var searchWeightings = []Weighting{WeightRaw, WeightLog, WeightBM25}
+var searchWeightings = []feedback.Weighting{feedback.WeightRaw, feedback.WeightLog, feedback.WeightBM25}
 
 // space is the search space derived from the data.
 type space struct {
@@ -105,7 +107,7 @@ type space struct {
 	iterations  int // the full fidelity's iterations
 }
 
-func newSpace(m *CSR, s DataStats) space {
+func newSpace(m *feedback.CSR, s DataStats) space {
 	var sp space
 	fmax := min(512, max(16, min(s.Rows, s.Cols)/2))
 	sp.lo[dimFactors], sp.hi[dimFactors] = math.Log(8), math.Log(float64(fmax))
@@ -126,8 +128,8 @@ func newSpace(m *CSR, s DataStats) space {
 
 // meanWeighted is the mean f(w) over m's positive entries (up to 200k of
 // them, from evenly spaced rows) with alpha 1.
-func meanWeighted(m *CSR, p Params) float64 {
-	iw := itemWeightsFor(m, p)
+func meanWeighted(m *feedback.CSR, p Params) float64 {
+	iw := feedback.ItemWeights(m, p.Weighing())
 	step := max(1, m.NNZ()/200000)
 	var sum float64
 	var n int
@@ -135,7 +137,7 @@ func meanWeighted(m *CSR, p Params) float64 {
 	for r := 0; r < m.Rows; r += step {
 		cols, vals := m.Row(r)
 		cm1, cp = slices.Grow(cm1[:0], len(cols))[:len(cols)], slices.Grow(cp[:0], len(cols))[:len(cols)]
-		weighRow(p, iw, cols, vals, cm1, cp)
+		feedback.Confidence(p.Weighing(), p.Alpha, iw, cols, vals, cm1, cp)
 		for j, v := range vals {
 			if v > 0 {
 				sum += float64(cm1[j])
@@ -149,7 +151,7 @@ func meanWeighted(m *CSR, p Params) float64 {
 	return sum / float64(n)
 }
 
-func weightingIndex(w Weighting) int {
+func weightingIndex(w feedback.Weighting) int {
 	if i := slices.Index(searchWeightings, w); i >= 0 {
 		return i
 	}
@@ -169,9 +171,9 @@ func (sp space) point(p Params) [numDims]float64 {
 	x[dimReg] = math.Log(math.Max(p.Regularization, 1e-12))
 	x[dimAlpha] = math.Log(p.Alpha * sp.typical[wi])
 	switch p.Weighting {
-	case WeightLog:
+	case feedback.WeightLog:
 		x[dimLogEps] = math.Log(p.LogEpsilon / sp.countMedian)
-	case WeightBM25:
+	case feedback.WeightBM25:
 		x[dimK1] = math.Log(math.Max(p.BM25K1, 1e-12))
 		x[dimB] = p.BM25B
 	}
@@ -199,9 +201,9 @@ func (sp space) params(x [numDims]float64, base Params) Params {
 	p.Alpha = math.Exp(x[dimAlpha]) / sp.typical[wi]
 	p.Iterations = sp.iterations
 	switch p.Weighting {
-	case WeightLog:
+	case feedback.WeightLog:
 		p.LogEpsilon = math.Exp(x[dimLogEps]) * sp.countMedian
-	case WeightBM25:
+	case feedback.WeightBM25:
 		p.BM25K1, p.BM25B = math.Exp(x[dimK1]), x[dimB]
 	}
 	return p

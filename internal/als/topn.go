@@ -3,6 +3,8 @@ package als
 import (
 	"context"
 	"fmt"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // TopNAll returns the top n items (score desc, item asc) for every user, row
@@ -11,23 +13,23 @@ import (
 // there are users). Scores are computed in blocks of users × items so each
 // item panel is reused from cache across several users. Cancelling ctx
 // returns ctx.Err().
-func TopNAll(ctx context.Context, userFactors []float32, s *ItemSide, n int, exclude *CSR, threads int) ([][]Scored, error) {
+func TopNAll(ctx context.Context, userFactors []float32, s *ItemSide, n int, exclude *feedback.CSR, threads int) ([][]feedback.Scored, error) {
 	k := s.Factors
 	if k <= 0 || len(userFactors)%k != 0 {
 		return nil, fmt.Errorf("top-n: user factors length %d is not a multiple of %d factors", len(userFactors), k)
 	}
 	if exclude != nil {
-		if err := exclude.validate(); err != nil {
+		if err := exclude.Validate(); err != nil {
 			return nil, fmt.Errorf("top-n: exclude: %w", err)
 		}
 	}
 	users := len(userFactors) / k
-	out := make([][]Scored, users)
+	out := make([][]feedback.Scored, users)
 	if n <= 0 {
 		return out, nil
 	}
-	if err := scoreAll(ctx, userFactors, users, nil, s, n, exclude, threads, func(u int, t *topK) {
-		out[u] = t.sorted()
+	if err := scoreAll(ctx, userFactors, users, nil, s, n, exclude, threads, func(u int, t *feedback.TopK) {
+		out[u] = t.Sorted()
 	}); err != nil {
 		return nil, fmt.Errorf("top-n: %w", err)
 	}

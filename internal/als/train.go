@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/parallel"
 )
 
 // gramChunk fixes the summation order of Gram and loss partial sums, making
@@ -32,8 +35,8 @@ func gram32(f []float32, rows, k, threads int) []float32 {
 	ld := (max(kr, k) + gemmCols - 1) / gemmCols * gemmCols
 	np := (k + gemmCols - 1) / gemmCols
 	type scratch struct{ fp, out []float32 }
-	ws := make([]*scratch, resolveThreads(threads))
-	parallelChunks(rows, gramChunk, threads, func(w, lo, hi int) {
+	ws := make([]*scratch, parallel.Threads(threads))
+	parallel.Chunks(rows, gramChunk, threads, func(w, lo, hi int) {
 		if ws[w] == nil {
 			ws[w] = &scratch{fp: make([]float32, ld*gramChunk), out: make([]float32, kr*ld)}
 		}
@@ -68,7 +71,7 @@ func gram32(f []float32, rows, k, threads int) []float32 {
 func gram32Rank1(f []float32, rows, k, threads int) []float32 {
 	chunks := (rows + gramChunk - 1) / gramChunk
 	partial := make([][]float32, chunks)
-	parallelChunks(rows, gramChunk, threads, func(_, lo, hi int) {
+	parallel.Chunks(rows, gramChunk, threads, func(_, lo, hi int) {
 		g := make([]float32, k*k)
 		for r := lo; r < hi; r++ {
 			y := f[r*k : (r+1)*k]
@@ -158,7 +161,7 @@ func cgRow(x, a0, other []float32, k int, cols []int32, cm1, cp []float32, steps
 // row made the mat-vecs as costly as all the nonzeros. Every row's arithmetic
 // is exactly cgRow's (symv4 is bit-identical to symv), including its early
 // exits; a finished row just stops taking part.
-func cgRows4(x, a0, other []float32, k int, m *CSR, u0 int, c confidence, steps int, s *cgScratch) {
+func cgRows4(x, a0, other []float32, k int, m *feedback.CSR, u0 int, c confidence, steps int, s *cgScratch) {
 	r, p, ap := s.r[:4*k], s.p[:4*k], s.ap[:4*k]
 	var rsold [4]float32
 	var active [4]bool
@@ -214,16 +217,16 @@ func cgRows4(x, a0, other []float32, k int, m *CSR, u0 int, c confidence, steps 
 }
 
 // sweep updates every row of x (rows×k) against the fixed other side.
-func sweep(x, other []float32, k int, m *CSR, c confidence, a0 []float32, steps, threads int) {
-	scratch := make([]*cgScratch, resolveThreads(threads))
+func sweep(x, other []float32, k int, m *feedback.CSR, c confidence, a0 []float32, steps, threads int) {
+	scratch := make([]*cgScratch, parallel.Threads(threads))
 	for i := range scratch {
 		scratch[i] = newScratch(k)
 	}
 	// A row costs about 4·2k flops per nonzero plus four k×k mat-vecs shared
 	// by four rows: k/8 nonzeros' worth. 32 ranges per worker keep the
 	// dynamic hand-out's tail short.
-	bounds := balancedBounds(m.Indptr, int64(k/8+1), 32*resolveThreads(threads), cgGroup)
-	parallelRanges(bounds, threads, func(w, lo, hi int) {
+	bounds := parallel.BalancedBounds(m.Indptr, int64(k/8+1), 32*parallel.Threads(threads), cgGroup)
+	parallel.Ranges(bounds, threads, func(w, lo, hi int) {
 		s := scratch[w]
 		u := lo
 		for ; u+cgGroup <= hi; u += cgGroup {
@@ -238,14 +241,14 @@ func sweep(x, other []float32, k int, m *CSR, c confidence, a0 []float32, steps,
 
 // loss evaluates the full objective using gy = YᵀY (without λ) for the
 // unobserved pairs: Σ_i (x·y_i)² = xᵀ(YᵀY)x, then corrects the observed ones.
-func loss(x, y []float32, gy []float32, k int, m *CSR, c confidence, lambda float64, threads int) float64 {
+func loss(x, y []float32, gy []float32, k int, m *feedback.CSR, c confidence, lambda float64, threads int) float64 {
 	chunks := (m.Rows + gramChunk - 1) / gramChunk
 	partial := make([]float64, chunks)
-	tmp := make([][]float32, resolveThreads(threads))
+	tmp := make([][]float32, parallel.Threads(threads))
 	for i := range tmp {
 		tmp[i] = make([]float32, k)
 	}
-	parallelChunks(m.Rows, gramChunk, threads, func(w, lo, hi int) {
+	parallel.Chunks(m.Rows, gramChunk, threads, func(w, lo, hi int) {
 		var sum float64
 		t := tmp[w]
 		for u := lo; u < hi; u++ {
@@ -282,7 +285,7 @@ func loss(x, y []float32, gy []float32, k int, m *CSR, c confidence, lambda floa
 // the training loss; computing that loss costs roughly one extra half-sweep
 // of dot products, so it is skipped when onIter is nil. Cancelling ctx stops
 // training between iterations and returns ctx.Err().
-func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (*Model, error) {
+func Train(ctx context.Context, m *feedback.CSR, p Params, onIter func(IterationStats)) (*Model, error) {
 	return TrainFrom(ctx, m, p, nil, onIter)
 }
 
@@ -294,11 +297,11 @@ func Train(ctx context.Context, m *CSR, p Params, onIter func(IterationStats)) (
 // iterations reach the loss a cold start needs all of p.Iterations for
 // (see docs/BENCHMARKS.md). The result is deterministic for a given init,
 // p.Threads and data; p.Seed is unused.
-func TrainFrom(ctx context.Context, m *CSR, p Params, init *Model, onIter func(IterationStats)) (*Model, error) {
+func TrainFrom(ctx context.Context, m *feedback.CSR, p Params, init *Model, onIter func(IterationStats)) (*Model, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if init != nil {
@@ -313,7 +316,7 @@ func TrainFrom(ctx context.Context, m *CSR, p Params, init *Model, onIter func(I
 	}
 	k, threads, steps := p.Factors, p.Threads, p.cgSteps()
 	model := &Model{Params: p, Users: m.Rows, Items: m.Cols, Factors: k}
-	model.ItemWeights = itemWeightsFor(m, p)
+	model.ItemWeights = feedback.ItemWeights(m, p.Weighing())
 	cu := weighMatrix(m, p, model.ItemWeights)
 	mt := m.Transpose()
 	ci := transposeConfidence(m, cu)

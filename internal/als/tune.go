@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // TuneConfig bounds a hyper-parameter search. Zero values take the defaults
@@ -54,7 +56,7 @@ type TuneConfig struct {
 	// FactorsMax caps the rank searched; 0 means from the data (up to 512).
 	FactorsMax int
 	// Weightings restricts the weightings searched; nil means all.
-	Weightings []Weighting
+	Weightings []feedback.Weighting
 }
 
 func (c TuneConfig) withDefaults() TuneConfig {
@@ -128,16 +130,16 @@ func (c TuneConfig) validate() error {
 
 // Trial is one evaluated configuration at one fidelity.
 type Trial struct {
-	Number       int           `json:"number"`        // 0-based, in order of evaluation
-	Params       Params        `json:"params"`        // Params.Iterations is the iterations this trial ran
-	Metrics      Metrics       `json:"metrics"`       // on the validation split named by Split
-	Duration     time.Duration `json:"duration"`      // nanoseconds in JSON
-	Rung         int           `json:"rung"`          // 0 = lowest fidelity; the top rung is full fidelity
-	UserFraction float64       `json:"user_fraction"` // share of users trained/evaluated at this fidelity (1 = all)
-	Split        int           `json:"split"`         // 0 = first validation split, 1 = the re-evaluation split
-	Incumbent    bool          `json:"incumbent"`     // the incumbent's evaluation
-	Pruned       bool          `json:"pruned"`        // stopped at this rung, not promoted
-	Promoted     bool          `json:"promoted"`      // promoted to the next rung
+	Number       int              `json:"number"`        // 0-based, in order of evaluation
+	Params       Params           `json:"params"`        // Params.Iterations is the iterations this trial ran
+	Metrics      feedback.Metrics `json:"metrics"`       // on the validation split named by Split
+	Duration     time.Duration    `json:"duration"`      // nanoseconds in JSON
+	Rung         int              `json:"rung"`          // 0 = lowest fidelity; the top rung is full fidelity
+	UserFraction float64          `json:"user_fraction"` // share of users trained/evaluated at this fidelity (1 = all)
+	Split        int              `json:"split"`         // 0 = first validation split, 1 = the re-evaluation split
+	Incumbent    bool             `json:"incumbent"`     // the incumbent's evaluation
+	Pruned       bool             `json:"pruned"`        // stopped at this rung, not promoted
+	Promoted     bool             `json:"promoted"`      // promoted to the next rung
 }
 
 // TuneResult is what a search returns: the pick and the whole history, so
@@ -192,25 +194,25 @@ func rungsFor(s DataStats, eta, iterations int) []fidelity {
 
 // split is a validation split, whole and per user sample.
 type split struct {
-	fit, valid *CSR
-	sub        map[float64][2]*CSR // user fraction → (fit, valid) of the sampled users
+	fit, valid *feedback.CSR
+	sub        map[float64][2]*feedback.CSR // user fraction → (fit, valid) of the sampled users
 }
 
-func newSplit(train *CSR, fraction float64, seed int64, rungs []fidelity) split {
-	sp := split{sub: map[float64][2]*CSR{}}
-	sp.fit, sp.valid = SplitHoldout(train, fraction, seed)
+func newSplit(train *feedback.CSR, fraction float64, seed int64, rungs []fidelity) split {
+	sp := split{sub: map[float64][2]*feedback.CSR{}}
+	sp.fit, sp.valid = feedback.SplitHoldout(train, fraction, seed)
 	for _, f := range rungs {
 		if f.users < 1 {
 			if _, ok := sp.sub[f.users]; !ok {
 				rows := sampleUsers(train.Rows, f.users, seed)
-				sp.sub[f.users] = [2]*CSR{subsetRows(sp.fit, rows), subsetRows(sp.valid, rows)}
+				sp.sub[f.users] = [2]*feedback.CSR{subsetRows(sp.fit, rows), subsetRows(sp.valid, rows)}
 			}
 		}
 	}
 	return sp
 }
 
-func (s split) at(users float64) (fit, valid *CSR) {
+func (s split) at(users float64) (fit, valid *feedback.CSR) {
 	if users >= 1 {
 		return s.fit, s.valid
 	}
@@ -232,15 +234,15 @@ func sampleUsers(n int, share float64, seed int64) []int {
 }
 
 // subsetRows is the matrix of m's given rows (all columns kept).
-func subsetRows(m *CSR, rows []int) *CSR {
-	var entries []Entry
+func subsetRows(m *feedback.CSR, rows []int) *feedback.CSR {
+	var entries []feedback.Entry
 	for i, r := range rows {
 		cols, vals := m.Row(r)
 		for j, c := range cols {
-			entries = append(entries, Entry{Row: int32(i), Col: c, Value: vals[j]})
+			entries = append(entries, feedback.Entry{Row: int32(i), Col: c, Value: vals[j]})
 		}
 	}
-	return NewCSR(len(rows), m.Cols, entries)
+	return feedback.NewCSR(len(rows), m.Cols, entries)
 }
 
 // config is one configuration's path up the rungs.
@@ -302,12 +304,12 @@ type tuner struct {
 // Budget the result is deterministic for a seed and thread count. onTrial
 // is called after each trial from the calling goroutine. Cancelling ctx
 // returns ctx.Err() with the trials so far.
-func Tune(ctx context.Context, train *CSR, cfg TuneConfig, onTrial func(Trial)) (TuneResult, error) {
+func Tune(ctx context.Context, train *feedback.CSR, cfg TuneConfig, onTrial func(Trial)) (TuneResult, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return TuneResult{}, fmt.Errorf("tune: %w", err)
 	}
-	if err := train.validate(); err != nil {
+	if err := train.Validate(); err != nil {
 		return TuneResult{}, fmt.Errorf("tune: %w", err)
 	}
 	t := &tuner{ctx: ctx, cfg: cfg, start: time.Now(), onTrial: onTrial,

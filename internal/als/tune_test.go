@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // plantedCounts is data whose right answers are known: users belong to one
@@ -14,23 +16,23 @@ import (
 // drawn heavy-tailed (log-normal, σ = 2) independently of taste, so raw
 // counts put a row's weight on a random entry or two: a damping weighting
 // (log or bm25) is right, raw is wrong, and about groups factors suffice.
-func plantedCounts(users, items, groups int, seed uint64) *CSR {
+func plantedCounts(users, items, groups int, seed uint64) *feedback.CSR {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	per := items / groups
-	var e []Entry
+	var e []feedback.Entry
 	count := func(sigma float64) float32 { return float32(math.Ceil(math.Exp(rng.NormFloat64() * sigma))) }
 	for u := 0; u < users; u++ {
 		g := u % groups
 		for j := 0; j < per; j++ {
 			if rng.Float64() < 0.5 {
-				e = append(e, Entry{Row: int32(u), Col: int32(g*per + j), Value: count(0.5)})
+				e = append(e, feedback.Entry{Row: int32(u), Col: int32(g*per + j), Value: count(0.5)})
 			}
 		}
 		for n := 0; n < 3; n++ {
-			e = append(e, Entry{Row: int32(u), Col: int32(rng.IntN(items)), Value: 20 * count(1.5)})
+			e = append(e, feedback.Entry{Row: int32(u), Col: int32(rng.IntN(items)), Value: 20 * count(1.5)})
 		}
 	}
-	return NewCSR(users, items, e)
+	return feedback.NewCSR(users, items, e)
 }
 
 // TestTuneFindsPlantedStructure: on plantedCounts the tuner must find a
@@ -43,9 +45,9 @@ func plantedCounts(users, items, groups int, seed uint64) *CSR {
 // counts relative to a taste entry's, not for a name.
 func TestTuneFindsPlantedStructure(t *testing.T) {
 	m := plantedCounts(960, 320, 16, 1)
-	train, test := SplitHoldout(m, 0.15, 3)
+	train, test := feedback.SplitHoldout(m, 0.15, 3)
 	bad := DefaultParams()
-	bad.Factors, bad.Weighting, bad.Alpha = 64, WeightRaw, 1
+	bad.Factors, bad.Weighting, bad.Alpha = 64, feedback.WeightRaw, 1
 	cfg := TuneConfig{Trials: 60, Seed: 5, Threads: 2, Incumbent: &bad}
 	res, err := Tune(context.Background(), train, cfg, nil)
 	if err != nil {
@@ -68,7 +70,7 @@ func TestTuneFindsPlantedStructure(t *testing.T) {
 	var truth float64
 	for _, a := range []float64{0.1, 0.3, 1} {
 		p := DefaultParams()
-		p.Factors, p.Weighting, p.Alpha = 16, WeightLog, a
+		p.Factors, p.Weighting, p.Alpha = 16, feedback.WeightLog, a
 		truth = max(truth, holdoutNDCG(t, train, test, p))
 	}
 	if tuned := holdoutNDCG(t, train, test, b); tuned < 0.97*truth {
@@ -91,8 +93,8 @@ func TestTuneFindsPlantedStructure(t *testing.T) {
 
 // confidenceRatio is the mean confidence of plantedCounts' background
 // entries (counts ≥ 10) over that of its taste entries (counts ≤ 2).
-func confidenceRatio(m *CSR, p Params) float64 {
-	c := weighMatrix(m, p, itemWeightsFor(m, p))
+func confidenceRatio(m *feedback.CSR, p Params) float64 {
+	c := weighMatrix(m, p, feedback.ItemWeights(m, p.Weighing()))
 	var hi, lo float64
 	var nh, nl int
 	for i, v := range m.Data {
@@ -106,7 +108,7 @@ func confidenceRatio(m *CSR, p Params) float64 {
 	return (hi / float64(nh)) / (lo / float64(nl))
 }
 
-func holdoutNDCG(t *testing.T, train, test *CSR, p Params) float64 {
+func holdoutNDCG(t *testing.T, train, test *feedback.CSR, p Params) float64 {
 	t.Helper()
 	p.Threads = 2
 	m, err := Train(context.Background(), train, p, nil)
@@ -126,8 +128,8 @@ func holdoutNDCG(t *testing.T, train, test *CSR, p Params) float64 {
 func TestTuneKeepsIncumbent(t *testing.T) {
 	m := plantedCounts(960, 320, 16, 1)
 	inc := DefaultParams()
-	inc.Factors, inc.Weighting, inc.Alpha, inc.LogEpsilon, inc.Iterations = 16, WeightLog, 0.3, 1, 12
-	cfg := TuneConfig{Trials: 20, Seed: 9, Threads: 2, Incumbent: &inc, Weightings: []Weighting{WeightRaw}, FactorsMax: 8}
+	inc.Factors, inc.Weighting, inc.Alpha, inc.LogEpsilon, inc.Iterations = 16, feedback.WeightLog, 0.3, 1, 12
+	cfg := TuneConfig{Trials: 20, Seed: 9, Threads: 2, Incumbent: &inc, Weightings: []feedback.Weighting{feedback.WeightRaw}, FactorsMax: 8}
 	res, err := Tune(context.Background(), m, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +144,7 @@ func TestTuneKeepsIncumbent(t *testing.T) {
 			seeds++
 		} else {
 			searched++
-			if tr.Params.Weighting != WeightRaw || tr.Params.Factors > 8 {
+			if tr.Params.Weighting != feedback.WeightRaw || tr.Params.Factors > 8 {
 				t.Fatalf("trial %d outside the restricted space: %+v", tr.Number, tr.Params)
 			}
 		}
@@ -309,11 +311,11 @@ func TestDefaultsOnCommittedSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seed := int64(1); seed <= 3; seed++ {
-		train, test := SplitHoldout(m, 0.15, seed)
+		train, test := feedback.SplitHoldout(m, 0.15, seed)
 		p := DefaultParamsFor(train)
 		p.Threads = 2
 		als := holdoutNDCG(t, train, test, p)
-		pop := PopularityBaseline(train, test, 5).NDCG
+		pop := feedback.PopularityBaseline(train, test, 5).NDCG
 		t.Logf("seed %d: %d factors %s: NDCG@5 %.4f, popularity %.4f", seed, p.Factors, p.Weighting, als, pop)
 		if als < 2.5*pop {
 			t.Errorf("seed %d: defaults NDCG@5 %.4f, not 2.5 times popularity's %.4f", seed, als, pop)

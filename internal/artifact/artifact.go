@@ -50,6 +50,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 )
 
@@ -88,18 +89,18 @@ type Artifact struct {
 	UserFactors []float32
 	// Exclude row i holds the item indexes user i is never recommended (the
 	// songs they reacted to at the snapshot); only the pattern is kept.
-	Exclude *als.CSR
+	Exclude *feedback.CSR
 	// Model is the item model of any family (Side's for ALS); Ranked are
 	// an EASE version's stored lists, row i user i's (nil for ALS).
 	Model  model.ItemModel
-	Ranked [][]als.Scored
+	Ranked [][]feedback.Scored
 
 	items []byte // Catalog and Side encoded once: the Redis items value
 }
 
 // NewALS assembles an ALS artifact and checks that its parts agree.
 func NewALS(meta model.Meta, source string, catalog *model.Catalog, side *als.ItemSide, popular []model.Rec,
-	users []setlist.UserID, userFactors []float32, exclude *als.CSR) (*Artifact, error) {
+	users []setlist.UserID, userFactors []float32, exclude *feedback.CSR) (*Artifact, error) {
 	items, err := model.EncodeItems(catalog, side)
 	if err != nil {
 		return nil, fmt.Errorf("artifact: %w", err)
@@ -115,7 +116,7 @@ func NewALS(meta model.Meta, source string, catalog *model.Catalog, side *als.It
 // NewEASE assembles an EASE artifact: the pruned item model serve folds in
 // with and every user's list, ranked with the dense B.
 func NewEASE(meta model.Meta, source string, catalog *model.Catalog, pruned *ease.Pruned, popular []model.Rec,
-	users []setlist.UserID, lists [][]als.Scored) (*Artifact, error) {
+	users []setlist.UserID, lists [][]feedback.Scored) (*Artifact, error) {
 	im := model.EASEItems(pruned)
 	items, err := model.EncodeItemModel(catalog, im)
 	if err != nil {
@@ -367,7 +368,7 @@ func decodeFloats(b []byte) ([]float32, error) {
 
 // encodePattern writes m's sparsity pattern: sorted columns as deltas, a
 // byte or two each instead of four.
-func encodePattern(m *als.CSR) []byte {
+func encodePattern(m *feedback.CSR) []byte {
 	b := make([]byte, 0, binary.MaxVarintLen64+m.Rows+2*m.NNZ())
 	b = binary.AppendUvarint(b, uint64(m.Rows))
 	for r := 0; r < m.Rows; r++ {
@@ -382,13 +383,13 @@ func encodePattern(m *als.CSR) []byte {
 	return b
 }
 
-func decodePattern(b []byte, cols int) (*als.CSR, error) {
+func decodePattern(b []byte, cols int) (*feedback.CSR, error) {
 	r := bytes.NewReader(b)
 	rows, err := binary.ReadUvarint(r)
 	if err != nil || rows > uint64(len(b)) {
 		return nil, errors.New("bad row count")
 	}
-	m := &als.CSR{Rows: int(rows), Cols: cols, Indptr: make([]int64, rows+1)}
+	m := &feedback.CSR{Rows: int(rows), Cols: cols, Indptr: make([]int64, rows+1)}
 	for i := 0; i < int(rows); i++ {
 		n, err := binary.ReadUvarint(r)
 		if err != nil || n > uint64(r.Len()) {
@@ -419,7 +420,7 @@ func decodePattern(b []byte, cols int) (*als.CSR, error) {
 }
 
 // encodeLists writes every user's list: item index and score per entry.
-func encodeLists(lists [][]als.Scored) []byte {
+func encodeLists(lists [][]feedback.Scored) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(lists)))
 	for _, l := range lists {
 		b = binary.AppendUvarint(b, uint64(len(l)))
@@ -431,20 +432,20 @@ func encodeLists(lists [][]als.Scored) []byte {
 	return b
 }
 
-func decodeLists(b []byte) ([][]als.Scored, error) {
+func decodeLists(b []byte) ([][]feedback.Scored, error) {
 	r := bytes.NewReader(b)
 	n, err := binary.ReadUvarint(r)
 	if err != nil || n > uint64(len(b)) {
 		return nil, errors.New("bad count")
 	}
-	out := make([][]als.Scored, n)
+	out := make([][]feedback.Scored, n)
 	var f [4]byte
 	for i := range out {
 		k, err := binary.ReadUvarint(r)
 		if err != nil || k > uint64(r.Len()) {
 			return nil, fmt.Errorf("list %d is truncated", i)
 		}
-		out[i] = make([]als.Scored, k)
+		out[i] = make([]feedback.Scored, k)
 		for j := range out[i] {
 			item, err := binary.ReadUvarint(r)
 			if err != nil || item > math.MaxInt32 {
@@ -453,7 +454,7 @@ func decodeLists(b []byte) ([][]als.Scored, error) {
 			if _, err := io.ReadFull(r, f[:]); err != nil {
 				return nil, fmt.Errorf("list %d is truncated", i)
 			}
-			out[i][j] = als.Scored{Item: int32(item), Score: math.Float32frombits(binary.LittleEndian.Uint32(f[:]))}
+			out[i][j] = feedback.Scored{Item: int32(item), Score: math.Float32frombits(binary.LittleEndian.Uint32(f[:]))}
 		}
 	}
 	if r.Len() != 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/artifact"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/npz"
 )
@@ -33,20 +34,20 @@ func random(tb testing.TB, users, songs, factors, perUser int) *artifact.Artifac
 	for i := range m.ItemFactors {
 		m.ItemFactors[i] = float32(rng.NormFloat64() * 0.1)
 	}
-	if p.Weighting == als.WeightBM25 {
+	if p.Weighting == feedback.WeightBM25 {
 		m.ItemWeights = make([]float32, songs+1)
 		for i := range m.ItemWeights {
 			m.ItemWeights[i] = 1
 		}
 	}
 	zipf := rand.NewZipf(rng, 1.1, 1, uint64(songs-1))
-	entries := make([]als.Entry, 0, users*perUser)
+	entries := make([]feedback.Entry, 0, users*perUser)
 	for u := range users {
 		for range perUser {
-			entries = append(entries, als.Entry{Row: int32(u), Col: int32(zipf.Uint64()), Value: 1})
+			entries = append(entries, feedback.Entry{Row: int32(u), Col: int32(zipf.Uint64()), Value: 1})
 		}
 	}
-	exclude := als.NewCSR(users, songs, entries)
+	exclude := feedback.NewCSR(users, songs, entries)
 	ids := make([]setlist.UserID, users)
 	for i := range ids {
 		ids[i] = setlist.UserID(fmt.Sprintf("%032x", rng.Uint64()))
@@ -93,7 +94,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	l2, _ := got.Lists(context.Background(), 2)
-	if len(l1) != 50 || !slices.EqualFunc(l1, l2, func(x, y []als.Scored) bool { return slices.Equal(x, y) }) {
+	if len(l1) != 50 || !slices.EqualFunc(l1, l2, func(x, y []feedback.Scored) bool { return slices.Equal(x, y) }) {
 		t.Error("lists from the decoded artifact differ")
 	}
 	for u, l := range l1 {

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/npz"
 )
@@ -19,13 +19,13 @@ import (
 // entries instead of implicit's factors.
 func TestEASEArtifact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	var e []als.Entry
+	var e []feedback.Entry
 	for u := 0; u < 60; u++ {
 		for k := 0; k < 8; k++ {
-			e = append(e, als.Entry{Row: int32(u), Col: int32(rng.IntN(40)), Value: 1})
+			e = append(e, feedback.Entry{Row: int32(u), Col: int32(rng.IntN(40)), Value: 1})
 		}
 	}
-	x := als.NewCSR(60, 40, e)
+	x := feedback.NewCSR(60, 40, e)
 	ctx := context.Background()
 	m, _, err := ease.Train(ctx, x, ease.DefaultParams(), ease.Options{})
 	if err != nil {
@@ -85,7 +85,7 @@ func TestEASEArtifact(t *testing.T) {
 		t.Fatalf("export: b_values %v (%v), user_factors present %v", vals, err, f.Has("user_factors"))
 	}
 	// A list naming a song outside the catalog is refused.
-	lists[3] = append(lists[3], als.Scored{Item: 40})
+	lists[3] = append(lists[3], feedback.Scored{Item: 40})
 	if _, err := NewEASE(meta, SourceTrained, model.NewCatalog(songs), m.Prune(10, 0), nil, users, lists); err == nil {
 		t.Fatal("a list outside the catalog was accepted")
 	}

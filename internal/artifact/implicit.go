@@ -12,6 +12,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/npz"
 	"github.com/setlist/setlist/internal/store"
@@ -128,7 +129,7 @@ func ReadImplicit(npzData []byte, users, items io.Reader) (*Foreign, error) {
 	k := uf.Shape[1]
 	fm.UserFactors, _ = uf.Float32s()
 	fm.ItemFactors, _ = itf.Float32s()
-	p := als.Params{Factors: k, Weighting: als.WeightRaw, Iterations: 15, Alpha: 1, Regularization: 0.01}
+	p := als.Params{Factors: k, Weighting: feedback.WeightRaw, Iterations: 15, Alpha: 1, Regularization: 0.01}
 	num := func(name string, dst *float64) error {
 		if !f.Has(name) {
 			return nil
@@ -168,7 +169,7 @@ func ReadImplicit(npzData []byte, users, items io.Reader) (*Foreign, error) {
 		if err != nil {
 			return nil, fmt.Errorf("npz: %sweighting: %w", extraPrefix, err)
 		}
-		p.Weighting = als.Weighting(s)
+		p.Weighting = feedback.Weighting(s)
 	}
 	if f.Has(extraPrefix + "item_weights") {
 		a, _ := f.Array(extraPrefix + "item_weights")
@@ -176,7 +177,7 @@ func ReadImplicit(npzData []byte, users, items io.Reader) (*Foreign, error) {
 			return nil, fmt.Errorf("npz: %sitem_weights: %w", extraPrefix, err)
 		}
 	}
-	if p.Weighting == als.WeightBM25 && len(fm.ItemWeights) != itf.Shape[0]+1 {
+	if p.Weighting == feedback.WeightBM25 && len(fm.ItemWeights) != itf.Shape[0]+1 {
 		return nil, fmt.Errorf("npz: bm25 weighting needs %d item weights, the file has %d", itf.Shape[0]+1, len(fm.ItemWeights))
 	}
 	if err := p.Validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/store"
@@ -15,7 +16,7 @@ import (
 // top-N of the batch (als.TopNAll), excluding the songs they reacted to:
 // the same inputs the training run ranked, so the same lists.
 // An EASE artifact's lists are stored as ranked at training time.
-func (a *Artifact) Lists(ctx context.Context, threads int) ([][]als.Scored, error) {
+func (a *Artifact) Lists(ctx context.Context, threads int) ([][]feedback.Scored, error) {
 	if a.Family == FamilyEASE {
 		return a.Ranked, nil
 	}
@@ -28,7 +29,7 @@ func (a *Artifact) Lists(ctx context.Context, threads int) ([][]als.Scored, erro
 
 // Release is what modelstore publishes for this version given every user's
 // list (nil for a staged version, whose lists the precompute shards write).
-func (a *Artifact) Release(lists [][]als.Scored, progress func(written int)) modelstore.Release {
+func (a *Artifact) Release(lists [][]feedback.Scored, progress func(written int)) modelstore.Release {
 	var buf []model.Rec
 	return modelstore.Release{
 		Meta:    a.Meta,

@@ -7,7 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Wire format of Model (all little-endian):
@@ -99,7 +99,7 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 		return fail
 	}
 	var p Params
-	p.Weighting = als.Weighting(w)
+	p.Weighting = feedback.Weighting(w)
 	for _, dst := range []*float64{&p.Lambda, &p.LogEpsilon, &p.BM25K1, &p.BM25B} {
 		b := take(8)
 		if b == nil {

@@ -31,35 +31,32 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/parallel"
 )
 
 // Params configures training. Weighting, LogEpsilon, BM25K1 and BM25B turn a
 // raw reaction weight w into x = f(|w|) exactly as ALS's confidence does
-// (als.Weights; dislikes give x = 0 and are only excluded from lists).
+// (feedback.Weights; dislikes give x = 0 and are only excluded from lists).
 type Params struct {
-	Lambda     float64       `json:"lambda"`
-	Weighting  als.Weighting `json:"weighting"`
-	LogEpsilon float64       `json:"log_epsilon"`
-	BM25K1     float64       `json:"bm25_k1"`
-	BM25B      float64       `json:"bm25_b"`
-	Threads    int           `json:"threads"` // 0 means GOMAXPROCS
+	Lambda     float64            `json:"lambda"`
+	Weighting  feedback.Weighting `json:"weighting"`
+	LogEpsilon float64            `json:"log_epsilon"`
+	BM25K1     float64            `json:"bm25_k1"`
+	BM25B      float64            `json:"bm25_b"`
+	Threads    int                `json:"threads"` // 0 means GOMAXPROCS
 }
 
 // DefaultParams are log weighting and λ 100: on the shared playlist data
 // (log1p of playlist counts) the holdout optimum is near 50–100; the tuner
 // searches λ over several decades around the Gram's mean diagonal.
 func DefaultParams() Params {
-	return Params{Lambda: 100, Weighting: als.WeightLog, LogEpsilon: 1, BM25K1: 100, BM25B: 0.8}
+	return Params{Lambda: 100, Weighting: feedback.WeightLog, LogEpsilon: 1, BM25K1: 100, BM25B: 0.8}
 }
 
-// Weighing is the als.Params that carries p's weighting, for als.Weights
-// and als.ItemWeightsFor.
-func (p Params) Weighing() als.Params {
-	q := als.DefaultParams()
-	q.Alpha = 1
-	q.Weighting, q.LogEpsilon, q.BM25K1, q.BM25B = p.Weighting, p.LogEpsilon, p.BM25K1, p.BM25B
-	return q
+// Weighing is p's weighting, for feedback.Weights and feedback.ItemWeights.
+func (p Params) Weighing() feedback.Weighing {
+	return feedback.Weighing{Weighting: p.Weighting, LogEpsilon: p.LogEpsilon, BM25K1: p.BM25K1, BM25B: p.BM25B}
 }
 
 // Validate reports every invalid field at once.
@@ -156,7 +153,7 @@ type Stats struct {
 
 // Train fits EASE on m (users × songs of raw weights, as for als.Train).
 // The result does not depend on the thread count.
-func Train(ctx context.Context, m *als.CSR, p Params, opt Options) (*Model, Stats, error) {
+func Train(ctx context.Context, m *feedback.CSR, p Params, opt Options) (*Model, Stats, error) {
 	var st Stats
 	if err := p.Validate(); err != nil {
 		return nil, st, fmt.Errorf("ease: invalid params: %w", err)
@@ -173,7 +170,7 @@ func Train(ctx context.Context, m *als.CSR, p Params, opt Options) (*Model, Stat
 	}
 	n := m.Cols
 	wp := p.Weighing()
-	iw := als.ItemWeightsFor(m, wp)
+	iw := feedback.ItemWeights(m, wp)
 	start := time.Now()
 	g, err := gram(ctx, m, wp, iw, p.Threads)
 	if err != nil {
@@ -199,12 +196,12 @@ func Train(ctx context.Context, m *als.CSR, p Params, opt Options) (*Model, Stat
 // gram computes the lower triangle of XᵀX in float64 for the weighted X:
 // row i of the result (song i) is accumulated by one worker from the users
 // who reacted to i, so the sums' order is fixed.
-func gram(ctx context.Context, m *als.CSR, wp als.Params, iw []float32, threads int) ([]float64, error) {
+func gram(ctx context.Context, m *feedback.CSR, wp feedback.Weighing, iw []float32, threads int) ([]float64, error) {
 	n := m.Cols
 	x := make([]float32, m.NNZ())
 	for u := 0; u < m.Rows; u++ {
 		lo, hi := m.Indptr[u], m.Indptr[u+1]
-		als.Weights(wp, iw, m.Indices[lo:hi], m.Data[lo:hi], x[lo:hi])
+		feedback.Weights(wp, iw, m.Indices[lo:hi], m.Data[lo:hi], x[lo:hi])
 	}
 	// Transpose the positions: for each song, which users and where in X.
 	t := m.Transpose()
@@ -229,9 +226,9 @@ func gram(ctx context.Context, m *als.CSR, wp als.Params, iw []float32, threads 
 		work[i+1] = work[i] + w
 	}
 	g := make([]float64, n*n)
-	bounds := als.BalancedBounds(work, 1, 8*als.ResolveThreads(threads), 1)
+	bounds := parallel.BalancedBounds(work, 1, 8*parallel.Threads(threads), 1)
 	var cancelled atomic.Bool
-	als.ParallelRanges(bounds, threads, func(_, lo, hi int) {
+	parallel.Ranges(bounds, threads, func(_, lo, hi int) {
 		if ctx.Err() != nil {
 			cancelled.Store(true)
 			return
@@ -277,7 +274,7 @@ func weightsFromInverse(p []float64, n, threads int) []float32 {
 	// of P is then read contiguously.
 	const tile = 64
 	tiles := (n + tile - 1) / tile
-	parallel(tiles, 1, threads, func(lo, hi int) {
+	chunks(tiles, 1, threads, func(lo, hi int) {
 		for bj := lo; bj < hi; bj++ {
 			for bi := bj; bi < tiles; bi++ {
 				for i := bi * tile; i < min(n, (bi+1)*tile); i++ {
@@ -299,7 +296,7 @@ func weightsFromInverse(p []float64, n, threads int) []float32 {
 	convert(0, slices.Clone(p[:n]))
 	for lo := 1; lo < n; lo *= 2 {
 		hi := min(n, 2*lo)
-		parallel(hi-lo, 64, threads, func(a, z int) {
+		chunks(hi-lo, 64, threads, func(a, z int) {
 			for j := lo + a; j < lo+z; j++ {
 				convert(j, p[j*n:(j+1)*n])
 			}
@@ -308,21 +305,21 @@ func weightsFromInverse(p []float64, n, threads int) []float32 {
 	return b
 }
 
-func parallel(n, chunk, threads int, fn func(lo, hi int)) {
-	als.ParallelChunks(n, chunk, threads, func(_, lo, hi int) { fn(lo, hi) })
+func chunks(n, chunk, threads int, fn func(lo, hi int)) {
+	parallel.Chunks(n, chunk, threads, func(_, lo, hi int) { fn(lo, hi) })
 }
 
 // Scale is the mean diagonal of XᵀX for p's weighting (Σ x² / songs): the
 // size λ is measured against, so a search's λ grid suits the data.
-func Scale(m *als.CSR, p Params) float64 {
+func Scale(m *feedback.CSR, p Params) float64 {
 	wp := p.Weighing()
-	iw := als.ItemWeightsFor(m, wp)
+	iw := feedback.ItemWeights(m, wp)
 	var sum float64
 	x := make([]float32, 0)
 	for u := 0; u < m.Rows; u++ {
 		cols, vals := m.Row(u)
 		x = append(x[:0], make([]float32, len(cols))...)
-		als.Weights(wp, iw, cols, vals, x)
+		feedback.Weights(wp, iw, cols, vals, x)
 		for _, v := range x {
 			sum += float64(v) * float64(v)
 		}

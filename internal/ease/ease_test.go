@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // TestHandExample checks the closed form on three songs computed by hand.
@@ -19,13 +19,13 @@ import (
 //	P = 1/16·[[8,−4,0],[−4,8,−4],[0,−4,8]], diag(P) = ½,
 //	B = −P/diag(P) = [[0,½,0],[½,0,½],[0,½,0]].
 func TestHandExample(t *testing.T) {
-	x := als.NewCSR(3, 3, []als.Entry{
+	x := feedback.NewCSR(3, 3, []feedback.Entry{
 		{Row: 0, Col: 0, Value: 1}, {Row: 0, Col: 1, Value: 1},
 		{Row: 1, Col: 1, Value: 1}, {Row: 1, Col: 2, Value: 1},
 		{Row: 2, Col: 0, Value: 1}, {Row: 2, Col: 1, Value: 1}, {Row: 2, Col: 2, Value: 1},
 	})
 	p := DefaultParams()
-	p.Weighting, p.Lambda = als.WeightRaw, 1
+	p.Weighting, p.Lambda = feedback.WeightRaw, 1
 	m, _, err := Train(context.Background(), x, p, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -105,9 +105,9 @@ func TestInverseAccuracy(t *testing.T) {
 
 // synthetic builds users × songs with taste clusters, heavy-tailed counts
 // and a few dislikes.
-func synthetic(users, songs int, seed uint64) *als.CSR {
+func synthetic(users, songs int, seed uint64) *feedback.CSR {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	var e []als.Entry
+	var e []feedback.Entry
 	for u := 0; u < users; u++ {
 		taste := rng.IntN(5)
 		for k := 0; k < 5+rng.IntN(25); k++ {
@@ -119,16 +119,16 @@ func synthetic(users, songs int, seed uint64) *als.CSR {
 			if rng.IntN(40) == 0 {
 				v = -1
 			}
-			e = append(e, als.Entry{Row: int32(u), Col: int32(s), Value: v})
+			e = append(e, feedback.Entry{Row: int32(u), Col: int32(s), Value: v})
 		}
 	}
-	return als.NewCSR(users, songs, e)
+	return feedback.NewCSR(users, songs, e)
 }
 
 func TestFoldInEqualsBatchAndDeterminism(t *testing.T) {
 	x := synthetic(400, 290, 1)
 	ctx := context.Background()
-	for _, w := range []als.Weighting{als.WeightRaw, als.WeightLog, als.WeightBM25} {
+	for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightLog, feedback.WeightBM25} {
 		p := DefaultParams()
 		p.Weighting, p.Lambda, p.Threads = w, 20, 1
 		m1, _, err := Train(ctx, x, p, Options{})
@@ -198,7 +198,7 @@ func TestFoldInEqualsBatchAndDeterminism(t *testing.T) {
 // songs better than the popularity floor, with ALS's own metrics.
 func TestEvaluateBeatsPopularity(t *testing.T) {
 	x := synthetic(600, 200, 3)
-	train, test := als.SplitHoldout(x, 0.2, 1)
+	train, test := feedback.SplitHoldout(x, 0.2, 1)
 	m, _, err := Train(context.Background(), train, DefaultParams(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func TestEvaluateBeatsPopularity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pop := als.PopularityBaseline(train, test, 5)
+	pop := feedback.PopularityBaseline(train, test, 5)
 	if met.Users != pop.Users || !(met.NDCG > pop.NDCG) {
 		t.Fatalf("ease %v vs popularity %v", met, pop)
 	}

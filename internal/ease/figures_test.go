@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 	"github.com/setlist/setlist/internal/synth"
 )
@@ -45,7 +46,7 @@ func TestFigureFamilies(t *testing.T) {
 	out := realdata.FigureLog(t)
 	m := loadReal(t)
 	ctx := context.Background()
-	train, test := als.SplitHoldout(m, 0.15, 1)
+	train, test := feedback.SplitHoldout(m, 0.15, 1)
 	out("data %d users × %d songs, %d nnz; holdout split seed 1 (train %d, test %d)", m.Rows, m.Cols, m.NNZ(), train.NNZ(), test.NNZ())
 
 	// ALS: the tuner's pick within the budget (the defaults as incumbent).
@@ -126,7 +127,7 @@ func TestFigureFamilies(t *testing.T) {
 }
 
 // foldLatency times one goroutine's fold-ins of ~2000 evenly spaced users.
-func foldLatency(train *als.CSR, fold func(cols []int32, vals []float32) error) (p50, p99 time.Duration) {
+func foldLatency(train *feedback.CSR, fold func(cols []int32, vals []float32) error) (p50, p99 time.Duration) {
 	var lat []time.Duration
 	for u := 0; u < train.Rows && len(lat) < 2000; u += max(1, train.Rows/2000) {
 		cols, vals := train.Row(u)
@@ -198,7 +199,7 @@ func TestFigureCatalogSizes(t *testing.T) {
 			cpu0, start := cpuSeconds(), time.Now()
 			var st Stats
 			if memOnly {
-				g, err := gram(ctx, x, p.Weighing(), als.ItemWeightsFor(x, p.Weighing()), 0)
+				g, err := gram(ctx, x, p.Weighing(), feedback.ItemWeights(x, p.Weighing()), 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -239,13 +240,13 @@ func TestFigureCatalogSizes(t *testing.T) {
 
 // synthCSR is internal/synth's data set for a catalog of n songs (2n users,
 // 60n reactions), parsed from its CSV.
-func synthCSR(t *testing.T, n int) *als.CSR {
+func synthCSR(t *testing.T, n int) *feedback.CSR {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := synth.Write(&buf, synth.Config{Users: 2 * n, Songs: n, Reactions: 60 * int64(n), Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
-	var e []als.Entry
+	var e []feedback.Entry
 	r := csv.NewReader(&buf)
 	if _, err := r.Read(); err != nil { // header
 		t.Fatal(err)
@@ -264,7 +265,7 @@ func synthCSR(t *testing.T, n int) *als.CSR {
 		if err := errors.Join(err1, err2, err3); err != nil {
 			t.Fatalf("synthetic row %v: %v", rec, err)
 		}
-		e = append(e, als.Entry{Row: int32(u), Col: int32(s), Value: float32(c)})
+		e = append(e, feedback.Entry{Row: int32(u), Col: int32(s), Value: float32(c)})
 	}
-	return als.NewCSR(2*n, n, e)
+	return feedback.NewCSR(2*n, n, e)
 }

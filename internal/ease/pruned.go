@@ -9,7 +9,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Pruned is B cut to the m entries of largest magnitude per row: what is
@@ -42,14 +42,14 @@ func (m *Model) Prune(keep int, threads int) *Pruned {
 	n := m.Items
 	keep = max(0, min(keep, n-1))
 	p := &Pruned{Params: m.Params, Items: n, M: keep, Idx: make([]int32, n*keep), Val: make([]float32, n*keep), ItemWeights: m.ItemWeights}
-	parallel(n, 64, threads, func(lo, hi int) {
+	chunks(n, 64, threads, func(lo, hi int) {
 		abs := make([]float32, n)
 		for j := lo; j < hi; j++ {
 			row := m.B[j*n : (j+1)*n]
 			for i, v := range row {
 				abs[i] = float32(math.Abs(float64(v)))
 			}
-			top := als.TopNRow(abs, keep, []int32{int32(j)})
+			top := feedback.TopNRow(abs, keep, []int32{int32(j)})
 			idx := p.Idx[j*keep : (j+1)*keep]
 			for t, s := range top {
 				idx[t] = s.Item
@@ -96,15 +96,15 @@ func (f *PrunedFolded) Scores(dst []float32) {
 }
 
 // Recommend returns the user's top n songs, never one of exclude.
-func (f *PrunedFolded) Recommend(n int, exclude []int32) []als.Scored {
+func (f *PrunedFolded) Recommend(n int, exclude []int32) []feedback.Scored {
 	s := make([]float32, f.p.Items)
 	f.Scores(s)
-	return als.TopNRow(s, n, exclude)
+	return feedback.TopNRow(s, n, exclude)
 }
 
 // Explain decomposes the user's score of item into each reacted song's
 // exact term x_j·B_j,item (0 for a pruned entry).
-func (f *PrunedFolded) Explain(item int32, n int) (float32, []als.Contribution, error) {
+func (f *PrunedFolded) Explain(item int32, n int) (float32, []feedback.Contribution, error) {
 	if item < 0 || int(item) >= f.p.Items {
 		return 0, nil, fmt.Errorf("item %d outside catalogue of %d items", item, f.p.Items)
 	}
@@ -118,23 +118,23 @@ func (f *PrunedFolded) Explain(item int32, n int) (float32, []als.Contribution, 
 			sum += float64(contrib[j])
 		}
 	}
-	var top []als.Contribution
-	for _, sc := range als.TopNRow(contrib, n, nil) {
+	var top []feedback.Contribution
+	for _, sc := range feedback.TopNRow(contrib, n, nil) {
 		if f.X[sc.Item] != 0 {
-			top = append(top, als.Contribution{Item: f.Cols[sc.Item], Score: sc.Score})
+			top = append(top, feedback.Contribution{Item: f.Cols[sc.Item], Score: sc.Score})
 		}
 	}
 	return float32(sum), top, nil
 }
 
 // Similar returns up to n of song item's kept entries by descending weight.
-func (p *Pruned) Similar(item int32, n int) []als.Scored {
+func (p *Pruned) Similar(item int32, n int) []feedback.Scored {
 	if item < 0 || int(item) >= p.Items || n <= 0 {
 		return nil
 	}
 	m := p.M
 	idx := p.Idx[int(item)*m : int(item+1)*m]
-	out := als.TopNRow(p.Val[int(item)*m:int(item+1)*m], n, nil)
+	out := feedback.TopNRow(p.Val[int(item)*m:int(item+1)*m], n, nil)
 	for t := range out {
 		out[t].Item = idx[out[t].Item]
 	}
@@ -208,7 +208,7 @@ func (p *Pruned) UnmarshalBinary(data []byte) error {
 		return trunc
 	}
 	var q Pruned
-	q.Params.Weighting = als.Weighting(r[:wl])
+	q.Params.Weighting = feedback.Weighting(r[:wl])
 	r = r[wl:]
 	for _, dst := range []*float64{&q.Params.Lambda, &q.Params.LogEpsilon, &q.Params.BM25K1, &q.Params.BM25B} {
 		*dst = math.Float64frombits(binary.LittleEndian.Uint64(r))
@@ -250,12 +250,12 @@ func (p *Pruned) UnmarshalBinary(data []byte) error {
 }
 
 // fill is the dense score row of user u of the raw-weight rows x.
-func (p *Pruned) fill(x *als.CSR) als.ScoreFill {
+func (p *Pruned) fill(x *feedback.CSR) feedback.ScoreFill {
 	wp := p.Params.Weighing()
 	return func(_, u int, dst []float32) {
 		cols, vals := x.Row(u)
 		w := make([]float32, len(cols))
-		als.Weights(wp, p.ItemWeights, cols, vals, w)
+		feedback.Weights(wp, p.ItemWeights, cols, vals, w)
 		f := PrunedFolded{p: p, Cols: cols, X: w}
 		f.Scores(dst)
 	}
@@ -263,18 +263,18 @@ func (p *Pruned) fill(x *als.CSR) als.ScoreFill {
 
 // TopNAll is Model.TopNAll with the pruned B: the lists serve's fold-ins
 // of the same rows reproduce.
-func (p *Pruned) TopNAll(ctx context.Context, x *als.CSR, n int, exclude *als.CSR, threads int) ([][]als.Scored, error) {
+func (p *Pruned) TopNAll(ctx context.Context, x *feedback.CSR, n int, exclude *feedback.CSR, threads int) ([][]feedback.Scored, error) {
 	if x.Cols != p.Items {
 		return nil, fmt.Errorf("top-n: matrix has %d songs, model %d", x.Cols, p.Items)
 	}
-	out := make([][]als.Scored, x.Rows)
-	if err := als.TopNDense(ctx, x.Rows, nil, p.Items, n, exclude, threads, p.fill(x), func(u int, top []als.Scored) { out[u] = top }); err != nil {
+	out := make([][]feedback.Scored, x.Rows)
+	if err := feedback.TopNDense(ctx, x.Rows, nil, p.Items, n, exclude, threads, p.fill(x), func(u int, top []feedback.Scored) { out[u] = top }); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // Evaluate is Model.Evaluate with the pruned B: what is published.
-func (p *Pruned) Evaluate(ctx context.Context, train, test *als.CSR, k, threads int) (als.Metrics, error) {
-	return als.EvaluateDense(ctx, p.Items, p.fill(train), train, test, k, threads)
+func (p *Pruned) Evaluate(ctx context.Context, train, test *feedback.CSR, k, threads int) (feedback.Metrics, error) {
+	return feedback.EvaluateDense(ctx, p.Items, p.fill(train), train, test, k, threads)
 }

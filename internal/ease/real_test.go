@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 )
 
-func loadReal(t *testing.T) *als.CSR {
+func loadReal(t *testing.T) *feedback.CSR {
 	path := os.Getenv("SETLIST_DATA")
 	if path == "" {
 		path = filepath.FromSlash("../../../shared/data/spotify-playlists/interactions.csv.gz")
@@ -28,11 +29,11 @@ func loadReal(t *testing.T) *als.CSR {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := make([]als.Entry, len(tr.Rows))
+	e := make([]feedback.Entry, len(tr.Rows))
 	for i := range e {
-		e[i] = als.Entry{Row: tr.Rows[i], Col: tr.Cols[i], Value: tr.Vals[i]}
+		e[i] = feedback.Entry{Row: tr.Rows[i], Col: tr.Cols[i], Value: tr.Vals[i]}
 	}
-	return als.NewCSR(tr.Users, tr.Songs, e)
+	return feedback.NewCSR(tr.Users, tr.Songs, e)
 }
 
 // peakRSS is the process's high-water resident set (VmHWM), in bytes.
@@ -59,7 +60,7 @@ func TestRealHoldout(t *testing.T) {
 		t.Skip("set SETLIST_REAL=1 to train on the shared data (normal test runs never read it)")
 	}
 	m := loadReal(t)
-	train, test := als.SplitHoldout(m, 0.15, 1)
+	train, test := feedback.SplitHoldout(m, 0.15, 1)
 	t.Logf("data: %d users × %d songs, %d nnz (train %d, test %d)", m.Rows, m.Cols, m.NNZ(), train.NNZ(), test.NNZ())
 	lambdas := []float64{100}
 	if s := os.Getenv("SETLIST_EASE_LAMBDAS"); s != "" {
@@ -77,7 +78,7 @@ func TestRealHoldout(t *testing.T) {
 		p := DefaultParams()
 		p.Lambda = lambda
 		if w := os.Getenv("SETLIST_EASE_WEIGHTING"); w != "" {
-			p.Weighting = als.Weighting(w)
+			p.Weighting = feedback.Weighting(w)
 		}
 		start := time.Now()
 		model, st, err := Train(ctx, train, p, Options{})

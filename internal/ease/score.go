@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Folded is one user's weighted row: their songs and x_j per song. Their
@@ -16,13 +17,13 @@ type Folded struct {
 	X    []float32 // x_j = f(|w_j|), 0 for dislikes
 }
 
-// Fold weighs a row of raw weights (as in als.Entry.Value) exactly as
+// Fold weighs a row of raw weights (as in feedback.Entry.Value) exactly as
 // training weighed X. cols need not be sorted; duplicates are summed.
 func (m *Model) Fold(cols []int32, vals []float32) (*Folded, error) {
 	if len(cols) != len(vals) {
 		return nil, fmt.Errorf("%d songs but %d values", len(cols), len(vals))
 	}
-	entries := make([]als.Entry, 0, len(cols))
+	entries := make([]feedback.Entry, 0, len(cols))
 	for j, c := range cols {
 		if c < 0 || int(c) >= m.Items {
 			return nil, fmt.Errorf("item %d outside catalogue of %d items", c, m.Items)
@@ -31,11 +32,11 @@ func (m *Model) Fold(cols []int32, vals []float32) (*Folded, error) {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, fmt.Errorf("item %d has non-finite weight %v", c, v)
 		}
-		entries = append(entries, als.Entry{Col: c, Value: v})
+		entries = append(entries, feedback.Entry{Col: c, Value: v})
 	}
-	row := als.NewCSR(1, m.Items, entries)
+	row := feedback.NewCSR(1, m.Items, entries)
 	x := make([]float32, len(row.Indices))
-	als.Weights(m.Params.Weighing(), m.ItemWeights, row.Indices, row.Data, x)
+	feedback.Weights(m.Params.Weighing(), m.ItemWeights, row.Indices, row.Data, x)
 	return &Folded{m: m, Cols: row.Indices, X: x}, nil
 }
 
@@ -51,15 +52,15 @@ func (f *Folded) Scores(dst []float32) {
 }
 
 // Recommend returns the user's top n songs, never one of exclude.
-func (f *Folded) Recommend(n int, exclude []int32) []als.Scored {
+func (f *Folded) Recommend(n int, exclude []int32) []feedback.Scored {
 	s := make([]float32, f.m.Items)
 	f.Scores(s)
-	return als.TopNRow(s, n, exclude)
+	return feedback.TopNRow(s, n, exclude)
 }
 
 // Explain decomposes the user's score of item into each reacted song's
 // exact term x_j·B_j,item and returns the total and the n largest.
-func (f *Folded) Explain(item int32, n int) (total float32, top []als.Contribution, err error) {
+func (f *Folded) Explain(item int32, n int) (total float32, top []feedback.Contribution, err error) {
 	if item < 0 || int(item) >= f.m.Items {
 		return 0, nil, fmt.Errorf("item %d outside catalogue of %d items", item, f.m.Items)
 	}
@@ -71,11 +72,11 @@ func (f *Folded) Explain(item int32, n int) (total float32, top []als.Contributi
 	}
 	// The reacted songs are few: rank their terms with the shared top-N
 	// over a row indexed by position, then map back to songs.
-	for _, sc := range als.TopNRow(contrib, n, nil) {
+	for _, sc := range feedback.TopNRow(contrib, n, nil) {
 		if f.X[sc.Item] == 0 {
 			continue
 		}
-		top = append(top, als.Contribution{Item: f.Cols[sc.Item], Score: sc.Score})
+		top = append(top, feedback.Contribution{Item: f.Cols[sc.Item], Score: sc.Score})
 	}
 	return float32(sum), top, nil
 }
@@ -83,20 +84,20 @@ func (f *Folded) Explain(item int32, n int) (total float32, top []als.Contributi
 // Similar returns up to n songs with the largest weights in song item's
 // row of B: the songs a reaction to item raises most, which is what a
 // listener with only that song would be recommended.
-func (m *Model) Similar(item int32, n int) []als.Scored {
+func (m *Model) Similar(item int32, n int) []feedback.Scored {
 	if item < 0 || int(item) >= m.Items || n <= 0 {
 		return nil
 	}
-	return als.TopNRow(m.B[int(item)*m.Items:int(item+1)*m.Items], n, []int32{item})
+	return feedback.TopNRow(m.B[int(item)*m.Items:int(item+1)*m.Items], n, []int32{item})
 }
 
 // fill is the dense score row of user u of m's weighted rows.
-func (m *Model) fill(x *als.CSR) als.ScoreFill {
+func (m *Model) fill(x *feedback.CSR) feedback.ScoreFill {
 	wp := m.Params.Weighing()
 	return func(_, u int, dst []float32) {
 		cols, vals := x.Row(u)
 		w := make([]float32, len(cols))
-		als.Weights(wp, m.ItemWeights, cols, vals, w)
+		feedback.Weights(wp, m.ItemWeights, cols, vals, w)
 		n := m.Items
 		for j, c := range cols {
 			if w[j] != 0 {
@@ -109,12 +110,12 @@ func (m *Model) fill(x *als.CSR) als.ScoreFill {
 // TopNAll returns every user's top n songs from their row of x (users ×
 // songs of raw weights, the training matrix), never a song of their row of
 // exclude (nil excludes nothing), as als.TopNAll does.
-func (m *Model) TopNAll(ctx context.Context, x *als.CSR, n int, exclude *als.CSR, threads int) ([][]als.Scored, error) {
+func (m *Model) TopNAll(ctx context.Context, x *feedback.CSR, n int, exclude *feedback.CSR, threads int) ([][]feedback.Scored, error) {
 	if x.Cols != m.Items {
 		return nil, fmt.Errorf("top-n: matrix has %d songs, model %d", x.Cols, m.Items)
 	}
-	out := make([][]als.Scored, x.Rows)
-	err := als.TopNDense(ctx, x.Rows, nil, m.Items, n, exclude, threads, m.fill(x), func(u int, top []als.Scored) { out[u] = top })
+	out := make([][]feedback.Scored, x.Rows)
+	err := feedback.TopNDense(ctx, x.Rows, nil, m.Items, n, exclude, threads, m.fill(x), func(u int, top []feedback.Scored) { out[u] = top })
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +124,6 @@ func (m *Model) TopNAll(ctx context.Context, x *als.CSR, n int, exclude *als.CSR
 
 // Evaluate scores the top k of every test user (ranked from their train row,
 // train songs excluded) with the same metrics and users as als.Evaluate.
-func (m *Model) Evaluate(ctx context.Context, train, test *als.CSR, k, threads int) (als.Metrics, error) {
-	return als.EvaluateDense(ctx, m.Items, m.fill(train), train, test, k, threads)
+func (m *Model) Evaluate(ctx context.Context, train, test *feedback.CSR, k, threads int) (feedback.Metrics, error) {
+	return feedback.EvaluateDense(ctx, m.Items, m.fill(train), train, test, k, threads)
 }

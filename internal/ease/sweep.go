@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/parallel"
 )
 
 const (
@@ -64,7 +65,7 @@ func invertSPD(ctx context.Context, a []float64, n, threads int, progress func(d
 			return fmt.Errorf("pivot block at song %d: %w", k0, err)
 		}
 		// X = A_{:,K} with K's own rows zero, so the update leaves them.
-		parallel(n, 256, threads, func(lo, hi int) {
+		chunks(n, 256, threads, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				xi := x[i*kb : (i+1)*kb]
 				switch {
@@ -92,7 +93,7 @@ func invertSPD(ctx context.Context, a []float64, n, threads int, progress func(d
 			}
 		})
 		// Pack Y's rows into panels of tileCols rows, t-major, zero padded.
-		parallel(panels, 64, threads, func(lo, hi int) {
+		chunks(panels, 64, threads, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				dst := yp[p*tileCols*kb : (p+1)*tileCols*kb]
 				for c := 0; c < tileCols; c++ {
@@ -112,7 +113,7 @@ func invertSPD(ctx context.Context, a []float64, n, threads int, progress func(d
 			jend := min(n, jc+sweepCols)
 			first := jc / tileRows * tileRows
 			rowBlocks := (n - first + tileRows - 1) / tileRows
-			parallel(rowBlocks, 16, threads, func(lo, hi int) {
+			chunks(rowBlocks, 16, threads, func(lo, hi int) {
 				for b := lo; b < hi; b++ {
 					i0 := first + b*tileRows
 					if i0+tileRows > n || (i0+tileRows > k0 && i0 < k1) {
@@ -137,7 +138,7 @@ func invertSPD(ctx context.Context, a []float64, n, threads int, progress func(d
 			})
 		}
 		// A_JK ← Y (stored as the lower entries), A_KK ← −S⁻¹.
-		parallel(n, 256, threads, func(lo, hi int) {
+		chunks(n, 256, threads, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				switch {
 				case i < k0:
@@ -159,7 +160,7 @@ func invertSPD(ctx context.Context, a []float64, n, threads int, progress func(d
 		}
 	}
 	// The sweeps leave −A⁻¹.
-	parallel(n, 256, threads, func(lo, hi int) {
+	chunks(n, 256, threads, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := a[i*n : i*n+i+1]
 			for j := range row {
@@ -237,7 +238,7 @@ var inverseCosts sync.Map // resolved thread count → inverseCost
 // budget planned on a constant skipped EASE where it would have fit.
 // BenchmarkInversePrediction compares it with the real time.
 func InverseTime(n, threads int) time.Duration {
-	threads = als.ResolveThreads(threads)
+	threads = parallel.Threads(threads)
 	c, ok := inverseCosts.Load(threads)
 	if !ok {
 		c = calibrate(threads)

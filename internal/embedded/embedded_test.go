@@ -12,6 +12,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/embedded"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
 )
@@ -145,7 +146,7 @@ func TestPlaygroundAcrossLayouts(t *testing.T) {
 func release(t *testing.T, v int) modelstore.Release {
 	t.Helper()
 	p := als.DefaultParams()
-	p.Factors, p.Weighting = 1, als.WeightRaw
+	p.Factors, p.Weighting = 1, feedback.WeightRaw
 	side := (&als.Model{Params: p, Items: 1, Factors: 1, ItemFactors: []float32{1}}).ItemSide()
 	items, err := model.EncodeItems(model.NewCatalog([]setlist.SongID{setlist.SongID(v)}), side)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Model families. The published model names its family (Meta.Family); the
@@ -24,21 +25,21 @@ const (
 type ItemModel interface {
 	Family() string
 	NumItems() int
-	// FoldRow weighs one user's row of raw weights (als.Entry values) as
+	// FoldRow weighs one user's row of raw weights (feedback.Entry values) as
 	// training did and returns what ranks and explains for that user.
 	FoldRow(cols []int32, vals []float32) (FoldedRow, error)
 	// Similar returns up to n songs most like item, best first.
-	Similar(item int32, n int) []als.Scored
+	Similar(item int32, n int) []feedback.Scored
 	MarshalBinary() ([]byte, error)
 }
 
 // FoldedRow is one folded-in user.
 type FoldedRow interface {
 	// Recommend returns the user's top n songs, never one of exclude.
-	Recommend(n int, exclude []int32) []als.Scored
+	Recommend(n int, exclude []int32) []feedback.Scored
 	// Explain splits the user's score of item into each reacted song's
 	// share: the total and the n largest.
-	Explain(item int32, n int) (float32, []als.Contribution, error)
+	Explain(item int32, n int) (float32, []feedback.Contribution, error)
 }
 
 // ALSItems is an ALS item side as an ItemModel.
@@ -46,10 +47,10 @@ func ALSItems(s *als.ItemSide) ItemModel { return alsItems{s} }
 
 type alsItems struct{ s *als.ItemSide }
 
-func (a alsItems) Family() string                         { return FamilyALS }
-func (a alsItems) NumItems() int                          { return a.s.NumItems() }
-func (a alsItems) Similar(item int32, n int) []als.Scored { return a.s.Similar(item, n) }
-func (a alsItems) MarshalBinary() ([]byte, error)         { return a.s.MarshalBinary() }
+func (a alsItems) Family() string                              { return FamilyALS }
+func (a alsItems) NumItems() int                               { return a.s.NumItems() }
+func (a alsItems) Similar(item int32, n int) []feedback.Scored { return a.s.Similar(item, n) }
+func (a alsItems) MarshalBinary() ([]byte, error)              { return a.s.MarshalBinary() }
 func (a alsItems) FoldRow(cols []int32, vals []float32) (FoldedRow, error) {
 	f, err := a.s.Fold(cols, vals)
 	if err != nil {
@@ -63,10 +64,10 @@ type alsFolded struct {
 	f *als.Folded
 }
 
-func (a alsFolded) Recommend(n int, exclude []int32) []als.Scored {
+func (a alsFolded) Recommend(n int, exclude []int32) []feedback.Scored {
 	return a.s.Recommend(a.f.Vector, n, exclude)
 }
-func (a alsFolded) Explain(item int32, n int) (float32, []als.Contribution, error) {
+func (a alsFolded) Explain(item int32, n int) (float32, []feedback.Contribution, error) {
 	return a.f.Explain(item, n)
 }
 
@@ -78,10 +79,10 @@ type easeItems struct{ p *ease.Pruned }
 // Pruned is the EASE model behind e (for export).
 func (e easeItems) Pruned() *ease.Pruned { return e.p }
 
-func (e easeItems) Family() string                         { return FamilyEASE }
-func (e easeItems) NumItems() int                          { return e.p.NumItems() }
-func (e easeItems) Similar(item int32, n int) []als.Scored { return e.p.Similar(item, n) }
-func (e easeItems) MarshalBinary() ([]byte, error)         { return e.p.MarshalBinary() }
+func (e easeItems) Family() string                              { return FamilyEASE }
+func (e easeItems) NumItems() int                               { return e.p.NumItems() }
+func (e easeItems) Similar(item int32, n int) []feedback.Scored { return e.p.Similar(item, n) }
+func (e easeItems) MarshalBinary() ([]byte, error)              { return e.p.MarshalBinary() }
 func (e easeItems) FoldRow(cols []int32, vals []float32) (FoldedRow, error) {
 	f, err := e.p.Fold(cols, vals)
 	if err != nil {

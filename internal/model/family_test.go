@@ -6,24 +6,24 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 )
 
 // easeVersion trains EASE on random clustered rows over songs 1000+i and
 // returns the dense model and a published version holding it pruned to keep.
-func easeVersion(t *testing.T, items, keep int) (*ease.Model, *model.Published, *als.CSR) {
+func easeVersion(t *testing.T, items, keep int) (*ease.Model, *model.Published, *feedback.CSR) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 4))
-	var e []als.Entry
+	var e []feedback.Entry
 	for u := 0; u < 200; u++ {
 		base := rng.IntN(items)
 		for k := 0; k < 10; k++ {
-			e = append(e, als.Entry{Row: int32(u), Col: int32((base + rng.IntN(items/5)) % items), Value: float32(1 + rng.IntN(4))})
+			e = append(e, feedback.Entry{Row: int32(u), Col: int32((base + rng.IntN(items/5)) % items), Value: float32(1 + rng.IntN(4))})
 		}
 	}
-	x := als.NewCSR(200, items, e)
+	x := feedback.NewCSR(200, items, e)
 	m, _, err := ease.Train(context.Background(), x, ease.DefaultParams(), ease.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Version identifies one published model; it is the id of the model_runs row
@@ -20,7 +21,7 @@ import (
 type Version int64
 
 // Scheme turns a user's reactions on one song into the raw ALS weight
-// (als.Entry.Value): the play count, plus LikeWeight for a like; a dislike
+// (feedback.Entry.Value): the play count, plus LikeWeight for a like; a dislike
 // overrides both and yields −DislikeWeight (preference 0). The weighting
 // (raw, log, bm25) in als.Params is applied on top of this value.
 type Scheme struct {
@@ -104,7 +105,7 @@ func (c *Catalog) Index(song setlist.SongID) (int32, bool) {
 func (c *Catalog) Song(i int32) setlist.SongID { return c.songs[i] }
 
 // Recs maps scored item indexes to songs.
-func (c *Catalog) Recs(scored []als.Scored) []Rec {
+func (c *Catalog) Recs(scored []feedback.Scored) []Rec {
 	out := make([]Rec, len(scored))
 	for i, s := range scored {
 		out[i] = Rec{Song: c.songs[s.Item], Score: s.Score}

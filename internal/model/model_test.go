@@ -9,6 +9,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 func TestSignalWeight(t *testing.T) {
@@ -120,7 +121,7 @@ func TestDecodeRecsRejects(t *testing.T) {
 func TestItemsCodec(t *testing.T) {
 	p := als.DefaultParams()
 	p.Factors, p.Iterations, p.Threads = 4, 2, 1
-	m := als.NewCSR(3, 4, []als.Entry{{Row: 0, Col: 0, Value: 2}, {Row: 0, Col: 1, Value: 1}, {Row: 1, Col: 2, Value: 3}, {Row: 2, Col: 3, Value: 1}, {Row: 2, Col: 0, Value: -1}})
+	m := feedback.NewCSR(3, 4, []feedback.Entry{{Row: 0, Col: 0, Value: 2}, {Row: 0, Col: 1, Value: 1}, {Row: 1, Col: 2, Value: 3}, {Row: 2, Col: 3, Value: 1}, {Row: 2, Col: 0, Value: -1}})
 	model, err := als.Train(t.Context(), m, p, nil)
 	if err != nil {
 		t.Fatalf("train: %v", err)

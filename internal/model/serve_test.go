@@ -7,12 +7,13 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 )
 
 // synthetic builds a published version of items random item factors, with
 // song ids 1000+i, under weighting w.
-func synthetic(tb testing.TB, items, factors int, w als.Weighting) *model.Published {
+func synthetic(tb testing.TB, items, factors int, w feedback.Weighting) *model.Published {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	f := make([]float32, items*factors)
@@ -22,7 +23,7 @@ func synthetic(tb testing.TB, items, factors int, w als.Weighting) *model.Publis
 	p := als.DefaultParams()
 	p.Factors, p.Weighting = factors, w
 	var iw []float32
-	if w == als.WeightBM25 {
+	if w == feedback.WeightBM25 {
 		iw = make([]float32, items+1)
 		for i := range iw {
 			iw[i] = 1 + rng.Float32()
@@ -48,7 +49,7 @@ func reactions(n int, seed uint64, items int) []setlist.Reaction {
 }
 
 func TestFoldInExplainedMatchesALS(t *testing.T) {
-	for _, w := range []als.Weighting{als.WeightRaw, als.WeightLog, als.WeightBM25} {
+	for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightLog, feedback.WeightBM25} {
 		p := synthetic(t, 300, 8, w)
 		for seed := range uint64(5) {
 			rs := reactions(20, seed, 300)
@@ -93,7 +94,7 @@ func TestFoldInExplainedMatchesALS(t *testing.T) {
 }
 
 func TestFoldInExplainedNoSignal(t *testing.T) {
-	p := synthetic(t, 50, 4, als.WeightRaw)
+	p := synthetic(t, 50, 4, feedback.WeightRaw)
 	for _, rs := range [][]setlist.Reaction{
 		nil,
 		{{Song: 1001, Kind: setlist.Dislike, Weight: 1}},
@@ -106,7 +107,7 @@ func TestFoldInExplainedNoSignal(t *testing.T) {
 }
 
 func TestSimilar(t *testing.T) {
-	p := synthetic(t, 100, 8, als.WeightRaw)
+	p := synthetic(t, 100, 8, feedback.WeightRaw)
 	got, ok := p.Similar(1005, 5)
 	if !ok || len(got) != 5 {
 		t.Fatalf("Similar = %v, %v", got, ok)
@@ -122,7 +123,7 @@ func TestSimilar(t *testing.T) {
 // BenchmarkFoldInExplained is the in-memory part of serve's fold-in at the
 // production shape: 10k items, 64 factors, 200 reactions, top 5 explained.
 func BenchmarkFoldInExplained(b *testing.B) {
-	p := synthetic(b, 10000, 64, als.WeightBM25)
+	p := synthetic(b, 10000, 64, feedback.WeightBM25)
 	rs := reactions(200, 1, 10000)
 	var sum model.FoldInTimings
 	for b.Loop() {

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // Signal accumulates one user's reactions on one song. It is the single
@@ -29,7 +29,7 @@ func (a *Signal) Add(kind setlist.ReactionKind, weight float32) {
 	}
 }
 
-// Weight is the raw ALS weight (als.Entry.Value) under s: a dislike overrides
+// Weight is the raw ALS weight (feedback.Entry.Value) under s: a dislike overrides
 // everything and yields −DislikeWeight; otherwise plays plus LikeWeight per
 // like. ok is false when the reactions carry no signal (only zero plays).
 func (a Signal) Weight(s Scheme) (w float32, ok bool) {
@@ -56,7 +56,7 @@ type Training struct {
 	Songs []setlist.SongID
 	// Entries holds one entry per (user, song) with a signal, its Value the
 	// raw weight under the scheme the snapshot was loaded with.
-	Entries []als.Entry
+	Entries []feedback.Entry
 	// Reactions is the number of reaction rows read.
 	Reactions int64
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/modelstore/redistest"
@@ -24,7 +25,7 @@ func loadable(t *testing.T, users, salt int) modelstore.Release {
 	t.Helper()
 	r := release(users, salt)
 	p := als.DefaultParams()
-	p.Factors, p.Weighting = 2, als.WeightRaw
+	p.Factors, p.Weighting = 2, feedback.WeightRaw
 	side := (&als.Model{Params: p, Items: 3, Factors: 2, ItemFactors: []float32{1, 0, 0, 1, 1, float32(salt)}}).ItemSide()
 	items, err := model.EncodeItems(model.NewCatalog([]setlist.SongID{10, 20, 30}), side)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/store"
@@ -28,7 +29,7 @@ func TestReaderLoadAndUserState(t *testing.T) {
 		}
 		const v = modelstore.Version(7)
 		p := als.DefaultParams()
-		p.Factors, p.Weighting = 2, als.WeightRaw
+		p.Factors, p.Weighting = 2, feedback.WeightRaw
 		side := (&als.Model{Params: p, Items: 3, Factors: 2, ItemFactors: []float32{1, 0, 0, 1, 1, 1}}).ItemSide()
 		items, err := model.EncodeItems(model.NewCatalog([]setlist.SongID{10, 20, 30}), side)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 )
 
@@ -109,7 +110,7 @@ type Overrides struct {
 	Iterations     *int
 	Regularization *float64
 	Alpha          *float64
-	Weighting      *als.Weighting
+	Weighting      *feedback.Weighting
 }
 
 func (o Overrides) apply(p als.Params) als.Params {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/artifact"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 )
 
@@ -18,7 +18,7 @@ import (
 // row for all three (evaluation, lists, the Redis item model), so what is
 // evaluated is what is served. It has no warm start (training is one
 // closed form) and no stage-only mode.
-func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, test *als.CSR) error {
+func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, test *feedback.CSR) error {
 	cfg := r.cfg
 	if err := ease.CheckFits(m.Cols, cfg.MemoryLimit); err != nil {
 		return fmt.Errorf("%w: %w", setlist.ErrInvalid, err)
@@ -31,7 +31,7 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	if keep == 0 {
 		keep = ease.DefaultPrune
 	}
-	var metrics, baseline als.Metrics
+	var metrics, baseline feedback.Metrics
 	if err := r.phase("eval", func() error {
 		em, err := r.trainEASE(ctx, "train EASE (holdout)", train, p)
 		if err != nil {
@@ -41,7 +41,7 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 		if metrics, err = em.Prune(keep, cfg.Threads).Evaluate(ctx, train, test, evalK, cfg.Threads); err != nil {
 			return err
 		}
-		baseline = als.PopularityBaseline(train, test, evalK)
+		baseline = feedback.PopularityBaseline(train, test, evalK)
 		return nil
 	}); err != nil {
 		return err
@@ -61,7 +61,7 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	}); err != nil {
 		return err
 	}
-	var lists [][]als.Scored
+	var lists [][]feedback.Scored
 	if err := r.phase("topk", func() (err error) {
 		bar := r.deps.Progress("top-K", int64(m.Rows))
 		defer ended(bar, &err)
@@ -117,7 +117,7 @@ func (r *run) easeParams(ctx context.Context) (ease.Params, error) {
 }
 
 // trainEASE fits p on m with a progress bar over the inverse's pivots.
-func (r *run) trainEASE(ctx context.Context, label string, m *als.CSR, p ease.Params) (_ *ease.Model, err error) {
+func (r *run) trainEASE(ctx context.Context, label string, m *feedback.CSR, p ease.Params) (_ *ease.Model, err error) {
 	bar := r.deps.Progress(label, int64(m.Cols))
 	defer ended(bar, &err)
 	model, st, err := ease.Train(ctx, m, p, ease.Options{MemoryLimit: r.cfg.MemoryLimit, Progress: func(phase string, done, total int) {

@@ -10,6 +10,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 )
 
@@ -81,7 +82,7 @@ func familyReserve(budget, perTrial time.Duration) time.Duration {
 // left of it (familyReserve): an EASE trial starts only when its predicted
 // end (the last trial's measured time, at first the flop estimate) is
 // within the budget, except the first, whose cost was reserved.
-func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Params) (string, *ease.Params, error) {
+func (r *run) chooseFamily(ctx context.Context, train *feedback.CSR, alsBest als.Params) (string, *ease.Params, error) {
 	cfg := r.cfg
 	fc := &FamilyChoice{Chosen: model.FamilyALS, Incumbent: r.lastFamily(ctx)}
 	r.res.Params.Choice = fc
@@ -102,7 +103,7 @@ func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Para
 	}
 	var choice *ease.Params
 	err := r.phase("family", func() error {
-		fit, valid := als.SplitHoldout(train, 0.15, cfg.Seed)
+		fit, valid := feedback.SplitHoldout(train, 0.15, cfg.Seed)
 		am, err := als.Train(ctx, fit, alsBest, nil)
 		if err != nil {
 			return err
@@ -153,7 +154,7 @@ func (r *run) chooseFamily(ctx context.Context, train *als.CSR, alsBest als.Para
 			}
 			trials++
 		}
-		for _, w := range []als.Weighting{als.WeightRaw, als.WeightBM25} {
+		for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightBM25} {
 			if choice == nil || !left() {
 				break
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/artifact"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -71,7 +72,7 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 	if cfg.Force {
 		res.Gate = GateDecision{Publish: true, Forced: true, Reason: "imported with --force: not evaluated"}
 	} else {
-		var metrics, baseline als.Metrics
+		var metrics, baseline feedback.Metrics
 		err = r.phase("eval", func() error {
 			var err error
 			metrics, baseline, err = evaluateFoldIn(ctx, side, m, cfg)
@@ -100,7 +101,7 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 	if err != nil {
 		return err
 	}
-	var lists [][]als.Scored
+	var lists [][]feedback.Scored
 	err = r.phase("topk", func() error {
 		var err error
 		lists, err = a.Lists(ctx, cfg.Threads)
@@ -150,7 +151,7 @@ func more(n int) string {
 
 // modelMatrix maps the snapshot's reactions into the imported model's rows
 // and columns; reactions of users or songs the model lacks are dropped.
-func modelMatrix(tr *model.Training, users []setlist.UserID, songs []setlist.SongID) *als.CSR {
+func modelMatrix(tr *model.Training, users []setlist.UserID, songs []setlist.SongID) *feedback.CSR {
 	row := make(map[setlist.UserID]int32, len(users))
 	for i, u := range users {
 		row[u] = int32(i)
@@ -173,20 +174,20 @@ func modelMatrix(tr *model.Training, users []setlist.UserID, songs []setlist.Son
 			songCol[i] = c
 		}
 	}
-	entries := make([]als.Entry, 0, len(tr.Entries))
+	entries := make([]feedback.Entry, 0, len(tr.Entries))
 	for _, e := range tr.Entries {
 		if r, c := userRow[e.Row], songCol[e.Col]; r >= 0 && c >= 0 {
-			entries = append(entries, als.Entry{Row: r, Col: c, Value: e.Value})
+			entries = append(entries, feedback.Entry{Row: r, Col: c, Value: e.Value})
 		}
 	}
-	return als.NewCSR(len(users), len(songs), entries)
+	return feedback.NewCSR(len(users), len(songs), entries)
 }
 
 // evaluateFoldIn measures item factors trained elsewhere on a holdout: each
 // evaluated user's vector is folded in from their training split (as serve
 // folds in a new user) and ranked against their held-out songs.
-func evaluateFoldIn(ctx context.Context, side *als.ItemSide, m *als.CSR, cfg Config) (als.Metrics, als.Metrics, error) {
-	train, test := als.SplitHoldout(m, cfg.HoldoutFraction, cfg.Seed)
+func evaluateFoldIn(ctx context.Context, side *als.ItemSide, m *feedback.CSR, cfg Config) (feedback.Metrics, feedback.Metrics, error) {
+	train, test := feedback.SplitHoldout(m, cfg.HoldoutFraction, cfg.Seed)
 	if cfg.EvalUsers > 0 {
 		test = sampleRows(test, cfg.EvalUsers, cfg.Seed)
 	}
@@ -197,18 +198,18 @@ func evaluateFoldIn(ctx context.Context, side *als.ItemSide, m *als.CSR, cfg Con
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return als.Metrics{}, als.Metrics{}, err
+			return feedback.Metrics{}, feedback.Metrics{}, err
 		}
 		cols, vals := train.Row(u)
 		v, err := side.FoldIn(cols, vals)
 		if err != nil {
-			return als.Metrics{}, als.Metrics{}, fmt.Errorf("fold in user row %d: %w", u, err)
+			return feedback.Metrics{}, feedback.Metrics{}, fmt.Errorf("fold in user row %d: %w", u, err)
 		}
 		copy(users[u*k:], v)
 	}
 	metrics, err := als.Evaluate(ctx, users, side, train, test, evalK, cfg.Threads)
 	if err != nil {
-		return als.Metrics{}, als.Metrics{}, err
+		return feedback.Metrics{}, feedback.Metrics{}, err
 	}
-	return metrics, als.PopularityBaseline(train, test, evalK), nil
+	return metrics, feedback.PopularityBaseline(train, test, evalK), nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/artifact"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/registry"
@@ -366,7 +367,7 @@ func (r *run) execute(ctx context.Context) error {
 }
 
 // load reads the snapshot and builds the user × song matrix.
-func (r *run) load(ctx context.Context) (*model.Training, *als.CSR, error) {
+func (r *run) load(ctx context.Context) (*model.Training, *feedback.CSR, error) {
 	res := r.res
 	tr, err := r.snapshot(ctx)
 	if err != nil {
@@ -376,7 +377,7 @@ func (r *run) load(ctx context.Context) (*model.Training, *als.CSR, error) {
 	if len(tr.Users) == 0 || len(tr.Songs) == 0 {
 		return nil, nil, fmt.Errorf("no reactions to train on: import some first")
 	}
-	m := als.NewCSR(len(tr.Users), len(tr.Songs), tr.Entries)
+	m := feedback.NewCSR(len(tr.Users), len(tr.Songs), tr.Entries)
 	tr.Entries = nil // the CSR holds the data now; let the GC have 12 bytes an entry back
 	res.Counts.NNZ = m.NNZ()
 	return tr, m, nil
@@ -400,9 +401,9 @@ func (r *run) snapshot(ctx context.Context) (*model.Training, error) {
 }
 
 // split holds out a share of each user's positives for evaluation.
-func (r *run) split(m *als.CSR) (train, test *als.CSR) {
+func (r *run) split(m *feedback.CSR) (train, test *feedback.CSR) {
 	_ = r.phase("split", func() error {
-		train, test = als.SplitHoldout(m, r.cfg.HoldoutFraction, r.cfg.Seed)
+		train, test = feedback.SplitHoldout(m, r.cfg.HoldoutFraction, r.cfg.Seed)
 		if r.cfg.EvalUsers > 0 {
 			test = sampleRows(test, r.cfg.EvalUsers, r.cfg.Seed)
 		}
@@ -416,7 +417,7 @@ func (r *run) split(m *als.CSR) (train, test *als.CSR) {
 // the run to start from (baseParams), the search when asked for (tune),
 // the explicit overrides, and last the run settings (threads, seed), which
 // are the run's and never inherited.
-func (r *run) params(ctx context.Context, m, train *als.CSR) (als.Params, error) {
+func (r *run) params(ctx context.Context, m, train *feedback.CSR) (als.Params, error) {
 	cfg, res := r.cfg, r.res
 	params, err := r.baseParams(ctx, m)
 	if err != nil {
@@ -443,7 +444,7 @@ func (r *run) params(ctx context.Context, m, train *als.CSR) (als.Params, error)
 // would train without tuning (the last published or tuned parameters, else
 // the defaults). It returns the search's pick, the incumbent when no
 // challenger beat it by more than the noise.
-func (r *run) tune(ctx context.Context, train *als.CSR, incumbent als.Params) (als.Params, error) {
+func (r *run) tune(ctx context.Context, train *feedback.CSR, incumbent als.Params) (als.Params, error) {
 	cfg, res := r.cfg, r.res
 	var params als.Params
 	err := r.phase("tune", func() (err error) {
@@ -484,7 +485,7 @@ func (r *run) tune(ctx context.Context, train *als.CSR, incumbent als.Params) (a
 
 // evaluate fits params on the training split and scores the holdout
 // against popularity; the holdout model is the full fit's warm start.
-func (r *run) evaluate(ctx context.Context, train, test *als.CSR, params als.Params) (metrics, baseline als.Metrics, em *als.Model, err error) {
+func (r *run) evaluate(ctx context.Context, train, test *feedback.CSR, params als.Params) (metrics, baseline feedback.Metrics, em *als.Model, err error) {
 	err = r.phase("eval", func() error {
 		var err error
 		em, err = r.train(ctx, "train (holdout)", train, params, nil)
@@ -495,11 +496,11 @@ func (r *run) evaluate(ctx context.Context, train, test *als.CSR, params als.Par
 		if err != nil {
 			return err
 		}
-		baseline = als.PopularityBaseline(train, test, evalK)
+		baseline = feedback.PopularityBaseline(train, test, evalK)
 		return nil
 	})
 	if err != nil {
-		return als.Metrics{}, als.Metrics{}, nil, err
+		return feedback.Metrics{}, feedback.Metrics{}, nil, err
 	}
 	r.res.Counts.EvalUsers = metrics.Users
 	r.res.Metrics = metricsMap(metrics, baseline)
@@ -510,7 +511,7 @@ func (r *run) evaluate(ctx context.Context, train, test *als.CSR, params als.Par
 
 // fit trains the published model on all data: a few iterations warm from
 // the holdout model em, or a cold fit with Config.ColdStart.
-func (r *run) fit(ctx context.Context, m *als.CSR, params als.Params, em *als.Model) (*als.Model, error) {
+func (r *run) fit(ctx context.Context, m *feedback.CSR, params als.Params, em *als.Model) (*als.Model, error) {
 	var full *als.Model
 	err := r.phase("train", func() error {
 		var err error
@@ -529,8 +530,8 @@ func (r *run) fit(ctx context.Context, m *als.CSR, params als.Params, em *als.Mo
 
 // topK computes every user's list, except in a stage-only run, where the
 // precompute shards fold every user in.
-func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *als.CSR) ([][]als.Scored, error) {
-	var lists [][]als.Scored
+func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *feedback.CSR) ([][]feedback.Scored, error) {
+	var lists [][]feedback.Scored
 	err := r.phase("topk", func() (err error) {
 		if r.cfg.StageOnly {
 			return nil
@@ -547,7 +548,7 @@ func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *
 }
 
 // gate applies the quality gate: a *RejectedError when it refuses.
-func (r *run) gate(ctx context.Context, metrics, baseline als.Metrics) error {
+func (r *run) gate(ctx context.Context, metrics, baseline feedback.Metrics) error {
 	res := r.res
 	res.Gate = Gate(r.gateInput(ctx, metrics, baseline))
 	if !res.Gate.Publish {
@@ -564,7 +565,7 @@ func (r *run) gate(ctx context.Context, metrics, baseline als.Metrics) error {
 }
 
 // artifact gathers what the version's artifact holds; publish stores it.
-func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.ItemSide, popular []model.Rec, userFactors []float32, m *als.CSR) func() (*artifact.Artifact, error) {
+func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.ItemSide, popular []model.Rec, userFactors []float32, m *feedback.CSR) func() (*artifact.Artifact, error) {
 	return func() (*artifact.Artifact, error) {
 		meta := model.Meta{
 			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: r.res.Params.ALS,
@@ -576,7 +577,7 @@ func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.Ite
 
 // train fits params on m, from init's factors when init is not nil, with a
 // progress bar over iterations.
-func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params, init *als.Model) (_ *als.Model, err error) {
+func (r *run) train(ctx context.Context, label string, m *feedback.CSR, p als.Params, init *als.Model) (_ *als.Model, err error) {
 	bar := r.deps.Progress(label, int64(p.Iterations))
 	defer ended(bar, &err)
 	return als.TrainFrom(ctx, m, p, init, func(s als.IterationStats) {
@@ -593,7 +594,7 @@ func (r *run) train(ctx context.Context, label string, m *als.CSR, p als.Params,
 // else the last published run's (what is known to work on this data), else
 // the defaults scaled to m. The search's summary comes along, so the run
 // still names the trials behind its parameters.
-func (r *run) baseParams(ctx context.Context, m *als.CSR) (als.Params, error) {
+func (r *run) baseParams(ctx context.Context, m *feedback.CSR) (als.Params, error) {
 	r.res.Params.Source = "default"
 	last, source, err := r.startRun(ctx)
 	if errors.Is(err, setlist.ErrNotFound) {
@@ -672,7 +673,7 @@ func (r *run) tuneProgress(cfg Config) (Bar, func(als.Trial)) {
 	}
 }
 
-func (r *run) gateInput(ctx context.Context, m, base als.Metrics) GateInput {
+func (r *run) gateInput(ctx context.Context, m, base feedback.Metrics) GateInput {
 	in := GateInput{NDCG: m.NDCG, BaselineNDCG: base.NDCG, EvalUsers: m.Users, MaxRegression: r.cfg.MaxRegression, Force: r.cfg.Force}
 	if r.deps.Registry == nil {
 		return in
@@ -691,7 +692,7 @@ func (r *run) gateInput(ctx context.Context, m, base als.Metrics) GateInput {
 // publish stores the version's artifact (durable first: only then may
 // readers switch to it), then writes its keys and switches the pointer, or
 // stages it.
-func (r *run) publish(ctx context.Context, build func() (*artifact.Artifact, error), lists [][]als.Scored) (err error) {
+func (r *run) publish(ctx context.Context, build func() (*artifact.Artifact, error), lists [][]feedback.Scored) (err error) {
 	a, err := build()
 	if err != nil {
 		return err
@@ -812,7 +813,7 @@ func (r *run) record(ctx context.Context) error {
 }
 
 // metricsMap flattens the evaluation into the registry's and meta's metrics.
-func metricsMap(m, base als.Metrics) map[string]float64 {
+func metricsMap(m, base feedback.Metrics) map[string]float64 {
 	return map[string]float64{
 		"ndcg_at_5":               m.NDCG,
 		"precision_at_5":          m.Precision,
@@ -830,7 +831,7 @@ func metricsMap(m, base als.Metrics) map[string]float64 {
 
 // popularItems ranks items by the number of users with a positive entry
 // (ties by lower index) and returns the first n, scored by that count.
-func popularItems(m *als.CSR, n int) []als.Scored {
+func popularItems(m *feedback.CSR, n int) []feedback.Scored {
 	counts := make([]int32, m.Cols)
 	for p, c := range m.Indices {
 		if m.Data[p] > 0 {
@@ -850,16 +851,16 @@ func popularItems(m *als.CSR, n int) []als.Scored {
 		return cmp.Compare(a, b)
 	})
 	items = items[:min(n, len(items))]
-	out := make([]als.Scored, len(items))
+	out := make([]feedback.Scored, len(items))
 	for i, it := range items {
-		out[i] = als.Scored{Item: it, Score: float32(counts[it])}
+		out[i] = feedback.Scored{Item: it, Score: float32(counts[it])}
 	}
 	return out
 }
 
 // sampleRows keeps the test entries of n seeded-random users with test
 // entries and empties the other rows, so evaluation costs n users' scoring.
-func sampleRows(test *als.CSR, n int, seed int64) *als.CSR {
+func sampleRows(test *feedback.CSR, n int, seed int64) *feedback.CSR {
 	var withTest []int
 	for u := 0; u < test.Rows; u++ {
 		if test.Indptr[u+1] > test.Indptr[u] {
@@ -872,12 +873,12 @@ func sampleRows(test *als.CSR, n int, seed int64) *als.CSR {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5e7115))
 	rng.Shuffle(len(withTest), func(i, j int) { withTest[i], withTest[j] = withTest[j], withTest[i] })
 	keep := withTest[:n]
-	var entries []als.Entry
+	var entries []feedback.Entry
 	for _, u := range keep {
 		cols, vals := test.Row(u)
 		for i, c := range cols {
-			entries = append(entries, als.Entry{Row: int32(u), Col: c, Value: vals[i]})
+			entries = append(entries, feedback.Entry{Row: int32(u), Col: c, Value: vals[i]})
 		}
 	}
-	return als.NewCSR(test.Rows, test.Cols, entries)
+	return feedback.NewCSR(test.Rows, test.Cols, entries)
 }

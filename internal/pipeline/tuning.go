@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -55,7 +56,7 @@ func TrialRecords(run int64, tr *als.TuneResult) ([]store.TuningTrial, error) {
 
 // trialMetrics names a trial's validation metrics as metricsMap names a
 // run's, at the trial's K.
-func trialMetrics(m als.Metrics) map[string]float64 {
+func trialMetrics(m feedback.Metrics) map[string]float64 {
 	k := m.K
 	if k == 0 {
 		k = evalK

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -110,7 +110,7 @@ func loadSnapshot(ctx context.Context, tx pgx.Tx, scheme model.Scheme, progress 
 	if est > 0 {
 		// reltuples counts rows, and entries ≤ rows: one allocation instead
 		// of doubling through a slice of tens of millions of entries.
-		t.Entries = make([]als.Entry, 0, est+est/32+1024)
+		t.Entries = make([]feedback.Entry, 0, est+est/32+1024)
 	}
 	rows, err := tx.Query(ctx, `SELECT user_id, song_id, kind, weight FROM reactions ORDER BY user_id, song_id`)
 	if err != nil {
@@ -138,7 +138,7 @@ func loadSnapshot(ctx context.Context, tx pgx.Tx, scheme model.Scheme, progress 
 				return fmt.Errorf("reaction on song %d not in the song list of the same snapshot", cur.song)
 			}
 			if w, ok := sig.Weight(scheme); ok {
-				t.Entries = append(t.Entries, als.Entry{Row: int32(userPos), Col: item, Value: w})
+				t.Entries = append(t.Entries, feedback.Entry{Row: int32(userPos), Col: item, Value: w})
 			}
 			return nil
 		}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
@@ -83,7 +83,7 @@ func TestLoadTraining(t *testing.T) {
 	if want := []setlist.SongID{ids["s1"], ids["s2"], ids["s3"]}; !slices.Equal(tr.Songs, want) {
 		t.Errorf("Songs = %v, want %v (unplayed has no reaction)", tr.Songs, want)
 	}
-	want := []als.Entry{
+	want := []feedback.Entry{
 		{Row: 0, Col: 0, Value: 7},
 		{Row: 0, Col: 1, Value: -1},
 		{Row: 1, Col: 1, Value: -1},
@@ -145,7 +145,7 @@ func TestLoadTrainingSparseSongIDs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadTraining: %v", err)
 	}
-	want := []als.Entry{{Row: 0, Col: 0, Value: 1}, {Row: 0, Col: 1, Value: 2}}
+	want := []feedback.Entry{{Row: 0, Col: 0, Value: 1}, {Row: 0, Col: 1, Value: 2}}
 	if !slices.Equal(tr.Entries, want) {
 		t.Errorf("Entries = %v, want %v", tr.Entries, want)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -63,7 +63,7 @@ func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress st
 		}); err != nil {
 			return fmt.Errorf("list songs: %w", err)
 		}
-		t.Entries = make([]als.Entry, 0, estimate)
+		t.Entries = make([]feedback.Entry, 0, estimate)
 		var (
 			curUser, curSong int64
 			sig              model.Signal
@@ -79,7 +79,7 @@ func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress st
 				return fmt.Errorf("reaction on song %d not in the song list of the same snapshot", curSong)
 			}
 			if w, ok := sig.Weight(scheme); ok {
-				t.Entries = append(t.Entries, als.Entry{Row: row, Col: col, Value: w})
+				t.Entries = append(t.Entries, feedback.Entry{Row: row, Col: col, Value: w})
 			}
 			return nil
 		}

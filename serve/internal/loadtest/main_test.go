@@ -8,6 +8,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/modelstore/redistest"
@@ -20,15 +21,15 @@ import (
 // used to read and crash on.
 func TestLoadModelEitherFamily(t *testing.T) {
 	const users, songs = 40, 12
-	var entries []als.Entry
+	var entries []feedback.Entry
 	for u := range users {
 		for s := range songs {
 			if (u*7+s*3)%5 < 2 {
-				entries = append(entries, als.Entry{Row: int32(u), Col: int32(s), Value: float32(1 + (u+s)%3)})
+				entries = append(entries, feedback.Entry{Row: int32(u), Col: int32(s), Value: float32(1 + (u+s)%3)})
 			}
 		}
 	}
-	m := als.NewCSR(users, songs, entries)
+	m := feedback.NewCSR(users, songs, entries)
 	ctx := context.Background()
 	ids := make([]setlist.SongID, songs)
 	for i := range ids {

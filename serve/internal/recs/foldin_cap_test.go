@@ -12,6 +12,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/internal/store"
@@ -76,14 +77,14 @@ func BenchmarkFoldInCap(b *testing.B) {
 	slices.Sort(songs)
 	catalog := model.NewCatalog(songs)
 	scheme := model.DefaultScheme()
-	var entries []als.Entry
+	var entries []feedback.Entry
 	for i, u := range users {
 		cols, vals := catalog.Row(scheme, histories[u])
 		for j, c := range cols {
-			entries = append(entries, als.Entry{Row: int32(i), Col: c, Value: vals[j]})
+			entries = append(entries, feedback.Entry{Row: int32(i), Col: c, Value: vals[j]})
 		}
 	}
-	m := als.NewCSR(len(users), len(songs), entries)
+	m := feedback.NewCSR(len(users), len(songs), entries)
 	params := als.DefaultParamsFor(m)
 	trained, err := als.Train(ctx, m, params, nil)
 	if err != nil {

@@ -1,40 +1,31 @@
-package als
+package feedback
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"sync/atomic"
+
+	"github.com/setlist/setlist/internal/parallel"
 )
 
-// This file exposes the pieces another model family (internal/ease) shares
-// with ALS, so that family has no second weighting, top-N or evaluation:
-// the confidence formula, the threshold-filtered top-K over a dense score
-// row, and the holdout metrics.
-
-// ItemWeightsFor is the per-item data Weights needs for p's weighting (idf
-// and the mean row length for bm25; nil otherwise), computed on m as
-// training computes it.
-func ItemWeightsFor(m *CSR, p Params) []float32 { return itemWeightsFor(m, p) }
+// What a model family that scores users by dense rows (EASE) needs besides
+// ALS's own paths: the weighting without α, the threshold-filtered top-K
+// over a dense score row, and the holdout metrics over such rows.
 
 // Weights writes f(|w|) for each entry of one row into out (len(vals)):
-// the weighting of p (raw, log or bm25, exactly as ALS's confidence uses
+// the weighting of w (raw, log or bm25, exactly as ALS's confidence uses
 // it, without α) for positive entries and 0 for dislikes, which carry no
 // preference. cols must be the row's item indexes (bm25 reads their idf).
-func Weights(p Params, itemWeights []float32, cols []int32, vals []float32, out []float32) {
-	q := p
-	q.Alpha = 1
+func Weights(w Weighing, itemWeights []float32, cols []int32, vals []float32, out []float32) {
 	cp := make([]float32, len(vals))
-	weighRow(q, itemWeights, cols, vals, out[:len(vals)], cp)
+	Confidence(w, 1, itemWeights, cols, vals, out[:len(vals)], cp)
 	for j, v := range vals {
 		if !(v > 0) {
 			out[j] = 0
 		}
 	}
 }
-
-// Axpy is y += alpha·x with the package's vector kernel.
-func Axpy(alpha float32, x, y []float32) { axpy(alpha, x[:len(y)], y) }
 
 // TopNRow returns up to n items of a dense score row (item i scores
 // scores[i]) by descending score, ties to the lower index, never an item of
@@ -45,10 +36,10 @@ func TopNRow(scores []float32, n int, exclude []int32) []Scored {
 	}
 	ex := slices.Clone(exclude)
 	slices.Sort(ex)
-	t := newTopK(min(n, len(scores)))
+	t := NewTopK(min(n, len(scores)))
 	cur := 0
-	pushRow(scores, 0, t, ex, &cur)
-	return t.sorted()
+	PushRow(scores, 0, t, ex, &cur)
+	return t.Sorted()
 }
 
 // ScoreFill writes user u's dense score row (one score per item) into dst;
@@ -63,7 +54,7 @@ type ScoreFill func(worker, u int, dst []float32)
 // users). Cancelling ctx returns ctx.Err().
 func TopNDense(ctx context.Context, users int, only []int32, items, n int, exclude *CSR, threads int, fill ScoreFill, emit func(u int, top []Scored)) error {
 	if exclude != nil {
-		if err := exclude.validate(); err != nil {
+		if err := exclude.Validate(); err != nil {
 			return fmt.Errorf("top-n: exclude: %w", err)
 		}
 	}
@@ -75,15 +66,15 @@ func TopNDense(ctx context.Context, users int, only []int32, items, n int, exclu
 	if users <= 0 || n <= 0 {
 		return nil
 	}
-	nt := resolveThreads(threads)
+	nt := parallel.Threads(threads)
 	rows := make([][]float32, nt)
-	heaps := make([]*topK, nt)
+	heaps := make([]*TopK, nt)
 	for w := range rows {
 		rows[w] = make([]float32, items)
-		heaps[w] = newTopK(min(n, items))
+		heaps[w] = NewTopK(min(n, items))
 	}
 	var cancelled atomic.Bool
-	parallelChunks(users, 16, nt, func(w, lo, hi int) {
+	parallel.Chunks(users, 16, nt, func(w, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if cancelled.Load() || ctx.Err() != nil {
 				cancelled.Store(true)
@@ -97,10 +88,10 @@ func TopNDense(ctx context.Context, users int, only []int32, items, n int, exclu
 				ex, _ = exclude.Row(u)
 			}
 			t := heaps[w]
-			t.reset()
+			t.Reset()
 			cur := 0
-			pushRow(rows[w], 0, t, ex, &cur)
-			emit(u, t.sorted())
+			PushRow(rows[w], 0, t, ex, &cur)
+			emit(u, t.Sorted())
 		}
 	})
 	if cancelled.Load() {
@@ -117,10 +108,10 @@ func EvaluateDense(ctx context.Context, items int, fill ScoreFill, train, test *
 	if k <= 0 {
 		return Metrics{}, fmt.Errorf("evaluate: k must be ≥ 1, got %d", k)
 	}
-	if err := checkEvalShapes(train, test, items); err != nil {
+	if err := CheckShapes(train, test, items); err != nil {
 		return Metrics{}, fmt.Errorf("evaluate: %w", err)
 	}
-	tests := positiveRows(test)
+	tests := PositiveRows(test)
 	recs := make([][]int32, train.Rows)
 	only := make([]int32, 0)
 	for u, ti := range tests {
@@ -135,46 +126,5 @@ func EvaluateDense(ctx context.Context, items int, fill ScoreFill, train, test *
 	}); err != nil {
 		return Metrics{}, fmt.Errorf("evaluate: %w", err)
 	}
-	return summarize(recs, tests, k, items), nil
-}
-
-// InvertSPD returns the inverse of the symmetric positive definite k×k
-// matrix a (row-major, not modified) by the package's Cholesky factor and
-// k solves.
-func InvertSPD(a []float64, k int) ([]float64, error) {
-	l := slices.Clone(a[:k*k])
-	if err := cholesky(l, k); err != nil {
-		return nil, err
-	}
-	out := make([]float64, k*k)
-	b := make([]float64, k)
-	for c := 0; c < k; c++ {
-		clear(b)
-		b[c] = 1
-		choleskySolve(l, k, b)
-		for r, v := range b {
-			out[r*k+c] = v
-		}
-	}
-	return out, nil
-}
-
-// ResolveThreads is the worker count threads asks for (0: GOMAXPROCS).
-func ResolveThreads(threads int) int { return resolveThreads(threads) }
-
-// ParallelChunks runs fn over [0,n) in chunks handed out dynamically (see
-// parallelChunks); results must not depend on which worker runs a chunk.
-func ParallelChunks(n, chunk, threads int, fn func(worker, lo, hi int)) {
-	parallelChunks(n, chunk, threads, fn)
-}
-
-// BalancedBounds splits rows into ranges of about equal work (see
-// balancedBounds), for ParallelRanges.
-func BalancedBounds(indptr []int64, perRow int64, pieces, align int) []int {
-	return balancedBounds(indptr, perRow, pieces, align)
-}
-
-// ParallelRanges runs fn over [bounds[i], bounds[i+1]) dynamically.
-func ParallelRanges(bounds []int, threads int, fn func(worker, lo, hi int)) {
-	parallelRanges(bounds, threads, fn)
+	return Summarize(recs, tests, k, items), nil
 }

@@ -1,4 +1,4 @@
-package als
+package feedback
 
 import (
 	"fmt"
@@ -133,9 +133,9 @@ func (m *CSR) Transpose() *CSR {
 	return t
 }
 
-// validate checks structural invariants of a caller-built matrix so the
+// Validate checks structural invariants of a caller-built matrix so the
 // solvers can index without bounds surprises.
-func (m *CSR) validate() error {
+func (m *CSR) Validate() error {
 	if m == nil {
 		return fmt.Errorf("matrix is nil")
 	}

@@ -1,7 +1,6 @@
-package als
+package feedback
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -78,7 +77,7 @@ func SplitHoldout(m *CSR, fraction float64, seed int64) (train, test *CSR) {
 	return NewCSR(m.Rows, m.Cols, trainE), NewCSR(m.Rows, m.Cols, testE)
 }
 
-// userMetrics accumulates one user's contribution; rec is best first and
+// metricSums accumulates one user's contribution; rec is best first and
 // test sorted.
 type metricSums struct {
 	users                                  int
@@ -135,42 +134,9 @@ func (s *metricSums) metrics(k, catalogue int, recommended []bool) Metrics {
 	return m
 }
 
-// Evaluate ranks the whole catalogue minus each user's train items and
-// scores the top k against the user's positive test items. train and test
-// must have userFactors' row count and the item side's column count.
-func Evaluate(ctx context.Context, userFactors []float32, s *ItemSide, train, test *CSR, k int, threads int) (Metrics, error) {
-	if k <= 0 {
-		return Metrics{}, fmt.Errorf("evaluate: k must be ≥ 1, got %d", k)
-	}
-	if err := checkEvalShapes(train, test, s.Items); err != nil {
-		return Metrics{}, fmt.Errorf("evaluate: %w", err)
-	}
-	if s.Factors <= 0 || len(userFactors) != train.Rows*s.Factors {
-		return Metrics{}, fmt.Errorf("evaluate: %d user factors do not match %d users × %d factors", len(userFactors), train.Rows, s.Factors)
-	}
-	tests := positiveRows(test)
-	recs := make([][]int32, train.Rows)
-	// Only users with test items are scored: a sampled test set (the
-	// pipeline's --eval-users) then costs its sample, not every user.
-	only := make([]int32, 0)
-	for u, ti := range tests {
-		if len(ti) > 0 {
-			only = append(only, int32(u))
-		}
-	}
-	if err := scoreAll(ctx, userFactors, train.Rows, only, s, k, train, threads, func(u int, t *topK) {
-		for _, sc := range t.sorted() {
-			recs[u] = append(recs[u], sc.Item)
-		}
-	}); err != nil {
-		return Metrics{}, fmt.Errorf("evaluate: %w", err)
-	}
-	return summarize(recs, tests, k, s.Items), nil
-}
-
-// summarize averages the metrics of every user with test items, given
+// Summarize averages the metrics of every user with test items, given
 // their ranked lists: the one aggregation of Evaluate and EvaluateDense.
-func summarize(recs, tests [][]int32, k, items int) Metrics {
+func Summarize(recs, tests [][]int32, k, items int) Metrics {
 	var sums metricSums
 	seen := make([]bool, items)
 	for u, rec := range recs {
@@ -185,11 +151,13 @@ func summarize(recs, tests [][]int32, k, items int) Metrics {
 	return sums.metrics(k, items, seen)
 }
 
-func checkEvalShapes(train, test *CSR, items int) error {
-	if err := train.validate(); err != nil {
+// CheckShapes reports why train, test and a catalog of items cannot be
+// evaluated together (a malformed matrix, or shapes that differ).
+func CheckShapes(train, test *CSR, items int) error {
+	if err := train.Validate(); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := test.validate(); err != nil {
+	if err := test.Validate(); err != nil {
 		return fmt.Errorf("test: %w", err)
 	}
 	if train.Rows != test.Rows || train.Cols != items || test.Cols != items {
@@ -198,8 +166,8 @@ func checkEvalShapes(train, test *CSR, items int) error {
 	return nil
 }
 
-// positiveRows lists each row's positive columns (sorted, as CSR rows are).
-func positiveRows(m *CSR) [][]int32 {
+// PositiveRows lists each row's positive columns (sorted, as CSR rows are).
+func PositiveRows(m *CSR) [][]int32 {
 	out := make([][]int32, m.Rows)
 	for u := range out {
 		cols, vals := m.Row(u)
@@ -216,7 +184,7 @@ func positiveRows(m *CSR) [][]int32 {
 // users (ties to the lower index) to everyone, minus their train items: the
 // floor any personalised model must beat.
 func PopularityBaseline(train, test *CSR, k int) Metrics {
-	if k <= 0 || checkEvalShapes(train, test, train.Cols) != nil {
+	if k <= 0 || CheckShapes(train, test, train.Cols) != nil {
 		return Metrics{K: k}
 	}
 	count := make([]int, train.Cols)
@@ -230,7 +198,7 @@ func PopularityBaseline(train, test *CSR, k int) Metrics {
 		order[i] = int32(i)
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return count[b] - count[a] })
-	tests := positiveRows(test)
+	tests := PositiveRows(test)
 	var sums metricSums
 	seen := make([]bool, train.Cols)
 	rec := make([]int32, 0, k)

@@ -1,20 +1,24 @@
-package als
+// Package parallel runs loops over rows on a number of workers, handing
+// work out dynamically while keeping results independent of scheduling: the
+// training and scoring loops of both model families use it.
+package parallel
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
-// parallelChunks runs fn over [0,n) in chunks of size chunk, handing chunks
+// Chunks runs fn over [0,n) in chunks of size chunk, handing chunks
 // out dynamically so rows of very different lengths balance across workers.
 // Determinism does not depend on which worker runs a chunk: callers only
 // write per-row or per-chunk results, never shared accumulators.
-func parallelChunks(n, chunk, threads int, fn func(worker, lo, hi int)) {
+func Chunks(n, chunk, threads int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
 	chunks := (n + chunk - 1) / chunk
-	threads = min(resolveThreads(threads), chunks)
+	threads = min(Threads(threads), chunks)
 	if threads == 1 {
 		for c := 0; c < chunks; c++ {
 			fn(0, c*chunk, min(n, (c+1)*chunk))
@@ -39,14 +43,14 @@ func parallelChunks(n, chunk, threads int, fn func(worker, lo, hi int)) {
 	wg.Wait()
 }
 
-// balancedBounds splits rows [0, len(indptr)-1) into contiguous ranges of
+// BalancedBounds splits rows [0, len(indptr)-1) into contiguous ranges of
 // about equal work, a row costing its nonzeros plus perRow, with range ends
-// on multiples of align (but the last). parallelChunks' fixed row counts
+// on multiples of align (but the last). Chunks' fixed row counts
 // balance badly on heavy-tailed data: one 64-item chunk of the most popular
 // songs can hold a large share of all nonzeros, and if it is handed out
 // last the other worker idles. The bounds depend only on the matrix, so
 // results stay independent of scheduling.
-func balancedBounds(indptr []int64, perRow int64, pieces, align int) []int {
+func BalancedBounds(indptr []int64, perRow int64, pieces, align int) []int {
 	rows := len(indptr) - 1
 	total := indptr[rows] + perRow*int64(rows)
 	target := max(total/int64(max(pieces, 1)), 1)
@@ -62,14 +66,22 @@ func balancedBounds(indptr []int64, perRow int64, pieces, align int) []int {
 	return append(bounds, rows)
 }
 
-// parallelRanges runs fn over the ranges [bounds[i], bounds[i+1]), handed
-// out dynamically in order, as parallelChunks does.
-func parallelRanges(bounds []int, threads int, fn func(worker, lo, hi int)) {
+// Ranges runs fn over the ranges [bounds[i], bounds[i+1]), handed
+// out dynamically in order, as Chunks does.
+func Ranges(bounds []int, threads int, fn func(worker, lo, hi int)) {
 	n := len(bounds) - 1
 	if n <= 0 {
 		return
 	}
-	parallelChunks(n, 1, threads, func(w, lo, _ int) {
+	Chunks(n, 1, threads, func(w, lo, _ int) {
 		fn(w, bounds[lo], bounds[lo+1])
 	})
+}
+
+// Threads is the worker count n asks for: n, or GOMAXPROCS when n ≤ 0.
+func Threads(n int) int {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return max(n, 1)
 }

@@ -1,17 +1,19 @@
-package als
+package feedback
 
 import "slices"
 
-// topK keeps the n best (score desc, item asc) candidates in a min-heap whose
+// TopK keeps the n best (score desc, item asc) candidates in a min-heap whose
 // root is the current worst, so most candidates are rejected by one compare.
-type topK struct {
+type TopK struct {
 	n    int
 	heap []Scored
 }
 
-func newTopK(n int) *topK { return &topK{n: n, heap: make([]Scored, 0, max(n, 0))} }
+// NewTopK keeps the n best.
+func NewTopK(n int) *TopK { return &TopK{n: n, heap: make([]Scored, 0, max(n, 0))} }
 
-func (t *topK) reset() { t.heap = t.heap[:0] }
+// Reset empties t for the next row.
+func (t *TopK) Reset() { t.heap = t.heap[:0] }
 
 // better orders by score, then by lower item index for deterministic ties.
 func better(a, b Scored) bool {
@@ -19,9 +21,10 @@ func better(a, b Scored) bool {
 }
 
 // threshold returns the score a candidate must reach to possibly enter.
-func (t *topK) full() bool { return len(t.heap) >= t.n }
+func (t *TopK) full() bool { return len(t.heap) >= t.n }
 
-func (t *topK) push(item int32, score float32) {
+// Push offers item with score; a NaN score never ranks.
+func (t *TopK) Push(item int32, score float32) {
 	if t.n <= 0 || score != score { // NaN never ranks
 		return
 	}
@@ -63,8 +66,8 @@ func (t *topK) push(item int32, score float32) {
 	}
 }
 
-// sorted returns the kept candidates best first in a new slice.
-func (t *topK) sorted() []Scored {
+// Sorted returns the kept candidates best first in a new slice.
+func (t *TopK) Sorted() []Scored {
 	out := slices.Clone(t.heap)
 	slices.SortFunc(out, func(a, b Scored) int {
 		if better(a, b) {
@@ -79,12 +82,12 @@ func (t *topK) sorted() []Scored {
 }
 
 // minScore is the root's score; only meaningful when full.
-func (t *topK) minScore() float32 { return t.heap[0].Score }
+func (t *TopK) minScore() float32 { return t.heap[0].Score }
 
 // offer pushes item unless it is excluded. ex is the user's sorted exclude
 // row and *cur a cursor into it that only moves forward: a user's items are
 // offered in increasing order, so the exclusion check is a merge.
-func (t *topK) offer(item int32, score float32, ex []int32, cur *int) {
+func (t *TopK) offer(item int32, score float32, ex []int32, cur *int) {
 	c := *cur
 	for c < len(ex) && ex[c] < item {
 		c++
@@ -93,14 +96,14 @@ func (t *topK) offer(item int32, score float32, ex []int32, cur *int) {
 	if c < len(ex) && ex[c] == item {
 		return
 	}
-	t.push(item, score)
+	t.Push(item, score)
 }
 
 // pushRowGo offers row[j] as item base+j. Items arrive in increasing order,
 // so once t is full a later item can only enter with a strictly greater
 // score than the worst kept (an equal score loses the tie on index): one
 // compare rejects most candidates before the exclusion check or the heap.
-func pushRowGo(row []float32, base int32, t *topK, ex []int32, cur *int) {
+func pushRowGo(row []float32, base int32, t *TopK, ex []int32, cur *int) {
 	for j, v := range row {
 		if t.full() && !(v > t.minScore()) {
 			continue
