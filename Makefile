@@ -61,7 +61,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # SQLite (instrumenting it costs minutes) or trains ALS for long (4-8x slower
 # under -race). Measured in docs/BENCHMARKS.md ("make test's race set").
 RACE_PKGS := ./serve/internal/server ./serve/internal/api ./serve/internal/recs \
-	./internal/modelstore ./internal/model ./internal/store ./batch/progress ./internal/npz
+	./internal/keyspace ./internal/model ./internal/store ./batch/progress ./internal/npz
 
 lint: ## staticcheck and the go.mod tidiness check
 	$(GO) run $(STATICCHECK) ./...

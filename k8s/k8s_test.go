@@ -29,8 +29,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/internal/store"
@@ -859,7 +859,7 @@ func TestBatchMetricsExist(t *testing.T) {
 	}
 	// It tunes (briefly), so the search's series are registered too.
 	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10, TuneTrials: 2, Threads: 2},
-		pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)), Metrics: m})
+		pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix)), Metrics: m})
 	if err != nil {
 		t.Fatalf("pipeline run: %v", err)
 	}

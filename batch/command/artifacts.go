@@ -15,8 +15,8 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/progress"
 	"github.com/setlist/setlist/internal/artifact"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/pipeline"
 )
 
@@ -53,7 +53,7 @@ func restore(c *cli.Context, g *globals, v model.Version, threads, batchSize int
 		}
 		v = model.Version(last.ID)
 	}
-	pub := modelstore.NewPublisher(rdb, keys)
+	pub := keyspace.NewPublisher(rdb, keys)
 	pub.BatchSize = batchSize
 	bar := progress.New(c.App.ErrWriter, g.logger, "republish", 0)
 	res, err := pipeline.Restore(c.Context, pipeline.RestoreDeps{
@@ -98,7 +98,7 @@ func republishCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.Int64Flag{Name: "version", Usage: "version to republish (0: the registry's published run)", EnvVars: env("VERSION"), Destination: &version},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads for the lists (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &threads},
-			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batch},
+			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: keyspace.DefaultBatchSize, Destination: &batch},
 			&cli.BoolFlag{Name: "wait-lock", Usage: "wait for a running batch train instead of failing", EnvVars: env("WAIT_LOCK"), Destination: &wait},
 		},
 		Action: func(c *cli.Context) error {
@@ -293,7 +293,7 @@ func importModelCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "eval-users", Usage: "evaluate on a seeded sample of this many users (0: all)", EnvVars: env("EVAL_USERS"), Destination: &cfg.EvalUsers},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},
 			&cli.BoolFlag{Name: "wait-lock", Usage: "wait for a running batch train instead of exiting with code 4", EnvVars: env("WAIT_LOCK"), Destination: &cfg.WaitLock},
-			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batch},
+			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: keyspace.DefaultBatchSize, Destination: &batch},
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run (default: the file names)", EnvVars: env("NOTES"), Destination: &cfg.Notes},
 			keepFlag(&cfg.Keep),
 		},
@@ -311,7 +311,7 @@ func importModelCommand(g *globals) *cli.Command {
 			}
 			defer b.Close(g)
 			db := b.db
-			pub := modelstore.NewPublisher(rdb, keys)
+			pub := keyspace.NewPublisher(rdb, keys)
 			pub.BatchSize = batch
 			res, runErr := pipeline.ImportModel(c.Context, cfg, pipeline.Deps{
 				Source: db, Registry: db, Locker: db, Publisher: pub, Artifacts: db,

@@ -12,7 +12,7 @@ import (
 
 	"github.com/setlist/setlist/batch/command"
 	"github.com/setlist/setlist/internal/embedded"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/sqlite"
 )
 
@@ -29,12 +29,12 @@ func embeddedKeys(t *testing.T, dir string) map[string][]byte {
 			t.Error(err)
 		}
 	}()
-	rdb, err := emb.StartKV(ctx, modelstore.DefaultPrefix)
+	rdb, err := emb.StartKV(ctx, keyspace.DefaultPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]byte{}
-	for _, k := range rdb.Keys(ctx, modelstore.DefaultPrefix+":v*").Val() {
+	for _, k := range rdb.Keys(ctx, keyspace.DefaultPrefix+":v*").Val() {
 		out[k], _ = rdb.Get(ctx, k).Bytes()
 	}
 	return out

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/postgres"
 )
 
@@ -27,14 +27,14 @@ const (
 
 // versionKeys returns every key of the current version (pointer
 // included) with its value.
-func (c *cli) versionKeys() (modelstore.Version, map[string][]byte) {
+func (c *cli) versionKeys() (keyspace.Version, map[string][]byte) {
 	c.t.Helper()
 	ctx := context.Background()
 	cur, err := c.rdb.Get(ctx, c.keys.Current()).Result()
 	if err != nil {
 		c.t.Fatalf("current pointer: %v", err)
 	}
-	v, _ := modelstore.ParseVersion(cur)
+	v, _ := keyspace.ParseVersion(cur)
 	out := map[string][]byte{}
 	iter := c.rdb.Scan(ctx, 0, c.keys.VersionPrefix(v)+"*", 1000).Iterator()
 	for iter.Next(ctx) {
@@ -65,7 +65,7 @@ func (c *cli) flush() {
 }
 
 // lists returns every user's stored list under version v, decoded.
-func (c *cli) lists(v modelstore.Version, users []setlist.UserID) map[setlist.UserID][]model.Rec {
+func (c *cli) lists(v keyspace.Version, users []setlist.UserID) map[setlist.UserID][]model.Rec {
 	c.t.Helper()
 	out := map[setlist.UserID][]model.Rec{}
 	for _, u := range users {
@@ -144,7 +144,7 @@ func TestRepublishAfterRedisLoss(t *testing.T) {
 func TestRetentionPinRollbackTo(t *testing.T) {
 	c := newCLI(t)
 	c.mustRun("import", "--csv", sampleCSV)
-	var versions []modelstore.Version
+	var versions []keyspace.Version
 	var lists []map[setlist.UserID][]model.Rec
 	users := sampleUserIDs(t)
 	for i := range 4 {
@@ -329,7 +329,7 @@ func TestImportImplicitModel(t *testing.T) {
 		t.Fatalf("checked %d users (want %d); %d positions differ by a float32 tie (want at most the one known pair)", n, sampleUsers, ties)
 	}
 	// serve's fold-in and explanations run on the imported item side.
-	pubd, err := modelstore.NewReader(c.rdb, c.keys.Prefix()).Load(ctx, v)
+	pubd, err := keyspace.NewReader(c.rdb, c.keys.Prefix()).Load(ctx, v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/embedded"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -67,32 +67,32 @@ func (g *globals) open(ctx context.Context) (*backend, error) {
 // openWithModels opens the data backend and the model store together, as
 // status, train and rollback all need both; the caller closes the backend,
 // which closes the model store too.
-func (g *globals) openWithModels(ctx context.Context) (*backend, redis.UniversalClient, modelstore.Keys, error) {
+func (g *globals) openWithModels(ctx context.Context) (*backend, redis.UniversalClient, keyspace.Keys, error) {
 	b, err := g.open(ctx)
 	if err != nil {
-		return nil, nil, modelstore.Keys{}, err
+		return nil, nil, keyspace.Keys{}, err
 	}
 	rdb, keys, err := b.redis(ctx, g)
 	if err != nil {
 		b.Close(g)
-		return nil, nil, modelstore.Keys{}, err
+		return nil, nil, keyspace.Keys{}, err
 	}
 	return b, rdb, keys, nil
 }
 
 // redis connects to where published models live: the Redis server, or the
 // embedded store's in-process one (restored from its data dir).
-func (b *backend) redis(ctx context.Context, g *globals) (redis.UniversalClient, modelstore.Keys, error) {
+func (b *backend) redis(ctx context.Context, g *globals) (redis.UniversalClient, keyspace.Keys, error) {
 	if b.emb != nil {
 		rdb, err := b.emb.StartKV(ctx, g.stores.RedisPrefix)
 		if err != nil {
-			return nil, modelstore.Keys{}, err
+			return nil, keyspace.Keys{}, err
 		}
-		return rdb, modelstore.NewKeys(g.stores.RedisPrefix), nil
+		return rdb, keyspace.NewKeys(g.stores.RedisPrefix), nil
 	}
 	rdb, keys, err := g.openRedis(ctx)
 	if err != nil {
-		return nil, modelstore.Keys{}, err
+		return nil, keyspace.Keys{}, err
 	}
 	b.close = append(b.close, func() { _ = rdb.Close() })
 	return rdb, keys, nil

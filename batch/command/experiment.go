@@ -14,8 +14,8 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -44,7 +44,7 @@ func experimentCommand(g *globals) *cli.Command {
 
 // withExperiments opens both stores, and the training lock when lock is
 // set (start and promote change what the sweep and publishes may do).
-func (g *globals) withExperiments(c *cli.Context, lock bool, fn func(db experimentDB, full database, pub *modelstore.Publisher) error) error {
+func (g *globals) withExperiments(c *cli.Context, lock bool, fn func(db experimentDB, full database, pub *keyspace.Publisher) error) error {
 	b, rdb, keys, err := g.openWithModels(c.Context)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func (g *globals) withExperiments(c *cli.Context, lock bool, fn func(db experime
 		}
 		defer release()
 	}
-	return fn(db, b.db, modelstore.NewPublisher(rdb, keys))
+	return fn(db, b.db, keyspace.NewPublisher(rdb, keys))
 }
 
 func experimentStartCommand(g *globals) *cli.Command {
@@ -85,7 +85,7 @@ func experimentStartCommand(g *globals) *cli.Command {
 			&cli.Float64Flag{Name: "mde", Usage: "minimum detectable effect: the absolute difference in the share of users who like a song that the test is tuned to find", EnvVars: env("MDE"), Value: 0.02, Destination: &mde},
 		},
 		Action: func(c *cli.Context) error {
-			return g.withExperiments(c, true, func(db experimentDB, _ database, pub *modelstore.Publisher) error {
+			return g.withExperiments(c, true, func(db experimentDB, _ database, pub *keyspace.Publisher) error {
 				e, err := startExperiment(c.Context, db, pub, store.NewExperiment{Name: name, Challenger: challenger, Share: share, Alpha: alpha, MDE: mde})
 				if err != nil {
 					return err
@@ -103,7 +103,7 @@ func experimentStartCommand(g *globals) *cli.Command {
 // salt) and then makes serve route by it. The database's partial unique
 // index is the one-at-a-time rule; if Redis refuses or fails, the record
 // is ended again so the two agree.
-func startExperiment(ctx context.Context, db experimentDB, pub *modelstore.Publisher, n store.NewExperiment) (store.Experiment, error) {
+func startExperiment(ctx context.Context, db experimentDB, pub *keyspace.Publisher, n store.NewExperiment) (store.Experiment, error) {
 	if running, err := db.RunningExperiment(ctx); err == nil {
 		return store.Experiment{}, fmt.Errorf("experiment %d (%q, challenger version %d) is running: stop or promote it first (batch experiment stop|promote): %w",
 			running.ID, running.Name, running.Challenger, setlist.ErrConflict)
@@ -145,7 +145,7 @@ func experimentStopCommand(g *globals) *cli.Command {
 		Name:  "stop",
 		Usage: "end the running experiment: every user is served the current version again",
 		Action: func(c *cli.Context) error {
-			return g.withExperiments(c, false, func(db experimentDB, _ database, pub *modelstore.Publisher) error {
+			return g.withExperiments(c, false, func(db experimentDB, _ database, pub *keyspace.Publisher) error {
 				// Redis first: serving stops even if the registry is down,
 				// and a stale routing left by a failed start is cleared.
 				if err := pub.EndExperiment(c.Context); err != nil {
@@ -174,7 +174,7 @@ func experimentPromoteCommand(g *globals) *cli.Command {
 		Name:  "promote",
 		Usage: "make the running experiment's challenger the current version (as batch rollback --to does) and end the experiment",
 		Action: func(c *cli.Context) error {
-			return g.withExperiments(c, true, func(db experimentDB, full database, pub *modelstore.Publisher) error {
+			return g.withExperiments(c, true, func(db experimentDB, full database, pub *keyspace.Publisher) error {
 				res, e, err := promoteExperiment(c.Context, db, full, pub, g)
 				if err != nil {
 					return err
@@ -191,7 +191,7 @@ func experimentPromoteCommand(g *globals) *cli.Command {
 // restore machinery (a pointer swap when it is the previous version,
 // otherwise a republish from its artifact), then ends the experiment in
 // Redis and in the registry.
-func promoteExperiment(ctx context.Context, db experimentDB, full database, pub *modelstore.Publisher, g *globals) (pipeline.RestoreResult, store.Experiment, error) {
+func promoteExperiment(ctx context.Context, db experimentDB, full database, pub *keyspace.Publisher, g *globals) (pipeline.RestoreResult, store.Experiment, error) {
 	e, err := db.RunningExperiment(ctx)
 	if err != nil {
 		return pipeline.RestoreResult{}, e, fmt.Errorf("promote: %w", err)
@@ -232,7 +232,7 @@ func experimentStatusCommand(g *globals) *cli.Command {
 			&cli.Int64Flag{Name: "id", Usage: "experiment to read out (default: the running one, else the last)", EnvVars: []string{"SETLIST_EXPERIMENT_ID"}, Destination: &id},
 		},
 		Action: func(c *cli.Context) error {
-			return g.withExperiments(c, false, func(db experimentDB, _ database, pub *modelstore.Publisher) error {
+			return g.withExperiments(c, false, func(db experimentDB, _ database, pub *keyspace.Publisher) error {
 				rep, err := experimentStatus(c.Context, db, pub, id)
 				if err != nil {
 					return err
@@ -248,7 +248,7 @@ func experimentStatusCommand(g *globals) *cli.Command {
 	}
 }
 
-func experimentStatus(ctx context.Context, db experimentDB, pub *modelstore.Publisher, id int64) (statusReport, error) {
+func experimentStatus(ctx context.Context, db experimentDB, pub *keyspace.Publisher, id int64) (statusReport, error) {
 	list, err := db.Experiments(ctx, 1000)
 	if err != nil {
 		return statusReport{}, err

@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist/batch/shard"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 )
 
 // precomputeCommand is one shard of the scale-out precompute, run by an
@@ -31,10 +31,10 @@ func precomputeCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "shard-index", Usage: "this shard, 0-based", EnvVars: []string{"SETLIST_PRECOMPUTE_SHARD_INDEX", "JOB_COMPLETION_INDEX"}, Destination: &cfg.Index},
 			&cli.IntFlag{Name: "k", Usage: "list length (0: the version's)", EnvVars: []string{"SETLIST_PRECOMPUTE_K"}, Destination: &cfg.K},
 			&cli.BoolFlag{Name: "switch", Usage: "switch readers to the version when this run completes the set of shards", EnvVars: []string{"SETLIST_PRECOMPUTE_SWITCH"}, Destination: &cfg.Switch},
-			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: []string{"SETLIST_PRECOMPUTE_PUBLISH_BATCH"}, Value: modelstore.DefaultBatchSize, Destination: &cfg.BatchSize},
+			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: []string{"SETLIST_PRECOMPUTE_PUBLISH_BATCH"}, Value: keyspace.DefaultBatchSize, Destination: &cfg.BatchSize},
 		},
 		Action: func(c *cli.Context) error {
-			cfg.Version = modelstore.Version(version)
+			cfg.Version = keyspace.Version(version)
 			if err := cfg.Validate(); err != nil {
 				return err
 			}

@@ -6,8 +6,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/registry"
 )
 
@@ -28,14 +28,14 @@ func rollbackCommand(g *globals) *cli.Command {
 				if to <= 0 {
 					return fmt.Errorf("--to must be a version > 0, got %d: %w", to, setlist.ErrInvalid)
 				}
-				return restore(c, g, model.Version(to), 0, modelstore.DefaultBatchSize, false, reason)
+				return restore(c, g, model.Version(to), 0, keyspace.DefaultBatchSize, false, reason)
 			}
 			b, rdb, keys, err := g.openWithModels(c.Context)
 			if err != nil {
 				return err
 			}
 			defer b.Close(g)
-			ptr, err := registry.Rollback(c.Context, modelstore.NewPublisher(rdb, keys), b.db, reason)
+			ptr, err := registry.Rollback(c.Context, keyspace.NewPublisher(rdb, keys), b.db, reason)
 			if err != nil {
 				return err
 			}

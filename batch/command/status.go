@@ -9,7 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/pipeline"
 )
 
@@ -28,7 +28,7 @@ func statusCommand(g *globals) *cli.Command {
 			}
 			defer b.Close(g)
 			db := b.db
-			pub := modelstore.NewPublisher(rdb, keys)
+			pub := keyspace.NewPublisher(rdb, keys)
 			ptr, err := pub.Pointers(c.Context)
 			if err != nil {
 				return err
@@ -67,7 +67,7 @@ func statusCommand(g *globals) *cli.Command {
 	}
 }
 
-func versionOrNone(v modelstore.Version) string {
+func versionOrNone(v keyspace.Version) string {
 	if v == 0 {
 		return "none"
 	}

@@ -19,9 +19,9 @@ import (
 	"github.com/setlist/setlist/internal/config"
 	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/memlimit"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/pipeline"
 )
 
@@ -63,7 +63,7 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the holdout split, evaluation sample and initial factors", EnvVars: env("SEED"), Value: pipeline.DefaultSeed, Destination: &cfg.Seed},
 			&cli.IntFlag{Name: "eval-users", Usage: "evaluate on a seeded sample of this many users (0: all)", EnvVars: env("EVAL_USERS"), Destination: &cfg.EvalUsers},
-			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: modelstore.DefaultBatchSize, Destination: &batchSize},
+			&cli.IntFlag{Name: "publish-batch", Usage: "Redis commands per pipelined round trip", EnvVars: env("PUBLISH_BATCH"), Value: keyspace.DefaultBatchSize, Destination: &batchSize},
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
 			&cli.BoolFlag{Name: "hold", Usage: "write the complete version to Redis but leave readers on the current one: a challenger for batch experiment start, or for promotion", EnvVars: env("HOLD"), Destination: &cfg.Hold},
 			keepFlag(&cfg.Keep),
@@ -115,7 +115,7 @@ func trainCommand(g *globals) *cli.Command {
 			}
 			defer b.Close(g)
 			db := b.db
-			pub := modelstore.NewPublisher(rdb, keys)
+			pub := keyspace.NewPublisher(rdb, keys)
 			pub.BatchSize = batchSize
 			reg := prometheus.NewRegistry()
 			metrics, err := pipeline.NewMetrics(reg)
@@ -149,12 +149,12 @@ func progressFor(w io.Writer, logger *slog.Logger) func(string, int64) pipeline.
 }
 
 // openRedis connects to the configured Redis and checks that it answers.
-func (g *globals) openRedis(ctx context.Context) (redis.UniversalClient, modelstore.Keys, error) {
-	rdb, err := modelstore.Dial(ctx, g.stores.RedisURL, 0, g.stores.RedisCluster)
+func (g *globals) openRedis(ctx context.Context) (redis.UniversalClient, keyspace.Keys, error) {
+	rdb, err := keyspace.Dial(ctx, g.stores.RedisURL, 0, g.stores.RedisCluster)
 	if err != nil {
-		return nil, modelstore.Keys{}, err
+		return nil, keyspace.Keys{}, err
 	}
-	return rdb, modelstore.NewKeys(g.stores.RedisPrefix), nil
+	return rdb, keyspace.NewKeys(g.stores.RedisPrefix), nil
 }
 
 // printRun writes a run's summary for a person (logs carry the details).

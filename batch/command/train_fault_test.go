@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -156,7 +156,7 @@ func TestTrainKilledAndConcurrent(t *testing.T) {
 	c.mustRun("import", "--csv", csv)
 	trainArgs := []string{"--force", "-k", "50", "--iterations", "4", "--eval-users", "500"}
 	c.mustRun(append([]string{"train"}, trainArgs...)...)
-	pub := modelstore.NewPublisher(c.rdb, c.keys)
+	pub := keyspace.NewPublisher(c.rdb, c.keys)
 	ctx := context.Background()
 	before, err := pub.Pointers(ctx)
 	if err != nil {
@@ -186,7 +186,7 @@ func TestTrainKilledAndConcurrent(t *testing.T) {
 			if k.phase == "publish" {
 				// Kill once the publish has written some of the version's
 				// keys: a half-written version is what must not be served.
-				waitKeys(t, c, c.keys.VersionPrefix(modelstore.Version(started.Run))+"*")
+				waitKeys(t, c, c.keys.VersionPrefix(keyspace.Version(started.Run))+"*")
 			}
 			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -222,14 +222,14 @@ func TestTrainKilledAndConcurrent(t *testing.T) {
 	// deletes them.
 	partial := 0
 	for _, v := range killed {
-		partial += countKeys(t, c, c.keys.VersionPrefix(modelstore.Version(v))+"*")
+		partial += countKeys(t, c, c.keys.VersionPrefix(keyspace.Version(v))+"*")
 	}
 	out := c.mustRun(append([]string{"train"}, trainArgs...)...)
 	if !strings.Contains(out, "published as version") {
 		t.Fatalf("the run after the kills:\n%s", out)
 	}
 	for _, v := range killed {
-		if n := countKeys(t, c, c.keys.VersionPrefix(modelstore.Version(v))+"*"); n != 0 {
+		if n := countKeys(t, c, c.keys.VersionPrefix(keyspace.Version(v))+"*"); n != 0 {
 			t.Errorf("%d keys of killed version %d remain after the next run", n, v)
 		}
 		run, err := db.Run(ctx, v)

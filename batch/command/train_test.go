@@ -13,8 +13,8 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/command"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/internal/synth"
@@ -26,13 +26,13 @@ type cli struct {
 	global []string
 	dbURL  string
 	rdb    *redis.Client
-	keys   modelstore.Keys
+	keys   keyspace.Keys
 }
 
 func newCLI(t *testing.T) *cli {
 	rdb, prefix := redistest.Client(t)
 	dbURL := pgtest.URL(t)
-	return &cli{t: t, rdb: rdb, keys: modelstore.NewKeys(prefix), dbURL: dbURL, global: []string{"batch",
+	return &cli{t: t, rdb: rdb, keys: keyspace.NewKeys(prefix), dbURL: dbURL, global: []string{"batch",
 		"--database-url", dbURL, "--redis-url", redistest.ServerURL(), "--redis-prefix", prefix}}
 }
 
@@ -60,7 +60,7 @@ func (c *cli) reads(users int) (string, map[int][]byte) {
 	c.t.Helper()
 	ctx := context.Background()
 	cur := c.rdb.Get(ctx, c.keys.Current()).Val()
-	v, _ := modelstore.ParseVersion(cur)
+	v, _ := keyspace.ParseVersion(cur)
 	out := map[int][]byte{}
 	for i := range users {
 		b, err := c.rdb.Get(ctx, c.keys.Recs(v, userID(i))).Bytes()

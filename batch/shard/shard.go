@@ -9,7 +9,7 @@
 // for users the batch did not see) and writes their lists under V. Because
 // a user's list depends only on their reactions and the item side, N shards
 // write byte-for-byte what one shard writes. The worker that completes the
-// set of shards switches the pointer (modelstore.Publisher.FinishShards).
+// set of shards switches the pointer (keyspace.Publisher.FinishShards).
 package shard
 
 import (
@@ -21,15 +21,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/store"
 )
 
 // Config says which shard to compute.
 type Config struct {
-	Version modelstore.Version
+	Version keyspace.Version
 	Shards  int // N ≥ 1
 	Index   int // 0 ≤ Index < Shards
 	// K is the list length; 0 means the version's meta.K.
@@ -82,7 +82,7 @@ func Run(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, prefix
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
-	pub, err := modelstore.NewReader(rdb, prefix).Load(ctx, cfg.Version)
+	pub, err := keyspace.NewReader(rdb, prefix).Load(ctx, cfg.Version)
 	if err != nil {
 		return res, fmt.Errorf("precompute: %w", err)
 	}
@@ -121,7 +121,7 @@ func Run(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, prefix
 			users, lists = append(users, u), append(lists, recs)
 		}
 	}
-	p := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix))
+	p := keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix))
 	if cfg.BatchSize > 0 {
 		p.BatchSize = cfg.BatchSize
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist/batch/shard"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/internal/store"
@@ -42,17 +42,17 @@ func TestRange(t *testing.T) {
 // stager stages one trained version under several prefixes, so one
 // stage-only run can be precomputed with different shard counts. A
 // stage-only run must never call Publish.
-type stager struct{ pubs []*modelstore.Publisher }
+type stager struct{ pubs []*keyspace.Publisher }
 
-func (stager) Publish(context.Context, modelstore.Version, modelstore.Release) (modelstore.Report, error) {
-	return modelstore.Report{}, errors.New("a stage-only run called Publish")
+func (stager) Publish(context.Context, keyspace.Version, keyspace.Release) (keyspace.Report, error) {
+	return keyspace.Report{}, errors.New("a stage-only run called Publish")
 }
 
-func (s stager) Stage(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error) {
+func (s stager) Stage(ctx context.Context, v keyspace.Version, r keyspace.Release) (keyspace.Report, error) {
 	if r.Users != 0 {
-		return modelstore.Report{}, fmt.Errorf("a stage-only run computed %d user lists", r.Users)
+		return keyspace.Report{}, fmt.Errorf("a stage-only run computed %d user lists", r.Users)
 	}
-	var rep modelstore.Report
+	var rep keyspace.Report
 	for _, p := range s.pubs {
 		var err error
 		if rep, err = p.Stage(ctx, v, r); err != nil {
@@ -64,16 +64,16 @@ func (s stager) Stage(ctx context.Context, v modelstore.Version, r modelstore.Re
 
 // Cleanup does nothing: sweeping now would delete the staged version, which
 // is "building" until the shards switch to it.
-func (stager) Cleanup(context.Context) (modelstore.Cleanup, error) { return modelstore.Cleanup{}, nil }
+func (stager) Cleanup(context.Context) (keyspace.Cleanup, error) { return keyspace.Cleanup{}, nil }
 
 // recs reads every user list of version v under prefix, keyed by user.
-func recs(t *testing.T, rdb redis.UniversalClient, prefix string, v modelstore.Version) map[string][]byte {
+func recs(t *testing.T, rdb redis.UniversalClient, prefix string, v keyspace.Version) map[string][]byte {
 	t.Helper()
-	keys := modelstore.NewKeys(prefix)
+	keys := keyspace.NewKeys(prefix)
 	pat := keys.VersionPrefix(v) + "recs:"
 	var mu sync.Mutex
 	out := map[string][]byte{}
-	err := modelstore.ForEachMaster(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
+	err := keyspace.ForEachMaster(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
 		iter := node.Scan(ctx, 0, pat+"*", 10000).Iterator()
 		for iter.Next(ctx) {
 			b, err := node.Get(ctx, iter.Val()).Bytes()
@@ -94,9 +94,9 @@ func recs(t *testing.T, rdb redis.UniversalClient, prefix string, v modelstore.V
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
-func current(t *testing.T, rdb redis.UniversalClient, prefix string) modelstore.Version {
+func current(t *testing.T, rdb redis.UniversalClient, prefix string) keyspace.Version {
 	t.Helper()
-	ptr, err := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)).Pointers(context.Background())
+	ptr, err := keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix)).Pointers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +129,9 @@ func shardsEqualOneRun(t *testing.T, rdb redis.UniversalClient, base string) {
 		t.Fatal(err)
 	}
 	prefixes := []string{base + ":one", base + ":two", base + ":three"}
-	var pubs []*modelstore.Publisher
+	var pubs []*keyspace.Publisher
 	for _, p := range prefixes {
-		pubs = append(pubs, modelstore.NewPublisher(rdb, modelstore.NewKeys(p)))
+		pubs = append(pubs, keyspace.NewPublisher(rdb, keyspace.NewKeys(p)))
 	}
 	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10, StageOnly: true}, pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: stager{pubs}})
 	if err != nil {
@@ -210,7 +210,7 @@ func shardsEqualOneRun(t *testing.T, rdb redis.UniversalClient, base string) {
 	// The switched version loads as serve loads it, with the shards'
 	// users counted in its meta.
 	for _, p := range prefixes {
-		pub, err := modelstore.NewReader(rdb, p).Load(ctx, v)
+		pub, err := keyspace.NewReader(rdb, p).Load(ctx, v)
 		if err != nil {
 			t.Fatal(err)
 		}

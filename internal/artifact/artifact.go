@@ -5,7 +5,7 @@
 // maps), in one checksummed blob that the system of record keeps
 // (PostgreSQL or SQLite, see internal/store). Redis becomes a cache of these:
 // Lists and Release rebuild a version's keys from its artifact with the
-// same top-N (als.TopNAll) and publish (modelstore.Publisher) the batch
+// same top-N (als.TopNAll) and publish (keyspace.Publisher) the batch
 // uses (pipeline.Restore drives them for batch republish and rollback
 // --to), and ExportNPZ writes implicit's own save format.
 //

@@ -7,8 +7,8 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/store"
 )
 
@@ -27,11 +27,11 @@ func (a *Artifact) Lists(ctx context.Context, threads int) ([][]feedback.Scored,
 	return lists, nil
 }
 
-// Release is what modelstore publishes for this version given every user's
+// Release is what keyspace publishes for this version given every user's
 // list (nil for a staged version, whose lists the precompute shards write).
-func (a *Artifact) Release(lists [][]feedback.Scored, progress func(written int)) modelstore.Release {
+func (a *Artifact) Release(lists [][]feedback.Scored, progress func(written int)) keyspace.Release {
 	var buf []model.Rec
-	return modelstore.Release{
+	return keyspace.Release{
 		Meta:    a.Meta,
 		Items:   a.items,
 		Popular: a.Popular,

@@ -24,7 +24,7 @@ const (
 	// DefaultRedisURL is where a fresh machine's Redis listens.
 	DefaultRedisURL = "redis://127.0.0.1:6379/0"
 	// DefaultRedisPrefix namespaces every Redis key; it equals
-	// modelstore.DefaultPrefix (a test pins that).
+	// keyspace.DefaultPrefix (a test pins that).
 	DefaultRedisPrefix = "setlist"
 )
 
@@ -50,7 +50,7 @@ type Stores struct {
 	RedisURL    string
 	RedisPrefix string
 	// RedisCluster makes RedisURL a Redis Cluster seed list and the client
-	// a cluster client (modelstore.Dial).
+	// a cluster client (keyspace.Dial).
 	RedisCluster bool
 }
 

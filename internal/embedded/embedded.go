@@ -3,7 +3,7 @@
 // published model versions in an in-process Redis-compatible server
 // (miniredis) on 127.0.0.1, reached through go-redis like the real one. So
 // the key space, its Lua-scripted pointer switch, pub/sub events and SCAN
-// cleanup run through modelstore's one implementation, byte for byte, and
+// cleanup run through keyspace's one implementation, byte for byte, and
 // nothing in batch or serve logic knows which backend it talks to.
 //
 // miniredis keeps keys in memory only. To make published versions survive a
@@ -33,7 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/sqlite"
 )
 
@@ -118,7 +118,7 @@ func (s *Store) StartKV(ctx context.Context, prefix string) (*redis.Client, erro
 	s.stop = stop
 	s.done.Add(2)
 	go s.tick(bg)
-	go s.saveOnSwitch(bg, modelstore.NewKeys(prefix))
+	go s.saveOnSwitch(bg, keyspace.NewKeys(prefix))
 	s.log.Debug("embedded key-value server started", "addr", m.Addr(), "keys_restored", len(entries))
 	return s.rdb, nil
 }
@@ -174,7 +174,7 @@ func (s *Store) tick(ctx context.Context) {
 
 // saveOnSwitch snapshots the key-value store shortly after every version
 // switch or rollback announced on the events channel.
-func (s *Store) saveOnSwitch(ctx context.Context, keys modelstore.Keys) {
+func (s *Store) saveOnSwitch(ctx context.Context, keys keyspace.Keys) {
 	defer s.done.Done()
 	sub := s.rdb.Subscribe(ctx, keys.Events())
 	defer sub.Close()

@@ -13,8 +13,8 @@ import (
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/embedded"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // TestKeysSurviveRestart checks the snapshot round trip: binary strings,
@@ -88,8 +88,8 @@ func TestPlaygroundAcrossLayouts(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	const prefix = "setlist"
-	keys := modelstore.NewKeys(prefix)
-	open := func() (*embedded.Store, *modelstore.Reader, *modelstore.Publisher) {
+	keys := keyspace.NewKeys(prefix)
+	open := func() (*embedded.Store, *keyspace.Reader, *keyspace.Publisher) {
 		t.Helper()
 		s, err := embedded.Open(ctx, dir, nil)
 		if err != nil {
@@ -99,19 +99,19 @@ func TestPlaygroundAcrossLayouts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s, modelstore.NewReader(rdb, prefix), modelstore.NewPublisher(rdb, keys)
+		return s, keyspace.NewReader(rdb, prefix), keyspace.NewPublisher(rdb, keys)
 	}
 	// The old code's publish, saved at close.
 	s, _, _ := open()
 	rdb, _ := s.StartKV(ctx, prefix)
-	if _, err := modelstore.NewPublisher(rdb, keys.In(modelstore.LayoutLegacy)).Publish(ctx, 1, release(t, 1)); err != nil {
+	if _, err := keyspace.NewPublisher(rdb, keys.In(keyspace.LayoutLegacy)).Publish(ctx, 1, release(t, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	check := func(r *modelstore.Reader, v modelstore.Version, layout modelstore.Layout) {
+	check := func(r *keyspace.Reader, v keyspace.Version, layout keyspace.Layout) {
 		t.Helper()
 		cur, err := r.Current(ctx)
 		if err != nil || cur != v {
@@ -129,21 +129,21 @@ func TestPlaygroundAcrossLayouts(t *testing.T) {
 		}
 	}
 	s, r, p := open()
-	check(r, 1, modelstore.LayoutLegacy)
+	check(r, 1, keyspace.LayoutLegacy)
 	if _, err := p.Publish(ctx, 2, release(t, 2)); err != nil {
 		t.Fatal(err)
 	}
-	check(r, 2, modelstore.CurrentLayout)
+	check(r, 2, keyspace.CurrentLayout)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s, r, _ = open()
 	defer s.Close()
-	check(r, 2, modelstore.CurrentLayout)
+	check(r, 2, keyspace.CurrentLayout)
 }
 
 // release is a loadable version of one user, ana, whose one song is v.
-func release(t *testing.T, v int) modelstore.Release {
+func release(t *testing.T, v int) keyspace.Release {
 	t.Helper()
 	p := als.DefaultParams()
 	p.Factors, p.Weighting = 1, feedback.WeightRaw
@@ -152,7 +152,7 @@ func release(t *testing.T, v int) modelstore.Release {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return modelstore.Release{
+	return keyspace.Release{
 		Meta:  model.Meta{K: 1, Items: 1, Scheme: model.DefaultScheme()},
 		Items: items, Users: 1,
 		List: func(int) (setlist.UserID, []model.Rec) {

@@ -120,7 +120,7 @@ func (r *run) easeParams(ctx context.Context) (ease.Params, error) {
 func (r *run) trainEASE(ctx context.Context, label string, m *feedback.CSR, p ease.Params) (_ *ease.Model, err error) {
 	bar := r.deps.Progress(label, int64(m.Cols))
 	defer ended(bar, &err)
-	model, st, err := ease.Train(ctx, m, p, ease.Options{MemoryLimit: r.cfg.MemoryLimit, Progress: func(phase string, done, total int) {
+	fit, stats, err := ease.Train(ctx, m, p, ease.Options{MemoryLimit: r.cfg.MemoryLimit, Progress: func(phase string, done, total int) {
 		if phase == "invert" {
 			bar.Set(int64(done))
 		}
@@ -128,7 +128,7 @@ func (r *run) trainEASE(ctx context.Context, label string, m *feedback.CSR, p ea
 	if err != nil {
 		return nil, err
 	}
-	r.deps.Logger.Info("trained", "family", "ease", "phase", label, "songs", m.Cols, "gram_seconds", st.Gram.Seconds(),
-		"invert_seconds", st.Invert.Seconds(), "weights_seconds", st.Weights.Seconds())
-	return model, nil
+	r.deps.Logger.Info("trained", "family", "ease", "phase", label, "songs", m.Cols, "gram_seconds", stats.Gram.Seconds(),
+		"invert_seconds", stats.Invert.Seconds(), "weights_seconds", stats.Weights.Seconds())
+	return fit, nil
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -42,8 +42,8 @@ func TestRunEASE(t *testing.T) {
 	if err := json.Unmarshal(run.Params, &rp); err != nil || rp.Family != model.FamilyEASE || rp.EASE.Lambda != ease.DefaultParams().Lambda {
 		t.Fatalf("registry params %s (%v)", run.Params, err)
 	}
-	v := modelstore.Version(res.RunID)
-	pub, err := modelstore.NewReader(e.rdb, e.keys.Prefix()).Load(ctx, v)
+	v := keyspace.Version(res.RunID)
+	pub, err := keyspace.NewReader(e.rdb, e.keys.Prefix()).Load(ctx, v)
 	if err != nil {
 		t.Fatal(err)
 	}

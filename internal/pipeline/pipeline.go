@@ -24,8 +24,8 @@ import (
 	"github.com/setlist/setlist/internal/artifact"
 	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -51,21 +51,21 @@ type Locker interface {
 // Publisher writes a version and switches readers to it; Cleanup then
 // retires versions that are no longer current or previous.
 type Publisher interface {
-	Publish(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
-	Cleanup(ctx context.Context) (modelstore.Cleanup, error)
+	Publish(ctx context.Context, v keyspace.Version, r keyspace.Release) (keyspace.Report, error)
+	Cleanup(ctx context.Context) (keyspace.Cleanup, error)
 }
 
 // Stager writes a version's shared keys (item factors, popular list, meta)
 // without users' lists and without switching the pointer; see
 // Config.StageOnly.
 type Stager interface {
-	Stage(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
+	Stage(ctx context.Context, v keyspace.Version, r keyspace.Release) (keyspace.Report, error)
 }
 
 // HoldPublisher writes a complete version without switching readers to it;
 // see Config.Hold.
 type HoldPublisher interface {
-	PublishHeld(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error)
+	PublishHeld(ctx context.Context, v keyspace.Version, r keyspace.Release) (keyspace.Report, error)
 }
 
 // Artifacts keeps every published or staged version's artifact durably
@@ -157,7 +157,7 @@ type RunParams struct {
 // Result is what a run did.
 type Result struct {
 	RunID      int64 // 0 for a dry run
-	Version    modelstore.Version
+	Version    keyspace.Version
 	Status     store.RunStatus
 	Reason     string
 	DryRun     bool
@@ -167,7 +167,7 @@ type Result struct {
 	Timings    map[string]float64 // seconds per phase
 	SnapshotAt time.Time
 	Gate       GateDecision
-	Publish    modelstore.Report
+	Publish    keyspace.Report
 	// Tuning is the search's pick and history; nil when the run did not tune.
 	Tuning *als.TuneResult
 }
@@ -221,7 +221,7 @@ func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.C
 		if r.res.RunID, err = deps.Registry.StartRun(ctx, cfg.Notes); err != nil {
 			return nil, err
 		}
-		r.res.Version = modelstore.Version(r.res.RunID)
+		r.res.Version = keyspace.Version(r.res.RunID)
 		log = log.With("run", r.res.RunID)
 		r.deps.Logger = log
 	}

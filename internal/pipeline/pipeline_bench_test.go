@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
@@ -36,7 +36,7 @@ func sharedData(b *testing.B) string {
 // and reports each phase's mean seconds, logging every run's phases.
 func benchPipeline(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
 	rdb, prefix := redistest.Client(b)
-	pub := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix))
+	pub := keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix))
 	deps := pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: pub}
 	sums := map[string]float64{}
 	var last *pipeline.Result

@@ -18,9 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
@@ -31,8 +31,8 @@ import (
 type env struct {
 	db   *postgres.DB
 	rdb  *redis.Client
-	keys modelstore.Keys
-	pub  *modelstore.Publisher
+	keys keyspace.Keys
+	pub  *keyspace.Publisher
 }
 
 // newEnv imports a small synthetic data set with planted taste clusters.
@@ -47,8 +47,8 @@ func newEnv(t *testing.T) *env {
 	if _, err := db.Import(context.Background(), &buf, store.ImportOptions{Source: "synth"}); err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	keys := modelstore.NewKeys(prefix)
-	return &env{db: db, rdb: rdb, keys: keys, pub: modelstore.NewPublisher(rdb, keys)}
+	keys := keyspace.NewKeys(prefix)
+	return &env{db: db, rdb: rdb, keys: keys, pub: keyspace.NewPublisher(rdb, keys)}
 }
 
 func (e *env) deps() pipeline.Deps {
@@ -62,7 +62,7 @@ func smallConfig() pipeline.Config {
 	return pipeline.Config{Overrides: pipeline.Overrides{Factors: ptr(16), Iterations: ptr(6)}, Threads: 2}
 }
 
-func (e *env) current(t *testing.T) modelstore.Version {
+func (e *env) current(t *testing.T) keyspace.Version {
 	t.Helper()
 	p, err := e.pub.Pointers(context.Background())
 	if err != nil {
@@ -107,7 +107,7 @@ func TestRunPublishesEveryUser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if res.Status != store.RunPublished || e.current(t) != modelstore.Version(res.RunID) {
+	if res.Status != store.RunPublished || e.current(t) != keyspace.Version(res.RunID) {
 		t.Fatalf("status %s, pointer %d, run %d", res.Status, e.current(t), res.RunID)
 	}
 	if res.Params.WarmIterations != pipeline.DefaultWarmIterations {
@@ -117,7 +117,7 @@ func TestRunPublishesEveryUser(t *testing.T) {
 	if len(reacted) != 300 || res.Counts.UsersPublished != 300 {
 		t.Fatalf("%d users reacted, %d published; want 300", len(reacted), res.Counts.UsersPublished)
 	}
-	v := modelstore.Version(res.RunID)
+	v := keyspace.Version(res.RunID)
 	for u, songs := range reacted {
 		b, err := e.rdb.Get(ctx, e.keys.Recs(v, u)).Bytes()
 		if err != nil {
@@ -198,14 +198,14 @@ func TestGateRejectsBadModelAndForcePublishes(t *testing.T) {
 	if !errors.As(err, &rej) || rej.ExitCode() != 3 {
 		t.Fatalf("bad model: err = %v, want a RejectedError with exit code 3", err)
 	}
-	if e.current(t) != modelstore.Version(good.RunID) {
+	if e.current(t) != keyspace.Version(good.RunID) {
 		t.Errorf("pointer moved to %d after a rejection", e.current(t))
 	}
 	run, _ := e.db.Run(ctx, res.RunID)
 	if run.Status != store.RunRejected || run.Reason == "" || run.Version != nil {
 		t.Errorf("rejected run row = %s %q version %v", run.Status, run.Reason, run.Version)
 	}
-	if n := countKeys(t, e.rdb, e.keys.VersionPrefix(modelstore.Version(res.RunID))+"*"); n != 0 {
+	if n := countKeys(t, e.rdb, e.keys.VersionPrefix(keyspace.Version(res.RunID))+"*"); n != 0 {
 		t.Errorf("a rejected run wrote %d keys", n)
 	}
 	bad.Force = true
@@ -213,7 +213,7 @@ func TestGateRejectsBadModelAndForcePublishes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("forced run: %v", err)
 	}
-	if e.current(t) != modelstore.Version(forced.RunID) || !strings.Contains(forced.Reason, "forced") {
+	if e.current(t) != keyspace.Version(forced.RunID) || !strings.Contains(forced.Reason, "forced") {
 		t.Errorf("forced run: pointer %d, reason %q", e.current(t), forced.Reason)
 	}
 }
@@ -235,7 +235,7 @@ func TestKilledPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := modelstore.Version(first.RunID)
+	old := keyspace.Version(first.RunID)
 	before := map[setlist.UserID][]byte{}
 	for u := range e.reacted(t) {
 		before[u], _ = e.rdb.Get(context.Background(), e.keys.Recs(old, u)).Bytes()
@@ -261,7 +261,7 @@ func TestKilledPublish(t *testing.T) {
 			t.Fatalf("read of %s changed after a killed publish", u)
 		}
 	}
-	partial := e.keys.VersionPrefix(modelstore.Version(killed.RunID)) + "*"
+	partial := e.keys.VersionPrefix(keyspace.Version(killed.RunID)) + "*"
 	if n := countKeys(t, e.rdb, partial); n < 100 {
 		t.Fatalf("killed version has %d keys, want a partial ≥ 100", n)
 	}
@@ -275,7 +275,7 @@ func TestKilledPublish(t *testing.T) {
 	if n := countKeys(t, e.rdb, partial); n != 0 {
 		t.Errorf("%d partial keys remain after the next publish", n)
 	}
-	if e.current(t) != modelstore.Version(next.RunID) {
+	if e.current(t) != keyspace.Version(next.RunID) {
 		t.Errorf("pointer = %d, want %d", e.current(t), next.RunID)
 	}
 }
@@ -286,7 +286,7 @@ type countingPublisher struct {
 	inFlight, maxInFlight, calls atomic.Int32
 }
 
-func (c *countingPublisher) Publish(ctx context.Context, v modelstore.Version, r modelstore.Release) (modelstore.Report, error) {
+func (c *countingPublisher) Publish(ctx context.Context, v keyspace.Version, r keyspace.Release) (keyspace.Report, error) {
 	n := c.inFlight.Add(1)
 	defer c.inFlight.Add(-1)
 	c.calls.Add(1)

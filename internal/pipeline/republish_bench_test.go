@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
@@ -33,8 +33,8 @@ func BenchmarkRepublishScale(b *testing.B) {
 func benchRepublish(b *testing.B, db *postgres.DB, cfg pipeline.Config) {
 	ctx := context.Background()
 	rdb, prefix := redistest.Client(b)
-	keys := modelstore.NewKeys(prefix)
-	pub := modelstore.NewPublisher(rdb, keys)
+	keys := keyspace.NewKeys(prefix)
+	pub := keyspace.NewPublisher(rdb, keys)
 	res, err := pipeline.Run(ctx, cfg, pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: pub, Artifacts: db})
 	if err != nil {
 		b.Fatal(err)

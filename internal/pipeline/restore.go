@@ -9,8 +9,8 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/artifact"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -26,7 +26,7 @@ type RestoreRegistry interface {
 type RestoreDeps struct {
 	Artifacts artifact.Loader
 	Registry  RestoreRegistry
-	Publisher *modelstore.Publisher
+	Publisher *keyspace.Publisher
 	Logger    *slog.Logger
 	// Progress, if set, is told how many user lists were written.
 	Progress func(written int)
@@ -43,7 +43,7 @@ const (
 type RestoreResult struct {
 	Version, Previous model.Version
 	How               string
-	Report            modelstore.Report
+	Report            keyspace.Report
 	// Seconds per step of a republish: load (read, verify and decode the
 	// artifact), lists (top-K of every user), publish (Redis), total.
 	Timings map[string]float64
@@ -139,7 +139,7 @@ func Restore(ctx context.Context, d RestoreDeps, v model.Version, threads int, r
 		return res, nil
 	}
 	if err := d.Registry.RecordRollback(ctx, last.ID, int64(v), reason); err != nil {
-		return res, &registry.UnrecordedRollbackError{Pointers: modelstore.Pointers{Current: v, Previous: res.Previous}, Err: err}
+		return res, &registry.UnrecordedRollbackError{Pointers: keyspace.Pointers{Current: v, Previous: res.Previous}, Err: err}
 	}
 	res.RolledBack = last.ID
 	return res, nil

@@ -10,13 +10,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 )
 
 // PointerSwapper moves the readers' pointer back to the previous version
-// (modelstore.Publisher).
+// (keyspace.Publisher).
 type PointerSwapper interface {
-	Rollback(ctx context.Context) (modelstore.Pointers, error)
+	Rollback(ctx context.Context) (keyspace.Pointers, error)
 }
 
 // RollbackRecorder is the run registry's side of a rollback.
@@ -29,7 +29,7 @@ type RollbackRecorder interface {
 // it as done rather than as a failure to retry, because a second rollback
 // rolls forward again.
 type UnrecordedRollbackError struct {
-	Pointers modelstore.Pointers
+	Pointers keyspace.Pointers
 	Err      error
 }
 
@@ -44,10 +44,10 @@ func (e *UnrecordedRollbackError) Unwrap() error { return e.Err }
 // readers switch even if the registry is down; the registry then records
 // which run was rolled back and which restored (an *UnrecordedRollbackError
 // if it cannot). It returns the pointers as they now are.
-func Rollback(ctx context.Context, pub PointerSwapper, reg RollbackRecorder, reason string) (modelstore.Pointers, error) {
+func Rollback(ctx context.Context, pub PointerSwapper, reg RollbackRecorder, reason string) (keyspace.Pointers, error) {
 	ptr, err := pub.Rollback(ctx)
 	if err != nil {
-		return modelstore.Pointers{}, err
+		return keyspace.Pointers{}, err
 	}
 	if err := reg.RecordRollback(ctx, int64(ptr.Previous), int64(ptr.Current), reason); err != nil {
 		return ptr, &UnrecordedRollbackError{Pointers: ptr, Err: err}

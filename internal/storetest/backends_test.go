@@ -9,8 +9,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/setlist/setlist/internal/embedded"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/internal/storetest"
 )
@@ -58,11 +58,11 @@ func TestEmbedded(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		rdb, err := emb.StartKV(context.Background(), modelstore.DefaultPrefix)
+		rdb, err := emb.StartKV(context.Background(), keyspace.DefaultPrefix)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return storetest.Backend{DB: emb.DB, Redis: rdb, Prefix: modelstore.DefaultPrefix, CorruptArtifact: func(t *testing.T, v int64) {
+		return storetest.Backend{DB: emb.DB, Redis: rdb, Prefix: keyspace.DefaultPrefix, CorruptArtifact: func(t *testing.T, v int64) {
 			// A second connection to the file, as another process would.
 			raw, err := sql.Open("sqlite", emb.DB.Path())
 			if err != nil {

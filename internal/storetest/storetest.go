@@ -22,8 +22,8 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -809,18 +809,18 @@ func testPublish(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	factors, iters := 4, 3
-	keys := modelstore.NewKeys(b.Prefix)
+	keys := keyspace.NewKeys(b.Prefix)
 	train := func() *pipeline.Result {
 		t.Helper()
 		res, err := pipeline.Run(ctx, pipeline.Config{Force: true, Overrides: pipeline.Overrides{Factors: &factors, Iterations: &iters}},
-			pipeline.Deps{Source: b.DB, Registry: b.DB, Locker: b.DB, Publisher: modelstore.NewPublisher(b.Redis, keys)})
+			pipeline.Deps{Source: b.DB, Registry: b.DB, Locker: b.DB, Publisher: keyspace.NewPublisher(b.Redis, keys)})
 		if err != nil {
 			t.Fatalf("pipeline: %v", err)
 		}
 		return res
 	}
 	first := train()
-	reader := modelstore.NewReader(b.Redis, b.Prefix)
+	reader := keyspace.NewReader(b.Redis, b.Prefix)
 	cur, err := reader.Current(ctx)
 	if err != nil || cur != first.Version {
 		t.Fatalf("current = %d, %v; want %d", cur, err, first.Version)
@@ -837,7 +837,7 @@ func testPublish(t *testing.T, b Backend) {
 	if second.Version <= first.Version {
 		t.Fatalf("versions %d then %d", first.Version, second.Version)
 	}
-	ptr, err := modelstore.NewPublisher(b.Redis, keys).Rollback(ctx)
+	ptr, err := keyspace.NewPublisher(b.Redis, keys).Rollback(ctx)
 	if err != nil || ptr.Current != first.Version || ptr.Previous != second.Version {
 		t.Fatalf("rollback = %+v, %v", ptr, err)
 	}

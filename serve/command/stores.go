@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/serve/internal/server"
 )
@@ -33,7 +33,7 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*Stores, 
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := modelstore.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize, cfg.Stores.RedisCluster)
+	rdb, err := keyspace.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize, cfg.Stores.RedisCluster)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -25,17 +25,17 @@ import (
 type benchExperiment struct {
 	ctx     context.Context
 	db      *postgres.DB
-	pub     *modelstore.Publisher
+	pub     *keyspace.Publisher
 	rdb     redis.UniversalClient
-	keys    modelstore.Keys
+	keys    keyspace.Keys
 	exp     store.Experiment
 	peer    *servePeer
-	copyTo  modelstore.Version
+	copyTo  keyspace.Version
 	created []string
 }
 
-func newBenchExperiment(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, keys modelstore.Keys, v modelstore.Version, share float64, peer *servePeer) (*benchExperiment, error) {
-	b := &benchExperiment{ctx: ctx, db: db, pub: modelstore.NewPublisher(rdb, keys), rdb: rdb, keys: keys, peer: peer}
+func newBenchExperiment(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, keys keyspace.Keys, v keyspace.Version, share float64, peer *servePeer) (*benchExperiment, error) {
+	b := &benchExperiment{ctx: ctx, db: db, pub: keyspace.NewPublisher(rdb, keys), rdb: rdb, keys: keys, peer: peer}
 	if _, err := db.Pool.Exec(ctx, `UPDATE experiments SET status = 'stopped', ended_at = now() WHERE status = 'running'`); err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func newBenchExperiment(ctx context.Context, db *postgres.DB, rdb redis.Universa
 	if err != nil {
 		return nil, err
 	}
-	b.copyTo = modelstore.Version(run)
+	b.copyTo = keyspace.Version(run)
 	from, to := keys.VersionPrefix(v), keys.VersionPrefix(b.copyTo)
 	iter := rdb.Scan(ctx, 0, strings.ReplaceAll(from, "[", `\[`)+"*", 2000).Iterator()
 	pipe := rdb.Pipeline()

@@ -54,9 +54,9 @@ import (
 	"github.com/setlist/setlist"
 	batchcmd "github.com/setlist/setlist/batch/command"
 	"github.com/setlist/setlist/internal/ease"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/serve/internal/loadtest/bare"
 	"github.com/setlist/setlist/serve/internal/server"
@@ -115,7 +115,7 @@ func run() error {
 	}
 	defer db.Close()
 	defer rdb.Close()
-	reader := modelstore.NewReader(rdb, o.prefix)
+	reader := keyspace.NewReader(rdb, o.prefix)
 	v, pub, err := loadModel(ctx, reader)
 	if err != nil {
 		return err
@@ -310,7 +310,7 @@ func clusterScenarios(ctx context.Context, o options, db *postgres.DB, paths []s
 		return nil, nil, err
 	}
 	stops = append(stops, func() { _ = rdb.Close() })
-	reader := modelstore.NewReader(rdb, o.prefix)
+	reader := keyspace.NewReader(rdb, o.prefix)
 	v, err := reader.Current(ctx)
 	if err != nil {
 		stop()
@@ -360,11 +360,11 @@ func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClien
 	if _, err := db.Migrate(ctx); err != nil {
 		return nil, nil, err
 	}
-	rdb, err := modelstore.Dial(ctx, o.redisURL, 0, o.redisCluster)
+	rdb, err := keyspace.Dial(ctx, o.redisURL, 0, o.redisCluster)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := modelstore.NewReader(rdb, o.prefix).Current(ctx); err == nil {
+	if _, err := keyspace.NewReader(rdb, o.prefix).Current(ctx); err == nil {
 		return db, rdb, nil
 	}
 	// A model trained by an earlier run (on another Redis) is rebuilt from
@@ -404,7 +404,7 @@ func trainArgs(family string) []string {
 }
 
 // loadModel reads the current version the load runs against.
-func loadModel(ctx context.Context, reader *modelstore.Reader) (modelstore.Version, *model.Published, error) {
+func loadModel(ctx context.Context, reader *keyspace.Reader) (keyspace.Version, *model.Published, error) {
 	v, err := reader.Current(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -456,7 +456,7 @@ func batch(ctx context.Context, o options, args ...string) error {
 
 // pickUsers returns users with a stored list, and users with 1 to 200
 // reactions (the fold-in goal's bound).
-func pickUsers(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, keys modelstore.Keys, v modelstore.Version) (batchUsers, foldUsers []string, err error) {
+func pickUsers(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, keys keyspace.Keys, v keyspace.Version) (batchUsers, foldUsers []string, err error) {
 	rows, err := db.Pool.Query(ctx, `SELECT u.external_id, count(*) FROM users u JOIN reactions r ON r.user_id = u.id GROUP BY u.external_id ORDER BY u.external_id`)
 	if err != nil {
 		return nil, nil, err

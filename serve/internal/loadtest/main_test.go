@@ -9,9 +9,9 @@ import (
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 )
 
 // TestLoadModelEitherFamily publishes a small ALS and a small EASE version
@@ -66,12 +66,12 @@ func TestLoadModelEitherFamily(t *testing.T) {
 				p := ease.DefaultParams()
 				meta.EASE = &p
 			}
-			rel := modelstore.Release{Meta: meta, Items: b, Popular: []model.Rec{{Song: ids[0], Score: 1}}, Users: 1,
+			rel := keyspace.Release{Meta: meta, Items: b, Popular: []model.Rec{{Song: ids[0], Score: 1}}, Users: 1,
 				List: func(int) (setlist.UserID, []model.Rec) { return "u1", []model.Rec{{Song: ids[1], Score: 1}} }}
-			if _, err := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)).Publish(ctx, 1, rel); err != nil {
+			if _, err := keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix)).Publish(ctx, 1, rel); err != nil {
 				t.Fatal(err)
 			}
-			v, pub, err := loadModel(ctx, modelstore.NewReader(rdb, prefix))
+			v, pub, err := loadModel(ctx, keyspace.NewReader(rdb, prefix))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,7 +27,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/config"
 	"github.com/setlist/setlist/internal/embedded"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/store"
@@ -129,7 +129,7 @@ func open(ctx context.Context, cfg command.Config, logger *slog.Logger) (*comman
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := modelstore.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize, cfg.Stores.RedisCluster)
+	rdb, err := keyspace.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize, cfg.Stores.RedisCluster)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -181,7 +181,7 @@ func (p *Playground) prepare(ctx context.Context, cfg *command.Config, st *comma
 // nothing) and run the batch pipeline with its defaults, which train the
 // sample in a few seconds.
 func (p *Playground) bootstrap(ctx context.Context, db database, rdb redis.UniversalClient, prefix string, logger *slog.Logger) error {
-	v, err := modelstore.NewReader(rdb, prefix).Current(ctx)
+	v, err := keyspace.NewReader(rdb, prefix).Current(ctx)
 	if err == nil {
 		logger.Info("playground: serving the published model (delete the data dir to start over)", "version", v)
 		return nil
@@ -220,7 +220,7 @@ func (p *Playground) bootstrap(ctx context.Context, db database, rdb redis.Unive
 // what the playground does on its first start and on each retrain.
 func train(ctx context.Context, db database, rdb redis.UniversalClient, prefix string, logger *slog.Logger, cfg pipeline.Config) (*pipeline.Result, error) {
 	return pipeline.Run(ctx, cfg, pipeline.Deps{
-		Source: db, Registry: db, Locker: db, Artifacts: db, Publisher: modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix)), Logger: logger,
+		Source: db, Registry: db, Locker: db, Artifacts: db, Publisher: keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix)), Logger: logger,
 	})
 }
 

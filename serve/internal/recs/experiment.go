@@ -35,7 +35,7 @@ func (s *Service) Experiment() (experiment.Routing, bool) {
 // because cached answers name their arm. The caller holds holder.mu.
 func (s *Service) refreshExperiment(ctx context.Context, cur *Snapshot) error {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
-	r, ok, err := s.store.Experiment(rctx)
+	r, ok, err := s.keys.Experiment(rctx)
 	cancel()
 	if err != nil {
 		s.metrics.StoreError("redis", "experiment")

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/store"
 )
 
@@ -23,10 +23,10 @@ import (
 // record, where replicas' flushes add up (store.Exposure).
 
 // ExposureCounter keeps the distinct users shown (Redis HyperLogLogs,
-// modelstore.Reader).
+// keyspace.Reader).
 type ExposureCounter interface {
-	AddExposed(ctx context.Context, users map[modelstore.ExposureKey][]string) error
-	CountExposed(ctx context.Context, keys []modelstore.ExposureKey) ([]int64, error)
+	AddExposed(ctx context.Context, users map[keyspace.ExposureKey][]string) error
+	CountExposed(ctx context.Context, keys []keyspace.ExposureKey) ([]int64, error)
 }
 
 // ExposureLog persists exposure (the exposure table).
@@ -88,9 +88,9 @@ type exposure struct {
 	// Owned by the loop: answers counted but not yet persisted, the keys
 	// answered since the last persist, and every key of today (the users
 	// gauge), each with its version role.
-	pending map[modelstore.ExposureKey]int64
-	dirty   map[modelstore.ExposureKey]string
-	today   map[modelstore.ExposureKey]string
+	pending map[keyspace.ExposureKey]int64
+	dirty   map[keyspace.ExposureKey]string
+	today   map[keyspace.ExposureKey]string
 	// since is when the previous flush took the buffer: every user in the
 	// next one was answered after it, so it is their experiment exposure's
 	// time (a lower bound: a like right after the answer still counts).
@@ -106,7 +106,7 @@ const ExposureBuffer = 1 << 16
 // before Run, which runs the flush loop.
 func (s *Service) CountExposure(kv ExposureCounter, log ExposureLog) {
 	s.exposure = &exposure{kv: kv, log: log, users: make(chan exposedUser, ExposureBuffer), flush: make(chan chan struct{}),
-		pending: map[modelstore.ExposureKey]int64{}, dirty: map[modelstore.ExposureKey]string{}, today: map[modelstore.ExposureKey]string{}}
+		pending: map[keyspace.ExposureKey]int64{}, dirty: map[keyspace.ExposureKey]string{}, today: map[keyspace.ExposureKey]string{}}
 }
 
 // expose records one answer: two atomic operations and a channel offer.
@@ -185,11 +185,11 @@ func (s *Service) flushExposed(ctx context.Context, x *exposure) {
 		since = now.Add(-s.cfg.ExposureInterval)
 	}
 	x.since = now
-	batch := map[modelstore.ExposureKey]map[setlist.UserID]struct{}{}
+	batch := map[keyspace.ExposureKey]map[setlist.UserID]struct{}{}
 	// What is buffered now, not what keeps arriving while this runs.
 	for n := len(x.users); n > 0; n-- {
 		e := <-x.users
-		k := modelstore.ExposureKey{Version: e.version, Day: day, Source: e.source, Arm: e.arm}
+		k := keyspace.ExposureKey{Version: e.version, Day: day, Source: e.source, Arm: e.arm}
 		set := batch[k]
 		if set == nil {
 			set = map[setlist.UserID]struct{}{}
@@ -202,7 +202,7 @@ func (s *Service) flushExposed(ctx context.Context, x *exposure) {
 		}
 	}
 	if len(batch) > 0 {
-		users := make(map[modelstore.ExposureKey][]string, len(batch))
+		users := make(map[keyspace.ExposureKey][]string, len(batch))
 		for k, set := range batch {
 			list := make([]string, 0, len(set))
 			for u := range set {
@@ -228,7 +228,7 @@ func (s *Service) flushExposed(ctx context.Context, x *exposure) {
 					continue
 				}
 				swept += n
-				k := modelstore.ExposureKey{Version: snap.Version, Day: day, Source: src, Arm: arm}
+				k := keyspace.ExposureKey{Version: snap.Version, Day: day, Source: src, Arm: arm}
 				x.pending[k] += n
 				role := s.role(snap.Version, arm)
 				x.dirty[k] = role
@@ -262,7 +262,7 @@ func (s *Service) persistExposure(ctx context.Context, x *exposure) {
 		return
 	}
 	// Count the keys to persist and today's (for the gauge) in one pipeline.
-	keys := make([]modelstore.ExposureKey, 0, len(x.dirty)+len(x.today))
+	keys := make([]keyspace.ExposureKey, 0, len(x.dirty)+len(x.today))
 	for k := range x.dirty {
 		keys = append(keys, k)
 	}

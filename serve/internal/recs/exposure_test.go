@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )
@@ -21,12 +21,12 @@ import (
 // (storetest, TestExposureAcrossReplicas).
 type memExposure struct {
 	mu    sync.Mutex
-	users map[modelstore.ExposureKey]map[string]bool
-	rows  map[modelstore.ExposureKey]store.Exposure
+	users map[keyspace.ExposureKey]map[string]bool
+	rows  map[keyspace.ExposureKey]store.Exposure
 	fail  bool
 }
 
-func (m *memExposure) AddExposed(_ context.Context, users map[modelstore.ExposureKey][]string) error {
+func (m *memExposure) AddExposed(_ context.Context, users map[keyspace.ExposureKey][]string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, us := range users {
@@ -40,7 +40,7 @@ func (m *memExposure) AddExposed(_ context.Context, users map[modelstore.Exposur
 	return nil
 }
 
-func (m *memExposure) CountExposed(_ context.Context, keys []modelstore.ExposureKey) ([]int64, error) {
+func (m *memExposure) CountExposed(_ context.Context, keys []keyspace.ExposureKey) ([]int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]int64, len(keys))
@@ -57,7 +57,7 @@ func (m *memExposure) AddExposure(_ context.Context, rows []store.Exposure) erro
 		return setlist.ErrUnavailable
 	}
 	for _, r := range rows {
-		k := modelstore.ExposureKey{Version: model.Version(r.Version), Day: r.Day, Source: r.Source, Arm: r.Arm}
+		k := keyspace.ExposureKey{Version: model.Version(r.Version), Day: r.Day, Source: r.Source, Arm: r.Arm}
 		old := m.rows[k]
 		old.Answers += r.Answers
 		old.Users = max(old.Users, r.Users)
@@ -70,7 +70,7 @@ func newExposureService(t testing.TB) (*Service, *memExposure) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, func() int { return 0 }, func() int64 { return 0 }, func() time.Time { return time.Time{} })
 	s := New(Config{}, nil, nil, m, slog.New(slog.DiscardHandler))
-	mem := &memExposure{users: map[modelstore.ExposureKey]map[string]bool{}, rows: map[modelstore.ExposureKey]store.Exposure{}}
+	mem := &memExposure{users: map[keyspace.ExposureKey]map[string]bool{}, rows: map[keyspace.ExposureKey]store.Exposure{}}
 	s.CountExposure(mem, mem)
 	return s, mem
 }
@@ -99,7 +99,7 @@ func TestExposureLoop(t *testing.T) {
 	s.persistExposure(ctx, s.exposure)
 	s.persistExposure(ctx, s.exposure) // nothing new: must not add again
 	day := store.Day(time.Now())
-	want := map[modelstore.ExposureKey]store.Exposure{
+	want := map[keyspace.ExposureKey]store.Exposure{
 		{Version: 1, Day: day, Source: setlist.SourceBatch, Arm: setlist.ArmNone}:   {Answers: 3, Users: 2},
 		{Version: 2, Day: day, Source: setlist.SourcePopular, Arm: setlist.ArmNone}: {Answers: 2, Users: 1},
 	}

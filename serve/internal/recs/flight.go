@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // ErrBusy means a fold-in could not get a slot before its request's
@@ -42,7 +42,7 @@ type flights struct {
 
 type flight struct {
 	done chan struct{}
-	rec  modelstore.FoldInRecord
+	rec  keyspace.FoldInRecord
 	err  error
 }
 
@@ -54,7 +54,7 @@ const flightLinger = time.Second
 // do returns the result for key, computing it with fn unless a flight for
 // key is running or just finished; shared is true when this request did not
 // run fn. A waiter gives up at its own deadline (the leader carries on).
-func (g *flights) do(ctx context.Context, key flightKey, fn func() (modelstore.FoldInRecord, error)) (rec modelstore.FoldInRecord, shared bool, err error) {
+func (g *flights) do(ctx context.Context, key flightKey, fn func() (keyspace.FoldInRecord, error)) (rec keyspace.FoldInRecord, shared bool, err error) {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = map[flightKey]*flight{}
@@ -65,7 +65,7 @@ func (g *flights) do(ctx context.Context, key flightKey, fn func() (modelstore.F
 		case <-f.done:
 			return f.rec, true, f.err
 		case <-ctx.Done():
-			return modelstore.FoldInRecord{}, true, fmt.Errorf("recommend for %q: waiting for the fold-in another request started: %w: %w", key.user, ErrBusy, ctx.Err())
+			return keyspace.FoldInRecord{}, true, fmt.Errorf("recommend for %q: waiting for the fold-in another request started: %w: %w", key.user, ErrBusy, ctx.Err())
 		}
 	}
 	f := &flight{done: make(chan struct{})}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 )
 
 // TestFairSlotsRoundRobin: a user at its limit queues behind itself, others
@@ -115,10 +115,10 @@ func TestFlightsShare(t *testing.T) {
 	var g flights
 	var runs atomic.Int32
 	release := make(chan struct{})
-	fn := func() (modelstore.FoldInRecord, error) {
+	fn := func() (keyspace.FoldInRecord, error) {
 		runs.Add(1)
 		<-release
-		return modelstore.FoldInRecord{Source: setlist.SourceFoldIn}, nil
+		return keyspace.FoldInRecord{Source: setlist.SourceFoldIn}, nil
 	}
 	key := flightKey{user: "u", touched: 1, depth: 20}
 	var wg sync.WaitGroup
@@ -149,7 +149,7 @@ func TestFlightsShare(t *testing.T) {
 	}
 	other := flightKey{user: "u", touched: 2, depth: 20}
 	boom := errors.New("boom")
-	if _, _, err := g.do(context.Background(), other, func() (modelstore.FoldInRecord, error) { return modelstore.FoldInRecord{}, boom }); err != boom {
+	if _, _, err := g.do(context.Background(), other, func() (keyspace.FoldInRecord, error) { return keyspace.FoldInRecord{}, boom }); err != boom {
 		t.Fatal(err)
 	}
 	if _, sh, err := g.do(context.Background(), other, fn); sh || err != nil || runs.Load() != 2 {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 )
 
 // Snapshot is one loaded version: the shared model, and the names of its
@@ -27,7 +27,7 @@ type Snapshot struct {
 	// reaction write is numbered above it has reactions the batch list lacks.
 	snapshotSeq int64
 	// snapshotNanos is Meta.SnapshotAt in unix nanoseconds (0 when unset),
-	// for users with no touched mark (see modelstore.BatchFresh).
+	// for users with no touched mark (see keyspace.BatchFresh).
 	snapshotNanos int64
 	// exposure counts the answers given from this snapshot (exposure.go).
 	exposure snapExposure
@@ -71,7 +71,7 @@ func (s *Service) Refresh(ctx context.Context) (model.Version, error) {
 
 func (s *Service) refreshCurrent(ctx context.Context) (model.Version, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
-	v, err := s.store.Current(rctx)
+	v, err := s.keys.Current(rctx)
 	cancel()
 	old := s.holder.current()
 	if err != nil {
@@ -116,7 +116,7 @@ func versionOf(s *Snapshot) model.Version {
 func (s *Service) load(ctx context.Context, v model.Version) (*Snapshot, error) {
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	p, err := s.store.Load(lctx, v)
+	p, err := s.keys.Load(lctx, v)
 	if err != nil {
 		s.metrics.StoreError("redis", "load_model")
 		return nil, err
@@ -222,21 +222,21 @@ func (s *Service) refreshLogged(ctx context.Context) {
 
 func (s *Service) followEvents(ctx context.Context) {
 	subscribed := false
-	on := func(ev modelstore.Event) {
+	on := func(ev keyspace.Event) {
 		switch ev.Kind {
-		case modelstore.EventVersion:
+		case keyspace.EventVersion:
 			s.metrics.Events.WithLabelValues("version").Inc()
 			select {
 			case s.holder.reload <- struct{}{}:
 			default:
 			}
-		case modelstore.EventExperiment:
+		case keyspace.EventExperiment:
 			s.metrics.Events.WithLabelValues("experiment").Inc()
 			select {
 			case s.holder.reload <- struct{}{}:
 			default:
 			}
-		case modelstore.EventUser:
+		case keyspace.EventUser:
 			s.metrics.Events.WithLabelValues("user").Inc()
 			s.metrics.NearCacheDrops.WithLabelValues("user").Inc()
 			s.epoch.Add(1)
@@ -262,7 +262,7 @@ func (s *Service) followEvents(ctx context.Context) {
 	// unnoticed: the near cache is bypassed until it is back.
 	lost := func(error) { s.near.trust(false) }
 	for ctx.Err() == nil {
-		err := s.store.Events(ctx, on, resub, lost)
+		err := s.keys.Events(ctx, on, resub, lost)
 		s.near.trust(false)
 		if ctx.Err() != nil {
 			return

@@ -4,7 +4,7 @@
 // cache in front of all three. It keeps the current model version in memory
 // and swaps it atomically when a new one is published.
 //
-// It depends on two small interfaces (ModelStore, History) rather than on
+// It depends on two small interfaces (KeySpace, History) rather than on
 // Redis and PostgreSQL, so an embedded backend can be plugged in later.
 package recs
 
@@ -19,24 +19,25 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )
 
-// ModelStore is where published versions and per-user lists live (Redis).
-type ModelStore interface {
+// KeySpace is where published versions and per-user lists live (Redis,
+// internal/keyspace.Reader).
+type KeySpace interface {
 	Current(ctx context.Context) (model.Version, error)
 	Load(ctx context.Context, v model.Version) (*model.Published, error)
-	UserState(ctx context.Context, v model.Version, u setlist.UserID) (modelstore.UserState, error)
-	StoreFoldIn(ctx context.Context, v model.Version, u setlist.UserID, rec modelstore.FoldInRecord, ttl time.Duration) error
+	UserState(ctx context.Context, v model.Version, u setlist.UserID) (keyspace.UserState, error)
+	StoreFoldIn(ctx context.Context, v model.Version, u setlist.UserID, rec keyspace.FoldInRecord, ttl time.Duration) error
 	Touch(ctx context.Context, v model.Version, u setlist.UserID, seq int64) error
 	// Events delivers version switches and user invalidations until ctx
 	// ends; subscribed is called whenever the subscription is
 	// (re)established and lost when it breaks (messages may be missed in
 	// between).
-	Events(ctx context.Context, on func(modelstore.Event), subscribed func(), lost func(error)) error
+	Events(ctx context.Context, on func(keyspace.Event), subscribed func(), lost func(error)) error
 	// Experiment is the running experiment's routing (ok false: none).
 	Experiment(ctx context.Context) (r experiment.Routing, ok bool, err error)
 }
@@ -132,7 +133,7 @@ const MaxN = 100
 // Service answers recommendation requests. It is safe for concurrent use.
 type Service struct {
 	cfg     Config
-	store   ModelStore
+	keys    KeySpace
 	history History
 	metrics *metrics.Metrics
 	log     *slog.Logger
@@ -156,9 +157,9 @@ type Service struct {
 }
 
 // New builds a service; call Run to load the model and follow updates.
-func New(cfg Config, store ModelStore, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
+func New(cfg Config, keys KeySpace, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
-	s := &Service{cfg: cfg, store: store, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
+	s := &Service{cfg: cfg, keys: keys, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
 		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser)}
 	s.holder.reload = make(chan struct{}, 1)
 	return s
@@ -248,7 +249,7 @@ func (s *Service) assignment(u setlist.UserID) (snap *Snapshot, arm setlist.Arm)
 // until they react or the version switches.
 func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, stopgap bool, err error) {
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
-	st, err := s.store.UserState(rctx, snap.Version, u)
+	st, err := s.keys.UserState(rctx, snap.Version, u)
 	cancel()
 	redisOK := err == nil
 	if err != nil {
@@ -281,7 +282,7 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	if !redisOK {
 		key.epoch = s.epoch.Load()
 	}
-	rec, shared, err := s.flights.do(ctx, key, func() (modelstore.FoldInRecord, error) {
+	rec, shared, err := s.flights.do(ctx, key, func() (keyspace.FoldInRecord, error) {
 		rec, err := s.foldIn(ctx, snap, u, depth)
 		if err != nil {
 			return rec, err
@@ -291,7 +292,7 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 			// Stored before the flight ends, so a request that misses the
 			// flight finds it in Redis.
 			wctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
-			if err := s.store.StoreFoldIn(wctx, snap.Version, u, rec, s.cfg.FoldInTTL); err != nil {
+			if err := s.keys.StoreFoldIn(wctx, snap.Version, u, rec, s.cfg.FoldInTTL); err != nil {
 				s.metrics.StoreError("redis", "store_foldin") // the answer is still right; the next one recomputes
 			}
 			cancel()
@@ -317,8 +318,8 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 // enough for n; neither means a fold-in must be solved. Recommend and Shown
 // both decide by it, so an attribution looks at exactly the list an answer
 // would be rendered from.
-func pick(snap *Snapshot, st modelstore.UserState, redisOK bool, n int, now time.Time) (batch bool, cached *modelstore.FoldInRecord) {
-	if redisOK && len(st.Recs) >= n && modelstore.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, now) {
+func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.Time) (batch bool, cached *keyspace.FoldInRecord) {
+	if redisOK && len(st.Recs) >= n && keyspace.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, now) {
 		return true, nil
 	}
 	if f := st.FoldIn; f != nil && f.Touched == st.Touched && (len(f.Items) >= n || f.Complete) {
@@ -353,7 +354,7 @@ func (s *Service) Shown(ctx context.Context, u setlist.UserID) (store.Shown, err
 	}
 	shown := store.Shown{Version: int64(snap.Version), Arm: arm}
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
-	st, err := s.store.UserState(rctx, snap.Version, u)
+	st, err := s.keys.UserState(rctx, snap.Version, u)
 	cancel()
 	if err != nil {
 		s.metrics.StoreError("redis", "user_state")
@@ -387,9 +388,9 @@ func (s *Service) Shown(ctx context.Context, u setlist.UserID) (store.Shown, err
 // to either way. When the history was cut, the ids of every song u reacted
 // to are read too (an index-only scan, no rows decoded but the ids), so a
 // song from the rest of the history is never recommended back.
-func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (modelstore.FoldInRecord, error) {
+func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (keyspace.FoldInRecord, error) {
 	if err := s.slots.acquire(ctx, u); err != nil {
-		return modelstore.FoldInRecord{}, err
+		return keyspace.FoldInRecord{}, err
 	}
 	defer s.slots.release(u)
 	s.metrics.FoldIns.WithLabelValues("solved").Inc()
@@ -407,7 +408,7 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		if !errors.Is(err, setlist.ErrNotFound) {
 			s.metrics.StoreError("postgres", "user_reactions")
 		}
-		return modelstore.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
+		return keyspace.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
 	}
 	s.metrics.FoldInDuration.WithLabelValues("postgres_read").Observe(time.Since(start).Seconds())
 	depth := max(n, s.cfg.FoldInDepth)
@@ -425,17 +426,17 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		for i, r := range pop {
 			items[i].Rec = r
 		}
-		return modelstore.FoldInRecord{Source: setlist.SourcePopular, Complete: len(items) < depth, Items: items}, nil
+		return keyspace.FoldInRecord{Source: setlist.SourcePopular, Complete: len(items) < depth, Items: items}, nil
 	}
 	if err != nil {
-		return modelstore.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
+		return keyspace.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
 	}
 	h := s.metrics.FoldInDuration
 	h.WithLabelValues("solve").Observe(t.Solve.Seconds())
 	h.WithLabelValues("recommend").Observe(t.Recommend.Seconds())
 	h.WithLabelValues("explain").Observe(t.Explain.Seconds())
 	h.WithLabelValues("total").Observe(time.Since(start).Seconds())
-	return modelstore.FoldInRecord{Source: setlist.SourceFoldIn, Complete: len(items) < depth, Items: items}, nil
+	return keyspace.FoldInRecord{Source: setlist.SourceFoldIn, Complete: len(items) < depth, Items: items}, nil
 }
 
 // Reacted records that u's reactions changed, by the write numbered seq
@@ -451,7 +452,7 @@ func (s *Service) Reacted(ctx context.Context, u setlist.UserID, seq int64) erro
 	}
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	defer cancel()
-	if err := s.store.Touch(rctx, v, u, seq); err != nil {
+	if err := s.keys.Touch(rctx, v, u, seq); err != nil {
 		s.metrics.StoreError("redis", "touch")
 		return fmt.Errorf("the reaction is saved but other replicas could not be told: %w", err)
 	}

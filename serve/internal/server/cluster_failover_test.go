@@ -18,9 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/serve/internal/fixture"
 	"github.com/setlist/setlist/serve/internal/server"
@@ -138,7 +138,7 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 	in.waitModel(t, 1)
 
 	// The victim: the master of the first reader's keys.
-	keys := modelstore.NewKeys(prefix)
+	keys := keyspace.NewKeys(prefix)
 	victim, err := rdb.MasterForKey(ctx, keys.Recs(1, users[0]))
 	if err != nil {
 		t.Fatal(err)

@@ -15,9 +15,9 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/command"
 	"github.com/setlist/setlist/internal/experiment"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
@@ -286,7 +286,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 	if code, out, errOut := e.batchCLI(t, "experiment", "promote"); code != 0 {
 		t.Fatalf("promote: exit %d\n%s\n%s", code, out, errOut)
 	}
-	ptr, err := modelstore.NewPublisher(e.rdb, modelstore.NewKeys(e.prefix)).Pointers(ctx)
+	ptr, err := keyspace.NewPublisher(e.rdb, keyspace.NewKeys(e.prefix)).Pointers(ctx)
 	if err != nil || ptr.Current != challenger || ptr.Previous != control {
 		t.Errorf("pointers after promote %+v, %v; want current %d, previous %d", ptr, err, challenger, control)
 	}

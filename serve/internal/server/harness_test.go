@@ -21,7 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/serve/internal/server"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
@@ -318,7 +318,7 @@ func TestAdminEndpoints(t *testing.T) {
 
 func current(t *testing.T, w *world) int64 {
 	t.Helper()
-	p, err := modelstore.NewPublisher(w.rdb, modelstore.NewKeys(w.prefix)).Pointers(context.Background())
+	p, err := keyspace.NewPublisher(w.rdb, keyspace.NewKeys(w.prefix)).Pointers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,10 +351,10 @@ func publishRun(t *testing.T, db *postgres.DB, id int64) {
 func TestRedisStallDeadlines(t *testing.T) {
 	w := newWorld(t)
 	rp := newFaultProxy(t, w.single(t).Options().Addr)
-	// Dialled as both binaries dial Redis (modelstore.Dial), which makes
+	// Dialled as both binaries dial Redis (keyspace.Dial), which makes
 	// socket I/O honour the per-call deadlines; without that every call
 	// waits go-redis's 3 s read timeout and this test fails.
-	viaProxy, err := modelstore.Dial(context.Background(),
+	viaProxy, err := keyspace.Dial(context.Background(),
 		fmt.Sprintf("redis://%s/%d?max_retries=-1", rp.Addr(), w.single(t).Options().DB), 0, false)
 	if err != nil {
 		t.Fatal(err)

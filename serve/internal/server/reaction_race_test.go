@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/internal/synth"
@@ -49,7 +49,7 @@ func trainedWorld(t *testing.T) (*env, *instance, func() (int64, error)) {
 	if _, err := e.db.Import(context.Background(), &buf, store.ImportOptions{Source: "synth"}); err != nil {
 		t.Fatal(err)
 	}
-	pub := modelstore.NewPublisher(e.rdb, modelstore.NewKeys(e.prefix))
+	pub := keyspace.NewPublisher(e.rdb, keyspace.NewKeys(e.prefix))
 	// Training has its own pool, as the batch binary does: serve's may be
 	// full of writes waiting on the test's locks.
 	bdb := openDB(t, e.dbURL)

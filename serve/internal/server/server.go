@@ -21,7 +21,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/experiment"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/metrics"
@@ -92,17 +92,17 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
-	store := modelstore.NewReader(d.Redis, d.RedisPrefix)
+	keys := keyspace.NewReader(d.Redis, d.RedisPrefix)
 	s := &Server{cfg: cfg, log: d.Log}
 	var svc *recs.Service
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() int64 { return svc.NearCacheBytes() },
 		func() time.Time { return svc.TrainedAt() })
-	svc = recs.New(cfg.Recs, store, d.DB, m, d.Log)
+	svc = recs.New(cfg.Recs, keys, d.DB, m, d.Log)
 	if !cfg.SkipExposure {
-		svc.CountExposure(store, d.DB)
+		svc.CountExposure(keys, d.DB)
 	}
-	admin := &rollbacker{pub: modelstore.NewPublisher(d.Redis, modelstore.NewKeys(d.RedisPrefix)), db: d.DB}
-	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: store, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
+	admin := &rollbacker{pub: keyspace.NewPublisher(d.Redis, keyspace.NewKeys(d.RedisPrefix)), db: d.DB}
+	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: keys, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
 		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
@@ -228,11 +228,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // rollbacker is `batch rollback` for POST /v1/admin/rollback: the same
 // function, its unrecorded case reported as the API's RegistryError.
 type rollbacker struct {
-	pub *modelstore.Publisher
+	pub *keyspace.Publisher
 	db  DB
 }
 
-func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, previous modelstore.Version, err error) {
+func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, previous keyspace.Version, err error) {
 	ptr, err := registry.Rollback(ctx, r.pub, r.db, reason)
 	if unrec, ok := errors.AsType[*registry.UnrecordedRollbackError](err); ok {
 		return ptr.Current, ptr.Previous, &api.RegistryError{Err: unrec.Err}

@@ -17,9 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
@@ -53,11 +53,11 @@ func newWorldOn(t testing.TB, target redistest.Target) *world {
 // newWorldIn builds the world in e (e.g. on a private Redis).
 func newWorldIn(t testing.TB, e *env) *world {
 	t.Helper()
-	return newWorldInLayout(t, e, modelstore.CurrentLayout)
+	return newWorldInLayout(t, e, keyspace.CurrentLayout)
 }
 
 // newWorldInLayout is newWorldIn with version 1 published in key layout l.
-func newWorldInLayout(t testing.TB, e *env, l modelstore.Layout) *world {
+func newWorldInLayout(t testing.TB, e *env, l keyspace.Layout) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{env: e}
@@ -84,7 +84,7 @@ func newWorldInLayout(t testing.TB, e *env, l modelstore.Layout) *world {
 		t.Fatal(err)
 	}
 	w.v1 = w.version(1, w.songs[:40])
-	if err := fixture.PublishIn(ctx, w.rdb, modelstore.NewKeys(w.prefix).In(l), w.v1); err != nil {
+	if err := fixture.PublishIn(ctx, w.rdb, keyspace.NewKeys(w.prefix).In(l), w.v1); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -165,7 +165,7 @@ func TestRecommendations(t *testing.T) {
 				}
 			}
 			// The answer is cached in Redis under the version.
-			if n := w.rdb.Exists(context.Background(), modelstore.NewKeys(w.prefix).FoldIn(1, "folder")).Val(); n != 1 {
+			if n := w.rdb.Exists(context.Background(), keyspace.NewKeys(w.prefix).FoldIn(1, "folder")).Val(); n != 1 {
 				t.Fatal("fold-in answer not cached in Redis")
 			}
 		})
@@ -758,8 +758,8 @@ func TestRedisDownFallsBackToFoldIn(t *testing.T) {
 // pointers) reaches serve by pub/sub and is answered from its new names,
 // and a rollback to the legacy version is served again.
 func TestServeAcrossKeyLayouts(t *testing.T) {
-	w := newWorldInLayout(t, newEnv(t), modelstore.LayoutLegacy)
-	legacy := modelstore.NewKeys(w.prefix).In(modelstore.LayoutLegacy)
+	w := newWorldInLayout(t, newEnv(t), keyspace.LayoutLegacy)
+	legacy := keyspace.NewKeys(w.prefix).In(keyspace.LayoutLegacy)
 	if w.rdb.Exists(context.Background(), legacy.Meta(1), legacy.Current()).Val() != 2 {
 		t.Fatal("version 1 is not under the legacy names")
 	}
@@ -788,7 +788,7 @@ func TestServeAcrossKeyLayouts(t *testing.T) {
 		t.Fatalf("batchy's like under version 1 not honoured under version 2: %s %v", a.Source, a.songs())
 	}
 
-	if _, err := modelstore.NewPublisher(w.rdb, modelstore.NewKeys(w.prefix)).Rollback(context.Background()); err != nil {
+	if _, err := keyspace.NewPublisher(w.rdb, keyspace.NewKeys(w.prefix)).Rollback(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	in.waitModel(t, 1)

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 )
 
-// TestTouchedExpiry: P:touched:{U} expires (modelstore.TouchedTTL after
+// TestTouchedExpiry: P:touched:{U} expires (keyspace.TouchedTTL after
 // the reaction), so its absence only proves "no reaction since the
 // snapshot" for a model snapshotted within the TTL: an older model (training
 // stopped, or an old version restored) folds in a user with no key instead
@@ -23,9 +23,9 @@ func TestTouchedExpiry(t *testing.T) {
 	// A reaction through the API sets the key with the TTL.
 	r := in.do(t, http.MethodPost, "/v1/users/folder/reactions", map[string]any{"song_id": w.songs[33], "kind": "like"})
 	wantStatus(t, r, http.StatusCreated)
-	ttl, err := w.rdb.TTL(ctx, modelstore.NewKeys(w.prefix).Touched("folder")).Result()
-	if err != nil || ttl <= modelstore.TouchedTTL-time.Minute || ttl > modelstore.TouchedTTL {
-		t.Fatalf("P:touched:folder TTL %v (%v), want about %v", ttl, err, modelstore.TouchedTTL)
+	ttl, err := w.rdb.TTL(ctx, keyspace.NewKeys(w.prefix).Touched("folder")).Result()
+	if err != nil || ttl <= keyspace.TouchedTTL-time.Minute || ttl > keyspace.TouchedTTL {
+		t.Fatalf("P:touched:folder TTL %v (%v), want about %v", ttl, err, keyspace.TouchedTTL)
 	}
 
 	// batchy has a batch list and no touched key: served from the batch
@@ -35,7 +35,7 @@ func TestTouchedExpiry(t *testing.T) {
 	}
 	// ...but not from a model whose snapshot is older than the TTL.
 	old := w.version(2, w.songs[:40])
-	old.SnapshotAt = time.Now().Add(-modelstore.TouchedTTL - 24*time.Hour)
+	old.SnapshotAt = time.Now().Add(-keyspace.TouchedTTL - 24*time.Hour)
 	publishVersion(t, w, old)
 	in.waitModel(t, 2)
 	a := in.recs(t, "batchy", 3)

@@ -11,11 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 )
 
 // New returns the bare app serving version v's lists under keys.
-func New(rdb redis.UniversalClient, keys modelstore.Keys, v modelstore.Version) *fiber.App {
+func New(rdb redis.UniversalClient, keys keyspace.Keys, v keyspace.Version) *fiber.App {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/v1/users/:user_id/recommendations", func(c *fiber.Ctx) error {
 		b, err := rdb.Get(c.Context(), keys.Recs(v, setlist.UserID(c.Params("user_id")))).Bytes()
@@ -35,7 +35,7 @@ func New(rdb redis.UniversalClient, keys modelstore.Keys, v modelstore.Version) 
 // the user's list, cached fold-in and touched time, answering the list's
 // bytes. It separates what the extra keys cost Redis and the client from
 // what serve's own code costs.
-func NewMGet(rdb redis.UniversalClient, keys modelstore.Keys, v modelstore.Version) *fiber.App {
+func NewMGet(rdb redis.UniversalClient, keys keyspace.Keys, v keyspace.Version) *fiber.App {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/v1/users/:user_id/recommendations", func(c *fiber.Ctx) error {
 		u := setlist.UserID(c.Params("user_id"))

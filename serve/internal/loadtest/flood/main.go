@@ -47,8 +47,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/serve/internal/fixture"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -113,7 +113,7 @@ func run(o options) error {
 		return err
 	}
 	v := model.Version(1)
-	if cur, err := modelstore.NewReader(rdb, o.prefix).Current(ctx); err == nil {
+	if cur, err := keyspace.NewReader(rdb, o.prefix).Current(ctx); err == nil {
 		v = cur + 1
 	}
 	if err := fixture.Publish(ctx, rdb, o.prefix, fixture.Version{Version: v, Songs: catalog, Factors: 64, Seed: 1, K: 20}); err != nil {

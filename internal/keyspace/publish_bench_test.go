@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"context"
@@ -7,17 +7,17 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 )
 
 // benchUsers is a realistic publish: a top-5 list for each of 100k users.
 const benchUsers = 100_000
 
-func benchRelease() modelstore.Release {
+func benchRelease() keyspace.Release {
 	recs := make([]model.Rec, 5)
-	return modelstore.Release{
+	return keyspace.Release{
 		Items: make([]byte, 1<<20), Popular: make([]model.Rec, 100), Users: benchUsers,
 		List: func(i int) (setlist.UserID, []model.Rec) {
 			for j := range recs {
@@ -35,12 +35,12 @@ func benchRelease() modelstore.Release {
 func BenchmarkPublish(b *testing.B) {
 	rdb, prefix := redistest.Client(b)
 	ctx := context.Background()
-	keys := modelstore.NewKeys(prefix)
+	keys := keyspace.NewKeys(prefix)
 	for _, batch := range []int{500, 2000, 5000} {
 		b.Run(fmt.Sprintf("publisher/batch=%d", batch), func(b *testing.B) {
-			p := modelstore.NewPublisher(rdb, keys)
+			p := keyspace.NewPublisher(rdb, keys)
 			p.BatchSize = batch
-			v := modelstore.Version(batch * 1000)
+			v := keyspace.Version(batch * 1000)
 			var cleanup time.Duration
 			for b.Loop() {
 				v++
@@ -68,7 +68,7 @@ func BenchmarkPublish(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("bare-set/batch=%d", batch), func(b *testing.B) {
 			r := benchRelease()
-			v := modelstore.Version(batch*1000 + 500)
+			v := keyspace.Version(batch*1000 + 500)
 			for b.Loop() {
 				v++
 				pipe := rdb.Pipeline()

@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 )
 
 // BenchmarkPublishScale publishes the same release (top-5 lists of
@@ -27,7 +27,7 @@ import (
 // includes whatever other clients did meanwhile). The figure for
 // docs/BENCHMARKS.md ("Redis Cluster at scale") is 1 M users:
 //
-//	SETLIST_PUBLISH_USERS=1000000 go test ./internal/modelstore/ -run '^$' -bench PublishScale -benchtime 1x -count 3 -timeout 60m
+//	SETLIST_PUBLISH_USERS=1000000 go test ./internal/keyspace/ -run '^$' -bench PublishScale -benchtime 1x -count 3 -timeout 60m
 //
 // SETLIST_PUBLISH_USERS defaults to 100,000 (what make bench runs).
 func BenchmarkPublishScale(b *testing.B) {
@@ -43,14 +43,14 @@ func BenchmarkPublishScale(b *testing.B) {
 	for _, target := range redistest.Targets() {
 		b.Run(target.Name, func(b *testing.B) {
 			rdb, prefix := target.Client(b)
-			keys := modelstore.NewKeys(prefix)
-			var last modelstore.Version
+			keys := keyspace.NewKeys(prefix)
+			var last keyspace.Version
 			// The users' keys are deleted here, by name: the prefix's
 			// SCAN-based clean-up has 30 s, too little for millions of keys
 			// on a loaded machine, and would leave them in the shared Redis.
 			b.Cleanup(func() {
 				pipe := rdb.Pipeline()
-				for v := modelstore.Version(1); v <= last; v++ {
+				for v := keyspace.Version(1); v <= last; v++ {
 					for i := range users {
 						pipe.Unlink(ctx, keys.Recs(v, setlist.UserID(fmt.Sprintf("%032x", i))))
 						if pipe.Len() == 5000 {
@@ -61,10 +61,10 @@ func BenchmarkPublishScale(b *testing.B) {
 				_, _ = pipe.Exec(ctx)
 			})
 			masters := 0
-			_ = modelstore.ForEachMaster(ctx, rdb, func(context.Context, *redis.Client) error { masters++; return nil })
-			p := modelstore.NewPublisher(rdb, keys)
+			_ = keyspace.ForEachMaster(ctx, rdb, func(context.Context, *redis.Client) error { masters++; return nil })
+			p := keyspace.NewPublisher(rdb, keys)
 			recs := make([]model.Rec, 5)
-			rel := modelstore.Release{
+			rel := keyspace.Release{
 				Items: make([]byte, 1<<20), Popular: make([]model.Rec, 100), Users: users,
 				List: func(i int) (setlist.UserID, []model.Rec) {
 					for j := range recs {
@@ -73,7 +73,7 @@ func BenchmarkPublishScale(b *testing.B) {
 					return setlist.UserID(fmt.Sprintf("%032x", i)), recs
 				},
 			}
-			var v modelstore.Version
+			var v keyspace.Version
 			var grown int64
 			for b.Loop() {
 				v++
@@ -112,7 +112,7 @@ func BenchmarkPublishScale(b *testing.B) {
 func usedMemory(tb testing.TB, rdb redis.UniversalClient) int64 {
 	tb.Helper()
 	var total int64
-	err := modelstore.ForEachMaster(context.Background(), rdb, func(ctx context.Context, n *redis.Client) error {
+	err := keyspace.ForEachMaster(context.Background(), rdb, func(ctx context.Context, n *redis.Client) error {
 		info, err := n.Info(ctx, "memory").Result()
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-// Package modelstore is the one implementation of the Redis key space that
+// Package keyspace is the one implementation of the Redis key space that
 // batch writes and serve reads. Every published model lives under its own
 // version; one pointer key names the version readers use, and it is switched
 // only after every key of the new version is written and counted.
@@ -30,7 +30,7 @@
 //
 // Versions other than current and previous expire; a version whose writer
 // crashed is never pointed at and is deleted by the next publish.
-package modelstore
+package keyspace
 
 import (
 	"strconv"

@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 )
 
 // BenchmarkPublishTargets publishes 100k users' top-5 lists (as
@@ -23,8 +23,8 @@ func BenchmarkPublishTargets(b *testing.B) {
 	for _, target := range redistest.Targets() {
 		b.Run(target.Name, func(b *testing.B) {
 			rdb, prefix := target.Client(b)
-			p := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix))
-			v := modelstore.Version(0)
+			p := keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix))
+			v := keyspace.Version(0)
 			for b.Loop() {
 				v++
 				if _, err := p.Publish(ctx, v, benchRelease()); err != nil {

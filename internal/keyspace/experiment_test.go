@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/experiment"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 )
 
 // TestExperimentProtectsChallenger: only a published version with live keys
@@ -20,11 +20,11 @@ import (
 func TestExperimentProtectsChallenger(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	ctx := context.Background()
-	keys := modelstore.NewKeys(prefix)
-	pub := modelstore.NewPublisher(rdb, keys)
-	rd := modelstore.NewReader(rdb, prefix)
+	keys := keyspace.NewKeys(prefix)
+	pub := keyspace.NewPublisher(rdb, keys)
+	rd := keyspace.NewReader(rdb, prefix)
 	for v := range 2 {
-		if _, err := pub.Publish(ctx, modelstore.Version(v+1), release(3, v+1)); err != nil {
+		if _, err := pub.Publish(ctx, keyspace.Version(v+1), release(3, v+1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,10 +59,10 @@ func TestExperimentProtectsChallenger(t *testing.T) {
 		t.Errorf("second experiment: %v", err)
 	}
 	msg, err := ps.ReceiveMessage(ctx)
-	if err != nil || msg.Payload != modelstore.ExperimentEvent {
+	if err != nil || msg.Payload != keyspace.ExperimentEvent {
 		t.Fatalf("event %v, %v", msg, err)
 	}
-	if ev, err := modelstore.ParseEvent(msg.Payload); err != nil || ev.Kind != modelstore.EventExperiment {
+	if ev, err := keyspace.ParseEvent(msg.Payload); err != nil || ev.Kind != keyspace.EventExperiment {
 		t.Errorf("parsed %+v, %v", ev, err)
 	}
 	got, ok, err := rd.Experiment(ctx)
@@ -73,7 +73,7 @@ func TestExperimentProtectsChallenger(t *testing.T) {
 	// Two publishes push version 1 out of previous; it is the challenger,
 	// so neither the publish's sweep nor Cleanup touches it.
 	for v := 3; v <= 4; v++ {
-		if _, err := pub.Publish(ctx, modelstore.Version(v), release(3, v)); err != nil {
+		if _, err := pub.Publish(ctx, keyspace.Version(v), release(3, v)); err != nil {
 			t.Fatal(err)
 		}
 		c, err := pub.Cleanup(ctx)
@@ -99,7 +99,7 @@ func TestExperimentProtectsChallenger(t *testing.T) {
 	if err := pub.EndExperiment(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if msg, err := ps.ReceiveMessage(ctx); err != nil || msg.Payload != modelstore.ExperimentEvent {
+	if msg, err := ps.ReceiveMessage(ctx); err != nil || msg.Payload != keyspace.ExperimentEvent {
 		t.Errorf("end event %v, %v", msg, err)
 	}
 	if _, ok, _ := rd.Experiment(ctx); ok {
@@ -112,14 +112,14 @@ func TestExperimentProtectsChallenger(t *testing.T) {
 	if len(c.Retired) != 1 || c.Retired[0] != 1 {
 		t.Errorf("cleanup after the end retired %v, want [1]", c.Retired)
 	}
-	if ttl := rdb.PTTL(ctx, keys.Recs(1, userID(0))).Val(); ttl <= 0 || ttl > modelstore.DefaultGrace+time.Second {
+	if ttl := rdb.PTTL(ctx, keys.Recs(1, userID(0))).Val(); ttl <= 0 || ttl > keyspace.DefaultGrace+time.Second {
 		t.Errorf("former challenger TTL %v, want the grace", ttl)
 	}
 }
 
 func TestParseRouting(t *testing.T) {
 	for _, bad := range []string{"", "1 2 0.1", "x 2 0.1 s", "1 x 0.1 s", "1 2 x s", "1 2 1.5 s", "1 0 0.1 s"} {
-		if _, err := modelstore.ParseRouting(bad); err == nil {
+		if _, err := keyspace.ParseRouting(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
@@ -131,8 +131,8 @@ func TestParseRouting(t *testing.T) {
 func TestPublishHeld(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	ctx := context.Background()
-	keys := modelstore.NewKeys(prefix)
-	pub := modelstore.NewPublisher(rdb, keys)
+	keys := keyspace.NewKeys(prefix)
+	pub := keyspace.NewPublisher(rdb, keys)
 	if _, err := pub.Publish(ctx, 1, release(3, 1)); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist/internal/modelstore"
+	"github.com/setlist/setlist/internal/keyspace"
 )
 
 // scanCount is SCAN's COUNT: large, because a pass over a big shared test
@@ -66,7 +66,7 @@ func newPrefix() string {
 func deletePrefix(rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_ = modelstore.ForEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+	_ = keyspace.ForEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 		iter := c.Scan(ctx, 0, prefix+":*", scanCount).Iterator()
 		pipe := c.Pipeline()
 		for iter.Next(ctx) {
@@ -87,7 +87,7 @@ func CountKeys(tb testing.TB, rdb redis.UniversalClient, pattern string) int {
 	tb.Helper()
 	var n int64
 	ch := make(chan int, 16)
-	err := modelstore.ForEachMaster(context.Background(), rdb, func(ctx context.Context, c *redis.Client) error {
+	err := keyspace.ForEachMaster(context.Background(), rdb, func(ctx context.Context, c *redis.Client) error {
 		iter := c.Scan(ctx, 0, pattern, scanCount).Iterator()
 		k := 0
 		for iter.Next(ctx) {

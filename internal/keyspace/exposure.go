@@ -1,4 +1,4 @@
-package modelstore
+package keyspace
 
 import (
 	"context"

@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
@@ -31,7 +31,7 @@ func TestSharedCluster(t *testing.T) {
 	}
 	var mu sync.Mutex
 	holding := 0
-	err := modelstore.ForEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+	err := keyspace.ForEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 		n, err := c.DBSize(ctx).Result()
 		if n > 0 {
 			mu.Lock()

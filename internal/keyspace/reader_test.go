@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"context"
@@ -13,21 +13,21 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
 	"github.com/setlist/setlist/internal/store"
 )
 
 func TestReaderLoadAndUserState(t *testing.T) {
 	eachTarget(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		ctx := context.Background()
-		r := modelstore.NewReader(rdb, prefix)
+		r := keyspace.NewReader(rdb, prefix)
 		keys := r.Keys()
 
 		if _, err := r.Current(ctx); !errors.Is(err, setlist.ErrNotFound) {
 			t.Fatalf("Current with no pointer: %v, want ErrNotFound", err)
 		}
-		const v = modelstore.Version(7)
+		const v = keyspace.Version(7)
 		p := als.DefaultParams()
 		p.Factors, p.Weighting = 2, feedback.WeightRaw
 		side := (&als.Model{Params: p, Items: 3, Factors: 2, ItemFactors: []float32{1, 0, 0, 1, 1, 1}}).ItemSide()
@@ -77,7 +77,7 @@ func TestReaderLoadAndUserState(t *testing.T) {
 		if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
 			t.Fatal(err)
 		}
-		rec := modelstore.FoldInRecord{Source: setlist.SourceFoldIn, Touched: 5, Items: []model.Explained{{Rec: model.Rec{Song: 30, Score: 1}, Because: 10}}}
+		rec := keyspace.FoldInRecord{Source: setlist.SourceFoldIn, Touched: 5, Items: []model.Explained{{Rec: model.Rec{Song: 30, Score: 1}, Because: 10}}}
 		if err := r.StoreFoldIn(ctx, v, "bo b", rec, time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -112,20 +112,20 @@ func TestReaderLoadAndUserState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := modelstore.ParseEvent(msg.Payload)
-		if err != nil || ev.Kind != modelstore.EventUser || ev.User != "bo b" {
+		ev, err := keyspace.ParseEvent(msg.Payload)
+		if err != nil || ev.Kind != keyspace.EventUser || ev.User != "bo b" {
 			t.Fatalf("event %q → %+v, %v", msg.Payload, ev, err)
 		}
 	})
 }
 
 func TestFoldInCodec(t *testing.T) {
-	for _, rec := range []modelstore.FoldInRecord{
+	for _, rec := range []keyspace.FoldInRecord{
 		{Source: setlist.SourcePopular, Touched: -1, Complete: true},
 		{Source: setlist.SourceFoldIn, Touched: 1 << 60, Items: []model.Explained{{Rec: model.Rec{Song: 1, Score: -2.5}}, {Rec: model.Rec{Song: 1 << 40, Score: 3}, Because: 9}}},
 	} {
-		b := modelstore.EncodeFoldIn(rec)
-		got, err := modelstore.DecodeFoldIn(b)
+		b := keyspace.EncodeFoldIn(rec)
+		got, err := keyspace.DecodeFoldIn(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestFoldInCodec(t *testing.T) {
 			t.Fatalf("round trip %+v → %+v", rec, got)
 		}
 		for cut := range len(b) {
-			if _, err := modelstore.DecodeFoldIn(b[:cut]); err == nil {
+			if _, err := keyspace.DecodeFoldIn(b[:cut]); err == nil {
 				t.Fatalf("truncated record of %d/%d bytes decoded", cut, len(b))
 			}
 		}
@@ -143,16 +143,16 @@ func TestFoldInCodec(t *testing.T) {
 func TestParseEvent(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want modelstore.Event
+		want keyspace.Event
 		ok   bool
 	}{
-		{modelstore.VersionEvent(12), modelstore.Event{Kind: modelstore.EventVersion, Version: 12}, true},
-		{modelstore.UserEvent("a b"), modelstore.Event{Kind: modelstore.EventUser, User: "a b"}, true},
-		{"version x", modelstore.Event{}, false},
-		{"user ", modelstore.Event{}, false},
-		{"hello", modelstore.Event{}, false},
+		{keyspace.VersionEvent(12), keyspace.Event{Kind: keyspace.EventVersion, Version: 12}, true},
+		{keyspace.UserEvent("a b"), keyspace.Event{Kind: keyspace.EventUser, User: "a b"}, true},
+		{"version x", keyspace.Event{}, false},
+		{"user ", keyspace.Event{}, false},
+		{"hello", keyspace.Event{}, false},
 	} {
-		got, err := modelstore.ParseEvent(tc.in)
+		got, err := keyspace.ParseEvent(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseEvent(%q) = %+v, %v; want %+v ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
@@ -165,16 +165,16 @@ func TestParseEvent(t *testing.T) {
 func TestTouchedTTL(t *testing.T) {
 	eachTarget(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		ctx := context.Background()
-		r := modelstore.NewReader(rdb, prefix)
+		r := keyspace.NewReader(rdb, prefix)
 		if err := r.Touch(ctx, 1, "toucher", store.SeqBase+1); err != nil {
 			t.Fatal(err)
 		}
-		ttl, err := rdb.TTL(ctx, modelstore.NewKeys(prefix).Touched("toucher")).Result()
+		ttl, err := rdb.TTL(ctx, keyspace.NewKeys(prefix).Touched("toucher")).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ttl <= modelstore.TouchedTTL-time.Minute || ttl > modelstore.TouchedTTL {
-			t.Fatalf("P:touched TTL %v, want about %v", ttl, modelstore.TouchedTTL)
+		if ttl <= keyspace.TouchedTTL-time.Minute || ttl > keyspace.TouchedTTL {
+			t.Fatalf("P:touched TTL %v, want about %v", ttl, keyspace.TouchedTTL)
 		}
 
 		now := time.Unix(1_800_000_000, 0)
@@ -191,14 +191,14 @@ func TestTouchedTTL(t *testing.T) {
 			{"reacted before the snapshot", seq(8), seq(9), at(2 * day), true},
 			{"the snapshot's last write", seq(9), seq(9), at(2 * day), true},
 			{"no key, recent snapshot", 0, seq(9), at(2 * day), true},
-			{"no key, snapshot just inside the TTL", 0, seq(9), at(modelstore.TouchedTTL - time.Second), true},
-			{"no key, snapshot older than the TTL (a reaction may have expired)", 0, seq(9), at(modelstore.TouchedTTL + day), false},
-			{"key present, old snapshot, older reaction", seq(1), seq(9), at(modelstore.TouchedTTL + day), true},
+			{"no key, snapshot just inside the TTL", 0, seq(9), at(keyspace.TouchedTTL - time.Second), true},
+			{"no key, snapshot older than the TTL (a reaction may have expired)", 0, seq(9), at(keyspace.TouchedTTL + day), false},
+			{"key present, old snapshot, older reaction", seq(1), seq(9), at(keyspace.TouchedTTL + day), true},
 			{"no snapshot time, no key", 0, 0, 0, true},
 			{"a version from before the numbers, a reaction", seq(1), 0, at(day), false},
 			{"a mark from before the numbers (unix ns)", at(3 * day), seq(9), at(2 * day), true},
 		} {
-			if got := modelstore.BatchFresh(c.touched, c.snapSeq, c.snapshot, now); got != c.want {
+			if got := keyspace.BatchFresh(c.touched, c.snapSeq, c.snapshot, now); got != c.want {
 				t.Errorf("%s: BatchFresh %v, want %v", c.name, got, c.want)
 			}
 		}

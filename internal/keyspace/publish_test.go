@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"bytes"
@@ -12,15 +12,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 )
 
 // release builds a version whose every value depends on salt, so reads can
 // tell versions apart.
-func release(users, salt int) modelstore.Release {
-	return modelstore.Release{
+func release(users, salt int) keyspace.Release {
+	return keyspace.Release{
 		Meta:    model.Meta{K: 3, Items: 10, TrainedAt: time.Unix(int64(salt), 0).UTC()},
 		Items:   []byte(fmt.Sprintf("items-%d", salt)),
 		Popular: []model.Rec{{Song: setlist.SongID(salt), Score: 1}},
@@ -35,14 +35,14 @@ func userID(i int) setlist.UserID { return setlist.UserID(fmt.Sprintf("user-%d",
 
 // snapshot reads, as a reader does, every user's list under the version the
 // pointer names at the start.
-func snapshot(t *testing.T, rdb redis.UniversalClient, keys modelstore.Keys, users int) (modelstore.Version, map[string][]byte) {
+func snapshot(t *testing.T, rdb redis.UniversalClient, keys keyspace.Keys, users int) (keyspace.Version, map[string][]byte) {
 	t.Helper()
 	ctx := context.Background()
 	cur, err := rdb.Get(ctx, keys.Current()).Result()
 	if err != nil {
 		t.Fatalf("read pointer: %v", err)
 	}
-	v, _ := modelstore.ParseVersion(cur)
+	v, _ := keyspace.ParseVersion(cur)
 	out := map[string][]byte{}
 	for _, k := range []string{keys.Meta(v), keys.Items(v), keys.Popular(v)} {
 		b, err := rdb.Get(ctx, k).Bytes()
@@ -83,8 +83,8 @@ func eachTarget(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient,
 func TestPublishSwitchesAndRetires(t *testing.T) {
 	eachTarget(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		ctx := context.Background()
-		keys := modelstore.NewKeys(prefix)
-		p := modelstore.NewPublisher(rdb, keys)
+		keys := keyspace.NewKeys(prefix)
+		p := keyspace.NewPublisher(rdb, keys)
 		p.BatchSize = 7
 		sub := rdb.Subscribe(ctx, keys.Events())
 		defer sub.Close()
@@ -124,7 +124,7 @@ func TestPublishSwitchesAndRetires(t *testing.T) {
 		if _, err := p.Publish(ctx, 2, release(users, 2)); err != nil {
 			t.Fatalf("Publish 2: %v", err)
 		}
-		if ptr, _ := p.Pointers(ctx); ptr != (modelstore.Pointers{Current: 2, Previous: 1}) {
+		if ptr, _ := p.Pointers(ctx); ptr != (keyspace.Pointers{Current: 2, Previous: 1}) {
 			t.Errorf("pointers = %+v, want 2/1", ptr)
 		}
 		if ttl := rdb.TTL(ctx, keys.Recs(1, userID(0))).Val(); ttl != -1 {
@@ -141,8 +141,8 @@ func TestPublishSwitchesAndRetires(t *testing.T) {
 			t.Errorf("Cleanup = %+v, %v; want version 1 retired", c, err)
 		}
 		for _, k := range []string{keys.Meta(1), keys.Recs(1, userID(49)), keys.Items(1)} {
-			if ttl := rdb.TTL(ctx, k).Val(); ttl <= 0 || ttl > modelstore.DefaultGrace {
-				t.Errorf("retired key %s has TTL %v, want (0, %v]", k, ttl, modelstore.DefaultGrace)
+			if ttl := rdb.TTL(ctx, k).Val(); ttl <= 0 || ttl > keyspace.DefaultGrace {
+				t.Errorf("retired key %s has TTL %v, want (0, %v]", k, ttl, keyspace.DefaultGrace)
 			}
 		}
 		if ttl := rdb.TTL(ctx, keys.Recs(2, userID(0))).Val(); ttl != -1 {
@@ -159,8 +159,8 @@ func TestPublishSwitchesAndRetires(t *testing.T) {
 // next publish must delete the partial keys.
 func TestPublishKilledMidway(t *testing.T) {
 	eachTarget(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
-		keys := modelstore.NewKeys(prefix)
-		p := modelstore.NewPublisher(rdb, keys)
+		keys := keyspace.NewKeys(prefix)
+		p := keyspace.NewPublisher(rdb, keys)
 		p.BatchSize = 10
 		const users = 100
 		if _, err := p.Publish(context.Background(), 1, release(users, 1)); err != nil {
@@ -201,7 +201,7 @@ func TestPublishKilledMidway(t *testing.T) {
 		if n := countKeys(t, rdb, keys.VersionPrefix(2)+"*"); n != 0 {
 			t.Errorf("version 2 still has %d keys after the next publish", n)
 		}
-		if ptr, _ := p.Pointers(context.Background()); ptr != (modelstore.Pointers{Current: 3, Previous: 1}) {
+		if ptr, _ := p.Pointers(context.Background()); ptr != (keyspace.Pointers{Current: 3, Previous: 1}) {
 			t.Errorf("pointers = %+v, want 3/1", ptr)
 		}
 	})
@@ -210,8 +210,8 @@ func TestPublishKilledMidway(t *testing.T) {
 func TestRollbackRestoresExactReads(t *testing.T) {
 	eachTarget(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		ctx := context.Background()
-		keys := modelstore.NewKeys(prefix)
-		p := modelstore.NewPublisher(rdb, keys)
+		keys := keyspace.NewKeys(prefix)
+		p := keyspace.NewPublisher(rdb, keys)
 		const users = 40
 		if _, err := p.Rollback(ctx); !errors.Is(err, setlist.ErrNotFound) {
 			t.Errorf("rollback with nothing published = %v, want ErrNotFound", err)
@@ -228,7 +228,7 @@ func TestRollbackRestoresExactReads(t *testing.T) {
 		}
 		_, bad := snapshot(t, rdb, keys, users)
 		ptr, err := p.Rollback(ctx)
-		if err != nil || ptr != (modelstore.Pointers{Current: 4, Previous: 9}) {
+		if err != nil || ptr != (keyspace.Pointers{Current: 4, Previous: 9}) {
 			t.Fatalf("Rollback = %+v, %v; want 4/9", ptr, err)
 		}
 		v, got := snapshot(t, rdb, keys, users)
@@ -258,8 +258,8 @@ func TestRollbackRestoresExactReads(t *testing.T) {
 func TestPublishDetectsConcurrentSwitch(t *testing.T) {
 	eachTarget(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		ctx := context.Background()
-		keys := modelstore.NewKeys(prefix)
-		p := modelstore.NewPublisher(rdb, keys)
+		keys := keyspace.NewKeys(prefix)
+		p := keyspace.NewPublisher(rdb, keys)
 		p.BatchSize = 5
 		if _, err := p.Publish(ctx, 1, release(10, 1)); err != nil {
 			t.Fatal(err)
@@ -277,7 +277,7 @@ func TestPublishDetectsConcurrentSwitch(t *testing.T) {
 
 func TestPublishRejectsBadVersion(t *testing.T) {
 	eachTarget(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
-		p := modelstore.NewPublisher(rdb, modelstore.NewKeys(prefix))
+		p := keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix))
 		if _, err := p.Publish(context.Background(), 0, release(1, 1)); !errors.Is(err, setlist.ErrInvalid) {
 			t.Errorf("Publish(0) = %v, want ErrInvalid", err)
 		}
@@ -293,8 +293,8 @@ func TestPublishLosesAMaster(t *testing.T) {
 	c := redistest.NewCluster(t)
 	rdb, prefix := c.Client(t)
 	ctx := context.Background()
-	keys := modelstore.NewKeys(prefix)
-	p := modelstore.NewPublisher(rdb, keys)
+	keys := keyspace.NewKeys(prefix)
+	p := keyspace.NewPublisher(rdb, keys)
 	p.BatchSize = 50
 	const users = 1000
 	if _, err := p.Publish(ctx, 1, release(users, 1)); err != nil {
@@ -343,7 +343,7 @@ func TestPublishLosesAMaster(t *testing.T) {
 	if n := countKeys(t, next, keys.VersionPrefix(2)+"*"); n == 0 {
 		t.Fatal("no partial keys of version 2: the test did not exercise a partial write")
 	}
-	p2 := modelstore.NewPublisher(next, keys)
+	p2 := keyspace.NewPublisher(next, keys)
 	rep, err := p2.Publish(ctx, 3, release(users, 3))
 	if err != nil {
 		t.Fatalf("publish after the failover: %v", err)
@@ -354,7 +354,7 @@ func TestPublishLosesAMaster(t *testing.T) {
 	if n := countKeys(t, next, keys.VersionPrefix(2)+"*"); n != 0 {
 		t.Errorf("%d keys of the failed version 2 left on the masters", n)
 	}
-	if ptr, _ := p2.Pointers(ctx); ptr != (modelstore.Pointers{Current: 3, Previous: 1}) {
+	if ptr, _ := p2.Pointers(ctx); ptr != (keyspace.Pointers{Current: 3, Previous: 1}) {
 		t.Errorf("pointers = %+v, want 3/1", ptr)
 	}
 }

@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"context"
@@ -14,14 +14,14 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
 	"github.com/setlist/setlist/internal/store"
 )
 
 // loadable is release with an item side and meta a Reader can decode.
-func loadable(t *testing.T, users, salt int) modelstore.Release {
+func loadable(t *testing.T, users, salt int) keyspace.Release {
 	t.Helper()
 	r := release(users, salt)
 	p := als.DefaultParams()
@@ -45,15 +45,15 @@ func loadable(t *testing.T, users, salt int) modelstore.Release {
 func TestMigrateFromLegacyLayout(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	ctx := context.Background()
-	keys := modelstore.NewKeys(prefix)
-	legacy := keys.In(modelstore.LayoutLegacy)
+	keys := keyspace.NewKeys(prefix)
+	legacy := keys.In(keyspace.LayoutLegacy)
 	const users = 20
 	u := userID(3)
 
 	// The old code published 1 and 2.
-	old := modelstore.NewPublisher(rdb, legacy)
+	old := keyspace.NewPublisher(rdb, legacy)
 	for v := range 2 {
-		if _, err := old.Publish(ctx, modelstore.Version(v+1), loadable(t, users, v+1)); err != nil {
+		if _, err := old.Publish(ctx, keyspace.Version(v+1), loadable(t, users, v+1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,12 +62,12 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 	}
 
 	// A serve of the new code reads version 2 by its legacy names.
-	r := modelstore.NewReader(rdb, prefix)
+	r := keyspace.NewReader(rdb, prefix)
 	if v, err := r.Current(ctx); err != nil || v != 2 {
 		t.Fatalf("Current = %d, %v; want the legacy pointer's 2", v, err)
 	}
 	pub, err := r.Load(ctx, 2)
-	if err != nil || r.KeysFor(2).Layout() != modelstore.LayoutLegacy || modelstore.LayoutOf(pub.Meta) != modelstore.LayoutLegacy {
+	if err != nil || r.KeysFor(2).Layout() != keyspace.LayoutLegacy || keyspace.LayoutOf(pub.Meta) != keyspace.LayoutLegacy {
 		t.Fatalf("Load(2) = %v, layout %d", err, r.KeysFor(2).Layout())
 	}
 	_, want2 := release(users, 2).List(3)
@@ -76,7 +76,7 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 		t.Fatalf("UserState(2) = %+v, %v; want %v", st, err, want2)
 	}
 	seq := store.SeqBase + 5
-	if err := r.StoreFoldIn(ctx, 2, u, modelstore.FoldInRecord{Source: setlist.SourceFoldIn, Touched: 1}, 0); err != nil {
+	if err := r.StoreFoldIn(ctx, 2, u, keyspace.FoldInRecord{Source: setlist.SourceFoldIn, Touched: 1}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Touch(ctx, 2, u, seq); err != nil {
@@ -96,7 +96,7 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 
 	// The new code publishes 3: the legacy pointers are adopted, 2 becomes
 	// previous, and the legacy pointer stays on 2 for old replicas.
-	p := modelstore.NewPublisher(rdb, keys)
+	p := keyspace.NewPublisher(rdb, keys)
 	rep, err := p.Publish(ctx, 3, loadable(t, users, 3))
 	if err != nil || rep.Previous != 2 {
 		t.Fatalf("Publish(3) = %+v, %v; want previous 2", rep, err)
@@ -107,8 +107,8 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 	if v, err := r.Current(ctx); err != nil || v != 3 {
 		t.Fatalf("Current = %d, %v; want 3", v, err)
 	}
-	if pub, err = r.Load(ctx, 3); err != nil || modelstore.LayoutOf(pub.Meta) != modelstore.CurrentLayout {
-		t.Fatalf("Load(3) = %v, layout %d", err, modelstore.LayoutOf(pub.Meta))
+	if pub, err = r.Load(ctx, 3); err != nil || keyspace.LayoutOf(pub.Meta) != keyspace.CurrentLayout {
+		t.Fatalf("Load(3) = %v, layout %d", err, keyspace.LayoutOf(pub.Meta))
 	}
 	_, want3 := release(users, 3).List(3)
 	if st, err := r.UserState(ctx, 3, u); err != nil || !slices.Equal(st.Recs, want3) || st.Touched != seq {
@@ -129,7 +129,7 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 		t.Fatalf("UserState(2) after rollback = %+v", st)
 	}
 	c, err := p.Cleanup(ctx)
-	if err != nil || c.LegacyPointersDropped || !slices.Equal(c.Retired, []modelstore.Version{1}) {
+	if err != nil || c.LegacyPointersDropped || !slices.Equal(c.Retired, []keyspace.Version{1}) {
 		t.Fatalf("Cleanup with a legacy version current = %+v, %v; want legacy 1 retired, the legacy pointers kept", c, err)
 	}
 	if _, err := p.Rollback(ctx); err != nil {
@@ -145,7 +145,7 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 	if err != nil || !c.LegacyPointersDropped {
 		t.Fatalf("Cleanup = %+v, %v; want the legacy pointers dropped", c, err)
 	}
-	if !slices.Equal(c.Retired, []modelstore.Version{2}) {
+	if !slices.Equal(c.Retired, []keyspace.Version{2}) {
 		t.Errorf("retired %v, want the legacy version 2", c.Retired)
 	}
 	for _, k := range []string{legacy.Meta(2), legacy.Recs(2, u), legacy.Recs(1, u)} {
@@ -158,7 +158,7 @@ func TestMigrateFromLegacyLayout(t *testing.T) {
 			t.Errorf("legacy %s still exists", k)
 		}
 	}
-	if ptr, err := p.Pointers(ctx); err != nil || ptr != (modelstore.Pointers{Current: 4, Previous: 3}) {
+	if ptr, err := p.Pointers(ctx); err != nil || ptr != (keyspace.Pointers{Current: 4, Previous: 3}) {
 		t.Errorf("pointers = %+v, %v", ptr, err)
 	}
 }

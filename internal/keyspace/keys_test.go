@@ -1,4 +1,4 @@
-package modelstore_test
+package keyspace_test
 
 import (
 	"context"
@@ -9,16 +9,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/modelstore"
-	"github.com/setlist/setlist/internal/modelstore/redistest"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
 )
 
 // TestKeyNames pins both layouts' names: they are the contract with every
 // running serve and with the versions already in Redis.
 func TestKeyNames(t *testing.T) {
-	cur := modelstore.NewKeys("p")
-	old := cur.In(modelstore.LayoutLegacy)
-	odd := modelstore.NewKeys("a{b}%")
+	cur := keyspace.NewKeys("p")
+	old := cur.In(keyspace.LayoutLegacy)
+	odd := keyspace.NewKeys("a{b}%")
 	for _, c := range []struct{ got, want string }{
 		{cur.Current(), "p:{p}:current"},
 		{cur.Previous(), "p:{p}:previous"},
@@ -65,7 +65,7 @@ func TestKeyNames(t *testing.T) {
 func TestKeySlots(t *testing.T) {
 	rdb, prefix := redistest.OnCluster.Client(t)
 	ctx := context.Background()
-	keys := modelstore.NewKeys(prefix)
+	keys := keyspace.NewKeys(prefix)
 	slot := func(key string) int64 {
 		t.Helper()
 		s, err := rdb.ClusterKeySlot(ctx, key).Result()
@@ -115,7 +115,7 @@ func TestDial(t *testing.T) {
 	for _, target := range redistest.Targets() {
 		t.Run(target.Name, func(t *testing.T) {
 			_, prefix := target.Client(t) // cleans the key below
-			rdb, err := modelstore.Dial(context.Background(), target.URL(t), 4, target.Cluster)
+			rdb, err := keyspace.Dial(context.Background(), target.URL(t), 4, target.Cluster)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ func TestDial(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := modelstore.Dial(ctx, "redis://127.0.0.1:1", 0, true); err == nil {
+	if _, err := keyspace.Dial(ctx, "redis://127.0.0.1:1", 0, true); err == nil {
 		t.Error("a cluster with no reachable node dialled")
 	}
 }
