@@ -35,6 +35,25 @@ func (r SongRef) Validate() error {
 	case !validText(r.Artist) || !validText(r.Track):
 		return fmt.Errorf("artist and track must be valid UTF-8 without NUL: %w", ErrInvalid)
 	}
+	if err := CheckSongNameLength("artist", r.Artist); err != nil {
+		return err
+	}
+	return CheckSongNameLength("track", r.Track)
+}
+
+// MaxSongNameBytes bounds an artist or a track name, in bytes of UTF-8.
+// songs' UNIQUE (artist, track) btree holds both in one index row, and
+// PostgreSQL refuses an index row over about 2,700 bytes with an error that
+// names no input; two names of at most 1,000 bytes always fit. Real names are
+// far shorter (the longest classical titles are a few hundred bytes).
+const MaxSongNameBytes = 1000
+
+// CheckSongNameLength refuses an artist or track name (field says which)
+// longer than MaxSongNameBytes, with a message that says so and by how much.
+func CheckSongNameLength(field, name string) error {
+	if len(name) > MaxSongNameBytes {
+		return fmt.Errorf("%s is %d bytes, at most %d allowed: %w", field, len(name), MaxSongNameBytes, ErrInvalid)
+	}
 	return nil
 }
 

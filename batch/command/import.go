@@ -13,13 +13,28 @@ import (
 	"github.com/setlist/setlist/internal/synth"
 )
 
-// importPhases names the import's steps for the progress line.
-var importPhases = map[string]string{
-	"read":      "reading",
-	"users":     "upserting users",
-	"songs":     "upserting songs",
-	"reactions": "upserting reactions",
-	"commit":    "committing",
+// importStatus says what the import is doing, for the progress line: the
+// percentage counts bytes read, so once reading is done the status is what
+// moves.
+func importStatus(p store.ImportProgress) string {
+	switch p.Phase {
+	case "read":
+		return "reading and staging rows"
+	case "users":
+		return "merging users"
+	case "songs":
+		return "merging songs"
+	case "reactions":
+		if p.Items == 0 {
+			return "merging reactions"
+		}
+		return fmt.Sprintf("merging %s reactions", progress.Group(p.Items))
+	case "index":
+		return fmt.Sprintf("building index %d after the bulk load", p.Items)
+	case "commit":
+		return "committing"
+	}
+	return p.Phase
 }
 
 func importCommand(g *globals) *cli.Command {
@@ -54,9 +69,15 @@ func importCommand(g *globals) *cli.Command {
 				Source:      name,
 				SkipInvalid: skipInvalid,
 				Progress: func(p store.ImportProgress) {
-					bar.Set(p.Bytes)
+					if p.Phase == "read" {
+						bar.Set(p.Bytes)
+					} else {
+						// Reading is done but the work is not: no
+						// percentage rather than a 100 % that sits.
+						bar.SetTotal(0)
+					}
 					bar.SetItems(p.Rows)
-					bar.SetStatus(importPhases[p.Phase])
+					bar.SetStatus(importStatus(p))
 				},
 			})
 			if err != nil {
@@ -109,6 +130,9 @@ func printImportSummary(w io.Writer, s store.ImportSummary) {
 	fmt.Fprintf(w, "  songs:     %s inserted, %s already present\n", progress.Group(s.Songs.Inserted), progress.Group(s.Songs.Unchanged))
 	fmt.Fprintf(w, "  reactions: %s inserted, %s updated, %s unchanged (foreign keys checked %s)\n",
 		progress.Group(s.Reactions.Inserted), progress.Group(s.Reactions.Updated), progress.Group(s.Reactions.Unchanged), s.FKChecks)
+	if s.RebuiltIndexes > 0 {
+		fmt.Fprintf(w, "  indexes:   %d reactions indexes built once after the bulk load\n", s.RebuiltIndexes)
+	}
 	if s.Skipped > 0 {
 		lines := make([]string, len(s.SkippedRows))
 		for i, e := range s.SkippedRows {

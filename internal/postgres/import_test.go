@@ -372,8 +372,12 @@ func TestImportBadInput(t *testing.T) {
 		{"count beyond REAL", []byte(goodPrefix + "new3,A,T,1e39\n"), 4, "REAL range (field count)"},
 		{"invalid UTF-8", []byte(goodPrefix + "new3,A\xffB,T,1\n"), 4, "invalid UTF-8 (field artist)"},
 		{"NUL byte", []byte(goodPrefix + "new3,A,T\x00,1\n"), 4, "NUL byte (field track)"},
-		{"row over 64 KiB", []byte(goodPrefix + "new3,A," + long + ",1\nnew4,A,T,1\n"), 4, "row is longer than 65536 bytes"},
+		// The filler is trailing space of a valid row, so no field's own
+		// limit speaks first.
+		{"row over 64 KiB", []byte(goodPrefix + "new3,A,T,1" + strings.Repeat(" ", store.MaxRowBytes) + "\nnew4,A,T,1\n"), 4, "row is longer than 65536 bytes"},
 		{"quoted row over 64 KiB", []byte(goodPrefix + "new3,\"A\n" + long + "\",T,1\n"), 4, "still open at line 5"},
+		{"artist over 1000 bytes", []byte(goodPrefix + "new3," + strings.Repeat("a", 3000) + ",T,1\n"), 4, "artist is 3000 bytes, at most 1000 allowed (field artist)"},
+		{"track over 1000 bytes", []byte(goodPrefix + "new3,A," + strings.Repeat("é", 501) + ",1\n"), 4, "track is 1002 bytes, at most 1000 allowed (field track)"},
 		{"bad quote mid-file", []byte(goodPrefix + "new3,A\"B,T,1\nnew4,A,T,1\n"), 4, "malformed CSV"},
 		{"unterminated quote at EOF", []byte(goodPrefix + "new3,\"A,T,1\nnew4,A,T,1\n"), 4, "error found at line 5"},
 		{"empty file", nil, 1, "missing header (empty input)"},
@@ -394,7 +398,10 @@ func TestImportBadInput(t *testing.T) {
 	for _, tt := range tests {
 		for _, skip := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/skip=%v", tt.name, skip), func(t *testing.T) {
-				rowLevel := strings.Contains(tt.substr, "(field ") || strings.Contains(tt.substr, "fields")
+				// Row-level: a field's problem, or quoting, which spoils
+				// only the rows the quote spans.
+				rowLevel := strings.Contains(tt.substr, "(field ") || strings.Contains(tt.substr, "fields") ||
+					strings.Contains(tt.substr, "malformed CSV") || strings.Contains(tt.substr, "error found at line")
 				if skip && rowLevel {
 					// A row-level problem: skipped, the rest imported
 					// (into a database of its own, to keep the seed intact).
@@ -407,7 +414,9 @@ func TestImportBadInput(t *testing.T) {
 						!strings.Contains(sum.SkippedRows[0].Error(), tt.substr) {
 						t.Errorf("SkipInvalid summary: skipped %d %v, want 1 at line %d: %s", sum.Skipped, sum.SkippedRows, tt.line, tt.substr)
 					}
-					assertStored(t, db, expect(t, strings.NewReader(goodPrefix)))
+					// A bare quote spoils its own row only; the next is kept.
+					kept := map[string]string{"bad quote mid-file": "new4,A,T,1\n"}[tt.name]
+					assertStored(t, db, expect(t, strings.NewReader(goodPrefix+kept)))
 					return
 				}
 				sum, err := importBytes(t, db, "bad.csv", tt.data, skip)
@@ -462,5 +471,58 @@ func TestImportSkipInvalidMany(t *testing.T) {
 	}
 	if sum.Skipped != int64(len(badLines)) || !slices.Equal(listed, badLines[:10]) {
 		t.Errorf("skipped %d, listed %v; want %d, listed %v", sum.Skipped, listed, len(badLines), badLines[:10])
+	}
+}
+
+// TestImportBulkRebuildsIndexes: an import at least as large as the stored
+// reactions drops reactions' secondary indexes and builds them again in the
+// same transaction (issue 27); afterwards the indexes are exactly the
+// migrated ones and valid, the one-opinion rule still holds, and a smaller
+// import keeps the indexes and updates them row by row.
+func TestImportBulkRebuildsIndexes(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	indexes := func() string {
+		t.Helper()
+		var defs string
+		err := db.Pool.QueryRow(ctx, `SELECT string_agg(pg_get_indexdef(i.indexrelid) || ' valid=' || i.indisvalid, E'\n' ORDER BY c.relname)
+			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'reactions'::regclass`).Scan(&defs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return defs
+	}
+	migrated := indexes()
+	if !strings.Contains(migrated, "reactions_one_opinion") || !strings.Contains(migrated, "reactions_foldin_order") {
+		t.Fatalf("the migrated indexes are not what this test expects:\n%s", migrated)
+	}
+	sum, err := importBytes(t, db, "small.csv", []byte(smallCSV), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.RebuiltIndexes == 0 {
+		t.Errorf("first import into an empty table kept its indexes: %+v", sum)
+	}
+	if got := indexes(); got != migrated {
+		t.Errorf("indexes after the bulk load:\n%s\nwant:\n%s", got, migrated)
+	}
+	assertStored(t, db, expect(t, strings.NewReader(smallCSV)))
+
+	// The rebuilt partial unique index still refuses a second opinion.
+	var user, song int64
+	if err := db.Pool.QueryRow(ctx, `SELECT user_id, song_id FROM reactions LIMIT 1`).Scan(&user, &song); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO reactions (user_id, song_id, kind) VALUES ($1, $2, 'like'), ($1, $2, 'dislike')`, user, song); err == nil ||
+		!strings.Contains(err.Error(), "reactions_one_opinion") {
+		t.Errorf("like and dislike of one song: %v, want a reactions_one_opinion violation", err)
+	}
+
+	small, err := importBytes(t, db, "one.csv", []byte("user_id,artist,track,count\nu1,Adele,Hello,9\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.RebuiltIndexes != 0 || small.Reactions.Updated != 1 {
+		t.Errorf("a one-row import into a larger table: %+v, want indexes kept and 1 updated", small)
 	}
 }

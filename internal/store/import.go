@@ -35,10 +35,12 @@ type ImportOptions struct {
 	// Source names the input in errors ("SOURCE:LINE: ...") and the summary;
 	// usually the file path, or "stdin".
 	Source string
-	// SkipInvalid skips rows whose fields are wrong (column count, empty or
-	// malformed values) instead of aborting the import. Errors that break the
-	// file's framing (quoting, an oversized row, a bad header, a damaged gzip
-	// stream) still abort: the rows after them cannot be trusted.
+	// SkipInvalid skips rows whose fields are wrong (column count, empty,
+	// malformed or overlong values) or whose quoting is (a bare or
+	// unbalanced '"': the rows the open quote spans are skipped as one, at
+	// the line it opened on) instead of aborting the import. Errors that
+	// leave nothing to resume from (an oversized row, a bad header, a
+	// damaged gzip stream) still abort.
 	SkipInvalid bool
 	// Progress, if set, is called from the importing goroutine every few
 	// thousand rows and at each phase change. It must return quickly.
@@ -52,11 +54,16 @@ type ImportOptions struct {
 
 // ImportProgress is a snapshot for a progress display.
 type ImportProgress struct {
-	// Phase is "read" while rows stream to the server, then "users", "songs",
-	// "reactions" and "commit" for the set-based upserts.
+	// Phase is "read" while rows stream to the server (into a staging
+	// table), then "users", "songs", "reactions" (merging the staged rows),
+	// "index" (rebuilding an index after a bulk load) and "commit".
 	Phase string
 	// Rows counts data rows read so far, skipped ones included.
 	Rows int64
+	// Items is what the phase works on, 0 when it has no count: in
+	// "reactions" the distinct (user, song) pairs being merged, in "index"
+	// the number of the index being built (1, 2, ...).
+	Items int64
 	// Bytes counts bytes consumed from the reader given to Import: compressed
 	// bytes for gzip input, so it can be compared with the file's size.
 	Bytes int64
@@ -90,7 +97,10 @@ type ImportSummary struct {
 	// "set-based" (one lock per user and song, see the postgres package) or
 	// "per-row" (the database's own checks).
 	FKChecks string
-	Duration time.Duration
+	// RebuiltIndexes counts the reactions indexes dropped for a bulk load
+	// and built again once (0: kept and updated row by row).
+	RebuiltIndexes int
+	Duration       time.Duration
 }
 
 // InputError is a problem with the imported file itself, as opposed to the
@@ -213,7 +223,19 @@ func (s *Rows) Next() bool {
 			return false
 		}
 		if err != nil {
-			s.err = s.readError(err)
+			bad := s.readError(err)
+			var pe *csv.ParseError
+			if s.opts.SkipInvalid && errors.As(err, &pe) && s.rows.err == nil {
+				// A quoting error (a bare or unbalanced '"') spoils only the
+				// rows it spans: csv has consumed them, and reading goes on
+				// at the next line. The limit reader's quote state may have
+				// been thrown off by the same quote, so it starts afresh.
+				s.read++
+				s.skip(bad.(*InputError))
+				s.rows.resync()
+				continue
+			}
+			s.err = bad
 			return false
 		}
 		s.read++
@@ -223,10 +245,7 @@ func (s *Rows) Next() bool {
 				s.err = bad
 				return false
 			}
-			s.skipped++
-			if len(s.skippedRows) < maxSkippedListed {
-				s.skippedRows = append(s.skippedRows, bad)
-			}
+			s.skip(bad)
 			continue
 		}
 		s.accepted++
@@ -234,6 +253,14 @@ func (s *Rows) Next() bool {
 			s.Report("read")
 		}
 		return true
+	}
+}
+
+// skip counts a rejected row and keeps it for the report if there is room.
+func (s *Rows) skip(bad *InputError) {
+	s.skipped++
+	if len(s.skippedRows) < maxSkippedListed {
+		s.skippedRows = append(s.skippedRows, bad)
 	}
 }
 
@@ -281,6 +308,13 @@ func (s *Rows) parse(rec []string, line int) *InputError {
 		f = strings.TrimSpace(f)
 		if f == "" {
 			return bad(names[i], "empty value")
+		}
+		if i == 1 || i == 2 {
+			// The API's song name rule: longer names cannot be indexed,
+			// and PostgreSQL's refusal would name no line.
+			if err := setlist.CheckSongNameLength(names[i], f); err != nil {
+				return bad(names[i], "%s", strings.TrimSuffix(err.Error(), ": "+setlist.ErrInvalid.Error()))
+			}
 		}
 		if i == 0 {
 			// The API's user id rule, after the CSV's trimming: NFC, no
@@ -385,6 +419,14 @@ func (l *rowLimitReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// resync forgets the quote state after csv reported a quoting error and
+// resumed at a new row: from here, a row starts at the next newline.
+func (l *rowLimitReader) resync() {
+	l.inQuote = false
+	l.rowLen = 0
+	l.rowStart = l.line
 }
 
 type countingReader struct {

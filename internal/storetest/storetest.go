@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Reactions", testReactions},
 		{"CappedHistory", testCappedHistory},
 		{"Import", testImport},
+		{"ImportSkipsBadRows", testImportSkipsBadRows},
 		{"SongSearch", testSongSearch},
 		{"NameUsers", testNameUsers},
 		{"Load", testLoad},
@@ -459,6 +460,45 @@ func testImport(t *testing.T, b Backend) {
 	skipped, err := b.DB.Import(ctx, strings.NewReader("user_id,artist,track,count\nzed,Abba,Waterloo,1\nzed,Abba,,1\n"), store.ImportOptions{SkipInvalid: true})
 	if err != nil || skipped.Rows != 1 || skipped.Skipped != 1 {
 		t.Errorf("skip invalid: %+v, %v", skipped, err)
+	}
+}
+
+// testImportSkipsBadRows: with SkipInvalid, a row whose quoting is wrong
+// and a row whose artist is too long to index are skipped and reported at
+// their lines (issue 26 item 11, issue 24 item 12); the other rows land.
+func testImportSkipsBadRows(t *testing.T, b Backend) {
+	ctx := context.Background()
+	in := "user_id,artist,track,count\n" +
+		"amy,Abba,Waterloo,1\n" + // 2
+		"amy,Ab\"ba,Loser,1\n" + // 3: bare quote
+		"amy,\"Beck,Loser,1\n" + // 4: a quote opened and never closed: spans the rest
+		"amy,Cher,Believe,1\n"
+	sum, err := b.DB.Import(ctx, strings.NewReader(in), store.ImportOptions{Source: "q.csv", SkipInvalid: true})
+	if err != nil {
+		t.Fatalf("unbalanced quotes with SkipInvalid: %v", err)
+	}
+	if sum.Rows != 1 || sum.Skipped != 2 || len(sum.SkippedRows) != 2 ||
+		!strings.HasPrefix(sum.SkippedRows[0].Error(), "q.csv:3: malformed CSV") ||
+		!strings.HasPrefix(sum.SkippedRows[1].Error(), "q.csv:4: malformed CSV (a quoted field starts in this row; error found at line 5)") {
+		t.Errorf("quotes: %+v, skipped %v", sum, sum.SkippedRows)
+	}
+	_, err = b.DB.Import(ctx, strings.NewReader(in), store.ImportOptions{Source: "q.csv"})
+	wantErr(t, "unbalanced quote without SkipInvalid", err, setlist.ErrInvalid)
+
+	long := strings.Repeat("x", 3000)
+	in = "user_id,artist,track\nbea,Abba,Waterloo\nbea," + long + ",Loser\nbea,Beck,Loser\n"
+	_, err = b.DB.Import(ctx, strings.NewReader(in), store.ImportOptions{Source: "long.csv"})
+	if err == nil || !strings.HasPrefix(err.Error(), "long.csv:3: artist is 3000 bytes, at most 1000 allowed (field artist)") {
+		t.Errorf("3000-byte artist: %v", err)
+	}
+	wantErr(t, "3000-byte artist", err, setlist.ErrInvalid)
+	sum, err = b.DB.Import(ctx, strings.NewReader(in), store.ImportOptions{Source: "long.csv", SkipInvalid: true})
+	if err != nil || sum.Rows != 2 || sum.Skipped != 1 || sum.SkippedRows[0].Line != 3 {
+		t.Errorf("3000-byte artist with SkipInvalid: %+v, %v", sum, err)
+	}
+	rs, err := b.DB.UserReactions(ctx, "bea", 0)
+	if err != nil || len(rs) != 2 {
+		t.Errorf("bea's reactions = %v, %v; want the 2 valid rows", rs, err)
 	}
 }
 
