@@ -103,6 +103,11 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 			p.Get(ctx, k.Meta(v))
 			p.Get(ctx, k.Items(v))
 			p.Get(ctx, k.Popular(v))
+			// The refresh count before the added songs: a refresh landing
+			// between the two reads leaves a count that is already stale,
+			// so the next check loads the version again.
+			p.Get(ctx, k.Refreshes(v))
+			p.Get(ctx, k.Added(v))
 		}
 		return nil
 	})
@@ -110,8 +115,9 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 		return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
 	}
 	// The first layout whose meta exists holds the version.
-	for len(cmds) > 3 && errors.Is(cmds[0].Err(), redis.Nil) {
-		cmds, layouts = cmds[3:], layouts[1:]
+	const perLayout = 5
+	for len(cmds) > perLayout && errors.Is(cmds[0].Err(), redis.Nil) {
+		cmds, layouts = cmds[perLayout:], layouts[1:]
 	}
 	var raw [3][]byte
 	for i, c := range cmds[:3] {
@@ -145,6 +151,25 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 	p.Side = model.ALSSide(p.Items)
 	if p.Popular, err = model.DecodeRecs(raw[2]); err != nil {
 		return nil, fmt.Errorf("load version %d: popular: %w", v, err)
+	}
+	// Songs batch refresh folded in after training (docs/KEYSPACE.md).
+	if n, err := cmds[3].(*redis.StringCmd).Int64(); err == nil {
+		p.Refreshes = n
+	} else if !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("load version %d: refreshes: %w", v, err)
+	}
+	if b, err := cmds[4].(*redis.StringCmd).Bytes(); err == nil {
+		added, err := model.DecodeAdded(b)
+		if err != nil {
+			return nil, fmt.Errorf("load version %d: %w", v, err)
+		}
+		refreshes := p.Refreshes
+		if p, err = p.WithAdded(added); err != nil {
+			return nil, fmt.Errorf("load version %d: %w", v, err)
+		}
+		p.Refreshes = refreshes
+	} else if !errors.Is(err, redis.Nil) {
+		return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
 	}
 	r.layouts.Store(v, layouts[0].Layout())
 	return p, nil
