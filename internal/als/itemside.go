@@ -42,6 +42,38 @@ func (m *Model) ItemSide() *ItemSide {
 	return s
 }
 
+// Validate refuses an item side that cannot serve: a non-finite or
+// absurdly long item vector (one NaN row makes every fold-in's Gram
+// matrix NaN, so every fold-in fails and every similar song scores the
+// same), non-finite item weights or a non-finite Gram matrix.
+func (s *ItemSide) Validate() error {
+	if err := feedback.CheckRows("item factors", s.ItemFactors, s.Items, s.Factors); err != nil {
+		return err
+	}
+	if err := feedback.CheckFinite("item weights", s.ItemWeights); err != nil {
+		return err
+	}
+	for i, g := range s.Gram {
+		if math.IsNaN(g) || math.IsInf(g, 0) {
+			return fmt.Errorf("gram matrix: value %d is %v: must be finite", i, g)
+		}
+	}
+	return nil
+}
+
+// Validate refuses a model whose user or item factors are not finite or
+// not of a sane norm (feedback.CheckRows): what training diverged into or
+// a file trained elsewhere holds must not reach a gate or a publish.
+func (m *Model) Validate() error {
+	if err := feedback.CheckRows("user factors", m.UserFactors, m.Users, m.Factors); err != nil {
+		return err
+	}
+	if err := feedback.CheckRows("item factors", m.ItemFactors, m.Items, m.Factors); err != nil {
+		return err
+	}
+	return feedback.CheckFinite("item weights", m.ItemWeights)
+}
+
 func gram64(f []float32, rows, k int) []float64 {
 	g := make([]float64, k*k)
 	row := make([]float64, k)

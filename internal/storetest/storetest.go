@@ -86,6 +86,9 @@ type Backend struct {
 	// CorruptArtifact flips one stored byte of version's artifact behind
 	// the backend's back (as a bad disk or a stray UPDATE would).
 	CorruptArtifact func(t *testing.T, version int64)
+	// SetArtifactBytes overwrites the length version's artifact record
+	// gives (UPDATE model_artifacts SET bytes = n).
+	SetArtifactBytes func(t *testing.T, version, n int64)
 }
 
 // Run runs the contract against backends made by open, one per subtest.
