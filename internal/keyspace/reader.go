@@ -57,6 +57,16 @@ func (r *Reader) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Health is CheckHealth of the reader's Redis, for readiness: degraded
+// (some masters down) is not unavailable.
+func (r *Reader) Health(ctx context.Context) (Health, error) {
+	h, err := CheckHealth(ctx, r.rdb)
+	if err != nil {
+		return h, r.unavailable(ctx, "redis health", err)
+	}
+	return h, nil
+}
+
 // Current returns the version readers should use, or ErrNotFound when no
 // model was ever published. Until the first publish in the current layout
 // the pointer is the legacy layout's (a second GET, off the request path).
