@@ -114,8 +114,10 @@ func probePhase(users []setlist.UserID, next *atomic.Int32, d, interval time.Dur
 
 // floodFigure runs a quiet phase and a flood phase of probes (flood runs
 // until its context ends) and checks other users' answers: all 200, p50
-// and p99 within 2× of quiet (floors: 10 ms and 100 ms, for a busy
-// 2-core machine whose quiet p50 is a millisecond). It logs the figure.
+// and p99 within 2× of quiet (floors: 25 ms and 250 ms: on a 2-core machine shared with other
+// work, the flood's own HTTP traffic, client side included, takes CPU from
+// everyone; what the floors still catch is waiting for a resource the
+// flood holds, seconds before the fixes). It logs the figure.
 func floodFigure(t *testing.T, name string, users []setlist.UserID, send func(u setlist.UserID) (int, error), flood func(ctx context.Context)) {
 	t.Helper()
 	const phase, interval = 2 * time.Second, 20 * time.Millisecond
@@ -138,7 +140,7 @@ func floodFigure(t *testing.T, name string, users []setlist.UserID, send func(u 
 	if quiet.codes[http.StatusOK] != len(quiet.took) || loud.codes[http.StatusOK] != len(loud.took) {
 		t.Errorf("%s: other users' answers not all 200: quiet %v, under the flood %v", name, quiet.codes, loud.codes)
 	}
-	if l50 > 2*max(q50, 10*time.Millisecond) || l99 > 2*max(q99, 100*time.Millisecond) {
+	if l50 > 2*max(q50, 25*time.Millisecond) || l99 > 2*max(q99, 250*time.Millisecond) {
 		t.Errorf("%s: other users' p50/p99 went from %v/%v to %v/%v under the flood; want within 2×", name, q50, q99, l50, l99)
 	}
 }
