@@ -44,18 +44,15 @@ func (r SongRef) Validate() error {
 	return CheckSongNameLength("track", r.Track)
 }
 
-// MaxSongNameBytes bounds an artist or a track name, in bytes of UTF-8.
-// songs' UNIQUE (artist, track) btree holds both in one index row, and
-// PostgreSQL refuses an index row over about 2,700 bytes with an error that
-// names no input; two names of at most 1,000 bytes always fit. Real names are
-// far shorter (the longest classical titles are a few hundred bytes).
-const MaxSongNameBytes = 1000
-
 // CheckSongNameLength refuses an artist or track name (field says which)
-// longer than MaxSongNameBytes, with a message that says so and by how much.
+// longer than MaxSongNameLen. songs' UNIQUE (artist, track) btree holds both
+// names in one index row, and PostgreSQL refuses a row over about 2,700
+// bytes with an error that names no input; two names within the limit
+// always fit. Every path that names a song checks it: SongRef lookups, the
+// catalog (songName) and the CSV import, which adds file:line.
 func CheckSongNameLength(field, name string) error {
-	if len(name) > MaxSongNameBytes {
-		return fmt.Errorf("%s is %d bytes, at most %d allowed: %w", field, len(name), MaxSongNameBytes, ErrInvalid)
+	if len(name) > MaxSongNameLen {
+		return fmt.Errorf("%s is longer than %d bytes (%d bytes): %w", field, MaxSongNameLen, len(name), ErrInvalid)
 	}
 	return nil
 }
@@ -145,8 +142,9 @@ func songName(field, s string) (string, error) {
 		return "", fmt.Errorf("%s is required: %w", field, ErrInvalid)
 	case !validText(s):
 		return "", fmt.Errorf("%s must be valid UTF-8 without NUL: %w", field, ErrInvalid)
-	case len(s) > MaxSongNameLen:
-		return "", fmt.Errorf("%s is longer than %d bytes: %w", field, MaxSongNameLen, ErrInvalid)
+	}
+	if err := CheckSongNameLength(field, s); err != nil {
+		return "", err
 	}
 	return s, nil
 }

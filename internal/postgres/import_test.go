@@ -376,8 +376,8 @@ func TestImportBadInput(t *testing.T) {
 		// limit speaks first.
 		{"row over 64 KiB", []byte(goodPrefix + "new3,A,T,1" + strings.Repeat(" ", store.MaxRowBytes) + "\nnew4,A,T,1\n"), 4, "row is longer than 65536 bytes"},
 		{"quoted row over 64 KiB", []byte(goodPrefix + "new3,\"A\n" + long + "\",T,1\n"), 4, "still open at line 5"},
-		{"artist over 1000 bytes", []byte(goodPrefix + "new3," + strings.Repeat("a", 3000) + ",T,1\n"), 4, "artist is 3000 bytes, at most 1000 allowed (field artist)"},
-		{"track over 1000 bytes", []byte(goodPrefix + "new3,A," + strings.Repeat("é", 501) + ",1\n"), 4, "track is 1002 bytes, at most 1000 allowed (field track)"},
+		{"artist over 1024 bytes", []byte(goodPrefix + "new3," + strings.Repeat("a", 3000) + ",T,1\n"), 4, "artist is longer than 1024 bytes (3000 bytes) (field artist)"},
+		{"track over 1024 bytes", []byte(goodPrefix + "new3,A," + strings.Repeat("é", 513) + ",1\n"), 4, "track is longer than 1024 bytes (1026 bytes) (field track)"},
 		{"bad quote mid-file", []byte(goodPrefix + "new3,A\"B,T,1\nnew4,A,T,1\n"), 4, "malformed CSV"},
 		{"unterminated quote at EOF", []byte(goodPrefix + "new3,\"A,T,1\nnew4,A,T,1\n"), 4, "error found at line 5"},
 		{"empty file", nil, 1, "missing header (empty input)"},

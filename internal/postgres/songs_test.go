@@ -119,9 +119,9 @@ func TestSongRefValidate(t *testing.T) {
 		{"TrackMissing", setlist.SongRef{Artist: "a"}, false},
 		{"Empty", setlist.SongRef{}, false},
 		{"Negative", setlist.SongRef{ID: -1}, false},
-		{"ArtistAtLimit", setlist.SongRef{Artist: strings.Repeat("a", setlist.MaxSongNameBytes), Track: "t"}, true},
+		{"ArtistAtLimit", setlist.SongRef{Artist: strings.Repeat("a", setlist.MaxSongNameLen), Track: "t"}, true},
 		{"ArtistOverLimit", setlist.SongRef{Artist: strings.Repeat("a", 3000), Track: "t"}, false},
-		{"TrackOverLimit", setlist.SongRef{Artist: "a", Track: strings.Repeat("é", setlist.MaxSongNameBytes/2+1)}, false},
+		{"TrackOverLimit", setlist.SongRef{Artist: "a", Track: strings.Repeat("é", setlist.MaxSongNameLen/2+1)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.ref.Validate()
