@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -220,5 +221,27 @@ func (a *API) authenticate(c *fiber.Ctx, need Scope) error {
 	if got < need {
 		return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("this endpoint needs a token with scope %s; this one has scope %s", need, got))
 	}
+	c.Locals(tokenClient{}, tokenClientKey(strings.TrimSpace(token)))
 	return c.Next()
+}
+
+// tokenClient is the c.Locals key of the authenticated token's client key.
+type tokenClient struct{}
+
+// tokenClientKey names a token as a client for fair queuing: a prefix of
+// its digest, never the token.
+func tokenClientKey(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return "token " + hex.EncodeToString(d[:8])
+}
+
+// client is who a request is accounted to in fair queuing (recs): its
+// token when it authenticated with one, else its address (ClientAddr: the
+// trusted-proxy rules). Many users behind one token or one address are one
+// client, so spreading a flood over users gains it nothing.
+func (a *API) client(c *fiber.Ctx) string {
+	if k, ok := c.Locals(tokenClient{}).(string); ok {
+		return k
+	}
+	return "addr " + a.clientAddr(c).String()
 }

@@ -64,7 +64,7 @@ func (a *API) recommendations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ans, err := a.deps.Recs.Recommend(c.UserContext(), u, n)
+	ans, err := a.deps.Recs.Recommend(c.UserContext(), a.client(c), u, n)
 	if err != nil {
 		return err
 	}

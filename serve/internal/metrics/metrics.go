@@ -28,7 +28,7 @@ type Metrics struct {
 	NearCacheSize   prometheus.GaugeFunc
 	NearCacheBytes  prometheus.GaugeFunc
 	FoldInCache     *prometheus.CounterVec // result: hit, miss
-	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy
+	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy, unknown_user
 	StoreErrors     *prometheus.CounterVec // store, op
 	ModelVersion    prometheus.Gauge
 	// RedisMastersDown is set by each readiness check: a cluster that lost
@@ -108,7 +108,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		}, []string{"result"}),
 		FoldIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "foldin_requests_total",
-			Help: "Requests that needed a fold-in, by outcome: solved (ran one), shared (waited for the same user's running solve), busy (no fold-in slot before the deadline: 503).",
+			Help: "Requests that needed a fold-in, by outcome: solved (ran one), shared (waited for the same user's running solve), busy (no fold-in slot before the deadline, or the client's queue full: 503), unknown_user (404 from the existence check: no slot, no history read).",
 		}, []string{"outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_errors_total",
@@ -231,7 +231,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	for _, r := range []string{"hit", "miss"} {
 		m.FoldInCache.WithLabelValues(r)
 	}
-	for _, o := range []string{"solved", "shared", "busy"} {
+	for _, o := range []string{"solved", "shared", "busy", "unknown_user"} {
 		m.FoldIns.WithLabelValues(o)
 	}
 	for _, k := range []string{"like", "dislike"} {

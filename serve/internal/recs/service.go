@@ -49,6 +49,9 @@ type KeySpace interface {
 // History is the system of record for users' reactions and song names
 // (PostgreSQL).
 type History interface {
+	// User returns u, or ErrNotFound: the cheap existence check (an
+	// indexed lookup) that answers an unknown user before a fold-in slot.
+	User(ctx context.Context, u setlist.UserID) (setlist.User, error)
 	// UserReactions returns at most limit of u's reactions (≤ 0: all), the
 	// strongest evidence first (store.FoldInOrder).
 	UserReactions(ctx context.Context, u setlist.UserID, limit int) ([]setlist.Reaction, error)
@@ -90,6 +93,9 @@ type Config struct {
 const (
 	foldInsPerUser       = 1
 	foldInsQueuedPerUser = 4
+	// foldInsQueuedPerClient bounds the requests one client (a token, else
+	// an address) has waiting for a slot, however many users they are for.
+	foldInsQueuedPerClient = 32
 )
 
 func (c *Config) defaults() {
@@ -164,7 +170,7 @@ type Service struct {
 func New(cfg Config, keys KeySpace, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
 	s := &Service{cfg: cfg, keys: keys, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
-		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser)}
+		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient)}
 	s.holder.reload = make(chan struct{}, 1)
 	return s
 }
@@ -187,8 +193,10 @@ var ErrNoModel = fmt.Errorf("no model is published yet: %w", setlist.ErrUnavaila
 
 // Recommend returns user u's top n songs. Every store read uses the one
 // snapshot taken at the start, so an answer never mixes two versions. u must
-// not alias a request buffer: it may be kept in the near cache.
-func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answer, error) {
+// not alias a request buffer: it may be kept in the near cache. client
+// names who asks (a token, else an address): fold-in slots are shared
+// fairly between clients, then between users.
+func (s *Service) Recommend(ctx context.Context, client string, u setlist.UserID, n int) (Answer, error) {
 	if n < 1 || n > MaxN {
 		return Answer{}, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
 	}
@@ -204,7 +212,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	}
 	s.metrics.NearCacheMisses.Inc()
 	gen := s.near.generation(u)
-	src, items, stopgap, err := s.answer(ctx, snap, u, n)
+	src, items, stopgap, err := s.answer(ctx, client, snap, u, n)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -251,7 +259,7 @@ func (s *Service) assignment(u setlist.UserID) (snap *Snapshot, arm setlist.Arm)
 // recovered connection pool, and the events channel can be back while the
 // pool still refuses to dial), and the user would be served the stand-in
 // until they react or the version switches.
-func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, stopgap bool, err error) {
+func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, stopgap bool, err error) {
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	st, err := s.keys.UserState(rctx, snap.Version, u)
 	cancel()
@@ -276,6 +284,23 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		return f.Source, f.Items[:min(n, len(f.Items))], false, nil
 	}
 	s.metrics.FoldInCache.WithLabelValues("miss").Inc()
+	if st.Recs == nil && st.FoldIn == nil && st.Touched == 0 {
+		// Redis knows nothing of u (every user the batch trained on has a
+		// list, every one created or reacting through serve a mark): u
+		// may not exist. Ask with one indexed lookup before taking a
+		// fold-in slot, so made-up ids cost no slot and no history read.
+		pctx, cancel := callContext(ctx, s.cfg.PostgresTimeout)
+		_, err := s.history.User(pctx, u)
+		cancel()
+		if errors.Is(err, setlist.ErrNotFound) {
+			s.metrics.FoldIns.WithLabelValues("unknown_user").Inc()
+			return "", nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+		}
+		if err != nil {
+			s.metrics.StoreError("postgres", "user")
+			return "", nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+		}
+	}
 	// Two depths only, so n cannot be varied to start many solves of one
 	// user: the configured depth, or all MaxN for larger n.
 	depth := s.cfg.FoldInDepth
@@ -287,7 +312,7 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		key.epoch = s.epoch.Load()
 	}
 	rec, shared, err := s.flights.do(ctx, key, func() (keyspace.FoldInRecord, error) {
-		rec, err := s.foldIn(ctx, snap, u, depth)
+		rec, err := s.foldIn(ctx, client, snap, u, depth)
 		if err != nil {
 			return rec, err
 		}
@@ -392,12 +417,12 @@ func (s *Service) Shown(ctx context.Context, u setlist.UserID) (store.Shown, err
 // to either way. When the history was cut, the ids of every song u reacted
 // to are read too (an index-only scan, no rows decoded but the ids), so a
 // song from the rest of the history is never recommended back.
-func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (keyspace.FoldInRecord, error) {
-	if err := s.slots.acquire(ctx, u); err != nil {
-		return keyspace.FoldInRecord{}, err
+func (s *Service) foldIn(ctx context.Context, client string, snap *Snapshot, u setlist.UserID, n int) (keyspace.FoldInRecord, error) {
+	slot := "user " + string(u)
+	if err := s.slots.acquire(ctx, client, slot); err != nil {
+		return keyspace.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
 	}
-	defer s.slots.release(u)
-	s.metrics.FoldIns.WithLabelValues("solved").Inc()
+	defer s.slots.release(slot)
 	start := time.Now()
 	pctx, cancel := callContext(ctx, s.cfg.PostgresTimeout)
 	reactions, err := s.history.UserReactions(pctx, u, s.cfg.FoldInMaxReactions)
@@ -409,11 +434,14 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	}
 	cancel()
 	if err != nil {
-		if !errors.Is(err, setlist.ErrNotFound) {
+		if errors.Is(err, setlist.ErrNotFound) {
+			s.metrics.FoldIns.WithLabelValues("unknown_user").Inc()
+		} else {
 			s.metrics.StoreError("postgres", "user_reactions")
 		}
 		return keyspace.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
 	}
+	s.metrics.FoldIns.WithLabelValues("solved").Inc()
 	s.metrics.FoldInDuration.WithLabelValues("postgres_read").Observe(time.Since(start).Seconds())
 	depth := max(n, s.cfg.FoldInDepth)
 	items, t, err := snap.Published.FoldInExcluding(reactions, also, depth, s.cfg.Explain)
