@@ -351,8 +351,9 @@ func (r *run) execute(ctx context.Context) error {
 		return err
 	}
 	if cfg.StageOnly {
-		// No cleanup: the sweep would take the staged version, still
-		// "building" until the shards switch to it, for a crashed one.
+		// No cleanup: the staged version is "precomputing" (the sweep
+		// keeps it while its lease lives) and nothing left current or
+		// previous; the next publish after the switch retires.
 		return r.phase("stage", func() error {
 			return r.publish(ctx, r.artifact(tr, catalog, side, popular, full.UserFactors, m), nil)
 		})
