@@ -89,6 +89,10 @@ type Config struct {
 	// AuthFailRate ≤ 0 disables it.
 	AuthFailRate  float64
 	AuthFailBurst int
+	// ReportMaxAge is how long GET /v1/model and GET /v1/experiments
+	// serve one computation for the same snapshot (reports.go; default
+	// 5s, serve sets it to the model poll interval).
+	ReportMaxAge time.Duration
 }
 
 // Deps are what the API serves from.
@@ -118,6 +122,9 @@ type API struct {
 	limiter  *bucketLimiter // writes
 	// authFailures counts failed authentications per client.
 	authFailures *bucketLimiter
+	// modelReport and experimentsReport cache the read-only reports
+	// (reports.go).
+	modelReport, experimentsReport *report
 }
 
 // New builds the app with every route registered.
@@ -127,6 +134,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 64 << 10
+	}
+	if cfg.ReportMaxAge <= 0 {
+		cfg.ReportMaxAge = 5 * time.Second
 	}
 	if d.DBName == "" {
 		d.DBName = "postgres"
@@ -147,6 +157,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	a := &API{deps: d, cfg: cfg, limiter: newBucketLimiter(cfg.WriteRate, cfg.WriteBurst),
 		authFailures: newBucketLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)}
+	reportGate := make(chan struct{}, reportConcurrency)
+	a.modelReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
+	a.experimentsReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
 	a.App = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,

@@ -354,9 +354,28 @@ type modelTuning struct {
 	TrialsError string `json:"trials_error,omitempty"`
 }
 
+// model answers GET /v1/model from the report cache (reports.go): computed
+// at most once per ReportMaxAge for the served snapshot, however many ask.
 func (a *API) model(c *fiber.Ctx) error {
+	snap := a.deps.Recs.Current()
+	body, err := a.modelReport.get(c.UserContext(), snap, func(ctx context.Context) ([]byte, bool, error) {
+		info := a.modelInfo(ctx, snap)
+		body, err := json.Marshal(info)
+		return body, info.RunsError == "" && info.OnlineError == "", err
+	})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+// modelInfo reads what GET /v1/model shows about snap (nil: none loaded).
+// A part the registry cannot give is left out and named in *_error: the
+// model in memory is still worth showing.
+func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 	var info modelInfo
-	if snap := a.deps.Recs.Current(); snap != nil {
+	if snap != nil {
 		m := snap.Published.Meta
 		info.Version, info.LoadedAt = &snap.Version, &snap.LoadedAt
 		info.TrainedAt, info.SnapshotAt = &m.TrainedAt, &m.SnapshotAt
@@ -368,10 +387,8 @@ func (a *API) model(c *fiber.Ctx) error {
 		info.K, info.Users, info.Items = m.K, m.Users, m.Items
 		info.Refresh = a.refresh(c.UserContext(), snap.Version, m.FamilyOf())
 	}
-	runs, err := a.deps.DB.Runs(c.UserContext(), 10)
+	runs, err := a.deps.DB.Runs(ctx, 10)
 	if err != nil {
-		// The model in memory is still worth showing; the error is
-		// the registry's, and the caller sees it in runs_error.
 		a.deps.Metrics.StoreError("postgres", "runs")
 		info.RunsError = "the run registry is unavailable"
 	}
@@ -380,10 +397,10 @@ func (a *API) model(c *fiber.Ctx) error {
 		info.Runs = []store.Run{}
 	}
 	if info.Version != nil && err == nil {
-		info.Tuning = a.tuning(c.UserContext(), int64(*info.Version), runs)
+		info.Tuning = a.tuning(ctx, int64(*info.Version), runs)
 	}
 	since := time.Now().UTC().AddDate(0, 0, 1-onlineDays)
-	if daily, err := a.deps.DB.OnlineMetrics(c.UserContext(), since); err != nil {
+	if daily, err := a.deps.DB.OnlineMetrics(ctx, since); err != nil {
 		a.deps.Metrics.StoreError("postgres", "online_metrics")
 		info.OnlineError = "the online metrics are unavailable"
 	} else {
@@ -392,7 +409,7 @@ func (a *API) model(c *fiber.Ctx) error {
 		}
 		info.Online = &modelOnline{Since: store.Day(since), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
 	}
-	return c.JSON(info)
+	return info
 }
 
 // refresh describes the served version's last batch refresh; the model
