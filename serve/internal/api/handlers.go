@@ -385,7 +385,7 @@ func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 			info.Params = m.EASE
 		}
 		info.K, info.Users, info.Items = m.K, m.Users, m.Items
-		info.Refresh = a.refresh(c.UserContext(), snap.Version, m.FamilyOf())
+		info.Refresh = a.refresh(ctx, snap.Version, m.FamilyOf())
 	}
 	runs, err := a.deps.DB.Runs(ctx, 10)
 	if err != nil {
