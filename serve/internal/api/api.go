@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -47,6 +48,13 @@ type DB interface {
 // Pinger checks that a dependency answers (readiness).
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// RedisHealth is the key space's readiness check: a Redis Cluster can be
+// degraded (masters down, their users served fold-in or popular answers)
+// and still answer, which is not a reason to pull the pod.
+type RedisHealth interface {
+	Health(ctx context.Context) (keyspace.Health, error)
 }
 
 // Config tunes the HTTP layer.
@@ -78,6 +86,10 @@ type Config struct {
 	// AuthFailRate ≤ 0 disables it.
 	AuthFailRate  float64
 	AuthFailBurst int
+	// ReportMaxAge is how long GET /v1/model and GET /v1/experiments
+	// serve one computation for the same snapshot (reports.go; default
+	// 5s, serve sets it to the model poll interval).
+	ReportMaxAge time.Duration
 }
 
 // Deps are what the API serves from.
@@ -107,6 +119,9 @@ type API struct {
 	limiter  *bucketLimiter // writes
 	// authFailures counts failed authentications per client.
 	authFailures *bucketLimiter
+	// modelReport and experimentsReport cache the read-only reports
+	// (reports.go).
+	modelReport, experimentsReport *report
 }
 
 // New builds the app with every route registered.
@@ -116,6 +131,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 64 << 10
+	}
+	if cfg.ReportMaxAge <= 0 {
+		cfg.ReportMaxAge = 5 * time.Second
 	}
 	if d.DBName == "" {
 		d.DBName = "postgres"
@@ -136,6 +154,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	a := &API{deps: d, cfg: cfg, limiter: newBucketLimiter(cfg.WriteRate, cfg.WriteBurst),
 		authFailures: newBucketLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)}
+	reportGate := make(chan struct{}, reportConcurrency)
+	a.modelReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
+	a.experimentsReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
 	a.App = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,

@@ -78,6 +78,9 @@ func errorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
 				// Load, not a fault: the server shed it as designed.
 				log.WarnContext(c.UserContext(), "fold-in capacity busy", "status", code, "method", c.Method(), "route", c.Route().Path,
 					"request_id", id, "err", err)
+			case errors.Is(err, ErrReportBusy):
+				log.WarnContext(c.UserContext(), "report busy", "status", code, "method", c.Method(), "route", c.Route().Path,
+					"request_id", id, "err", err)
 			default:
 				log.ErrorContext(c.UserContext(), "request failed", "status", code, "method", c.Method(), "route", c.Route().Path,
 					"request_id", id, "err", err)

@@ -342,9 +342,28 @@ type modelTuning struct {
 	TrialsError string `json:"trials_error,omitempty"`
 }
 
+// model answers GET /v1/model from the report cache (reports.go): computed
+// at most once per ReportMaxAge for the served snapshot, however many ask.
 func (a *API) model(c *fiber.Ctx) error {
+	snap := a.deps.Recs.Current()
+	body, err := a.modelReport.get(c.UserContext(), snap, func(ctx context.Context) ([]byte, bool, error) {
+		info := a.modelInfo(ctx, snap)
+		body, err := json.Marshal(info)
+		return body, info.RunsError == "" && info.OnlineError == "", err
+	})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+// modelInfo reads what GET /v1/model shows about snap (nil: none loaded).
+// A part the registry cannot give is left out and named in *_error: the
+// model in memory is still worth showing.
+func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 	var info modelInfo
-	if snap := a.deps.Recs.Current(); snap != nil {
+	if snap != nil {
 		m := snap.Published.Meta
 		info.Version, info.LoadedAt = &snap.Version, &snap.LoadedAt
 		info.TrainedAt, info.SnapshotAt = &m.TrainedAt, &m.SnapshotAt
@@ -355,10 +374,8 @@ func (a *API) model(c *fiber.Ctx) error {
 		}
 		info.K, info.Users, info.Items = m.K, m.Users, m.Items
 	}
-	runs, err := a.deps.DB.Runs(c.UserContext(), 10)
+	runs, err := a.deps.DB.Runs(ctx, 10)
 	if err != nil {
-		// The model in memory is still worth showing; the error is
-		// the registry's, and the caller sees it in runs_error.
 		a.deps.Metrics.StoreError("postgres", "runs")
 		info.RunsError = "the run registry is unavailable"
 	}
@@ -367,10 +384,10 @@ func (a *API) model(c *fiber.Ctx) error {
 		info.Runs = []store.Run{}
 	}
 	if info.Version != nil && err == nil {
-		info.Tuning = a.tuning(c.UserContext(), int64(*info.Version), runs)
+		info.Tuning = a.tuning(ctx, int64(*info.Version), runs)
 	}
 	since := time.Now().UTC().AddDate(0, 0, 1-onlineDays)
-	if daily, err := a.deps.DB.OnlineMetrics(c.UserContext(), since); err != nil {
+	if daily, err := a.deps.DB.OnlineMetrics(ctx, since); err != nil {
 		a.deps.Metrics.StoreError("postgres", "online_metrics")
 		info.OnlineError = "the online metrics are unavailable"
 	} else {
@@ -379,7 +396,7 @@ func (a *API) model(c *fiber.Ctx) error {
 		}
 		info.Online = &modelOnline{Since: store.Day(since), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
 	}
-	return c.JSON(info)
+	return info
 }
 
 // tuning finds the search behind the served run's parameters; the model
@@ -420,23 +437,42 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 // readyz is 200 only when the key-value store and the database answer and a
 // model is loaded; otherwise 503 naming each failed check. The checks are
 // named after what was pinged (postgres and redis, or the embedded store's
-// sqlite and in-process redis).
+// sqlite and in-process redis). A Redis Cluster with some masters down
+// (one lost before its replica's promotion) is ready but degraded: serve
+// answers every request, those masters' users from fold-in or popular,
+// and a probe that pulled the pod, on every replica at once, would turn a
+// third of the users' fallback answers into everyone's errors (issue 25
+// item 1). The answer then lists "degraded" and
+// setlist_serve_redis_masters_down counts the masters.
 func (a *API) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
 	defer cancel()
 	checks := map[string]string{}
+	var degraded []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for name, p := range map[string]Pinger{a.deps.KVName: a.deps.Redis, a.deps.DBName: a.deps.DB} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status := "ok"
-			if err := p.Ping(ctx); err != nil {
+			status, isDegraded := "ok", false
+			if h, ok := p.(RedisHealth); ok {
+				health, err := h.Health(ctx)
+				a.deps.Metrics.RedisMastersDown.Set(float64(len(health.Down)))
+				switch {
+				case err != nil:
+					status = err.Error()
+				case health.Degraded():
+					status, isDegraded = "degraded: "+health.String(), true
+				}
+			} else if err := p.Ping(ctx); err != nil {
 				status = err.Error()
 			}
 			mu.Lock()
 			checks[name] = status
+			if isDegraded {
+				degraded = append(degraded, name)
+			}
 			mu.Unlock()
 		}()
 	}
@@ -452,7 +488,7 @@ func (a *API) readyz(c *fiber.Ctx) error {
 	}
 	var failed []string
 	for _, name := range []string{a.deps.KVName, a.deps.DBName, "model", "server"} {
-		if s, ok := checks[name]; ok && s != "ok" {
+		if s, ok := checks[name]; ok && s != "ok" && !slices.Contains(degraded, name) {
 			failed = append(failed, name)
 		}
 	}
@@ -460,6 +496,10 @@ func (a *API) readyz(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, RetryAfter)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{
 			"error": "not ready", "detail": "failed: " + strings.Join(failed, ", "), "checks": checks})
+	}
+	if len(degraded) > 0 {
+		slices.Sort(degraded)
+		return c.JSON(fiber.Map{"status": "ready", "degraded": degraded, "checks": checks})
 	}
 	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
 }
