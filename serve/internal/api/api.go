@@ -41,6 +41,9 @@ type DB interface {
 	Run(ctx context.Context, id int64) (store.Run, error)
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
+	// LastRefresh is the newest batch refresh of version (ErrNotFound:
+	// none yet).
+	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
 	Ping(ctx context.Context) error
 	ExperimentDB
 	CatalogDB
