@@ -41,6 +41,9 @@ type DB interface {
 	Run(ctx context.Context, id int64) (store.Run, error)
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
+	// LastRefresh is the newest batch refresh of version (ErrNotFound:
+	// none yet).
+	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
 	Ping(ctx context.Context) error
 	ExperimentDB
 }
@@ -177,6 +180,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	// is still counted under its route.
 	read, write, admin := a.need(ScopeRead), a.need(ScopeWrite), a.need(ScopeAdmin)
 	v1 := a.App.Group("/v1")
+	// The API's description needs no token: it is what a client reads
+	// before it has one (internal/openapi).
+	v1.Get("/openapi.json", a.openAPI)
 	v1.Get("/users", read, a.searchUsers)
 	v1.Post("/users", write, a.createUser)
 	v1.Get("/users/:user_id", read, a.user)
