@@ -277,12 +277,16 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	songs, err := a.deps.DB.SearchSongs(c.UserContext(), q, limit)
+	sq := store.SongQuery{Query: q, Limit: limit}
+	if err := songQuery(c, &sq); err != nil {
+		return err
+	}
+	songs, err := a.deps.DB.SearchCatalog(c.UserContext(), sq)
 	if err != nil {
 		return err
 	}
 	if songs == nil {
-		songs = []setlist.Song{}
+		songs = []setlist.CatalogSong{}
 	}
 	return c.JSON(fiber.Map{"songs": songs})
 }
