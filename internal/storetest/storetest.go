@@ -71,6 +71,15 @@ type DB interface {
 	Experiments(ctx context.Context, limit int) ([]store.Experiment, error)
 	RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error
 	ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error)
+	CreateSong(ctx context.Context, n setlist.NewSong) (setlist.CatalogSong, int64, error)
+	PatchSong(ctx context.Context, id setlist.SongID, p setlist.SongPatch) (setlist.CatalogSong, int64, error)
+	SetAvailable(ctx context.Context, ids []setlist.SongID, available bool) (int64, error)
+	CatalogSong(ctx context.Context, id setlist.SongID) (setlist.CatalogSong, error)
+	CatalogSongs(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.CatalogSong, error)
+	HiddenSongs(ctx context.Context) (int64, []setlist.SongID, error)
+	CatalogSeq(ctx context.Context) (int64, error)
+	SearchCatalog(ctx context.Context, q store.SongQuery) ([]setlist.CatalogSong, error)
+	ImportCatalog(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.CatalogImportSummary, error)
 	StartRefresh(ctx context.Context, version int64) (int64, error)
 	FinishRefresh(ctx context.Context, id int64, end store.RefreshEnd) error
 	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
@@ -115,6 +124,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"ResolveIDs", testResolveIDs},
 		{"Experiments", testExperiments},
 		{"Online", testOnline},
+		{"Catalog", testCatalog},
+		{"CatalogImport", testCatalogImport},
 		{"Refreshes", testRefreshes},
 	}
 	for _, tc := range tests {

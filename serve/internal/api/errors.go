@@ -168,6 +168,8 @@ func serverDetail(err error, code int) string {
 		return "no model is published yet (run batch train)"
 	case errors.Is(err, recs.ErrBusy):
 		return "fold-in capacity is busy: too many recommendations are being computed at once; retry after " + RetryAfter + " s"
+	case errors.Is(err, store.ErrNotMarked):
+		return "not saved: the serving cache could not be marked, so the write was rolled back; retry after " + RetryAfter + " s"
 	case errors.Is(err, store.ErrContention):
 		return "concurrent writes to the same data kept colliding; retry after " + RetryAfter + " s"
 	case code == http.StatusServiceUnavailable:
