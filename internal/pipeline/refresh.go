@@ -107,11 +107,14 @@ func Refresh(ctx context.Context, cfg RefreshConfig, d RefreshDeps) (res Refresh
 	// The training lock, as train and republish take it: a refresh must
 	// not write lists of a version a train is about to replace, nor race a
 	// second refresh. Being locked out is not a failure (no metrics, no
-	// registry row): the CronJob runs again in 15 minutes.
+	// registry row; its status series says locked, which keeps the stale
+	// alert quiet while a train runs): the CronJob runs again in 15 minutes.
 	release, err := d.Locker.LockTraining(ctx, cfg.WaitLock, func(holder string) {
 		d.Logger.Info("waiting for the training lock", "holder", holder)
 	})
 	if errors.Is(err, setlist.ErrConflict) {
+		res.Status = refreshLocked
+		d.Metrics.observe(res, nil)
 		return res, &LockedError{Err: err}
 	}
 	if err != nil {
@@ -389,6 +392,10 @@ func (p *refreshPlan) merge(a *artifact.Artifact) func(i int, old []model.Rec) (
 	}
 }
 
+// refreshLocked is the status label of a refresh that found the training
+// lock taken (never recorded in the registry).
+const refreshLocked store.RefreshStatus = "locked"
+
 // RefreshMetrics are batch refresh's series, pushed like train's
 // (Pushgateway job setlist_batch, add semantics) under names of their own,
 // so a refresh's push never touches the retrain's.
@@ -404,7 +411,7 @@ func NewRefreshMetrics(reg prometheus.Registerer) (*RefreshMetrics, error) {
 	}
 	m := &RefreshMetrics{
 		status: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "setlist_batch_refresh_status",
-			Help: "1 for the last refresh's outcome (done, skipped, failed), 0 for the others"}, []string{"status"}),
+			Help: "1 for the last refresh's outcome (done, skipped, failed, locked: a train held the lock), 0 for the others"}, []string{"status"}),
 		duration: g("setlist_batch_refresh_duration_seconds", "how long the last refresh took"),
 		songs:    g("setlist_batch_refresh_songs_added", "songs the last refresh folded into the current version"),
 		users:    g("setlist_batch_refresh_users_updated", "users whose stored list the last refresh rewrote"),
@@ -427,7 +434,7 @@ func (m *RefreshMetrics) observe(r RefreshResult, err error) {
 	if err != nil {
 		status = store.RefreshFailed
 	}
-	for _, s := range []store.RefreshStatus{store.RefreshDone, store.RefreshSkipped, store.RefreshFailed} {
+	for _, s := range []store.RefreshStatus{store.RefreshDone, store.RefreshSkipped, store.RefreshFailed, refreshLocked} {
 		v := 0.0
 		if s == status {
 			v = 1
@@ -435,10 +442,13 @@ func (m *RefreshMetrics) observe(r RefreshResult, err error) {
 		m.status.WithLabelValues(string(s)).Set(v)
 	}
 	now := float64(time.Now().UnixNano()) / 1e9
+	m.last.Set(now)
+	if status == refreshLocked {
+		return // the last refresh's figures stay
+	}
 	m.duration.Set(r.Seconds)
 	m.songs.Set(float64(len(r.Songs)))
 	m.users.Set(float64(r.Report.Updated))
-	m.last.Set(now)
 	if status != store.RefreshFailed {
 		m.success.Set(now)
 	}

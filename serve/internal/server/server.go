@@ -67,6 +67,8 @@ type Deps struct {
 	Retrain api.Retrainer
 	// DBName and KVName name DB and Redis in /readyz (see api.Deps).
 	DBName, KVName string
+	// Catalog is told of every committed catalog change (api.Deps.Catalog).
+	Catalog api.CatalogNotifier
 }
 
 // Server is one serve process's HTTP server and background model follower.
@@ -108,7 +110,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	admin := &rollbacker{pub: keyspace.NewPublisher(d.Redis, keyspace.NewKeys(d.RedisPrefix)), db: d.DB}
 	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: keys, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
-		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain})
+		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain, Catalog: d.Catalog})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
