@@ -25,7 +25,7 @@ func fakeServe(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 		_, _ = io.WriteString(w, `{"error":"i'm a teapot","detail":"no"}`)
 	case r.URL.Path == "/v1/songs":
-		_, _ = io.WriteString(w, `{"songs":[{"song_id":7,"artist":"A","track":"T"}]}`)
+		_, _ = io.WriteString(w, `{"songs":[]}`)
 	case r.URL.Path == "/v1/playlists":
 		_, _ = io.WriteString(w, `{"playlists":[]}`)
 	case r.URL.Path == "/v1/nothing":
