@@ -40,6 +40,9 @@ type RefreshSource interface {
 	// UserReactions is a listener's whole history (bm25 weighs an entry by
 	// its row's length).
 	UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error)
+	// HiddenSongs are the songs taken down (available false): never
+	// folded in, whatever their listeners.
+	HiddenSongs(ctx context.Context) (seq int64, ids []setlist.SongID, err error)
 	StartRefresh(ctx context.Context, version int64) (int64, error)
 	FinishRefresh(ctx context.Context, id int64, end store.RefreshEnd) error
 }
@@ -212,9 +215,13 @@ func planRefresh(ctx context.Context, cfg RefreshConfig, d RefreshDeps, a *artif
 	if err != nil {
 		return nil, err
 	}
+	_, hidden, err := d.Source.HiddenSongs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	candidates := slices.DeleteFunc(recent, func(s setlist.SongID) bool {
 		_, known := a.Catalog.Index(s)
-		return known
+		return known || slices.Contains(hidden, s)
 	})
 	prev, err := d.Publisher.Added(ctx, a.Meta.Version)
 	if err != nil {
