@@ -100,6 +100,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg.API.ReportMaxAge = cfg.Recs.PollInterval
 	}
 	keys := keyspace.NewReader(d.Redis, d.RedisPrefix)
+	if d.Catalog == nil {
+		// The key space announces catalog changes to every replica once it
+		// can (keyspace.Reader.CatalogChanged); until then none is sent and
+		// replicas see changes at their periodic check.
+		if n, ok := any(keys).(api.CatalogNotifier); ok {
+			d.Catalog = n
+		}
+	}
 	s := &Server{cfg: cfg, log: d.Log}
 	var svc *recs.Service
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() int64 { return svc.NearCacheBytes() },
