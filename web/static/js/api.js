@@ -88,9 +88,15 @@ export async function reactions(userID, { limit = 50, signal } = {}) {
   return pickList(data, 'reactions', 'items');
 }
 
-/** recommendations fetches a user's top n songs. */
-export async function recommendations(userID, { n = 5, signal } = {}) {
-  const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?n=${n}`, { signal });
+/**
+ * recommendations fetches a user's top n songs; tags (any of) and
+ * maxPerArtist are the request-time filters (omitted when empty).
+ */
+export async function recommendations(userID, { n = 5, tags = [], maxPerArtist = 0, signal } = {}) {
+  let q = `n=${n}`;
+  if (tags.length) q += `&tags=${enc(tags.join(','))}`;
+  if (maxPerArtist > 0) q += `&max_per_artist=${maxPerArtist}`;
+  const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?${q}`, { signal });
   return { ...data, items: pickList(data, 'items', 'recommendations') };
 }
 
@@ -131,4 +137,30 @@ export function model({ signal } = {}) {
 /** experiments is the running A/B experiment and the last ones, with readouts. */
 export function experiments({ signal } = {}) {
   return request('GET', '/v1/experiments', { signal });
+}
+
+/** song is one song with its catalog metadata (tags, released, available). */
+export function song(songID, { signal } = {}) {
+  return request('GET', `/v1/songs/${enc(songID)}`, { signal });
+}
+
+/** setAvailable hides (false) or shows (true) a song: admin scope. */
+export function setAvailable(songID, available) {
+  return request('PATCH', `/v1/songs/${enc(songID)}`, { body: { available } });
+}
+
+/**
+ * canEditCatalog reports whether this tab's token has the admin scope. The
+ * API does not say a token's scope; an admin token passes the scope check
+ * of PATCH /v1/songs/0 and is refused for the song id (400), any other
+ * token for its scope (403), so nothing is ever changed by asking.
+ */
+export async function canEditCatalog() {
+  if (!auth.token()) return false;
+  try {
+    await request('PATCH', '/v1/songs/0', { body: { available: true } });
+    return true;
+  } catch (err) {
+    return err.status === 400;
+  }
 }
