@@ -120,14 +120,18 @@ export async function reactions(userID, { limit = 50, signal } = {}) {
 }
 
 /**
- * recommendations fetches a user's top n songs.
+ * recommendations fetches a user's top n songs; tags (any of) and
+ * maxPerArtist are the request-time filters (omitted when empty).
  * @param {string} userID
- * @param {{n?: number, signal?: AbortSignal}} [opts]
+ * @param {{n?: number, tags?: string[], maxPerArtist?: number, signal?: AbortSignal}} [opts]
  * @returns {Promise<Schemas['Recommendations']>}
  */
-export async function recommendations(userID, { n = 5, signal } = {}) {
+export async function recommendations(userID, { n = 5, tags = [], maxPerArtist = 0, signal } = {}) {
+  let q = `n=${n}`;
+  if (tags.length) q += `&tags=${enc(tags.join(','))}`;
+  if (maxPerArtist > 0) q += `&max_per_artist=${maxPerArtist}`;
   /** @type {Schemas['Recommendations']} */
-  const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?n=${n}`, { signal });
+  const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?${q}`, { signal });
   return { ...data, items: pickList(data, 'items', 'recommendations') };
 }
 
@@ -207,4 +211,42 @@ export function model({ signal } = {}) {
  */
 export function experiments({ signal } = {}) {
   return request('GET', '/v1/experiments', { signal });
+}
+
+/**
+ * song is one song with its catalog metadata (tags, released, available).
+ * @param {number} songID
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['CatalogSong']>}
+ */
+export function song(songID, { signal } = {}) {
+  return request('GET', `/v1/songs/${enc(songID)}`, { signal });
+}
+
+/**
+ * setAvailable hides (false) or shows (true) a song: admin scope.
+ * @param {number} songID
+ * @param {boolean} available
+ * @returns {Promise<Schemas['CatalogSong']>}
+ */
+export function setAvailable(songID, available) {
+  /** @type {Schemas['SongPatch']} */
+  const body = { available };
+  return request('PATCH', `/v1/songs/${enc(songID)}`, { body });
+}
+
+/**
+ * canEditCatalog reports whether this tab's token has the admin scope. The
+ * API does not say a token's scope; an admin token passes the scope check
+ * of PATCH /v1/songs/0 and is refused for the song id (400), any other
+ * token for its scope (403), so nothing is ever changed by asking.
+ */
+export async function canEditCatalog() {
+  if (!auth.token()) return false;
+  try {
+    await request('PATCH', '/v1/songs/0', { body: { available: true } });
+    return true;
+  } catch (err) {
+    return err.status === 400;
+  }
 }
