@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/setlist/setlist/internal/openapi"
@@ -34,8 +36,15 @@ func TestDocsRenders(t *testing.T) {
 	}))
 	defer srv.Close()
 	b := newBrowser(t)
-	b.run("open /docs/", chromedp.Navigate(srv.URL+"/docs/"),
-		chromedp.Evaluate(`window.__csp = []; document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))`, nil))
+	// The violation listener is installed before any of the page's
+	// scripts run, so a refused script or style is seen.
+	b.run("open /docs/",
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := page.AddScriptToEvaluateOnNewDocument(
+				`window.__csp = []; document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))`).Do(ctx)
+			return err
+		}),
+		chromedp.Navigate(srv.URL+"/docs/"))
 	b.waitFor("the recommendations operation", `!!document.getElementById('operations-recommendations-getRecommendations')`)
 	b.waitFor("the Authorize button", `!!document.querySelector('.btn.authorize')`)
 	if v := b.str(`(window.__csp || []).join('; ')`); v != "" {
