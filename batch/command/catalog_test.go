@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/store"
 )
@@ -68,8 +70,30 @@ func TestCatalogCommands(t *testing.T) {
 	if code, _, errOut := c.run("catalog", "hide", "abc"); code != 2 {
 		t.Errorf("hide abc: exit %d, want 2 (usage)\n%s", code, errOut)
 	}
+	events := c.rdb.Subscribe(ctx, c.keys.Events())
+	defer events.Close()
+	if _, err := events.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
 	out = c.mustRun("catalog", "hide", fmt.Sprint(waterloo))
 	seq1, hidden, _ := db.HiddenSongs(ctx)
+	// The change is announced on the events channel with its number once
+	// the key space can announce it (keyspace.Publisher.CatalogChanged).
+	if _, ok := any(keyspace.NewPublisher(c.rdb, c.keys)).(interface {
+		CatalogChanged(context.Context, int64) error
+	}); ok {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		for {
+			msg, err := events.ReceiveMessage(wctx)
+			if err != nil {
+				t.Fatalf("no catalog event for change %d: %v", seq1, err)
+			}
+			if strings.Contains(msg.Payload, "catalog") && strings.Contains(msg.Payload, fmt.Sprint(seq1)) {
+				break
+			}
+		}
+	}
 	if seq1 <= seq0 || len(hidden) != 1 || hidden[0] != waterloo || !strings.Contains(out, fmt.Sprintf("catalog change %d", seq1)) {
 		t.Errorf("after hide: %q; HiddenSongs = %d, %v", out, seq1, hidden)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -149,6 +150,9 @@ func New(cfg Config, d Deps) (*API, error) {
 		d.KVName = "redis"
 	}
 	if cfg.AdminToken != "" {
+		if err := CheckToken(cfg.AdminToken); err != nil {
+			return nil, fmt.Errorf("new api: the admin token (--admin-token-file or SETLIST_ADMIN_TOKEN) %w", err)
+		}
 		t := &Tokens{}
 		if cfg.Tokens != nil {
 			t.entries = append(t.entries, cfg.Tokens.entries...) // the caller's set stays as given

@@ -82,6 +82,11 @@ func TestCatalogAPI(t *testing.T) {
 		}
 	}
 	wantStatus(t, in.doHeaders(t, "PATCH", "/v1/songs/999999", `{"available": false}`, admin), http.StatusNotFound)
+	// The page's probe of its token's scope (web/static/js/api.js
+	// canEditCatalog): an admin token reaches the song id check, any
+	// other is refused for its scope; neither changes anything.
+	wantStatus(t, in.doHeaders(t, "PATCH", "/v1/songs/0", `{"available": true}`, admin), http.StatusBadRequest)
+	wantStatus(t, in.doHeaders(t, "PATCH", "/v1/songs/0", `{"available": true}`, write), http.StatusForbidden)
 	wantStatus(t, in.doHeaders(t, "PATCH", path, `{"available": false}`, write), http.StatusForbidden)
 	if got := note.list(); got != "[1]" {
 		t.Errorf("notified %s after refused writes, want [1]", got)
