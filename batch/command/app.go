@@ -54,6 +54,7 @@ func NewApp(version string) *cli.App {
 			migrateCommand(g),
 			importCommand(g),
 			trainCommand(g),
+			refreshCommand(g),
 			tuneCommand(g),
 			statusCommand(g),
 			rollbackCommand(g),

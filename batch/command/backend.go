@@ -21,6 +21,7 @@ type database interface {
 	pipeline.Source
 	pipeline.Registry
 	pipeline.Locker
+	pipeline.RefreshSource
 	Import(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.ImportSummary, error)
 	NameUsers(ctx context.Context, name func(setlist.UserID) string) (int64, error)
 	Runs(ctx context.Context, limit int) ([]store.Run, error)

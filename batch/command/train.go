@@ -148,11 +148,17 @@ func progressFor(w io.Writer, logger *slog.Logger) func(string, int64) pipeline.
 	return func(label string, total int64) pipeline.Bar { return progress.New(w, logger, label, total) }
 }
 
-// openRedis connects to the configured Redis and checks that it answers.
+// openRedis connects to the configured Redis and checks that it answers:
+// a cluster with a master down (a pod being rescheduled, its replica not
+// yet promoted) is used, with a warning; a publish that needs the lost
+// master's slots fails on them and its rerun cleans up.
 func (g *globals) openRedis(ctx context.Context) (redis.UniversalClient, keyspace.Keys, error) {
 	rdb, err := keyspace.Dial(ctx, g.stores.RedisURL, 0, g.stores.RedisCluster)
 	if err != nil {
 		return nil, keyspace.Keys{}, err
+	}
+	if h, err := keyspace.CheckHealth(ctx, rdb); err == nil && h.Degraded() {
+		g.logger.Warn("redis cluster degraded: the lost masters' slots fail until their replicas are promoted", "health", h.String())
 	}
 	return rdb, keyspace.NewKeys(g.stores.RedisPrefix), nil
 }

@@ -62,8 +62,7 @@ func (s stager) Stage(ctx context.Context, v keyspace.Version, r keyspace.Releas
 	return rep, nil
 }
 
-// Cleanup does nothing: sweeping now would delete the staged version, which
-// is "building" until the shards switch to it.
+// Cleanup does nothing, as the pipeline's stage-only path does.
 func (stager) Cleanup(context.Context) (keyspace.Cleanup, error) { return keyspace.Cleanup{}, nil }
 
 // recs reads every user list of version v under prefix, keyed by user.

@@ -172,7 +172,11 @@ func (s *ItemSide) UnmarshalBinary(data []byte) error {
 	if weighting == feedback.WeightBM25 && len(weights) != n+1 {
 		return fail(fmt.Errorf("bm25 needs %d item weights, got %d", n+1, len(weights)))
 	}
-	*s = ItemSide{Params: p, Items: n, Factors: k, ItemFactors: factors, ItemWeights: weights, Gram: gram}
+	t := ItemSide{Params: p, Items: n, Factors: k, ItemFactors: factors, ItemWeights: weights, Gram: gram}
+	if err := t.Validate(); err != nil {
+		return fail(err)
+	}
+	*s = t
 	s.ItemNorms = itemNorms(factors, n, k)
 	return nil
 }

@@ -42,6 +42,38 @@ func (m *Model) ItemSide() *ItemSide {
 	return s
 }
 
+// Validate refuses an item side that cannot serve: a non-finite or
+// absurdly long item vector (one NaN row makes every fold-in's Gram
+// matrix NaN, so every fold-in fails and every similar song scores the
+// same), non-finite item weights or a non-finite Gram matrix.
+func (s *ItemSide) Validate() error {
+	if err := feedback.CheckRows("item factors", s.ItemFactors, s.Items, s.Factors); err != nil {
+		return err
+	}
+	if err := feedback.CheckFinite("item weights", s.ItemWeights); err != nil {
+		return err
+	}
+	for i, g := range s.Gram {
+		if math.IsNaN(g) || math.IsInf(g, 0) {
+			return fmt.Errorf("gram matrix: value %d is %v: must be finite", i, g)
+		}
+	}
+	return nil
+}
+
+// Validate refuses a model whose user or item factors are not finite or
+// not of a sane norm (feedback.CheckRows): what training diverged into or
+// a file trained elsewhere holds must not reach a gate or a publish.
+func (m *Model) Validate() error {
+	if err := feedback.CheckRows("user factors", m.UserFactors, m.Users, m.Factors); err != nil {
+		return err
+	}
+	if err := feedback.CheckRows("item factors", m.ItemFactors, m.Items, m.Factors); err != nil {
+		return err
+	}
+	return feedback.CheckFinite("item weights", m.ItemWeights)
+}
+
 func gram64(f []float32, rows, k int) []float64 {
 	g := make([]float64, k*k)
 	row := make([]float64, k)
@@ -108,19 +140,29 @@ func (s *ItemSide) userSystem(cols []int32, vals []float32) (chol []float64, b [
 	if s == nil || len(s.Gram) != s.Factors*s.Factors || len(s.ItemFactors) != s.Items*s.Factors {
 		return nil, nil, nil, errors.New("item side is not initialised")
 	}
-	k := s.Factors
 	cm1 := make([]float32, len(cols))
 	cp = make([]float32, len(cols))
 	feedback.Confidence(s.Params.Weighing(), s.Params.Alpha, s.ItemWeights, cols, vals, cm1, cp)
+	chol, b, err = normalSystem(s.Gram, s.Factors, s.Params.Regularization, s.ItemFactors, cols, cm1, cp)
+	return chol, b, cp, err
+}
+
+// normalSystem builds and factors one side's normal equations given the
+// other side's factors other (rows×k) and their Gram G = OᵀO:
+// A = G + λI + Σ_j cm1_j o_j o_jᵀ, b = Σ_j cp_j o_j over the rows cols of
+// other. A user's fold-in (the rows are items) and an item's (the rows are
+// users, UserSide.FoldItem) are the same system with the sides swapped, so
+// they share this one implementation. It returns A's Cholesky factor and b.
+func normalSystem(gram []float64, k int, lambda float64, other []float32, cols []int32, cm1, cp []float32) (chol, b []float64, err error) {
 	a := make([]float64, k*k)
-	copy(a, s.Gram)
+	copy(a, gram)
 	for i := 0; i < k; i++ {
-		a[i*k+i] += s.Params.Regularization
+		a[i*k+i] += lambda
 	}
 	b = make([]float64, k)
 	y := make([]float64, k)
 	for j, c := range cols {
-		for t, v := range s.ItemFactors[int(c)*k : int(c+1)*k] {
+		for t, v := range other[int(c)*k : int(c+1)*k] {
 			y[t] = float64(v)
 		}
 		w, wp := float64(cm1[j]), float64(cp[j])
@@ -137,9 +179,9 @@ func (s *ItemSide) userSystem(cols []int32, vals []float32) (chol []float64, b [
 		}
 	}
 	if err := cholesky(a, k); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return a, b, cp, nil
+	return a, b, nil
 }
 
 // FoldIn computes the user vector training would produce for a row of raw

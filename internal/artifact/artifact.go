@@ -74,6 +74,12 @@ const (
 	maxHeader = 16 << 20
 )
 
+// ErrNotFinite marks an artifact whose factors, weights or scores hold a
+// NaN, an infinity or a vector of absurd norm: it is refused wherever it
+// enters (assembled after training or import, decoded for republish or
+// rollback), never published.
+var ErrNotFinite = fmt.Errorf("model is not finite: %w", setlist.ErrInvalid)
+
 // Artifact is one version in memory.
 type Artifact struct {
 	Family string
@@ -138,16 +144,32 @@ func (a *Artifact) check() error {
 		case a.Meta.K < 1:
 			return fmt.Errorf("artifact: list length k = %d", a.Meta.K)
 		}
+		if p, ok := a.Model.(interface{ Pruned() *ease.Pruned }); ok {
+			if err := p.Pruned().Validate(); err != nil {
+				return fmt.Errorf("artifact: %w: %w", ErrNotFinite, err)
+			}
+		}
 		for i, l := range a.Ranked {
 			for _, s := range l {
 				if s.Item < 0 || int(s.Item) >= a.Catalog.Len() {
 					return fmt.Errorf("artifact: list %d names song %d outside %d", i, s.Item, a.Catalog.Len())
+				}
+				if math.IsNaN(float64(s.Score)) || math.IsInf(float64(s.Score), 0) {
+					return fmt.Errorf("artifact: %w: list %d scores song %d %v", ErrNotFinite, i, s.Item, s.Score)
 				}
 			}
 		}
 		return nil
 	}
 	k := a.Side.Factors
+	if err := a.Side.Validate(); err != nil {
+		return fmt.Errorf("artifact: %w: %w", ErrNotFinite, err)
+	}
+	if len(a.UserFactors) == len(a.Users)*k {
+		if err := feedback.CheckRows("user factors", a.UserFactors, len(a.Users), k); err != nil {
+			return fmt.Errorf("artifact: %w: %w", ErrNotFinite, err)
+		}
+	}
 	switch {
 	case len(a.UserFactors) != len(a.Users)*k:
 		return fmt.Errorf("artifact: %d user factor values for %d users × %d factors", len(a.UserFactors), len(a.Users), k)

@@ -129,6 +129,13 @@ func ReadImplicit(npzData []byte, users, items io.Reader) (*Foreign, error) {
 	k := uf.Shape[1]
 	fm.UserFactors, _ = uf.Float32s()
 	fm.ItemFactors, _ = itf.Float32s()
+	// A float64 1e300 becomes +Inf in float32: checked after the conversion.
+	if err := feedback.CheckRows("npz: user_factors", fm.UserFactors, uf.Shape[0], k); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFinite, err)
+	}
+	if err := feedback.CheckRows("npz: item_factors", fm.ItemFactors, itf.Shape[0], k); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFinite, err)
+	}
 	p := als.Params{Factors: k, Weighting: feedback.WeightRaw, Iterations: 15, Alpha: 1, Regularization: 0.01}
 	num := func(name string, dst *float64) error {
 		if !f.Has(name) {
@@ -175,6 +182,9 @@ func ReadImplicit(npzData []byte, users, items io.Reader) (*Foreign, error) {
 		a, _ := f.Array(extraPrefix + "item_weights")
 		if fm.ItemWeights, err = a.Float32s(); err != nil {
 			return nil, fmt.Errorf("npz: %sitem_weights: %w", extraPrefix, err)
+		}
+		if err := feedback.CheckFinite("npz: "+extraPrefix+"item_weights", fm.ItemWeights); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotFinite, err)
 		}
 	}
 	if p.Weighting == feedback.WeightBM25 && len(fm.ItemWeights) != itf.Shape[0]+1 {

@@ -245,8 +245,20 @@ func (p *Pruned) UnmarshalBinary(data []byte) error {
 	if err := q.Params.Validate(); err != nil {
 		return fmt.Errorf("unmarshal pruned ease model: %w", err)
 	}
+	if err := q.Validate(); err != nil {
+		return fmt.Errorf("unmarshal pruned ease model: %w", err)
+	}
 	*p = q
 	return nil
+}
+
+// Validate refuses non-finite weights: one NaN in B makes the scores of
+// every user who reacted to that row's song NaN (and their lists empty).
+func (p *Pruned) Validate() error {
+	if err := feedback.CheckFinite("weights B", p.Val); err != nil {
+		return err
+	}
+	return feedback.CheckFinite("item weights", p.ItemWeights)
 }
 
 // fill is the dense score row of user u of the raw-weight rows x.

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/setlist/setlist"
 )
 
 // Dial connects to the Redis at rawURL and checks that it answers. With
@@ -17,6 +15,12 @@ import (
 // master of its key's slot; otherwise it is a *redis.Client on one server
 // (redis.ParseURL). Both are a redis.UniversalClient, which is all the key
 // space needs. rediss:// turns TLS on in both modes.
+//
+// A cluster dials when any seed answers with a slot map and at least one
+// master answers (CheckHealth): a seed list exists so that one node down,
+// or a master lost before its replica is promoted, does not stop a batch
+// command or a serve replica from starting. Callers that care ask
+// CheckHealth whether it is Degraded.
 //
 // poolSize 0 keeps go-redis's default (per node on a cluster). Context
 // deadlines are honoured on the socket (ContextTimeoutEnabled): without it
@@ -28,19 +32,9 @@ func Dial(ctx context.Context, rawURL string, poolSize int, cluster bool) (redis
 	if err != nil {
 		return nil, err
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	if _, err := CheckHealth(ctx, rdb); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("connect to redis at %s: %w: %w", addr, setlist.ErrUnavailable, err)
-	}
-	if c, ok := rdb.(*redis.ClusterClient); ok {
-		// A ping reaches one node; a cluster that lost slots answers it
-		// but fails commands. Check every master answers.
-		if err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-			return m.Ping(ctx).Err()
-		}); err != nil {
-			_ = rdb.Close()
-			return nil, fmt.Errorf("connect to redis at %s: %w: %w", addr, setlist.ErrUnavailable, err)
-		}
+		return nil, fmt.Errorf("connect to redis at %s: %w", addr, err)
 	}
 	return rdb, nil
 }

@@ -170,6 +170,15 @@ func (k Keys) Items(v Version) string { return k.versionShared(v, "items") }
 // Popular holds version v's popular list.
 func (k Keys) Popular(v Version) string { return k.versionShared(v, "popular") }
 
+// Added holds the songs batch refresh folded into version v after it was
+// published (model.EncodeAdded); absent until the first refresh adds one.
+func (k Keys) Added(v Version) string { return k.versionShared(v, "added") }
+
+// Refreshes counts the refreshes that changed version v (INCR, beside
+// Added): a reader compares it with the count it loaded to know the
+// version's items or lists changed in place.
+func (k Keys) Refreshes(v Version) string { return k.versionShared(v, "refreshes") }
+
 // Recs holds user u's precomputed top-K under version v.
 func (k Keys) Recs(v Version, u setlist.UserID) string {
 	return k.perUser(k.VersionPrefix(v)+"recs:", u)

@@ -3,6 +3,7 @@ package keyspace_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,61 @@ func TestDial(t *testing.T) {
 	defer cancel()
 	if _, err := keyspace.Dial(ctx, "redis://127.0.0.1:1", 0, true); err == nil {
 		t.Error("a cluster with no reachable node dialled")
+	}
+}
+
+// TestDialWithAMasterDown: a cluster whose master died and whose replica
+// is not (yet) promoted, configured as production is (reads and writes of
+// the other masters' slots go on: cluster-require-full-coverage no). Both
+// binaries must still start from the seed list, the dead node first in it,
+// and see the cluster as degraded, not down (issue 25 item 3); a seed list
+// where no node answers still fails.
+func TestDialWithAMasterDown(t *testing.T) {
+	c := redistest.NewCluster(t)
+	c.ConfigSet(t, "cluster-require-full-coverage", "no")
+	// No promotion: the master stays lost for the whole test, the longest
+	// a failover can take.
+	c.ConfigSet(t, "cluster-replica-no-failover", "yes")
+	rdb, prefix := c.Client(t)
+	ctx := context.Background()
+	killed := c.KillMaster(t, prefix+":victim")
+	// The dead master first in the seed list, as a pod being rescheduled
+	// may be.
+	seeds := []string{killed}
+	for _, a := range c.Addrs() {
+		if a != killed {
+			seeds = append(seeds, a)
+		}
+	}
+	url := "redis://" + seeds[0] + "?addr=" + strings.Join(seeds[1:], "&addr=")
+	for i := range 5 { // the seed order go-redis tries is random
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d, err := keyspace.Dial(dctx, url, 0, true)
+		if err != nil {
+			cancel()
+			t.Fatalf("dial %d with master %s down: %v", i, killed, err)
+		}
+		h, err := keyspace.CheckHealth(dctx, d)
+		cancel()
+		if err != nil || !h.Degraded() || h.Masters != 3 || len(h.Down) != 1 || h.Down[0] != killed {
+			t.Errorf("health %+v, %v; want 3 masters, %s down, degraded", h, err, killed)
+		}
+		// A key on a live master is written and read through the client.
+		for j := range 50 {
+			k := fmt.Sprintf("%s:k%d", prefix, j)
+			if m, err := rdb.MasterForKey(ctx, k); err != nil || m.Options().Addr == killed {
+				continue
+			}
+			if err := d.Set(ctx, k, "x", 0).Err(); err != nil {
+				t.Errorf("SET %s on a live master: %v", k, err)
+			}
+			break
+		}
+		_ = d.Close()
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := keyspace.Dial(dctx, "redis://"+killed, 0, true); err == nil {
+		t.Error("dialled a seed list whose only node is dead")
 	}
 }

@@ -24,10 +24,18 @@ import (
 // experiment (batch experiment start), so the sweep keeps it while it is
 // newer than current; once a newer version is current it is retired like
 // any version that is no longer served.
+//
+// A version staged for the sharded precompute (Stage) is "precomputing"
+// from Stage until its last shard switches the pointer: its shards may be
+// written over hours by a Job started later, so the sweep leaves it alone
+// while its lease key lives (issue 25 item 4: a publish used to delete it
+// as a crashed build). Each shard batch renews the lease; a version whose
+// lease ran out is abandoned and deleted like a crashed build.
 const (
-	stateBuilding  = "building"
-	statePublished = "published"
-	stateHeld      = "held"
+	stateBuilding     = "building"
+	statePrecomputing = "precomputing"
+	statePublished    = "published"
+	stateHeld         = "held"
 )
 
 // Defaults for a Publisher; measured in docs/BENCHMARKS.md.
@@ -39,6 +47,11 @@ const (
 	// readable, so a reader that resolved the pointer just before a switch
 	// finishes its reads.
 	DefaultGrace = time.Hour
+	// DefaultPrecomputeLease is how long a staged version is kept for its
+	// precompute without a shard writing to it: the Job is started by hand
+	// or by a later step (docs/deploy.md#scale-out-precompute), and a
+	// nightly retrain between the two must not delete it.
+	DefaultPrecomputeLease = 24 * time.Hour
 )
 
 // ErrConflict is returned (wrapping setlist.ErrConflict) when the pointer
@@ -56,6 +69,9 @@ type Publisher struct {
 	BatchSize int
 	// Grace is how long a version that leaves previous stays readable.
 	Grace time.Duration
+	// PrecomputeLease is how long a staged version survives the sweep
+	// without a shard renewing it (0: DefaultPrecomputeLease).
+	PrecomputeLease time.Duration
 	// OnBatch, if set, is called after each pipelined batch of user lists
 	// with the number written so far (progress bars; tests cancel with it).
 	OnBatch func(written int)
@@ -63,7 +79,7 @@ type Publisher struct {
 
 // NewPublisher returns a publisher with the default batch size and grace.
 func NewPublisher(rdb redis.UniversalClient, keys Keys) *Publisher {
-	return &Publisher{rdb: rdb, keys: keys, BatchSize: DefaultBatchSize, Grace: DefaultGrace}
+	return &Publisher{rdb: rdb, keys: keys, BatchSize: DefaultBatchSize, Grace: DefaultGrace, PrecomputeLease: DefaultPrecomputeLease}
 }
 
 // Release is everything one version consists of.
@@ -437,7 +453,8 @@ end
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return redis.error_reply('SETLIST_INCOMPLETE meta of version ' .. ARGV[2] .. ' is missing')
 end
-if redis.call('HGET', KEYS[3], ARGV[2]) ~= 'building' then
+local state = redis.call('HGET', KEYS[3], ARGV[2])
+if state ~= 'building' and state ~= 'precomputing' then
   return redis.error_reply('SETLIST_INCOMPLETE version ' .. ARGV[2] .. ' is not being built (cleaned up by another publisher?)')
 end
 if cur ~= '' then redis.call('SET', KEYS[2], cur) end
@@ -533,7 +550,8 @@ func scriptError(op string, err error) error {
 	}
 }
 
-// sweep deletes versions a crashed publish left building and, with
+// sweep deletes versions a crashed publish left building (and staged
+// versions whose precompute lease ran out) and, with
 // retire, gives published versions that are neither current nor previous
 // the grace TTL, never touching current, previous or keep.
 func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version, retire bool) (deleted, retired []Version, err error) {
@@ -556,6 +574,18 @@ func (p *Publisher) sweep(ctx context.Context, ptr Pointers, keep Version, retir
 		switch {
 		case state == stateHeld && v > ptr.Current:
 			// A challenger newer than what is served: kept for an experiment.
+		case state == statePrecomputing:
+			live, err := p.rdb.Exists(ctx, p.keys.PrecomputeLease(v)).Result()
+			if err != nil {
+				return deleted, retired, fmt.Errorf("lease of staged version %d: %w: %w", v, setlist.ErrUnavailable, err)
+			}
+			if live > 0 {
+				continue // its precompute may be running or still to start
+			}
+			if err := p.deleteVersion(ctx, v); err != nil { // abandoned
+				return deleted, retired, err
+			}
+			deleted = append(deleted, v)
 		case state == stateBuilding:
 			if err := p.deleteVersion(ctx, v); err != nil {
 				return deleted, retired, err

@@ -57,6 +57,16 @@ func (r *Reader) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Health is CheckHealth of the reader's Redis, for readiness: degraded
+// (some masters down) is not unavailable.
+func (r *Reader) Health(ctx context.Context) (Health, error) {
+	h, err := CheckHealth(ctx, r.rdb)
+	if err != nil {
+		return h, r.unavailable(ctx, "redis health", err)
+	}
+	return h, nil
+}
+
 // Current returns the version readers should use, or ErrNotFound when no
 // model was ever published. Until the first publish in the current layout
 // the pointer is the legacy layout's (a second GET, off the request path).
@@ -93,6 +103,11 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 			p.Get(ctx, k.Meta(v))
 			p.Get(ctx, k.Items(v))
 			p.Get(ctx, k.Popular(v))
+			// The refresh count before the added songs: a refresh landing
+			// between the two reads leaves a count that is already stale,
+			// so the next check loads the version again.
+			p.Get(ctx, k.Refreshes(v))
+			p.Get(ctx, k.Added(v))
 		}
 		return nil
 	})
@@ -100,8 +115,9 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 		return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
 	}
 	// The first layout whose meta exists holds the version.
-	for len(cmds) > 3 && errors.Is(cmds[0].Err(), redis.Nil) {
-		cmds, layouts = cmds[3:], layouts[1:]
+	const perLayout = 5
+	for len(cmds) > perLayout && errors.Is(cmds[0].Err(), redis.Nil) {
+		cmds, layouts = cmds[perLayout:], layouts[1:]
 	}
 	var raw [3][]byte
 	for i, c := range cmds[:3] {
@@ -135,6 +151,25 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 	p.Side = model.ALSSide(p.Items)
 	if p.Popular, err = model.DecodeRecs(raw[2]); err != nil {
 		return nil, fmt.Errorf("load version %d: popular: %w", v, err)
+	}
+	// Songs batch refresh folded in after training (docs/KEYSPACE.md).
+	if n, err := cmds[3].(*redis.StringCmd).Int64(); err == nil {
+		p.Refreshes = n
+	} else if !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("load version %d: refreshes: %w", v, err)
+	}
+	if b, err := cmds[4].(*redis.StringCmd).Bytes(); err == nil {
+		added, err := model.DecodeAdded(b)
+		if err != nil {
+			return nil, fmt.Errorf("load version %d: %w", v, err)
+		}
+		refreshes := p.Refreshes
+		if p, err = p.WithAdded(added); err != nil {
+			return nil, fmt.Errorf("load version %d: %w", v, err)
+		}
+		p.Refreshes = refreshes
+	} else if !errors.Is(err, redis.Nil) {
+		return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
 	}
 	r.layouts.Store(v, layouts[0].Layout())
 	return p, nil

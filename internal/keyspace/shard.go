@@ -3,9 +3,12 @@ package keyspace
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,15 +26,21 @@ import (
 //
 //	P:v{V}:{P}:shards   hash: shard index → user lists it wrote
 
+// PrecomputeLease marks staged version v as wanted by its precompute: the
+// sweep keeps a "precomputing" version while this key lives (its TTL is
+// Publisher.PrecomputeLease, renewed by every shard batch).
+func (k Keys) PrecomputeLease(v Version) string { return k.versionShared(v, "lease") }
+
 // ShardsKey is the hash of the shards of version v that are done, in the
 // slot of v's other shared records.
 func (k Keys) ShardsKey(v Version) string { return k.versionShared(v, "shards") }
 
 // Stage writes release r as version v (items, popular, r's user lists if
-// any, meta last) and marks it building, without switching the pointer: the
-// user lists are written by WriteShard and the switch done by FinishShards.
-// Like Publish, a version that is never finished is deleted by the next
-// Publish's clean-up.
+// any, meta last) and marks it precomputing, without switching the pointer:
+// the user lists are written by WriteShard and the switch done by
+// FinishShards. Publishes and clean-ups meanwhile leave it alone while its
+// lease lives (PrecomputeLease); one never finished is deleted by the first
+// clean-up after the lease runs out.
 func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, error) {
 	rep := Report{Version: v}
 	if v <= 0 {
@@ -47,8 +56,14 @@ func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, er
 	if v == ptr.Current || v == ptr.Previous {
 		return rep, fmt.Errorf("stage version %d: it is already current or previous: %w", v, setlist.ErrConflict)
 	}
-	if err := p.rdb.HSet(ctx, p.keys.Versions(), versionString(v), stateBuilding).Err(); err != nil {
-		return rep, fmt.Errorf("stage version %d: mark building: %w: %w", v, setlist.ErrUnavailable, err)
+	// The lease first: a sweep between the two sees a building version
+	// (deleted as crashed, which nothing has written to yet), never a
+	// precomputing one without its lease.
+	if err := p.rdb.Set(ctx, p.keys.PrecomputeLease(v), "staged", p.lease()).Err(); err != nil {
+		return rep, fmt.Errorf("stage version %d: lease: %w: %w", v, setlist.ErrUnavailable, err)
+	}
+	if err := p.rdb.HSet(ctx, p.keys.Versions(), versionString(v), statePrecomputing).Err(); err != nil {
+		return rep, fmt.Errorf("stage version %d: mark precomputing: %w: %w", v, setlist.ErrUnavailable, err)
 	}
 	if err := p.write(ctx, v, r, &rep); err != nil {
 		return rep, fmt.Errorf("stage version %d: %w", v, err)
@@ -60,20 +75,32 @@ func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, er
 // version v and records shard as done with the count written. Writing a
 // shard again (a retried pod) rewrites the same keys and the same record.
 // It returns how many shards are done.
+//
+// Before every batch it re-checks that v is still staged and renews its
+// lease, and it records the shard with a script that checks again, so a
+// version deleted under it (its lease ran out, or an operator removed it)
+// stops the shard with ErrConflict instead of leaving lists no version
+// owns: the batch written since the last check is unlinked.
 func (p *Publisher) WriteShard(ctx context.Context, v Version, shard, users int, list func(i int) (setlist.UserID, []model.Rec)) (written, done int, err error) {
-	state, err := p.rdb.HGet(ctx, p.keys.Versions(), versionString(v)).Result()
-	if err == redis.Nil || (err == nil && state != stateBuilding) {
-		return 0, 0, fmt.Errorf("write shard %d of version %d: the version is not staged (state %q): %w", shard, v, state, setlist.ErrConflict)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("write shard %d of version %d: %w: %w", shard, v, setlist.ErrUnavailable, err)
-	}
 	batch := max(p.BatchSize, 1)
-	for lo := 0; lo < users; lo += batch {
+	var last []string // keys of the batch written since the last check
+	for lo := 0; lo < max(users, 1); lo += batch {
+		if err := p.checkStaged(ctx, v); err != nil {
+			if len(last) > 0 {
+				_ = p.unlinkEach(ctx, last)
+			}
+			return written, 0, fmt.Errorf("write shard %d of version %d: %w", shard, v, err)
+		}
+		if users == 0 {
+			break
+		}
 		pipe := p.rdb.Pipeline()
+		last = last[:0]
 		for i := lo; i < min(lo+batch, users); i++ {
 			u, recs := list(i)
-			pipe.Set(ctx, p.keys.Recs(v, u), model.EncodeRecs(recs), 0)
+			k := p.keys.Recs(v, u)
+			last = append(last, k)
+			pipe.Set(ctx, k, model.EncodeRecs(recs), 0)
 		}
 		cmds, err := pipe.Exec(ctx)
 		if err != nil {
@@ -91,13 +118,60 @@ func (p *Publisher) WriteShard(ctx context.Context, v Version, shard, users int,
 	if written != users {
 		return written, 0, fmt.Errorf("write shard %d of version %d: %d of %d lists acknowledged", shard, v, written, users)
 	}
-	pipe := p.rdb.TxPipeline()
-	pipe.HSet(ctx, p.keys.ShardsKey(v), strconv.Itoa(shard), written)
-	n := pipe.HLen(ctx, p.keys.ShardsKey(v))
-	if _, err := pipe.Exec(ctx); err != nil {
+	n, err := recordShardScript.Run(ctx, p.rdb, []string{p.keys.Versions(), p.keys.ShardsKey(v)},
+		versionString(v), strconv.Itoa(shard), written).Int()
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "SETLIST_CONFLICT") {
+			_ = p.unlinkEach(ctx, last)
+			return written, 0, fmt.Errorf("record shard %d of version %d: %s: %w", shard, v, strings.TrimPrefix(err.Error(), "SETLIST_CONFLICT "), setlist.ErrConflict)
+		}
 		return written, 0, fmt.Errorf("record shard %d of version %d: %w: %w", shard, v, setlist.ErrUnavailable, err)
 	}
-	return written, int(n.Val()), nil
+	return written, n, nil
+}
+
+// recordShardScript records a shard as done only while its version is
+// still staged, and returns how many shards are.
+var recordShardScript = redis.NewScript(`
+local state = redis.call('HGET', KEYS[1], ARGV[1])
+if state ~= 'precomputing' and state ~= 'building' then
+  return redis.error_reply('SETLIST_CONFLICT version ' .. ARGV[1] .. ' is no longer staged (state "' .. tostring(state) .. '")')
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return redis.call('HLEN', KEYS[2])
+`)
+
+// checkStaged fails with ErrConflict unless v is staged (precomputing, or
+// building when staged by an older binary) and renews its lease.
+func (p *Publisher) checkStaged(ctx context.Context, v Version) error {
+	state, err := p.rdb.HGet(ctx, p.keys.Versions(), versionString(v)).Result()
+	if errors.Is(err, redis.Nil) || (err == nil && state != statePrecomputing && state != stateBuilding) {
+		return fmt.Errorf("the version is not staged (state %q; deleted by a clean-up after its lease ran out?): %w", state, setlist.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", setlist.ErrUnavailable, err)
+	}
+	if err := p.rdb.Expire(ctx, p.keys.PrecomputeLease(v), p.lease()).Err(); err != nil {
+		return fmt.Errorf("renew the lease: %w: %w", setlist.ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (p *Publisher) lease() time.Duration {
+	if p.PrecomputeLease > 0 {
+		return p.PrecomputeLease
+	}
+	return DefaultPrecomputeLease
+}
+
+// unlinkEach removes keys one command each (they span slots).
+func (p *Publisher) unlinkEach(ctx context.Context, keys []string) error {
+	pipe := p.rdb.Pipeline()
+	for _, k := range keys {
+		pipe.Unlink(ctx, k)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // FinishShards switches the pointer to staged version v once all of shards

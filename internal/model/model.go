@@ -158,6 +158,10 @@ type Published struct {
 	Side    *als.ItemSide
 	Items   ItemModel
 	Popular []Rec
+	// Refreshes is the version's refresh count when it was loaded
+	// (keyspace.Keys.Refreshes): songs batch refresh added after training
+	// are in Catalog and Side; a larger count in Redis means more were.
+	Refreshes int64
 }
 
 // FamilyOf is m's family: FamilyALS for metas written before families.

@@ -74,7 +74,7 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	catalog := model.NewCatalog(tr.Songs)
 	popular := catalog.Recs(popularItems(m, cfg.Popular))
 	r.res.Counts.Popular = len(popular)
-	if err := r.gate(ctx, metrics, baseline); err != nil || cfg.DryRun {
+	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K)); err != nil || cfg.DryRun {
 		return err
 	}
 	build := func() (*artifact.Artifact, error) {

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"math"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 // GateInput is what the quality gate judges.
@@ -16,6 +18,37 @@ type GateInput struct {
 	PublishedNDCG *float64
 	MaxRegression float64
 	Force         bool
+	// Lists is what the batch lists about to be published look like; the
+	// zero value (no lists: a stage-only run) is not judged.
+	Lists ListCheck
+}
+
+// ListCheck counts what the gate needs of the lists a run is about to
+// publish: the NDCG above judges the item side through a holdout, these
+// judge the user side actually written to Redis (imported user factors
+// are never evaluated otherwise).
+type ListCheck struct {
+	Users int // users with at least one song they have not reacted to
+	// Short counts those whose list is shorter than min(k, songs left to
+	// them): with finite scores every unreacted song is a candidate, so a
+	// short list means scores that compare false (NaN).
+	Short int
+}
+
+// CheckLists counts the users of m (rows = lists) whose list is short.
+func CheckLists(lists [][]feedback.Scored, m *feedback.CSR, k int) ListCheck {
+	var c ListCheck
+	for u, l := range lists {
+		left := m.Cols - int(m.Indptr[u+1]-m.Indptr[u])
+		if left <= 0 {
+			continue
+		}
+		c.Users++
+		if len(l) < min(k, left) {
+			c.Short++
+		}
+	}
+	return c
 }
 
 // GateDecision is the gate's verdict. Reason explains a rejection, or what
@@ -37,6 +70,9 @@ func Gate(in GateInput) GateDecision {
 		reason = "no user has enough positive reactions for a holdout (≥ 2), so the model cannot be evaluated"
 	case math.IsNaN(in.NDCG):
 		reason = "NDCG@5 is not a number"
+	case in.Lists.Short > 0:
+		reason = fmt.Sprintf("%d of %d users' batch lists are shorter than the songs left to them (scores that are not numbers)",
+			in.Lists.Short, in.Lists.Users)
 	case in.NDCG <= in.BaselineNDCG:
 		reason = fmt.Sprintf("NDCG@5 %.4f does not beat the popularity baseline's %.4f", in.NDCG, in.BaselineNDCG)
 	case in.PublishedNDCG != nil && in.NDCG < *in.PublishedNDCG*(1-in.MaxRegression):

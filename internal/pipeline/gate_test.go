@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/setlist/setlist/internal/feedback"
 )
 
 func TestGate(t *testing.T) {
@@ -25,6 +27,8 @@ func TestGate(t *testing.T) {
 		{"forced past regression", GateInput{NDCG: 0.1, BaselineNDCG: 0.05, EvalUsers: 10, PublishedNDCG: f(0.3), MaxRegression: 0.05, Force: true}, true, true, "forced"},
 		{"no holdout users", GateInput{EvalUsers: 0}, false, false, "cannot be evaluated"},
 		{"NaN", GateInput{NDCG: math.NaN(), EvalUsers: 10}, false, false, "not a number"},
+		{"full lists", GateInput{NDCG: 0.3, BaselineNDCG: 0.1, EvalUsers: 10, Lists: ListCheck{Users: 10}}, true, false, ""},
+		{"short batch lists", GateInput{NDCG: 0.3, BaselineNDCG: 0.1, EvalUsers: 10, Lists: ListCheck{Users: 10, Short: 10}}, false, false, "10 of 10 users' batch lists are shorter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +55,32 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"k must", "holdout", "max regression", "threads"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestCheckLists: a user's list is short when it holds fewer than
+// min(k, songs they have not reacted to) songs, as NaN user factors leave
+// every list (issue 24 item 5).
+func TestCheckLists(t *testing.T) {
+	// 3 users × 4 songs: user 0 reacted to 1 song, user 1 to all 4, user 2 to none.
+	m := feedback.NewCSR(3, 4, []feedback.Entry{{Row: 0, Col: 0, Value: 1},
+		{Row: 1, Col: 0, Value: 1}, {Row: 1, Col: 1, Value: 1}, {Row: 1, Col: 2, Value: 1}, {Row: 1, Col: 3, Value: 1}})
+	l := func(n int) []feedback.Scored { return make([]feedback.Scored, n) }
+	tests := []struct {
+		name  string
+		lists [][]feedback.Scored
+		k     int
+		want  ListCheck
+	}{
+		{"full", [][]feedback.Scored{l(2), nil, l(2)}, 2, ListCheck{Users: 2}},
+		{"k above the songs left", [][]feedback.Scored{l(3), nil, l(4)}, 5, ListCheck{Users: 2}},
+		{"all empty (NaN factors)", [][]feedback.Scored{nil, nil, nil}, 2, ListCheck{Users: 2, Short: 2}},
+		{"one short", [][]feedback.Scored{l(2), nil, l(1)}, 2, ListCheck{Users: 2, Short: 1}},
+	}
+	for _, tt := range tests {
+		if got := CheckLists(tt.lists, m, tt.k); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
 }

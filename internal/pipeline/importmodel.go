@@ -69,6 +69,24 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 	side := (&als.Model{Params: fm.Params, Users: len(fm.Users), Items: len(fm.Items), Factors: fm.Params.Factors,
 		ItemFactors: fm.ItemFactors, ItemWeights: fm.ItemWeights}).ItemSide()
 
+	catalog := model.NewCatalog(resolved.Songs)
+	popular := catalog.Recs(popularItems(m, cfg.Popular))
+	res.Counts.Popular = len(popular)
+	meta := model.Meta{Version: res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: fm.Params,
+		Scheme: cfg.Scheme, K: cfg.K, Items: catalog.Len()}
+	a, err := artifact.NewALS(meta, artifact.SourceImported, catalog, side, popular, fm.Users, fm.UserFactors, m)
+	if err != nil {
+		return err
+	}
+	var lists [][]feedback.Scored
+	err = r.phase("topk", func() error {
+		var err error
+		lists, err = a.Lists(ctx, cfg.Threads)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	if cfg.Force {
 		res.Gate = GateDecision{Publish: true, Forced: true, Reason: "imported with --force: not evaluated"}
 	} else {
@@ -84,7 +102,11 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 		res.Counts.EvalUsers = metrics.Users
 		res.Metrics = metricsMap(metrics, baseline)
 		r.deps.Logger.Info("evaluated", "users", metrics.Users, "ndcg_at_5", metrics.NDCG, "baseline_ndcg_at_5", baseline.NDCG)
-		res.Gate = Gate(r.gateInput(ctx, metrics, baseline))
+		in := r.gateInput(ctx, metrics, baseline)
+		// The holdout judges the item factors; the lists judge the
+		// imported user factors, which nothing else evaluates.
+		in.Lists = CheckLists(lists, m, cfg.K)
+		res.Gate = Gate(in)
 	}
 	if !res.Gate.Publish {
 		return &RejectedError{RunID: res.RunID, Reason: res.Gate.Reason}
@@ -92,24 +114,7 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 	if res.Gate.Forced {
 		res.Reason = res.Gate.Reason
 	}
-	catalog := model.NewCatalog(resolved.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular))
-	res.Counts.Popular = len(popular)
-	meta := model.Meta{Version: res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: fm.Params,
-		Scheme: cfg.Scheme, Metrics: res.Metrics, K: cfg.K, Items: catalog.Len()}
-	a, err := artifact.NewALS(meta, artifact.SourceImported, catalog, side, popular, fm.Users, fm.UserFactors, m)
-	if err != nil {
-		return err
-	}
-	var lists [][]feedback.Scored
-	err = r.phase("topk", func() error {
-		var err error
-		lists, err = a.Lists(ctx, cfg.Threads)
-		return err
-	})
-	if err != nil {
-		return err
-	}
+	a.Meta.Metrics = res.Metrics // measured after the artifact was assembled
 	if err := r.phase("publish", func() error {
 		return r.publish(ctx, func() (*artifact.Artifact, error) { return a, nil }, lists)
 	}); err != nil {

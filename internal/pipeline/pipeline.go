@@ -347,12 +347,13 @@ func (r *run) execute(ctx context.Context) error {
 	catalog := model.NewCatalog(tr.Songs)
 	popular := catalog.Recs(popularItems(m, cfg.Popular))
 	r.res.Counts.Popular = len(popular)
-	if err := r.gate(ctx, metrics, baseline); err != nil || cfg.DryRun {
+	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K)); err != nil || cfg.DryRun {
 		return err
 	}
 	if cfg.StageOnly {
-		// No cleanup: the sweep would take the staged version, still
-		// "building" until the shards switch to it, for a crashed one.
+		// No cleanup: the staged version is "precomputing" (the sweep
+		// keeps it while its lease lives) and nothing left current or
+		// previous; the next publish after the switch retires.
 		return r.phase("stage", func() error {
 			return r.publish(ctx, r.artifact(tr, catalog, side, popular, full.UserFactors, m), nil)
 		})
@@ -525,6 +526,13 @@ func (r *run) fit(ctx context.Context, m *feedback.CSR, params als.Params, em *a
 		full, err = r.train(ctx, "train (all data, warm start)", m, warm, em)
 		return err
 	})
+	if err == nil {
+		// A diverged fit (NaN or exploding factors) stops here, before the
+		// gate and before anything is stored.
+		if verr := full.Validate(); verr != nil {
+			return nil, fmt.Errorf("trained model: %w: %w", artifact.ErrNotFinite, verr)
+		}
+	}
 	return full, err
 }
 
@@ -548,9 +556,11 @@ func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *
 }
 
 // gate applies the quality gate: a *RejectedError when it refuses.
-func (r *run) gate(ctx context.Context, metrics, baseline feedback.Metrics) error {
+func (r *run) gate(ctx context.Context, metrics, baseline feedback.Metrics, lists ListCheck) error {
 	res := r.res
-	res.Gate = Gate(r.gateInput(ctx, metrics, baseline))
+	in := r.gateInput(ctx, metrics, baseline)
+	in.Lists = lists
+	res.Gate = Gate(in)
 	if !res.Gate.Publish {
 		return &RejectedError{RunID: res.RunID, Reason: res.Gate.Reason}
 	}

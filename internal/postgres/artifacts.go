@@ -71,6 +71,14 @@ func (db *DB) Artifact(ctx context.Context, version int64) ([]byte, ArtifactInfo
 		if err != nil {
 			return classify("select", err)
 		}
+		var total int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(length(data)), 0)::bigint FROM model_artifact_chunks WHERE version = $1`,
+			version).Scan(&total); err != nil {
+			return classify("select chunk sizes", err)
+		}
+		if err := store.CheckStored(info, total); err != nil {
+			return err
+		}
 		data = make([]byte, 0, info.Bytes)
 		rows, _ = tx.Query(ctx, `SELECT data FROM model_artifact_chunks WHERE version = $1 ORDER BY seq`, version)
 		var chunk []byte

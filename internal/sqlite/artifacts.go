@@ -75,6 +75,14 @@ func (db *DB) Artifact(ctx context.Context, version int64) ([]byte, store.Artifa
 		if err != nil {
 			return classify("select", err)
 		}
+		var total int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(length(data)), 0) FROM model_artifact_chunks WHERE version = ?`,
+			version).Scan(&total); err != nil {
+			return classify("select chunk sizes", err)
+		}
+		if err := store.CheckStored(info, total); err != nil {
+			return err
+		}
 		data = make([]byte, 0, info.Bytes)
 		rows, err := tx.QueryContext(ctx, `SELECT data FROM model_artifact_chunks WHERE version = ? ORDER BY seq`, version)
 		if err != nil {

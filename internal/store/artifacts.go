@@ -76,6 +76,18 @@ func Expired(infos []ArtifactInfo, keep int, protect []int64) (drop []int64) {
 	return drop
 }
 
+// CheckStored compares the length an artifact's record gives with the
+// bytes its chunks hold (total, from a cheap sum query) before anything is
+// allocated: a record whose length was overwritten (a stray UPDATE, a bad
+// disk) is refused with ErrCorrupt instead of sizing a buffer (a length of
+// 2^62 panicked in make, one of 20 GB ran out of memory).
+func CheckStored(info ArtifactInfo, total int64) error {
+	if info.Bytes != total {
+		return fmt.Errorf("artifact of version %d: %d bytes recorded, its chunks hold %d: %w", info.Version, info.Bytes, total, ErrCorrupt)
+	}
+	return nil
+}
+
 // Verify checks an artifact's bytes against what was recorded when it was
 // saved; a mismatch wraps ErrCorrupt.
 func Verify(info ArtifactInfo, data []byte) error {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -110,6 +111,15 @@ func testArtifacts(t *testing.T, b Backend) {
 	wantErr(t, "corrupt artifact", err, store.ErrCorrupt)
 	if got, _, err := b.DB.Artifact(ctx, versions[3]); err != nil || !bytes.Equal(got, blobs[versions[3]]) {
 		t.Errorf("an intact artifact beside the corrupt one: %v", err)
+	}
+
+	// A recorded length that does not match the chunks is refused before
+	// anything is allocated (issue 24 item 7: 2^62 panicked in make, 20e9
+	// ran out of memory).
+	for _, n := range []int64{1 << 62, 20e9, int64(len(blobs[versions[3]])) + 1, int64(len(blobs[versions[3]])) - 1, 0} {
+		b.SetArtifactBytes(t, versions[3], n)
+		_, _, err = b.DB.Artifact(ctx, versions[3])
+		wantErr(t, fmt.Sprintf("artifact recorded as %d bytes", n), err, store.ErrCorrupt)
 	}
 }
 

@@ -30,6 +30,10 @@ func TestPostgresRedis(t *testing.T) {
 			if err != nil || tag.RowsAffected() != 1 {
 				t.Fatalf("corrupt artifact %d: %v (%d rows)", v, err, tag.RowsAffected())
 			}
+		}, SetArtifactBytes: func(t *testing.T, v, n int64) {
+			if _, err := db.Pool.Exec(context.Background(), `UPDATE model_artifacts SET bytes = $2 WHERE version = $1`, v, n); err != nil {
+				t.Fatal(err)
+			}
 		}}
 	})
 }
@@ -76,6 +80,15 @@ func TestEmbedded(t *testing.T) {
 			chunk[100] ^= 1
 			if _, err := raw.Exec(`UPDATE model_artifact_chunks SET data = ? WHERE version = ? AND seq = 1`, chunk, v); err != nil {
 				t.Fatalf("corrupt artifact %d: %v", v, err)
+			}
+		}, SetArtifactBytes: func(t *testing.T, v, n int64) {
+			raw, err := sql.Open("sqlite", emb.DB.Path())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if _, err := raw.Exec(`UPDATE model_artifacts SET bytes = ? WHERE version = ?`, n, v); err != nil {
+				t.Fatal(err)
 			}
 		}}
 	})

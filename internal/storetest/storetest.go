@@ -71,6 +71,11 @@ type DB interface {
 	Experiments(ctx context.Context, limit int) ([]store.Experiment, error)
 	RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error
 	ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error)
+	StartRefresh(ctx context.Context, version int64) (int64, error)
+	FinishRefresh(ctx context.Context, id int64, end store.RefreshEnd) error
+	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
+	SongsReactedSince(ctx context.Context, since time.Time) ([]setlist.SongID, error)
+	SongReactions(ctx context.Context, songs []setlist.SongID) ([]setlist.Reaction, error)
 }
 
 // Backend is one fresh, empty, migrated backend.
@@ -81,6 +86,9 @@ type Backend struct {
 	// CorruptArtifact flips one stored byte of version's artifact behind
 	// the backend's back (as a bad disk or a stray UPDATE would).
 	CorruptArtifact func(t *testing.T, version int64)
+	// SetArtifactBytes overwrites the length version's artifact record
+	// gives (UPDATE model_artifacts SET bytes = n).
+	SetArtifactBytes func(t *testing.T, version, n int64)
 }
 
 // Run runs the contract against backends made by open, one per subtest.
@@ -107,6 +115,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"ResolveIDs", testResolveIDs},
 		{"Experiments", testExperiments},
 		{"Online", testOnline},
+		{"Refreshes", testRefreshes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -851,4 +860,82 @@ func testPublish(t *testing.T, b Backend) {
 	if cur, _ := reader.Current(ctx); cur != first.Version {
 		t.Errorf("readers use %d after rollback; want %d", cur, first.Version)
 	}
+}
+
+// testRefreshes: the refresh registry (batch refresh) and the two reads
+// that find a refresh's new songs and their listeners.
+func testRefreshes(t *testing.T, b Backend) {
+	ctx := context.Background()
+	before := time.Now().Add(-time.Second)
+	importSample(t, b.DB)
+	waterloo, loser := songID(t, b.DB, "Abba", "Waterloo"), songID(t, b.DB, "Beck", "Loser")
+	all, err := b.DB.SongsReactedSince(ctx, before)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("songs reacted since before the import = %v, %v; want all 3", all, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	mark := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := b.DB.React(ctx, "carol", setlist.SongRef{ID: waterloo}, setlist.Like); err != nil {
+		t.Fatal(err)
+	}
+	// A repeated play updates its row; it is not a new reaction.
+	if _, err := b.DB.React(ctx, "alice", setlist.SongRef{ID: loser}, setlist.Play); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.DB.SongsReactedSince(ctx, mark)
+	if err != nil || !slices.Equal(got, []setlist.SongID{waterloo}) {
+		t.Errorf("songs reacted since the mark = %v, %v; want [%d]", got, err, waterloo)
+	}
+	if got, err := b.DB.SongsReactedSince(ctx, time.Now().Add(time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("songs reacted in the future = %v, %v", got, err)
+	}
+	rs, err := b.DB.SongReactions(ctx, []setlist.SongID{waterloo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, r := range rs {
+		if r.Song != waterloo {
+			t.Errorf("reaction of another song: %+v", r)
+		}
+		seen = append(seen, string(r.User)+":"+string(r.Kind)+":"+fmt.Sprint(r.Weight))
+	}
+	if want := []string{"alice:play:5", "bob:play:2", "carol:like:1"}; !slices.Equal(seen, want) {
+		t.Errorf("reactions of Waterloo = %v, want %v", seen, want)
+	}
+	if rs, err := b.DB.SongReactions(ctx, nil); err != nil || len(rs) != 0 {
+		t.Errorf("reactions of no songs = %v, %v", rs, err)
+	}
+
+	_, err = b.DB.LastRefresh(ctx, 7)
+	wantErr(t, "no refresh yet", err, setlist.ErrNotFound)
+	id, err := b.DB.StartRefresh(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.DB.LastRefresh(ctx, 7)
+	if err != nil || r.ID != id || r.Status != store.RefreshRunning || r.FinishedAt != nil {
+		t.Fatalf("running refresh = %+v, %v", r, err)
+	}
+	end := store.RefreshEnd{Status: store.RefreshDone, Songs: []setlist.SongID{waterloo, loser}, UsersUpdated: 12}
+	if err := b.DB.FinishRefresh(ctx, id, end); err != nil {
+		t.Fatal(err)
+	}
+	r, err = b.DB.LastRefresh(ctx, 7)
+	if err != nil || r.Status != store.RefreshDone || r.SongsAdded != 2 || r.UsersUpdated != 12 ||
+		!slices.Equal(r.Songs, end.Songs) || r.FinishedAt == nil || r.Version != 7 {
+		t.Errorf("finished refresh = %+v, %v", r, err)
+	}
+	id2, _ := b.DB.StartRefresh(ctx, 7)
+	if err := b.DB.FinishRefresh(ctx, id2, store.RefreshEnd{Status: store.RefreshFailed, Reason: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.DB.LastRefresh(ctx, 7); err != nil || r.ID != id2 || r.Reason != "boom" || r.Songs == nil || len(r.Songs) != 0 {
+		t.Errorf("newest refresh = %+v, %v; want the failed one with no songs", r, err)
+	}
+	_, err = b.DB.LastRefresh(ctx, 8)
+	wantErr(t, "another version", err, setlist.ErrNotFound)
+	err = b.DB.FinishRefresh(ctx, 1<<40, end)
+	wantErr(t, "unknown refresh", err, setlist.ErrNotFound)
 }

@@ -273,6 +273,34 @@ func (c *Cluster) KillMaster(tb testing.TB, key string) string {
 	return ""
 }
 
+// ConfigSet sets a setting on every live node (CONFIG SET), as a test's
+// stand-in for the production manifest's redis.conf.
+func (c *Cluster) ConfigSet(tb testing.TB, name, value string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, a := range c.liveAddrs() {
+		n := redis.NewClient(&redis.Options{Addr: a})
+		err := n.ConfigSet(ctx, name, value).Err()
+		_ = n.Close()
+		if err != nil {
+			tb.Fatalf("%s: CONFIG SET %s %s: %v", a, name, value, err)
+		}
+	}
+}
+
+func (c *Cluster) liveAddrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, n := range c.nodes {
+		if !n.dead {
+			out = append(out, n.addr())
+		}
+	}
+	return out
+}
+
 // Sync waits until every master's writes so far reached its replica
 // (WAIT 1), so a kill that follows loses nothing.
 func (c *Cluster) Sync(tb testing.TB, rdb *redis.ClusterClient) {

@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -47,6 +48,13 @@ type DB interface {
 // Pinger checks that a dependency answers (readiness).
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// RedisHealth is the key space's readiness check: a Redis Cluster can be
+// degraded (masters down, their users served fold-in or popular answers)
+// and still answer, which is not a reason to pull the pod.
+type RedisHealth interface {
+	Health(ctx context.Context) (keyspace.Health, error)
 }
 
 // Config tunes the HTTP layer.

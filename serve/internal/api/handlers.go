@@ -420,23 +420,42 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 // readyz is 200 only when the key-value store and the database answer and a
 // model is loaded; otherwise 503 naming each failed check. The checks are
 // named after what was pinged (postgres and redis, or the embedded store's
-// sqlite and in-process redis).
+// sqlite and in-process redis). A Redis Cluster with some masters down
+// (one lost before its replica's promotion) is ready but degraded: serve
+// answers every request, those masters' users from fold-in or popular,
+// and a probe that pulled the pod, on every replica at once, would turn a
+// third of the users' fallback answers into everyone's errors (issue 25
+// item 1). The answer then lists "degraded" and
+// setlist_serve_redis_masters_down counts the masters.
 func (a *API) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
 	defer cancel()
 	checks := map[string]string{}
+	var degraded []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for name, p := range map[string]Pinger{a.deps.KVName: a.deps.Redis, a.deps.DBName: a.deps.DB} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status := "ok"
-			if err := p.Ping(ctx); err != nil {
+			status, isDegraded := "ok", false
+			if h, ok := p.(RedisHealth); ok {
+				health, err := h.Health(ctx)
+				a.deps.Metrics.RedisMastersDown.Set(float64(len(health.Down)))
+				switch {
+				case err != nil:
+					status = err.Error()
+				case health.Degraded():
+					status, isDegraded = "degraded: "+health.String(), true
+				}
+			} else if err := p.Ping(ctx); err != nil {
 				status = err.Error()
 			}
 			mu.Lock()
 			checks[name] = status
+			if isDegraded {
+				degraded = append(degraded, name)
+			}
 			mu.Unlock()
 		}()
 	}
@@ -452,7 +471,7 @@ func (a *API) readyz(c *fiber.Ctx) error {
 	}
 	var failed []string
 	for _, name := range []string{a.deps.KVName, a.deps.DBName, "model", "server"} {
-		if s, ok := checks[name]; ok && s != "ok" {
+		if s, ok := checks[name]; ok && s != "ok" && !slices.Contains(degraded, name) {
 			failed = append(failed, name)
 		}
 	}
@@ -460,6 +479,10 @@ func (a *API) readyz(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, RetryAfter)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{
 			"error": "not ready", "detail": "failed: " + strings.Join(failed, ", "), "checks": checks})
+	}
+	if len(degraded) > 0 {
+		slices.Sort(degraded)
+		return c.JSON(fiber.Map{"status": "ready", "degraded": degraded, "checks": checks})
 	}
 	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
 }

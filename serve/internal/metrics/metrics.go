@@ -31,18 +31,21 @@ type Metrics struct {
 	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy
 	StoreErrors     *prometheus.CounterVec // store, op
 	ModelVersion    prometheus.Gauge
-	ModelPointer    prometheus.Gauge
-	ModelTrained    prometheus.Gauge
-	ModelSnapshot   prometheus.Gauge
-	ModelLoaded     prometheus.Gauge
-	ModelMetric     *prometheus.GaugeVec // name
-	ModelLoads      *prometheus.CounterVec
-	Events          *prometheus.CounterVec // kind
+	// RedisMastersDown is set by each readiness check: a cluster that lost
+	// a master is degraded, not unready (issue 25 item 1).
+	RedisMastersDown prometheus.Gauge
+	ModelPointer     prometheus.Gauge
+	ModelTrained     prometheus.Gauge
+	ModelSnapshot    prometheus.Gauge
+	ModelLoaded      prometheus.Gauge
+	ModelMetric      *prometheus.GaugeVec // name
+	ModelLoads       *prometheus.CounterVec
+	Events           *prometheus.CounterVec // kind
 	// Catalog (issue 22): the hidden set applied, its sequence, and the
 	// answers given under request filters by where they came from.
-	HiddenSongs prometheus.Gauge
-	CatalogSeq  prometheus.Gauge
-	Filtered    *prometheus.CounterVec // source
+	HiddenSongs     prometheus.Gauge
+	CatalogSeq      prometheus.Gauge
+	Filtered        *prometheus.CounterVec // source
 	Attributions    *prometheus.CounterVec // kind, outcome: shown, not_shown, unattributed
 	ExposureAnswers *prometheus.CounterVec // version (current, previous, challenger), source, arm
 	ExposureUsers   *prometheus.GaugeVec   // version, source, arm
@@ -128,6 +131,10 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 			Namespace: namespace, Name: "store_errors_total",
 			Help: "Failed Redis and PostgreSQL calls, by store and operation.",
 		}, []string{"store", "op"}),
+		RedisMastersDown: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "redis_masters_down",
+			Help: "Redis masters that did not answer the last /readyz check; above 0 while some answer, serve is ready but degraded (their users get fold-in or popular answers).",
+		}),
 		ModelVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "model_version",
 			Help: "Version of the model being served (0 before one is loaded).",
@@ -225,7 +232,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		return time.Since(t).Seconds()
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
-		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.ModelVersion, m.ModelPointer, m.ModelTrained,
+		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.RedisMastersDown, m.ModelVersion, m.ModelPointer, m.ModelTrained,
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge, m.Attributions,
 		m.ExposureAnswers, m.ExposureUsers, m.ExposureDropped, m.HiddenSongs, m.CatalogSeq, m.Filtered)
 	// Pre-create the children dashboards divide by, so rates start at 0

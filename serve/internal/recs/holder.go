@@ -90,7 +90,19 @@ func (s *Service) refreshCurrent(ctx context.Context) (model.Version, error) {
 		s.log.Info("Redis names a model version again", "version", v)
 	}
 	if old != nil && old.Version == v {
-		return v, nil
+		// The same version, unless batch refresh added songs to it and
+		// rewrote lists since it was loaded: then load it again (the
+		// near cache may hold the old lists).
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.RedisTimeout)
+		n, err := s.keys.Refreshes(rctx, v)
+		cancel()
+		if err != nil {
+			s.metrics.StoreError("redis", "refreshes")
+			return v, fmt.Errorf("refresh model: %w", err)
+		}
+		if n == old.Published.Refreshes {
+			return v, nil
+		}
 	}
 	snap, err := s.load(ctx, v)
 	if err != nil {
@@ -107,7 +119,7 @@ func (s *Service) refreshCurrent(ctx context.Context) (model.Version, error) {
 	s.metrics.NearCacheDrops.WithLabelValues("version").Inc()
 	s.exportModel(snap)
 	s.log.Info("serving model", "version", v, "previous", versionOf(old), "items", snap.Published.Catalog.Len(),
-		"trained_at", snap.Published.Meta.TrainedAt)
+		"trained_at", snap.Published.Meta.TrainedAt, "refreshes", snap.Published.Refreshes)
 	return v, nil
 }
 

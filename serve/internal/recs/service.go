@@ -32,6 +32,10 @@ import (
 type KeySpace interface {
 	Current(ctx context.Context) (model.Version, error)
 	Load(ctx context.Context, v model.Version) (*model.Published, error)
+	// Refreshes is how many times batch refresh changed version v in
+	// place (songs added, lists updated); Load's Published carries the
+	// count it read.
+	Refreshes(ctx context.Context, v model.Version) (int64, error)
 	UserState(ctx context.Context, v model.Version, u setlist.UserID) (keyspace.UserState, error)
 	StoreFoldIn(ctx context.Context, v model.Version, u setlist.UserID, rec keyspace.FoldInRecord, ttl time.Duration) error
 	Touch(ctx context.Context, v model.Version, u setlist.UserID, seq int64) error

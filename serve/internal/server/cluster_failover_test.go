@@ -67,6 +67,10 @@ type failoverResult struct {
 	affectedReaders                 int
 	keptFoldIns                     int // affected readers still answered from a near-cached fold-in after recovery
 	firstDegraded, lastDegraded     time.Time
+	// Readiness probes through the failover: 503s (any is a flap that
+	// would pull the pod) and 200s that said the cluster is degraded.
+	probes, unready, readyDegraded int
+	unreadyDetail                  string
 }
 
 // sample is one answered request.
@@ -228,7 +232,33 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 		}()
 	}
 
+	// The Deployment's readiness probe, ten times a second.
 	var out failoverResult
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			res, err := in.try(http.MethodGet, "/readyz", nil)
+			mu.Lock()
+			out.probes++
+			var ready struct {
+				Degraded []string `json:"degraded"`
+			}
+			switch {
+			case err != nil || res.status != http.StatusOK:
+				out.unready++
+				out.unreadyDetail = fmt.Sprintf("%d %s %v", res.status, res.body, err)
+			case json.Unmarshal(res.body, &ready) == nil && slices.Contains(ready.Degraded, "redis"):
+				out.readyDegraded++
+			}
+			mu.Unlock()
+		}
+	}()
 	time.Sleep(o.before)
 	out.kill = time.Now()
 	out.killed = cl.KillMaster(t, keys.Recs(1, users[0]))
@@ -330,7 +360,8 @@ func (r failoverResult) String() string {
 		"affected readers' degraded answers over %.2f s: %v; %d requests, %d 5xx (%d outside the window, %d on reads); "+
 		"unaffected readers' non-batch answers %d; affected readers still on a near-cached fold-in %d of %d; acknowledged likes %d, lost in PostgreSQL %d, writers served a stale batch list (lost touched mark) %d",
 		r.killed, r.healthy.Sub(r.kill).Seconds(), r.recovered.Sub(r.kill).Seconds(), degradedFor.Seconds(), r.degraded,
-		r.requests, r.fiveXX, r.fiveXXOutside, r.readFiveXX, len(r.othersNotBatch), r.keptFoldIns, r.affectedReaders, r.acked, r.lostReactions, r.lostMarks)
+		r.requests, r.fiveXX, r.fiveXXOutside, r.readFiveXX, len(r.othersNotBatch), r.keptFoldIns, r.affectedReaders, r.acked, r.lostReactions, r.lostMarks) +
+		fmt.Sprintf("; readiness probes %d, unready %d, ready but degraded %d", r.probes, r.unready, r.readyDegraded)
 }
 
 func (r failoverResult) check(t *testing.T) {
@@ -341,6 +372,14 @@ func (r failoverResult) check(t *testing.T) {
 	}
 	if r.fiveXXOutside > 0 || r.readFiveXX > 0 {
 		t.Errorf("%d 5xx outside the failover window, %d on reads (reads must fall back, never fail)", r.fiveXXOutside, r.readFiveXX)
+	}
+	// Serve answered throughout: its readiness must not flap (issue 25
+	// item 1), and it must say it is degraded while the master is lost.
+	if r.unready > 0 {
+		t.Errorf("/readyz failed %d of %d probes through the failover, e.g. %s", r.unready, r.probes, r.unreadyDetail)
+	}
+	if r.readyDegraded == 0 {
+		t.Errorf("no /readyz of %d said redis was degraded while a master was lost", r.probes)
 	}
 	if r.acked == 0 {
 		t.Error("no like was acknowledged: the load wrote nothing")
