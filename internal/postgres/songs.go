@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // querier is what both a pool and a transaction offer, so lookups can run
@@ -80,31 +81,11 @@ func (db *DB) SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.
 // ones scan the catalog, which is small. An empty query lists the catalog
 // alphabetically.
 func (db *DB) SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error) {
-	if limit < 1 {
-		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
-	}
-	var rows pgx.Rows
-	var err error
-	if query == "" {
-		rows, err = db.Pool.Query(ctx, `SELECT id, artist, track FROM songs ORDER BY artist, track, id LIMIT $1`, limit)
-	} else {
-		lit := escapeLike(query)
-		rows, err = db.Pool.Query(ctx, `SELECT s.id, s.artist, s.track FROM songs s
-			WHERE (s.artist || ' ' || s.track) ILIKE '%' || $1 || '%'
-			ORDER BY CASE WHEN lower(s.artist) = lower($3) OR lower(s.track) = lower($3) THEN 0
-			              WHEN s.artist ILIKE $1 || '%' OR s.track ILIKE $1 || '%' THEN 1 ELSE 2 END,
-			         (SELECT count(*) FROM reactions r WHERE r.song_id = s.id) DESC,
-			         s.artist, s.track, s.id
-			LIMIT $2`, lit, limit, query)
-	}
+	songs, err := db.SearchCatalog(ctx, store.SongQuery{Query: query, Limit: limit})
 	if err != nil {
-		return nil, classify("search songs", err)
+		return nil, err
 	}
-	songs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[setlist.Song])
-	if err != nil {
-		return nil, classify("search songs", err)
-	}
-	return songs, nil
+	return store.Songs(songs), nil
 }
 
 // escapeLike makes s match literally inside a LIKE pattern (the default

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // resolveSong returns the id of the song r names, or ErrNotFound.
@@ -79,36 +80,9 @@ func (db *DB) SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.
 // other match; within each the most popular first (most reactions), then
 // alphabetical (SQLite's LIKE and NOCASE fold ASCII case only).
 func (db *DB) SearchSongs(ctx context.Context, query string, limit int) ([]setlist.Song, error) {
-	if limit < 1 {
-		return nil, fmt.Errorf("limit must be ≥ 1, got %d: %w", limit, setlist.ErrInvalid)
-	}
-	var rows *sql.Rows
-	var err error
-	if query == "" {
-		rows, err = db.r.QueryContext(ctx, `SELECT id, artist, track FROM songs ORDER BY artist, track, id LIMIT ?`, limit)
-	} else {
-		rows, err = db.r.QueryContext(ctx, `SELECT s.id, s.artist, s.track FROM songs s
-			WHERE (s.artist || ' ' || s.track) LIKE '%' || ?1 || '%' ESCAPE '\'
-			ORDER BY CASE WHEN s.artist = ?3 COLLATE NOCASE OR s.track = ?3 COLLATE NOCASE THEN 0
-			              WHEN s.artist LIKE ?1 || '%' ESCAPE '\' OR s.track LIKE ?1 || '%' ESCAPE '\' THEN 1 ELSE 2 END,
-			         (SELECT count(*) FROM reactions r WHERE r.song_id = s.id) DESC,
-			         s.artist, s.track, s.id
-			LIMIT ?2`, escapeLike(query), limit, query)
-	}
+	songs, err := db.SearchCatalog(ctx, store.SongQuery{Query: query, Limit: limit})
 	if err != nil {
-		return nil, classify("search songs", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var songs []setlist.Song
-	for rows.Next() {
-		var s setlist.Song
-		if err := rows.Scan(&s.ID, &s.Artist, &s.Track); err != nil {
-			return nil, classify("search songs", err)
-		}
-		songs = append(songs, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify("search songs", err)
-	}
-	return songs, nil
+	return store.Songs(songs), nil
 }

@@ -76,6 +76,15 @@ type DB interface {
 	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
 	SongsReactedSince(ctx context.Context, since time.Time) ([]setlist.SongID, error)
 	SongReactions(ctx context.Context, songs []setlist.SongID) ([]setlist.Reaction, error)
+	CreateSong(ctx context.Context, n setlist.NewSong) (setlist.CatalogSong, int64, error)
+	PatchSong(ctx context.Context, id setlist.SongID, p setlist.SongPatch) (setlist.CatalogSong, int64, error)
+	SetAvailable(ctx context.Context, ids []setlist.SongID, available bool) (int64, error)
+	CatalogSong(ctx context.Context, id setlist.SongID) (setlist.CatalogSong, error)
+	CatalogSongs(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.CatalogSong, error)
+	HiddenSongs(ctx context.Context) (int64, []setlist.SongID, error)
+	CatalogSeq(ctx context.Context) (int64, error)
+	SearchCatalog(ctx context.Context, q store.SongQuery) ([]setlist.CatalogSong, error)
+	ImportCatalog(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.CatalogImportSummary, error)
 }
 
 // Backend is one fresh, empty, migrated backend.
@@ -116,6 +125,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Experiments", testExperiments},
 		{"Online", testOnline},
 		{"Refreshes", testRefreshes},
+		{"Catalog", testCatalog},
+		{"CatalogImport", testCatalogImport},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
