@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -27,8 +28,12 @@ import (
 // go-redis waits its 3 s read timeout on a Redis that stops answering
 // instead of the caller's deadline, in serve's request path and in a
 // publish alike.
-func Dial(ctx context.Context, rawURL string, poolSize int, cluster bool) (redis.UniversalClient, error) {
-	rdb, addr, err := newClient(rawURL, poolSize, cluster)
+func Dial(ctx context.Context, rawURL string, poolSize int, cluster bool, options ...DialOption) (redis.UniversalClient, error) {
+	var o dialOptions
+	for _, opt := range options {
+		opt(&o)
+	}
+	rdb, addr, err := newClient(rawURL, poolSize, cluster, o)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +46,7 @@ func Dial(ctx context.Context, rawURL string, poolSize int, cluster bool) (redis
 
 // newClient builds Dial's client without connecting; addr names it in
 // errors.
-func newClient(rawURL string, poolSize int, cluster bool) (rdb redis.UniversalClient, addr string, err error) {
+func newClient(rawURL string, poolSize int, cluster bool, o dialOptions) (rdb redis.UniversalClient, addr string, err error) {
 	if cluster {
 		opts, err := redis.ParseClusterURL(rawURL)
 		if err != nil {
@@ -51,7 +56,14 @@ func newClient(rawURL string, poolSize int, cluster bool) (rdb redis.UniversalCl
 			opts.PoolSize = poolSize
 		}
 		opts.ContextTimeoutEnabled = true
-		return redis.NewClusterClient(opts), "cluster " + strings.Join(opts.Addrs, ","), nil
+		if !o.failFast {
+			return redis.NewClusterClient(opts), "cluster " + strings.Join(opts.Addrs, ","), nil
+		}
+		opts.DialTimeout, opts.DialerRetries, opts.DialerRetryTimeout = failFastDial, 1, time.Millisecond
+		opts.MaxRetries = -1 // per node; the cluster client retries another node itself
+		c := redis.NewClusterClient(opts)
+		c.OnNewNode(func(node *redis.Client) { node.AddHook(newBreaker(node.Options().Addr)) })
+		return c, "cluster " + strings.Join(opts.Addrs, ","), nil
 	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
@@ -61,5 +73,11 @@ func newClient(rawURL string, poolSize int, cluster bool) (rdb redis.UniversalCl
 		opts.PoolSize = poolSize
 	}
 	opts.ContextTimeoutEnabled = true
-	return redis.NewClient(opts), opts.Addr, nil
+	if !o.failFast {
+		return redis.NewClient(opts), opts.Addr, nil
+	}
+	opts.DialTimeout, opts.DialerRetries, opts.DialerRetryTimeout = failFastDial, 1, time.Millisecond
+	c := redis.NewClient(opts)
+	c.AddHook(newBreaker(opts.Addr))
+	return c, opts.Addr, nil
 }

@@ -204,7 +204,7 @@ func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref setlis
 			return classify("record reaction", err)
 		}
 		out.Weight = float64(w)
-		out.Seq, err = nextSeq(ctx, tx)
+		out.Seq, err = nextSeq(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -228,10 +228,12 @@ func lockUser(ctx context.Context, tx pgx.Tx, id setlist.UserID) (int64, error) 
 }
 
 // nextSeq takes the write's reaction sequence number under the shared side
-// of store.SeqLock. It must be the transaction's last statement: the lock is
-// held until commit, and a training snapshot waits for it, so the shorter
-// the better, and a writer holding it never waits for anything else.
-func nextSeq(ctx context.Context, tx pgx.Tx) (int64, error) {
+// of store.SeqLock, then marks it (store.MarkWrite: serve's freshness mark
+// in Redis, bounded by --redis-timeout) before the commit. It must be the
+// transaction's last statement: the lock is held until commit, and a
+// training snapshot waits for it, so the shorter the better, and a writer
+// holding it never waits for anything else in PostgreSQL.
+func nextSeq(ctx context.Context, tx pgx.Tx, u setlist.UserID) (int64, error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, store.SeqLock); err != nil {
 		return 0, classify("fence the reaction", err)
 	}
@@ -239,7 +241,7 @@ func nextSeq(ctx context.Context, tx pgx.Tx) (int64, error) {
 	if err := tx.QueryRow(ctx, `SELECT nextval('reaction_seq')`).Scan(&seq); err != nil {
 		return 0, classify("number the reaction", err)
 	}
-	return seq, nil
+	return seq, store.MarkWrite(ctx, u, seq)
 }
 
 // ReactionSeq returns the last reaction sequence number taken (SeqBase when
@@ -307,7 +309,7 @@ func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongI
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("%s of song %d by %q: %w", kind, song, id, setlist.ErrNotFound)
 		}
-		seq, err = nextSeq(ctx, tx)
+		seq, err = nextSeq(ctx, tx, id)
 		return err
 	})
 	if err != nil {

@@ -45,7 +45,7 @@ func (db *DB) CreateUser(ctx context.Context, u setlist.NewUser) (setlist.User, 
 		}
 		// A recreated id may have lists and fold-ins from its previous
 		// life: the creation is numbered like a reaction so none is served.
-		out.Seq, err = nextSeq(ctx, tx)
+		out.Seq, err = nextSeq(ctx, tx, u.ID)
 		return err
 	})
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 
 const catalogColumns = `s.id, s.artist, s.track, s.available, s.tags, s.released, s.external_id, s.created_at`
 
-
 func scanCatalogSong(row scanner) (setlist.CatalogSong, error) {
 	var (
 		s        setlist.CatalogSong

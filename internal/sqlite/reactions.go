@@ -189,7 +189,7 @@ func (db *DB) ReactAttributed(ctx context.Context, id setlist.UserID, ref setlis
 		if err != nil {
 			return classify("record reaction", err)
 		}
-		if out.Seq, err = nextSeq(ctx, tx); err != nil {
+		if out.Seq, err = nextSeq(ctx, tx, id); err != nil {
 			return err
 		}
 		out.UpdatedAt = fromMicros(updated)
@@ -218,7 +218,7 @@ func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongI
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%s of song %d by %q: %w", kind, song, id, setlist.ErrNotFound)
 		}
-		seq, err = nextSeq(ctx, tx)
+		seq, err = nextSeq(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -228,13 +228,14 @@ func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongI
 }
 
 // nextSeq takes the write's reaction sequence number (see store.SeqBase)
-// in the write's transaction: SQLite's single writer orders them.
-func nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+// in the write's transaction: SQLite's single writer orders them. The
+// write is then marked (store.MarkWrite) before it commits.
+func nextSeq(ctx context.Context, tx *sql.Tx, u setlist.UserID) (int64, error) {
 	var seq int64
 	if err := tx.QueryRowContext(ctx, `UPDATE reaction_seq SET n = n + 1 RETURNING n`).Scan(&seq); err != nil {
 		return 0, classify("number the reaction", err)
 	}
-	return seq, nil
+	return seq, store.MarkWrite(ctx, u, seq)
 }
 
 // ReactionSeq returns the last reaction sequence number taken (SeqBase when

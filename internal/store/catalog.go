@@ -272,9 +272,9 @@ func catalogField(err error) string {
 
 // CatalogImportSummary reports what an ImportCatalog did.
 type CatalogImportSummary struct {
-	Source    string
-	Rows      int64
-	Songs     UpsertCount
+	Source string
+	Rows   int64
+	Songs  UpsertCount
 	// Seq is the catalog change sequence the import was given, 0 when it
 	// changed nothing (a repeated import).
 	Seq      int64

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,6 +50,43 @@ const SeqBase int64 = 1 << 62
 // (shared, held from taking a number to commit) against a training
 // snapshot (exclusive, held while it reads the counter and starts).
 const SeqLock int64 = 0x5e7115_0004
+
+// WriteMark is told of a reaction write (user u, number seq) as the last
+// step before its transaction commits, while the write is not yet visible
+// to anyone: serve raises u's freshness mark in Redis there, so no write
+// commits without the mark that stops u's older batch list from being
+// served (a mark raised after the commit could fail and leave a committed
+// like served back from the batch list). An error rolls the write back: the
+// client is told "not saved", which is then true.
+type WriteMark func(ctx context.Context, u setlist.UserID, seq int64) error
+
+type writeMarkKey struct{}
+
+// WithWriteMark returns ctx carrying mark for the reaction writes made with
+// it (React, Unreact, CreateUser of both backends). It rides the request's
+// context because it belongs to that request: the serve replica handling
+// the write marks it, whatever else shares the database handle.
+func WithWriteMark(ctx context.Context, mark WriteMark) context.Context {
+	return context.WithValue(ctx, writeMarkKey{}, mark)
+}
+
+// ErrNotMarked is a write rolled back because its freshness mark could not
+// be written: nothing was saved.
+var ErrNotMarked = errors.New("not saved: the write could not be marked in the serving cache, so it was rolled back")
+
+// MarkWrite calls the mark ctx carries, if any; a backend calls it after
+// numbering the write, before commit, and returns its error (which then
+// wraps ErrNotMarked) so the transaction rolls back.
+func MarkWrite(ctx context.Context, u setlist.UserID, seq int64) error {
+	mark, _ := ctx.Value(writeMarkKey{}).(WriteMark)
+	if mark == nil {
+		return nil
+	}
+	if err := mark(ctx, u, seq); err != nil {
+		return fmt.Errorf("%w: %w: %w", ErrNotMarked, setlist.ErrUnavailable, err)
+	}
+	return nil
+}
 
 // ErrContention is a write the database kept aborting because of
 // concurrent ones (deadlocks, serialization failures) after the backend's

@@ -71,11 +71,6 @@ type DB interface {
 	Experiments(ctx context.Context, limit int) ([]store.Experiment, error)
 	RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error
 	ExperimentCounts(ctx context.Context, id int64) (control, challenger experiment.Counts, err error)
-	StartRefresh(ctx context.Context, version int64) (int64, error)
-	FinishRefresh(ctx context.Context, id int64, end store.RefreshEnd) error
-	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
-	SongsReactedSince(ctx context.Context, since time.Time) ([]setlist.SongID, error)
-	SongReactions(ctx context.Context, songs []setlist.SongID) ([]setlist.Reaction, error)
 	CreateSong(ctx context.Context, n setlist.NewSong) (setlist.CatalogSong, int64, error)
 	PatchSong(ctx context.Context, id setlist.SongID, p setlist.SongPatch) (setlist.CatalogSong, int64, error)
 	SetAvailable(ctx context.Context, ids []setlist.SongID, available bool) (int64, error)
@@ -85,6 +80,11 @@ type DB interface {
 	CatalogSeq(ctx context.Context) (int64, error)
 	SearchCatalog(ctx context.Context, q store.SongQuery) ([]setlist.CatalogSong, error)
 	ImportCatalog(ctx context.Context, r io.Reader, opts store.ImportOptions) (store.CatalogImportSummary, error)
+	StartRefresh(ctx context.Context, version int64) (int64, error)
+	FinishRefresh(ctx context.Context, id int64, end store.RefreshEnd) error
+	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
+	SongsReactedSince(ctx context.Context, since time.Time) ([]setlist.SongID, error)
+	SongReactions(ctx context.Context, songs []setlist.SongID) ([]setlist.Reaction, error)
 }
 
 // Backend is one fresh, empty, migrated backend.
@@ -124,9 +124,9 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"ResolveIDs", testResolveIDs},
 		{"Experiments", testExperiments},
 		{"Online", testOnline},
-		{"Refreshes", testRefreshes},
 		{"Catalog", testCatalog},
 		{"CatalogImport", testCatalogImport},
+		{"Refreshes", testRefreshes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -33,7 +33,7 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*Stores, 
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := keyspace.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize, cfg.Stores.RedisCluster)
+	rdb, err := keyspace.Dial(ctx, cfg.Stores.RedisURL, cfg.RedisPoolSize, cfg.Stores.RedisCluster, keyspace.FailFast())
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -86,6 +86,10 @@ type Config struct {
 	// AuthFailRate ≤ 0 disables it.
 	AuthFailRate  float64
 	AuthFailBurst int
+	// ReportMaxAge is how long GET /v1/model and GET /v1/experiments
+	// serve one computation for the same snapshot (reports.go; default
+	// 5s, serve sets it to the model poll interval).
+	ReportMaxAge time.Duration
 }
 
 // Deps are what the API serves from.
@@ -115,6 +119,9 @@ type API struct {
 	limiter  *bucketLimiter // writes
 	// authFailures counts failed authentications per client.
 	authFailures *bucketLimiter
+	// modelReport and experimentsReport cache the read-only reports
+	// (reports.go).
+	modelReport, experimentsReport *report
 }
 
 // New builds the app with every route registered.
@@ -124,6 +131,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 64 << 10
+	}
+	if cfg.ReportMaxAge <= 0 {
+		cfg.ReportMaxAge = 5 * time.Second
 	}
 	if d.DBName == "" {
 		d.DBName = "postgres"
@@ -144,6 +154,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	a := &API{deps: d, cfg: cfg, limiter: newBucketLimiter(cfg.WriteRate, cfg.WriteBurst),
 		authFailures: newBucketLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)}
+	reportGate := make(chan struct{}, reportConcurrency)
+	a.modelReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
+	a.experimentsReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
 	a.App = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,
@@ -164,6 +177,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	// is still counted under its route.
 	read, write, admin := a.need(ScopeRead), a.need(ScopeWrite), a.need(ScopeAdmin)
 	v1 := a.App.Group("/v1")
+	// The API's description needs no token: it is what a client reads
+	// before it has one (internal/openapi).
+	v1.Get("/openapi.json", a.openAPI)
 	v1.Get("/users", read, a.searchUsers)
 	v1.Post("/users", write, a.createUser)
 	v1.Get("/users/:user_id", read, a.user)

@@ -78,6 +78,9 @@ func errorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
 				// Load, not a fault: the server shed it as designed.
 				log.WarnContext(c.UserContext(), "fold-in capacity busy", "status", code, "method", c.Method(), "route", c.Route().Path,
 					"request_id", id, "err", err)
+			case errors.Is(err, ErrReportBusy):
+				log.WarnContext(c.UserContext(), "report busy", "status", code, "method", c.Method(), "route", c.Route().Path,
+					"request_id", id, "err", err)
 			default:
 				log.ErrorContext(c.UserContext(), "request failed", "status", code, "method", c.Method(), "route", c.Route().Path,
 					"request_id", id, "err", err)
@@ -165,6 +168,8 @@ func serverDetail(err error, code int) string {
 		return "no model is published yet (run batch train)"
 	case errors.Is(err, recs.ErrBusy):
 		return "fold-in capacity is busy: too many recommendations are being computed at once; retry after " + RetryAfter + " s"
+	case errors.Is(err, store.ErrNotMarked):
+		return "not saved: the serving cache could not be marked, so the write was rolled back; retry after " + RetryAfter + " s"
 	case errors.Is(err, store.ErrContention):
 		return "concurrent writes to the same data kept colliding; retry after " + RetryAfter + " s"
 	case code == http.StatusServiceUnavailable:

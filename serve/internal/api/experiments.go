@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/gofiber/fiber/v2"
@@ -43,16 +44,42 @@ const experimentsLimit = 10
 // p-value and the verdict). Read only: experiments are started and ended
 // with `batch experiment`.
 func (a *API) experiments(c *fiber.Ctx) error {
-	ctx := c.UserContext()
+	serving, ok := a.deps.Recs.Experiment()
+	key := experimentsKey{serving: serving.ID, ok: ok}
+	body, err := a.experimentsReport.get(c.UserContext(), key, func(ctx context.Context) ([]byte, bool, error) {
+		info, keep, err := a.experimentsInfo(ctx, key)
+		if err != nil {
+			return nil, false, err
+		}
+		body, err := json.Marshal(info)
+		return body, keep, err
+	})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+// experimentsKey is what GET /v1/experiments depends on in memory: the
+// experiment this replica routes by, if any.
+type experimentsKey struct {
+	serving int64
+	ok      bool
+}
+
+// experimentsInfo reads the registry's experiments and their readouts;
+// keep is false when a readout could not be read.
+func (a *API) experimentsInfo(ctx context.Context, key experimentsKey) (info experimentsInfo, keep bool, err error) {
 	list, err := a.deps.DB.Experiments(ctx, experimentsLimit)
 	if err != nil {
 		a.deps.Metrics.StoreError("postgres", "experiments")
-		return err
+		return info, false, err
 	}
-	serving, ok := a.deps.Recs.Experiment()
-	info := experimentsInfo{Experiments: make([]experimentView, 0, len(list))}
+	keep = true
+	info.Experiments = make([]experimentView, 0, len(list))
 	for _, e := range list {
-		v := experimentView{Experiment: e, Serving: ok && serving.ID == e.ID}
+		v := experimentView{Experiment: e, Serving: key.ok && key.serving == e.ID}
 		res, err := Readout(ctx, a.deps.DB, e)
 		switch {
 		case err == nil:
@@ -60,15 +87,16 @@ func (a *API) experiments(c *fiber.Ctx) error {
 		case errors.Is(err, setlist.ErrUnavailable):
 			a.deps.Metrics.StoreError("postgres", "experiment_counts")
 			v.ReadoutError = "the outcome counts are unavailable"
+			keep = false
 		default:
-			return err
+			return info, false, err
 		}
 		info.Experiments = append(info.Experiments, v)
 		if e.Status == store.ExperimentRunning {
 			info.Running = &info.Experiments[len(info.Experiments)-1]
 		}
 	}
-	return c.JSON(info)
+	return info, keep, nil
 }
 
 // Readout reads experiment e's counts and tests them by its design.

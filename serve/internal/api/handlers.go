@@ -118,17 +118,51 @@ func (a *API) createUser(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.deps.DB.CreateUser(c.UserContext(), setlist.NewUser{ID: id, DisplayName: b.DisplayName, Likes: b.Likes})
+	// A recreated id may have lists and fold-ins from its previous life:
+	// it is marked touched before it commits, so none of them is served.
+	u, err := a.deps.DB.CreateUser(a.marked(c), setlist.NewUser{ID: id, DisplayName: b.DisplayName, Likes: b.Likes})
 	if err != nil {
 		return err
 	}
-	// A recreated id may have lists and fold-ins from its previous life:
-	// mark it touched so none of them is served.
-	if err := a.deps.Recs.Reacted(c.UserContext(), u.ID, u.Seq); err != nil {
-		return err
-	}
 	c.Location("/v1/users/" + url.PathEscape(string(u.ID)))
-	return c.Status(fiber.StatusCreated).JSON(u)
+	return c.Status(fiber.StatusCreated).JSON(createdUser{User: u, Warning: a.notify(c, u.ID, u.Seq)})
+}
+
+// createdUser is a created user, with a warning when the write is saved but
+// the replicas could not be told again after its commit (see notify).
+type createdUser struct {
+	setlist.User
+	Warning string `json:"warning,omitempty"`
+}
+
+// marked is the request's context carrying the write mark: a reaction
+// write raises the user's freshness mark in Redis (Recs.Reacted) as the
+// last step before it commits, and is rolled back (503, nothing saved) if
+// it cannot. So a committed write always has its mark, and the batch list
+// from before it is never served again (issue 24 item 2: a mark written
+// after the commit could fail and leave a committed like served back).
+func (a *API) marked(c *fiber.Ctx) context.Context {
+	return store.WithWriteMark(c.UserContext(), a.deps.Recs.Reacted)
+}
+
+// writeSavedWarning is what a saved write answers when telling the caches
+// again after the commit failed (docs/API.md, "Writes and freshness").
+const writeSavedWarning = "saved, but the serving cache could not be refreshed after the commit: a list computed while it was being saved may still be shown"
+
+// headerWarning carries writeSavedWarning on a 204, which has no body.
+const headerWarning = "X-Setlist-Warning"
+
+// notify tells this replica's near cache, the user's cached fold-in and
+// the other replicas once more after the commit: a fold-in computed between
+// the mark and the commit read the database without the write. The write
+// is saved and marked whatever happens here, so a failure is a warning in
+// the answer (and a log line), never an error status.
+func (a *API) notify(c *fiber.Ctx, u setlist.UserID, seq int64) string {
+	if err := a.deps.Recs.Reacted(c.UserContext(), u, seq); err != nil {
+		a.deps.Log.WarnContext(c.UserContext(), "write saved and marked, but the caches could not be told after the commit", "user", u, "err", err)
+		return writeSavedWarning
+	}
+	return ""
 }
 
 func (a *API) user(c *fiber.Ctx) error {
@@ -189,25 +223,24 @@ func (a *API) react(c *fiber.Ctx) error {
 			shown = &sh
 		}
 	}
-	r, outcome, err := a.deps.DB.ReactAttributed(c.UserContext(), id, b.SongRef, b.Kind, shown)
+	r, outcome, err := a.deps.DB.ReactAttributed(a.marked(c), id, b.SongRef, b.Kind, shown)
 	if err != nil {
 		return err
 	}
 	if store.Attributed(b.Kind) {
 		a.deps.Metrics.Attributed(string(b.Kind), outcome != nil, outcome != nil && outcome.Shown())
 	}
-	if err := a.deps.Recs.Reacted(c.UserContext(), id, r.Seq); err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(reactionAnswer{Reaction: r, Attribution: outcome})
+	return c.Status(fiber.StatusCreated).JSON(reactionAnswer{Reaction: r, Attribution: outcome, Warning: a.notify(c, id, r.Seq)})
 }
 
 // reactionAnswer is a recorded reaction with, for a like or dislike, its
 // attribution as stored (absent when it could not be attributed; a
-// repeated opinion keeps its first).
+// repeated opinion keeps its first), and a warning when the write is saved
+// but the caches could not be told again after its commit.
 type reactionAnswer struct {
 	setlist.Reaction
 	Attribution *store.Outcome `json:"attribution,omitempty"`
+	Warning     string         `json:"warning,omitempty"`
 }
 
 func (a *API) unreact(c *fiber.Ctx) error {
@@ -232,12 +265,12 @@ func (a *API) unreact(c *fiber.Ctx) error {
 	if !kind.Valid() {
 		return fmt.Errorf("kind (query or body) must be like, dislike or play, got %q: %w", kind, setlist.ErrInvalid)
 	}
-	seq, err := a.deps.DB.Unreact(c.UserContext(), id, song, kind)
+	seq, err := a.deps.DB.Unreact(a.marked(c), id, song, kind)
 	if err != nil {
 		return err
 	}
-	if err := a.deps.Recs.Reacted(c.UserContext(), id, seq); err != nil {
-		return err
+	if w := a.notify(c, id, seq); w != "" {
+		c.Set(headerWarning, w) // 204 has no body to carry it
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -356,9 +389,28 @@ type modelTuning struct {
 	TrialsError string `json:"trials_error,omitempty"`
 }
 
+// model answers GET /v1/model from the report cache (reports.go): computed
+// at most once per ReportMaxAge for the served snapshot, however many ask.
 func (a *API) model(c *fiber.Ctx) error {
+	snap := a.deps.Recs.Current()
+	body, err := a.modelReport.get(c.UserContext(), snap, func(ctx context.Context) ([]byte, bool, error) {
+		info := a.modelInfo(ctx, snap)
+		body, err := json.Marshal(info)
+		return body, info.RunsError == "" && info.OnlineError == "", err
+	})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+// modelInfo reads what GET /v1/model shows about snap (nil: none loaded).
+// A part the registry cannot give is left out and named in *_error: the
+// model in memory is still worth showing.
+func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 	var info modelInfo
-	if snap := a.deps.Recs.Current(); snap != nil {
+	if snap != nil {
 		m := snap.Published.Meta
 		info.Version, info.LoadedAt = &snap.Version, &snap.LoadedAt
 		info.TrainedAt, info.SnapshotAt = &m.TrainedAt, &m.SnapshotAt
@@ -369,10 +421,8 @@ func (a *API) model(c *fiber.Ctx) error {
 		}
 		info.K, info.Users, info.Items = m.K, m.Users, m.Items
 	}
-	runs, err := a.deps.DB.Runs(c.UserContext(), 10)
+	runs, err := a.deps.DB.Runs(ctx, 10)
 	if err != nil {
-		// The model in memory is still worth showing; the error is
-		// the registry's, and the caller sees it in runs_error.
 		a.deps.Metrics.StoreError("postgres", "runs")
 		info.RunsError = "the run registry is unavailable"
 	}
@@ -381,10 +431,10 @@ func (a *API) model(c *fiber.Ctx) error {
 		info.Runs = []store.Run{}
 	}
 	if info.Version != nil && err == nil {
-		info.Tuning = a.tuning(c.UserContext(), int64(*info.Version), runs)
+		info.Tuning = a.tuning(ctx, int64(*info.Version), runs)
 	}
 	since := time.Now().UTC().AddDate(0, 0, 1-onlineDays)
-	if daily, err := a.deps.DB.OnlineMetrics(c.UserContext(), since); err != nil {
+	if daily, err := a.deps.DB.OnlineMetrics(ctx, since); err != nil {
 		a.deps.Metrics.StoreError("postgres", "online_metrics")
 		info.OnlineError = "the online metrics are unavailable"
 	} else {
@@ -393,7 +443,7 @@ func (a *API) model(c *fiber.Ctx) error {
 		}
 		info.Online = &modelOnline{Since: store.Day(since), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
 	}
-	return c.JSON(info)
+	return info
 }
 
 // tuning finds the search behind the served run's parameters; the model

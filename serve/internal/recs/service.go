@@ -563,7 +563,7 @@ func (s *Service) Reacted(ctx context.Context, u setlist.UserID, seq int64) erro
 	defer cancel()
 	if err := s.keys.Touch(rctx, v, u, seq); err != nil {
 		s.metrics.StoreError("redis", "touch")
-		return fmt.Errorf("the reaction is saved but other replicas could not be told: %w", err)
+		return fmt.Errorf("mark %q touched and tell the other replicas: %w", u, err)
 	}
 	return nil
 }

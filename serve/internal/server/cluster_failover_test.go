@@ -54,6 +54,10 @@ type failoverOpts struct {
 	before, after    time.Duration // load before the kill and after recovery
 	nodeTimeout      time.Duration // cluster-node-timeout set on every node
 	nearCache        int64         // serve's near cache bytes (0: off, every read goes to Redis)
+	// goRedisDefaults gives serve a client with go-redis's own dial
+	// retries and no breaker (what serve had before keyspace.FailFast),
+	// for the before/after figure.
+	goRedisDefaults bool
 }
 
 type failoverResult struct {
@@ -71,11 +75,17 @@ type failoverResult struct {
 	// would pull the pod) and 200s that said the cluster is degraded.
 	probes, unready, readyDegraded int
 	unreadyDetail                  string
+	// Reads per second and the affected readers' p99 in the second
+	// before the kill and from the kill until the promotion is seen.
+	rateBefore, rateWindow   float64
+	p99Before, p99Affected   time.Duration
+	over1s, affectedInWindow int
 }
 
 // sample is one answered request.
 type sample struct {
 	at       time.Time
+	took     time.Duration
 	user     setlist.UserID
 	write    bool
 	status   int
@@ -138,7 +148,17 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 
 	cfg := fastConfig()
 	cfg.Recs.NearCacheBytes = o.nearCache
-	in := e.startDeps(t, cfg, func(d *server.Deps) { d.Redis = rdb; d.RedisPrefix = prefix })
+	// serve's own client, dialled as serve/command dials it.
+	var opts []keyspace.DialOption
+	if !o.goRedisDefaults {
+		opts = append(opts, keyspace.FailFast())
+	}
+	served, err := keyspace.Dial(ctx, cl.URL(), 0, true, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = served.Close() })
+	in := e.startDeps(t, cfg, func(d *server.Deps) { d.Redis = served; d.RedisPrefix = prefix })
 	in.waitModel(t, 1)
 
 	// The victim: the master of the first reader's keys.
@@ -215,8 +235,9 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 					continue
 				}
 				u := readers[r.IntN(len(readers))]
+				start := time.Now()
 				res, err := in.try(http.MethodGet, "/v1/users/"+url.PathEscape(string(u))+"/recommendations?n=5", nil)
-				s := sample{at: time.Now(), user: u, status: res.status, affected: affected[u]}
+				s := sample{at: time.Now(), took: time.Since(start), user: u, status: res.status, affected: affected[u]}
 				if err != nil {
 					s.status = -1
 				} else if res.status == http.StatusOK {
@@ -330,6 +351,28 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 			out.lastDegraded = s.at
 		}
 	}
+	var before, affectedIn []time.Duration
+	nWindow := 0
+	for _, s := range samples {
+		if s.write {
+			continue
+		}
+		if s.at.Before(out.kill) && s.at.After(out.kill.Add(-time.Second)) {
+			before = append(before, s.took)
+		}
+		if !s.at.Before(out.kill) && !s.at.After(out.healthy) {
+			nWindow++
+			if s.affected {
+				affectedIn = append(affectedIn, s.took)
+				if s.took > time.Second {
+					out.over1s++
+				}
+			}
+		}
+	}
+	out.rateBefore = float64(len(before))
+	out.rateWindow = float64(nWindow) / out.healthy.Sub(out.kill).Seconds()
+	out.p99Before, out.p99Affected, out.affectedInWindow = p99(before), p99(affectedIn), len(affectedIn)
 	// Every acknowledged like is in PostgreSQL, and its touched mark is in
 	// Redis: the writer is not served the batch list the like outdated.
 	for u, liked := range acked {
@@ -351,6 +394,14 @@ func runFailover(t *testing.T, o failoverOpts) failoverResult {
 	return out
 }
 
+func p99(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, len(d)*99/100)]
+}
+
 func (r failoverResult) String() string {
 	degradedFor := time.Duration(0)
 	if !r.firstDegraded.IsZero() {
@@ -361,7 +412,9 @@ func (r failoverResult) String() string {
 		"unaffected readers' non-batch answers %d; affected readers still on a near-cached fold-in %d of %d; acknowledged likes %d, lost in PostgreSQL %d, writers served a stale batch list (lost touched mark) %d",
 		r.killed, r.healthy.Sub(r.kill).Seconds(), r.recovered.Sub(r.kill).Seconds(), degradedFor.Seconds(), r.degraded,
 		r.requests, r.fiveXX, r.fiveXXOutside, r.readFiveXX, len(r.othersNotBatch), r.keptFoldIns, r.affectedReaders, r.acked, r.lostReactions, r.lostMarks) +
-		fmt.Sprintf("; readiness probes %d, unready %d, ready but degraded %d", r.probes, r.unready, r.readyDegraded)
+		fmt.Sprintf("; readiness probes %d, unready %d, ready but degraded %d", r.probes, r.unready, r.readyDegraded) +
+		fmt.Sprintf("; reads/s: %.0f in the second before the kill, %.0f from the kill to the promotion (%.0f %%); p99 %v before, %v for the dead master's readers in the window (%d reads, %d over 1 s)",
+			r.rateBefore, r.rateWindow, 100*r.rateWindow/max(r.rateBefore, 1), r.p99Before.Round(time.Millisecond), r.p99Affected.Round(time.Millisecond), r.affectedInWindow, r.over1s)
 }
 
 func (r failoverResult) check(t *testing.T) {
@@ -414,11 +467,19 @@ func TestFigureClusterFailover(t *testing.T) {
 		fmt.Sscan(v, &runs)
 	}
 	for i := range runs {
-		for _, near := range []int64{0, 64 << 20} {
-			t.Run(fmt.Sprintf("run=%d/near-cache=%dMiB", i, near>>20), func(t *testing.T) {
+		for _, c := range []struct {
+			near     int64
+			defaults bool
+		}{{0, true}, {0, false}, {64 << 20, false}} {
+			client := "failfast"
+			if c.defaults {
+				client = "go-redis-defaults"
+			}
+			near := c.near
+			t.Run(fmt.Sprintf("run=%d/near-cache=%dMiB/client=%s", i, near>>20, client), func(t *testing.T) {
 				load, _ := os.ReadFile("/proc/loadavg")
 				r := runFailover(t, failoverOpts{readers: 300, writers: 30, workers: 8, before: 5 * time.Second, after: 5 * time.Second,
-					nodeTimeout: 2 * time.Second, nearCache: near})
+					nodeTimeout: 2 * time.Second, nearCache: near, goRedisDefaults: c.defaults})
 				t.Logf("load %s: %s", strings.TrimSpace(string(load)), r)
 				r.check(t)
 			})

@@ -92,6 +92,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	if cfg.API.ReportMaxAge <= 0 {
+		// The reports change with a new version, which is polled this
+		// often: a shorter cache would only cost the database.
+		cfg.API.ReportMaxAge = cfg.Recs.PollInterval
+	}
 	keys := keyspace.NewReader(d.Redis, d.RedisPrefix)
 	s := &Server{cfg: cfg, log: d.Log}
 	var svc *recs.Service
