@@ -66,3 +66,22 @@ func TestDocumentScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsServed: /docs redirects to /docs/, which serve answers from
+// memory with the page's security headers; the document is at
+// /v1/openapi.json without a token, revalidated by its ETag.
+func TestDocsServed(t *testing.T) {
+	w := newWorld(t)
+	cfg := fastConfig()
+	cfg.API.Tokens, cfg.API.RequireAuth = testTokens(t), true
+	in := w.start(t, cfg, nil)
+	r := in.get(t, "/docs") // the client follows the redirect
+	wantStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), "swagger-ui-bundle.js") || r.header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("/docs: %s, CSP %q", r.body, r.header.Get("Content-Security-Policy"))
+	}
+	doc := in.get(t, "/v1/openapi.json")
+	wantStatus(t, doc, http.StatusOK)
+	again := in.doHeaders(t, http.MethodGet, "/v1/openapi.json", "", map[string]string{"If-None-Match": doc.header.Get("ETag")})
+	wantStatus(t, again, http.StatusNotModified)
+}
