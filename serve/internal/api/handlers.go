@@ -60,11 +60,18 @@ func (a *API) recommendations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := checkParams(c, append([]string{"n"}, filterParams...)...); err != nil {
+		return err
+	}
 	n, err := intQuery(c, "n", 5, 1, recs.MaxN)
 	if err != nil {
 		return err
 	}
-	ans, err := a.deps.Recs.Recommend(c.UserContext(), a.client(c), u, n)
+	f, err := parseFilter(c)
+	if err != nil {
+		return err
+	}
+	ans, err := a.deps.Recs.RecommendFiltered(c.UserContext(), a.client(c), u, n, f)
 	if err != nil {
 		return err
 	}
@@ -301,11 +308,18 @@ func (a *API) similar(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := checkParams(c, append([]string{"n"}, filterParams...)...); err != nil {
+		return err
+	}
 	n, err := intQuery(c, "n", 10, 1, recs.MaxN)
 	if err != nil {
 		return err
 	}
-	snap, similar, err := a.deps.Recs.Similar(song, n)
+	f, err := parseFilter(c)
+	if err != nil {
+		return err
+	}
+	snap, similar, err := a.deps.Recs.SimilarFiltered(song, n, f)
 	if errors.Is(err, setlist.ErrNotFound) {
 		// Say which: a song that does not exist, or one the model
 		// has no factors for yet.

@@ -27,6 +27,7 @@ type flightKey struct {
 	touched int64
 	epoch   uint64
 	depth   int
+	catalog int64 // the catalog sequence whose hidden songs the solve leaves out
 }
 
 // flights is a singleflight group for fold-ins: the first request with a key
