@@ -11,6 +11,8 @@ export GOEXPERIMENT ?= simd
 # authentication); SETLIST_ADDR or `make run ADDR=host:port` picks another
 # address. Its state is in SETLIST_DATA_DIR (.run/ by default).
 
+
+.PHONY: lint-api lint-js types check-tools
 .PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-serve bench-serve-cluster run retrain run-prod clean fmt image soak
 
 help: ## list the targets
@@ -63,9 +65,33 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RACE_PKGS := ./serve/internal/server ./serve/internal/api ./serve/internal/recs \
 	./internal/keyspace ./internal/model ./internal/store ./batch/progress ./internal/npz
 
-lint: ## staticcheck and the go.mod tidiness check
+lint: lint-api lint-js ## staticcheck, the go.mod tidiness check, the OpenAPI document (redocly) and the page's JS against its types (tsc)
 	$(GO) run $(STATICCHECK) ./...
 	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
+
+# The npm tools (tools/package.json, pinned, with its lockfile): .ci/run
+# installs them with `npm ci --prefix tools`.
+TOOLS := tools/node_modules/.bin
+OPENAPI := internal/openapi/openapi.json
+
+check-tools:
+	@[ -x $(TOOLS)/redocly ] && [ -x $(TOOLS)/openapi-typescript ] && [ -x $(TOOLS)/tsc ] || { \
+	  echo "the npm tools are not installed: run npm ci --prefix tools (Node.js 20+; .ci/run does it)"; exit 1; }
+
+lint-api: check-tools ## validate the OpenAPI document with redocly (a checker this project did not write)
+	$(TOOLS)/redocly lint --config tools/redocly.yaml $(OPENAPI)
+
+# The page's API client (web/static/js/api.js, JSDoc-annotated) is
+# type-checked against types generated from the document; the committed
+# web/types/api.d.ts must be what the document generates (make types).
+lint-js: check-tools ## type-check the page's JavaScript against the API's generated types
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  $(TOOLS)/openapi-typescript $(OPENAPI) -o "$$tmp/api.d.ts" >/dev/null 2>&1 || { echo "openapi-typescript failed on $(OPENAPI)"; exit 1; }; \
+	  cmp -s "$$tmp/api.d.ts" web/types/api.d.ts || { echo "web/types/api.d.ts is not what $(OPENAPI) generates: run make types"; exit 1; }
+	$(TOOLS)/tsc -p web/tsconfig.json
+
+types: check-tools ## regenerate web/types/api.d.ts from the OpenAPI document
+	$(TOOLS)/openapi-typescript $(OPENAPI) -o web/types/api.d.ts
 
 test: check-servers vet lint ## run every test against the real PostgreSQL and Redis (the race set under -race)
 	$(GO) test -count=1 -timeout 12m $$($(GO) list ./... | grep -vxF "$$($(GO) list $(RACE_PKGS))")

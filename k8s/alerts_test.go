@@ -93,6 +93,24 @@ load 1m
 load 1m
   setlist_serve_recommendations_total{source="batch"} 0+900x60
   setlist_serve_recommendations_total{source="fold-in"} 0+100x60`, 60, false},
+		{"two refreshes in a row failed", "SetlistRefreshFailed", `
+load 1m
+  setlist_batch_refresh_status{status="failed"} 0x5 1x30`, 30, true},
+		{"one failed refresh, the next succeeded", "SetlistRefreshFailed", `
+load 1m
+  setlist_batch_refresh_status{status="failed"} 0x5 1x15 0x10`, 30, false},
+		{"no refresh for 90 min", "SetlistRefreshStale", `
+load 1m
+  setlist_batch_refresh_last_success_timestamp_seconds 0x100
+  setlist_batch_refresh_status{status="locked"} 0x100`, 90, true},
+		{"refreshes locked out by a long train", "SetlistRefreshStale", `
+load 1m
+  setlist_batch_refresh_last_success_timestamp_seconds 0x100
+  setlist_batch_refresh_status{status="locked"} 1x100`, 90, false},
+		{"refreshes on schedule", "SetlistRefreshStale", `
+load 1m
+  setlist_batch_refresh_last_success_timestamp_seconds 0x15 900x15 1800x15 2700x15 3600x15 4500x15 5400x15
+  setlist_batch_refresh_status{status="locked"} 0x105`, 100, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, ok := byName[tc.alert]

@@ -859,12 +859,21 @@ func TestBatchMetricsExist(t *testing.T) {
 	}
 	// It tunes (briefly), so the search's series are registered too.
 	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 10, TuneTrials: 2, Threads: 2},
-		pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix)), Metrics: m})
+		pipeline.Deps{Source: db, Registry: db, Locker: db, Artifacts: db, Publisher: keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix)), Metrics: m})
 	if err != nil {
 		t.Fatalf("pipeline run: %v", err)
 	}
 	if res.Status != store.RunPublished {
 		t.Fatalf("run status %q, want published", res.Status)
+	}
+	// And a refresh (batch refresh pushes to the same job).
+	rm, err := pipeline.NewRefreshMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Refresh(ctx, pipeline.RefreshConfig{}, pipeline.RefreshDeps{Source: db, Locker: db, Artifacts: db,
+		Publisher: keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix)), Metrics: rm}); err != nil {
+		t.Fatalf("refresh: %v", err)
 	}
 	have := registryNames(t, reg)
 	for name, where := range usedMetrics(t) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,12 +275,14 @@ func TestRedisClusterCreateJob(t *testing.T) {
 	pods := rc.podAddrs(t)
 	ports := freePorts(t, len(pods))
 	local := map[string]string{} // pod host:port → 127.0.0.1:port
-	var nodes []string
+	var nodes, dirs []string
+	var stops []func()
 	for i, p := range pods {
 		addr := fmt.Sprintf("127.0.0.1:%d", ports[i])
 		local[p] = addr
 		nodes = append(nodes, addr)
-		startNode(t, rc.ss, ports[i])
+		dirs = append(dirs, t.TempDir())
+		stops = append(stops, startNode(t, rc.ss, ports[i], dirs[i]))
 	}
 
 	job := rc.job.Spec.Template.Spec.Containers[0]
@@ -389,15 +392,172 @@ func TestRedisClusterCreateJob(t *testing.T) {
 	if len(seen) != 3 {
 		t.Errorf("64 keys landed on %d masters, want 3", len(seen))
 	}
+	// Ready means synced: the probe passes on every node of the formed
+	// cluster (masters, and replicas whose link is up).
+	for i, port := range ports {
+		waitProbe(t, rc.ss, port, fmt.Sprintf("node %d", i))
+	}
+
+	// A full restart (issue 25 item 7): every node stops and comes back on
+	// a new port (a pod's new IP) with its nodes.conf and AOF, and the
+	// StatefulSet's remeet sidecar runs beside each. The cluster must
+	// re-form with the keys.
+	time.Sleep(1500 * time.Millisecond) // appendfsync everysec
+	for _, stop := range stops {
+		stop()
+	}
+	newPorts := freePorts(t, len(pods))
+	nodes = nodes[:0]
+	for i := range pods {
+		nodes = append(nodes, fmt.Sprintf("127.0.0.1:%d", newPorts[i]))
+	}
+	sidecar := rc.remeet(t)
+	for i := range pods {
+		startNode(t, rc.ss, newPorts[i], dirs[i])
+		env := []string{"PATH=" + os.Getenv("PATH")}
+		for k, v := range sidecar.env {
+			switch k {
+			case "NODES":
+				v = strings.Join(nodes, " ")
+			case "REDIS_PORT":
+				v = strconv.Itoa(newPorts[i])
+			case "INTERVAL":
+				v = "1"
+			}
+			env = append(env, k+"="+v)
+		}
+		cmd := exec.Command("sh", "-c", sidecar.script)
+		cmd.Env = env
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, n := range nodes {
+		c := redis.NewClient(&redis.Options{Addr: n})
+		for {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after a full restart on new ports %s is not ok 60 s later: %v %s", n, err, info)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		_ = c.Close()
+	}
+	after := redis.NewClusterClient(&redis.ClusterOptions{Addrs: nodes})
+	defer after.Close()
+	for i := range 64 {
+		k := fmt.Sprintf("k8s-test:%d", i)
+		if v, err := after.Get(ctx, k).Int(); err != nil || v != i {
+			t.Fatalf("after the full restart GET %s = %v, %v", k, v, err)
+		}
+	}
+	for i, port := range newPorts {
+		waitProbe(t, rc.ss, port, fmt.Sprintf("restarted node %d", i))
+	}
+}
+
+type sidecar struct {
+	script string
+	env    map[string]string
+}
+
+// remeet is the StatefulSet's remeet container: its script and env.
+func (rc redisCluster) remeet(t *testing.T) sidecar {
+	t.Helper()
+	for _, c := range rc.ss.Spec.Template.Spec.Containers {
+		if c.Name != "remeet" {
+			continue
+		}
+		if len(c.Command) != 3 || c.Command[0] != "sh" || c.Command[1] != "-c" {
+			t.Fatalf("remeet: command %q, want sh -c SCRIPT", c.Command)
+		}
+		env := map[string]string{}
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+		}
+		return sidecar{script: c.Command[2], env: env}
+	}
+	t.Fatal("the Redis Cluster StatefulSet has no remeet container: a full restart (every pod a new IP) never re-forms")
+	return sidecar{}
+}
+
+// waitProbe runs the redis container's readiness probe against the node
+// on port (redis-cli pointed at it) until it passes, for up to 30 s.
+func waitProbe(t *testing.T, ss *appsv1.StatefulSet, port int, what string) {
+	t.Helper()
+	p := ss.Spec.Template.Spec.Containers[0].ReadinessProbe
+	if p == nil || p.Exec == nil || len(p.Exec.Command) != 3 {
+		t.Fatalf("redis container: readiness probe %v, want sh -c SCRIPT", p)
+	}
+	real, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := shim(t, fmt.Sprintf("exec %s -p %d \"$@\"", real, port))
+	script := p.Exec.Command[2]
+	var out []byte
+	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(200 * time.Millisecond) {
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = []string{"PATH=" + path + ":" + os.Getenv("PATH")}
+		if out, err = cmd.CombinedOutput(); err == nil {
+			return
+		}
+	}
+	t.Errorf("%s: the readiness probe never passed: %v %s", what, err, out)
+}
+
+// shim is a directory holding a redis-cli that runs body (sh), to put
+// first on a probe's PATH.
+func shim(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "redis-cli"), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestReadinessMeansSynced: the probe fails on a replica whose link to its
+// master is down, though the cluster is ok (issue 25 item 7).
+func TestReadinessMeansSynced(t *testing.T) {
+	objs := k8stest.Build(t, clusterOverlay)
+	rc := findRedisCluster(objs)
+	p := rc.ss.Spec.Template.Spec.Containers[0].ReadinessProbe.Exec.Command[2]
+	for _, c := range []struct {
+		name, cluster, replication string
+		ready                      bool
+	}{
+		{"master", "cluster_state:ok", "role:master", true},
+		{"synced replica", "cluster_state:ok", "role:slave\nmaster_link_status:up\nmaster_sync_in_progress:0", true},
+		{"replica syncing", "cluster_state:ok", "role:slave\nmaster_link_status:down\nmaster_sync_in_progress:1", false},
+		{"replica link down", "cluster_state:ok", "role:slave\nmaster_link_status:down\nmaster_sync_in_progress:0", false},
+		{"cluster fail", "cluster_state:fail", "role:master", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := shim(t, fmt.Sprintf("case \"$1\" in cluster) printf '%s\\r\\n';; info) printf '%s\\r\\n';; esac", c.cluster, c.replication))
+			cmd := exec.Command("sh", "-c", p)
+			cmd.Env = []string{"PATH=" + path + ":" + os.Getenv("PATH")}
+			err := cmd.Run()
+			if (err == nil) != c.ready {
+				t.Errorf("probe ready = %v, want %v", err == nil, c.ready)
+			}
+		})
+	}
 }
 
 // startNode runs redis-server with the StatefulSet container's arguments,
 // except where a pod's surroundings differ from this machine: the port, the
 // data directory (a temporary one for nodes.conf and the AOF), and the
 // announced host name (the pod's DNS name does not resolve here).
-func startNode(t *testing.T, ss *appsv1.StatefulSet, port int) {
+func startNode(t *testing.T, ss *appsv1.StatefulSet, port int, dir string) (stop func()) {
 	t.Helper()
-	dir := t.TempDir()
 	args := slices.Clone(ss.Spec.Template.Spec.Containers[0].Args)
 	set := func(flag, v string) {
 		if i := slices.Index(args, flag); i >= 0 {
@@ -417,15 +577,19 @@ func startNode(t *testing.T, ss *appsv1.StatefulSet, port int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
 	defer rdb.Close()
 	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
 		if rdb.Ping(context.Background()).Err() == nil {
-			return
+			return stop
 		}
 		if time.Since(start) > 10*time.Second {
 			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))

@@ -26,12 +26,99 @@ type fakeAPI struct {
 	users     []fakeUser
 	byID      map[string]int
 	reactions map[string]map[int64]string // user → song → kind
+	catalog   map[int64]fakeMeta          // metadata PATCH changed
+	patches   int                         // PATCH /v1/songs that changed a song
 }
 
 type fakeSong struct {
 	ID     int64  `json:"song_id"`
 	Artist string `json:"artist"`
 	Track  string `json:"track"`
+}
+
+// fakeMeta is a song's catalog metadata (GET /v1/songs/{id}).
+type fakeMeta struct {
+	Tags      []string
+	Released  string
+	Available bool
+}
+
+// fakeAdminToken is the fake API's admin-scope token; any other token
+// has a lower scope.
+const fakeAdminToken = "fake-admin-token-0123456789"
+
+// meta is song s's generated catalog metadata, with what PATCH changed.
+func (f *fakeAPI) meta(s fakeSong) fakeMeta {
+	if m, ok := f.catalog[s.ID]; ok {
+		return m
+	}
+	m := fakeMeta{Tags: []string{}, Released: "2001-01-01", Available: true}
+	switch s.ID % 3 {
+	case 0:
+		m.Tags = []string{"rock"}
+	case 1:
+		m.Tags = []string{"explicit", "pop"}
+	}
+	if s.ID%5 == 0 {
+		m.Released = time.Now().UTC().AddDate(0, 0, -3).Format("2006-01-02")
+	}
+	return m
+}
+
+func (f *fakeAPI) catalogSong(s fakeSong) map[string]any {
+	m := f.meta(s)
+	return map[string]any{"song_id": s.ID, "artist": s.Artist, "track": s.Track, "tags": m.Tags, "released": m.Released,
+		"available": m.Available, "created_at": "2026-01-01T00:00:00Z"}
+}
+
+func (f *fakeAPI) getSong(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.songByID(id)
+	if !ok {
+		writeErr(w, 404, "not_found", "no such song")
+		return
+	}
+	writeJSON(w, 200, f.catalogSong(s))
+}
+
+// patchSong is PATCH /v1/songs/{id}: admin scope first (403), then the id
+// (400 for 0, 404 unknown), as serve checks them.
+func (f *fakeAPI) patchSong(w http.ResponseWriter, r *http.Request) {
+	switch r.Header.Get("Authorization") {
+	case "":
+		writeErr(w, 401, "unauthorized", "a token is required")
+		return
+	case "Bearer " + fakeAdminToken:
+	default:
+		writeErr(w, 403, "forbidden", "this token's scope does not allow it")
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if id <= 0 {
+		writeErr(w, 400, "invalid_input", "song_id must be a positive integer")
+		return
+	}
+	var body struct {
+		Available *bool `json:"available"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Available == nil {
+		writeErr(w, 400, "invalid_input", "want {available}")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.songByID(id)
+	if !ok {
+		writeErr(w, 404, "not_found", "no such song")
+		return
+	}
+	m := f.meta(s)
+	m.Available = *body.Available
+	f.catalog[id] = m
+	f.patches++
+	writeJSON(w, 200, f.catalogSong(s))
 }
 
 type fakeUser struct {
@@ -51,7 +138,7 @@ var hostileNames = []string{
 // newFakeAPI serves the page and a fake API with nUsers generated users.
 func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
 	t.Helper()
-	f := &fakeAPI{byID: map[string]int{}, reactions: map[string]map[int64]string{}}
+	f := &fakeAPI{byID: map[string]int{}, reactions: map[string]map[int64]string{}, catalog: map[int64]fakeMeta{}}
 	artists := []string{"Bruno Mars", "Avril Lavigne", "Becky G", "All Time Low", "Daft Punk", "Nina Simone", "Sigur Rós", "Fela Kuti"}
 	for i := 0; i < 120; i++ {
 		f.songs = append(f.songs, fakeSong{ID: int64(i + 1), Artist: artists[i%len(artists)], Track: fmt.Sprintf("Track %d", i+1)})
@@ -76,6 +163,8 @@ func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
 	mux.HandleFunc("DELETE /v1/users/{id}/reactions/{song}", f.unreact)
 	mux.HandleFunc("GET /v1/songs", f.searchSongs)
 	mux.HandleFunc("GET /v1/songs/{id}/similar", f.similar)
+	mux.HandleFunc("GET /v1/songs/{id}", f.getSong)
+	mux.HandleFunc("PATCH /v1/songs/{id}", f.patchSong)
 	mux.HandleFunc("GET /v1/model", f.model)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -199,12 +288,25 @@ func (f *fakeAPI) recommendations(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	var tags []string
+	if raw := r.URL.Query().Get("tags"); raw != "" {
+		tags = strings.Split(raw, ",")
+	}
+	perArtist, _ := strconv.Atoi(r.URL.Query().Get("max_per_artist"))
+	artists := map[string]int{}
 	items := []map[string]any{}
 	for i := 0; len(items) < n && i < len(f.songs); i++ {
 		s := f.songs[(start+i)%len(f.songs)]
 		if _, ok := seen[s.ID]; ok {
 			continue
 		}
+		if m := f.meta(s); !m.Available || (tags != nil && !anyOf(m.Tags, tags)) {
+			continue
+		}
+		if perArtist > 0 && artists[s.Artist] >= perArtist {
+			continue
+		}
+		artists[s.Artist]++
 		item := map[string]any{"song_id": s.ID, "artist": s.Artist, "track": s.Track, "score": 1 - float64(len(items))/10}
 		if because != nil {
 			item["because"] = because
@@ -215,6 +317,17 @@ func (f *fakeAPI) recommendations(w http.ResponseWriter, r *http.Request) {
 }
 
 // reactionList is GET /v1/users/{id}/reactions: {song, kind} per reaction.
+func anyOf(have, want []string) bool {
+	for _, w := range want {
+		for _, h := range have {
+			if h == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (f *fakeAPI) reactionList(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	f.mu.Lock()
@@ -306,6 +419,9 @@ func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
 		"metrics":    map[string]float64{"precision_at_k": 0.11, "ndcg_at_k": 0.19, "recall_at_k": 0.08, "map_at_k": 0.06, "coverage_at_k": 0.31, "k": 5},
 		"runs":       runs,
 		"tuning":     fakeTuning(),
+		"refresh": map[string]any{"supported": true, "last": map[string]any{"id": 4, "version": 6, "status": "done",
+			"songs_added": 3, "users_updated": 41, "songs": []int{5, 10, 15},
+			"started_at": now.Add(-11 * time.Minute), "finished_at": now.Add(-10 * time.Minute)}},
 		"online": map[string]any{
 			"since": now.AddDate(0, 0, -6).Format("2006-01-02"),
 			"versions": []map[string]any{

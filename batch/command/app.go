@@ -68,6 +68,7 @@ func NewApp(version string) *cli.App {
 			exportCommand(g),
 			importModelCommand(g),
 			experimentCommand(g),
+			catalogCommand(g),
 		},
 		// No subcommand is a usage error: the help goes to stderr and the
 		// exit code is 2, so a script that forgot the subcommand fails.

@@ -35,6 +35,7 @@ type database interface {
 	PinArtifact(ctx context.Context, version int64, pinned bool) error
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
 	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
+	catalogDB
 }
 
 // backend is the storage --store selected, opened and migrated. This is the

@@ -56,7 +56,7 @@ func refreshCommand(g *globals) *cli.Command {
 			if res.ID != 0 {
 				printRefresh(c, res)
 			}
-			if pushURL != "" && res.ID != 0 {
+			if pushURL != "" && (res.ID != 0 || res.Status != "") {
 				ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 10*time.Second)
 				defer cancel()
 				if perr := pipeline.Push(ctx, pushURL, reg); perr != nil {

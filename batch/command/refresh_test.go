@@ -63,6 +63,9 @@ func TestRefreshPlanted(t *testing.T) {
 		fmt.Fprintf(&b, "c0-u%02d,New Artist,Release,%d\n", u, 3+u%3)
 	}
 	b.WriteString("c1-u00,Other Artist,Flop,2\nc1-u01,Other Artist,Flop,1\n")
+	for u := range 8 { // a release of cluster 2 that is taken down
+		fmt.Fprintf(&b, "c2-u%02d,Gone Artist,Withdrawn,4\n", u)
+	}
 	news := filepath.Join(t.TempDir(), "new.csv")
 	if err := os.WriteFile(news, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -74,6 +77,13 @@ func TestRefreshPlanted(t *testing.T) {
 		t.Fatalf("new song: %v, %v", songs, err)
 	}
 	release := songs[0].ID
+	gone, err := db.SearchSongs(ctx, "Withdrawn", 5)
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("withdrawn song: %v, %v", gone, err)
+	}
+	if _, err := db.SetAvailable(ctx, []setlist.SongID{gone[0].ID}, false); err != nil {
+		t.Fatal(err)
+	}
 
 	v := keyspace.Version(1)
 	var users []setlist.UserID

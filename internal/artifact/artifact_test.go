@@ -170,6 +170,7 @@ func TestExportReadImplicit(t *testing.T) {
 			t.Errorf("export lacks implicit's %s", name)
 		}
 	}
+	itemsCSV := items.String()
 	fm, err := artifact.ReadImplicit(buf.Bytes(), &users, &items)
 	if err != nil {
 		t.Fatal(err)
@@ -186,10 +187,15 @@ func TestExportReadImplicit(t *testing.T) {
 	}
 	// An id map that does not match the factors is refused, naming the file.
 	_, err = artifact.ReadImplicit(buf.Bytes(), strings.NewReader("row,user_id\n0,a\n"), strings.NewReader(""))
-	if err == nil || !strings.Contains(err.Error(), "users.csv names 1 rows, the factors have 20") {
+	if err == nil || !strings.Contains(err.Error(), "user_factors declares shape [20 6], but users.csv names 1 rows") {
 		t.Errorf("short users.csv: %v", err)
 	}
-	_, err = artifact.ReadImplicit(buf.Bytes(), strings.NewReader("row,user_id\n0,a\n0,b\n"), strings.NewReader(""))
+	var dup strings.Builder
+	dup.WriteString("row,user_id\n0,a\n0,b\n")
+	for i := 2; i < 20; i++ {
+		fmt.Fprintf(&dup, "%d,u%d\n", i, i)
+	}
+	_, err = artifact.ReadImplicit(buf.Bytes(), strings.NewReader(dup.String()), strings.NewReader(itemsCSV))
 	if err == nil || !strings.Contains(err.Error(), "users.csv:3: row 0 appears twice") {
 		t.Errorf("repeated row: %v", err)
 	}

@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/csv"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/memlimit"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/npz"
 	"github.com/setlist/setlist/internal/store"
@@ -109,8 +111,40 @@ type Foreign struct {
 
 // ReadImplicit reads implicit's .npz with its users.csv (row,user_id) and
 // items.csv (row,artist,track). Errors name the file and the row or array.
+//
+// The id maps are read first: the factor matrices must have exactly their
+// rows (and at most MaxFactors columns), checked against each array's
+// declared shape before it is inflated, and the archive may hold no more
+// than those matrices need (within memlimit.Process()/2 when a limit is
+// set), so a compressed bomb is refused after its headers.
 func ReadImplicit(npzData []byte, users, items io.Reader) (*Foreign, error) {
-	f, err := npz.ReadBytes(npzData)
+	ub, err := io.ReadAll(users)
+	if err != nil {
+		return nil, fmt.Errorf("users.csv: %w", err)
+	}
+	ib, err := io.ReadAll(items)
+	if err != nil {
+		return nil, fmt.Errorf("items.csv: %w", err)
+	}
+	nu, err := countRecords(ub, "users.csv")
+	if err != nil {
+		return nil, err
+	}
+	ni, err := countRecords(ib, "items.csv")
+	if err != nil {
+		return nil, err
+	}
+	users, items = bytes.NewReader(ub), bytes.NewReader(ib)
+	limit := int64(npz.MaxBytes)
+	if m := memlimit.Process(); m > 0 {
+		limit = min(limit, m/2)
+	}
+	// float64 factors are the largest a file may hold: two matrices at
+	// 8 bytes, the bm25 weights, and 1 MiB for the scalar parameters.
+	limit = min(limit, 8*MaxFactors*int64(nu+ni)+8*int64(ni+1)+1<<20)
+	f, err := npz.ReadChecked(bytes.NewReader(npzData), int64(len(npzData)), limit, func(name string, a *npz.Array) error {
+		return checkShape(name, a, nu, ni)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +238,57 @@ func ReadImplicit(npzData []byte, users, items io.Reader) (*Foreign, error) {
 		return nil, err
 	}
 	return fm, nil
+}
+
+// MaxFactors bounds the columns of an imported factor matrix (als.Params'
+// limit).
+const MaxFactors = 1024
+
+// checkShape judges a member's declared shape before it is inflated: the
+// factor matrices must have the id maps' rows, the item weights at most
+// items+1 values, anything else (the parameters) a handful of values.
+func checkShape(name string, a *npz.Array, users, items int) error {
+	rows, idMap := -1, ""
+	switch name {
+	case "user_factors":
+		rows, idMap = users, "users.csv"
+	case "item_factors":
+		rows, idMap = items, "items.csv"
+	}
+	if rows >= 0 {
+		if len(a.Shape) != 2 || a.Shape[0] != rows || a.Shape[1] < 1 || a.Shape[1] > MaxFactors {
+			return fmt.Errorf("npz: %s declares shape %v, but %s names %d rows (and factors are 1 to %d): %w",
+				name, a.Shape, idMap, rows, MaxFactors, setlist.ErrInvalid)
+		}
+		return nil
+	}
+	limit := 1 << 10
+	if name == extraPrefix+"item_weights" {
+		limit = items + 1
+	}
+	if a.Len() > limit {
+		return fmt.Errorf("npz: %s declares shape %v, more than the %d values it may hold: %w", name, a.Shape, limit, setlist.ErrInvalid)
+	}
+	return nil
+}
+
+// countRecords counts the data records (after the header) of a CSV id map.
+func countRecords(b []byte, name string) (int, error) {
+	cr := csv.NewReader(bytes.NewReader(b))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	n := -1
+	for {
+		_, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w: %w", name, setlist.ErrInvalid, err)
+		}
+		n++
+	}
+	return max(n, 0), nil
 }
 
 func matrix(f *npz.File, name string) (*npz.Array, error) {

@@ -252,18 +252,29 @@ func laterMark(s string, old any) bool {
 type FoldInRecord struct {
 	Source  setlist.Source // fold-in, or popular when the user had no usable reactions
 	Touched int64
+	// Catalog is the catalog change sequence (CatalogSeq) the list was
+	// computed under: hidden songs were left out as of that sequence. A
+	// record of another sequence is recomputed, so a song shown again
+	// comes back (filtering on read would only handle hides).
+	Catalog int64
 	// Complete means the catalog ran out: the list holds every song the
 	// user can get, so it answers any n.
 	Complete bool
 	Items    []model.Explained
 }
 
-const foldInFormat = 1
+// foldInFormat 2 added the catalog sequence after touched; format 1
+// records (written by replicas of the older code) decode with Catalog 0.
+const (
+	foldInFormat1 = 1
+	foldInFormat  = 2
+)
 
 // EncodeFoldIn packs rec as [format][source][complete][touched i64]
-// [count uvarint]{song i64, score f32, because i64}* (little-endian).
+// [catalog i64][count uvarint]{song i64, score f32, because i64}*
+// (little-endian).
 func EncodeFoldIn(rec FoldInRecord) []byte {
-	b := make([]byte, 0, 12+binary.MaxVarintLen32+20*len(rec.Items))
+	b := make([]byte, 0, 20+binary.MaxVarintLen32+20*len(rec.Items))
 	src := byte(0)
 	if rec.Source == setlist.SourcePopular {
 		src = 1
@@ -274,6 +285,7 @@ func EncodeFoldIn(rec FoldInRecord) []byte {
 	}
 	b = append(b, foldInFormat, src, complete)
 	b = binary.LittleEndian.AppendUint64(b, uint64(rec.Touched))
+	b = binary.LittleEndian.AppendUint64(b, uint64(rec.Catalog))
 	b = binary.AppendUvarint(b, uint64(len(rec.Items)))
 	for _, it := range rec.Items {
 		b = binary.LittleEndian.AppendUint64(b, uint64(it.Song))
@@ -285,18 +297,25 @@ func EncodeFoldIn(rec FoldInRecord) []byte {
 
 // DecodeFoldIn reverses EncodeFoldIn, rejecting truncated or foreign data.
 func DecodeFoldIn(b []byte) (FoldInRecord, error) {
-	if len(b) < 11 || b[0] != foldInFormat || b[1] > 1 || b[2] > 1 {
+	head := 11
+	if len(b) > 0 && b[0] == foldInFormat {
+		head = 19
+	}
+	if len(b) < head || (b[0] != foldInFormat && b[0] != foldInFormat1) || b[1] > 1 || b[2] > 1 {
 		return FoldInRecord{}, errors.New("decode fold-in: unknown format")
 	}
 	rec := FoldInRecord{Source: setlist.SourceFoldIn, Complete: b[2] == 1, Touched: int64(binary.LittleEndian.Uint64(b[3:]))}
+	if b[0] == foldInFormat {
+		rec.Catalog = int64(binary.LittleEndian.Uint64(b[11:]))
+	}
 	if b[1] == 1 {
 		rec.Source = setlist.SourcePopular
 	}
-	n, k := binary.Uvarint(b[11:])
-	if k <= 0 || n > uint64(len(b)) || uint64(len(b)-11-k) != n*20 {
+	n, k := binary.Uvarint(b[head:])
+	if k <= 0 || n > uint64(len(b)) || uint64(len(b)-head-k) != n*20 {
 		return FoldInRecord{}, errors.New("decode fold-in: length does not match count")
 	}
-	b = b[11+k:]
+	b = b[head+k:]
 	rec.Items = make([]model.Explained, n)
 	for i := range rec.Items {
 		it := &rec.Items[i]
@@ -463,6 +482,7 @@ const (
 	EventVersion    EventKind = iota + 1 // the pointer switched to Version
 	EventUser                            // User reacted; drop their cached answers
 	EventExperiment                      // an experiment started or ended: read the routing again
+	EventCatalog                         // the catalog changed up to Seq: reload the hidden set
 )
 
 // Event is one parsed message of the events channel.
@@ -470,6 +490,7 @@ type Event struct {
 	Kind    EventKind
 	Version Version
 	User    setlist.UserID
+	Seq     int64 // EventCatalog's catalog sequence
 }
 
 // VersionEvent is the message announcing a switch to v.
@@ -478,8 +499,8 @@ func VersionEvent(v Version) string { return "version " + versionString(v) }
 // UserEvent is the message announcing that u reacted.
 func UserEvent(u setlist.UserID) string { return "user " + string(u) }
 
-// ParseEvent reads "version V", "user U" (U may contain spaces) or
-// "experiment".
+// ParseEvent reads "version V", "user U" (U may contain spaces),
+// "catalog SEQ" or "experiment".
 func ParseEvent(msg string) (Event, error) {
 	if msg == ExperimentEvent {
 		return Event{Kind: EventExperiment}, nil
@@ -494,8 +515,14 @@ func ParseEvent(msg string) (Event, error) {
 		return Event{Kind: EventVersion, Version: v}, nil
 	case ok && kind == "user" && arg != "":
 		return Event{Kind: EventUser, User: setlist.UserID(arg)}, nil
+	case ok && kind == "catalog":
+		seq, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || seq < 0 {
+			return Event{}, fmt.Errorf("event %q: bad catalog sequence", msg)
+		}
+		return Event{Kind: EventCatalog, Seq: seq}, nil
 	}
-	return Event{}, fmt.Errorf("event %q: want \"version V\" or \"user U\"", msg)
+	return Event{}, fmt.Errorf("event %q: want \"version V\", \"user U\", \"catalog SEQ\" or \"experiment\"", msg)
 }
 
 // unavailable is unavailable for r's calls. On a Redis Cluster it also

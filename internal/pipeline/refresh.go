@@ -40,6 +40,9 @@ type RefreshSource interface {
 	// UserReactions is a listener's whole history (bm25 weighs an entry by
 	// its row's length).
 	UserReactions(ctx context.Context, id setlist.UserID, limit int) ([]setlist.Reaction, error)
+	// HiddenSongs are the songs taken down (available false): never
+	// folded in, whatever their listeners.
+	HiddenSongs(ctx context.Context) (seq int64, ids []setlist.SongID, err error)
 	StartRefresh(ctx context.Context, version int64) (int64, error)
 	FinishRefresh(ctx context.Context, id int64, end store.RefreshEnd) error
 }
@@ -107,11 +110,14 @@ func Refresh(ctx context.Context, cfg RefreshConfig, d RefreshDeps) (res Refresh
 	// The training lock, as train and republish take it: a refresh must
 	// not write lists of a version a train is about to replace, nor race a
 	// second refresh. Being locked out is not a failure (no metrics, no
-	// registry row): the CronJob runs again in 15 minutes.
+	// registry row; its status series says locked, which keeps the stale
+	// alert quiet while a train runs): the CronJob runs again in 15 minutes.
 	release, err := d.Locker.LockTraining(ctx, cfg.WaitLock, func(holder string) {
 		d.Logger.Info("waiting for the training lock", "holder", holder)
 	})
 	if errors.Is(err, setlist.ErrConflict) {
+		res.Status = refreshLocked
+		d.Metrics.observe(res, nil)
 		return res, &LockedError{Err: err}
 	}
 	if err != nil {
@@ -209,9 +215,13 @@ func planRefresh(ctx context.Context, cfg RefreshConfig, d RefreshDeps, a *artif
 	if err != nil {
 		return nil, err
 	}
+	_, hidden, err := d.Source.HiddenSongs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	candidates := slices.DeleteFunc(recent, func(s setlist.SongID) bool {
 		_, known := a.Catalog.Index(s)
-		return known
+		return known || slices.Contains(hidden, s)
 	})
 	prev, err := d.Publisher.Added(ctx, a.Meta.Version)
 	if err != nil {
@@ -389,6 +399,10 @@ func (p *refreshPlan) merge(a *artifact.Artifact) func(i int, old []model.Rec) (
 	}
 }
 
+// refreshLocked is the status label of a refresh that found the training
+// lock taken (never recorded in the registry).
+const refreshLocked store.RefreshStatus = "locked"
+
 // RefreshMetrics are batch refresh's series, pushed like train's
 // (Pushgateway job setlist_batch, add semantics) under names of their own,
 // so a refresh's push never touches the retrain's.
@@ -404,7 +418,7 @@ func NewRefreshMetrics(reg prometheus.Registerer) (*RefreshMetrics, error) {
 	}
 	m := &RefreshMetrics{
 		status: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "setlist_batch_refresh_status",
-			Help: "1 for the last refresh's outcome (done, skipped, failed), 0 for the others"}, []string{"status"}),
+			Help: "1 for the last refresh's outcome (done, skipped, failed, locked: a train held the lock), 0 for the others"}, []string{"status"}),
 		duration: g("setlist_batch_refresh_duration_seconds", "how long the last refresh took"),
 		songs:    g("setlist_batch_refresh_songs_added", "songs the last refresh folded into the current version"),
 		users:    g("setlist_batch_refresh_users_updated", "users whose stored list the last refresh rewrote"),
@@ -427,7 +441,7 @@ func (m *RefreshMetrics) observe(r RefreshResult, err error) {
 	if err != nil {
 		status = store.RefreshFailed
 	}
-	for _, s := range []store.RefreshStatus{store.RefreshDone, store.RefreshSkipped, store.RefreshFailed} {
+	for _, s := range []store.RefreshStatus{store.RefreshDone, store.RefreshSkipped, store.RefreshFailed, refreshLocked} {
 		v := 0.0
 		if s == status {
 			v = 1
@@ -435,10 +449,13 @@ func (m *RefreshMetrics) observe(r RefreshResult, err error) {
 		m.status.WithLabelValues(string(s)).Set(v)
 	}
 	now := float64(time.Now().UnixNano()) / 1e9
+	m.last.Set(now)
+	if status == refreshLocked {
+		return // the last refresh's figures stay
+	}
 	m.duration.Set(r.Seconds)
 	m.songs.Set(float64(len(r.Songs)))
 	m.users.Set(float64(r.Report.Updated))
-	m.last.Set(now)
 	if status != store.RefreshFailed {
 		m.success.Set(now)
 	}

@@ -69,8 +69,19 @@ func conflict(err error, n setlist.CatalogSong) error {
 	return fmt.Errorf("%q by %q is already in the catalog: %w", n.Track, n.Artist, setlist.ErrConflict)
 }
 
+// lockCatalog takes the catalog sequence's row lock first thing in every
+// catalog write: one catalog writer at a time (catalog writes are rare),
+// and no deadlock between a writer holding song rows and waiting for the
+// sequence and one holding the sequence and waiting for song rows.
+func lockCatalog(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT seq FROM catalog_seq FOR UPDATE`); err != nil {
+		return classify("lock catalog", err)
+	}
+	return nil
+}
+
 // bumpCatalogSeq takes the next catalog change number inside tx; the row
-// lock it takes orders concurrent catalog writes by commit.
+// lock (taken by lockCatalog) orders concurrent catalog writes by commit.
 func bumpCatalogSeq(ctx context.Context, tx pgx.Tx) (int64, error) {
 	var seq int64
 	if err := tx.QueryRow(ctx, `UPDATE catalog_seq SET seq = seq + 1 RETURNING seq`).Scan(&seq); err != nil {
@@ -90,6 +101,9 @@ func (db *DB) CreateSong(ctx context.Context, n setlist.NewSong) (setlist.Catalo
 	var out setlist.CatalogSong
 	var seq int64
 	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := lockCatalog(ctx, tx); err != nil {
+			return err
+		}
 		id, err := pgCatalogTx{tx}.InsertSong(ctx, n)
 		if err != nil {
 			return err
@@ -118,6 +132,9 @@ func (db *DB) PatchSong(ctx context.Context, id setlist.SongID, p setlist.SongPa
 	var out setlist.CatalogSong
 	var seq int64
 	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := lockCatalog(ctx, tx); err != nil {
+			return err
+		}
 		old, err := scanCatalogSong(tx.QueryRow(ctx, `SELECT `+catalogColumns+` FROM songs s WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("song %d: %w", id, setlist.ErrNotFound)
@@ -148,6 +165,9 @@ func (db *DB) PatchSong(ctx context.Context, id setlist.SongID, p setlist.SongPa
 func (db *DB) SetAvailable(ctx context.Context, ids []setlist.SongID, available bool) (int64, error) {
 	var seq int64
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := lockCatalog(ctx, tx); err != nil {
+			return err
+		}
 		var missing []int64
 		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(i ORDER BY i), '{}') FROM unnest($1::bigint[]) i
 			WHERE NOT EXISTS (SELECT 1 FROM songs WHERE id = i)`, ids).Scan(&missing); err != nil {
@@ -158,7 +178,7 @@ func (db *DB) SetAvailable(ctx context.Context, ids []setlist.SongID, available 
 		}
 		tag, err := tx.Exec(ctx, `UPDATE songs SET available = $2 WHERE id = ANY($1) AND available <> $2`, ids, available)
 		if err != nil {
-			return classify("set availability", err)
+			return classify("update songs", err)
 		}
 		if tag.RowsAffected() == 0 {
 			return nil
@@ -303,10 +323,8 @@ func (db *DB) ImportCatalog(ctx context.Context, r io.Reader, opts store.ImportO
 	}
 	sum.Rows = int64(len(rows))
 	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		// One catalog writer at a time: take the sequence's row lock first,
-		// so two imports of overlapping files cannot interleave.
-		if _, err := tx.Exec(ctx, `SELECT seq FROM catalog_seq FOR UPDATE`); err != nil {
-			return classify("lock catalog", err)
+		if err := lockCatalog(ctx, tx); err != nil {
+			return err
 		}
 		c, err := store.ApplyCatalog(ctx, pgCatalogTx{tx}, opts.Source, rows)
 		sum.Songs = c

@@ -160,7 +160,7 @@ func (db *DB) SetAvailable(ctx context.Context, ids []setlist.SongID, available 
 		for _, id := range ids {
 			res, err := tx.ExecContext(ctx, `UPDATE songs SET available = ? WHERE id = ? AND available <> ?`, available, int64(id), available)
 			if err != nil {
-				return classify("set availability", err)
+				return classify("update songs", err)
 			}
 			n, _ := res.RowsAffected()
 			changed += n

@@ -65,5 +65,10 @@ func DecodeCursor(c string) (int, string, error) {
 	if !ok || err != nil || rank < 0 || rank > 1 || after == "" {
 		return 0, "", bad
 	}
+	// Only a valid id was ever issued: a NUL or invalid UTF-8 here would
+	// reach the database and answer 500 (issue 24 item 10).
+	if setlist.UserID(after).Validate() != nil {
+		return 0, "", bad
+	}
 	return rank, after, nil
 }

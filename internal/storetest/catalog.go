@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/setlist/setlist"
@@ -212,6 +213,58 @@ func testCatalogImport(t *testing.T, b Backend) {
 	w, _ = b.DB.CatalogSong(ctx, w.ID)
 	if w.Available || fmt.Sprint(w.Tags) != "[pop swedish]" {
 		t.Errorf("Waterloo after hiding by id = %+v; want hidden, tags kept", w)
+	}
+}
+
+// testCatalogConcurrent: hides, shows, patches and imports of the same
+// songs at once all succeed (no deadlock between writers that touch songs
+// in different orders), and every change took its own catalog number.
+func testCatalogConcurrent(t *testing.T, b Backend) {
+	ctx := context.Background()
+	importSample(t, b.DB)
+	a, c := songID(t, b.DB, "Abba", "Waterloo"), songID(t, b.DB, "Cher", "Believe")
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 4 {
+				ids := []setlist.SongID{a, c}
+				if (i+j)%2 == 1 {
+					ids = []setlist.SongID{c, a}
+				}
+				var err error
+				switch j {
+				case 0, 2:
+					_, err = b.DB.SetAvailable(ctx, ids, i%2 == 0)
+				case 1:
+					tags := []string{fmt.Sprintf("t%d", i)}
+					_, _, err = b.DB.PatchSong(ctx, ids[0], setlist.SongPatch{Tags: &tags})
+				case 3:
+					csv := fmt.Sprintf("artist,track,available\nCher,Believe,%v\nAbba,Waterloo,%v\n", i%2 == 0, i%2 == 1)
+					_, err = b.DB.ImportCatalog(ctx, strings.NewReader(csv), store.ImportOptions{Source: "c.csv"})
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent catalog write: %v", err)
+	}
+	seq, hidden, err := b.DB.HiddenSongs(ctx)
+	if err != nil || seq < 1 {
+		t.Fatalf("HiddenSongs = %d, %v, %v", seq, hidden, err)
+	}
+	for _, id := range []setlist.SongID{a, c} {
+		s, _ := b.DB.CatalogSong(ctx, id)
+		if slices.Contains(hidden, id) == s.Available {
+			t.Errorf("song %d: available %v, but hidden set %v", id, s.Available, hidden)
+		}
 	}
 }
 

@@ -127,6 +127,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Online", testOnline},
 		{"Catalog", testCatalog},
 		{"CatalogImport", testCatalogImport},
+		{"CatalogConcurrent", testCatalogConcurrent},
 		{"Refreshes", testRefreshes},
 	}
 	for _, tc := range tests {

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -41,8 +42,12 @@ type DB interface {
 	Run(ctx context.Context, id int64) (store.Run, error)
 	TuningTrials(ctx context.Context, id int64) ([]store.TuningTrial, error)
 	OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error)
+	// LastRefresh is the newest batch refresh of version (ErrNotFound:
+	// none yet).
+	LastRefresh(ctx context.Context, version int64) (store.Refresh, error)
 	Ping(ctx context.Context) error
 	ExperimentDB
+	CatalogDB
 }
 
 // Pinger checks that a dependency answers (readiness).
@@ -104,6 +109,9 @@ type Deps struct {
 	// Retrain trains and publishes in this process (the playground's
 	// /v1/admin/retrain); nil elsewhere.
 	Retrain Retrainer
+	// Catalog tells every replica that the catalog changed (catalog.go);
+	// nil sends nothing (replicas then see changes at their periodic check).
+	Catalog CatalogNotifier
 	// DBName and KVName name what DB and Redis really are in /readyz's
 	// checks ("postgres" and "redis" when empty; the embedded store's
 	// SQLite file and in-process Redis say so).
@@ -142,6 +150,9 @@ func New(cfg Config, d Deps) (*API, error) {
 		d.KVName = "redis"
 	}
 	if cfg.AdminToken != "" {
+		if err := CheckToken(cfg.AdminToken); err != nil {
+			return nil, fmt.Errorf("new api: the admin token (--admin-token-file or SETLIST_ADMIN_TOKEN) %w", err)
+		}
 		t := &Tokens{}
 		if cfg.Tokens != nil {
 			t.entries = append(t.entries, cfg.Tokens.entries...) // the caller's set stays as given
@@ -177,6 +188,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	// is still counted under its route.
 	read, write, admin := a.need(ScopeRead), a.need(ScopeWrite), a.need(ScopeAdmin)
 	v1 := a.App.Group("/v1")
+	// The API's description needs no token: it is what a client reads
+	// before it has one (internal/openapi).
+	v1.Get("/openapi.json", a.openAPI)
 	v1.Get("/users", read, a.searchUsers)
 	v1.Post("/users", write, a.createUser)
 	v1.Get("/users/:user_id", read, a.user)
@@ -185,6 +199,9 @@ func New(cfg Config, d Deps) (*API, error) {
 	v1.Post("/users/:user_id/reactions", write, a.react)
 	v1.Delete("/users/:user_id/reactions/:song_id", write, a.unreact)
 	v1.Get("/songs", read, a.searchSongs)
+	v1.Post("/songs", admin, a.createSong)
+	v1.Get("/songs/:song_id", read, a.song)
+	v1.Patch("/songs/:song_id", admin, a.patchSong)
 	v1.Get("/songs/:song_id/similar", read, a.similar)
 	v1.Get("/model", read, a.model)
 	v1.Get("/experiments", read, a.experiments)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -112,6 +113,36 @@ func (t *Tokens) scopeOf(token string) Scope {
 	return got
 }
 
+// CheckToken is the rule every configured token meets (the tokens file's,
+// --admin-token-file's and SETLIST_ADMIN_TOKEN's): at least MinTokenLen
+// bytes, all printable ASCII (0x21-0x7E). A token beginning with an
+// invisible character (U+200B, U+FEFF, ...) looks like the one an operator
+// meant to type but is another, and a client cannot send it in a header
+// anyway. The error names the length or the byte's position, never the
+// token.
+func CheckToken(tok string) error {
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x21 || tok[i] > 0x7e {
+			return fmt.Errorf("has a byte %#x at position %d that is not printable ASCII (an invisible or non-ASCII character?): tokens are printable ASCII (openssl rand -hex 32)", tok[i], i)
+		}
+	}
+	if len(tok) < MinTokenLen {
+		return fmt.Errorf("is %d bytes, want at least %d (openssl rand -hex 32)", len(tok), MinTokenLen)
+	}
+	return nil
+}
+
+// bearerToken is the credentials of an "Authorization: Bearer <token>"
+// header; the scheme is case-insensitive (RFC 9110 §11.1), and spaces
+// around the token are ignored.
+func bearerToken(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(rest), true
+}
+
 // ParseTokens reads a tokens file: one token a line as "SCOPE TOKEN"
 // (scope read, write or admin), blank lines and lines starting with "#"
 // ignored. Errors name the line (never the token) so a typo is found
@@ -135,8 +166,8 @@ func ParseTokens(r io.Reader, name string) (*Tokens, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: %w", name, n, err))
 			continue
 		}
-		if len(fields[1]) < MinTokenLen {
-			errs = append(errs, fmt.Errorf("%s:%d: the %s token is %d bytes, want at least %d (openssl rand -hex 32)", name, n, scope, len(fields[1]), MinTokenLen))
+		if err := CheckToken(fields[1]); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: the %s token %w", name, n, scope, err))
 			continue
 		}
 		t.Add(scope, fields[1])
@@ -208,8 +239,8 @@ func (a *API) authenticate(c *fiber.Ctx, need Scope) error {
 				a.authFailures.rate, a.authFailures.burst, secs))
 		}
 	}
-	token, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-	got := a.cfg.Tokens.scopeOf(strings.TrimSpace(token))
+	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
+	got := a.cfg.Tokens.scopeOf(token)
 	if !ok || got == 0 {
 		if a.authFailures != nil {
 			a.authFailures.take(client)
@@ -220,5 +251,27 @@ func (a *API) authenticate(c *fiber.Ctx, need Scope) error {
 	if got < need {
 		return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("this endpoint needs a token with scope %s; this one has scope %s", need, got))
 	}
+	c.Locals(tokenClient{}, tokenClientKey(strings.TrimSpace(token)))
 	return c.Next()
+}
+
+// tokenClient is the c.Locals key of the authenticated token's client key.
+type tokenClient struct{}
+
+// tokenClientKey names a token as a client for fair queuing: a prefix of
+// its digest, never the token.
+func tokenClientKey(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return "token " + hex.EncodeToString(d[:8])
+}
+
+// client is who a request is accounted to in fair queuing (recs): its
+// token when it authenticated with one, else its address (ClientAddr: the
+// trusted-proxy rules). Many users behind one token or one address are one
+// client, so spreading a flood over users gains it nothing.
+func (a *API) client(c *fiber.Ctx) string {
+	if k, ok := c.Locals(tokenClient{}).(string); ok {
+		return k
+	}
+	return "addr " + a.clientAddr(c).String()
 }

@@ -61,6 +61,11 @@ func TestParseTokens(t *testing.T) {
 		{"read a b\n", "f:1: want \"SCOPE TOKEN\""},
 		{"\nowner 0123456789abcdef0\n", "f:2: scope \"owner\" is not read, write or admin"},
 		{"write short-secret\n", "f:1: the write token is 12 bytes, want at least 16"},
+		// Invisible first characters (issue 24 item 14): strings.Fields
+		// does not split on them, so they were part of an accepted token.
+		{"write \u200bwwwwwwwwwwwwwwww\n", "f:1: the write token has a byte 0xe2 at position 0 that is not printable ASCII"},
+		{"read \ufeffrrrrrrrrrrrrrrrr\n", "f:1: the read token has a byte 0xef at position 0"},
+		{"admin aaaaaaaa\u2060aaaaaaaaa\n", "f:1: the admin token has a byte 0xe2 at position 8"},
 	} {
 		_, err := ParseTokens(strings.NewReader(c.in), "f")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -72,5 +77,44 @@ func TestParseTokens(t *testing.T) {
 	}
 	if (*Tokens)(nil).Has(ScopeRead) || (*Tokens)(nil).scopeOf("x") != 0 {
 		t.Error("no tokens must grant nothing")
+	}
+}
+
+// TestBearerToken: the scheme is case-insensitive (RFC 9110 §11.1; issue
+// 24 item 14: "bearer" was refused).
+func TestBearerToken(t *testing.T) {
+	for _, c := range []struct {
+		header, token string
+		ok            bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER   abc  ", "abc", true},
+		{"bEaReR abc", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearerabc", "", false},
+		{"Bearer", "", false},
+		{"", "", false},
+	} {
+		tok, ok := bearerToken(c.header)
+		if tok != c.token || ok != c.ok {
+			t.Errorf("%q: %q %v, want %q %v", c.header, tok, ok, c.token, c.ok)
+		}
+	}
+}
+
+// TestAdminTokenRule: the admin token (--admin-token-file or
+// SETLIST_ADMIN_TOKEN) meets the tokens file's rule (issue 24 item 11:
+// one byte was accepted).
+func TestAdminTokenRule(t *testing.T) {
+	for tok, want := range map[string]string{
+		"x":                      "is 1 bytes, want at least 16",
+		"0123456789abcde":        "is 15 bytes",
+		"\u200b0123456789abcdef": "not printable ASCII",
+	} {
+		_, err := New(Config{AdminToken: tok}, Deps{})
+		if err == nil || !strings.Contains(err.Error(), "admin token") || !strings.Contains(err.Error(), want) {
+			t.Errorf("admin token %q: %v, want %q", tok, err, want)
+		}
 	}
 }

@@ -60,11 +60,18 @@ func (a *API) recommendations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := checkParams(c, append([]string{"n"}, filterParams...)...); err != nil {
+		return err
+	}
 	n, err := intQuery(c, "n", 5, 1, recs.MaxN)
 	if err != nil {
 		return err
 	}
-	ans, err := a.deps.Recs.Recommend(c.UserContext(), u, n)
+	f, err := parseFilter(c)
+	if err != nil {
+		return err
+	}
+	ans, err := a.deps.Recs.RecommendFiltered(c.UserContext(), a.client(c), u, n, f)
 	if err != nil {
 		return err
 	}
@@ -277,12 +284,16 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	songs, err := a.deps.DB.SearchSongs(c.UserContext(), q, limit)
+	sq := store.SongQuery{Query: q, Limit: limit}
+	if err := songQuery(c, &sq); err != nil {
+		return err
+	}
+	songs, err := a.deps.DB.SearchCatalog(c.UserContext(), sq)
 	if err != nil {
 		return err
 	}
 	if songs == nil {
-		songs = []setlist.Song{}
+		songs = []setlist.CatalogSong{}
 	}
 	return c.JSON(fiber.Map{"songs": songs})
 }
@@ -297,11 +308,18 @@ func (a *API) similar(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := checkParams(c, append([]string{"n"}, filterParams...)...); err != nil {
+		return err
+	}
 	n, err := intQuery(c, "n", 10, 1, recs.MaxN)
 	if err != nil {
 		return err
 	}
-	snap, similar, err := a.deps.Recs.Similar(song, n)
+	f, err := parseFilter(c)
+	if err != nil {
+		return err
+	}
+	snap, similar, err := a.deps.Recs.SimilarFiltered(song, n, f)
 	if errors.Is(err, setlist.ErrNotFound) {
 		// Say which: a song that does not exist, or one the model
 		// has no factors for yet.
@@ -350,6 +368,18 @@ type modelInfo struct {
 	// not be read.
 	Online      *modelOnline `json:"online,omitempty"`
 	OnlineError string       `json:"online_error,omitempty"`
+	// Refresh is how the served version takes new songs between trainings
+	// (batch refresh); absent before a model is loaded.
+	Refresh *modelRefresh `json:"refresh,omitempty"`
+}
+
+// modelRefresh says whether the served version's family takes new songs
+// between trainings and what its last refresh did.
+type modelRefresh struct {
+	Supported bool           `json:"supported"`
+	Reason    string         `json:"reason,omitempty"`
+	Last      *store.Refresh `json:"last,omitempty"`
+	Error     string         `json:"error,omitempty"`
 }
 
 // onlineDays is how many UTC days (today included) /v1/model's online
@@ -406,6 +436,7 @@ func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 			info.Params = m.EASE
 		}
 		info.K, info.Users, info.Items = m.K, m.Users, m.Items
+		info.Refresh = a.refresh(ctx, snap.Version, m.FamilyOf())
 	}
 	runs, err := a.deps.DB.Runs(ctx, 10)
 	if err != nil {
@@ -430,6 +461,25 @@ func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 		info.Online = &modelOnline{Since: store.Day(since), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
 	}
 	return info
+}
+
+// refresh describes the served version's last batch refresh; the model
+// panel still renders without it, so a registry error is only noted.
+func (a *API) refresh(ctx context.Context, v model.Version, family string) *modelRefresh {
+	if family != model.FamilyALS {
+		return &modelRefresh{Reason: "a " + family + " version has no item factors to fold new songs into: they wait for the next train"}
+	}
+	r := &modelRefresh{Supported: true}
+	last, err := a.deps.DB.LastRefresh(ctx, int64(v))
+	switch {
+	case errors.Is(err, setlist.ErrNotFound):
+	case err != nil:
+		a.deps.Metrics.StoreError("postgres", "last_refresh")
+		r.Error = "the refresh registry is unavailable"
+	default:
+		r.Last = &last
+	}
+	return r
 }
 
 // tuning finds the search behind the served run's parameters; the model

@@ -65,6 +65,11 @@ func (s *static) serve(c *fiber.Ctx) error {
 		p += "index.html"
 	}
 	f, ok := s.files[p]
+	if _, dir := s.files[p+"/index.html"]; !ok && dir {
+		// A folder named without its slash (/docs): its index's relative
+		// links need the slash.
+		return c.Redirect(p+"/", fiber.StatusMovedPermanently)
+	}
 	if !ok {
 		return fiber.NewError(fiber.StatusNotFound, "no such page: "+c.Path())
 	}

@@ -28,7 +28,7 @@ type Metrics struct {
 	NearCacheSize   prometheus.GaugeFunc
 	NearCacheBytes  prometheus.GaugeFunc
 	FoldInCache     *prometheus.CounterVec // result: hit, miss
-	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy
+	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy, unknown_user
 	StoreErrors     *prometheus.CounterVec // store, op
 	ModelVersion    prometheus.Gauge
 	// RedisMastersDown is set by each readiness check: a cluster that lost
@@ -41,10 +41,15 @@ type Metrics struct {
 	ModelMetric      *prometheus.GaugeVec // name
 	ModelLoads       *prometheus.CounterVec
 	Events           *prometheus.CounterVec // kind
-	Attributions     *prometheus.CounterVec // kind, outcome: shown, not_shown, unattributed
-	ExposureAnswers  *prometheus.CounterVec // version (current, previous, challenger), source, arm
-	ExposureUsers    *prometheus.GaugeVec   // version, source, arm
-	ExposureDropped  prometheus.Counter
+	// Catalog (issue 22): the hidden set applied, its sequence, and the
+	// answers given under request filters by where they came from.
+	HiddenSongs     prometheus.Gauge
+	CatalogSeq      prometheus.Gauge
+	Filtered        *prometheus.CounterVec // source
+	Attributions    *prometheus.CounterVec // kind, outcome: shown, not_shown, unattributed
+	ExposureAnswers *prometheus.CounterVec // version (current, previous, challenger), source, arm
+	ExposureUsers   *prometheus.GaugeVec   // version, source, arm
+	ExposureDropped prometheus.Counter
 	// Experiment describes the running experiment (0s when none).
 	ExperimentRunning    prometheus.Gauge
 	ExperimentID         prometheus.Gauge
@@ -90,6 +95,18 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 			Help:    "Time of an on-demand fold-in by phase: postgres_read, solve, recommend (score + top-K), explain, total.",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .00075, .001, .0015, .002, .003, .005, .01, .025, .1},
 		}, []string{"phase"}),
+		HiddenSongs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "catalog_hidden_songs",
+			Help: "Songs hidden from every answer (not available in the catalog), as this replica applies them.",
+		}),
+		CatalogSeq: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "catalog_seq",
+			Help: "Catalog change sequence this replica applies (replicas that disagree for long missed a change).",
+		}),
+		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "filtered_recommendations_total",
+			Help: "Recommendation answers under request filters, by source: batch (the stored list held n passing songs), fold-in or popular (scored against the allowed catalog).",
+		}, []string{"source"}),
 		NearCacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "near_cache_hits_total",
 			Help: "Recommendation requests answered from the in-process near cache.",
@@ -100,7 +117,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		}),
 		NearCacheDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "near_cache_invalidations_total",
-			Help: "Near cache invalidations, by reason: user (a reaction), version (a model switch), resubscribe (events may have been missed).",
+			Help: "Near cache invalidations, by reason: user (a reaction), version (a model switch), resubscribe (events may have been missed), catalog (songs hidden or shown).",
 		}, []string{"reason"}),
 		FoldInCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "foldin_cache_total",
@@ -108,7 +125,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		}, []string{"result"}),
 		FoldIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "foldin_requests_total",
-			Help: "Requests that needed a fold-in, by outcome: solved (ran one), shared (waited for the same user's running solve), busy (no fold-in slot before the deadline: 503).",
+			Help: "Requests that needed a fold-in, by outcome: solved (ran one), shared (waited for the same user's running solve), busy (no fold-in slot before the deadline, or the client's queue full: 503), unknown_user (404 from the existence check: no slot, no history read).",
 		}, []string{"outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_errors_total",
@@ -217,7 +234,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
 		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.RedisMastersDown, m.ModelVersion, m.ModelPointer, m.ModelTrained,
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge, m.Attributions,
-		m.ExposureAnswers, m.ExposureUsers, m.ExposureDropped)
+		m.ExposureAnswers, m.ExposureUsers, m.ExposureDropped, m.HiddenSongs, m.CatalogSeq, m.Filtered)
 	// Pre-create the children dashboards divide by, so rates start at 0
 	// instead of appearing with the first event.
 	m.observers = map[obsKey]prometheus.Observer{}
@@ -225,13 +242,16 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	for _, s := range []string{"batch", "fold-in", "popular"} {
 		m.bySource[s] = m.Recommendations.WithLabelValues(s)
 	}
-	for _, r := range []string{"user", "version", "resubscribe"} {
+	for _, s := range []string{"batch", "fold-in", "popular"} {
+		m.Filtered.WithLabelValues(s)
+	}
+	for _, r := range []string{"user", "version", "resubscribe", "catalog"} {
 		m.NearCacheDrops.WithLabelValues(r)
 	}
 	for _, r := range []string{"hit", "miss"} {
 		m.FoldInCache.WithLabelValues(r)
 	}
-	for _, o := range []string{"solved", "shared", "busy"} {
+	for _, o := range []string{"solved", "shared", "busy", "unknown_user"} {
 		m.FoldIns.WithLabelValues(o)
 	}
 	for _, k := range []string{"like", "dislike"} {

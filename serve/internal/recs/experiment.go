@@ -67,6 +67,8 @@ func (s *Service) refreshExperiment(ctx context.Context, cur *Snapshot) error {
 			return fmt.Errorf("load challenger version %d of experiment %d: %w", r.Challenger, r.ID, err)
 		}
 		s.metrics.ModelLoads.WithLabelValues("ok").Inc()
+		s.addFacets(challenger.catalog)
+		challenger.catalog = nil
 	}
 	if old == nil || old.routing.ID != r.ID {
 		s.exposed.forget()

@@ -62,7 +62,7 @@ func BenchmarkRecommendExperiment(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					u := ids[next.Add(1)%users]
-					if _, err := s.Recommend(ctx, u, 5); err != nil {
+					if _, err := s.Recommend(ctx, "bench", u, 5); err != nil {
 						b.Fatal(err)
 					}
 				}

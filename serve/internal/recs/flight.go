@@ -27,6 +27,7 @@ type flightKey struct {
 	touched int64
 	epoch   uint64
 	depth   int
+	catalog int64 // the catalog sequence whose hidden songs the solve leaves out
 }
 
 // flights is a singleflight group for fold-ins: the first request with a key
@@ -91,64 +92,98 @@ func (g *flights) forget(key flightKey, f *flight) {
 	}
 }
 
-// fairSlots bounds fold-ins running at once and shares the slots fairly
-// between users: one user holds at most perUser slots and queues at most
-// maxQueued more requests (beyond, ErrBusy at once), and when a slot frees
-// up it goes to the next user in round-robin order, not to whoever asked
-// first. So a client hammering one user (or a few) waits behind itself
-// while everyone else's fold-ins go through.
+// fairSlots bounds fold-ins (and similar-song computations) running at
+// once and shares the slots fairly, first between clients (a token, else a
+// client address: the API decides), then between the users (or songs) one
+// client asks for:
+//
+//   - one user holds at most perUser slots and queues at most maxQueued
+//     more requests, whichever clients ask (beyond, ErrBusy at once);
+//   - one client queues at most clientQueued requests (beyond, ErrBusy at
+//     once), however many users it spreads them over;
+//   - a freed slot goes to the next client in round-robin order, to its
+//     oldest request whose user is below its limit.
+//
+// So a client hammering one user waits behind itself, and a client spread
+// over many users (issue 24 item 3: 64 at once, each a different user) is
+// one turn in the ring like any other client: everyone else's fold-in waits
+// for at most one of its solves, not for all of them.
 type fairSlots struct {
-	mu        sync.Mutex
-	free      int
-	perUser   int
-	maxQueued int
-	users     map[setlist.UserID]*slotUser
-	ring      []*slotUser // users with waiters, in round-robin order
+	mu           sync.Mutex
+	free         int
+	perUser      int
+	maxQueued    int
+	clientQueued int
+	users        map[string]*slotUser
+	clients      map[string]*slotClient
+	ring         []*slotClient // clients with waiters, in round-robin order
 }
 
 type slotUser struct {
-	id      setlist.UserID
+	id      string
 	running int
+	queued  int
+}
+
+type slotClient struct {
+	id      string
 	waiters []*slotWaiter
 	inRing  bool
 }
 
 type slotWaiter struct {
+	user    *slotUser
 	ch      chan struct{}
 	granted bool
 }
 
-func newFairSlots(n, perUser, maxQueued int) *fairSlots {
-	return &fairSlots{free: n, perUser: perUser, maxQueued: maxQueued, users: map[setlist.UserID]*slotUser{}}
+func newFairSlots(n, perUser, maxQueued, clientQueued int) *fairSlots {
+	return &fairSlots{free: n, perUser: perUser, maxQueued: maxQueued, clientQueued: clientQueued,
+		users: map[string]*slotUser{}, clients: map[string]*slotClient{}}
 }
 
-// acquire takes a slot for u, waiting fairly until ctx ends; it returns
-// ErrBusy (wrapped with what happened) when none came.
-func (s *fairSlots) acquire(ctx context.Context, u setlist.UserID) error {
+// acquire takes a slot for subject u on behalf of client, waiting fairly
+// until ctx ends; it returns ErrBusy (wrapped with what happened) when none
+// came. Release it with release(u).
+func (s *fairSlots) acquire(ctx context.Context, client, u string) error {
 	s.mu.Lock()
 	su := s.users[u]
 	if su == nil {
 		su = &slotUser{id: u}
 		s.users[u] = su
 	}
-	if s.free > 0 && su.running < s.perUser && len(su.waiters) == 0 {
+	sc := s.clients[client]
+	if sc == nil {
+		sc = &slotClient{id: client}
+		s.clients[client] = sc
+	}
+	if s.free > 0 && su.running < s.perUser && su.queued == 0 {
 		// Anyone else waiting is at their own limit (dispatch would have
 		// served them otherwise), so taking the free slot is fair.
 		s.free--
 		su.running++
+		s.dropIdleClient(sc)
 		s.mu.Unlock()
 		return nil
 	}
-	if len(su.waiters) >= s.maxQueued {
-		running, queued := su.running, len(su.waiters)
+	if su.queued >= s.maxQueued {
+		running, queued := su.running, su.queued
+		s.dropIdleClient(sc)
 		s.mu.Unlock()
-		return fmt.Errorf("recommend for %q: this user already has %d fold-ins running and %d queued: %w", u, running, queued, ErrBusy)
+		return fmt.Errorf("%q already has %d running and %d queued: %w", u, running, queued, ErrBusy)
 	}
-	w := &slotWaiter{ch: make(chan struct{})}
-	su.waiters = append(su.waiters, w)
-	if !su.inRing {
-		su.inRing = true
-		s.ring = append(s.ring, su)
+	if len(sc.waiters) >= s.clientQueued {
+		queued := len(sc.waiters)
+		s.dropIdleUser(su)
+		s.mu.Unlock()
+		return fmt.Errorf("this client already has %d requests queued for a slot: %w", queued, ErrBusy)
+	}
+	w := &slotWaiter{user: su, ch: make(chan struct{})}
+	sc.waiters = append(sc.waiters, w)
+	su.queued++
+	if !sc.inRing {
+		sc.inRing = true
+		s.ring = append(s.ring, sc)
 	}
 	s.mu.Unlock()
 	start := time.Now()
@@ -161,23 +196,25 @@ func (s *fairSlots) acquire(ctx context.Context, u setlist.UserID) error {
 	if w.granted { // granted while ctx ended: hand the slot on
 		s.releaseLocked(su)
 		s.mu.Unlock()
-		return fmt.Errorf("recommend for %q: %w: %w", u, ErrBusy, ctx.Err())
+		return fmt.Errorf("%q: %w: %w", u, ErrBusy, ctx.Err())
 	}
-	for i, x := range su.waiters {
+	for i, x := range sc.waiters {
 		if x == w {
-			su.waiters = append(su.waiters[:i], su.waiters[i+1:]...)
+			sc.waiters = append(sc.waiters[:i], sc.waiters[i+1:]...)
 			break
 		}
 	}
+	su.queued--
 	queued := s.queuedLocked()
-	s.dropIfIdle(su)
+	s.dropIdleClient(sc)
+	s.dropIdleUser(su)
 	s.mu.Unlock()
-	return fmt.Errorf("recommend for %q: waited %v for a fold-in slot (%d requests queued): %w: %w",
+	return fmt.Errorf("%q: waited %v for a slot (%d requests queued): %w: %w",
 		u, time.Since(start).Round(time.Millisecond), queued, ErrBusy, ctx.Err())
 }
 
-// release returns u's slot and hands it to the next user in turn.
-func (s *fairSlots) release(u setlist.UserID) {
+// release returns u's slot and hands it to the next client in turn.
+func (s *fairSlots) release(u string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.releaseLocked(s.users[u])
@@ -187,63 +224,81 @@ func (s *fairSlots) releaseLocked(su *slotUser) {
 	su.running--
 	s.free++
 	s.dispatchLocked()
-	s.dropIfIdle(su)
+	s.dropIdleUser(su)
 }
 
-// dispatchLocked grants free slots to waiting users in ring order, skipping
-// users at their limit; a user served moves to the back of the ring.
+// dispatchLocked grants free slots in ring order: each client's oldest
+// waiter whose user is below its limit; a client served moves to the back
+// of the ring.
 func (s *fairSlots) dispatchLocked() {
 	for s.free > 0 {
-		i := -1
-		for j, su := range s.ring {
-			if su.running < s.perUser && len(su.waiters) > 0 {
-				i = j
+		ci, wi := -1, -1
+		for i, sc := range s.ring {
+			for j, w := range sc.waiters {
+				if w.user.running < s.perUser {
+					ci, wi = i, j
+					break
+				}
+			}
+			if ci >= 0 {
 				break
 			}
 		}
-		if i < 0 {
+		if ci < 0 {
 			break
 		}
-		su := s.ring[i]
-		w := su.waiters[0]
-		su.waiters = su.waiters[1:]
+		sc := s.ring[ci]
+		w := sc.waiters[wi]
+		sc.waiters = append(sc.waiters[:wi], sc.waiters[wi+1:]...)
 		w.granted = true
 		close(w.ch)
 		s.free--
-		su.running++
-		s.ring = append(s.ring[:i], s.ring[i+1:]...)
-		if len(su.waiters) > 0 {
-			s.ring = append(s.ring, su)
+		w.user.running++
+		w.user.queued--
+		s.ring = append(s.ring[:ci], s.ring[ci+1:]...)
+		if len(sc.waiters) > 0 {
+			s.ring = append(s.ring, sc)
 		} else {
-			su.inRing = false
+			sc.inRing = false
+			s.dropIdleClient(sc)
 		}
 	}
 }
 
-// dropIfIdle forgets a user with nothing running or queued, so the map
-// holds only users with fold-ins in progress.
-func (s *fairSlots) dropIfIdle(su *slotUser) {
-	if su.running > 0 || len(su.waiters) > 0 {
+// dropIdleUser forgets a user with nothing running or queued, and
+// dropIdleClient a client with nothing queued, so the maps hold only what
+// is in progress.
+func (s *fairSlots) dropIdleUser(su *slotUser) {
+	if su.running > 0 || su.queued > 0 {
 		return
-	}
-	if su.inRing {
-		for i, x := range s.ring {
-			if x == su {
-				s.ring = append(s.ring[:i], s.ring[i+1:]...)
-				break
-			}
-		}
-		su.inRing = false
 	}
 	if s.users[su.id] == su {
 		delete(s.users, su.id)
 	}
 }
 
+func (s *fairSlots) dropIdleClient(sc *slotClient) {
+	if len(sc.waiters) > 0 {
+		return
+	}
+	if sc.inRing {
+		for i, x := range s.ring {
+			if x == sc {
+				s.ring = append(s.ring[:i], s.ring[i+1:]...)
+				break
+			}
+		}
+		sc.inRing = false
+	}
+	if s.clients[sc.id] == sc {
+		delete(s.clients, sc.id)
+	}
+}
+
 func (s *fairSlots) queuedLocked() int {
 	n := 0
-	for _, su := range s.ring {
-		n += len(su.waiters)
+	for _, sc := range s.ring {
+		n += len(sc.waiters)
 	}
 	return n
 }

@@ -16,14 +16,14 @@ import (
 // take free slots, and freed slots go round-robin between waiting users.
 func TestFairSlotsRoundRobin(t *testing.T) {
 	ctx := context.Background()
-	s := newFairSlots(2, 1, 3)
-	if err := s.acquire(ctx, "a"); err != nil {
+	s := newFairSlots(2, 1, 3, 64)
+	if err := s.acquire(ctx, "client", "a"); err != nil {
 		t.Fatal(err)
 	}
 	granted := make(chan setlist.UserID, 10)
 	wait := func(u setlist.UserID) {
 		go func() {
-			if err := s.acquire(ctx, u); err != nil {
+			if err := s.acquire(ctx, "client", string(u)); err != nil {
 				t.Error(err)
 				return
 			}
@@ -33,7 +33,7 @@ func TestFairSlotsRoundRobin(t *testing.T) {
 	// a's second request waits although a slot is free: a holds its one.
 	wait("a")
 	waitQueued(t, s, 1)
-	if err := s.acquire(ctx, "b"); err != nil { // b takes the free slot at once
+	if err := s.acquire(ctx, "client", "b"); err != nil { // b takes the free slot at once
 		t.Fatal(err)
 	}
 	wait("b")
@@ -64,6 +64,57 @@ func TestFairSlotsRoundRobin(t *testing.T) {
 	}
 }
 
+// TestFairSlotsPerClient (issue 24 item 3): one client spread over many
+// users is one turn in the ring: a freed slot goes to another client's
+// request before the spreading client's next one, and the spreading
+// client's queue is bounded.
+func TestFairSlotsPerClient(t *testing.T) {
+	ctx := context.Background()
+	s := newFairSlots(1, 1, 4, 3)
+	if err := s.acquire(ctx, "spread", "u0"); err != nil {
+		t.Fatal(err)
+	}
+	granted := make(chan string, 10)
+	wait := func(client, u string) {
+		go func() {
+			if err := s.acquire(ctx, client, u); err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- u
+		}()
+	}
+	for i := 1; i <= 3; i++ {
+		wait("spread", "u"+string(rune('0'+i)))
+		waitQueued(t, s, i)
+	}
+	if err := s.acquire(ctx, "spread", "u9"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a 4th queued request of one client over a 4th user: %v; want ErrBusy at once", err)
+	}
+	wait("other", "x")
+	waitQueued(t, s, 4)
+	s.release("u0")
+	if u := <-granted; u != "u1" {
+		t.Fatalf("first freed slot went to %s, want u1 (spread is first in the ring)", u)
+	}
+	s.release("u1")
+	if u := <-granted; u != "x" {
+		t.Fatalf("the next freed slot went to %s, want x: the other client's turn comes before spread's next users", u)
+	}
+	s.release("x")
+	for _, want := range []string{"u2", "u3"} {
+		if u := <-granted; u != want {
+			t.Fatalf("slot went to %s, want %s", u, want)
+		}
+		s.release(want)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.free != 1 || len(s.users) != 0 || len(s.clients) != 0 || len(s.ring) != 0 {
+		t.Fatalf("after all releases: free %d, users %d, clients %d, ring %d; want 1, 0, 0, 0", s.free, len(s.users), len(s.clients), len(s.ring))
+	}
+}
+
 func waitQueued(t *testing.T, s *fairSlots, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -84,18 +135,18 @@ func waitQueued(t *testing.T, s *fairSlots, n int) {
 // TestFairSlotsLimits: a user's queue is bounded (ErrBusy at once beyond),
 // a waiter whose deadline passes gets ErrBusy and leaves no trace.
 func TestFairSlotsLimits(t *testing.T) {
-	s := newFairSlots(1, 1, 1)
-	if err := s.acquire(context.Background(), "a"); err != nil {
+	s := newFairSlots(1, 1, 1, 64)
+	if err := s.acquire(context.Background(), "client", "a"); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = s.acquire(context.Background(), "a") }()
+	go func() { _ = s.acquire(context.Background(), "client", "a") }()
 	waitQueued(t, s, 1)
-	if err := s.acquire(context.Background(), "a"); !errors.Is(err, ErrBusy) || !errors.Is(err, setlist.ErrUnavailable) {
+	if err := s.acquire(context.Background(), "client", "a"); !errors.Is(err, ErrBusy) || !errors.Is(err, setlist.ErrUnavailable) {
 		t.Fatalf("a third request for a: %v; want ErrBusy at once", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := s.acquire(ctx, "b"); !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.acquire(ctx, "client", "b"); !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("b with no slot before its deadline: %v; want ErrBusy", err)
 	}
 	s.release("a") // hands the slot to a's waiter

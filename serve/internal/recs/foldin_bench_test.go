@@ -58,7 +58,7 @@ func BenchmarkFoldIn(b *testing.B) {
 				var took []time.Duration
 				for b.Loop() {
 					start := time.Now()
-					rec, err := s.foldIn(ctx, snap, user, 5)
+					rec, err := s.foldIn(ctx, "bench", snap, user, 5, newSieve(snap, nil, nil))
 					took = append(took, time.Since(start))
 					if err != nil || len(rec.Items) == 0 || rec.Source != setlist.SourceFoldIn {
 						b.Fatalf("fold-in: %v %+v", err, rec)

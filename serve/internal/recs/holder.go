@@ -31,6 +31,9 @@ type Snapshot struct {
 	snapshotNanos int64
 	// exposure counts the answers given from this snapshot (exposure.go).
 	exposure snapExposure
+	// catalog is the metadata read with the names, until the loader merges
+	// it into the service's catalog state (then nil).
+	catalog map[setlist.SongID]setlist.CatalogSong
 }
 
 // Song returns the name of a song of the catalog, if it still exists.
@@ -106,6 +109,10 @@ func (s *Service) refreshCurrent(ctx context.Context) (model.Version, error) {
 		s.metrics.ModelLoads.WithLabelValues("error").Inc()
 		return versionOf(old), fmt.Errorf("refresh model to version %d: %w", v, err)
 	}
+	// Metadata first: a request that takes the new snapshot finds its
+	// songs' tags.
+	s.addFacets(snap.catalog)
+	snap.catalog = nil
 	s.holder.snap.Store(snap)
 	s.near.clear()
 	s.metrics.ModelLoads.WithLabelValues("ok").Inc()
@@ -134,12 +141,17 @@ func (s *Service) load(ctx context.Context, v model.Version) (*Snapshot, error) 
 		return nil, err
 	}
 	ids := p.Catalog.Songs()
-	names, err := s.history.SongsByID(lctx, ids)
+	// One read names the songs and gives the filters their metadata.
+	songs, err := s.catalog.CatalogSongs(lctx, ids)
 	if err != nil {
-		s.metrics.StoreError("postgres", "songs_by_id")
+		s.metrics.StoreError("postgres", "catalog_songs")
 		return nil, fmt.Errorf("name the catalog's songs: %w", err)
 	}
-	snap := &Snapshot{Version: v, Published: p, LoadedAt: time.Now(), songs: make(map[setlist.SongID][]byte, len(names)), names: names}
+	names := make(map[setlist.SongID]setlist.Song, len(songs))
+	for id, cs := range songs {
+		names[id] = cs.Song
+	}
+	snap := &Snapshot{Version: v, Published: p, LoadedAt: time.Now(), songs: make(map[setlist.SongID][]byte, len(names)), names: names, catalog: songs}
 	snap.snapshotSeq = p.Meta.SnapshotSeq
 	if !p.Meta.SnapshotAt.IsZero() {
 		snap.snapshotNanos = p.Meta.SnapshotAt.UnixNano()
@@ -193,6 +205,7 @@ func (s *Service) Run(ctx context.Context) {
 	if s.exposure != nil {
 		wg.Go(func() { s.runExposure(ctx) })
 	}
+	s.reloadCatalogLogged(ctx)
 	s.refreshLogged(ctx)
 	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()
@@ -206,9 +219,21 @@ func (s *Service) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.flushExposures(ctx)
+			if err := s.checkCatalog(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("catalog check failed; keeping the hidden set in use", "err", err)
+			}
 		case <-s.holder.reload:
+		case <-s.catReload:
+			s.reloadCatalogLogged(ctx)
+			continue
 		}
 		s.refreshLogged(ctx)
+	}
+}
+
+func (s *Service) reloadCatalogLogged(ctx context.Context) {
+	if err := s.reloadCatalog(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("catalog reload failed; keeping the hidden set in use, retrying on the next poll", "err", err)
 	}
 }
 
@@ -248,6 +273,14 @@ func (s *Service) followEvents(ctx context.Context) {
 			case s.holder.reload <- struct{}{}:
 			default:
 			}
+		case keyspace.EventCatalog:
+			s.metrics.Events.WithLabelValues("catalog").Inc()
+			if ev.Seq > s.CatalogSeq() {
+				select {
+				case s.catReload <- struct{}{}:
+				default:
+				}
+			}
 		case keyspace.EventUser:
 			s.metrics.Events.WithLabelValues("user").Inc()
 			s.metrics.NearCacheDrops.WithLabelValues("user").Inc()
@@ -264,6 +297,10 @@ func (s *Service) followEvents(ctx context.Context) {
 			s.near.clear()
 			select {
 			case s.holder.reload <- struct{}{}:
+			default:
+			}
+			select {
+			case s.catReload <- struct{}{}:
 			default:
 			}
 		}

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +44,8 @@ type KeySpace interface {
 	// (re)established and lost when it breaks (messages may be missed in
 	// between).
 	Events(ctx context.Context, on func(keyspace.Event), subscribed func(), lost func(error)) error
+	// CatalogSeq is the catalog change sequence last announced (0: none).
+	CatalogSeq(ctx context.Context) (int64, error)
 	// Experiment is the running experiment's routing (ok false: none).
 	Experiment(ctx context.Context) (r experiment.Routing, ok bool, err error)
 }
@@ -49,6 +53,9 @@ type KeySpace interface {
 // History is the system of record for users' reactions and song names
 // (PostgreSQL).
 type History interface {
+	// User returns u, or ErrNotFound: the cheap existence check (an
+	// indexed lookup) that answers an unknown user before a fold-in slot.
+	User(ctx context.Context, u setlist.UserID) (setlist.User, error)
 	// UserReactions returns at most limit of u's reactions (≤ 0: all), the
 	// strongest evidence first (store.FoldInOrder).
 	UserReactions(ctx context.Context, u setlist.UserID, limit int) ([]setlist.Reaction, error)
@@ -59,6 +66,7 @@ type History interface {
 	// RecordExposures records that users were answered in arms of
 	// experiment id (the readout's denominators; repeats are ignored).
 	RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error
+	Catalog
 }
 
 // Config tunes the service; zero values take the defaults below.
@@ -90,6 +98,9 @@ type Config struct {
 const (
 	foldInsPerUser       = 1
 	foldInsQueuedPerUser = 4
+	// foldInsQueuedPerClient bounds the requests one client (a token, else
+	// an address) has waiting for a slot, however many users they are for.
+	foldInsQueuedPerClient = 32
 )
 
 func (c *Config) defaults() {
@@ -158,14 +169,24 @@ type Service struct {
 	// exposed collects the users answered in each arm of the running
 	// experiment until the next flush (the readout's denominators).
 	exposed exposures
+	// catalog is the system of record's catalog (history's); cat the
+	// hidden set and metadata applied now (catalog.go), swapped under
+	// catMu by a catalog change or a version load.
+	catalog Catalog
+	cat     atomic.Pointer[catalogState]
+	catMu   sync.Mutex
+	// catReload nudges Run to reload the catalog (a "catalog SEQ" event).
+	catReload chan struct{}
 }
 
 // New builds a service; call Run to load the model and follow updates.
 func New(cfg Config, keys KeySpace, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
 	s := &Service{cfg: cfg, keys: keys, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
-		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser)}
+		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient)}
 	s.holder.reload = make(chan struct{}, 1)
+	s.catReload = make(chan struct{}, 1)
+	s.catalog = history
 	return s
 }
 
@@ -187,14 +208,35 @@ var ErrNoModel = fmt.Errorf("no model is published yet: %w", setlist.ErrUnavaila
 
 // Recommend returns user u's top n songs. Every store read uses the one
 // snapshot taken at the start, so an answer never mixes two versions. u must
-// not alias a request buffer: it may be kept in the near cache.
-func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answer, error) {
+// not alias a request buffer: it may be kept in the near cache. client
+// names who asks (a token, else an address): fold-in slots are shared
+// fairly between clients, then between users.
+func (s *Service) Recommend(ctx context.Context, client string, u setlist.UserID, n int) (Answer, error) {
+	return s.RecommendFiltered(ctx, client, u, n, nil)
+}
+
+// RecommendFiltered is Recommend under a request's filter f (nil or empty:
+// none): the stored list when n of its songs pass, else the user scored
+// against the allowed catalog. Filtered answers bypass the near cache (its
+// key has no filter) and are not stored as the user's fold-in.
+func (s *Service) RecommendFiltered(ctx context.Context, client string, u setlist.UserID, n int, f *Filter) (Answer, error) {
 	if n < 1 || n > MaxN {
 		return Answer{}, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
 	}
 	snap, arm := s.assignment(u)
 	if snap == nil {
 		return Answer{}, ErrNoModel
+	}
+	if f.Active() {
+		src, items, err := s.answerFiltered(ctx, client, snap, u, n, f)
+		if err != nil {
+			return Answer{}, err
+		}
+		body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, arm, src, items)
+		s.metrics.Recommended(string(src))
+		s.metrics.Filtered.WithLabelValues(string(src)).Inc()
+		s.expose(snap, arm, src, u)
+		return Answer{Body: body, Source: src, Arm: arm}, nil
 	}
 	if body, src, ok := s.near.get(snap.Version, u, n); ok {
 		s.metrics.NearCacheHits.Inc()
@@ -204,7 +246,7 @@ func (s *Service) Recommend(ctx context.Context, u setlist.UserID, n int) (Answe
 	}
 	s.metrics.NearCacheMisses.Inc()
 	gen := s.near.generation(u)
-	src, items, stopgap, err := s.answer(ctx, snap, u, n)
+	src, items, stopgap, err := s.answer(ctx, client, snap, u, n)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -251,7 +293,7 @@ func (s *Service) assignment(u setlist.UserID) (snap *Snapshot, arm setlist.Arm)
 // recovered connection pool, and the events channel can be back while the
 // pool still refuses to dial), and the user would be served the stand-in
 // until they react or the version switches.
-func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, stopgap bool, err error) {
+func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, stopgap bool, err error) {
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	st, err := s.keys.UserState(rctx, snap.Version, u)
 	cancel()
@@ -263,35 +305,51 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		// solve). Counted, not logged: it would be a line per request.
 		s.metrics.StoreError("redis", "user_state")
 	}
-	batch, cached := pick(snap, st, redisOK, n, time.Now())
-	if batch {
-		items := make([]model.Explained, n)
-		for i, r := range st.Recs[:n] {
-			items[i].Rec = r
-		}
-		return setlist.SourceBatch, items, false, nil
+	cat := s.cat.Load()
+	sv := newSieve(snap, cat, nil)
+	batch, cached := pick(snap, st, redisOK, n, time.Now(), sv)
+	if batch != nil {
+		return setlist.SourceBatch, batch, false, nil
 	}
-	if f := cached; f != nil {
+	if cached != nil {
 		s.metrics.FoldInCache.WithLabelValues("hit").Inc()
-		return f.Source, f.Items[:min(n, len(f.Items))], false, nil
+		return cached.Source, cached.Items, false, nil
 	}
 	s.metrics.FoldInCache.WithLabelValues("miss").Inc()
+	if st.Recs == nil && st.FoldIn == nil && st.Touched == 0 {
+		// Redis knows nothing of u (every user the batch trained on has a
+		// list, every one created or reacting through serve a mark): u
+		// may not exist. Ask with one indexed lookup before taking a
+		// fold-in slot, so made-up ids cost no slot and no history read.
+		pctx, cancel := callContext(ctx, s.cfg.PostgresTimeout)
+		_, err := s.history.User(pctx, u)
+		cancel()
+		if errors.Is(err, setlist.ErrNotFound) {
+			s.metrics.FoldIns.WithLabelValues("unknown_user").Inc()
+			return "", nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+		}
+		if err != nil {
+			s.metrics.StoreError("postgres", "user")
+			return "", nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+		}
+	}
 	// Two depths only, so n cannot be varied to start many solves of one
 	// user: the configured depth, or all MaxN for larger n.
 	depth := s.cfg.FoldInDepth
 	if n > depth {
 		depth = MaxN
 	}
-	key := flightKey{version: snap.Version, user: u, touched: st.Touched, depth: depth}
+	key := flightKey{version: snap.Version, user: u, touched: st.Touched, depth: depth, catalog: seqOf(cat)}
 	if !redisOK {
 		key.epoch = s.epoch.Load()
 	}
 	rec, shared, err := s.flights.do(ctx, key, func() (keyspace.FoldInRecord, error) {
-		rec, err := s.foldIn(ctx, snap, u, depth)
+		rec, err := s.foldIn(ctx, client, snap, u, depth, sv)
 		if err != nil {
 			return rec, err
 		}
 		rec.Touched = st.Touched
+		rec.Catalog = seqOf(cat)
 		if redisOK {
 			// Stored before the flight ends, so a request that misses the
 			// flight finds it in Redis.
@@ -312,7 +370,58 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 		}
 		return "", nil, false, err
 	}
-	return rec.Source, rec.Items[:min(n, len(rec.Items))], !redisOK, nil
+	// The record was solved without the hidden songs of its sequence; a
+	// flight shared across a catalog change is filtered again.
+	items, _ = sv.take(rec.Items, n)
+	return rec.Source, items, !redisOK, nil
+}
+
+func seqOf(c *catalogState) int64 {
+	if c == nil {
+		return 0
+	}
+	return c.seq
+}
+
+// answerFiltered answers under a request's filter: the batch list when it
+// is fresh and n of its songs pass, else the cached fold-in when n of its
+// songs pass (or it is complete), else u scored now against the allowed
+// catalog (a fold-in excluding every song that fails the filter), which is
+// neither cached nor shared: it is specific to the filter.
+func (s *Service) answerFiltered(ctx context.Context, client string, snap *Snapshot, u setlist.UserID, n int, f *Filter) (setlist.Source, []model.Explained, error) {
+	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
+	st, err := s.keys.UserState(rctx, snap.Version, u)
+	cancel()
+	redisOK := err == nil
+	if err != nil {
+		s.metrics.StoreError("redis", "user_state")
+	}
+	sv := newSieve(snap, s.cat.Load(), f)
+	batch, cached := pick(snap, st, redisOK, n, time.Now(), sv)
+	if batch != nil {
+		return setlist.SourceBatch, batch, nil
+	}
+	if cached != nil {
+		return cached.Source, cached.Items, nil
+	}
+	// MaxPerArtist needs a deeper list than n; one more pass over the
+	// whole catalog if even that ran short.
+	depth := n
+	if f.MaxPerArtist > 0 {
+		depth = 4 * n
+	}
+	for {
+		rec, err := s.foldIn(ctx, client, snap, u, depth, sv)
+		if err != nil {
+			return "", nil, err
+		}
+		items, ok := sv.take(rec.Items, n)
+		all := snap.Published.Catalog.Len()
+		if ok || rec.Complete || depth >= all {
+			return rec.Source, items, nil
+		}
+		depth = all
+	}
 }
 
 // pick is the answer's rules over what Redis holds for u under snap (st;
@@ -322,14 +431,26 @@ func (s *Service) answer(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 // enough for n; neither means a fold-in must be solved. Recommend and Shown
 // both decide by it, so an attribution looks at exactly the list an answer
 // would be rendered from.
-func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.Time) (batch bool, cached *keyspace.FoldInRecord) {
+//
+// sv leaves out hidden songs (and a request's filtered ones): a list is
+// used when n of its songs pass, so a takedown never runs an answer short;
+// batch is then those n songs, and cached a copy of the record holding
+// them. A cached fold-in solved under another catalog sequence is not
+// used: it may lack a song shown again since.
+func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.Time, sv *sieve) (batch []model.Explained, cached *keyspace.FoldInRecord) {
 	if redisOK && len(st.Recs) >= n && keyspace.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, now) {
-		return true, nil
+		if items, ok := sv.takeRecs(st.Recs, n); ok {
+			return items, nil
+		}
 	}
-	if f := st.FoldIn; f != nil && f.Touched == st.Touched && (len(f.Items) >= n || f.Complete) {
-		return false, f
+	if f := st.FoldIn; f != nil && f.Touched == st.Touched && f.Catalog == seqOf(sv.cat) && (len(f.Items) >= n || f.Complete) {
+		if items, ok := sv.take(f.Items, n); ok || f.Complete {
+			c := *f
+			c.Items = items
+			return nil, &c
+		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // ErrNotAttributed means Shown could not read what u is shown (Redis did
@@ -364,21 +485,22 @@ func (s *Service) Shown(ctx context.Context, u setlist.UserID) (store.Shown, err
 		s.metrics.StoreError("redis", "user_state")
 		return shown, fmt.Errorf("attribute a reaction of %q: %w: %w", u, ErrNotAttributed, err)
 	}
-	batch, cached := pick(snap, st, true, 1, time.Now())
+	cat := s.cat.Load()
+	batch, cached := pick(snap, st, true, 1, time.Now(), newSieve(snap, cat, nil))
 	switch {
-	case batch:
+	case batch != nil:
 		shown.Source = setlist.SourceBatch
 		shown.Songs = make([]setlist.SongID, 0, len(st.Recs))
 		for _, r := range st.Recs {
-			if _, ok := snap.songs[r.Song]; ok {
+			if _, ok := snap.songs[r.Song]; ok && !cat.isHidden(r.Song) {
 				shown.Songs = append(shown.Songs, r.Song)
 			}
 		}
 	case cached != nil:
 		shown.Source = cached.Source
-		shown.Songs = make([]setlist.SongID, 0, len(cached.Items))
-		for _, it := range cached.Items {
-			if _, ok := snap.songs[it.Song]; ok {
+		shown.Songs = make([]setlist.SongID, 0, len(st.FoldIn.Items))
+		for _, it := range st.FoldIn.Items {
+			if _, ok := snap.songs[it.Song]; ok && !cat.isHidden(it.Song) {
 				shown.Songs = append(shown.Songs, it.Song)
 			}
 		}
@@ -392,12 +514,16 @@ func (s *Service) Shown(ctx context.Context, u setlist.UserID) (store.Shown, err
 // to either way. When the history was cut, the ids of every song u reacted
 // to are read too (an index-only scan, no rows decoded but the ids), so a
 // song from the rest of the history is never recommended back.
-func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, n int) (keyspace.FoldInRecord, error) {
-	if err := s.slots.acquire(ctx, u); err != nil {
-		return keyspace.FoldInRecord{}, err
+//
+// sv's excluded songs (hidden ones, and a request filter's) are left out of
+// the ranking, so the list holds n allowed songs whenever the catalog has
+// them.
+func (s *Service) foldIn(ctx context.Context, client string, snap *Snapshot, u setlist.UserID, n int, sv *sieve) (keyspace.FoldInRecord, error) {
+	slot := "user " + string(u)
+	if err := s.slots.acquire(ctx, client, slot); err != nil {
+		return keyspace.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
 	}
-	defer s.slots.release(u)
-	s.metrics.FoldIns.WithLabelValues("solved").Inc()
+	defer s.slots.release(slot)
 	start := time.Now()
 	pctx, cancel := callContext(ctx, s.cfg.PostgresTimeout)
 	reactions, err := s.history.UserReactions(pctx, u, s.cfg.FoldInMaxReactions)
@@ -409,13 +535,20 @@ func (s *Service) foldIn(ctx context.Context, snap *Snapshot, u setlist.UserID, 
 	}
 	cancel()
 	if err != nil {
-		if !errors.Is(err, setlist.ErrNotFound) {
+		if errors.Is(err, setlist.ErrNotFound) {
+			s.metrics.FoldIns.WithLabelValues("unknown_user").Inc()
+		} else {
 			s.metrics.StoreError("postgres", "user_reactions")
 		}
 		return keyspace.FoldInRecord{}, fmt.Errorf("recommend for %q: %w", u, err)
 	}
+	s.metrics.FoldIns.WithLabelValues("solved").Inc()
 	s.metrics.FoldInDuration.WithLabelValues("postgres_read").Observe(time.Since(start).Seconds())
 	depth := max(n, s.cfg.FoldInDepth)
+	excluded := sv.excluded()
+	if len(excluded) > 0 {
+		also = append(slices.Clip(also), excluded...)
+	}
 	items, t, err := snap.Published.FoldInExcluding(reactions, also, depth, s.cfg.Explain)
 	if errors.Is(err, model.ErrNoSignal) {
 		reacted := make(map[setlist.SongID]bool, len(reactions)+len(also))
@@ -466,6 +599,13 @@ func (s *Service) Reacted(ctx context.Context, u setlist.UserID, seq int64) erro
 // Similar returns the n songs closest to song in the current model. It
 // returns ErrNotFound when the model does not know the song.
 func (s *Service) Similar(song setlist.SongID, n int) (*Snapshot, []model.Rec, error) {
+	return s.SimilarFiltered(song, n, nil)
+}
+
+// SimilarFiltered is Similar without hidden songs and under a request's
+// filter f (nil: none). A hidden song has no similar songs (404): it is
+// not in the catalog for listeners.
+func (s *Service) SimilarFiltered(song setlist.SongID, n int, f *Filter) (*Snapshot, []model.Rec, error) {
 	if n < 1 || n > MaxN {
 		return nil, nil, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
 	}
@@ -473,11 +613,39 @@ func (s *Service) Similar(song setlist.SongID, n int) (*Snapshot, []model.Rec, e
 	if snap == nil {
 		return nil, nil, ErrNoModel
 	}
-	recs, ok := snap.Published.Similar(song, n)
-	if !ok {
-		return snap, nil, fmt.Errorf("song %d is not in model version %d (added after training, or no one reacted to it): %w", song, snap.Version, setlist.ErrNotFound)
+	cat := s.cat.Load()
+	if cat.isHidden(song) {
+		return snap, nil, fmt.Errorf("song %d is not available: %w", song, setlist.ErrNotFound)
 	}
-	return snap, recs, nil
+	sv := newSieve(snap, cat, f)
+	// Ask for n plus what the sieve may drop; the whole catalog if that
+	// still runs short (the scan is the same, only the kept top grows).
+	depth := n
+	if !sv.trivial() {
+		depth = n + len(cat.hidden)
+		if f.Active() {
+			depth = 4*n + len(cat.hidden)
+		}
+	}
+	all := snap.Published.Catalog.Len()
+	for {
+		recs, ok := snap.Published.Similar(song, min(depth, all))
+		if !ok {
+			return snap, nil, fmt.Errorf("song %d is not in model version %d (added after training, or no one reacted to it): %w", song, snap.Version, setlist.ErrNotFound)
+		}
+		if sv.trivial() {
+			return snap, recs, nil
+		}
+		items, enough := sv.takeRecs(recs, n)
+		if enough || depth >= all {
+			out := make([]model.Rec, len(items))
+			for i, it := range items {
+				out[i] = it.Rec
+			}
+			return snap, out, nil
+		}
+		depth = all
+	}
 }
 
 // Current is the snapshot in use, or nil before the first load.

@@ -80,6 +80,11 @@ func TestAPITokens(t *testing.T) {
 			t.Errorf("%s %s: 401 without WWW-Authenticate: Bearer", c.method, c.path)
 		}
 	}
+	// The scheme is case-insensitive (RFC 9110).
+	for _, scheme := range []string{"bearer", "BEARER"} {
+		r := in.doHeaders(t, "GET", "/v1/model", "", map[string]string{"Authorization": scheme + " " + readToken})
+		wantStatus(t, r, http.StatusOK)
+	}
 	// Probes and the page need no token.
 	for _, p := range []string{"/healthz", "/readyz", "/", "/js/api.js"} {
 		wantStatus(t, in.get(t, p), http.StatusOK)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/keyspace/redistest"
+	"github.com/setlist/setlist/internal/openapi/contract"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/serve/internal/server"
@@ -66,7 +67,16 @@ func (e *env) single(t testing.TB) *redis.Client {
 	return c
 }
 
-func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+// TestMain also fails the run when any exchange disagreed with the OpenAPI
+// document, even one whose error a test tolerated.
+func TestMain(m *testing.M) {
+	code := redistest.Main(m)
+	if n := contractTap.Report(os.Stderr); n > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d exchanges disagreed with %s (above)\n", n, contract.File)
+		code = 1
+	}
+	os.Exit(code)
+}
 
 // eachTarget runs test with its models in a single Redis and in a Redis
 // Cluster (the package's shared one).
@@ -178,7 +188,11 @@ func (r response) json(t testing.TB, v any) {
 	}
 }
 
-var client = &http.Client{Timeout: 10 * time.Second}
+// contractTap checks every request the tests make, and every response they
+// get, against the OpenAPI document (internal/openapi/contract).
+var contractTap = contract.NewTransport(nil)
+
+var client = &http.Client{Timeout: 10 * time.Second, Transport: contractTap}
 
 func (in *instance) do(t testing.TB, method, path string, body any) response {
 	t.Helper()

@@ -238,7 +238,7 @@ func TestAdminEndpoints(t *testing.T) {
 	publishVersion(t, w, v2)
 	publishRun(t, w.db, run2)
 
-	const token = "s3cret-token"
+	const token = "s3cret-token-0123456789"
 	cfg := fastConfig()
 	cfg.API.AdminToken = token
 	in := w.start(t, cfg, nil)

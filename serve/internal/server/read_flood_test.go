@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/fixture"
 	"github.com/setlist/setlist/serve/internal/server"
 )
@@ -188,5 +191,110 @@ func TestModelReportFlood(t *testing.T) {
 	}
 	if failed.Load() > 0 {
 		t.Errorf("%d of %d GET /v1/model failed", failed.Load(), models.Load())
+	}
+}
+
+// slowUsersDB makes the history reads of users whose id starts with prefix
+// take delay (a long history's read and solve, holding the fold-in slot).
+type slowUsersDB struct {
+	*postgres.DB
+	prefix string
+	delay  time.Duration
+}
+
+func (s *slowUsersDB) UserReactions(ctx context.Context, u setlist.UserID, limit int) ([]setlist.Reaction, error) {
+	if strings.HasPrefix(string(u), s.prefix) {
+		time.Sleep(s.delay)
+	}
+	return s.DB.UserReactions(ctx, u, limit)
+}
+
+// tokenGet is a GET with a bearer token.
+func tokenGet(in *instance, path, token string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, in.base+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, err
+}
+
+// TestClientSpreadFlood (issue 24 item 3): one client (one read token), 64
+// requests at once, each for a different real user whose fold-in takes
+// 20 ms, while another client's users ask for theirs. Fair queuing was per
+// user only: the probe was one user among 65 in the ring and waited for
+// 16 solves. Per client, it waits for at most one.
+func TestClientSpreadFlood(t *testing.T) {
+	w := newWorld(t)
+	const floodToken, probeToken = "flood-token-0123456789", "probe-token-0123456789"
+	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+probeToken+"\n"), "tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
+	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = &slowUsersDB{DB: w.db, prefix: "spread", delay: 20 * time.Millisecond} })
+	in.waitModel(t, 1)
+	users := probeUsers(t, w, "probe", 250)
+	spread := probeUsers(t, w, "spread", 1500)
+	var next, flooded atomic.Int32
+	floodFigure(t, "one client × 64 users", users, func(u setlist.UserID) (int, error) {
+		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
+	}, func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					u := spread[int(next.Add(1))%len(spread)]
+					_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
+					flooded.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	t.Logf("the flood sent %d requests", flooded.Load())
+}
+
+// TestUnknownUserBeforeSlot (issue 24 item 3): a made-up user id answers
+// 404 from the existence check even while every fold-in slot is taken, and
+// is counted as unknown_user, not as a solved fold-in.
+func TestUnknownUserBeforeSlot(t *testing.T) {
+	w := newWorld(t)
+	g := &gatedDB{DB: w.db, user: "folder", gate: make(chan struct{})}
+	cfg := fastConfig()
+	cfg.Recs.FoldInConcurrency = 1
+	cfg.API.RequestTimeout = 2 * time.Second
+	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = g })
+	in.waitModel(t, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = in.try(http.MethodGet, "/v1/users/folder/recommendations?n=5", nil)
+	}()
+	defer func() { close(g.gate); <-done }()
+	waitFor(t, "folder's fold-in to hold the only slot", func() bool { return g.inside.Load() == 1 })
+	solved := in.metric(t, `setlist_serve_foldin_requests_total{outcome="solved"}`)
+	for i := range 20 {
+		start := time.Now()
+		r := in.get(t, fmt.Sprintf("/v1/users/made-up-%d/recommendations?n=5", i))
+		wantStatus(t, r, http.StatusNotFound)
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("a made-up id took %v: it waited for a fold-in slot", took)
+		}
+	}
+	if n := in.metric(t, `setlist_serve_foldin_requests_total{outcome="unknown_user"}`); n != 20 {
+		t.Errorf("20 made-up ids counted %v unknown_user; want 20", n)
+	}
+	if n := in.metric(t, `setlist_serve_foldin_requests_total{outcome="solved"}`); n != solved {
+		t.Errorf("made-up ids counted as solved fold-ins: %v → %v", solved, n)
 	}
 }

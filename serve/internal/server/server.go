@@ -67,6 +67,8 @@ type Deps struct {
 	Retrain api.Retrainer
 	// DBName and KVName name DB and Redis in /readyz (see api.Deps).
 	DBName, KVName string
+	// Catalog is told of every committed catalog change (api.Deps.Catalog).
+	Catalog api.CatalogNotifier
 }
 
 // Server is one serve process's HTTP server and background model follower.
@@ -98,6 +100,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg.API.ReportMaxAge = cfg.Recs.PollInterval
 	}
 	keys := keyspace.NewReader(d.Redis, d.RedisPrefix)
+	if d.Catalog == nil {
+		// The key space announces catalog changes to every replica once it
+		// can (keyspace.Reader.CatalogChanged); until then none is sent and
+		// replicas see changes at their periodic check.
+		if n, ok := any(keys).(api.CatalogNotifier); ok {
+			d.Catalog = n
+		}
+	}
 	s := &Server{cfg: cfg, log: d.Log}
 	var svc *recs.Service
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() int64 { return svc.NearCacheBytes() },
@@ -108,7 +118,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	admin := &rollbacker{pub: keyspace.NewPublisher(d.Redis, keyspace.NewKeys(d.RedisPrefix)), db: d.DB}
 	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: keys, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
-		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain})
+		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain, Catalog: d.Catalog})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}

@@ -6,6 +6,12 @@
 
 import * as auth from './auth.js';
 
+// The API's shapes, generated from internal/openapi/openapi.json by
+// `make types` (web/types/api.d.ts); `make lint` type-checks this file
+// against them (tsc --checkJs), so an API change that breaks the page
+// fails lint. Type-only: the browser never loads the .d.ts.
+/** @typedef {import('../../types/api').components['schemas']} Schemas */
+
 /** ApiError is a failed request: status 0 means the network failed. */
 export class ApiError extends Error {
   constructor(status, code, detail) {
@@ -30,6 +36,14 @@ export function isAbort(err) {
   return err && err.name === 'AbortError';
 }
 
+/**
+ * request sends one API call and returns its decoded JSON body (null for
+ * none); a failure throws ApiError.
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: unknown, signal?: AbortSignal}} [opts]
+ * @returns {Promise<any>}
+ */
 async function request(method, path, { body, signal } = {}) {
   let res;
   const headers = { Accept: 'application/json' };
@@ -71,64 +85,168 @@ export function pickList(obj, ...keys) {
 
 const enc = encodeURIComponent;
 
-/** searchUsers lists users whose id or name matches query. */
+/**
+ * searchUsers lists users whose id or name matches query.
+ * @param {string} query
+ * @param {{limit?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['User'][]>}
+ */
 export async function searchUsers(query, { limit = 10, signal } = {}) {
+  /** @type {Schemas['UserPage']} */
   const data = await request('GET', `/v1/users?query=${enc(query)}&limit=${limit}`, { signal });
   return pickList(data, 'users', 'items', 'results');
 }
 
-/** getUser fetches one user's profile (used for deep links). */
+/**
+ * getUser fetches one user's profile (used for deep links).
+ * @param {string} userID
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['User']>}
+ */
 export function getUser(userID, { signal } = {}) {
   return request('GET', `/v1/users/${enc(userID)}`, { signal });
 }
 
-/** reactions lists a user's latest reactions ({song, kind, …}), newest first. */
+/**
+ * reactions lists a user's latest reactions ({song, kind, …}), newest first.
+ * @param {string} userID
+ * @param {{limit?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['ReactedSong'][]>}
+ */
 export async function reactions(userID, { limit = 50, signal } = {}) {
+  /** @type {Schemas['ReactionList']} */
   const data = await request('GET', `/v1/users/${enc(userID)}/reactions?limit=${limit}`, { signal });
   return pickList(data, 'reactions', 'items');
 }
 
-/** recommendations fetches a user's top n songs. */
-export async function recommendations(userID, { n = 5, signal } = {}) {
-  const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?n=${n}`, { signal });
+/**
+ * recommendations fetches a user's top n songs; tags (any of) and
+ * maxPerArtist are the request-time filters (omitted when empty).
+ * @param {string} userID
+ * @param {{n?: number, tags?: string[], maxPerArtist?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['Recommendations']>}
+ */
+export async function recommendations(userID, { n = 5, tags = [], maxPerArtist = 0, signal } = {}) {
+  let q = `n=${n}`;
+  if (tags.length) q += `&tags=${enc(tags.join(','))}`;
+  if (maxPerArtist > 0) q += `&max_per_artist=${maxPerArtist}`;
+  /** @type {Schemas['Recommendations']} */
+  const data = await request('GET', `/v1/users/${enc(userID)}/recommendations?${q}`, { signal });
   return { ...data, items: pickList(data, 'items', 'recommendations') };
 }
 
-/** react records a like, dislike or play. */
+/**
+ * react records a like, dislike or play.
+ * @param {string} userID
+ * @param {number} songID
+ * @param {Schemas['ReactionKind']} kind
+ * @returns {Promise<Schemas['ReactionAnswer']>}
+ */
 export function react(userID, songID, kind) {
-  return request('POST', `/v1/users/${enc(userID)}/reactions`, { body: { song_id: songID, kind } });
+  /** @type {Schemas['NewReaction']} */
+  const body = { song_id: songID, kind };
+  return request('POST', `/v1/users/${enc(userID)}/reactions`, { body });
 }
 
-/** unreact removes a reaction of one kind. */
+/**
+ * unreact removes a reaction of one kind.
+ * @param {string} userID
+ * @param {number} songID
+ * @param {Schemas['ReactionKind']} kind
+ * @returns {Promise<null>}
+ */
 export function unreact(userID, songID, kind) {
   return request('DELETE', `/v1/users/${enc(userID)}/reactions/${enc(songID)}?kind=${enc(kind)}`);
 }
 
-/** createUser registers a user with favourite songs. */
+/**
+ * createUser registers a user with favourite songs.
+ * @param {{userID: string, displayName?: string, songIDs: number[]}} user
+ * @returns {Promise<Schemas['User']>}
+ */
 export function createUser({ userID, displayName, songIDs }) {
+  /** @type {Schemas['NewUser']} */
   const body = { user_id: userID, likes: songIDs.map((id) => ({ song_id: id })) };
   if (displayName) body.display_name = displayName;
   return request('POST', '/v1/users', { body });
 }
 
-/** searchSongs is the catalog typeahead. */
+/**
+ * searchSongs is the catalog typeahead.
+ * @param {string} query
+ * @param {{limit?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['SongList']['songs']>}
+ */
 export async function searchSongs(query, { limit = 10, signal } = {}) {
+  /** @type {Schemas['SongList']} */
   const data = await request('GET', `/v1/songs?query=${enc(query)}&limit=${limit}`, { signal });
   return pickList(data, 'songs', 'items', 'results');
 }
 
-/** similarSongs lists songs like songID. */
+/**
+ * similarSongs lists songs like songID.
+ * @param {number} songID
+ * @param {{n?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['Similar']['items']>}
+ */
 export async function similarSongs(songID, { n = 5, signal } = {}) {
+  /** @type {Schemas['Similar']} */
   const data = await request('GET', `/v1/songs/${enc(songID)}/similar?n=${n}`, { signal });
   return pickList(data, 'items', 'similar', 'songs');
 }
 
-/** model describes the published model and the registry's recent runs. */
+/**
+ * model describes the published model and the registry's recent runs.
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['Model']>}
+ */
 export function model({ signal } = {}) {
   return request('GET', '/v1/model', { signal });
 }
 
-/** experiments is the running A/B experiment and the last ones, with readouts. */
+/**
+ * experiments is the running A/B experiment and the last ones, with readouts.
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['Experiments']>}
+ */
 export function experiments({ signal } = {}) {
   return request('GET', '/v1/experiments', { signal });
+}
+
+/**
+ * song is one song with its catalog metadata (tags, released, available).
+ * @param {number} songID
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['CatalogSong']>}
+ */
+export function song(songID, { signal } = {}) {
+  return request('GET', `/v1/songs/${enc(songID)}`, { signal });
+}
+
+/**
+ * setAvailable hides (false) or shows (true) a song: admin scope.
+ * @param {number} songID
+ * @param {boolean} available
+ * @returns {Promise<Schemas['CatalogSong']>}
+ */
+export function setAvailable(songID, available) {
+  /** @type {Schemas['SongPatch']} */
+  const body = { available };
+  return request('PATCH', `/v1/songs/${enc(songID)}`, { body });
+}
+
+/**
+ * canEditCatalog reports whether this tab's token has the admin scope. The
+ * API does not say a token's scope; an admin token passes the scope check
+ * of PATCH /v1/songs/0 and is refused for the song id (400), any other
+ * token for its scope (403), so nothing is ever changed by asking.
+ */
+export async function canEditCatalog() {
+  if (!auth.token()) return false;
+  try {
+    await request('PATCH', '/v1/songs/0', { body: { available: true } });
+    return true;
+  } catch (err) {
+    return err.status === 400;
+  }
 }

@@ -180,6 +180,7 @@ export class ModelPanel {
         this.trainedAt && !Number.isNaN(this.trainedAt.getTime())
           ? h('span', {}, ' trained ', h('time', { datetime: this.trainedAt.toISOString(), title: this.trainedAt.toLocaleString(), 'data-relative': '' }, relativeTime(this.trainedAt)))
           : null),
+      refreshLine(current.refresh) || '',
       experimentSection(this.experiments) || '',
       this.metricList(metrics),
       this.chart(runs, version, metrics),
@@ -266,4 +267,25 @@ export class ModelPanel {
             h('th', { scope: 'row' }, `v${r.version}`), h('td', {}, r.status),
             h('td', {}, r.p === undefined ? '—' : fmt(r.p)), h('td', {}, r.n === undefined ? '—' : fmt(r.n))))))));
   }
+}
+
+/**
+ * refreshLine says when the served version last took new songs (batch
+ * refresh) and what it added, or why its family cannot; null when /v1/model
+ * says nothing about it.
+ */
+export function refreshLine(refresh) {
+  if (!refresh || typeof refresh !== 'object') return null;
+  if (refresh.supported === false) {
+    return h('p', { class: 'model-refresh' }, `New songs wait for the next training${refresh.reason ? ` (${refresh.reason})` : ''}.`);
+  }
+  const last = refresh.last;
+  if (!last) return h('p', { class: 'model-refresh' }, 'No refresh of this version yet.');
+  const when = new Date(last.finished_at || last.started_at);
+  const added = last.songs_added === 1 ? '1 new song' : `${last.songs_added || 0} new songs`;
+  const users = last.users_updated === 1 ? '1 listener' : `${last.users_updated || 0} listeners`;
+  return h('p', { class: 'model-refresh', 'data-status': last.status || '' },
+    'Last refresh ',
+    Number.isNaN(when.getTime()) ? '' : h('time', { datetime: when.toISOString(), title: when.toLocaleString() }, relativeTime(when)),
+    last.status === 'failed' ? ` failed${last.reason ? `: ${last.reason}` : ''}` : `: added ${added}, updated ${users}.`);
 }

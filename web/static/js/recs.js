@@ -20,6 +20,16 @@ export function sourceBadge(source) {
     h('span', { class: 'sr-only' }, 'source: '), source || 'unknown');
 }
 
+/** NEW_DAYS is how recent a release counts as new on a song card. */
+export const NEW_DAYS = 14;
+
+/** isNew reports whether a YYYY-MM-DD release day is within NEW_DAYS of now. */
+export function isNew(released, now = Date.now()) {
+  if (!released) return false;
+  const t = Date.parse(`${released}T00:00:00Z`);
+  return !Number.isNaN(t) && t <= now && now - t <= NEW_DAYS * 86400e3;
+}
+
 /**
  * UserView owns the #user section. show(userID) loads a listener; any
  * earlier load still in flight is aborted so answers cannot arrive out of order.
@@ -40,6 +50,22 @@ export class UserView {
     this.controller = null;
     this.reactions = new Map(); // song_id → "like" | "dislike", made in this session
     this.simSeq = 0;
+    this.catalog = new Map(); // song_id → Promise of its catalog metadata
+    this.canEdit = null; // Promise<boolean>: does this tab's token have the admin scope?
+    this.filters = { tags: [], maxPerArtist: 0 };
+    const form = root.querySelector('#recs-filters');
+    if (form) {
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        if (!form.reportValidity()) return;
+        const raw = form.querySelector('#filter-tags').value;
+        this.filters = {
+          tags: raw.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean),
+          maxPerArtist: form.querySelector('#filter-artist').checked ? 1 : 0,
+        };
+        this.refresh().catch(() => {});
+      });
+    }
   }
 
   /** show loads userID's songs; user is an optional {user_id, display_name}. */
@@ -85,7 +111,7 @@ export class UserView {
     try {
       let data;
       for (let attempt = 0; ; attempt++) {
-        data = await api.recommendations(userID, { n: this.n, signal: controller.signal });
+        data = await api.recommendations(userID, { n: this.n, ...this.filters, signal: controller.signal });
         if (!until || signature(data) !== until || attempt >= 3) break;
         await sleep(250 * (attempt + 1));
         if (controller.signal.aborted) return;
@@ -178,7 +204,7 @@ export class UserView {
     }, 'Similar songs');
     toggle.addEventListener('click', () => this.toggleSimilar(item, toggle, similar, alert));
     const because = item.because ? songLabel(item.because) : '';
-    return h('li', { class: 'song', 'data-song-id': item.song_id },
+    const li = h('li', { class: 'song', 'data-song-id': item.song_id },
       h('div', { class: 'song-main' },
         h('span', { class: 'rank', 'aria-hidden': 'true' }, String(i + 1)),
         h('div', { class: 'song-text' },
@@ -191,6 +217,58 @@ export class UserView {
         toggle),
       alert,
       similar);
+    this.decorate(li, item, alert);
+    return li;
+  }
+
+  /** songMeta is song id's catalog metadata, fetched once per page load. */
+  songMeta(id) {
+    if (!this.catalog.has(id)) {
+      const p = api.song(id).catch((err) => { this.catalog.delete(id); throw err; });
+      this.catalog.set(id, p);
+    }
+    return this.catalog.get(id);
+  }
+
+  /**
+   * decorate adds a song card's tags, a "new" mark (released in the last
+   * NEW_DAYS days) and, for an admin-scope token, Hide/Show. The list is
+   * already on screen; the metadata arrives after it.
+   */
+  async decorate(li, item, alert) {
+    const text = li.querySelector('.song-text');
+    let song;
+    try {
+      song = item.tags ? item : await this.songMeta(item.song_id);
+    } catch {
+      return; // the card stays without tags
+    }
+    const tags = h('span', { class: 'song-tags' });
+    if (isNew(song.released)) tags.append(h('span', { class: 'song-new', title: `Released ${song.released}` }, 'new'));
+    for (const t of song.tags || []) tags.append(h('span', { class: 'tag' }, t));
+    if (tags.childNodes.length) text.append(tags);
+    if (!this.canEdit) this.canEdit = api.canEditCatalog();
+    if (!(await this.canEdit)) return;
+    let available = song.available !== false;
+    const btn = h('button', { type: 'button', class: 'btn btn-quiet catalog-toggle' }, available ? 'Hide' : 'Show');
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      try {
+        const next = await api.setAvailable(item.song_id, !available);
+        available = next.available !== false;
+        this.catalog.set(item.song_id, Promise.resolve(next));
+        btn.textContent = available ? 'Hide' : 'Show';
+        li.classList.toggle('hidden-song', !available);
+        alert.textContent = '';
+        say(this.live, `${songLabel(item)} is ${available ? 'shown again' : 'hidden from every answer'}.`);
+      } catch (err) {
+        alert.textContent = err.human ? err.human(available ? 'hide the song' : 'show the song') : String(err);
+      } finally {
+        btn.disabled = false;
+      }
+    });
+    li.classList.toggle('hidden-song', !available);
+    li.querySelector('.actions').append(btn);
   }
 
   /**

@@ -1,0 +1,197 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/serve/internal/fixture"
+)
+
+// takedownWorld is 60 songs and 150 users whose batch lists (K=10) all
+// start with one hot song; "folder" is folded in (likes 0–4).
+type takedownWorld struct {
+	*world
+	users []string
+	hot   setlist.SongID
+	keys  *keyspace.Reader
+}
+
+func newTakedownWorld(t *testing.T) *takedownWorld {
+	t.Helper()
+	w := newWorld(t)
+	tw := &takedownWorld{world: w, hot: w.songs[30], keys: keyspace.NewReader(w.rdb, w.prefix)}
+	v := w.version(3, w.songs[:40])
+	rng := rand.New(rand.NewPCG(3, 3))
+	var ids []setlist.UserID
+	for i := range 150 {
+		u := fmt.Sprintf("listener-%03d", i)
+		tw.users = append(tw.users, u)
+		ids = append(ids, setlist.UserID(u))
+		list := []model.Rec{{Song: tw.hot, Score: 10}}
+		for _, j := range rng.Perm(30)[:9] { // songs 0–29: never the hot one
+			list = append(list, model.Rec{Song: w.songs[j], Score: float32(9 - len(list)/2)})
+		}
+		v.Lists[setlist.UserID(u)] = list
+	}
+	if err := fixture.Users(context.Background(), w.db, ids); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.Publish(context.Background(), w.rdb, w.prefix, v); err != nil {
+		t.Fatal(err)
+	}
+	return tw
+}
+
+// setAvailable hides or shows song as `batch catalog hide|show` does: the
+// catalog write, then the announcement. It returns when the announcement
+// was published.
+func (tw *takedownWorld) setAvailable(t *testing.T, song setlist.SongID, available bool) {
+	t.Helper()
+	ctx := context.Background()
+	seq, err := tw.db.SetAvailable(ctx, []setlist.SongID{song}, available)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.keys.CatalogChanged(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// similar is GET /v1/songs/{song}/similar?n=.
+func (in *instance) similarSongs(t *testing.T, song setlist.SongID, n int) []setlist.SongID {
+	t.Helper()
+	r := in.get(t, fmt.Sprintf("/v1/songs/%d/similar?n=%d", song, n))
+	wantStatus(t, r, http.StatusOK)
+	var a struct {
+		Items []struct {
+			SongID setlist.SongID `json:"song_id"`
+		} `json:"items"`
+	}
+	r.json(t, &a)
+	out := make([]setlist.SongID, len(a.Items))
+	for i, it := range a.Items {
+		out[i] = it.SongID
+	}
+	return out
+}
+
+// TestTakedownWithinASecond hides a song that heads 150 users' batch lists
+// on two replicas with warm near caches: one second later no batch,
+// fold-in or similar-songs answer of either shows it, and every list still
+// holds n songs (from the deeper stored list, source batch); showing it
+// again restores the lists within a second. Polling is off: the event is
+// what must carry the change.
+func TestTakedownWithinASecond(t *testing.T) {
+	tw := newTakedownWorld(t)
+	cfg := fastConfig()
+	cfg.Recs.PollInterval = time.Hour
+	a := tw.start(t, cfg, nil)
+	b := tw.start(t, cfg, nil)
+	replicas := []*instance{a, b}
+	for _, in := range replicas {
+		in.waitModel(t, 3)
+		in.waitNearCache(t, tw.users[0])
+	}
+	// Warm: every user's batch answer (and the fold-in's) is in both near
+	// caches, and holds the hot song.
+	seeds := tw.songs[:5]
+	for _, in := range replicas {
+		for _, u := range tw.users {
+			if got := in.recs(t, u, 5); got.Source != "batch" || got.Items[0].SongID != tw.hot {
+				t.Fatalf("before the takedown %s got %s %v, want batch starting with %d", u, got.Source, got.songs(), tw.hot)
+			}
+		}
+		in.recs(t, "folder", 10)
+	}
+	sawHot := false
+	for _, s := range seeds {
+		sawHot = sawHot || slices.Contains(a.similarSongs(t, s, 39), tw.hot)
+	}
+	if !sawHot {
+		t.Fatal("the hot song is in no similar-songs answer before the takedown: the test proves nothing")
+	}
+
+	tw.setAvailable(t, tw.hot, false)
+	time.Sleep(time.Second)
+	check := func(when string, wantHot bool) {
+		t.Helper()
+		for ri, in := range replicas {
+			for _, u := range tw.users {
+				got := in.recs(t, u, 5)
+				if len(got.Items) != 5 || got.Source != "batch" || slices.Contains(got.songs(), tw.hot) != wantHot {
+					t.Fatalf("%s: replica %d answered %s %s %v (hot song %d shown: want %v, 5 songs)", when, ri, u, got.Source, got.songs(), tw.hot, wantHot)
+				}
+			}
+			if got := in.recs(t, "folder", 10); len(got.Items) != 10 || (!wantHot && slices.Contains(got.songs(), tw.hot)) {
+				t.Fatalf("%s: replica %d folded folder in as %v", when, ri, got.songs())
+			}
+			for _, s := range seeds {
+				if got := in.similarSongs(t, s, 39); !wantHot && (slices.Contains(got, tw.hot) || len(got) != 38) {
+					t.Fatalf("%s: replica %d similar to %d: %v", when, ri, s, got)
+				}
+			}
+		}
+	}
+	check("1 s after the takedown", false)
+	for _, in := range replicas {
+		if got := in.metric(t, "setlist_serve_catalog_hidden_songs"); got != 1 {
+			t.Fatalf("hidden songs gauge %v, want 1", got)
+		}
+	}
+	wantStatus(t, a.get(t, fmt.Sprintf("/v1/songs/%d/similar", tw.hot)), http.StatusNotFound)
+
+	tw.setAvailable(t, tw.hot, true)
+	time.Sleep(time.Second)
+	check("1 s after showing it again", true)
+
+	// Hide while a train publishes: the new version's lists still hold the
+	// song (its snapshot predates the takedown); it never serves it.
+	tw.setAvailable(t, tw.hot, false)
+	v4 := tw.version(4, tw.songs[:40])
+	for _, u := range tw.users {
+		v4.Lists[setlist.UserID(u)] = tw.v1.Lists["batchy"][:0:0]
+		v4.Lists[setlist.UserID(u)] = append(v4.Lists[setlist.UserID(u)], model.Rec{Song: tw.hot, Score: 5})
+		for j := range 9 {
+			v4.Lists[setlist.UserID(u)] = append(v4.Lists[setlist.UserID(u)], model.Rec{Song: tw.songs[j+10], Score: float32(4 - j/3)})
+		}
+	}
+	if err := fixture.Publish(context.Background(), tw.rdb, tw.prefix, v4); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range replicas {
+		in.waitModel(t, 4)
+	}
+	for _, in := range replicas {
+		for _, u := range tw.users {
+			if got := in.recs(t, u, 5); got.ModelVersion != 4 || len(got.Items) != 5 || slices.Contains(got.songs(), tw.hot) {
+				t.Fatalf("version 4 answered %s %d %v", u, got.ModelVersion, got.songs())
+			}
+		}
+	}
+}
+
+// TestCatalogMissedMessageHeals: a replica that missed the catalog event
+// (the key raised without a message) applies the change on its next poll.
+func TestCatalogMissedMessageHeals(t *testing.T) {
+	tw := newTakedownWorld(t)
+	a := tw.start(t, fastConfig(), nil) // polls every 200 ms
+	a.waitModel(t, 3)
+	seq, err := tw.db.SetAvailable(context.Background(), []setlist.SongID{tw.hot}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.rdb.Set(context.Background(), keyspace.NewKeys(tw.prefix).Catalog(), seq, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the poll to apply the hidden song", func() bool {
+		return !slices.Contains(a.recs(t, tw.users[0], 5).songs(), tw.hot)
+	})
+}
