@@ -63,7 +63,7 @@ export interface paths {
         };
         /**
          * Recommendations for a user
-         * @description The batch list the last run published when it is fresh, else a fold-in of the user's reactions (cached), else the popular songs. Every song of one answer comes from the one `model_version` it names.
+         * @description The batch list the last run published when it is fresh, else a fold-in of the user's reactions (cached), else the popular songs. Every song of one answer comes from the one `model_version` it names. Hidden songs (not available in the catalog) are never in an answer. Under filters the answer is the stored list when n of its songs pass, else the user scored against the allowed catalog (`source` fold-in or popular); an unknown or malformed query parameter is a 400 naming it.
          */
         get: operations["getRecommendations"];
         put?: never;
@@ -183,7 +183,7 @@ export interface paths {
         };
         /**
          * Songs similar to a song
-         * @description Cosine similarity over the current model's item factors. 404 for an unknown song, or one the model has no factors for.
+         * @description Cosine similarity over the current model's item factors. 404 for an unknown song, or one the model has no factors for. Hidden songs are left out (a hidden song itself is 404); the same filters as recommendations apply; an unknown or malformed query parameter is a 400 naming it.
          */
         get: operations["similarSongs"];
         put?: never;
@@ -877,6 +877,18 @@ export interface components {
         song_id: components["schemas"]["SongID"];
         /** @description Search text (≤ 200 bytes, trimmed). */
         query: string;
+        /** @description Artists whose songs are left out, compared case-insensitively. Repeat the parameter for several; each value is one artist (names may contain commas). */
+        exclude_artists: string[];
+        /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
+        exclude_songs: string[];
+        /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+        tags: string[];
+        /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+        exclude_tags: string[];
+        /** @description At most this many songs of one artist. */
+        max_per_artist: number;
+        /** @description Only songs released after this day (YYYY-MM-DD); songs with no release day are left out. */
+        released_after: string;
     };
     requestBodies: never;
     headers: {
@@ -996,6 +1008,18 @@ export interface operations {
             query?: {
                 /** @description How many songs. */
                 n?: number;
+                /** @description Artists whose songs are left out, compared case-insensitively. Repeat the parameter for several; each value is one artist (names may contain commas). */
+                exclude_artists?: components["parameters"]["exclude_artists"];
+                /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
+                exclude_songs?: components["parameters"]["exclude_songs"];
+                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+                tags?: components["parameters"]["tags"];
+                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+                exclude_tags?: components["parameters"]["exclude_tags"];
+                /** @description At most this many songs of one artist. */
+                max_per_artist?: components["parameters"]["max_per_artist"];
+                /** @description Only songs released after this day (YYYY-MM-DD); songs with no release day are left out. */
+                released_after?: components["parameters"]["released_after"];
             };
             header?: never;
             path: {
@@ -1276,6 +1300,18 @@ export interface operations {
             query?: {
                 /** @description How many songs. */
                 n?: number;
+                /** @description Artists whose songs are left out, compared case-insensitively. Repeat the parameter for several; each value is one artist (names may contain commas). */
+                exclude_artists?: components["parameters"]["exclude_artists"];
+                /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
+                exclude_songs?: components["parameters"]["exclude_songs"];
+                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+                tags?: components["parameters"]["tags"];
+                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+                exclude_tags?: components["parameters"]["exclude_tags"];
+                /** @description At most this many songs of one artist. */
+                max_per_artist?: components["parameters"]["max_per_artist"];
+                /** @description Only songs released after this day (YYYY-MM-DD); songs with no release day are left out. */
+                released_after?: components["parameters"]["released_after"];
             };
             header?: never;
             path: {
