@@ -37,9 +37,9 @@ var (
 type stageSource struct {
 	rows   *store.Rows
 	source string
-	users map[string]int32
-	songs map[songKey]int32
-	next  [2]int32 // the next user and song numbers
+	users  map[string]int32
+	songs  map[songKey]int32
+	next   [2]int32 // the next user and song numbers
 
 	// The current run: its user and number, and its plays so far, one per
 	// song (runSongs indexes runPlays by song number).
