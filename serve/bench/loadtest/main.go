@@ -118,7 +118,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	batchUsers, foldUsers, err := pickUsers(ctx, db, rdb, reader.KeysFor(v), v)
+	batchUsers, foldUsers, err := pickUsers(ctx, db, rdb, reader.Keys(), v)
 	if err != nil {
 		return err
 	}
@@ -134,13 +134,13 @@ func run() error {
 	}
 	fmt.Printf("generator %s, %d connections, %v per run, %d runs, GOMAXPROCS shared by server and generator\n\n", gen, o.connections, o.duration, o.runs)
 
-	bareApp := bare.New(rdb, reader.KeysFor(v), v)
+	bareApp := bare.New(rdb, reader.Keys(), v)
 	bareURL, stopBare, err := listen(bareApp)
 	if err != nil {
 		return err
 	}
 	defer stopBare()
-	mgetURL, stopMGet, err := listen(bare.NewMGet(rdb, reader.KeysFor(v), v))
+	mgetURL, stopMGet, err := listen(bare.NewMGet(rdb, reader.Keys(), v))
 	if err != nil {
 		return err
 	}
