@@ -84,3 +84,23 @@ func sameRecs(t *testing.T, user int, got, want []model.Rec) {
 		}
 	}
 }
+
+// BenchmarkFoldInAll is the precompute's per-user CPU without the stores:
+// 2,048 users of ~50 reactions over 20,000 songs and 64 factors, as
+// TestPrecomputeFigures' data (GOEXPERIMENT=simd, as the image is built).
+//
+//	GOEXPERIMENT=simd go test -run '^$' -bench FoldInAll -cpu 1 ./internal/model/
+func BenchmarkFoldInAll(b *testing.B) {
+	p := synthetic(b, 20000, 64, feedback.WeightBM25)
+	users := make([][]setlist.Reaction, 2048)
+	for i := range users {
+		users[i] = reactions(50, uint64(i), 20000)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := p.FoldInAll(context.Background(), users, 5, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(users)), "µs/user")
+}
