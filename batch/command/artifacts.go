@@ -154,7 +154,7 @@ func pinCommand(g *globals, pin bool) *cli.Command {
 		Action: func(c *cli.Context) error {
 			v, err := strconv.ParseInt(c.Args().First(), 10, 64)
 			if c.NArg() != 1 || err != nil || v <= 0 {
-				return fmt.Errorf("batch %s takes one version number, got %q: %w", name, c.Args().Slice(), setlist.ErrInvalid)
+				return usageError(fmt.Sprintf("batch %s takes one version number, got %q", name, c.Args().Slice()))
 			}
 			b, err := g.open(c.Context)
 			if err != nil {
