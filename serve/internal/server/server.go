@@ -42,7 +42,7 @@ type Config struct {
 	// proxies exempt) holds open on the API listener; 0 disables the cap.
 	MaxConnsPerClient int
 	// SkipExposure turns exposure counting off: only for measuring what it
-	// costs (serve/internal/loadtest); serve itself always counts.
+	// costs (serve/bench/loadtest); serve itself always counts.
 	SkipExposure bool
 }
 

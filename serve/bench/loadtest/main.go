@@ -58,7 +58,7 @@ import (
 	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/postgres"
-	"github.com/setlist/setlist/serve/internal/loadtest/bare"
+	"github.com/setlist/setlist/serve/bench/loadtest/bare"
 	"github.com/setlist/setlist/serve/internal/server"
 )
 
