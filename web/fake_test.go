@@ -28,6 +28,40 @@ type fakeAPI struct {
 	reactions map[string]map[int64]string // user → song → kind
 	catalog   map[int64]fakeMeta          // metadata PATCH changed
 	patches   int                         // PATCH /v1/songs that changed a song
+	version   int                         // the served model version (6 unless published)
+	// token, when set, is the one token every /v1 request needs (401
+	// without it), as a production serve with --api-tokens-file.
+	token string
+}
+
+// publish makes version the served one, as a train and publish would.
+func (f *fakeAPI) publish(version int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version = version
+}
+
+// requireToken makes every /v1 request need token (or the admin token).
+func (f *fakeAPI) requireToken(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.token = token
+}
+
+// authorized wraps the API: 401 without the required token, when one is.
+func (f *fakeAPI) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		token := f.token
+		f.mu.Unlock()
+		if token != "" && strings.HasPrefix(r.URL.Path, "/v1/") {
+			if got := r.Header.Get("Authorization"); got != "Bearer "+token && got != "Bearer "+fakeAdminToken {
+				writeErr(w, 401, "unauthorized", "a valid API token is required")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type fakeSong struct {
@@ -138,7 +172,7 @@ var hostileNames = []string{
 // newFakeAPI serves the page and a fake API with nUsers generated users.
 func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
 	t.Helper()
-	f := &fakeAPI{byID: map[string]int{}, reactions: map[string]map[int64]string{}, catalog: map[int64]fakeMeta{}}
+	f := &fakeAPI{byID: map[string]int{}, reactions: map[string]map[int64]string{}, catalog: map[int64]fakeMeta{}, version: 6}
 	artists := []string{"Bruno Mars", "Avril Lavigne", "Becky G", "All Time Low", "Daft Punk", "Nina Simone", "Sigur Rós", "Fela Kuti"}
 	for i := 0; i < 120; i++ {
 		f.songs = append(f.songs, fakeSong{ID: int64(i + 1), Artist: artists[i%len(artists)], Track: fmt.Sprintf("Track %d", i+1)})
@@ -166,7 +200,7 @@ func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
 	mux.HandleFunc("GET /v1/songs/{id}", f.getSong)
 	mux.HandleFunc("PATCH /v1/songs/{id}", f.patchSong)
 	mux.HandleFunc("GET /v1/model", f.model)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(f.authorized(mux))
 	t.Cleanup(srv.Close)
 	return f, srv.URL
 }
@@ -313,7 +347,7 @@ func (f *fakeAPI) recommendations(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, item)
 	}
-	writeJSON(w, 200, map[string]any{"user_id": id, "model_version": 3, "source": source, "items": items})
+	writeJSON(w, 200, map[string]any{"user_id": id, "model_version": f.version, "source": source, "items": items})
 }
 
 // reactionList is GET /v1/users/{id}/reactions: {song, kind} per reaction.
@@ -399,10 +433,22 @@ func (f *fakeAPI) similar(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"song_id": id, "items": out})
 }
 
+// model is GET /v1/model, revalidated by an ETag of the served version as
+// serve's is by a hash of the body.
 func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	version := f.version
+	f.mu.Unlock()
+	etag := fmt.Sprintf(`"fake-v%d"`, version)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	now := time.Now().UTC()
 	var runs []map[string]any
-	for v := 1; v <= 6; v++ {
+	for v := 1; v <= version; v++ {
 		runs = append(runs, map[string]any{
 			"version": v, "status": "published",
 			"finished_at": now.Add(-time.Duration(7-v) * 24 * time.Hour),
@@ -411,7 +457,7 @@ func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i]["version"].(int) > runs[j]["version"].(int) })
 	writeJSON(w, 200, map[string]any{
-		"version":    6,
+		"version":    version,
 		"family":     "als",
 		"trained_at": now.Add(-5 * time.Minute),
 		"params":     fakeParams(64, "bm25"),

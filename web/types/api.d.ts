@@ -203,7 +203,7 @@ export interface paths {
         };
         /**
          * The served model and the run registry
-         * @description `version` is null before a model is loaded. If the registry cannot be read the model part is still returned with `runs_error`; likewise `trials_error` and `online_error`.
+         * @description `version` is null before a model is loaded. If the registry cannot be read the model part is still returned with `runs_error`; likewise `trials_error` and `online_error`. The answer carries a strong `ETag` (a hash of the body) and `Cache-Control: no-cache`; send it back in `If-None-Match` for a 304 while nothing changed (the page polls this way to switch to a new version by itself).
          */
         get: operations["getModel"];
         put?: never;
@@ -1342,7 +1342,10 @@ export interface operations {
     getModel: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the copy held. */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1351,11 +1354,22 @@ export interface operations {
             /** @description The model. */
             200: {
                 headers: {
+                    /** @description A hash of the body; send it back in If-None-Match. */
+                    ETag?: string;
+                    /** @description `no-cache`: revalidate each time. */
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Model"];
                 };
+            };
+            /** @description Unchanged since the ETag given in If-None-Match. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -416,6 +418,23 @@ func (a *API) model(c *fiber.Ctx) error {
 	})
 	if err != nil {
 		return err
+	}
+	return sendRevalidated(c, body)
+}
+
+// sendRevalidated sends a JSON report with a strong ETag (a hash of the
+// body) and no-cache, and a 304 without the body when If-None-Match holds
+// that ETag. The page polls GET /v1/model this way to switch to a new
+// version by itself (issue 26 item 8): the report is computed at most once
+// per ReportMaxAge per process however many tabs poll (reports.go), and an
+// unchanged one costs a hash and a few hundred bytes.
+func sendRevalidated(c *fiber.Ctx, body []byte) error {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && etagMatches(inm, etag) {
+		return c.SendStatus(fiber.StatusNotModified)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(body)

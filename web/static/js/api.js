@@ -37,16 +37,18 @@ export function isAbort(err) {
 }
 
 /**
- * request sends one API call and returns its decoded JSON body (null for
- * none); a failure throws ApiError.
+ * send sends one API call and returns the response with its decoded JSON
+ * body (null for none); a failure throws ApiError. A 304 (a conditional
+ * request whose copy is current) is no failure.
  * @param {string} method
  * @param {string} path
- * @param {{body?: unknown, signal?: AbortSignal}} [opts]
- * @returns {Promise<any>}
+ * @param {{body?: unknown, signal?: AbortSignal, headers?: Record<string, string>}} [opts]
+ * @returns {Promise<{res: Response, data: any}>}
  */
-async function request(method, path, { body, signal } = {}) {
+async function send(method, path, { body, signal, headers: extra = {} } = {}) {
   let res;
-  const headers = { Accept: 'application/json' };
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const token = auth.token();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -55,10 +57,14 @@ async function request(method, path, { body, signal } = {}) {
       method,
       signal,
       headers,
+      // A conditional request is the page's own: the HTTP cache must not
+      // answer it or turn its 304 into a 200.
+      cache: extra['If-None-Match'] ? 'no-store' : 'default',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     if (isAbort(err)) throw err;
+    auth.answered();
     throw new ApiError(0, 'network', String(err && err.message || err));
   }
   const text = await res.text();
@@ -67,12 +73,25 @@ async function request(method, path, { body, signal } = {}) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
   if (res.status === 401) auth.unauthorized(token);
-  if (!res.ok) {
+  else auth.answered();
+  if (!res.ok && res.status !== 304) {
     const code = data && typeof data.error === 'string' ? data.error : res.statusText;
     const detail = data && typeof data.detail === 'string' ? data.detail : '';
     throw new ApiError(res.status, code, detail);
   }
-  return data;
+  return { res, data };
+}
+
+/**
+ * request sends one API call and returns its decoded JSON body (null for
+ * none); a failure throws ApiError.
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: unknown, signal?: AbortSignal}} [opts]
+ * @returns {Promise<any>}
+ */
+async function request(method, path, opts = {}) {
+  return (await send(method, path, opts)).data;
 }
 
 /** pickList returns the first array among obj[keys...], or obj itself. */
@@ -202,6 +221,19 @@ export async function similarSongs(songID, { n = 5, signal } = {}) {
  */
 export function model({ signal } = {}) {
   return request('GET', '/v1/model', { signal });
+}
+
+/**
+ * modelIfChanged asks for /v1/model unless the copy whose ETag is etag is
+ * still current: null when it is (a 304), else the document and its ETag.
+ * @param {string} etag
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<{data: Schemas['Model'], etag: string} | null>}
+ */
+export async function modelIfChanged(etag, { signal } = {}) {
+  const { res, data } = await send('GET', '/v1/model', { signal, headers: etag ? { 'If-None-Match': etag } : {} });
+  if (res.status === 304) return null;
+  return { data, etag: res.headers.get('ETag') || '' };
 }
 
 /**

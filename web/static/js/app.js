@@ -12,7 +12,9 @@ import { rawModelLink } from './rawjson.js';
 
 const $ = (sel) => document.querySelector(sel);
 
-const model = new ModelPanel($('#model'));
+// A version published under the page redraws the panel (model.watch) and
+// the listener's songs, which came from the old one.
+const model = new ModelPanel($('#model'), { onSwitch: () => { if (view.userID) view.refresh().catch(() => {}); } });
 const view = new UserView($('#user'), { n: 5, onModelVersion: (v) => model.seen(v) });
 const known = new Map(); // user_id → user, from searches, for headings
 
@@ -76,3 +78,4 @@ window.addEventListener('hashchange', () => showFromHash());
 rawModelLink($('#model-json-link'), $('#model-json'));
 showFromHash({ focus: true });
 model.load();
+model.watch();
