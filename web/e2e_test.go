@@ -234,7 +234,9 @@ func signIn(t *testing.T, b *browser, base string) {
 	if got := b.str(`document.querySelector('#auth-status').textContent + ''`); got != "" && !strings.Contains(got, "token") {
 		t.Errorf("sign-in status %q does not mention the token", got)
 	}
-	submit := func(token string) {
+	// A refused token shows the form alone again (issue 26 item 10); a
+	// valid one the page without it.
+	submit := func(token, visible string) {
 		t.Helper()
 		navs := b.navs.Load()
 		b.typeInto("#auth-token", token)
@@ -247,11 +249,14 @@ func signIn(t *testing.T, b *browser, base string) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		b.run("wait for the reloaded page", chromedp.WaitVisible("#user-q", chromedp.ByQuery))
+		b.run("wait for the reloaded page", chromedp.WaitVisible(visible, chromedp.ByQuery))
 	}
-	submit("not-a-token-0123456789")
+	submit("not-a-token-0123456789", "#auth-token")
 	b.waitFor("the refusal", `(document.querySelector('#auth-status')?.textContent || '').includes('refused')`)
-	submit(writeToken)
+	if n := b.num(`[...document.querySelectorAll('main > *')].filter((e) => e.id !== 'auth' && e.getClientRects().length > 0).length`); n != 0 {
+		t.Errorf("after a refused token %d parts of the page show next to the sign-in form, want none", n)
+	}
+	submit(writeToken, "#user-q")
 	b.waitFor("the model panel with the token", `document.querySelector('#model-body .model-version') !== null`)
 	if b.str(`document.querySelector('#auth') === null || document.querySelector('#auth').hidden ? 'hidden' : 'shown'`) != "hidden" {
 		t.Error("the sign-in form is still shown after a valid token")

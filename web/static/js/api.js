@@ -237,12 +237,71 @@ export async function modelIfChanged(etag, { signal } = {}) {
 }
 
 /**
+ * runs lists the run registry, newest first.
+ * @param {{limit?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['Run'][]>}
+ */
+export async function runs({ limit = 20, signal } = {}) {
+  /** @type {Schemas['RunList']} */
+  const data = await request('GET', `/v1/runs?limit=${limit}`, { signal });
+  return pickList(data, 'runs');
+}
+
+/**
+ * run is one run and the search behind its parameters, with every trial.
+ * @param {number} id
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['RunDetail']>}
+ */
+export function run(id, { signal } = {}) {
+  return request('GET', `/v1/runs/${enc(id)}`, { signal });
+}
+
+/**
  * experiments is the running A/B experiment and the last ones, with readouts.
  * @param {{signal?: AbortSignal}} [opts]
  * @returns {Promise<Schemas['Experiments']>}
  */
 export function experiments({ signal } = {}) {
   return request('GET', '/v1/experiments', { signal });
+}
+
+/**
+ * listUsers is one page of every listener in id order (the Browse view);
+ * cursor is the previous page's next_cursor ('' for the first).
+ * @param {{limit?: number, cursor?: string, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['UserPage']>}
+ */
+export function listUsers({ limit = 25, cursor = '', signal } = {}) {
+  return request('GET', `/v1/users?limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`, { signal });
+}
+
+/**
+ * listSongs is one page of the catalog in alphabetical order (the Browse
+ * view); cursor is the previous page's next_cursor ('' for the first).
+ * @param {{limit?: number, cursor?: string, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['SongList']>}
+ */
+export function listSongs({ limit = 25, cursor = '', signal } = {}) {
+  return request('GET', `/v1/songs?limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`, { signal });
+}
+
+/**
+ * startExperiment starts an A/B experiment of challenger against the
+ * current version: admin scope.
+ * @param {Schemas['NewExperiment']} body
+ * @returns {Promise<Schemas['ExperimentRecord']>}
+ */
+export function startExperiment(body) {
+  return request('POST', '/v1/admin/experiments', { body });
+}
+
+/**
+ * stopExperiment ends the running experiment: admin scope.
+ * @returns {Promise<Schemas['ExperimentRecord']>}
+ */
+export function stopExperiment() {
+  return request('POST', '/v1/admin/experiments/stop');
 }
 
 /**
