@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,6 +98,7 @@ func TestEndToEnd(t *testing.T) {
 		shots = filepath.Join(root, "docs", "screenshots")
 	}
 	b := newBrowser(t)
+	b.fastPoll()
 	signIn(t, b, base)
 	runScenario(t, b, scenario{
 		base:        base,
@@ -105,6 +107,33 @@ func TestEndToEnd(t *testing.T) {
 		newUserID:   "e2e-listener",
 		shots:       shots,
 	})
+
+	// A version published while the page is open shows without a click
+	// (issue 26 item 8: the page kept v1 for 78 s after make retrain).
+	b.run("open a listener", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/#/users/"+url.PathEscape(users.Users[0].UserID)))
+	b.waitFor("the listener's songs", `document.querySelectorAll('#recs li.song').length > 0 && document.querySelector('#model .model-version .big') !== null`)
+	before := b.str(`document.querySelector('#model .model-version .big').textContent`)
+	b.eval(`window.__marker = 1`, nil)
+	navs := b.navs.Load()
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "8", "--iterations", "3", "--force", "--notes", "web e2e 3")...)
+	// serve switches on the pointer's event; wait until it serves the
+	// new version, then for the page, which nobody touches.
+	var want string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var status struct {
+			Version int64 `json:"version"`
+		}
+		getJSON(t, base+"/v1/model", readToken, &status)
+		if want = fmt.Sprintf("v%d", status.Version); want != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve still serves %s 30 s after a forced train published", before)
+		}
+	}
+	b.waitFor("the new version in the panel", `document.querySelector('#model .model-version .big')?.textContent === `+jsString(want))
+	b.waitFor("the listener's songs of the new version", `(document.querySelector('#user-meta')?.textContent || '').includes('model version `+strings.TrimPrefix(want, "v")+`')`)
+	b.assertNoNavigation(navs, "switching to a new version")
 }
 
 // command runs a program to completion in dir, failing with its output.
