@@ -34,9 +34,14 @@ function ndcgOf(metrics) {
  */
 export function varying(trials) {
   const values = new Map();
+  // Not searched: the seed differs between the incumbent's repeats (the
+  // noise margin), threads is the machine's, and iterations is the
+  // trial's fidelity, a column of its own.
+  const fidelity = trials.every((t) => !t.params || t.params.iterations === undefined || t.params.iterations === t.iterations);
   for (const t of trials) {
     for (const [k, v] of Object.entries(t.params || {})) {
       if (v !== null && typeof v === 'object') continue;
+      if (k === 'seed' || k === 'threads' || (k === 'iterations' && fidelity)) continue;
       if (!values.has(k)) values.set(k, new Set());
       values.get(k).add(v);
     }
@@ -249,7 +254,7 @@ export class RunView {
       ndcgOf(run.metrics) !== undefined ? `; holdout NDCG@5 ${num(ndcgOf(run.metrics))}` : '',
       run.notes ? ` — ${run.notes}` : '');
     if (!tuning) {
-      return [facts, h('p', { class: 'hint', id: 'run-no-search' }, 'No search chose this run’s parameters: it trained with the ones given or last recorded. `batch tune` runs a search (the playground: `batch tune --database-url … ` on its data, see the README).')];
+      return [facts, h('p', { class: 'hint', id: 'run-no-search' }, 'No search chose this run’s parameters: it trained with the ones given or last recorded. `batch tune` runs a search (beside the playground: `go run ./batch --store embedded tune --budget 2m`).')];
     }
     const trials = Array.isArray(tuning.trials) ? tuning.trials : [];
     const params = varying(trials);
