@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/setlist/setlist/internal/als"
@@ -160,4 +161,51 @@ func TestExperimentsOverHTTP(t *testing.T) {
 		t.Error("this replica still routes by the stopped experiment")
 	}
 	wantStatus(t, in.doHeaders(t, http.MethodPost, "/v1/admin/experiments/stop", "", bearer(adminToken)), http.StatusNotFound)
+}
+
+// TestSongsPaged: without a query GET /v1/songs pages the whole catalog
+// alphabetically by next_cursor, every song once; a cursor with a query, or
+// one the server did not issue, is a 400 (issue 26 item 18: Browse).
+func TestSongsPaged(t *testing.T) {
+	w := newWorld(t)
+	in := w.start(t, fastConfig(), nil)
+	in.waitModel(t, 1)
+	seen := map[int64]bool{}
+	var first string
+	pages := 0
+	for cursor := ""; ; pages++ {
+		var page struct {
+			Songs []struct {
+				ID     int64  `json:"song_id"`
+				Artist string `json:"artist"`
+				Track  string `json:"track"`
+			} `json:"songs"`
+			Next string `json:"next_cursor"`
+		}
+		path := "/v1/songs?limit=25"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		r := in.get(t, path)
+		wantStatus(t, r, http.StatusOK)
+		r.json(t, &page)
+		for _, s := range page.Songs {
+			if seen[s.ID] {
+				t.Fatalf("page %d: song %d (%s – %s) again", pages, s.ID, s.Artist, s.Track)
+			}
+			seen[s.ID] = true
+		}
+		if pages == 0 {
+			first = page.Next
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if len(seen) != len(w.songs) || pages != 2 {
+		t.Errorf("paging listed %d songs in %d pages, want all %d in 3 pages of 25", len(seen), pages+1, len(w.songs))
+	}
+	wantStatus(t, in.get(t, "/v1/songs?limit=25&query=a&cursor="+url.QueryEscape(first)), http.StatusBadRequest)
+	wantStatus(t, in.get(t, "/v1/songs?limit=25&cursor=not-ours"), http.StatusBadRequest)
 }
