@@ -339,6 +339,12 @@ func (db *DB) ImportCatalog(ctx context.Context, r io.Reader, opts store.ImportO
 		sum.Seq, err = bumpCatalogSeq(ctx, tx)
 		return err
 	})
+	var bad *store.InputError
+	if errors.As(err, &bad) {
+		// It names FILE:LINE already: "import catalog FILE: FILE:LINE: …"
+		// said the file twice.
+		return store.CatalogImportSummary{Source: opts.Source}, err
+	}
 	if err != nil {
 		return store.CatalogImportSummary{Source: opts.Source}, wrapTx(fmt.Sprintf("import catalog %s", opts.Source), err)
 	}

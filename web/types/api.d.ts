@@ -1010,9 +1010,9 @@ export interface components {
         exclude_artists: string[];
         /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
         exclude_songs: string[];
-        /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+        /** @description Only songs carrying at least one of these tags. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
         tags: string[];
-        /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+        /** @description Songs carrying any of these tags are left out. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
         exclude_tags: string[];
         /** @description At most this many songs of one artist. */
         max_per_artist: number;
@@ -1141,9 +1141,9 @@ export interface operations {
                 exclude_artists?: components["parameters"]["exclude_artists"];
                 /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
                 exclude_songs?: components["parameters"]["exclude_songs"];
-                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 tags?: components["parameters"]["tags"];
-                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 exclude_tags?: components["parameters"]["exclude_tags"];
                 /** @description At most this many songs of one artist. */
                 max_per_artist?: components["parameters"]["max_per_artist"];
@@ -1435,9 +1435,9 @@ export interface operations {
                 exclude_artists?: components["parameters"]["exclude_artists"];
                 /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
                 exclude_songs?: components["parameters"]["exclude_songs"];
-                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 tags?: components["parameters"]["tags"];
-                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 exclude_tags?: components["parameters"]["exclude_tags"];
                 /** @description At most this many songs of one artist. */
                 max_per_artist?: components["parameters"]["max_per_artist"];
