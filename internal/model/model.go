@@ -62,10 +62,10 @@ type Meta struct {
 	// K is the depth of the stored lists: songs stored per user, more
 	// than an answer's n, so serve still finds n after leaving out hidden
 	// songs and a request's filtered ones (docs/KEYSPACE.md, "Depth").
-	K       int                `json:"k"`
-	Users   int                `json:"users"` // users with a stored list
-	Items   int                `json:"items"`
-	Keys    int                `json:"keys"` // keys written, counted before the pointer switch
+	K     int `json:"k"`
+	Users int `json:"users"` // users with a stored list
+	Items int `json:"items"`
+	Keys  int `json:"keys"` // keys written, counted before the pointer switch
 	// KeyLayout is how the version's Redis keys are named
 	// (keyspace.Layout); 0 in versions published before layouts existed.
 	KeyLayout int `json:"key_layout,omitempty"`

@@ -122,7 +122,9 @@ func TestHiddenSongTrainsButIsNeverListed(t *testing.T) {
 				if err1 != nil || err2 != nil {
 					t.Fatal(err1, err2)
 				}
-				has := func(l []model.Rec) bool { return slices.ContainsFunc(l, func(r model.Rec) bool { return r.Song == hot }) }
+				has := func(l []model.Rec) bool {
+					return slices.ContainsFunc(l, func(r model.Rec) bool { return r.Song == hot })
+				}
 				if !has(before) || has(after) || len(after) != cfg.K {
 					t.Fatalf("fold-in of %s: open version %v, hidden version %v; want the hidden song only in the first", u, before, after)
 				}
