@@ -101,7 +101,7 @@ bench: bench-serve ## run the benchmarks (real data in ../shared when present) a
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 -timeout 60m ./...
 
 bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis handler on 127.0.0.1 (wrk on its own core; LOADTEST_ARGS="-only batch,batch+exp -experiment 0.5")
-	$(GO) build -o $(BIN)/loadtest ./serve/internal/loadtest
+	$(GO) build -o $(BIN)/loadtest ./serve/bench/loadtest
 	GOGC=400 taskset -c 0 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1 $(LOADTEST_ARGS)
 
 # Not pinned to a core like bench-serve: the cluster's six redis-servers are
@@ -109,12 +109,12 @@ bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis hand
 # is not). The prefix is one the current key layout wrote (republished from
 # the model's artifact on first use), like the cluster's.
 bench-serve-cluster: check-servers ## bench-serve's batch scenarios against the single Redis and a 3-master loopback Redis Cluster, interleaved in one run
-	$(GO) build -o $(BIN)/loadtest ./serve/internal/loadtest
+	$(GO) build -o $(BIN)/loadtest ./serve/bench/loadtest
 	GOGC=400 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1 -cluster -redis-prefix setlist-bench-layout2 \
 	  -only bare,batch,batch+near,bare@cluster,batch@cluster,batch+near@cluster
 
 soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
-	$(GO) run ./serve/internal/soak $(SOAK_ARGS)
+	$(GO) run ./bench/soak $(SOAK_ARGS)
 
 build-playground:
 	@mkdir -p $(BIN)

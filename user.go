@@ -90,12 +90,46 @@ const UserIDPattern = `[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} 
 //     confusables (UTS #39) are not caught.
 //   - At most MaxUserIDLen bytes after normalisation.
 func ParseUserID(s string) (UserID, error) {
-	bad := func(format string, args ...any) (UserID, error) {
-		return "", fmt.Errorf("user_id "+format+": %w", append(args, ErrInvalid)...)
-	}
+	bad := userIDError
 	if s == "" {
 		return bad("must not be empty")
 	}
+	if printableASCII(s) {
+		// The common case, and the import's hot path (a per-rune NFKC check
+		// costs microseconds a row): printable ASCII is its own NFC and
+		// NFKC, every such character is a letter, digit, punctuation, symbol
+		// or the space, and its only letters are Latin. So only the length
+		// and the outer spaces can be wrong; TestParseUserIDASCII checks this
+		// against the full path below.
+		if len(s) > MaxUserIDLen {
+			return bad("must be at most %d bytes, got %d", MaxUserIDLen, len(s))
+		}
+		if s[0] == ' ' || s[len(s)-1] == ' ' {
+			return bad("must not start or end with a space")
+		}
+		return UserID(s), nil
+	}
+	return parseUserIDFull(s)
+}
+
+// userIDError is ParseUserID's refusal of an id, matching ErrInvalid.
+func userIDError(format string, args ...any) (UserID, error) {
+	return "", fmt.Errorf("user_id "+format+": %w", append(args, ErrInvalid)...)
+}
+
+// printableASCII reports whether s holds only U+0020 to U+007E.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// parseUserIDFull is ParseUserID for any non-empty s.
+func parseUserIDFull(s string) (UserID, error) {
+	bad := userIDError
 	if !utf8.ValidString(s) {
 		return bad("must be valid UTF-8")
 	}

@@ -111,6 +111,22 @@ load 1m
 load 1m
   setlist_batch_refresh_last_success_timestamp_seconds 0x15 900x15 1800x15 2700x15 3600x15 4500x15 5400x15
   setlist_batch_refresh_status{status="locked"} 0x105`, 100, false},
+		{"one replica stuck behind a takedown for 3 min", "SetlistCatalogReplicaBehind", `
+load 1m
+  setlist_serve_catalog_seq{pod="a"} 3 3 4x10
+  setlist_serve_catalog_seq{pod="b"} 3 3 3x10`, 5, true},
+		{"a replica behind for less than a minute", "SetlistCatalogReplicaBehind", `
+load 1m
+  setlist_serve_catalog_seq{pod="a"} 3 3 4x10
+  setlist_serve_catalog_seq{pod="b"} 3 3 3 4x9`, 5, false},
+		{"a restarted replica applies the catalog at start", "SetlistCatalogReplicaBehind", `
+load 1m
+  setlist_serve_catalog_seq{pod="a"} 7x12
+  setlist_serve_catalog_seq{pod="c"} _ _ _ 0 7x8`, 8, false},
+		{"replicas agree through changes", "SetlistCatalogReplicaBehind", `
+load 1m
+  setlist_serve_catalog_seq{pod="a"} 1 2 3 4 5 6 7 8
+  setlist_serve_catalog_seq{pod="b"} 1 2 3 4 5 6 7 8`, 7, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, ok := byName[tc.alert]

@@ -735,7 +735,8 @@ func TestDashboard(t *testing.T) {
 	}
 	for _, want := range []string{"Request rate", "Latency p50 / p99", "5xx rate", "Recommendations by source", "Fold-in latency",
 		"Near-cache hit ratio", "Model version", "Model age", "Last retrain result", "Last retrain duration", "Precision@5 and NDCG@5 per run",
-		"Tuning: validation NDCG@5 of the pick and the incumbent", "Tuning: last search"} {
+		"Tuning: validation NDCG@5 of the pick and the incumbent", "Tuning: last search",
+		"Catalog: hidden songs per replica", "Catalog: change number per replica", "Filtered recommendations by source"} {
 		if !titles[want] {
 			t.Errorf("dashboard has no panel %q", want)
 		}

@@ -2,10 +2,7 @@
 
 package als
 
-import (
-	"simd/archsimd"
-	"unsafe"
-)
+import "simd/archsimd"
 
 // AVX2+FMA kernels. Selected at run time: a CPU without them falls back to
 // the portable kernels, so a GOEXPERIMENT=simd binary still runs anywhere.
@@ -83,52 +80,22 @@ func axpyAVX(alpha float32, x, y []float32) {
 	}
 }
 
-// blocks8 views s (len a multiple of 8) as 8-float blocks. Indexing blocks
-// with a range loop lets the compiler drop the per-vector bounds checks and
-// register spills that slicing float32s for every load costs (measured: 2×
-// on the CG kernel).
-func blocks8(s []float32) [][8]float32 {
-	if len(s) < 8 {
-		return nil
-	}
-	return unsafe.Slice((*[8]float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)/8)
-}
+// symv1AVX is the one-vector symv (symv_amd64.s).
+//
+//go:noescape
+func symv1AVX(a *float32, k int, v *float32, out *float32)
 
 // symv uses A's symmetry to compute A·v as Σ_r v_r·A[r,:], a broadcast-FMA
-// over rows that needs no horizontal sums.
+// over rows that needs no horizontal sums. Its vector path is assembly, as
+// symv4's is: one implementation of the sum order both must share bit for
+// bit (docs/BENCHMARKS.md, "One vector path per kernel").
 func symv(a []float32, k int, v, out []float32) {
-	if !useAVX2 || k%8 != 0 {
+	if !useAVX2 || k%8 != 0 || k == 0 {
 		symvGo(a, k, v, out)
 		return
 	}
-	v = v[:k]
-	kb := k / 8
-	a8 := blocks8(a[:k*k])
-	o8 := blocks8(out[:k])
-	c := 0
-	for ; c+4 <= kb; c += 4 {
-		var s0, s1, s2, s3 archsimd.Float32x8
-		for r, vr := range v {
-			row := a8[r*kb+c : r*kb+c+4 : r*kb+c+4]
-			b := archsimd.BroadcastFloat32x8(vr)
-			s0 = archsimd.LoadFloat32x8(&row[0]).MulAdd(b, s0)
-			s1 = archsimd.LoadFloat32x8(&row[1]).MulAdd(b, s1)
-			s2 = archsimd.LoadFloat32x8(&row[2]).MulAdd(b, s2)
-			s3 = archsimd.LoadFloat32x8(&row[3]).MulAdd(b, s3)
-		}
-		s0.Store(&o8[c])
-		s1.Store(&o8[c+1])
-		s2.Store(&o8[c+2])
-		s3.Store(&o8[c+3])
-	}
-	for ; c < kb; c++ {
-		var s0 archsimd.Float32x8
-		for r, vr := range v {
-			s0 = archsimd.LoadFloat32x8(&a8[r*kb+c]).MulAdd(archsimd.BroadcastFloat32x8(vr), s0)
-		}
-		s0.Store(&o8[c])
-	}
-	archsimd.ClearAVXUpperBits()
+	_, _, _ = a[k*k-1], v[k-1], out[k-1]
+	symv1AVX(&a[0], k, &v[0], &out[0])
 }
 
 // symv4AVX is the four-vector symv (symv_amd64.s).

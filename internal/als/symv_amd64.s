@@ -119,3 +119,74 @@ r1:
 done:
 	VZEROUPPER
 	RET
+
+// func symv1AVX(a *float32, k int, v *float32, out *float32)
+//
+// out = A·v for one vector, as symv4AVX computes each of its four: Σ_r
+// v[r]·A[r,:] with FMA in increasing r, so symv and symv4 agree to the
+// bit. Columns go 32 at a time (4 accumulators), then 8 at a time. k is a
+// multiple of 8 (≥ 8). Requires AVX2 and FMA.
+TEXT ·symv1AVX(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ k+8(FP), CX
+	MOVQ v+16(FP), DI
+	MOVQ out+24(FP), R11
+	MOVQ CX, BX
+	SHLQ $2, BX               // row bytes
+	XORQ R12, R12             // column byte offset
+
+c4:
+	LEAQ   128(R12), AX
+	CMPQ   AX, BX
+	JGT    c1
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (SI)(R12*1), AX    // A[0, c]
+	MOVQ   DI, R9             // v[r]
+	MOVQ   CX, R13
+
+r4:
+	VBROADCASTSS (R9), Y10
+	VFMADD231PS  (AX), Y10, Y0
+	VFMADD231PS  32(AX), Y10, Y1
+	VFMADD231PS  64(AX), Y10, Y2
+	VFMADD231PS  96(AX), Y10, Y3
+	ADDQ         BX, AX
+	ADDQ         $4, R9
+	DECQ         R13
+	JNZ          r4
+
+	LEAQ    (R11)(R12*1), AX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS Y3, 96(AX)
+	SUBQ    $-128, R12
+	JMP     c4
+
+c1:
+	CMPQ   R12, BX
+	JGE    fin
+	VXORPS Y0, Y0, Y0
+	LEAQ   (SI)(R12*1), AX
+	MOVQ   DI, R9
+	MOVQ   CX, R13
+
+r1s:
+	VBROADCASTSS (R9), Y10
+	VFMADD231PS  (AX), Y10, Y0
+	ADDQ         BX, AX
+	ADDQ         $4, R9
+	DECQ         R13
+	JNZ          r1s
+
+	LEAQ    (R11)(R12*1), AX
+	VMOVUPS Y0, (AX)
+	ADDQ    $32, R12
+	JMP     c1
+
+fin:
+	VZEROUPPER
+	RET

@@ -10,11 +10,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/embedded"
-	"github.com/setlist/setlist/internal/feedback"
-	"github.com/setlist/setlist/internal/keyspace"
-	"github.com/setlist/setlist/internal/model"
 )
 
 // TestKeysSurviveRestart checks the snapshot round trip: binary strings,
@@ -77,86 +73,5 @@ func TestKeysSurviveRestart(t *testing.T) {
 	}
 	if n, err := rdb.Exists(ctx, "p:gone").Result(); err != nil || n != 0 {
 		t.Errorf("expired key restored: exists %d, %v", n, err)
-	}
-}
-
-// TestPlaygroundAcrossLayouts is a .run/ directory from before Redis
-// Cluster support: its saved keys are in the legacy layout. After a
-// restart with the new code the version is read, the next publish moves the
-// playground to the current layout, and that survives another restart.
-func TestPlaygroundAcrossLayouts(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	const prefix = "setlist"
-	keys := keyspace.NewKeys(prefix)
-	open := func() (*embedded.Store, *keyspace.Reader, *keyspace.Publisher) {
-		t.Helper()
-		s, err := embedded.Open(ctx, dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdb, err := s.StartKV(ctx, prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, keyspace.NewReader(rdb, prefix), keyspace.NewPublisher(rdb, keys)
-	}
-	// The old code's publish, saved at close.
-	s, _, _ := open()
-	rdb, _ := s.StartKV(ctx, prefix)
-	if _, err := keyspace.NewPublisher(rdb, keys.In(keyspace.LayoutLegacy)).Publish(ctx, 1, release(t, 1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	check := func(r *keyspace.Reader, v keyspace.Version, layout keyspace.Layout) {
-		t.Helper()
-		cur, err := r.Current(ctx)
-		if err != nil || cur != v {
-			t.Fatalf("current = %d, %v; want %d", cur, err, v)
-		}
-		if _, err := r.Load(ctx, v); err != nil {
-			t.Fatalf("load %d: %v", v, err)
-		}
-		if got := r.KeysFor(v).Layout(); got != layout {
-			t.Fatalf("version %d in layout %d, want %d", v, got, layout)
-		}
-		st, err := r.UserState(ctx, v, "ana")
-		if err != nil || len(st.Recs) != 1 || st.Recs[0].Song != setlist.SongID(v) {
-			t.Fatalf("ana under %d: %+v, %v", v, st, err)
-		}
-	}
-	s, r, p := open()
-	check(r, 1, keyspace.LayoutLegacy)
-	if _, err := p.Publish(ctx, 2, release(t, 2)); err != nil {
-		t.Fatal(err)
-	}
-	check(r, 2, keyspace.CurrentLayout)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, r, _ = open()
-	defer s.Close()
-	check(r, 2, keyspace.CurrentLayout)
-}
-
-// release is a loadable version of one user, ana, whose one song is v.
-func release(t *testing.T, v int) keyspace.Release {
-	t.Helper()
-	p := als.DefaultParams()
-	p.Factors, p.Weighting = 1, feedback.WeightRaw
-	side := (&als.Model{Params: p, Items: 1, Factors: 1, ItemFactors: []float32{1}}).ItemSide()
-	items, err := model.EncodeItems(model.NewCatalog([]setlist.SongID{setlist.SongID(v)}), side)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyspace.Release{
-		Meta:  model.Meta{K: 1, Items: 1, Scheme: model.DefaultScheme()},
-		Items: items, Users: 1,
-		List: func(int) (setlist.UserID, []model.Rec) {
-			return "ana", []model.Rec{{Song: setlist.SongID(v), Score: 1}}
-		},
 	}
 }

@@ -100,11 +100,7 @@ func (p *Publisher) CheckChallenger(ctx context.Context, v Version) error {
 		return fmt.Errorf("version %d has no complete keys in Redis (state %q; a version is kept there while it is current or previous): "+
 			"train it with batch train --hold, or restore it with batch rollback --to and roll back: %w", v, state, setlist.ErrNotFound)
 	}
-	// A version published before the current key layout keeps its names.
-	_, keys, err := p.meta(ctx, v)
-	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
-		return err
-	}
+	keys := p.keys
 	cmds, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, k := range []string{keys.Meta(v), keys.Items(v), keys.Popular(v)} {
 			pipe.PTTL(ctx, k)

@@ -24,9 +24,7 @@
 // The tags put every key of one user in one slot (serve reads them in one
 // MGET) and spread users over all slots, while the pointers, the versions
 // hash and every version's shared records share the slot of {P}, so the
-// switch is one Lua script. Versions published before this layout keep
-// their names (LayoutLegacy: no tags); readers tell them apart by their
-// meta (docs/KEYSPACE.md, "Key layouts").
+// switch is one Lua script.
 //
 // Versions other than current and previous expire; a version whose writer
 // crashed is never pointed at and is deleted by the next publish.
@@ -55,69 +53,34 @@ func versionString(v Version) string { return strconv.FormatInt(int64(v), 10) }
 // share one Redis server.
 const DefaultPrefix = "setlist"
 
-// Layout is how a version's keys are named; a version's meta records it
-// (model.Meta.KeyLayout), so readers find versions published under either.
-type Layout int
+// KeyLayout is the key naming Publish records in every version's meta
+// (model.Meta.KeyLayout): 2, keys tagged with their slot. A reader refuses
+// a version whose meta names a larger one, a newer writer's whose keys it
+// cannot name. (Layout 1, untagged, was never released and is not read.)
+const KeyLayout = 2
 
-const (
-	// LayoutLegacy is the layout before Redis Cluster support: no hash
-	// tags (P:current, P:v{V}:meta, P:v{V}:recs:U, P:touched:U). Versions
-	// published under it are read, never written.
-	LayoutLegacy Layout = 1
-	// LayoutSlots tags every key with its slot: the user's for per-user
-	// keys, the prefix's for the pointers and a version's shared records.
-	LayoutSlots Layout = 2
-	// CurrentLayout is what Publish writes.
-	CurrentLayout = LayoutSlots
-)
-
-// LayoutOf is the layout a meta's key_layout names (absent: legacy).
-func LayoutOf(m model.Meta) Layout {
-	if m.KeyLayout == 0 {
-		return LayoutLegacy
-	}
-	return Layout(m.KeyLayout)
-}
-
-// Keys builds key names under one prefix in one layout. The zero value is
-// not usable; use NewKeys.
+// Keys builds key names under one prefix. The zero value is not usable;
+// use NewKeys.
 type Keys struct {
 	prefix string
-	layout Layout
-	// tag is the prefix escaped for use in and before a hash tag
-	// (LayoutSlots only).
+	// tag is the prefix escaped for use in and before a hash tag.
 	tag string
 }
 
-// NewKeys returns the key builder for prefix ("" means DefaultPrefix) in
-// CurrentLayout.
+// NewKeys returns the key builder for prefix ("" means DefaultPrefix).
 func NewKeys(prefix string) Keys {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return Keys{prefix: prefix, layout: CurrentLayout, tag: escapeTag(prefix)}
+	return Keys{prefix: prefix, tag: escapeTag(prefix)}
 }
-
-// In returns the key builder of the same prefix in layout l.
-func (k Keys) In(l Layout) Keys {
-	k.layout = l
-	return k
-}
-
-// Layout is the layout k names keys in.
-func (k Keys) Layout() Layout { return k.layout }
 
 // Prefix is the namespace of every key.
 func (k Keys) Prefix() string { return k.prefix }
 
-func (k Keys) legacy() bool { return k.layout == LayoutLegacy }
-
 // shared is the name of a key in the slot of {P}. Like every key it starts
 // with "P:", so one SCAN MATCH P:* finds the whole namespace.
 func (k Keys) shared(name string) string {
-	if k.legacy() {
-		return k.prefix + ":" + name
-	}
 	return k.tag + ":{" + k.tag + "}:" + name
 }
 
@@ -132,32 +95,21 @@ func (k Keys) Previous() string { return k.shared("previous") }
 func (k Keys) Versions() string { return k.shared("versions") }
 
 // Events is the pub/sub channel for version switches and user invalidations.
-// A channel is not a key: it is the same in every layout, so serve replicas
-// of both layouts hear each other during a migration.
 func (k Keys) Events() string { return k.prefix + ":events" }
 
 // VersionPrefix is the common prefix of every key of version v (for SCAN
-// MATCH, after globEscape), in both layouts.
+// MATCH, after globEscape).
 func (k Keys) VersionPrefix(v Version) string {
-	if k.legacy() {
-		return k.prefix + ":v" + versionString(v) + ":"
-	}
 	return k.tag + ":v" + versionString(v) + ":"
 }
 
 // versionShared is a record of version v in the slot of {P}.
 func (k Keys) versionShared(v Version, name string) string {
-	if k.legacy() {
-		return k.VersionPrefix(v) + name
-	}
 	return k.VersionPrefix(v) + "{" + k.tag + "}:" + name
 }
 
 // perUser is a key of user u, in u's slot.
 func (k Keys) perUser(base string, u setlist.UserID) string {
-	if k.legacy() {
-		return base + string(u)
-	}
 	return base + "{" + escapeTag(string(u)) + "}"
 }
 
@@ -193,9 +145,6 @@ func (k Keys) FoldIn(v Version, u setlist.UserID) string {
 // versioned because a reaction outdates the user's list in every version.
 // It expires TouchedTTL after the reaction (see BatchFresh).
 func (k Keys) Touched(u setlist.UserID) string {
-	if k.legacy() {
-		return k.prefix + ":touched:" + string(u)
-	}
 	return k.perUser(k.tag+":touched:", u)
 }
 
@@ -205,11 +154,7 @@ func (k Keys) Touched(u setlist.UserID) string {
 // with it before serve has persisted it; it expires on its own (ExposureTTL).
 // Only single-key commands use it, so any slot will do (no tag).
 func (k Keys) Exposure(v Version, day string, src setlist.Source, arm setlist.Arm) string {
-	base := k.prefix
-	if !k.legacy() {
-		base = k.tag
-	}
-	return base + ":exposure:" + versionString(v) + ":" + day + ":" + string(src) + ":" + string(arm)
+	return k.tag + ":exposure:" + versionString(v) + ":" + day + ":" + string(src) + ":" + string(arm)
 }
 
 // escapeTag makes s safe inside and before a hash tag: Redis Cluster hashes

@@ -14,11 +14,10 @@ import (
 	"github.com/setlist/setlist/internal/keyspace/redistest"
 )
 
-// TestKeyNames pins both layouts' names: they are the contract with every
+// TestKeyNames pins the key names: they are the contract with every
 // running serve and with the versions already in Redis.
 func TestKeyNames(t *testing.T) {
 	cur := keyspace.NewKeys("p")
-	old := cur.In(keyspace.LayoutLegacy)
 	odd := keyspace.NewKeys("a{b}%")
 	for _, c := range []struct{ got, want string }{
 		{cur.Current(), "p:{p}:current"},
@@ -38,18 +37,6 @@ func TestKeyNames(t *testing.T) {
 		{cur.Touched("%7D"), "p:touched:{%257D}"},
 		{odd.Current(), "a%7Bb%7D%25:{a%7Bb%7D%25}:current"},
 		{odd.Recs(7, "x"), "a%7Bb%7D%25:v7:recs:{x}"},
-		{old.Current(), "p:current"},
-		{old.Previous(), "p:previous"},
-		{old.Versions(), "p:versions"},
-		{old.Experiment(), "p:experiment"},
-		{old.Events(), "p:events"},
-		{old.Meta(7), "p:v7:meta"},
-		{old.Items(7), "p:v7:items"},
-		{old.Popular(7), "p:v7:popular"},
-		{old.ShardsKey(7), "p:v7:shards"},
-		{old.Recs(7, "a}b"), "p:v7:recs:a}b"},
-		{old.FoldIn(7, "ana"), "p:v7:foldin:ana"},
-		{old.Touched("ana"), "p:touched:ana"},
 	} {
 		if c.got != c.want {
 			t.Errorf("key %q, want %q", c.got, c.want)

@@ -116,9 +116,6 @@ type Report struct {
 type Cleanup struct {
 	Retired []Version // published versions that left previous: keys given the grace TTL
 	Deleted []Version // versions left building by a crashed publish
-	// LegacyPointersDropped: the legacy key layout's pointers were deleted
-	// (the end of a migration; docs/KEYSPACE.md).
-	LegacyPointersDropped bool
 }
 
 // Pointers are the versions readers use and the one kept for rollback (0
@@ -127,23 +124,13 @@ type Pointers struct {
 	Current, Previous Version
 }
 
-// Pointers reads the current and previous versions. Before the first
-// publish in the key layout p writes, they are the legacy layout's pointers
-// (see adopt).
+// Pointers reads the current and previous versions.
 func (p *Publisher) Pointers(ctx context.Context) (Pointers, error) {
-	ps, found, err := readPointers(ctx, p.rdb, p.keys)
-	if err != nil || found || p.keys.legacy() {
-		return ps, err
-	}
-	ps, _, err = readPointers(ctx, p.rdb, p.keys.In(LayoutLegacy))
-	return ps, err
+	return readPointers(ctx, p.rdb, p.keys)
 }
 
-// readPointers reads the pointers of one layout; found is false when
-// neither exists. The two keys share a slot in every layout but the
-// legacy one, which is read with a pipeline of GETs (one round trip, on a
-// cluster too).
-func readPointers(ctx context.Context, rdb redis.UniversalClient, keys Keys) (ps Pointers, found bool, err error) {
+// readPointers reads both pointers in one pipeline of GETs.
+func readPointers(ctx context.Context, rdb redis.UniversalClient, keys Keys) (ps Pointers, err error) {
 	cur := redis.NewStringCmd(ctx, "get", keys.Current())
 	prev := redis.NewStringCmd(ctx, "get", keys.Previous())
 	_, err = rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -152,7 +139,7 @@ func readPointers(ctx context.Context, rdb redis.UniversalClient, keys Keys) (ps
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Pointers{}, false, fmt.Errorf("read version pointers: %w: %w", setlist.ErrUnavailable, err)
+		return Pointers{}, fmt.Errorf("read version pointers: %w: %w", setlist.ErrUnavailable, err)
 	}
 	for _, x := range []struct {
 		cmd *redis.StringCmd
@@ -162,83 +149,29 @@ func readPointers(ctx context.Context, rdb redis.UniversalClient, keys Keys) (ps
 		if errors.Is(err, redis.Nil) || s == "" {
 			continue
 		}
-		found = true
 		v, err := ParseVersion(s)
 		if err != nil {
-			return Pointers{}, false, fmt.Errorf("read version pointers: %q is not a version", s)
+			return Pointers{}, fmt.Errorf("read version pointers: %q is not a version", s)
 		}
 		*x.dst = v
 	}
-	return ps, found, nil
+	return ps, nil
 }
 
-// adopt moves a deployment from the legacy key layout to p's: when p's
-// pointers do not exist yet and the legacy ones do, it copies the legacy
-// pointers and versions hash to p's names (SET NX, HSETNX: a second adopt
-// changes nothing). The legacy versions keep their keys and are read by
-// their meta's layout; the legacy pointers stay until Cleanup finds no
-// legacy version current or previous, so serve replicas of the old code
-// keep reading their version meanwhile. Only publishers call it (under the
-// batch lock).
-func (p *Publisher) adopt(ctx context.Context) error {
-	if p.keys.legacy() {
-		return nil
-	}
-	if _, found, err := readPointers(ctx, p.rdb, p.keys); err != nil || found {
-		return err
-	}
-	old := p.keys.In(LayoutLegacy)
-	ps, found, err := readPointers(ctx, p.rdb, old)
-	if err != nil || !found {
-		return err
-	}
-	states, err := p.rdb.HGetAll(ctx, old.Versions()).Result()
-	if err != nil {
-		return fmt.Errorf("adopt the legacy key layout: %w: %w", setlist.ErrUnavailable, err)
-	}
-	_, err = p.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for f, state := range states {
-			pipe.HSetNX(ctx, p.keys.Versions(), f, state)
-		}
-		if ps.Previous != 0 {
-			pipe.SetNX(ctx, p.keys.Previous(), versionString(ps.Previous), 0)
-		}
-		if ps.Current != 0 {
-			pipe.SetNX(ctx, p.keys.Current(), versionString(ps.Current), 0)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("adopt the legacy key layout: %w: %w", setlist.ErrUnavailable, err)
-	}
-	return nil
-}
-
-// Meta reads version v's metadata, in whichever layout v was published.
+// Meta reads version v's metadata.
 func (p *Publisher) Meta(ctx context.Context, v Version) (model.Meta, error) {
-	m, _, err := p.meta(ctx, v)
-	return m, err
-}
-
-// meta reads v's meta and says which layout's keys v has.
-func (p *Publisher) meta(ctx context.Context, v Version) (model.Meta, Keys, error) {
-	keys := p.keys
-	b, err := p.rdb.Get(ctx, keys.Meta(v)).Bytes()
-	if errors.Is(err, redis.Nil) && !keys.legacy() {
-		keys = keys.In(LayoutLegacy)
-		b, err = p.rdb.Get(ctx, keys.Meta(v)).Bytes()
-	}
+	b, err := p.rdb.Get(ctx, p.keys.Meta(v)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return model.Meta{}, p.keys, fmt.Errorf("meta of version %d: %w", v, setlist.ErrNotFound)
+		return model.Meta{}, fmt.Errorf("meta of version %d: %w", v, setlist.ErrNotFound)
 	}
 	if err != nil {
-		return model.Meta{}, p.keys, fmt.Errorf("meta of version %d: %w: %w", v, setlist.ErrUnavailable, err)
+		return model.Meta{}, fmt.Errorf("meta of version %d: %w: %w", v, setlist.ErrUnavailable, err)
 	}
 	var m model.Meta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return model.Meta{}, p.keys, fmt.Errorf("meta of version %d: %w", v, err)
+		return model.Meta{}, fmt.Errorf("meta of version %d: %w", v, err)
 	}
-	return m, keys.In(LayoutOf(m)), nil
+	return m, nil
 }
 
 // Publish writes release r as version v and, only once every key is written
@@ -277,9 +210,6 @@ func (p *Publisher) publish(ctx context.Context, v Version, r Release, hold bool
 	rep := Report{Version: v}
 	if v <= 0 {
 		return rep, fmt.Errorf("publish: version must be > 0, got %d: %w", v, setlist.ErrInvalid)
-	}
-	if err := p.adopt(ctx); err != nil {
-		return rep, fmt.Errorf("publish version %d: %w", v, err)
 	}
 	ptr, err := p.Pointers(ctx)
 	if err != nil {
@@ -331,45 +261,7 @@ func (p *Publisher) Cleanup(ctx context.Context) (Cleanup, error) {
 	if err != nil {
 		return c, fmt.Errorf("clean up versions: %w", err)
 	}
-	if c.LegacyPointersDropped, err = p.dropLegacyPointers(ctx, ptr); err != nil {
-		return c, fmt.Errorf("clean up versions: %w", err)
-	}
 	return c, nil
-}
-
-// dropLegacyPointers deletes the legacy layout's pointers and versions hash
-// once adopt copied them and neither current nor previous is a legacy
-// version: from then on no reader, of the old code or the new, can be
-// pointed at a legacy version by them. It reports whether it deleted any.
-func (p *Publisher) dropLegacyPointers(ctx context.Context, ptr Pointers) (bool, error) {
-	if p.keys.legacy() {
-		return false, nil
-	}
-	if _, found, err := readPointers(ctx, p.rdb, p.keys); err != nil || !found {
-		return false, err // not adopted yet
-	}
-	for _, v := range []Version{ptr.Current, ptr.Previous} {
-		if v == 0 {
-			continue
-		}
-		_, keys, err := p.meta(ctx, v)
-		if err != nil && !errors.Is(err, setlist.ErrNotFound) {
-			return false, err
-		}
-		if err == nil && keys.legacy() {
-			return false, nil
-		}
-	}
-	old := p.keys.In(LayoutLegacy)
-	n := 0
-	for _, k := range []string{old.Current(), old.Previous(), old.Versions()} {
-		d, err := p.rdb.Unlink(ctx, k).Result()
-		if err != nil {
-			return false, fmt.Errorf("drop the legacy pointers: %w: %w", setlist.ErrUnavailable, err)
-		}
-		n += int(d)
-	}
-	return n > 0, nil
 }
 
 // write SETs every key of v, meta last, counting replies into rep.
@@ -426,10 +318,7 @@ func (p *Publisher) write(ctx context.Context, v Version, r Release, rep *Report
 	}
 	meta := r.Meta
 	meta.Version, meta.Users, meta.Keys = v, rep.Users, rep.Keys+1
-	meta.KeyLayout = int(p.keys.Layout())
-	if p.keys.legacy() {
-		meta.KeyLayout = 0 // as written before layouts existed
-	}
+	meta.KeyLayout = KeyLayout
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("encode meta: %w", err)
@@ -518,18 +407,8 @@ func (p *Publisher) Rollback(ctx context.Context) (Pointers, error) {
 	if ptr.Current == 0 || ptr.Previous == 0 {
 		return Pointers{}, fmt.Errorf("rollback: no previous version to roll back to (current %d): %w", ptr.Current, setlist.ErrNotFound)
 	}
-	if err := p.adopt(ctx); err != nil {
-		return Pointers{}, fmt.Errorf("rollback: %w", err)
-	}
-	// The script checks the previous version's meta exists: in its own
-	// layout, which on a single server may be the legacy one (a cluster
-	// has no legacy versions outside the prefix's slot; see KEYSPACE.md).
-	_, prevKeys, err := p.meta(ctx, ptr.Previous)
-	if err != nil && !errors.Is(err, setlist.ErrNotFound) {
-		return Pointers{}, fmt.Errorf("rollback: %w", err)
-	}
 	err = rollbackScript.Run(ctx, p.rdb,
-		[]string{p.keys.Current(), p.keys.Previous(), prevKeys.Meta(ptr.Previous)},
+		[]string{p.keys.Current(), p.keys.Previous(), p.keys.Meta(ptr.Previous)},
 		versionString(ptr.Current), versionString(ptr.Previous), p.keys.Events()).Err()
 	if err := scriptError("rollback", err); err != nil {
 		return Pointers{}, err
@@ -639,15 +518,11 @@ func (p *Publisher) retire(ctx context.Context, v Version) error {
 	return nil
 }
 
-// eachKeyBatch SCANs v's keys (in every layout: a version adopted from the
-// legacy layout keeps its names) on every master, concurrently, and applies
+// eachKeyBatch SCANs v's keys on every master, concurrently, and applies
 // fn to them in pipelined batches on the master that holds them. Commands
 // take one key each: a master's keys span many slots.
 func (p *Publisher) eachKeyBatch(ctx context.Context, v Version, fn func(context.Context, redis.Pipeliner, []string)) error {
 	patterns := []string{globEscape(p.keys.VersionPrefix(v)) + "*"}
-	if old := globEscape(p.keys.In(LayoutLegacy).VersionPrefix(v)) + "*"; old != patterns[0] {
-		patterns = append(patterns, old)
-	}
 	batch := max(p.BatchSize, 1)
 	return ForEachMaster(ctx, p.rdb, func(ctx context.Context, node *redis.Client) error {
 		for _, pattern := range patterns {

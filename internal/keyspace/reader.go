@@ -9,7 +9,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,11 +24,6 @@ import (
 type Reader struct {
 	rdb  redis.UniversalClient
 	keys Keys
-	// layouts maps each version Load read to the layout of its keys, so
-	// later reads of it use its names (a version published before the
-	// current layout keeps the legacy ones). Unknown versions are assumed
-	// to be in the current layout.
-	layouts sync.Map // Version → Layout
 }
 
 // NewReader reads the key space under prefix ("" means DefaultPrefix).
@@ -37,17 +31,8 @@ func NewReader(rdb redis.UniversalClient, prefix string) *Reader {
 	return &Reader{rdb: rdb, keys: NewKeys(prefix)}
 }
 
-// Keys is the key builder of the current layout.
+// Keys is the reader's key builder.
 func (r *Reader) Keys() Keys { return r.keys }
-
-// KeysFor is the key builder of version v's layout: the one its meta named
-// when Load read it, else the current layout.
-func (r *Reader) KeysFor(v Version) Keys {
-	if l, ok := r.layouts.Load(v); ok {
-		return r.keys.In(l.(Layout))
-	}
-	return r.keys
-}
 
 // Ping checks that Redis answers, for readiness probes.
 func (r *Reader) Ping(ctx context.Context) error {
@@ -68,13 +53,9 @@ func (r *Reader) Health(ctx context.Context) (Health, error) {
 }
 
 // Current returns the version readers should use, or ErrNotFound when no
-// model was ever published. Until the first publish in the current layout
-// the pointer is the legacy layout's (a second GET, off the request path).
+// model was ever published.
 func (r *Reader) Current(ctx context.Context) (Version, error) {
 	s, err := r.rdb.Get(ctx, r.keys.Current()).Result()
-	if errors.Is(err, redis.Nil) && !r.keys.legacy() {
-		s, err = r.rdb.Get(ctx, r.keys.In(LayoutLegacy).Current()).Result()
-	}
 	if errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("current version: %w", setlist.ErrNotFound)
 	}
@@ -89,35 +70,23 @@ func (r *Reader) Current(ctx context.Context) (Version, error) {
 }
 
 // Load reads version v's meta, item side and popular list in one pipeline
-// and decodes them. The pipeline asks for both layouts' names (the absent
-// ones cost a nil reply) and the meta found says which the version uses;
-// Load remembers it for KeysFor. A missing key means the version is
-// incomplete or expired (ErrNotFound): the caller keeps what it has.
+// and decodes them. A missing key means the version is incomplete or
+// expired (ErrNotFound): the caller keeps what it has.
 func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) {
-	layouts := []Keys{r.keys}
-	if !r.keys.legacy() {
-		layouts = append(layouts, r.keys.In(LayoutLegacy))
-	}
+	k := r.keys
 	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range layouts {
-			p.Get(ctx, k.Meta(v))
-			p.Get(ctx, k.Items(v))
-			p.Get(ctx, k.Popular(v))
-			// The refresh count before the added songs: a refresh landing
-			// between the two reads leaves a count that is already stale,
-			// so the next check loads the version again.
-			p.Get(ctx, k.Refreshes(v))
-			p.Get(ctx, k.Added(v))
-		}
+		p.Get(ctx, k.Meta(v))
+		p.Get(ctx, k.Items(v))
+		p.Get(ctx, k.Popular(v))
+		// The refresh count before the added songs: a refresh landing
+		// between the two reads leaves a count that is already stale,
+		// so the next check loads the version again.
+		p.Get(ctx, k.Refreshes(v))
+		p.Get(ctx, k.Added(v))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
-	}
-	// The first layout whose meta exists holds the version.
-	const perLayout = 5
-	for len(cmds) > perLayout && errors.Is(cmds[0].Err(), redis.Nil) {
-		cmds, layouts = cmds[perLayout:], layouts[1:]
 	}
 	var raw [3][]byte
 	for i, c := range cmds[:3] {
@@ -137,10 +106,10 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 	if p.Meta.Version != v {
 		return nil, fmt.Errorf("load version %d: meta names version %d", v, p.Meta.Version)
 	}
-	// Where the meta was found says the layout; a layout this code does
-	// not know is a newer writer's, whose other keys it cannot name.
-	if l := LayoutOf(p.Meta); l > CurrentLayout {
-		return nil, fmt.Errorf("load version %d: key layout %d is newer than this reader's %d", v, l, CurrentLayout)
+	// A layout this code does not know is a newer writer's, whose other
+	// keys it cannot name.
+	if l := p.Meta.KeyLayout; l > KeyLayout {
+		return nil, fmt.Errorf("load version %d: key layout %d is newer than this reader's %d", v, l, KeyLayout)
 	}
 	if p.Catalog, p.Items, err = model.DecodeItemModel(raw[1]); err != nil {
 		return nil, fmt.Errorf("load version %d: %w", v, err)
@@ -171,7 +140,6 @@ func (r *Reader) Load(ctx context.Context, v Version) (*model.Published, error) 
 	} else if !errors.Is(err, redis.Nil) {
 		return nil, r.unavailable(ctx, fmt.Sprintf("load version %d", v), err)
 	}
-	r.layouts.Store(v, layouts[0].Layout())
 	return p, nil
 }
 
@@ -188,31 +156,8 @@ type UserState struct {
 // treated as absent (the caller recomputes) and reported in the error only
 // when nothing could be read.
 func (r *Reader) UserState(ctx context.Context, v Version, u setlist.UserID) (UserState, error) {
-	keys := r.KeysFor(v)
-	var (
-		vals []any
-		err  error
-	)
-	if keys.legacy() && !r.keys.legacy() {
-		// A version published before the current layout: its keys, and
-		// the current layout's touched mark too (reactions since the
-		// migration raise only that one), the larger mark winning.
-		var mget *redis.SliceCmd
-		var touched *redis.StringCmd
-		_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			mget = p.MGet(ctx, keys.Recs(v, u), keys.FoldIn(v, u), keys.Touched(u))
-			touched = p.Get(ctx, r.keys.Touched(u))
-			return nil
-		})
-		if err == nil || errors.Is(err, redis.Nil) {
-			vals, err = mget.Val(), mget.Err()
-			if s, terr := touched.Result(); terr == nil && laterMark(s, vals[2]) {
-				vals[2] = s
-			}
-		}
-	} else {
-		vals, err = r.rdb.MGet(ctx, keys.Recs(v, u), keys.FoldIn(v, u), keys.Touched(u)).Result()
-	}
+	keys := r.keys
+	vals, err := r.rdb.MGet(ctx, keys.Recs(v, u), keys.FoldIn(v, u), keys.Touched(u)).Result()
 	if err != nil {
 		return UserState{}, r.unavailable(ctx, fmt.Sprintf("state of %q", u), err)
 	}
@@ -231,18 +176,6 @@ func (r *Reader) UserState(ctx context.Context, v Version, u setlist.UserID) (Us
 		st.Touched, _ = strconv.ParseInt(s, 10, 64)
 	}
 	return st, nil
-}
-
-// laterMark reports whether touched mark s is larger than old (an MGET
-// value: a string, or nil when absent).
-func laterMark(s string, old any) bool {
-	o, ok := old.(string)
-	if !ok {
-		return true
-	}
-	a, _ := strconv.ParseInt(s, 10, 64)
-	b, _ := strconv.ParseInt(o, 10, 64)
-	return a > b
 }
 
 // FoldInRecord is serve's cached answer for a user the batch list cannot
@@ -329,7 +262,7 @@ func DecodeFoldIn(b []byte) (FoldInRecord, error) {
 
 // StoreFoldIn caches rec for user u under version v for ttl.
 func (r *Reader) StoreFoldIn(ctx context.Context, v Version, u setlist.UserID, rec FoldInRecord, ttl time.Duration) error {
-	if err := r.rdb.Set(ctx, r.KeysFor(v).FoldIn(v, u), EncodeFoldIn(rec), ttl).Err(); err != nil {
+	if err := r.rdb.Set(ctx, r.keys.FoldIn(v, u), EncodeFoldIn(rec), ttl).Err(); err != nil {
 		return r.unavailable(ctx, fmt.Sprintf("store fold-in of %q", u), err)
 	}
 	return nil
@@ -376,19 +309,9 @@ func BatchFresh(touched, snapshotSeq, snapshotNanos int64, now time.Time) bool {
 // the message before the new mark. The script's keys are U's, in U's slot;
 // the channel is not a key (a classic PUBLISH reaches every node of a
 // cluster; see docs/KEYSPACE.md for why not a sharded one).
-//
-// While v is a legacy-layout version its (legacy) mark is what the script
-// raises, so serve replicas of the old code, which read only it, see the
-// reaction; the current layout's mark is raised first, so the version after
-// the migration sees it too.
 func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, seq int64) error {
-	keys := r.KeysFor(v)
+	keys := r.keys
 	mark, ttl := strconv.FormatInt(seq, 10), TouchedTTL.Milliseconds()
-	if keys.legacy() && !r.keys.legacy() {
-		if err := raiseTo.Run(ctx, r.rdb, []string{r.keys.Touched(u)}, mark, ttl).Err(); err != nil {
-			return r.unavailable(ctx, fmt.Sprintf("touch %q", u), err)
-		}
-	}
 	ks := []string{keys.Touched(u)}
 	if v != 0 {
 		ks = append(ks, keys.FoldIn(v, u))
@@ -399,12 +322,10 @@ func (r *Reader) Touch(ctx context.Context, v Version, u setlist.UserID, seq int
 	return nil
 }
 
-// raiseTo sets KEYS[1] to ARGV[1], expiring in ARGV[2] ms, unless it holds
-// a larger number. Both are non-negative decimal integers without leading
-// zeros, compared by length then digits (Lua's numbers are doubles and would
-// round them).
-var raiseTo = redis.NewScript(raiseToLua + `return raise(KEYS[1], ARGV[1], ARGV[2])`)
-
+// raiseToLua defines raise(key, new, ttl): it sets key to new, expiring in
+// ttl ms, unless key holds a larger number. Both are non-negative decimal
+// integers without leading zeros, compared by length then digits (Lua's
+// numbers are doubles and would round them).
 const raiseToLua = `
 local function raise(key, new, ttl)
   local cur = redis.call('GET', key)
@@ -414,7 +335,7 @@ local function raise(key, new, ttl)
 end
 `
 
-// touchScript raises KEYS[1] as raiseTo does, deletes KEYS[2] (the fold-in
+// touchScript raises KEYS[1] (raiseToLua), deletes KEYS[2] (the fold-in
 // record) if given and publishes ARGV[4] on channel ARGV[3].
 var touchScript = redis.NewScript(raiseToLua + `
 raise(KEYS[1], ARGV[1], ARGV[2])

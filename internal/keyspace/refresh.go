@@ -59,10 +59,10 @@ type RefreshReport struct {
 // publish of another version would otherwise race on which lists are live.
 func (p *Publisher) ApplyRefresh(ctx context.Context, v Version, r Refresh) (RefreshReport, error) {
 	var rep RefreshReport
-	_, keys, err := p.meta(ctx, v)
-	if err != nil {
+	if _, err := p.Meta(ctx, v); err != nil {
 		return rep, fmt.Errorf("refresh version %d: %w", v, err)
 	}
+	keys := p.keys
 	batch := max(p.BatchSize, 1)
 	for lo := 0; lo < r.Users; lo += batch {
 		if err := ctx.Err(); err != nil {
@@ -149,11 +149,10 @@ return n
 
 // Added reads the songs refreshes folded into version v (nil: none).
 func (p *Publisher) Added(ctx context.Context, v Version) ([]model.AddedSong, error) {
-	_, keys, err := p.meta(ctx, v)
-	if err != nil {
+	if _, err := p.Meta(ctx, v); err != nil {
 		return nil, err
 	}
-	return readAdded(ctx, p.rdb, keys, v)
+	return readAdded(ctx, p.rdb, p.keys, v)
 }
 
 func readAdded(ctx context.Context, rdb redis.UniversalClient, keys Keys, v Version) ([]model.AddedSong, error) {
@@ -174,7 +173,7 @@ func readAdded(ctx context.Context, rdb redis.UniversalClient, keys Keys, v Vers
 // Refreshes reads how many refreshes changed version v (0: none), so a
 // reader holding v knows when to load it again.
 func (r *Reader) Refreshes(ctx context.Context, v Version) (int64, error) {
-	n, err := r.rdb.Get(ctx, r.KeysFor(v).Refreshes(v)).Int64()
+	n, err := r.rdb.Get(ctx, r.keys.Refreshes(v)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}

@@ -46,9 +46,6 @@ func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, er
 	if v <= 0 {
 		return rep, fmt.Errorf("stage: version must be > 0, got %d: %w", v, setlist.ErrInvalid)
 	}
-	if err := p.adopt(ctx); err != nil {
-		return rep, fmt.Errorf("stage version %d: %w", v, err)
-	}
 	ptr, err := p.Pointers(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("stage version %d: %w", v, err)

@@ -67,7 +67,7 @@ type Meta struct {
 	Items int `json:"items"`
 	Keys  int `json:"keys"` // keys written, counted before the pointer switch
 	// KeyLayout is how the version's Redis keys are named
-	// (keyspace.Layout); 0 in versions published before layouts existed.
+	// (keyspace.KeyLayout), so a reader can refuse a newer writer's.
 	KeyLayout int `json:"key_layout,omitempty"`
 	// Unavailable are the songs taken down at the snapshot (ascending): no
 	// list of the version holds them (batch train, republish, the

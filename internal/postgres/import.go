@@ -63,7 +63,9 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts store.ImportOptions)
 	if m.err != nil {
 		return sum, m.err
 	}
+	copyStart := time.Now()
 	_, copyErr := tx.CopyFrom(ctx, pgx.Identifier{"import_rows"}, []string{"user_ext", "artist", "track", "plays"}, src)
+	m.timed("read and copy rows", copyStart)
 	// The source's own error explains a failed COPY better than the
 	// connection's echo of it, and must win even if COPY reported nothing.
 	if err := src.Err(); err != nil {
@@ -88,9 +90,11 @@ func (db *DB) Import(ctx context.Context, r io.Reader, opts store.ImportOptions)
 		return sum, m.err
 	}
 	src.Report("commit")
+	commitStart := time.Now()
 	if err := tx.Commit(ctx); err != nil {
 		return sum, fmt.Errorf("import %s: commit: %w", opts.Source, err)
 	}
+	m.timed("commit", commitStart)
 	sum.Duration = time.Since(start)
 	return sum, nil
 }
@@ -111,12 +115,24 @@ func (m *merge) exec(ctx context.Context, step, sql string, args ...any) int64 {
 	if m.err != nil {
 		return 0
 	}
+	defer m.timed(step, time.Now())
 	tag, err := m.tx.Exec(ctx, sql, args...)
 	if err != nil {
 		m.err = fmt.Errorf("import %s: %s: %w", m.source, step, err)
 		return 0
 	}
 	return tag.RowsAffected()
+}
+
+// timed adds the time since start to step, or to the last step when it
+// has the same name, for ImportSummary.Steps.
+func (m *merge) timed(step string, start time.Time) {
+	d := time.Since(start)
+	if n := len(m.sum.Steps); n > 0 && m.sum.Steps[n-1].Name == step {
+		m.sum.Steps[n-1].Duration += d
+		return
+	}
+	m.sum.Steps = append(m.sum.Steps, store.ImportStep{Name: step, Duration: d})
 }
 
 // keySQL holds, per table, the statements that collect the file's distinct
@@ -216,10 +232,12 @@ func (m *merge) upsertReactions(ctx context.Context, perRow bool) {
 		return
 	}
 	r := &m.sum.Reactions
+	upsertStart := time.Now()
 	if err := m.tx.QueryRow(ctx, upsertReactionsSQL, string(setlist.Play)).Scan(&r.Inserted, &r.Updated); err != nil {
 		m.err = fmt.Errorf("import %s: upsert reactions: %w", m.source, err)
 		return
 	}
+	m.timed("upsert reactions", upsertStart)
 	r.Unchanged = total - r.Inserted - r.Updated
 	if m.sum.FKChecks == "set-based" {
 		// Nothing else in this transaction may run without its triggers.

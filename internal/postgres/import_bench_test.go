@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -41,7 +42,13 @@ func importFile(b *testing.B, db *postgres.DB, path string, perRowFK bool) (stor
 	if err != nil {
 		b.Fatal(err)
 	}
-	return sum, time.Since(start)
+	d := time.Since(start)
+	var steps strings.Builder
+	for _, st := range sum.Steps {
+		fmt.Fprintf(&steps, " %s %.2fs;", st.Name, st.Duration.Seconds())
+	}
+	b.Logf("%.2fs:%s", d.Seconds(), steps.String())
+	return sum, d
 }
 
 // BenchmarkImportFull measures a first import into an empty database, the

@@ -101,6 +101,16 @@ type ImportSummary struct {
 	// and built again once (0: kept and updated row by row).
 	RebuiltIndexes int
 	Duration       time.Duration
+	// Steps is where the time went, in order, for the backends that
+	// measure it (PostgreSQL: each statement of the merge, consecutive
+	// statements of one step summed): what the import benchmarks print.
+	Steps []ImportStep
+}
+
+// ImportStep is one step of an import and its wall time.
+type ImportStep struct {
+	Name     string
+	Duration time.Duration
 }
 
 // InputError is a problem with the imported file itself, as opposed to the
@@ -151,6 +161,9 @@ type Rows struct {
 	cr       *csv.Reader
 	hasCount bool
 	values   []any
+	// lastRawUser is the last valid user_id as read (trimmed) and lastUser
+	// what ParseUserID made of it.
+	lastRawUser, lastUser string
 
 	read, accepted, skipped int64
 	skippedRows             []*InputError
@@ -318,12 +331,19 @@ func (s *Rows) parse(rec []string, line int) *InputError {
 		}
 		if i == 0 {
 			// The API's user id rule, after the CSV's trimming: NFC, no
-			// invisible characters, no mixed Latin/Greek/Cyrillic.
-			id, err := setlist.ParseUserID(f)
-			if err != nil {
-				return bad(colUser, "%s", strings.TrimSuffix(strings.TrimPrefix(err.Error(), "user_id "), ": "+setlist.ErrInvalid.Error()))
+			// invisible characters, no mixed Latin/Greek/Cyrillic. Exports
+			// are usually grouped by user, so the previous row's id is
+			// usually this one's and its answer is reused.
+			if f == s.lastRawUser {
+				f = s.lastUser
+			} else {
+				id, err := setlist.ParseUserID(f)
+				if err != nil {
+					return bad(colUser, "%s", strings.TrimSuffix(strings.TrimPrefix(err.Error(), "user_id "), ": "+setlist.ErrInvalid.Error()))
+				}
+				s.lastRawUser, s.lastUser = f, string(id)
+				f = string(id)
 			}
-			f = string(id)
 		}
 		if i < 3 {
 			s.values[i] = f

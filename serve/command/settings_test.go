@@ -71,13 +71,28 @@ func settingsTable() string {
 	serveApp := command.NewApp("test")
 	playgroundApp := playground.NewApp("test")
 	batchApp := batchcommand.NewApp("test")
-	add("serve", serveApp.Flags)
-	add("serve-playground", playgroundApp.Flags)
-	add("batch", batchApp.Flags)
-	cmds := append([]*cli.Command(nil), batchApp.Commands...)
-	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
-	for _, c := range cmds {
-		add("batch "+c.Name, c.Flags)
+	// walk adds a command's subcommands, sorted, each before its own
+	// subcommands (batch catalog, then batch catalog import), at any depth:
+	// a flag of a subcommand's subcommand (batch catalog import --csv) is a
+	// setting too.
+	var walk func(where string, cmds []*cli.Command)
+	walk = func(where string, cmds []*cli.Command) {
+		cmds = append([]*cli.Command(nil), cmds...)
+		sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
+		for _, c := range cmds {
+			if c.Hidden {
+				continue
+			}
+			add(where+" "+c.Name, c.Flags)
+			walk(where+" "+c.Name, c.Subcommands)
+		}
+	}
+	for _, app := range []struct {
+		name string
+		app  *cli.App
+	}{{"serve", serveApp}, {"serve-playground", playgroundApp}, {"batch", batchApp}} {
+		add(app.name, app.app.Flags)
+		walk(app.name, app.app.Commands)
 	}
 	var b strings.Builder
 	b.WriteString("| flag | environment variable | default | used by | what it does |\n|---|---|---|---|---|\n")
@@ -144,4 +159,16 @@ func TestReadmeSettings(t *testing.T) {
 		return
 	}
 	t.Errorf("README.md's settings table is out of date; run: go test ./serve/command -run TestReadmeSettings -update")
+}
+
+// TestSettingsTableNested: the table reaches a subcommand's subcommands
+// (it once stopped at batch's direct commands, leaving out
+// batch catalog import --csv and batch experiment start|status).
+func TestSettingsTableNested(t *testing.T) {
+	table := settingsTable()
+	for _, want := range []string{"| `--csv` | `SETLIST_CATALOG_CSV` | — | batch catalog import |", "| batch experiment start |", "| batch experiment status |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the settings table has no row with %q", want)
+		}
+	}
 }

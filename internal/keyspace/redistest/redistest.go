@@ -61,8 +61,8 @@ func newPrefix() string {
 	return "setlist-test-" + hex.EncodeToString(b[:])
 }
 
-// deletePrefix unlinks every key of prefix (all start with "prefix:", in
-// both key layouts) on every master.
+// deletePrefix unlinks every key of prefix (all start with "prefix:") on
+// every master.
 func deletePrefix(rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -41,9 +41,6 @@ type Config struct {
 	// MaxConnsPerClient caps the connections one client address (trusted
 	// proxies exempt) holds open on the API listener; 0 disables the cap.
 	MaxConnsPerClient int
-	// SkipExposure turns exposure counting off: only for measuring what it
-	// costs (serve/internal/loadtest); serve itself always counts.
-	SkipExposure bool
 }
 
 // DB is the system of record (PostgreSQL, or SQLite when embedded): what
@@ -113,9 +110,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() int64 { return svc.NearCacheBytes() },
 		func() time.Time { return svc.TrainedAt() })
 	svc = recs.New(cfg.Recs, keys, d.DB, m, d.Log)
-	if !cfg.SkipExposure {
-		svc.CountExposure(keys, d.DB)
-	}
+	svc.CountExposure(keys, d.DB)
 	admin := &rollbacker{pub: keyspace.NewPublisher(d.Redis, keyspace.NewKeys(d.RedisPrefix)), db: d.DB}
 	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: keys, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
 		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain, Catalog: d.Catalog})

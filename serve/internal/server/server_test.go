@@ -53,12 +53,6 @@ func newWorldOn(t testing.TB, target redistest.Target) *world {
 // newWorldIn builds the world in e (e.g. on a private Redis).
 func newWorldIn(t testing.TB, e *env) *world {
 	t.Helper()
-	return newWorldInLayout(t, e, keyspace.CurrentLayout)
-}
-
-// newWorldInLayout is newWorldIn with version 1 published in key layout l.
-func newWorldInLayout(t testing.TB, e *env, l keyspace.Layout) *world {
-	t.Helper()
 	ctx := context.Background()
 	w := &world{env: e}
 	var err error
@@ -84,7 +78,7 @@ func newWorldInLayout(t testing.TB, e *env, l keyspace.Layout) *world {
 		t.Fatal(err)
 	}
 	w.v1 = w.version(1, w.songs[:40])
-	if err := fixture.PublishIn(ctx, w.rdb, keyspace.NewKeys(w.prefix).In(l), w.v1); err != nil {
+	if err := fixture.Publish(ctx, w.rdb, w.prefix, w.v1); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -754,51 +748,5 @@ func TestRedisDownFallsBackToFoldIn(t *testing.T) {
 	}
 	if n := in.metric(t, `setlist_serve_attributions_total{kind="like",outcome="unattributed"}`); n != 0 {
 		t.Errorf("unattributed likes counted %v, want 0", n)
-	}
-}
-
-// TestServeAcrossKeyLayouts is a running deployment moving to the current
-// key layout (docs/KEYSPACE.md, "Key layouts"): serve answers from a
-// version the old code published under the legacy names, a reaction under
-// it is honoured, then the new publisher's version (adopting the legacy
-// pointers) reaches serve by pub/sub and is answered from its new names,
-// and a rollback to the legacy version is served again.
-func TestServeAcrossKeyLayouts(t *testing.T) {
-	w := newWorldInLayout(t, newEnv(t), keyspace.LayoutLegacy)
-	legacy := keyspace.NewKeys(w.prefix).In(keyspace.LayoutLegacy)
-	if w.rdb.Exists(context.Background(), legacy.Meta(1), legacy.Current()).Val() != 2 {
-		t.Fatal("version 1 is not under the legacy names")
-	}
-	cfg := fastConfig()
-	cfg.Recs.PollInterval = time.Hour // switches arrive by pub/sub
-	in := w.start(t, cfg, nil)
-	in.waitModel(t, 1)
-	if a := in.recs(t, weird, 3); a.Source != "batch" || !slices.Equal(a.songs(), songsOf(w.v1.Lists[weird][:3])) {
-		t.Fatalf("legacy version 1: %+v", a)
-	}
-	liked := in.recs(t, "batchy", 5).Items[0].SongID
-	wantStatus(t, in.do(t, http.MethodPost, "/v1/users/batchy/reactions", map[string]any{"song_id": liked, "kind": "like"}), http.StatusCreated)
-	if a := in.recs(t, "batchy", 5); a.Source != "fold-in" || slices.Contains(a.songs(), liked) {
-		t.Fatalf("after a like under the legacy version: %s %v", a.Source, a.songs())
-	}
-
-	v2 := w.version(2, w.songs[20:60])
-	if err := fixture.Publish(context.Background(), w.rdb, w.prefix, v2); err != nil {
-		t.Fatal(err)
-	}
-	in.waitModel(t, 2)
-	if a := in.recs(t, weird, 3); a.Source != "batch" || a.ModelVersion != 2 || !slices.Equal(a.songs(), songsOf(v2.Lists[weird][:3])) {
-		t.Fatalf("current-layout version 2: %+v", a)
-	}
-	if a := in.recs(t, "batchy", 5); a.Source == "batch" || slices.Contains(a.songs(), liked) {
-		t.Fatalf("batchy's like under version 1 not honoured under version 2: %s %v", a.Source, a.songs())
-	}
-
-	if _, err := keyspace.NewPublisher(w.rdb, keyspace.NewKeys(w.prefix)).Rollback(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	in.waitModel(t, 1)
-	if a := in.recs(t, weird, 3); a.Source != "batch" || a.ModelVersion != 1 || !slices.Equal(a.songs(), songsOf(w.v1.Lists[weird][:3])) {
-		t.Fatalf("rolled back to legacy version 1: %+v", a)
 	}
 }

@@ -11,8 +11,6 @@
 //	bare-mget     the same handler doing serve's MGET of three keys
 //	batch         serve, batch hit, near cache off (one MGET + render per request)
 //	batch+near    serve, batch hit, near cache on (the production setting)
-//	batch-noexp   batch without exposure counting (what counting costs)
-//	batch+near-noexp  batch+near without exposure counting
 //	fold-in       serve, n above the stored K with the Redis fold-in cache
 //	              expiring at once: Postgres read + fold-in (ALS: a solve;
 //	              EASE: a sum of B's rows) + top-K every request
@@ -58,7 +56,7 @@ import (
 	"github.com/setlist/setlist/internal/keyspace/redistest"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/postgres"
-	"github.com/setlist/setlist/serve/internal/loadtest/bare"
+	"github.com/setlist/setlist/serve/bench/loadtest/bare"
 	"github.com/setlist/setlist/serve/internal/server"
 )
 
@@ -120,7 +118,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	batchUsers, foldUsers, err := pickUsers(ctx, db, rdb, reader.KeysFor(v), v)
+	batchUsers, foldUsers, err := pickUsers(ctx, db, rdb, reader.Keys(), v)
 	if err != nil {
 		return err
 	}
@@ -136,38 +134,28 @@ func run() error {
 	}
 	fmt.Printf("generator %s, %d connections, %v per run, %d runs, GOMAXPROCS shared by server and generator\n\n", gen, o.connections, o.duration, o.runs)
 
-	bareApp := bare.New(rdb, reader.KeysFor(v), v)
+	bareApp := bare.New(rdb, reader.Keys(), v)
 	bareURL, stopBare, err := listen(bareApp)
 	if err != nil {
 		return err
 	}
 	defer stopBare()
-	mgetURL, stopMGet, err := listen(bare.NewMGet(rdb, reader.KeysFor(v), v))
+	mgetURL, stopMGet, err := listen(bare.NewMGet(rdb, reader.Keys(), v))
 	if err != nil {
 		return err
 	}
 	defer stopMGet()
-	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour, true)
+	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour)
 	if err != nil {
 		return err
 	}
 	defer cold.stop()
-	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour, true)
+	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour)
 	if err != nil {
 		return err
 	}
 	defer warm.stop()
-	coldNoExp, err := startServe(db, rdb, o.prefix, 0, time.Hour, false)
-	if err != nil {
-		return err
-	}
-	defer coldNoExp.stop()
-	warmNoExp, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour, false)
-	if err != nil {
-		return err
-	}
-	defer warmNoExp.stop()
-	fold, err := startServe(db, rdb, o.prefix, 0, time.Millisecond, true)
+	fold, err := startServe(db, rdb, o.prefix, 0, time.Millisecond)
 	if err != nil {
 		return err
 	}
@@ -196,8 +184,6 @@ func run() error {
 	}
 	scenarios = append(scenarios, []scenario{
 		{name: "batch+near", base: warm.url, paths: paths(batchUsers, n)},
-		{name: "batch-noexp", base: coldNoExp.url, paths: paths(batchUsers, n)},
-		{name: "batch+near-noexp", base: warmNoExp.url, paths: paths(batchUsers, n)},
 		{name: "fold-in", base: fold.url, paths: paths(foldUsers, pub.Meta.K+5), connections: o.foldConnections},
 	}...)
 	if o.cluster {
@@ -322,13 +308,13 @@ func clusterScenarios(ctx context.Context, o options, db *postgres.DB, paths []s
 		return nil, nil, err
 	}
 	stops = append(stops, stopBare)
-	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour, true)
+	cold, err := startServe(db, rdb, o.prefix, 0, time.Hour)
 	if err != nil {
 		stop()
 		return nil, nil, err
 	}
 	stops = append(stops, cold.stop)
-	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour, true)
+	warm, err := startServe(db, rdb, o.prefix, 256<<20, time.Hour)
 	if err != nil {
 		stop()
 		return nil, nil, err
@@ -507,9 +493,8 @@ type servePeer struct {
 	stop func()
 }
 
-func startServe(db *postgres.DB, rdb redis.UniversalClient, prefix string, nearCache int64, foldInTTL time.Duration, exposure bool) (*servePeer, error) {
+func startServe(db *postgres.DB, rdb redis.UniversalClient, prefix string, nearCache int64, foldInTTL time.Duration) (*servePeer, error) {
 	var cfg server.Config
-	cfg.SkipExposure = !exposure
 	cfg.Recs.NearCacheBytes = nearCache
 	cfg.Recs.FoldInTTL = foldInTTL
 	cfg.Recs.Explain = 1
