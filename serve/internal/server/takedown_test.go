@@ -387,7 +387,7 @@ func TestFigureTakedownLatency(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for slices.Contains(in.recs(t, u, 5).songs(), tw.hot) == available {
+					for slices.Contains(in.recs(t, u, 5).songs(), tw.hot) == !available {
 						if time.Since(start) > 10*time.Second {
 							t.Errorf("replica %d did not apply available=%v in 10 s", ri, available)
 							return
