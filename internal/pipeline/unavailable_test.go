@@ -93,8 +93,9 @@ func TestHiddenSongTrainsButIsNeverListed(t *testing.T) {
 					t.Fatalf("the artifact's list of %s holds the hidden song", a.Users[u])
 				}
 			}
-			// A fold-in against the version (the precompute shards'
-			// lists) leaves it out too, where one against the open
+			// A fold-in against the version, one user's (FoldIn) or the
+			// precompute shards' batch of them (FoldInAll), leaves it out
+			// too, where one against the open
 			// version lists it.
 			reader := keyspace.NewReader(e.rdb, e.keys.Prefix())
 			was, err := reader.Load(ctx, open.Version)
@@ -127,6 +128,10 @@ func TestHiddenSongTrainsButIsNeverListed(t *testing.T) {
 				}
 				if !has(before) || has(after) || len(after) != cfg.K {
 					t.Fatalf("fold-in of %s: open version %v, hidden version %v; want the hidden song only in the first", u, before, after)
+				}
+				all, err := now.FoldInAll(ctx, [][]setlist.Reaction{reactions}, cfg.K, 1)
+				if err != nil || has(all[0]) || len(all[0]) != cfg.K {
+					t.Fatalf("batched fold-in (the precompute's) of %s under version %d: %v, %v", u, v, all, err)
 				}
 				folded++
 			})
