@@ -199,7 +199,7 @@ func (s *Server) Recs() *recs.Service { return s.recs }
 // nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String())
-	if err := s.api.App.Listener(limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.API.TrustedProxies)); err != nil {
+	if err := s.api.App.Listener(lingerConns(limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.API.TrustedProxies))); err != nil {
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
 	}
 	return nil
