@@ -275,6 +275,11 @@ func (db *DB) SearchCatalog(ctx context.Context, q store.SongQuery) ([]setlist.C
 		args = append(args, *q.Available)
 		where = append(where, "s.available = $"+strconv.Itoa(len(args)))
 	}
+	if q.After != nil {
+		args = append(args, q.After.Artist, q.After.Track, q.After.ID)
+		n := len(args)
+		where = append(where, fmt.Sprintf("(s.artist, s.track, s.id) > ($%d, $%d, $%d)", n-2, n-1, n))
+	}
 	order := `s.artist, s.track, s.id`
 	if q.Query != "" {
 		args = append(args, escapeLike(q.Query), q.Query)

@@ -292,6 +292,10 @@ func (db *DB) SearchCatalog(ctx context.Context, q store.SongQuery) ([]setlist.C
 		where = append(where, `s.available = ?`)
 		args = append(args, *q.Available)
 	}
+	if q.After != nil {
+		where = append(where, `(s.artist, s.track, s.id) > (?, ?, ?)`)
+		args = append(args, q.After.Artist, q.After.Track, q.After.ID)
+	}
 	order := `s.artist, s.track, s.id`
 	var orderArgs []any
 	if q.Query != "" {
