@@ -240,6 +240,9 @@ func (m *merge) playsSQL() string {
 // bulkLoad); a smaller change is the upsert, which keeps every index and
 // lets concurrent writers be.
 func (m *merge) upsertReactions(ctx context.Context, perRow bool) {
+	if m.sum.Rows == 0 {
+		return // a header alone, or only skipped rows: no bulk load of nothing
+	}
 	m.progress("reactions", m.sum.Rows)
 	stored := m.storedReactions(ctx)
 	r := &m.sum.Reactions
