@@ -71,6 +71,18 @@ func TestTuneAndTrials(t *testing.T) {
 				t.Errorf("runs --trials -o json differs from tune's JSON:\n%s\nvs\n%s", again, out)
 			}
 
+			// --family auto is the default of a search (issue 26 item 16):
+			// the run says how it chose the family.
+			var params struct {
+				Choice *struct {
+					Chosen string `json:"chosen"`
+				} `json:"family_choice"`
+			}
+			if backend != "embedded" {
+				if r, err := c.db().Run(t.Context(), s.Run); err != nil || json.Unmarshal(r.Params, &params) != nil || params.Choice == nil {
+					t.Errorf("batch tune did not compare the families by default (%v): %s", err, r.Params)
+				}
+			}
 			c.mustRun("train", "--threads", "2", "--force")
 			runs = c.mustRun("runs", "--limit", "1")
 			if !strings.Contains(runs, "last-tuned") {
