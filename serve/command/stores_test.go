@@ -2,10 +2,13 @@ package command
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
@@ -36,4 +39,33 @@ func TestServeLeavesMigrationsToBatch(t *testing.T) {
 		t.Fatalf("serve migrated the database: pending %v, %v", before, err)
 	}
 
+}
+
+// TestServeWaitsForTheDatabase: serve does not create a missing database;
+// it waits for batch migrate and, once its deadline passes, fails naming
+// the database and batch migrate (issue 26 item 14).
+func TestServeWaitsForTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.URL(t)
+	name := postgres.DatabaseName(u)
+	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{}
+	cfg.Stores.DatabaseURL = u
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err = openPostgres(short, cfg, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, postgres.ErrNoDatabase) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "batch migrate") {
+		t.Fatalf("serve on a missing database: %v; want ErrNoDatabase naming it and batch migrate", err)
+	}
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil || exists {
+		t.Fatalf("serve created the database (%v)", err)
+	}
 }
