@@ -162,9 +162,14 @@ func trialState(v registry.TrialView, s *registry.TuningSummary) string {
 
 // searchSummary says in one line what the search chose and why it stopped.
 func searchSummary(run int64, s *registry.TuningSummary) string {
-	pick := fmt.Sprintf("picked trial %d: NDCG@5 %.4f against the incumbent's %.4f (noise margin %.4f)", s.BestTrial, s.BestScore, s.IncumbentScore, s.NoiseMargin)
+	// The scores are means (als.TuneResult): the incumbent's over its
+	// seeds, and a pick's over both validation splits, so no one row of
+	// the table shows them; say so.
+	pick := fmt.Sprintf("picked trial %d: NDCG@5 %.4f against the incumbent's %.4f, each the mean of its two validation splits (the incumbent's first over its seeds), not one row above; noise margin %.4f",
+		s.BestTrial, s.BestScore, s.IncumbentScore, s.NoiseMargin)
 	if s.KeptIncumbent {
-		pick = fmt.Sprintf("kept the incumbent (trial %d, NDCG@5 %.4f): no challenger beat it by more than the noise margin %.4f", s.BestTrial, s.IncumbentScore, s.NoiseMargin)
+		pick = fmt.Sprintf("kept the incumbent (trial %d, NDCG@5 %.4f, the mean over its seeds and validation splits, not one row above): no challenger beat it by more than the noise margin %.4f",
+			s.BestTrial, s.IncumbentScore, s.NoiseMargin)
 	}
 	budget := "no budget"
 	if s.BudgetSeconds > 0 {

@@ -40,7 +40,7 @@ export function unauthorized(sentToken) {
   const status = panel.querySelector('#auth-status');
   status.classList.toggle('error', refused);
   say(status, refused
-    ? 'The server refused the token this tab held. Enter a valid one.'
+    ? 'The server refused that token. Enter a valid one.'
     : 'This server needs an API token for every request. Ask its operator for one.');
   panel.hidden = false;
   panel.querySelector('#auth-token').focus();
