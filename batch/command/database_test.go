@@ -1,12 +1,9 @@
 package command_test
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 )
@@ -17,27 +14,13 @@ import (
 // (issue 26 item 14).
 func TestOnlyMigrateCreatesTheDatabase(t *testing.T) {
 	c := newCLI(t)
-	ctx := context.Background()
 	u, err := url.Parse(c.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := strings.TrimPrefix(u.Path, "/")
-	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	exists := func() bool {
-		var ok bool
-		if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
+	exists := func() bool { return pgtest.DatabaseExists(t, c.dbURL) }
+	pgtest.DropDatabase(t, c.dbURL)
 	for _, args := range [][]string{{"train"}, {"import", "--csv", sampleCSV}, {"runs"}} {
 		code, _, errOut := c.run(args...)
 		if code != 1 || !strings.Contains(errOut, name) || !strings.Contains(errOut, u.Host) || !strings.Contains(errOut, "batch migrate creates it") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -192,27 +191,13 @@ func TestMigrateConcurrent(t *testing.T) {
 func TestOnlyCreateDatabaseCreates(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.URL(t)
-	parsed, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
+	name := postgres.DatabaseName(u)
+	exists := func() bool { return pgtest.DatabaseExists(t, u) }
+	pgtest.DropDatabase(t, u)
+	if exists() {
+		t.Fatal("database still exists after DROP")
 	}
-	name := strings.TrimPrefix(parsed.Path, "/")
-	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	exists := func() bool {
-		var ok bool
-		if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	_, err = postgres.Open(ctx, u)
+	_, err := postgres.Open(ctx, u)
 	if !errors.Is(err, postgres.ErrNoDatabase) || !strings.Contains(err.Error(), name) ||
 		!strings.Contains(err.Error(), postgres.Server(u)) || !strings.Contains(err.Error(), "batch migrate") {
 		t.Errorf("Open of a missing database: %v; want ErrNoDatabase naming it, its server and batch migrate", err)

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 )
@@ -48,24 +46,16 @@ func TestServeWaitsForTheDatabase(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.URL(t)
 	name := postgres.DatabaseName(u)
-	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.DropDatabase(t, u)
 	cfg := Config{}
 	cfg.Stores.DatabaseURL = u
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	_, err = openPostgres(short, cfg, slog.New(slog.DiscardHandler))
+	_, err := openPostgres(short, cfg, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, postgres.ErrNoDatabase) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "batch migrate") {
 		t.Fatalf("serve on a missing database: %v; want ErrNoDatabase naming it and batch migrate", err)
 	}
-	var exists bool
-	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil || exists {
-		t.Fatalf("serve created the database (%v)", err)
+	if pgtest.DatabaseExists(t, u) {
+		t.Fatal("serve created the database")
 	}
 }
