@@ -133,6 +133,20 @@ func floodFigure(t *testing.T, name string, users []setlist.UserID, send func(u 
 	}
 }
 
+// floodWorkers runs fn in workers goroutines, each again and again until
+// ctx ends: a flood of workers requests at once.
+func floodWorkers(ctx context.Context, workers int, fn func()) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				fn()
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // measureFlood probes other users 2 s quiet and 2 s under the flood and
 // logs the figure.
 func measureFlood(tb testing.TB, name string, users []setlist.UserID, send func(u setlist.UserID) (int, error), flood func(ctx context.Context)) (quiet, loud latencies) {
@@ -174,21 +188,13 @@ func TestModelReportFlood(t *testing.T) {
 		r, err := in.try(http.MethodGet, "/v1/users/"+string(u)+"/recommendations?n=5", nil)
 		return r.status, err
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					r, err := in.try(http.MethodGet, "/v1/model", nil)
-					models.Add(1)
-					if err != nil || r.status != http.StatusOK {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 32, func() {
+			r, err := in.try(http.MethodGet, "/v1/model", nil)
+			models.Add(1)
+			if err != nil || r.status != http.StatusOK {
+				failed.Add(1)
+			}
+		})
 	})
 	took := time.Since(start)
 	// The poll interval is 200 ms: one computation per 200 ms at most, and
@@ -261,19 +267,11 @@ func TestClientSpreadFlood(t *testing.T) {
 	floodFigure(t, "one client × 64 users", users, func(u setlist.UserID) (int, error) {
 		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					u := spread[int(next.Add(1))%len(spread)]
-					_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
-					flooded.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 64, func() {
+			u := spread[int(next.Add(1))%len(spread)]
+			_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
+			flooded.Add(1)
+		})
 	})
 	t.Logf("the flood sent %d requests", flooded.Load())
 }
