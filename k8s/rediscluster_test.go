@@ -448,6 +448,20 @@ func TestRedisClusterCreateJob(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		// cluster_state:ok comes before every node has learned every
+		// peer's new address by gossip: a client's slot map from a node
+		// that still names an old port would dial a dead address. Wait
+		// until this node's view names only the new ports.
+		for {
+			view, err := c.ClusterNodes(ctx).Result()
+			if err == nil && namesOnly(view, newPorts) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after a full restart %s still names an old address 60 s later: %v\n%s", n, err, view)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		_ = c.Close()
 	}
 	after := redis.NewClusterClient(&redis.ClusterOptions{Addrs: nodes})
@@ -620,4 +634,21 @@ func freePorts(t *testing.T, n int) []int {
 		out = append(out, p)
 	}
 	return out
+}
+
+// namesOnly reports whether every node line of a CLUSTER NODES answer
+// names one of ports (its address field is ip:port@busport).
+func namesOnly(view string, ports []int) bool {
+	for line := range strings.SplitSeq(strings.TrimSpace(view), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			return false
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		_, port, _ := strings.Cut(addr, ":")
+		if n, err := strconv.Atoi(port); err != nil || !slices.Contains(ports, n) {
+			return false
+		}
+	}
+	return true
 }

@@ -28,7 +28,7 @@ type globals struct {
 type exitCoder interface{ ExitCode() int }
 
 // usageError is a command line batch cannot run: exit code 2, as flag
-// parsing errors have by convention.
+// parsing errors have by convention (usage.go makes every kind one).
 type usageError string
 
 func (e usageError) Error() string { return string(e) }
@@ -74,7 +74,7 @@ func NewApp(version string) *cli.App {
 		// exit code is 2, so a script that forgot the subcommand fails.
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageError(fmt.Sprintf("no subcommand %q", c.Args().First()))
+				return unknownCommand("batch", c.Args().First(), c.App.Commands)
 			}
 			w := c.App.Writer
 			c.App.Writer = c.App.ErrWriter
@@ -88,13 +88,14 @@ func NewApp(version string) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	app.ErrWriter = os.Stderr
+	guardUsage(app)
 	return app
 }
 
 // Run runs app with args and turns its error into an exit code, logging the
 // error once: this is the edge of the program.
 func Run(ctx context.Context, app *cli.App, args []string) int {
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, hoistGlobalFlags(app, args))
 	if err == nil {
 		return 0
 	}

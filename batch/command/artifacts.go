@@ -154,7 +154,7 @@ func pinCommand(g *globals, pin bool) *cli.Command {
 		Action: func(c *cli.Context) error {
 			v, err := strconv.ParseInt(c.Args().First(), 10, 64)
 			if c.NArg() != 1 || err != nil || v <= 0 {
-				return fmt.Errorf("batch %s takes one version number, got %q: %w", name, c.Args().Slice(), setlist.ErrInvalid)
+				return usageError(fmt.Sprintf("batch %s takes one version number, got %q", name, c.Args().Slice()))
 			}
 			b, err := g.open(c.Context)
 			if err != nil {
@@ -280,8 +280,11 @@ func importModelCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:  "import-model",
 		Usage: "publish ALS factors trained elsewhere (implicit's .npz with users.csv and items.csv) as a new version",
-		Description: "The quality gate evaluates the item factors on a holdout of the database's reactions (users folded in)\n" +
-			"unless --force. Exit codes as batch train: 3 rejected by the gate, 4 another run holds the lock.",
+		Description: "Unless --force, the quality gate measures the file's parameters as batch train measures its candidates\n" +
+			"(a fit on the training split of the database's reactions, scored on the held-out ones: that figure is recorded\n" +
+			"and compared with the published run's), and the imported item factors must beat popularity with the holdout\n" +
+			"users folded in (they may have been trained on the holdout, so that figure is never a bar).\n" +
+			"Exit codes as batch train: 3 rejected by the gate, 4 another run holds the lock.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "npz", Usage: "implicit's saved model (numpy .npz: user_factors, item_factors, parameters)", EnvVars: env("NPZ"), Required: true, Destination: &npzPath},
 			&cli.StringFlag{Name: "users", Usage: "user id of each user_factors row (CSV row,user_id)", EnvVars: env("USERS"), Required: true, Destination: &users},

@@ -35,9 +35,6 @@ func catalogCommand(g *globals) *cli.Command {
 			"announced to every serve replica (the key space's catalog event, on --redis-url), which stop or\n" +
 			"resume serving the songs within a second; no training is needed.",
 		Subcommands: []*cli.Command{catalogImportCommand(g), availabilityCommand(g, false), availabilityCommand(g, true)},
-		Action: func(c *cli.Context) error {
-			return usageError("batch catalog needs a subcommand: import, hide or show")
-		},
 	}
 }
 

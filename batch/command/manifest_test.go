@@ -39,7 +39,8 @@ func parseOnly() (*ucli.App, *string) {
 	walk = func(prefix string, cmds []*ucli.Command) {
 		for _, c := range cmds {
 			name := strings.TrimSpace(prefix + " " + c.Name)
-			c.Before, c.After = nil, nil
+			// c.Before stays: it checks the required flags (usage.go).
+			c.After = nil
 			c.Action = func(*ucli.Context) error { *ran = name; return nil }
 			walk(name, c.Subcommands)
 		}

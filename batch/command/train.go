@@ -200,6 +200,10 @@ func printRun(w io.Writer, r *pipeline.Result) {
 		fmt.Fprintf(w, "  quality: NDCG@5 %.4f (popularity %.4f), precision@5 %.4f, recall@5 %.4f, MAP@5 %.4f, hit rate %.3f, coverage %.3f over %d users\n",
 			m["ndcg_at_5"], m["baseline_ndcg_at_5"], m["precision_at_5"], m["recall_at_5"], m["map_at_5"], m["hit_rate_at_5"], m["coverage_at_5"], c.EvalUsers)
 	}
+	if v, ok := r.Metrics["imported_fold_in_ndcg_at_5"]; ok {
+		fmt.Fprintf(w, "  factors: the imported ones score NDCG@5 %.4f with the holdout users folded in (popularity %.4f); optimistic, as they may have been trained on the holdout, so the quality line is the file's parameters fit on the training split\n",
+			v, r.Metrics["imported_fold_in_baseline_ndcg_at_5"])
+	}
 	if c.KeysWritten > 0 {
 		fmt.Fprintf(w, "  publish: %s user lists, %s keys, %.1f MB\n", progress.Group(int64(c.UsersPublished)), progress.Group(int64(c.KeysWritten)), float64(c.Bytes)/1e6)
 	}

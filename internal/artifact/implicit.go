@@ -38,6 +38,14 @@ func (a *Artifact) ExportNPZ(w io.Writer) error {
 		return fmt.Errorf("export: implicit's format holds ALS models only, version %d is %s", a.Meta.Version, a.Family)
 	}
 	p, k := a.Side.Params, a.Side.Factors
+	// The item side's parameters are the last fit's: a trained version's
+	// is the warm start on all data (3 iterations). The file records the
+	// training parameters, as the registry does, so an import of it (and
+	// the runs that start from the import) train as the version was
+	// trained (issue 26 item 7).
+	if m := a.Meta.Params; m.Factors == k && m.Iterations > 0 {
+		p.Iterations, p.Seed, p.CGSteps = m.Iterations, m.Seed, m.CGSteps
+	}
 	entries := []npz.Entry{
 		{Name: "user_factors", Array: npz.Float32s(a.UserFactors, len(a.Users), k)},
 		{Name: "item_factors", Array: npz.Float32s(a.Side.ItemFactors, a.Side.Items, k)},

@@ -1,11 +1,48 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 
+	"github.com/setlist/setlist/internal/artifact"
 	"github.com/setlist/setlist/internal/feedback"
 )
+
+// How a run's metrics were measured (RunParams.Eval). The gate compares a
+// candidate only with a published figure measured the same way: figures
+// measured differently differ by more than any allowed regression.
+const (
+	// EvalHoldout: the run's parameters fit on the training split of a
+	// seeded per-user holdout, scored on the held-out reactions (batch
+	// train, and batch import-model since issue 26).
+	EvalHoldout = "holdout"
+	// EvalFoldIn: imported item factors scored with the holdout users
+	// folded in. The factors may have been trained on the holdout, so the
+	// figure is optimistic; imports recorded it before issue 26 (without
+	// an eval field).
+	EvalFoldIn = "fold-in"
+)
+
+// evalMethod reads how a recorded run (its params JSON) was measured:
+// runs recorded before the field are holdout figures, except imports.
+func evalMethod(params []byte) string {
+	var p struct {
+		Eval   string `json:"eval"`
+		Source string `json:"source"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	switch {
+	case p.Eval != "":
+		return p.Eval
+	case p.Source == artifact.SourceImported:
+		return EvalFoldIn
+	default:
+		return EvalHoldout
+	}
+}
 
 // GateInput is what the quality gate judges.
 type GateInput struct {
@@ -21,7 +58,18 @@ type GateInput struct {
 	// Lists is what the batch lists about to be published look like; the
 	// zero value (no lists: a stage-only run) is not judged.
 	Lists ListCheck
+	// FoldIn, for an imported model, scores its own item factors with the
+	// holdout users folded in. NDCG above judges the file's parameters (a
+	// fit on the training split, as a trained candidate is judged); this
+	// judges the factors, and must beat popularity: a wrong id map scores
+	// like chance. It is optimistic (the factors may have been trained on
+	// the holdout), so it is never compared with a published figure.
+	FoldIn *FoldInCheck
 }
+
+// FoldInCheck is an imported model's factors' NDCG@5 with the holdout
+// users folded in, and popularity's on the same split.
+type FoldInCheck struct{ NDCG, BaselineNDCG float64 }
 
 // ListCheck counts what the gate needs of the lists a run is about to
 // publish: the NDCG above judges the item side through a holdout, these
@@ -73,6 +121,9 @@ func Gate(in GateInput) GateDecision {
 	case in.Lists.Short > 0:
 		reason = fmt.Sprintf("%d of %d users' batch lists are shorter than the songs left to them (scores that are not numbers)",
 			in.Lists.Short, in.Lists.Users)
+	case in.FoldIn != nil && !(in.FoldIn.NDCG > in.FoldIn.BaselineNDCG):
+		reason = fmt.Sprintf("the imported factors, the holdout users folded in, score NDCG@5 %.4f, not above the popularity baseline's %.4f (do users.csv and items.csv list the factors' rows?)",
+			in.FoldIn.NDCG, in.FoldIn.BaselineNDCG)
 	case in.NDCG <= in.BaselineNDCG:
 		reason = fmt.Sprintf("NDCG@5 %.4f does not beat the popularity baseline's %.4f", in.NDCG, in.BaselineNDCG)
 	case in.PublishedNDCG != nil && in.NDCG < *in.PublishedNDCG*(1-in.MaxRegression):

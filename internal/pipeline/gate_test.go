@@ -28,6 +28,8 @@ func TestGate(t *testing.T) {
 		{"no holdout users", GateInput{EvalUsers: 0}, false, false, "cannot be evaluated"},
 		{"NaN", GateInput{NDCG: math.NaN(), EvalUsers: 10}, false, false, "not a number"},
 		{"full lists", GateInput{NDCG: 0.3, BaselineNDCG: 0.1, EvalUsers: 10, Lists: ListCheck{Users: 10}}, true, false, ""},
+		{"imported factors beat popularity", GateInput{NDCG: 0.3, BaselineNDCG: 0.1, EvalUsers: 10, FoldIn: &FoldInCheck{NDCG: 0.5, BaselineNDCG: 0.1}}, true, false, ""},
+		{"imported factors score like chance", GateInput{NDCG: 0.3, BaselineNDCG: 0.1, EvalUsers: 10, FoldIn: &FoldInCheck{NDCG: 0.01, BaselineNDCG: 0.1}}, false, false, "imported factors"},
 		{"short batch lists", GateInput{NDCG: 0.3, BaselineNDCG: 0.1, EvalUsers: 10, Lists: ListCheck{Users: 10, Short: 10}}, false, false, "10 of 10 users' batch lists are shorter"},
 	}
 	for _, tt := range tests {

@@ -143,7 +143,10 @@ type RunParams struct {
 	K      int           `json:"k"`
 	// Source says where ALS came from: "default", "last-published" or "tuned"
 	// (overrides are applied on top of any of them).
-	Source    string `json:"source"`
+	Source string `json:"source"`
+	// Eval is how the run's metrics were measured (EvalHoldout); the gate
+	// holds a candidate only to a published figure measured the same way.
+	Eval      string `json:"eval,omitempty"`
 	Overrides bool   `json:"overrides,omitempty"`
 	// WarmIterations is how many iterations the published model ran from
 	// the holdout model's factors (0: a cold fit of ALS.Iterations).
@@ -194,7 +197,8 @@ func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.C
 	if _, ok := deps.Publisher.(Stager); cfg.StageOnly && !ok {
 		return nil, fmt.Errorf("a stage-only run needs a publisher that can stage (PostgreSQL and Redis): %w", setlist.ErrInvalid)
 	}
-	r := &run{cfg: cfg, deps: deps, res: &Result{DryRun: cfg.DryRun, Timings: map[string]float64{}, Metrics: map[string]float64{}}}
+	r := &run{cfg: cfg, deps: deps, res: &Result{DryRun: cfg.DryRun, Timings: map[string]float64{}, Metrics: map[string]float64{},
+		Params: RunParams{Eval: EvalHoldout}}}
 	if r.deps.Logger == nil {
 		r.deps.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -651,14 +655,24 @@ func (r *run) gateInput(ctx context.Context, m, base feedback.Metrics) GateInput
 	if r.deps.Registry == nil {
 		return in
 	}
-	if last, err := r.deps.Registry.LastPublished(ctx); err == nil {
-		var pm map[string]float64
-		if json.Unmarshal(last.Metrics, &pm) == nil {
-			if v, ok := pm["ndcg_at_5"]; ok {
-				in.PublishedNDCG = &v
-			}
-		}
+	last, err := r.deps.Registry.LastPublished(ctx)
+	if err != nil {
+		return in
 	}
+	var pm map[string]float64
+	if json.Unmarshal(last.Metrics, &pm) != nil {
+		return in
+	}
+	v, ok := pm["ndcg_at_5"]
+	if !ok {
+		return in
+	}
+	if how := evalMethod(last.Params); how != r.res.Params.Eval {
+		r.deps.Logger.Warn("the published run's NDCG@5 was measured another way: it is not this run's bar",
+			"published_run", last.ID, "published_ndcg_at_5", v, "published_eval", how, "eval", r.res.Params.Eval)
+		return in
+	}
+	in.PublishedNDCG = &v
 	return in
 }
 

@@ -74,6 +74,9 @@ func errorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
 			switch {
 			case errors.Is(err, recs.ErrNoModel):
 				// No model yet is a state, not a failure: not logged per request.
+			case errors.Is(err, recs.ErrSimilarBusy):
+				log.WarnContext(c.UserContext(), "similar-song capacity busy", "status", code, "method", c.Method(), "route", c.Route().Path,
+					"request_id", id, "err", err)
 			case errors.Is(err, recs.ErrBusy):
 				// Load, not a fault: the server shed it as designed.
 				log.WarnContext(c.UserContext(), "fold-in capacity busy", "status", code, "method", c.Method(), "route", c.Route().Path,
@@ -166,6 +169,8 @@ func serverDetail(err error, code int) string {
 	switch {
 	case errors.Is(err, recs.ErrNoModel):
 		return "no model is published yet (run batch train)"
+	case errors.Is(err, recs.ErrSimilarBusy):
+		return "similar-song capacity is busy: too many similar-song lists are being computed at once; retry after " + RetryAfter + " s"
 	case errors.Is(err, recs.ErrBusy):
 		return "fold-in capacity is busy: too many recommendations are being computed at once; retry after " + RetryAfter + " s"
 	case errors.Is(err, store.ErrNotMarked):

@@ -298,11 +298,6 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"songs": songs})
 }
 
-type scoredSong struct {
-	setlist.Song
-	Score float32 `json:"score"`
-}
-
 func (a *API) similar(c *fiber.Ctx) error {
 	song, err := songParam(c)
 	if err != nil {
@@ -319,7 +314,7 @@ func (a *API) similar(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	snap, similar, err := a.deps.Recs.SimilarFiltered(song, n, f)
+	snap, similar, err := a.deps.Recs.SimilarFiltered(c.UserContext(), a.client(c), song, n, f)
 	if errors.Is(err, setlist.ErrNotFound) {
 		// Say which: a song that does not exist, or one the model
 		// has no factors for yet.
@@ -331,14 +326,8 @@ func (a *API) similar(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	seed, _ := snap.Song(song)
-	items := make([]scoredSong, 0, len(similar))
-	for _, r := range similar {
-		if s, ok := snap.Song(r.Song); ok {
-			items = append(items, scoredSong{Song: s, Score: r.Score})
-		}
-	}
-	return c.JSON(fiber.Map{"song": seed, "model_version": snap.Version, "items": items})
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(snap.AppendSimilar(make([]byte, 0, 64+96*len(similar)), song, similar))
 }
 
 // modelInfo is GET /v1/model: what is served, how good it was offline, and

@@ -29,6 +29,7 @@ type Metrics struct {
 	NearCacheBytes  prometheus.GaugeFunc
 	FoldInCache     *prometheus.CounterVec // result: hit, miss
 	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy, unknown_user
+	Similar         *prometheus.CounterVec // outcome: cached, computed, shared, filtered, busy
 	StoreErrors     *prometheus.CounterVec // store, op
 	ModelVersion    prometheus.Gauge
 	// RedisMastersDown is set by each readiness check: a cluster that lost
@@ -126,6 +127,10 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		FoldIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "foldin_requests_total",
 			Help: "Requests that needed a fold-in, by outcome: solved (ran one), shared (waited for the same user's running solve), busy (no fold-in slot before the deadline, or the client's queue full: 503), unknown_user (404 from the existence check: no slot, no history read).",
+		}, []string{"outcome"}),
+		Similar: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "similar_requests_total",
+			Help: "Similar-song requests by outcome: cached (the song's list was cached for the served version and catalog), computed (ran the scan), shared (waited for the same song's running scan), filtered (a filter the cached list could not satisfy: a scan of its own), busy (no similar slot before the deadline, or the client's queue full: 503).",
 		}, []string{"outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_errors_total",
@@ -232,7 +237,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		return time.Since(t).Seconds()
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
-		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.StoreErrors, m.RedisMastersDown, m.ModelVersion, m.ModelPointer, m.ModelTrained,
+		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.Similar, m.StoreErrors, m.RedisMastersDown, m.ModelVersion, m.ModelPointer, m.ModelTrained,
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge, m.Attributions,
 		m.ExposureAnswers, m.ExposureUsers, m.ExposureDropped, m.HiddenSongs, m.CatalogSeq, m.Filtered)
 	// Pre-create the children dashboards divide by, so rates start at 0
@@ -253,6 +258,9 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	}
 	for _, o := range []string{"solved", "shared", "busy", "unknown_user"} {
 		m.FoldIns.WithLabelValues(o)
+	}
+	for _, o := range []string{"cached", "computed", "shared", "filtered", "busy"} {
+		m.Similar.WithLabelValues(o)
 	}
 	for _, k := range []string{"like", "dislike"} {
 		for _, o := range []string{"shown", "not_shown", "unattributed"} {

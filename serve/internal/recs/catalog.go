@@ -50,6 +50,14 @@ func (c *catalogState) isHidden(song setlist.SongID) bool {
 	return ok
 }
 
+// hiddenLen is the number of songs hidden in c (0 for nil).
+func (c *catalogState) hiddenLen() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.hidden)
+}
+
 // HiddenCount is the number of songs hidden now (for metrics and tests).
 func (s *Service) HiddenCount() int {
 	if c := s.cat.Load(); c != nil {

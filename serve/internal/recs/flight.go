@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
 )
 
@@ -30,46 +29,50 @@ type flightKey struct {
 	catalog int64 // the catalog sequence whose hidden songs the solve leaves out
 }
 
-// flights is a singleflight group for fold-ins: the first request with a key
-// solves, requests arriving meanwhile wait for its result. A finished
-// result lingers for flightLinger so a request that read Redis just before
-// the leader stored the fold-in there (and so saw none) still shares it
-// instead of solving again; the key names the history it was solved from,
-// so a lingering result is never stale. Errors do not linger.
-type flights struct {
+// flights is a singleflight group (fold-ins, similar-song lists): the
+// first request with a key computes, requests arriving meanwhile wait for
+// its result. A finished result lingers for flightLinger so a request that
+// read its cache just before the leader stored the result there (and so saw
+// none) still shares it instead of computing again; the key names what the
+// result was computed from, so a lingering result is never stale. Errors do
+// not linger.
+type flights[K comparable, V any] struct {
 	mu    sync.Mutex
-	calls map[flightKey]*flight
+	calls map[K]*flight[V]
 }
 
-type flight struct {
+type flight[V any] struct {
 	done chan struct{}
-	rec  keyspace.FoldInRecord
+	val  V
 	err  error
 }
 
-// flightLinger is how long a finished fold-in stays shareable: much longer
-// than the few instructions between a request's Redis read and its joining,
-// short enough that the map holds at most a second's worth of fold-ins.
+// flightLinger is how long a finished result stays shareable: much longer
+// than the few instructions between a request's cache read and its
+// joining, short enough that the map holds at most a second's worth.
 const flightLinger = time.Second
+
+// errFlightWait is a waiter's deadline passing before the leader finished.
+var errFlightWait = fmt.Errorf("waiting for the computation another request started: %w", ErrBusy)
 
 // do returns the result for key, computing it with fn unless a flight for
 // key is running or just finished; shared is true when this request did not
 // run fn. A waiter gives up at its own deadline (the leader carries on).
-func (g *flights) do(ctx context.Context, key flightKey, fn func() (keyspace.FoldInRecord, error)) (rec keyspace.FoldInRecord, shared bool, err error) {
+func (g *flights[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (val V, shared bool, err error) {
 	g.mu.Lock()
 	if g.calls == nil {
-		g.calls = map[flightKey]*flight{}
+		g.calls = map[K]*flight[V]{}
 	}
 	if f, ok := g.calls[key]; ok {
 		g.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.rec, true, f.err
+			return f.val, true, f.err
 		case <-ctx.Done():
-			return keyspace.FoldInRecord{}, true, fmt.Errorf("recommend for %q: waiting for the fold-in another request started: %w: %w", key.user, ErrBusy, ctx.Err())
+			return val, true, fmt.Errorf("%w: %w", errFlightWait, ctx.Err())
 		}
 	}
-	f := &flight{done: make(chan struct{})}
+	f := &flight[V]{done: make(chan struct{})}
 	g.calls[key] = f
 	g.mu.Unlock()
 	defer func() {
@@ -80,11 +83,11 @@ func (g *flights) do(ctx context.Context, key flightKey, fn func() (keyspace.Fol
 		}
 		time.AfterFunc(flightLinger, func() { g.forget(key, f) })
 	}()
-	f.rec, f.err = fn()
-	return f.rec, false, f.err
+	f.val, f.err = fn()
+	return f.val, false, f.err
 }
 
-func (g *flights) forget(key flightKey, f *flight) {
+func (g *flights[K, V]) forget(key K, f *flight[V]) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.calls[key] == f {

@@ -163,7 +163,7 @@ func TestFairSlotsLimits(t *testing.T) {
 // after the flight ended still shares it (it lingers); an error does not
 // linger; another key runs its own.
 func TestFlightsShare(t *testing.T) {
-	var g flights
+	var g flights[flightKey, keyspace.FoldInRecord]
 	var runs atomic.Int32
 	release := make(chan struct{})
 	fn := func() (keyspace.FoldInRecord, error) {

@@ -31,6 +31,9 @@ type Snapshot struct {
 	snapshotNanos int64
 	// exposure counts the answers given from this snapshot (exposure.go).
 	exposure snapExposure
+	// similar caches the similar songs of this snapshot's songs
+	// (similar.go).
+	similar similarCache
 	// catalog is the metadata read with the names, until the loader merges
 	// it into the service's catalog state (then nil).
 	catalog map[setlist.SongID]setlist.CatalogSong

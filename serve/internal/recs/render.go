@@ -51,11 +51,7 @@ func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, arm setlist.Arm, sr
 		b = append(b, '{')
 		b = append(b, name...)
 		b = append(b, `,"score":`...)
-		score := float64(it.Score)
-		if math.IsNaN(score) || math.IsInf(score, 0) {
-			score = 0 // JSON has no NaN; a broken factor must not break the answer
-		}
-		b = strconv.AppendFloat(b, score, 'g', -1, 32)
+		b = appendScore(b, it.Score)
 		if because, ok := sn.songs[it.Because]; ok && it.Because != 0 {
 			b = append(b, `,"because":{`...)
 			b = append(b, because...)
@@ -64,6 +60,50 @@ func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, arm setlist.Arm, sr
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
+}
+
+// AppendSimilar renders GET /v1/songs/{id}/similar's answer {song,
+// model_version, items} for seed and its similar songs recs, by hand as
+// appendAnswer does (a flood of similar songs is mostly rendering once
+// the lists are cached). Songs the snapshot cannot name are left out; a
+// seed it cannot name renders as the zero song.
+func (sn *Snapshot) AppendSimilar(b []byte, seed setlist.SongID, recs []model.Rec) []byte {
+	b = append(b, `{"song":{`...)
+	if name, ok := sn.songs[seed]; ok {
+		b = append(b, name...)
+	} else {
+		b = append(b, songJSON(setlist.Song{})...)
+	}
+	b = append(b, `},"model_version":`...)
+	b = strconv.AppendInt(b, int64(sn.Version), 10)
+	b = append(b, `,"items":[`...)
+	first := true
+	for _, r := range recs {
+		name, ok := sn.songs[r.Song]
+		if !ok {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '{')
+		b = append(b, name...)
+		b = append(b, `,"score":`...)
+		b = appendScore(b, r.Score)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// appendScore renders a score; JSON has no NaN, and a broken factor must
+// not break the answer.
+func appendScore(b []byte, score float32) []byte {
+	f := float64(score)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		f = 0
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 32)
 }
 
 const hexDigits = "0123456789abcdef"

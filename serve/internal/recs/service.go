@@ -84,6 +84,10 @@ type Config struct {
 	// with, the strongest evidence first (store.FoldInOrder), so its cost
 	// is bounded however long a history grows (default 1000; < 0: no cap).
 	FoldInMaxReactions int
+	// SimilarConcurrency bounds similar-song computations running at once
+	// (cache misses; default half the cores, at least 1): they are pure
+	// CPU, so the other half stays for fold-ins and answers.
+	SimilarConcurrency int
 	// ExposureInterval is how often the answered users are added to the
 	// exposure HyperLogLogs (default 1s); ExposurePersist how often the
 	// exposure counts are upserted into the system of record (default 10s).
@@ -125,6 +129,9 @@ func (c *Config) defaults() {
 	if c.FoldInConcurrency <= 0 {
 		c.FoldInConcurrency = 2 * runtime.GOMAXPROCS(0)
 	}
+	if c.SimilarConcurrency <= 0 {
+		c.SimilarConcurrency = max(1, runtime.GOMAXPROCS(0)/2)
+	}
 	if c.ExposureInterval <= 0 {
 		c.ExposureInterval = time.Second
 	}
@@ -162,8 +169,12 @@ type Service struct {
 	// flights makes concurrent requests for the same fold-in share one
 	// solve; epoch counts local invalidations (the flight key when Redis,
 	// which knows when a user last reacted, does not answer).
-	flights flights
+	flights flights[flightKey, keyspace.FoldInRecord]
 	epoch   atomic.Uint64
+	// simSlots and simFlights do for similar-song lists what slots and
+	// flights do for fold-ins (similar.go).
+	simSlots   *fairSlots
+	simFlights flights[similarKey, similarList]
 	// exposure counts what is shown (exposure.go); nil: not counted.
 	exposure *exposure
 	// exposed collects the users answered in each arm of the running
@@ -183,7 +194,8 @@ type Service struct {
 func New(cfg Config, keys KeySpace, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
 	s := &Service{cfg: cfg, keys: keys, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
-		slots: newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient)}
+		slots:    newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient),
+		simSlots: newFairSlots(cfg.SimilarConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient)}
 	s.holder.reload = make(chan struct{}, 1)
 	s.catReload = make(chan struct{}, 1)
 	s.catalog = history
@@ -363,6 +375,9 @@ func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u s
 	})
 	if shared {
 		s.metrics.FoldIns.WithLabelValues("shared").Inc()
+	}
+	if errors.Is(err, errFlightWait) {
+		err = fmt.Errorf("recommend for %q: the fold-in: %w", u, err)
 	}
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
@@ -594,58 +609,6 @@ func (s *Service) Reacted(ctx context.Context, u setlist.UserID, seq int64) erro
 		return fmt.Errorf("mark %q touched and tell the other replicas: %w", u, err)
 	}
 	return nil
-}
-
-// Similar returns the n songs closest to song in the current model. It
-// returns ErrNotFound when the model does not know the song.
-func (s *Service) Similar(song setlist.SongID, n int) (*Snapshot, []model.Rec, error) {
-	return s.SimilarFiltered(song, n, nil)
-}
-
-// SimilarFiltered is Similar without hidden songs and under a request's
-// filter f (nil: none). A hidden song has no similar songs (404): it is
-// not in the catalog for listeners.
-func (s *Service) SimilarFiltered(song setlist.SongID, n int, f *Filter) (*Snapshot, []model.Rec, error) {
-	if n < 1 || n > MaxN {
-		return nil, nil, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
-	}
-	snap := s.holder.current()
-	if snap == nil {
-		return nil, nil, ErrNoModel
-	}
-	cat := s.cat.Load()
-	if cat.isHidden(song) {
-		return snap, nil, fmt.Errorf("song %d is not available: %w", song, setlist.ErrNotFound)
-	}
-	sv := newSieve(snap, cat, f)
-	// Ask for n plus what the sieve may drop; the whole catalog if that
-	// still runs short (the scan is the same, only the kept top grows).
-	depth := n
-	if !sv.trivial() {
-		depth = n + len(cat.hidden)
-		if f.Active() {
-			depth = 4*n + len(cat.hidden)
-		}
-	}
-	all := snap.Published.Catalog.Len()
-	for {
-		recs, ok := snap.Published.Similar(song, min(depth, all))
-		if !ok {
-			return snap, nil, fmt.Errorf("song %d is not in model version %d (added after training, or no one reacted to it): %w", song, snap.Version, setlist.ErrNotFound)
-		}
-		if sv.trivial() {
-			return snap, recs, nil
-		}
-		items, enough := sv.takeRecs(recs, n)
-		if enough || depth >= all {
-			out := make([]model.Rec, len(items))
-			for i, it := range items {
-				out[i] = it.Rec
-			}
-			return snap, out, nil
-		}
-		depth = all
-	}
 }
 
 // Current is the snapshot in use, or nil before the first load.

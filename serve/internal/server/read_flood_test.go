@@ -45,7 +45,7 @@ func (s *slowReportsDB) OnlineMetrics(ctx context.Context, since time.Time) ([]s
 
 // probeUsers adds n users with three likes each (no batch list: each one's
 // first answer is a real fold-in, a PostgreSQL read and a solve).
-func probeUsers(t *testing.T, w *world, prefix string, n int) []setlist.UserID {
+func probeUsers(t testing.TB, w *world, prefix string, n int) []setlist.UserID {
 	t.Helper()
 	ctx := context.Background()
 	ids := make([]setlist.UserID, n)
@@ -123,9 +123,23 @@ func probePhase(users []setlist.UserID, next *atomic.Int32, d, interval time.Dur
 // flood holds, seconds before the fixes). It logs the figure.
 func floodFigure(t *testing.T, name string, users []setlist.UserID, send func(u setlist.UserID) (int, error), flood func(ctx context.Context)) {
 	t.Helper()
+	quiet, loud := measureFlood(t, name, users, send, flood)
+	q50, q99, l50, l99 := quiet.quantile(0.5), quiet.quantile(0.99), loud.quantile(0.5), loud.quantile(0.99)
+	if quiet.codes[http.StatusOK] != len(quiet.took) || loud.codes[http.StatusOK] != len(loud.took) {
+		t.Errorf("%s: other users' answers not all 200: quiet %v, under the flood %v", name, quiet.codes, loud.codes)
+	}
+	if l50 > 2*max(q50, 25*time.Millisecond) || l99 > 2*max(q99, 250*time.Millisecond) {
+		t.Errorf("%s: other users' p50/p99 went from %v/%v to %v/%v under the flood; want within 2×", name, q50, q99, l50, l99)
+	}
+}
+
+// measureFlood probes other users 2 s quiet and 2 s under the flood and
+// logs the figure.
+func measureFlood(tb testing.TB, name string, users []setlist.UserID, send func(u setlist.UserID) (int, error), flood func(ctx context.Context)) (quiet, loud latencies) {
+	tb.Helper()
 	const phase, interval = 2 * time.Second, 20 * time.Millisecond
 	var next atomic.Int32
-	quiet := probePhase(users, &next, phase, interval, send)
+	quiet = probePhase(users, &next, phase, interval, send)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -134,18 +148,13 @@ func floodFigure(t *testing.T, name string, users []setlist.UserID, send func(u 
 		flood(ctx)
 	}()
 	time.Sleep(100 * time.Millisecond) // the flood is under way
-	loud := probePhase(users, &next, phase, interval, send)
+	loud = probePhase(users, &next, phase, interval, send)
 	cancel()
 	wg.Wait()
 	q50, q99, l50, l99 := quiet.quantile(0.5), quiet.quantile(0.99), loud.quantile(0.5), loud.quantile(0.99)
-	t.Logf("%s: other users' fold-ins quiet p50 %v p99 %v (%d), under the flood p50 %v p99 %v (%d): %.1f× / %.1f×; codes %v",
+	tb.Logf("%s: other users' fold-ins quiet p50 %v p99 %v (%d), under the flood p50 %v p99 %v (%d): %.1f× / %.1f×; codes %v",
 		name, q50, q99, len(quiet.took), l50, l99, len(loud.took), float64(l50)/float64(q50), float64(l99)/float64(q99), loud.codes)
-	if quiet.codes[http.StatusOK] != len(quiet.took) || loud.codes[http.StatusOK] != len(loud.took) {
-		t.Errorf("%s: other users' answers not all 200: quiet %v, under the flood %v", name, quiet.codes, loud.codes)
-	}
-	if l50 > 2*max(q50, 25*time.Millisecond) || l99 > 2*max(q99, 250*time.Millisecond) {
-		t.Errorf("%s: other users' p50/p99 went from %v/%v to %v/%v under the flood; want within 2×", name, q50, q99, l50, l99)
-	}
+	return quiet, loud
 }
 
 // TestModelReportFlood (issue 24 item 1): 32 parallel GET /v1/model, each
@@ -211,12 +220,17 @@ func (s *slowUsersDB) UserReactions(ctx context.Context, u setlist.UserID, limit
 
 // tokenGet is a GET with a bearer token.
 func tokenGet(in *instance, path, token string) (int, error) {
+	return tokenGetWith(client, in, path, token)
+}
+
+// tokenGetWith is tokenGet through c.
+func tokenGetWith(c *http.Client, in *instance, path, token string) (int, error) {
 	req, err := http.NewRequest(http.MethodGet, in.base+path, nil)
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := client.Do(req)
+	res, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
