@@ -60,7 +60,7 @@ func (r *run) easeOffer(n int) (perTrial time.Duration, skipped string) {
 // (familyWinner). EASE is offered only when its matrices fit
 // Config.MemoryLimit and, with a tune budget, when two of its trials fit in
 // a quarter of it. With a budget the comparison runs in what the ALS search
-// left of it (familyReserve): an EASE trial starts only when its predicted
+// left of it (budget.reserve): an EASE trial starts only when its predicted
 // end (the last trial's measured time, at first the flop estimate) is
 // within the budget, except the first, whose cost was reserved.
 func (r *run) chooseFamily(ctx context.Context, train *feedback.CSR, alsBest als.Params) (string, *ease.Params, error) {
