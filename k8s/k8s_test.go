@@ -185,7 +185,56 @@ func TestOverlaysBuild(t *testing.T) {
 			checkTuneBudget(t, objs)
 			checkRedis(t, ov, objs)
 			checkStoreFence(t, objs)
+			checkImages(t, ov, objs)
 		})
+	}
+}
+
+// checkImages: every container that runs a setlist binary runs the one
+// image the overlay names (production's registry and tag, not the
+// development image), the precompute Job's template included.
+func checkImages(t *testing.T, ov string, objs []k8stest.Object) {
+	t.Helper()
+	images := map[string][]string{}
+	for _, c := range k8stest.Containers(objs, "") {
+		if c.Binary() != "" {
+			images[c.Container.Image] = append(images[c.Container.Image], c.String())
+		}
+	}
+	if len(images) != 1 {
+		t.Errorf("overlay %s: setlist's containers run %d images, want one: %v", ov, len(images), images)
+	}
+	for img, cs := range images {
+		if strings.HasPrefix(ov, "production") && !strings.HasPrefix(img, "registry.example.com/") {
+			t.Errorf("overlay %s: %v run %s, not the overlay's registry image", ov, cs, img)
+		}
+	}
+}
+
+// TestCronjobsInEveryOverlay: every object under cronjobs/ is built by
+// every overlay, so none is left outside the kustomizations, where the
+// overlays' image rewrite, settings and Redis choice never reach it (the
+// precompute Job template once was, hard-coding setlist:dev).
+func TestCronjobsInEveryOverlay(t *testing.T) {
+	var want []k8stest.Object
+	for _, o := range k8stest.Files(t) {
+		if strings.HasPrefix(o.Source, "cronjobs/") && o.Kind != "Kustomization" {
+			want = append(want, o)
+		}
+	}
+	if !slices.ContainsFunc(want, func(o k8stest.Object) bool { return o.Name == "setlist-precompute" }) {
+		t.Fatal("no setlist-precompute under cronjobs/")
+	}
+	for _, ov := range k8stest.Overlays {
+		built := map[string]bool{}
+		for _, o := range k8stest.Build(t, ov) {
+			built[o.Kind+"/"+o.Name] = true
+		}
+		for _, o := range want {
+			if !built[o.Kind+"/"+o.Name] {
+				t.Errorf("overlay %s does not build %s", ov, o)
+			}
+		}
 	}
 }
 
@@ -300,66 +349,129 @@ func checkExposure(t *testing.T, objs []k8stest.Object) {
 	}
 }
 
-// checkPods checks every pod of the build for the restricted security
-// profile, resources and, for setlist's own binaries, GOMAXPROCS from the
-// CPU limit.
-// checkStoreFence: the stores' NetworkPolicy selects the bundled PostgreSQL
-// and Redis pods, opens every port their containers listen on, and lets in
-// every pod that runs a setlist binary (a client it shut out would lose its
-// stores the day the cluster's CNI enforced the policy).
+// checkStoreFence: every store pod (the bundled PostgreSQL and Redis, and
+// the Redis Cluster's pods) is selected by a NetworkPolicy; every pod that
+// runs a setlist binary reaches each store's client port (a client it shut
+// out would lose its stores the day the cluster's CNI enforced the policy),
+// the create Job reaches the cluster's pods on 6379, and the cluster's pods
+// reach each other on every port they listen on (6379 and the bus 16379);
+// a pod without setlist's labels reaches nothing, and no client reaches the
+// cluster bus.
 func checkStoreFence(t *testing.T, objs []k8stest.Object) {
 	t.Helper()
-	var np *networkingv1.NetworkPolicy
+	var policies []*networkingv1.NetworkPolicy
 	for _, o := range objs {
-		if p, ok := o.Obj.(*networkingv1.NetworkPolicy); ok && o.Name == "setlist-stores" {
-			np = p
-		}
-	}
-	if np == nil {
-		t.Error("no NetworkPolicy setlist-stores fencing PostgreSQL and Redis")
-		return
-	}
-	stores, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-	if err != nil || stores.Empty() {
-		t.Fatalf("NetworkPolicy setlist-stores: podSelector %v (%v) selects every pod", np.Spec.PodSelector, err)
-	}
-	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 1 || np.Spec.Ingress[0].From[0].PodSelector == nil {
-		t.Fatalf("NetworkPolicy setlist-stores: want one ingress rule from one pod selector, got %+v", np.Spec.Ingress)
-	}
-	from, err := metav1.LabelSelectorAsSelector(np.Spec.Ingress[0].From[0].PodSelector)
-	if err != nil || from.Empty() {
-		t.Fatalf("NetworkPolicy setlist-stores: from %v (%v) lets every pod in", np.Spec.Ingress[0].From[0].PodSelector, err)
-	}
-	open := map[int32]bool{}
-	for _, p := range np.Spec.Ingress[0].Ports {
-		if p.Port != nil {
-			open[p.Port.IntVal] = true
-		}
-	}
-	for _, p := range k8stest.Pods(objs) {
-		set := k8slabels.Set(p.Labels)
-		if c := p.Labels["app.kubernetes.io/component"]; (c == "postgres" || c == "redis") && !stores.Matches(set) {
-			t.Errorf("%s: the %s pods are outside the stores' NetworkPolicy", p.Object, c)
-		}
-		if stores.Matches(set) {
-			for _, c := range p.Spec.Containers {
-				for _, cp := range c.Ports {
-					if !open[cp.ContainerPort] {
-						t.Errorf("%s: container %q listens on %d, which the stores' NetworkPolicy does not open", p.Object, c.Name, cp.ContainerPort)
-					}
-				}
+		if p, ok := o.Obj.(*networkingv1.NetworkPolicy); ok {
+			policies = append(policies, p)
+			sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
+			if err != nil || sel.Empty() {
+				t.Errorf("NetworkPolicy %s: podSelector %v (%v) selects every pod", p.Name, p.Spec.PodSelector, err)
 			}
+		}
+	}
+	if !slices.ContainsFunc(policies, func(p *networkingv1.NetworkPolicy) bool { return p.Name == "setlist-stores" }) {
+		t.Error("no NetworkPolicy setlist-stores fencing PostgreSQL and Redis")
+	}
+	clientPort := map[string]int32{"postgres": 5432, "redis": 6379, "redis-cluster": 6379}
+	stranger := map[string]string{"run": "debug"}
+	pods := k8stest.Pods(objs)
+	for _, store := range pods {
+		kind := store.Labels["app.kubernetes.io/component"]
+		port, isStore := clientPort[kind]
+		if !isStore {
 			continue
 		}
-		for i := range p.Spec.Containers {
-			c := k8stest.Container{Pod: p, Container: &p.Spec.Containers[i]}
-			if c.Binary() != "" && !from.Matches(set) {
-				t.Errorf("%s runs %s but the stores' NetworkPolicy does not let its pods in (labels %v)", c, c.Binary(), p.Labels)
+		if isolated, _ := admits(t, policies, store.Labels, stranger, port); !isolated {
+			t.Errorf("%s: no NetworkPolicy selects the %s pods", store.Object, kind)
+			continue
+		}
+		var listens []int32
+		for _, c := range store.Spec.Containers {
+			for _, cp := range c.Ports {
+				listens = append(listens, cp.ContainerPort)
+			}
+		}
+		if !slices.Contains(listens, port) {
+			t.Errorf("%s: the %s pods do not listen on %d", store.Object, kind, port)
+		}
+		for _, p := range listens {
+			if _, ok := admits(t, policies, store.Labels, stranger, p); ok {
+				t.Errorf("%s: a pod without setlist's labels reaches port %d", store.Object, p)
+			}
+			if kind == "redis-cluster" {
+				if _, ok := admits(t, policies, store.Labels, store.Labels, p); !ok {
+					t.Errorf("%s: the cluster's pods do not reach each other on port %d", store.Object, p)
+				}
+			} else if p != port {
+				t.Errorf("%s: the %s pods listen on %d, beyond their client port %d", store.Object, kind, p, port)
+			}
+		}
+		for _, client := range pods {
+			if client.Labels["app.kubernetes.io/component"] == kind {
+				continue
+			}
+			bin := slices.ContainsFunc(client.Spec.Containers, func(c corev1.Container) bool {
+				return k8stest.Container{Pod: client, Container: &c}.Binary() != ""
+			})
+			creates := kind == "redis-cluster" && client.Labels["app.kubernetes.io/component"] == "redis-cluster-create"
+			if !bin && !creates {
+				continue
+			}
+			if _, ok := admits(t, policies, store.Labels, client.Labels, port); !ok {
+				t.Errorf("%s (labels %v) cannot reach the %s pods on %d through their NetworkPolicy", client.Object, client.Labels, kind, port)
+			}
+			if kind == "redis-cluster" {
+				if _, ok := admits(t, policies, store.Labels, client.Labels, 16379); ok {
+					t.Errorf("%s reaches the Redis Cluster's bus port 16379: only the cluster's own pods may", client.Object)
+				}
 			}
 		}
 	}
 }
 
+// admits evaluates NetworkPolicy ingress as Kubernetes does for pods in one
+// namespace: dst is isolated when a policy selects it, and then traffic
+// from src to port is allowed when a rule of a selecting policy matches
+// both (an empty from or ports matches all). Rules naming namespaces or IP
+// blocks are refused here: the fence is meant to be by pod labels alone.
+func admits(t *testing.T, policies []*networkingv1.NetworkPolicy, dst, src map[string]string, port int32) (isolated, allowed bool) {
+	t.Helper()
+	for _, np := range policies {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			t.Fatalf("NetworkPolicy %s: %v", np.Name, err)
+		}
+		if !sel.Matches(k8slabels.Set(dst)) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			continue
+		}
+		isolated = true
+		for _, rule := range np.Spec.Ingress {
+			from := len(rule.From) == 0
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector != nil || peer.IPBlock != nil || peer.PodSelector == nil {
+					t.Fatalf("NetworkPolicy %s: a peer by namespace or IP block (%+v); fence by pod labels", np.Name, peer)
+				}
+				ps, err := metav1.LabelSelectorAsSelector(peer.PodSelector)
+				if err != nil {
+					t.Fatalf("NetworkPolicy %s: %v", np.Name, err)
+				}
+				from = from || ps.Matches(k8slabels.Set(src))
+			}
+			ports := len(rule.Ports) == 0
+			for _, p := range rule.Ports {
+				ports = ports || p.Port == nil || (p.Port.IntVal == port && (p.Protocol == nil || *p.Protocol == corev1.ProtocolTCP))
+			}
+			if from && ports {
+				allowed = true
+			}
+		}
+	}
+	return isolated, allowed
+}
+
+// checkPods checks every pod of the build for the restricted security
+// profile, resources and, for setlist's own binaries, GOMAXPROCS from the
+// CPU limit.
 func checkPods(t *testing.T, objs []k8stest.Object) {
 	t.Helper()
 	for _, p := range k8stest.Pods(objs) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,6 +98,7 @@ func TestEndToEnd(t *testing.T) {
 		shots = filepath.Join(root, "docs", "screenshots")
 	}
 	b := newBrowser(t)
+	b.fastPoll()
 	signIn(t, b, base)
 	runScenario(t, b, scenario{
 		base:        base,
@@ -105,6 +107,33 @@ func TestEndToEnd(t *testing.T) {
 		newUserID:   "e2e-listener",
 		shots:       shots,
 	})
+
+	// A version published while the page is open shows without a click
+	// (issue 26 item 8: the page kept v1 for 78 s after make retrain).
+	b.run("open a listener", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/#/users/"+url.PathEscape(users.Users[0].UserID)))
+	b.waitFor("the listener's songs", `document.querySelectorAll('#recs li.song').length > 0 && document.querySelector('#model .model-version .big') !== null`)
+	before := b.str(`document.querySelector('#model .model-version .big').textContent`)
+	b.eval(`window.__marker = 1`, nil)
+	navs := b.navs.Load()
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "8", "--iterations", "3", "--force", "--notes", "web e2e 3")...)
+	// serve switches on the pointer's event; wait until it serves the
+	// new version, then for the page, which nobody touches.
+	var want string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var status struct {
+			Version int64 `json:"version"`
+		}
+		getJSON(t, base+"/v1/model", readToken, &status)
+		if want = fmt.Sprintf("v%d", status.Version); want != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve still serves %s 30 s after a forced train published", before)
+		}
+	}
+	b.waitFor("the new version in the panel", `document.querySelector('#model .model-version .big')?.textContent === `+jsString(want))
+	b.waitFor("the listener's songs of the new version", `(document.querySelector('#user-meta')?.textContent || '').includes('model version `+strings.TrimPrefix(want, "v")+`')`)
+	b.assertNoNavigation(navs, "switching to a new version")
 }
 
 // command runs a program to completion in dir, failing with its output.
@@ -234,7 +263,9 @@ func signIn(t *testing.T, b *browser, base string) {
 	if got := b.str(`document.querySelector('#auth-status').textContent + ''`); got != "" && !strings.Contains(got, "token") {
 		t.Errorf("sign-in status %q does not mention the token", got)
 	}
-	submit := func(token string) {
+	// A refused token shows the form alone again (issue 26 item 10); a
+	// valid one the page without it.
+	submit := func(token, visible string) {
 		t.Helper()
 		navs := b.navs.Load()
 		b.typeInto("#auth-token", token)
@@ -247,11 +278,14 @@ func signIn(t *testing.T, b *browser, base string) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		b.run("wait for the reloaded page", chromedp.WaitVisible("#user-q", chromedp.ByQuery))
+		b.run("wait for the reloaded page", chromedp.WaitVisible(visible, chromedp.ByQuery))
 	}
-	submit("not-a-token-0123456789")
+	submit("not-a-token-0123456789", "#auth-token")
 	b.waitFor("the refusal", `(document.querySelector('#auth-status')?.textContent || '').includes('refused')`)
-	submit(writeToken)
+	if n := b.num(`[...document.querySelectorAll('main > *')].filter((e) => e.id !== 'auth' && e.getClientRects().length > 0).length`); n != 0 {
+		t.Errorf("after a refused token %d parts of the page show next to the sign-in form, want none", n)
+	}
+	submit(writeToken, "#user-q")
 	b.waitFor("the model panel with the token", `document.querySelector('#model-body .model-version') !== null`)
 	if b.str(`document.querySelector('#auth') === null || document.querySelector('#auth').hidden ? 'hidden' : 'shown'`) != "hidden" {
 		t.Error("the sign-in form is still shown after a valid token")

@@ -3,13 +3,16 @@
 // of N runs `batch precompute --shard-index k --shards N --version V`.
 //
 // Each shard takes a contiguous range of users (ordered by database id,
-// among users with reactions created no later than the model's snapshot),
-// folds each one in against the version's stored item side (an exact,
-// deterministic Cholesky solve: model.Published.FoldIn, the code serve uses
-// for users the batch did not see) and writes their lists under V. Because
-// a user's list depends only on their reactions and the item side, N shards
-// write byte-for-byte what one shard writes. The worker that completes the
-// set of shards switches the pointer (keyspace.Publisher.FinishShards).
+// among users with reactions created no later than the model's snapshot)
+// and streams it in batches: a batch's reactions by one ordered read, each
+// user folded in against the version's stored item side (an exact,
+// deterministic Cholesky solve, as serve's fold-in), the batch ranked by
+// the top-N kernel training ranks with (model.Published.FoldInAll), and the
+// lists written under V before the next batch is read, so a shard's memory
+// is one batch's whatever its size. Because a user's list depends only on
+// their reactions and the item side, N shards write byte-for-byte what one
+// shard writes. The worker that completes the set of shards switches the
+// pointer (keyspace.Publisher.FinishShards).
 package shard
 
 import (
@@ -38,6 +41,11 @@ type Config struct {
 	Switch bool
 	// BatchSize is the Redis commands per pipelined round trip (0: default).
 	BatchSize int
+	// UsersPerBatch is how many users are read, folded in and ranked
+	// together (0: DefaultUsersPerBatch); it bounds the shard's memory.
+	UsersPerBatch int
+	// Threads ranks with this many goroutines (0: GOMAXPROCS).
+	Threads int
 }
 
 // Result says what a shard did.
@@ -47,6 +55,14 @@ type Result struct {
 	Written  int // lists written (users with no usable reaction get none)
 	Done     int // shards recorded as done, this one included
 	Switched bool
+	Phases   Phases
+}
+
+// Phases is where a shard's wall time went, summed over its batches.
+type Phases struct {
+	Read  time.Duration // the batch's user ids and reactions from PostgreSQL
+	Rank  time.Duration // fold-ins and the batched top-N
+	Write time.Duration // the lists to Redis
 }
 
 // Range is shard index's half-open range [lo, hi) of n items split into
@@ -97,37 +113,23 @@ func Run(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, prefix
 	if snapshot.IsZero() {
 		snapshot = time.Now()
 	}
-	ids, err := userIDs(ctx, db, snapshot)
+	users, err := countUsers(ctx, db, snapshot)
 	if err != nil {
 		return res, err
 	}
-	res.Users = len(ids)
-	res.Lo, res.Hi = Range(len(ids), cfg.Shards, cfg.Index)
-	var users []setlist.UserID
-	var lists [][]model.Rec
-	if res.Lo < res.Hi {
-		byUser, order, err := reactions(ctx, db, ids[res.Lo], ids[res.Hi-1], snapshot)
-		if err != nil {
-			return res, err
-		}
-		for _, u := range order {
-			recs, err := pub.FoldIn(byUser[u], k)
-			if errors.Is(err, model.ErrNoSignal) {
-				continue // serve answers the popular list
-			}
-			if err != nil {
-				return res, fmt.Errorf("precompute: user %q: %w", u, err)
-			}
-			users, lists = append(users, u), append(lists, recs)
-		}
-	}
+	res.Users = users
+	res.Lo, res.Hi = Range(users, cfg.Shards, cfg.Index)
 	p := keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix))
 	if cfg.BatchSize > 0 {
 		p.BatchSize = cfg.BatchSize
 	}
-	res.Written, res.Done, err = p.WriteShard(ctx, cfg.Version, cfg.Index, len(users), func(i int) (setlist.UserID, []model.Rec) {
-		return users[i], lists[i]
-	})
+	w := p.NewShardWriter(cfg.Version, cfg.Index)
+	if res.Lo < res.Hi {
+		if err := stream(ctx, db, pub, w, cfg, snapshot, res.Lo, res.Hi, k, &res.Phases); err != nil {
+			return res, err
+		}
+	}
+	res.Written, res.Done, err = w.Finish(ctx)
 	if err != nil {
 		return res, fmt.Errorf("precompute: %w", err)
 	}
@@ -147,18 +149,106 @@ func Run(ctx context.Context, db *postgres.DB, rdb redis.UniversalClient, prefix
 	return res, nil
 }
 
-// userIDs lists, by database id, the users with at least one reaction who
-// existed at the snapshot: the same list for every shard of a version, even
-// while new users sign up.
-func userIDs(ctx context.Context, db *postgres.DB, snapshot time.Time) ([]int64, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT u.id FROM users u
-		WHERE u.created_at <= $1 AND EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = u.id)
-		ORDER BY u.id`, snapshot)
+// DefaultUsersPerBatch is how many users a shard reads, folds in, ranks
+// and writes at a time: enough for the ranking kernel's user blocks and a
+// few Redis round trips, few enough that a batch's reactions and lists are
+// a few MB whatever the shard's size.
+const DefaultUsersPerBatch = 2048
+
+// usersWhere is the users a version's precompute covers, in id order: those
+// with at least one reaction who existed at the snapshot ($1), so every
+// shard of a version splits the same list even while new users sign up.
+const usersWhere = `u.created_at <= $1 AND EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = u.id)`
+
+// countUsers counts the users the precompute covers.
+func countUsers(ctx context.Context, db *postgres.DB, snapshot time.Time) (int, error) {
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM users u WHERE `+usersWhere, snapshot).Scan(&n); err != nil {
+		return 0, fmt.Errorf("precompute: count users: %w: %w", setlist.ErrUnavailable, err)
+	}
+	return n, nil
+}
+
+// userAt is the database id of the user at position i (0-based) of the
+// covered users in id order: an index scan that skips i rows, holding none.
+func userAt(ctx context.Context, db *postgres.DB, snapshot time.Time, i int) (int64, error) {
+	var id int64
+	err := db.Pool.QueryRow(ctx, `SELECT u.id FROM users u WHERE `+usersWhere+` ORDER BY u.id OFFSET $2 LIMIT 1`, snapshot, i).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("precompute: find user %d of the list: %w: %w", i, setlist.ErrUnavailable, err)
+	}
+	return id, nil
+}
+
+// stream computes users [lo, hi) of the covered list batch by batch: each
+// batch's ids by a keyset read (id order, from the last id of the batch
+// before), their reactions by one range scan of the reactions' primary key,
+// their lists by Published.FoldInAll, written by w before the next batch is
+// read. Memory is one batch's, whatever the shard's size (issue 25 item 5).
+func stream(ctx context.Context, db *postgres.DB, pub *model.Published, w *keyspace.ShardWriter, cfg Config, snapshot time.Time, lo, hi, k int, ph *Phases) error {
+	first, err := userAt(ctx, db, snapshot, lo)
+	if err != nil {
+		return err
+	}
+	batch := cfg.UsersPerBatch
+	if batch <= 0 {
+		batch = DefaultUsersPerBatch
+	}
+	after := first - 1 // the last id done
+	var (
+		ids    []int64
+		ext    []setlist.UserID
+		byUser [][]setlist.Reaction
+		users  []setlist.UserID
+		lists  [][]model.Rec
+	)
+	for left := hi - lo; left > 0; {
+		t0 := time.Now()
+		ids, err = batchIDs(ctx, db, snapshot, after, min(batch, left), ids[:0])
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			// Users lost their last reaction (or were deleted) since the
+			// count: the range ends early; the next version covers it.
+			break
+		}
+		ext, byUser, err = batchReactions(ctx, db, ids, ext[:0], byUser[:0])
+		if err != nil {
+			return err
+		}
+		t1 := time.Now()
+		ranked, err := pub.FoldInAll(ctx, byUser, k, cfg.Threads)
+		if err != nil {
+			return fmt.Errorf("precompute: %w", err)
+		}
+		users, lists = users[:0], lists[:0]
+		for i, l := range ranked {
+			if l != nil { // nil: no usable reaction; serve answers the popular list
+				users, lists = append(users, ext[i]), append(lists, l)
+			}
+		}
+		t2 := time.Now()
+		if err := w.Write(ctx, len(users), func(i int) (setlist.UserID, []model.Rec) { return users[i], lists[i] }); err != nil {
+			return fmt.Errorf("precompute: %w", err)
+		}
+		ph.Read += t1.Sub(t0)
+		ph.Rank += t2.Sub(t1)
+		ph.Write += time.Since(t2)
+		left -= len(ids)
+		after = ids[len(ids)-1]
+	}
+	return nil
+}
+
+// batchIDs appends to ids the next n covered users' database ids after id
+// after, in id order.
+func batchIDs(ctx context.Context, db *postgres.DB, snapshot time.Time, after int64, n int, ids []int64) ([]int64, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT u.id FROM users u WHERE u.id > $2 AND `+usersWhere+` ORDER BY u.id LIMIT $3`, snapshot, after, n)
 	if err != nil {
 		return nil, fmt.Errorf("precompute: list users: %w: %w", setlist.ErrUnavailable, err)
 	}
 	defer rows.Close()
-	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
@@ -172,39 +262,66 @@ func userIDs(ctx context.Context, db *postgres.DB, snapshot time.Time) ([]int64,
 	return ids, nil
 }
 
-// reactions reads every reaction of the users with ids in [lo, hi] (among
-// those userIDs lists) in one range scan, grouped by user in id order, as
-// postgres.DB.UserReactions returns them to serve's fold-in.
-func reactions(ctx context.Context, db *postgres.DB, lo, hi int64, snapshot time.Time) (map[setlist.UserID][]setlist.Reaction, []setlist.UserID, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT u.external_id, r.song_id, r.kind, r.weight, r.updated_at
+// batchReactions reads every reaction of the users ids (ascending) in one
+// range scan of the reactions' primary key, grouped by user as
+// postgres.DB.UserReactions returns them to serve's fold-in: ext[i] is
+// ids[i]'s external id and byUser[i] their reactions. The slices are reused
+// from the batch before.
+func batchReactions(ctx context.Context, db *postgres.DB, ids []int64, ext []setlist.UserID, byUser [][]setlist.Reaction) ([]setlist.UserID, [][]setlist.Reaction, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT u.id, u.external_id, r.song_id, r.kind, r.weight, r.updated_at
 		FROM users u JOIN reactions r ON r.user_id = u.id
-		WHERE u.id BETWEEN $1 AND $2 AND u.created_at <= $3
-		ORDER BY u.id, r.song_id, r.kind`, lo, hi, snapshot)
+		WHERE u.id = ANY($1)
+		ORDER BY u.id, r.song_id, r.kind`, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("precompute: read reactions: %w: %w", setlist.ErrUnavailable, err)
 	}
 	defer rows.Close()
-	by := map[setlist.UserID][]setlist.Reaction{}
-	var order []setlist.UserID
+	at := -1 // ids[at] is the user being read
 	for rows.Next() {
 		var (
+			id         int64
 			user, kind string
 			song       int64
 			weight     float32
 			updated    time.Time
 		)
-		if err := rows.Scan(&user, &song, &kind, &weight, &updated); err != nil {
+		if err := rows.Scan(&id, &user, &song, &kind, &weight, &updated); err != nil {
 			return nil, nil, fmt.Errorf("precompute: read reactions: %w", err)
 		}
-		u := setlist.UserID(user)
-		if _, seen := by[u]; !seen {
-			order = append(order, u)
+		if at < 0 || ids[at] != id {
+			at++
+			for at < len(ids) && ids[at] != id {
+				// A user who lost every reaction since the id list: an empty row.
+				ext, byUser = appendUser(ext, byUser, "")
+				at++
+			}
+			if at == len(ids) {
+				return nil, nil, fmt.Errorf("precompute: read reactions: user %d is not in the batch", id)
+			}
+			ext, byUser = appendUser(ext, byUser, setlist.UserID(user))
 		}
-		by[u] = append(by[u], setlist.Reaction{User: u, Song: setlist.SongID(song), Kind: setlist.ReactionKind(kind),
+		u := ext[at]
+		byUser[at] = append(byUser[at], setlist.Reaction{User: u, Song: setlist.SongID(song), Kind: setlist.ReactionKind(kind),
 			Weight: float64(weight), UpdatedAt: updated})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("precompute: read reactions: %w: %w", setlist.ErrUnavailable, err)
 	}
-	return by, order, nil
+	for len(ext) < len(ids) {
+		ext, byUser = appendUser(ext, byUser, "")
+	}
+	return ext, byUser, nil
+}
+
+// appendUser appends a user and an empty reaction list, reusing the list's
+// backing array from an earlier batch when there is one.
+func appendUser(ext []setlist.UserID, byUser [][]setlist.Reaction, u setlist.UserID) ([]setlist.UserID, [][]setlist.Reaction) {
+	ext = append(ext, u)
+	if len(byUser) < cap(byUser) {
+		byUser = byUser[:len(byUser)+1]
+	} else {
+		byUser = append(byUser, nil)
+	}
+	byUser[len(byUser)-1] = byUser[len(byUser)-1][:0]
+	return ext, byUser
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -13,9 +14,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/batch/shard"
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/keyspace/redistest"
+	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/internal/store"
@@ -151,7 +154,9 @@ func shardsEqualOneRun(t *testing.T, rdb redis.UniversalClient, base string) {
 
 	run := func(prefix string, shards, index int) shard.Result {
 		t.Helper()
-		r, err := shard.Run(ctx, db, rdb, prefix, shard.Config{Version: v, Shards: shards, Index: index, Switch: true, BatchSize: 37})
+		// Batches of 23 users, written 37 lists a round trip: many of
+		// each, neither aligned with the shards' ranges.
+		r, err := shard.Run(ctx, db, rdb, prefix, shard.Config{Version: v, Shards: shards, Index: index, Switch: true, BatchSize: 37, UsersPerBatch: 23})
 		if err != nil {
 			t.Fatalf("%s shard %d/%d: %v", prefix, index, shards, err)
 		}
@@ -202,6 +207,35 @@ func shardsEqualOneRun(t *testing.T, rdb redis.UniversalClient, base string) {
 		for u, b := range want {
 			if !bytes.Equal(got[u], b) {
 				t.Errorf("%s: user %s's list differs from the one-shard run", p, u)
+			}
+		}
+	}
+
+	// Every list is the one serve's own fold-in of the user computes, song
+	// for song (the precompute ranks with training's batched kernel).
+	pub, err := keyspace.NewReader(rdb, prefixes[0]).Load(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u, b := range want {
+		got, err := model.DecodeRecs(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := db.UserReactions(ctx, setlist.UserID(strings.Trim(u, "{}")), 0) // the key hash-tags the user
+		if err != nil {
+			t.Fatal(err)
+		}
+		fold, err := pub.FoldIn(rs, len(got))
+		if err != nil {
+			t.Fatalf("user %s: %v", u, err)
+		}
+		if len(fold) != len(got) {
+			t.Fatalf("user %s: %d songs precomputed, fold-in %d", u, len(got), len(fold))
+		}
+		for j := range fold {
+			if d := math.Abs(float64(got[j].Score - fold[j].Score)); d > 1e-4 || (d > 1e-6 && got[j].Song != fold[j].Song) {
+				t.Fatalf("user %s rec %d: precomputed %+v, serve's fold-in %+v", u, j, got[j], fold[j])
 			}
 		}
 	}

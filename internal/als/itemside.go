@@ -172,10 +172,7 @@ func normalSystem(gram []float64, k int, lambda float64, other []float32, cols [
 			if wa == 0 {
 				continue
 			}
-			row := a[t*k+t : t*k+k]
-			for u, yu := range y[t:] {
-				row[u] += wa * yu
-			}
+			axpy64(wa, y[t:], a[t*k+t:t*k+k])
 		}
 	}
 	if err := cholesky(a, k); err != nil {

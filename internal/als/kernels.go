@@ -42,6 +42,15 @@ func axpyGo(alpha float32, x, y []float32) {
 	}
 }
 
+// axpy64Go is y += alpha·x in float64, a multiply then an add per element
+// (never fused), so axpy64's vector form gives the same bits.
+func axpy64Go(alpha float64, x, y []float64) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += alpha * v
+	}
+}
+
 // accumRowsGo adds Σ_j t_j·y_j to out over the rows y_j = other[c_j·k:] of
 // the given columns, with t_j = bias_j − cm1_j·(y_j·v) when bias is non-nil
 // (the CG residual) and t_j = cm1_j·(y_j·v) otherwise (the CG product).

@@ -7,6 +7,7 @@ const blockedGram = false
 
 func dot(a, b []float32) float32                 { return dotGo(a, b) }
 func axpy(alpha float32, x, y []float32)         { axpyGo(alpha, x, y) }
+func axpy64(alpha float64, x, y []float64)       { axpy64Go(alpha, x, y) }
 func symv(a []float32, k int, v, out []float32)  { symvGo(a, k, v, out) }
 func symv4(a []float32, k int, v, out []float32) { symv4Go(a, k, v, out) }
 func accumRows(other []float32, k int, cols []int32, cm1, bias, v, out []float32) {

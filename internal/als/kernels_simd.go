@@ -80,6 +80,28 @@ func axpyAVX(alpha float32, x, y []float32) {
 	}
 }
 
+// axpy64 is y += alpha·x in float64 (the fold-in's normal equations),
+// four lanes at a time with a separate multiply and add, as axpy64Go
+// rounds: the same bits, so serve and the precompute agree with any build.
+func axpy64(alpha float64, x, y []float64) {
+	n := len(x)
+	if !useAVX2 || n < 8 {
+		axpy64Go(alpha, x, y)
+		return
+	}
+	y = y[:n]
+	av := archsimd.BroadcastFloat64x4(alpha)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		yp := (*[4]float64)(y[i : i+4])
+		archsimd.LoadFloat64x4(yp).Add(av.Mul(archsimd.LoadFloat64x4((*[4]float64)(x[i : i+4])))).Store(yp)
+	}
+	archsimd.ClearAVXUpperBits()
+	for ; i < n; i++ {
+		y[i] += alpha * x[i]
+	}
+}
+
 // symv1AVX is the one-vector symv (symv_amd64.s).
 //
 //go:noescape

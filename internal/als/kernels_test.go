@@ -36,6 +36,20 @@ func TestKernelsMatchPortable(t *testing.T) {
 				t.Fatalf("k=%d axpy[%d] = %v, portable %v", k, i, y1[i], y2[i])
 			}
 		}
+		// axpy64 (the fold-in's normal equations) gives axpy64Go's bits:
+		// serve's fold-in and the precompute agree whatever the build.
+		x64, ya, yb := make([]float64, k+3), make([]float64, k+3), make([]float64, k+3)
+		for i := range x64 {
+			x64[i], ya[i] = rng.NormFloat64(), rng.NormFloat64()
+		}
+		copy(yb, ya)
+		axpy64(0.37, x64, ya)
+		axpy64Go(0.37, x64, yb)
+		for i := range ya {
+			if ya[i] != yb[i] {
+				t.Fatalf("k=%d axpy64[%d] = %v, portable %v", k, i, ya[i], yb[i])
+			}
+		}
 		mat := randVec(rng, k*k)
 		for i := 0; i < k; i++ { // symv relies on symmetry
 			for j := 0; j < i; j++ {

@@ -71,60 +71,114 @@ func (p *Publisher) Stage(ctx context.Context, v Version, r Release) (Report, er
 // WriteShard SETs users lists (list(i) for 0 ≤ i < users) under staged
 // version v and records shard as done with the count written. Writing a
 // shard again (a retried pod) rewrites the same keys and the same record.
-// It returns how many shards are done.
-//
-// Before every batch it re-checks that v is still staged and renews its
-// lease, and it records the shard with a script that checks again, so a
-// version deleted under it (its lease ran out, or an operator removed it)
-// stops the shard with ErrConflict instead of leaving lists no version
-// owns: the batch written since the last check is unlinked.
+// It returns how many shards are done. It is ShardWriter for lists that
+// are already at hand.
 func (p *Publisher) WriteShard(ctx context.Context, v Version, shard, users int, list func(i int) (setlist.UserID, []model.Rec)) (written, done int, err error) {
+	w := p.NewShardWriter(v, shard)
+	if err := w.Write(ctx, users, list); err != nil {
+		return w.Written(), 0, err
+	}
+	return w.Finish(ctx)
+}
+
+// ShardWriter writes one shard's lists under a staged version as they are
+// computed, batch by batch, so a precompute holds one batch of users, never
+// its whole shard (issue 25 item 5), then records the shard.
+//
+// Before every pipelined batch it re-checks that the version is still
+// staged and renews its lease, and Finish records the shard with a script
+// that checks again, so a version deleted under it (its lease ran out, or an
+// operator removed it) stops the shard with ErrConflict instead of leaving
+// lists no version owns: the batch written since the last check is
+// unlinked.
+type ShardWriter struct {
+	p       *Publisher
+	v       Version
+	shard   int
+	written int
+	checked bool
+	last    []string // keys of the batch written since the last check
+}
+
+// NewShardWriter starts shard of staged version v.
+func (p *Publisher) NewShardWriter(v Version, shard int) *ShardWriter {
+	return &ShardWriter{p: p, v: v, shard: shard}
+}
+
+// Written is the number of lists Redis acknowledged so far.
+func (w *ShardWriter) Written() int { return w.written }
+
+// Write SETs users more lists, list(i) for 0 ≤ i < users, in pipelined
+// batches of the Publisher's BatchSize.
+func (w *ShardWriter) Write(ctx context.Context, users int, list func(i int) (setlist.UserID, []model.Rec)) error {
+	p := w.p
 	batch := max(p.BatchSize, 1)
-	var last []string // keys of the batch written since the last check
-	for lo := 0; lo < max(users, 1); lo += batch {
-		if err := p.checkStaged(ctx, v); err != nil {
-			if len(last) > 0 {
-				_ = p.unlinkEach(ctx, last)
-			}
-			return written, 0, fmt.Errorf("write shard %d of version %d: %w", shard, v, err)
-		}
-		if users == 0 {
-			break
+	for lo := 0; lo < users; lo += batch {
+		if err := w.check(ctx); err != nil {
+			return err
 		}
 		pipe := p.rdb.Pipeline()
-		last = last[:0]
+		w.last = w.last[:0]
 		for i := lo; i < min(lo+batch, users); i++ {
 			u, recs := list(i)
-			k := p.keys.Recs(v, u)
-			last = append(last, k)
+			k := p.keys.Recs(w.v, u)
+			w.last = append(w.last, k)
 			pipe.Set(ctx, k, model.EncodeRecs(recs), 0)
 		}
 		cmds, err := pipe.Exec(ctx)
 		if err != nil {
-			return written, 0, fmt.Errorf("write shard %d of version %d: %w: %w", shard, v, setlist.ErrUnavailable, err)
+			return fmt.Errorf("write shard %d of version %d: %w: %w", w.shard, w.v, setlist.ErrUnavailable, err)
 		}
+		ok := 0
 		for _, c := range cmds {
 			if c.(*redis.StatusCmd).Val() == "OK" {
-				written++
+				ok++
 			}
 		}
+		w.written += ok
+		if ok != len(cmds) {
+			return fmt.Errorf("write shard %d of version %d: %d of %d lists acknowledged", w.shard, w.v, ok, len(cmds))
+		}
 		if p.OnBatch != nil {
-			p.OnBatch(written)
+			p.OnBatch(w.written)
 		}
 	}
-	if written != users {
-		return written, 0, fmt.Errorf("write shard %d of version %d: %d of %d lists acknowledged", shard, v, written, users)
+	return nil
+}
+
+// check fails with ErrConflict, unlinking the batch written since the last
+// check, unless the version is still staged; it renews the lease.
+func (w *ShardWriter) check(ctx context.Context) error {
+	w.checked = true
+	if err := w.p.checkStaged(ctx, w.v); err != nil {
+		if len(w.last) > 0 {
+			_ = w.p.unlinkEach(ctx, w.last)
+		}
+		return fmt.Errorf("write shard %d of version %d: %w", w.shard, w.v, err)
 	}
-	n, err := recordShardScript.Run(ctx, p.rdb, []string{p.keys.Versions(), p.keys.ShardsKey(v)},
-		versionString(v), strconv.Itoa(shard), written).Int()
+	return nil
+}
+
+// Finish records the shard as done with the count written and returns it
+// and how many shards are done.
+func (w *ShardWriter) Finish(ctx context.Context) (written, done int, err error) {
+	p := w.p
+	if !w.checked {
+		// An empty shard still checks (and renews the lease of) its version.
+		if err := w.check(ctx); err != nil {
+			return w.written, 0, err
+		}
+	}
+	n, err := recordShardScript.Run(ctx, p.rdb, []string{p.keys.Versions(), p.keys.ShardsKey(w.v)},
+		versionString(w.v), strconv.Itoa(w.shard), w.written).Int()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "SETLIST_CONFLICT") {
-			_ = p.unlinkEach(ctx, last)
-			return written, 0, fmt.Errorf("record shard %d of version %d: %s: %w", shard, v, strings.TrimPrefix(err.Error(), "SETLIST_CONFLICT "), setlist.ErrConflict)
+			_ = p.unlinkEach(ctx, w.last)
+			return w.written, 0, fmt.Errorf("record shard %d of version %d: %s: %w", w.shard, w.v, strings.TrimPrefix(err.Error(), "SETLIST_CONFLICT "), setlist.ErrConflict)
 		}
-		return written, 0, fmt.Errorf("record shard %d of version %d: %w: %w", shard, v, setlist.ErrUnavailable, err)
+		return w.written, 0, fmt.Errorf("record shard %d of version %d: %w: %w", w.shard, w.v, setlist.ErrUnavailable, err)
 	}
-	return written, n, nil
+	return w.written, n, nil
 }
 
 // recordShardScript records a shard as done only while its version is

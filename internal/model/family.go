@@ -1,13 +1,16 @@
 package model
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/parallel"
 )
 
 // Model families. The published model names its family (Meta.Family); the
@@ -30,6 +33,11 @@ type ItemModel interface {
 	FoldRow(cols []int32, vals []float32) (FoldedRow, error)
 	// Similar returns up to n songs most like item, best first.
 	Similar(item int32, n int) []feedback.Scored
+	// TopNRows folds in every row of x (raw weights, one user a row, each
+	// with a positive weight) as FoldRow does and ranks their top n songs,
+	// never one of the row's own, with the batched top-N kernel training
+	// ranks its users with: the precompute's path (Published.FoldInAll).
+	TopNRows(ctx context.Context, x *feedback.CSR, n, threads int) ([][]feedback.Scored, error)
 	MarshalBinary() ([]byte, error)
 }
 
@@ -59,6 +67,29 @@ func (a alsItems) FoldRow(cols []int32, vals []float32) (FoldedRow, error) {
 	return alsFolded{a.s, f}, nil
 }
 
+// TopNRows solves every row's vector (in parallel, each as FoldRow does)
+// and ranks them all with als.TopNAll, training's kernel.
+func (a alsItems) TopNRows(ctx context.Context, x *feedback.CSR, n, threads int) ([][]feedback.Scored, error) {
+	k := a.s.Factors
+	uf := make([]float32, x.Rows*k)
+	errs := make([]error, x.Rows)
+	parallel.Chunks(x.Rows, 16, threads, func(_, lo, hi int) {
+		for u := lo; u < hi; u++ {
+			cols, vals := x.Row(u)
+			v, err := a.s.FoldIn(cols, vals)
+			if err != nil {
+				errs[u] = fmt.Errorf("row %d: %w", u, err)
+				continue
+			}
+			copy(uf[u*k:(u+1)*k], v)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return als.TopNAll(ctx, uf, a.s, n, x, threads)
+}
+
 type alsFolded struct {
 	s *als.ItemSide
 	f *als.Folded
@@ -83,6 +114,13 @@ func (e easeItems) Family() string                              { return FamilyE
 func (e easeItems) NumItems() int                               { return e.p.NumItems() }
 func (e easeItems) Similar(item int32, n int) []feedback.Scored { return e.p.Similar(item, n) }
 func (e easeItems) MarshalBinary() ([]byte, error)              { return e.p.MarshalBinary() }
+
+// TopNRows ranks the rows with the pruned model's TopNAll, training's
+// (dense-row) kernel for EASE.
+func (e easeItems) TopNRows(ctx context.Context, x *feedback.CSR, n, threads int) ([][]feedback.Scored, error) {
+	return e.p.TopNAll(ctx, x, n, x, threads)
+}
+
 func (e easeItems) FoldRow(cols []int32, vals []float32) (FoldedRow, error) {
 	f, err := e.p.Fold(cols, vals)
 	if err != nil {

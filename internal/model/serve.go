@@ -42,16 +42,9 @@ func (p *Published) FoldInExplained(reactions []setlist.Reaction, n, explain int
 func (p *Published) FoldInExcluding(reactions []setlist.Reaction, also []setlist.SongID, n, explain int) ([]Explained, FoldInTimings, error) {
 	var t FoldInTimings
 	start := time.Now()
-	cols, vals := p.Catalog.Row(p.Meta.Scheme, reactions)
-	hasPositive := false
-	for _, v := range vals {
-		if v > 0 {
-			hasPositive = true
-			break
-		}
-	}
-	if !hasPositive {
-		return nil, t, ErrNoSignal
+	cols, vals, err := p.row(reactions)
+	if err != nil {
+		return nil, t, err
 	}
 	folded, err := p.itemModel().FoldRow(cols, vals)
 	if err != nil {

@@ -205,8 +205,12 @@ func New(cfg Config, d Deps) (*API, error) {
 	v1.Get("/songs/:song_id/similar", read, a.similar)
 	v1.Get("/model", read, a.model)
 	v1.Get("/experiments", read, a.experiments)
+	v1.Get("/runs", read, a.runs)
+	v1.Get("/runs/:run_id", read, a.run)
 	v1.Post("/admin/rollback", admin, a.rollback)
 	v1.Post("/admin/reload", admin, a.reload)
+	v1.Post("/admin/experiments", admin, a.startExperiment)
+	v1.Post("/admin/experiments/stop", admin, a.stopExperiment)
 	v1.Post("/admin/retrain", admin, a.startRetrain)
 	v1.Get("/admin/retrain", admin, a.retrainStatus)
 	v1.Use(func(c *fiber.Ctx) error {

@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -288,6 +291,11 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	if err := songQuery(c, &sq); err != nil {
 		return err
 	}
+	if raw := c.Query("cursor"); raw != "" {
+		if sq.After, err = decodeSongCursor(raw); err != nil {
+			return err
+		}
+	}
 	songs, err := a.deps.DB.SearchCatalog(c.UserContext(), sq)
 	if err != nil {
 		return err
@@ -295,7 +303,13 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	if songs == nil {
 		songs = []setlist.CatalogSong{}
 	}
-	return c.JSON(fiber.Map{"songs": songs})
+	out := fiber.Map{"songs": songs}
+	// Without a query the list is alphabetical and pages on: a full page
+	// names where the next starts (possibly an empty page at the very end).
+	if q == "" && len(songs) == limit {
+		out["next_cursor"] = encodeSongCursor(store.Key(songs[len(songs)-1]))
+	}
+	return c.JSON(out)
 }
 
 func (a *API) similar(c *fiber.Ctx) error {
@@ -406,6 +420,23 @@ func (a *API) model(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return sendRevalidated(c, body)
+}
+
+// sendRevalidated sends a JSON report with a strong ETag (a hash of the
+// body) and no-cache, and a 304 without the body when If-None-Match holds
+// that ETag. The page polls GET /v1/model this way to switch to a new
+// version by itself (issue 26 item 8): the report is computed at most once
+// per ReportMaxAge per process however many tabs poll (reports.go), and an
+// unchanged one costs a hash and a few hundred bytes.
+func sendRevalidated(c *fiber.Ctx, body []byte) error {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && etagMatches(inm, etag) {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(body)
 }
@@ -487,12 +518,18 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 			return nil
 		}
 	}
+	return a.runTuning(ctx, served)
+}
+
+// runTuning is the search behind run's parameters (its own, for a tune, or
+// the one a train started from), with its trials; nil when none chose them.
+func (a *API) runTuning(ctx context.Context, run store.Run) *modelTuning {
 	// The run's params are the pipeline's RunParams; only the summary of
 	// the search is read here, so serve need not link the pipeline.
 	var p struct {
 		Tuning *registry.TuningSummary `json:"tuning"`
 	}
-	if json.Unmarshal(served.Params, &p) != nil || p.Tuning == nil {
+	if json.Unmarshal(run.Params, &p) != nil || p.Tuning == nil {
 		return nil
 	}
 	t := &modelTuning{TuningSummary: *p.Tuning, Trials: []registry.TrialView{}}
@@ -504,6 +541,37 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 	}
 	t.Trials = registry.ViewTrials(trials)
 	return t
+}
+
+// runs is GET /v1/runs: the registry's latest runs, newest first (the page's
+// run picker).
+func (a *API) runs(c *fiber.Ctx) error {
+	limit, err := intQuery(c, "limit", 20, 1, 100)
+	if err != nil {
+		return err
+	}
+	list, err := a.deps.DB.Runs(c.UserContext(), limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []store.Run{}
+	}
+	return c.JSON(fiber.Map{"runs": list})
+}
+
+// run is GET /v1/runs/{run_id}: one run and the search behind its
+// parameters with every trial (the page's search view, issue 26 item 17).
+func (a *API) run(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("run_id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("run_id must be a positive integer, got %q: %w", c.Params("run_id"), setlist.ErrInvalid)
+	}
+	run, err := a.deps.DB.Run(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"run": run, "tuning": a.runTuning(c.UserContext(), run)})
 }
 
 // readyz is 200 only when the key-value store and the database answer and a
@@ -574,4 +642,29 @@ func (a *API) readyz(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ready", "degraded": degraded, "checks": checks})
 	}
 	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+}
+
+// encodeSongCursor and decodeSongCursor write and read GET /v1/songs'
+// next_cursor: the last song's place in the alphabetical list, as
+// base64url JSON so clients treat it as opaque.
+func encodeSongCursor(k store.CatalogKey) string {
+	b, _ := json.Marshal([]any{k.Artist, k.Track, k.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeSongCursor(raw string) (*store.CatalogKey, error) {
+	bad := fmt.Errorf("cursor %.40q is not one this server issued: %w", raw, setlist.ErrInvalid)
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil {
+		return nil, bad
+	}
+	var parts []json.RawMessage
+	if json.Unmarshal(b, &parts) != nil || len(parts) != 3 {
+		return nil, bad
+	}
+	var k store.CatalogKey
+	if json.Unmarshal(parts[0], &k.Artist) != nil || json.Unmarshal(parts[1], &k.Track) != nil || json.Unmarshal(parts[2], &k.ID) != nil || k.ID <= 0 {
+		return nil, bad
+	}
+	return &k, nil
 }

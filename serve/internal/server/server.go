@@ -23,6 +23,7 @@ import (
 	"github.com/setlist/setlist/internal/experiment"
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/registry"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
@@ -50,6 +51,10 @@ type DB interface {
 	recs.History
 	recs.ExposureLog
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+	// The experiments an admin starts and stops over HTTP, under the
+	// training lock as `batch experiment start` takes it.
+	registry.ExperimentRecorder
+	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
 }
 
 // Deps are the connected stores and process-wide facilities.
@@ -194,7 +199,7 @@ func (s *Server) Recs() *recs.Service { return s.recs }
 // nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String())
-	if err := s.api.App.Listener(limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.API.TrustedProxies)); err != nil {
+	if err := s.api.App.Listener(lingerConns(limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.API.TrustedProxies))); err != nil {
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
 	}
 	return nil
@@ -235,8 +240,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// rollbacker is `batch rollback` for POST /v1/admin/rollback: the same
-// function, its unrecorded case reported as the API's RegistryError.
+// rollbacker is `batch rollback` for POST /v1/admin/rollback and `batch
+// experiment start|stop` for /v1/admin/experiments: the same functions,
+// a rollback's unrecorded case reported as the API's RegistryError.
 type rollbacker struct {
 	pub *keyspace.Publisher
 	db  DB
@@ -248,4 +254,21 @@ func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, prev
 		return ptr.Current, ptr.Previous, &api.RegistryError{Err: unrec.Err}
 	}
 	return ptr.Current, ptr.Previous, err
+}
+
+// StartExperiment starts n under the training lock (a train publishing
+// meanwhile would change the control under it); a held lock is a conflict
+// to retry, not a wait inside a request.
+func (r *rollbacker) StartExperiment(ctx context.Context, n store.NewExperiment) (store.Experiment, error) {
+	release, err := r.db.LockTraining(ctx, false, nil)
+	if err != nil {
+		return store.Experiment{}, fmt.Errorf("start experiment: %w", err)
+	}
+	defer release()
+	return registry.StartExperiment(ctx, r.db, r.pub, n)
+}
+
+// StopExperiment ends the running experiment, if any.
+func (r *rollbacker) StopExperiment(ctx context.Context) (store.Experiment, bool, error) {
+	return registry.StopExperiment(ctx, r.db, r.pub)
 }

@@ -1,0 +1,288 @@
+package shard_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/setlist/setlist/batch/shard"
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/keyspace"
+	"github.com/setlist/setlist/internal/keyspace/redistest"
+	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/postgres"
+	"github.com/setlist/setlist/internal/postgres/pgtest"
+	"github.com/setlist/setlist/internal/realdata"
+	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/internal/synth"
+)
+
+// What one precompute shard costs (issue 25 item 5, docs/BENCHMARKS.md
+// "Precompute shard", docs/scaling.md): synthetic data (internal/synth, as
+// `batch synth` writes it: a fixed catalog, ~50 reactions a user) imported
+// into PostgreSQL, a version trained and staged as `batch train
+// --stage-only` does (one ALS iteration: the item side's values do not
+// change the precompute's cost), then shard 0 of N run in a child process
+// of its own with GOMAXPROCS=1 (the Job's pod has one CPU), so its CPU time
+// and peak RSS are its own. The child then ranks as many random users with
+// training's top-5 (als.TopNAll on the same item side) for comparison.
+// Gated:
+//
+//	go test -c -o /tmp/shard.test ./batch/shard/
+//	cd batch/shard && SETLIST_FIGURES=1 SETLIST_PRECOMPUTE_USERS=1000000 \
+//	  SETLIST_PRECOMPUTE_SHARD_USERS=100000,1000000 \
+//	  /tmp/shard.test -test.run TestPrecomputeFigures -test.v -test.timeout 240m
+//
+// SETLIST_PRECOMPUTE_SONGS (20000) and SETLIST_PRECOMPUTE_PER_USER (50)
+// shape the data; SETLIST_PRECOMPUTE_DATABASE_URL keeps the imported data
+// in that database across runs (imported when it has no users) instead of
+// a throwaway one; a result line is appended to SETLIST_FIGURES_OUT.
+func TestPrecomputeFigures(t *testing.T) {
+	if v := os.Getenv("SETLIST_PRECOMPUTE_CHILD"); v != "" {
+		precomputeChild(t, v)
+		return
+	}
+	if os.Getenv("SETLIST_FIGURES") == "" {
+		t.Skip("set SETLIST_FIGURES=1 to measure a precompute shard's CPU and memory (minutes to hours, GBs)")
+	}
+	users := envInt(t, "SETLIST_PRECOMPUTE_USERS", 100000)
+	songs := envInt(t, "SETLIST_PRECOMPUTE_SONGS", 20000)
+	perUser := envInt(t, "SETLIST_PRECOMPUTE_PER_USER", 50)
+	ctx := context.Background()
+	url := os.Getenv("SETLIST_PRECOMPUTE_DATABASE_URL")
+	if url == "" {
+		url = pgtest.URL(t)
+	}
+	db, _, err := postgres.OpenMigrated(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var have int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&have); err != nil {
+		t.Fatal(err)
+	}
+	if have == 0 {
+		start := time.Now()
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := synth.Write(pw, synth.Config{Users: users, Songs: songs, Reactions: int64(users) * int64(perUser), Clusters: 50, Seed: 1})
+			pw.CloseWithError(err)
+		}()
+		if _, err := db.Import(ctx, pr, store.ImportOptions{Source: "synth"}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("imported %d users × %d songs in %s", users, songs, time.Since(start).Round(time.Second))
+	} else {
+		users = have
+	}
+
+	rdb, prefix := redistest.Client(t)
+	one := 1
+	start := time.Now()
+	res, err := pipeline.Run(ctx, pipeline.Config{Force: true, K: 5, StageOnly: true, ColdStart: true, EvalUsers: 10000,
+		Overrides: pipeline.Overrides{Iterations: &one}},
+		pipeline.Deps{Source: db, Registry: db, Locker: db, Publisher: keyspace.NewPublisher(rdb, keyspace.NewKeys(prefix))})
+	if err != nil {
+		t.Fatalf("train and stage: %v", err)
+	}
+	t.Logf("version %d trained and staged in %s", res.Version, time.Since(start).Round(time.Second))
+
+	for _, s := range strings.Split(envOr("SETLIST_PRECOMPUTE_SHARD_USERS", "100000"), ",") {
+		size, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || size < 1 {
+			t.Fatalf("SETLIST_PRECOMPUTE_SHARD_USERS: %q", s)
+		}
+		shards := max(users/size, 1)
+		arg, _ := json.Marshal(childArgs{URL: url, Prefix: prefix, Version: int64(res.Version), Shards: shards})
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestPrecomputeFigures$", "-test.v", "-test.timeout", "0")
+		cmd.Env = append(os.Environ(), "SETLIST_PRECOMPUTE_CHILD="+string(arg), "GOMAXPROCS=1")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		load := realdata.LoadAvg()
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("shard of %d: %v\n%s", size, err, out.String())
+		}
+		var r childResult
+		found := false
+		for _, l := range strings.Split(out.String(), "\n") {
+			if j, ok := strings.CutPrefix(strings.TrimSpace(l), "PRECOMPUTE "); ok {
+				if err := json.Unmarshal([]byte(j), &r); err != nil {
+					t.Fatal(err)
+				}
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("shard of %d: the child printed no result:\n%s", size, out.String())
+		}
+		n := float64(max(r.Users, 1))
+		line := fmt.Sprintf("%s load-before %s load-after %s | %d songs | shard 0/%d: %d users, %d lists | CPU %.1f s = %.3f ms/user | peak RSS %d MiB, Go heap peak %d MiB | wall %.1f s (read %.1f, rank %.1f, write %.1f) | training's top-5, same side and users: CPU %.1f s = %.3f ms/user",
+			time.Now().UTC().Format(time.RFC3339), load, realdata.LoadAvg(), songs, shards, r.Users, r.Written,
+			r.CPU, 1000*r.CPU/n, r.PeakRSS>>20, r.HeapPeak>>20, r.Wall, r.Read, r.Rank, r.Write, r.TopKCPU, 1000*r.TopKCPU/n)
+		t.Log(line)
+		if p := os.Getenv("SETLIST_FIGURES_OUT"); p != "" {
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
+}
+
+type childArgs struct {
+	URL, Prefix string
+	Version     int64
+	Shards      int
+}
+
+type childResult struct {
+	Users, Written    int     // users in the shard's range, lists written
+	CPU, Wall         float64 // the shard's user+system CPU seconds and wall seconds
+	Read, Rank, Write float64 // wall seconds per phase (shard.Phases)
+	PeakRSS, HeapPeak int64   // VmHWM and the Go heap's peak over the run
+	TopKCPU           float64 // training's top-5 for as many users on the same side
+}
+
+// precomputeChild runs shard 0 and prints "PRECOMPUTE {json}".
+func precomputeChild(t *testing.T, arg string) {
+	var a childArgs
+	if err := json.Unmarshal([]byte(arg), &a); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, a.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	opts, err := redis.ParseURL(redistest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+
+	heap := sampleHeap()
+	start, c0 := time.Now(), cpuSeconds()
+	res, err := shard.Run(ctx, db, rdb, a.Prefix, shard.Config{Version: keyspace.Version(a.Version), Shards: a.Shards, Index: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := childResult{Users: res.Hi - res.Lo, Written: res.Written, CPU: cpuSeconds() - c0, Wall: time.Since(start).Seconds(),
+		Read: res.Phases.Read.Seconds(), Rank: res.Phases.Rank.Seconds(), Write: res.Phases.Write.Seconds()}
+	r.HeapPeak = heap()
+	r.PeakRSS = peakRSS()
+
+	// Training's top-5 (the batch kernel, with GOMAXPROCS=1) for as many
+	// users against the same item side, after the peak was read.
+	pub, err := keyspace.NewReader(rdb, a.Prefix).Load(ctx, keyspace.Version(a.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	side := pub.Side
+	rng := rand.New(rand.NewPCG(1, 2))
+	uf := make([]float32, r.Users*side.Factors)
+	for i := range uf {
+		uf[i] = float32(rng.NormFloat64()) * 0.1
+	}
+	c0 = cpuSeconds()
+	if _, err := als.TopNAll(ctx, uf, side, 5, nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	r.TopKCPU = cpuSeconds() - c0
+	runtime.KeepAlive(uf)
+	b, _ := json.Marshal(r)
+	fmt.Printf("PRECOMPUTE %s\n", b)
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// sampleHeap samples the Go heap's live objects every 20 ms until the
+// returned function is called, which returns the peak.
+func sampleHeap() func() int64 {
+	var peak int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	read := func() {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		peak = max(peak, int64(m.HeapAlloc))
+	}
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			read()
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		read()
+		return peak
+	}
+}
+
+// peakRSS is the process's VmHWM in bytes.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(t *testing.T, k string, def int) int {
+	t.Helper()
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", k, v)
+	}
+	return n
+}
