@@ -24,8 +24,9 @@ type family interface {
 	fit(ctx context.Context, m *feedback.CSR) error
 	// validate refuses a fit that diverged (artifact.ErrNotFinite).
 	validate() error
-	// topN is every user's top-k, the user's whole row excluded.
-	topN(ctx context.Context, m *feedback.CSR, k int) ([][]feedback.Scored, error)
+	// topN is every user's top-k, the user's whole row and the items of
+	// except (sorted) excluded.
+	topN(ctx context.Context, m *feedback.CSR, k int, except []int32) ([][]feedback.Scored, error)
 	// artifact is the version's artifact; meta holds what every family
 	// records, the family adds its own.
 	artifact(meta model.Meta, catalog *model.Catalog, popular []model.Rec, users []setlist.UserID, m *feedback.CSR, lists [][]feedback.Scored) (*artifact.Artifact, error)
@@ -78,8 +79,8 @@ func (f *alsFamily) validate() error {
 	return nil
 }
 
-func (f *alsFamily) topN(ctx context.Context, m *feedback.CSR, k int) ([][]feedback.Scored, error) {
-	return als.TopNAll(ctx, f.full.UserFactors, f.side, k, m, f.r.cfg.Threads)
+func (f *alsFamily) topN(ctx context.Context, m *feedback.CSR, k int, except []int32) ([][]feedback.Scored, error) {
+	return als.TopNAll(ctx, f.full.UserFactors, f.side, k, m, except, f.r.cfg.Threads)
 }
 
 func (f *alsFamily) artifact(meta model.Meta, catalog *model.Catalog, popular []model.Rec, users []setlist.UserID, m *feedback.CSR, _ [][]feedback.Scored) (*artifact.Artifact, error) {

@@ -64,8 +64,8 @@ func (f *easeFamily) fit(ctx context.Context, m *feedback.CSR) error {
 // validate: EASE's closed form has nothing to diverge.
 func (f *easeFamily) validate() error { return nil }
 
-func (f *easeFamily) topN(ctx context.Context, m *feedback.CSR, k int) ([][]feedback.Scored, error) {
-	return f.pruned.TopNAll(ctx, m, k, m, f.r.cfg.Threads)
+func (f *easeFamily) topN(ctx context.Context, m *feedback.CSR, k int, except []int32) ([][]feedback.Scored, error) {
+	return f.pruned.TopNAll(ctx, m, k, m, except, f.r.cfg.Threads)
 }
 
 func (f *easeFamily) artifact(meta model.Meta, catalog *model.Catalog, popular []model.Rec, users []setlist.UserID, _ *feedback.CSR, lists [][]feedback.Scored) (*artifact.Artifact, error) {

@@ -333,20 +333,23 @@ func (r *run) execute(ctx context.Context) error {
 	if err := r.fit(ctx, fam, m); err != nil {
 		return err
 	}
-	lists, err := r.topK(ctx, fam, m)
+	// Songs taken down at the snapshot trained the model (their reactions
+	// describe the listeners' taste) but enter no list.
+	catalog := model.NewCatalog(tr.Songs)
+	except := catalog.Indexes(tr.Unavailable)
+	lists, err := r.topK(ctx, fam, m, except)
 	if err != nil {
 		return err
 	}
-	catalog := model.NewCatalog(tr.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular))
+	popular := catalog.Recs(popularItems(m, cfg.Popular, except))
 	r.res.Counts.Popular = len(popular)
-	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K)); err != nil || cfg.DryRun {
+	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K, except)); err != nil || cfg.DryRun {
 		return err
 	}
 	build := func() (*artifact.Artifact, error) {
 		meta := model.Meta{
 			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq,
-			Scheme: cfg.Scheme, Metrics: r.res.Metrics, K: cfg.K, Items: catalog.Len(),
+			Scheme: cfg.Scheme, Metrics: r.res.Metrics, K: cfg.K, Items: catalog.Len(), Unavailable: tr.Unavailable,
 		}
 		return fam.artifact(meta, catalog, popular, tr.Users, m, lists)
 	}
@@ -422,8 +425,9 @@ func (r *run) fit(ctx context.Context, fam family, m *feedback.CSR) error {
 }
 
 // topK computes every user's list, except in a stage-only run, where the
-// precompute shards fold every user in.
-func (r *run) topK(ctx context.Context, fam family, m *feedback.CSR) ([][]feedback.Scored, error) {
+// precompute shards fold every user in. No list holds an item of except,
+// the songs taken down at the snapshot (see model.Training.Unavailable).
+func (r *run) topK(ctx context.Context, fam family, m *feedback.CSR, except []int32) ([][]feedback.Scored, error) {
 	var lists [][]feedback.Scored
 	err := r.phase("topk", func() (err error) {
 		if r.cfg.StageOnly {
@@ -433,7 +437,7 @@ func (r *run) topK(ctx context.Context, fam family, m *feedback.CSR) ([][]feedba
 		defer ended(bar, &err)
 		// Excluding the user's whole row drops every song they reacted to:
 		// plays, likes (positive) and dislikes (negative entries).
-		lists, err = fam.topN(ctx, m, r.cfg.K)
+		lists, err = fam.topN(ctx, m, r.cfg.K, except)
 		bar.Set(int64(m.Rows))
 		return err
 	})
@@ -817,13 +821,17 @@ func metricsMap(m, base feedback.Metrics) map[string]float64 {
 }
 
 // popularItems ranks items by the number of users with a positive entry
-// (ties by lower index) and returns the first n, scored by that count.
-func popularItems(m *feedback.CSR, n int) []feedback.Scored {
+// (ties by lower index) and returns the first n, scored by that count,
+// none of except (items taken down; sorted).
+func popularItems(m *feedback.CSR, n int, except []int32) []feedback.Scored {
 	counts := make([]int32, m.Cols)
 	for p, c := range m.Indices {
 		if m.Data[p] > 0 {
 			counts[c]++
 		}
+	}
+	for _, it := range except {
+		counts[it] = 0
 	}
 	items := make([]int32, 0, m.Cols)
 	for i, c := range counts {
