@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,6 +100,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	b := newBrowser(t)
 	b.fastPoll()
+	b.watchCSP()
 	signIn(t, b, base)
 	runScenario(t, b, scenario{
 		base:        base,
@@ -134,6 +136,56 @@ func TestEndToEnd(t *testing.T) {
 	b.waitFor("the new version in the panel", `document.querySelector('#model .model-version .big')?.textContent === `+jsString(want))
 	b.waitFor("the listener's songs of the new version", `(document.querySelector('#user-meta')?.textContent || '').includes('model version `+strings.TrimPrefix(want, "v")+`')`)
 	b.assertNoNavigation(navs, "switching to a new version")
+
+	// Browse and the runs against the real API: the sample's listeners and
+	// songs page on, a listener's history lists their reactions, every run
+	// is listed (issue 26 items 17 and 18).
+	rows := `document.querySelectorAll('#browse-view tbody tr')`
+	b.run("open Browse", chromedp.Click(`.site-nav a[data-view=browse]`, chromedp.ByQuery))
+	b.waitFor("a page of listeners", rows+`.length === 25`)
+	firstUser := b.str(rows + `[0].dataset.user`)
+	b.run("next page of listeners", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
+	b.waitFor("the next page of listeners", rows+`.length === 25 && `+rows+`[0].dataset.user > `+jsString(firstUser))
+	b.run("a listener's history", chromedp.Click(`#browse-view tbody tr a[href^="#/browse/users/"]`, chromedp.ByQuery))
+	b.waitFor("the history", `document.querySelectorAll('#browse-view table.browse-history tbody tr').length > 0`)
+	b.run("the songs", chromedp.Navigate(base+"/#/browse/songs"))
+	b.waitFor("a page of songs", `document.querySelectorAll('#browse-view table.browse-songs tbody tr').length === 25`)
+	firstSong := b.str(`document.querySelector('#browse-view table.browse-songs tbody tr').dataset.songId`)
+	b.run("next page of songs", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
+	b.waitFor("the next page of songs", `document.querySelectorAll('#browse-view table.browse-songs tbody tr').length === 25 && `+
+		`document.querySelector('#browse-view table.browse-songs tbody tr').dataset.songId !== `+jsString(firstSong))
+	b.run("the experiments", chromedp.Navigate(base+"/#/browse/experiments"))
+	b.waitFor("the experiments", `(document.querySelector('#browse-view')?.textContent || '').includes('No experiment has run yet')`)
+	b.run("the runs", chromedp.Navigate(base+"/runs/1"))
+	b.waitFor("run 1's view via /runs/1", `location.hash === '#/runs/1' && document.querySelector('#runs-view .run-facts') !== null`)
+	b.run("every run", chromedp.Navigate(base+"/#/runs"))
+	b.waitFor("the runs table", `document.querySelectorAll('#runs-view table.runs-table tbody tr').length >= 4`)
+
+	// The new views draw under serve's Content-Security-Policy (no inline
+	// style or script): nothing they do is refused.
+	var runs struct {
+		Runs []struct {
+			ID     int64  `json:"id"`
+			Status string `json:"status"`
+		} `json:"runs"`
+	}
+	getJSON(t, base+"/v1/runs", readToken, &runs)
+	tuned := slices.IndexFunc(runs.Runs, func(r struct {
+		ID     int64  `json:"id"`
+		Status string `json:"status"`
+	}) bool {
+		return r.Status == "tuned"
+	})
+	if tuned < 0 {
+		t.Fatalf("GET /v1/runs lists no tuned run: %+v", runs.Runs)
+	}
+	b.run("the search's view", chromedp.Navigate(fmt.Sprintf("%s/#/runs/%d", base, runs.Runs[tuned].ID)))
+	b.waitFor("its importance and slices", `document.querySelector('#runs-view .importance-row') !== null && document.querySelector('#runs-view figure.slice') !== null`)
+	b.run("Browse's experiments", chromedp.Click(`.site-nav a[data-view=browse]`, chromedp.ByQuery))
+	b.waitFor("Browse", `document.querySelectorAll('#browse-view tbody tr').length > 0`)
+	if v := b.str(`(window.__csp || []).join('; ')`); v != "" {
+		t.Errorf("the page's views broke its Content-Security-Policy: %s", v)
+	}
 }
 
 // command runs a program to completion in dir, failing with its output.

@@ -22,6 +22,16 @@ func (b *browser) fastPoll() {
 	}))
 }
 
+// watchCSP records in window.__csp every Content-Security-Policy violation
+// of each document the tab loads from now on, from before its scripts run.
+func (b *browser) watchCSP() {
+	b.t.Helper()
+	b.run("watch the CSP", chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(`window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || e.sample || '')))`).Do(ctx)
+		return err
+	}))
+}
+
 // TestPageSwitchesVersion: a version published while the page is open
 // shows without a click (issue 26 item 8): the model panel and the
 // listener's songs switch to it in place, and until then the page's polls
@@ -99,22 +109,34 @@ const brokenWords = `(() => {
 })()`
 
 // TestTablesReadable: at 1280 px and on a phone no table cell of the model
-// panel breaks inside a word or a number (issue 26 item 9: "0.1 239",
-// "incu mb ent", "Versi on"), and the page is never wider than the screen
-// (a wide table scrolls in its own box).
+// panel, the search view or Browse breaks inside a word or a number (issue
+// 26 item 9: "0.1 239", "incu mb ent", "Versi on"), and the page is never
+// wider than the screen (a wide table scrolls in its own box).
 func TestTablesReadable(t *testing.T) {
-	_, base := newFakeAPI(t, 50)
+	f, base := newFakeAPI(t, 50)
+	f.exps = []map[string]any{{"id": 1, "name": "v5 vs v6", "control_version": 6, "challenger_version": 5, "share": 0.1, "alpha": 0.05, "mde": 0.02,
+		"status": "stopped", "started_at": "2026-11-01T00:00:00Z", "ended_at": "2026-11-08T00:00:00Z", "serving": false}}
 	b := newBrowser(t)
-	scope := `'#model td, #model th, #model dt, #model dd, #runs-view td, #runs-view th'`
+	cells := `'#model td, #model th, #model dt, #model dd, .view td, .view th'`
 	for _, size := range [][2]int64{{1280, 900}, {390, 844}} {
-		b.run("open the page", chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(base+"/"))
-		b.waitFor("the model panel", `document.querySelector('#model .online table') !== null`)
-		b.eval(`document.querySelectorAll('#model details').forEach((d) => { d.open = true; })`, nil)
-		if bad := b.str(strings.Replace(brokenWords, "SCOPE", scope, 1)); bad != "" {
-			t.Errorf("at %d px the model panel breaks these inside: %s", size[0], bad)
-		}
-		if w := b.num(`document.documentElement.scrollWidth`); w > int(size[0]) {
-			t.Errorf("at %d px the page is %d px wide", size[0], w)
+		for _, view := range []struct{ hash, ready string }{
+			{"#/", `document.querySelector('#model .online table') !== null`},
+			{"#/runs/5", `document.querySelectorAll('#runs-view table.trials tbody tr').length === 20`},
+			{"#/runs", `document.querySelectorAll('#runs-view table.runs-table tbody tr').length > 0`},
+			{"#/browse", `document.querySelectorAll('#browse-view table.browse-users tbody tr').length > 0`},
+			{"#/browse/songs", `document.querySelectorAll('#browse-view table.browse-songs tbody tr').length > 0`},
+			{"#/browse/users/user-00042", `document.querySelectorAll('#browse-view table.browse-history tbody tr').length > 0`},
+			{"#/browse/experiments", `document.querySelectorAll('#browse-view table.browse-experiments tbody tr').length > 0`},
+		} {
+			b.run("open "+view.hash, chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/"+view.hash))
+			b.waitFor(view.hash, view.ready)
+			b.eval(`document.querySelectorAll('#model details').forEach((d) => { d.open = true; })`, nil)
+			if bad := b.str(strings.Replace(brokenWords, "SCOPE", cells, 1)); bad != "" {
+				t.Errorf("at %d px %s breaks these inside: %s", size[0], view.hash, bad)
+			}
+			if w := b.num(`document.documentElement.scrollWidth`); w > int(size[0]) {
+				t.Errorf("at %d px %s is %d px wide", size[0], view.hash, w)
+			}
 		}
 	}
 }

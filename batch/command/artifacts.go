@@ -291,7 +291,7 @@ func importModelCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "items", Usage: "song of each item_factors row (CSV row,artist,track)", EnvVars: env("ITEMS"), Required: true, Destination: &items},
 			&cli.BoolFlag{Name: "create-missing", Usage: "create users and songs the database does not know instead of refusing the model", EnvVars: env("CREATE_MISSING"), Destination: &create},
 			&cli.BoolFlag{Name: "force", Usage: "publish without evaluating the model on a holdout", EnvVars: env("FORCE"), Destination: &cfg.Force},
-			&cli.IntFlag{Name: "k", Usage: "recommendations stored per user (0: the file's, else 5)", EnvVars: env("K"), Destination: &cfg.K},
+			&cli.IntFlag{Name: "depth", Aliases: []string{"k"}, Usage: "songs stored per user's list (-k is the old name; 0: the file's, else 20)", EnvVars: append(env("DEPTH"), env("K")...), Destination: &cfg.K},
 			&cli.Float64Flag{Name: "max-regression", Usage: "allowed relative NDCG@5 drop against the published run", EnvVars: env("MAX_REGRESSION"), Value: pipeline.DefaultMaxRegression, Destination: &cfg.MaxRegression},
 			&cli.IntFlag{Name: "eval-users", Usage: "evaluate on a seeded sample of this many users (0: all)", EnvVars: env("EVAL_USERS"), Destination: &cfg.EvalUsers},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},

@@ -47,7 +47,7 @@ func trainCommand(g *globals) *cli.Command {
 			"the previous parameters unless a challenger beats them by more than the measured noise; --factors etc.\n" +
 			"pin single values on top.",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "k", Usage: "recommendations stored per user", EnvVars: env("K"), Value: pipeline.DefaultK, Destination: &cfg.K},
+			&cli.IntFlag{Name: "depth", Aliases: []string{"k"}, Usage: "songs stored per user's list (-k is the old name): serve answers n up to this from the list after leaving out hidden and filtered songs, and scores only when fewer pass", EnvVars: append(env("DEPTH"), env("K")...), Value: pipeline.DefaultK, Destination: &cfg.K},
 			&cli.IntFlag{Name: "tune-trials", Usage: "optional cap on tuning trials (every rung counts; 0: no cap); alone it tunes for that many trials", EnvVars: env("TUNE_TRIALS"), Destination: &cfg.TuneTrials},
 			&cli.DurationFlag{Name: "tune-budget", Usage: "tune on the training split until this much time has elapsed, e.g. 10m (0: no tuning unless --tune-trials)", EnvVars: env("TUNE_BUDGET"), Destination: &cfg.TuneBudget},
 			&cli.BoolFlag{Name: "dry-run", Usage: "do everything but publish (no lock, no registry row); exits 3 if the gate would reject", EnvVars: env("DRY_RUN"), Destination: &cfg.DryRun},

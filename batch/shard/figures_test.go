@@ -202,7 +202,7 @@ func precomputeChild(t *testing.T, arg string) {
 		uf[i] = float32(rng.NormFloat64()) * 0.1
 	}
 	c0 = cpuSeconds()
-	if _, err := als.TopNAll(ctx, uf, side, 5, nil, 1); err != nil {
+	if _, err := als.TopNAll(ctx, uf, side, 5, nil, nil, 1); err != nil {
 		t.Fatal(err)
 	}
 	r.TopKCPU = cpuSeconds() - c0

@@ -88,7 +88,7 @@ func BenchmarkTopNAll(b *testing.B) {
 	b.ResetTimer()
 	c0 := cpuTime()
 	for i := 0; i < b.N; i++ {
-		if _, err := TopNAll(context.Background(), model.UserFactors, s, 5, m, 0); err != nil {
+		if _, err := TopNAll(context.Background(), model.UserFactors, s, 5, m, nil, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -178,7 +178,7 @@ func scaleChild(t *testing.T, size string) {
 	resetPeakRSS(t)
 	heap = sampleHeap()
 	start, c0 = time.Now(), cpuTime()
-	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, 0)
+	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func TestFigureFamilies(t *testing.T) {
 		t.Fatal(err)
 	}
 	start = time.Now()
-	if _, err := als.TopNAll(ctx, am.UserFactors, side, 5, train, 0); err != nil {
+	if _, err := als.TopNAll(ctx, am.UserFactors, side, 5, train, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	topAll := time.Since(start)
@@ -108,7 +108,7 @@ func TestFigureFamilies(t *testing.T) {
 	}
 	em = nil
 	start = time.Now()
-	if _, err := pr.TopNAll(ctx, train, 5, train, 0); err != nil {
+	if _, err := pr.TopNAll(ctx, train, 5, train, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	topAll = time.Since(start)

@@ -61,26 +61,30 @@ func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, tes
 	}); err != nil {
 		return err
 	}
+	// Songs taken down at the snapshot trained B (their reactions describe
+	// the listeners' taste) but enter no list.
+	catalog := model.NewCatalog(tr.Songs)
+	except := catalog.Indexes(tr.Unavailable)
 	var lists [][]feedback.Scored
 	if err := r.phase("topk", func() (err error) {
 		bar := r.deps.Progress("top-K", int64(m.Rows))
 		defer ended(bar, &err)
-		lists, err = pruned.TopNAll(ctx, m, cfg.K, m, cfg.Threads)
+		lists, err = pruned.TopNAll(ctx, m, cfg.K, m, except, cfg.Threads)
 		bar.Set(int64(m.Rows))
 		return err
 	}); err != nil {
 		return err
 	}
-	catalog := model.NewCatalog(tr.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular))
+	popular := catalog.Recs(popularItems(m, cfg.Popular, except))
 	r.res.Counts.Popular = len(popular)
-	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K)); err != nil || cfg.DryRun {
+	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K, except)); err != nil || cfg.DryRun {
 		return err
 	}
 	build := func() (*artifact.Artifact, error) {
 		meta := model.Meta{
 			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq,
 			Family: model.FamilyEASE, EASE: &p, Scheme: cfg.Scheme, Metrics: r.res.Metrics, K: cfg.K, Items: catalog.Len(),
+			Unavailable: tr.Unavailable,
 		}
 		return artifact.NewEASE(meta, artifact.SourceTrained, catalog, pruned, popular, tr.Users, lists)
 	}

@@ -62,14 +62,14 @@ func TestRunEASE(t *testing.T) {
 			t.Fatal(err)
 		}
 		batch, err := model.DecodeRecs(b)
-		if err != nil || len(batch) != 5 {
+		if err != nil || len(batch) != pipeline.DefaultK {
 			t.Fatalf("batch list of %s: %v %v", u, batch, err)
 		}
 		rs, err := e.db.UserReactions(ctx, u, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		folded, err := pub.FoldIn(rs, 5)
+		folded, err := pub.FoldIn(rs, len(batch))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -344,14 +344,15 @@ func (r *run) execute(ctx context.Context) error {
 		return err
 	}
 	side := full.ItemSide()
-	lists, err := r.topK(ctx, full, side, m)
+	catalog := model.NewCatalog(tr.Songs)
+	except := catalog.Indexes(tr.Unavailable)
+	lists, err := r.topK(ctx, full, side, m, except)
 	if err != nil {
 		return err
 	}
-	catalog := model.NewCatalog(tr.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular))
+	popular := catalog.Recs(popularItems(m, cfg.Popular, except))
 	r.res.Counts.Popular = len(popular)
-	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K)); err != nil || cfg.DryRun {
+	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K, except)); err != nil || cfg.DryRun {
 		return err
 	}
 	if cfg.StageOnly {
@@ -541,8 +542,9 @@ func (r *run) fit(ctx context.Context, m *feedback.CSR, params als.Params, em *a
 }
 
 // topK computes every user's list, except in a stage-only run, where the
-// precompute shards fold every user in.
-func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *feedback.CSR) ([][]feedback.Scored, error) {
+// precompute shards fold every user in. No list holds an item of except,
+// the songs taken down at the snapshot (see model.Training.Unavailable).
+func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *feedback.CSR, except []int32) ([][]feedback.Scored, error) {
 	var lists [][]feedback.Scored
 	err := r.phase("topk", func() (err error) {
 		if r.cfg.StageOnly {
@@ -552,7 +554,7 @@ func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *
 		defer ended(bar, &err)
 		// Excluding the user's whole row drops every song they reacted to:
 		// plays, likes (positive) and dislikes (negative entries).
-		lists, err = als.TopNAll(ctx, full.UserFactors, side, r.cfg.K, m, r.cfg.Threads)
+		lists, err = als.TopNAll(ctx, full.UserFactors, side, r.cfg.K, m, except, r.cfg.Threads)
 		bar.Set(int64(m.Rows))
 		return err
 	})
@@ -583,7 +585,7 @@ func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.Ite
 	return func() (*artifact.Artifact, error) {
 		meta := model.Meta{
 			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: r.res.Params.ALS,
-			Scheme: r.cfg.Scheme, Metrics: r.res.Metrics, K: r.cfg.K, Items: catalog.Len(),
+			Scheme: r.cfg.Scheme, Metrics: r.res.Metrics, K: r.cfg.K, Items: catalog.Len(), Unavailable: tr.Unavailable,
 		}
 		return artifact.NewALS(meta, artifact.SourceTrained, catalog, side, popular, tr.Users, userFactors, m)
 	}
@@ -854,13 +856,17 @@ func metricsMap(m, base feedback.Metrics) map[string]float64 {
 }
 
 // popularItems ranks items by the number of users with a positive entry
-// (ties by lower index) and returns the first n, scored by that count.
-func popularItems(m *feedback.CSR, n int) []feedback.Scored {
+// (ties by lower index) and returns the first n, scored by that count,
+// none of except (items taken down; sorted).
+func popularItems(m *feedback.CSR, n int, except []int32) []feedback.Scored {
 	counts := make([]int32, m.Cols)
 	for p, c := range m.Indices {
 		if m.Data[p] > 0 {
 			counts[c]++
 		}
+	}
+	for _, it := range except {
+		counts[it] = 0
 	}
 	items := make([]int32, 0, m.Cols)
 	for i, c := range counts {

@@ -537,12 +537,12 @@ export interface components {
             track?: string;
             kind: components["schemas"]["ReactionKind"];
         } & (unknown | unknown);
-        /** @description What the user was shown when the opinion arrived: `source` and `position` only when the song was in it. */
+        /** @description What the opinion is attributed to: `source` and `position` only when the song was shown. Never the experiment arm nor the model version: a write answer must not tell a client a user's arm (issue 24 item 8). */
         Attribution: {
-            model_version?: components["schemas"]["Version"];
-            arm: components["schemas"]["Arm"];
+            /** @description Whether the song was in the last list answered to the user within the attribution window (24 h). */
+            shown: boolean;
             source?: components["schemas"]["Source"];
-            /** @description 1-based, in the whole list serve holds. */
+            /** @description 1-based, in the whole list the answer was cut from (the stored batch list, or the cached fold-in or popular list at its depth; a filtered answer's own songs). */
             position?: number;
         };
         ReactionAnswer: {

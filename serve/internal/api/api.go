@@ -22,6 +22,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/serve/internal/exposure"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
@@ -109,6 +110,10 @@ type Deps struct {
 	// Retrain trains and publishes in this process (the playground's
 	// /v1/admin/retrain); nil elsewhere.
 	Retrain Retrainer
+	// Exposure is told of every recommendation answer and says what a like
+	// or dislike is attributed to (package exposure); nil: answers are not
+	// recorded and every opinion is attributed as not shown.
+	Exposure *exposure.Recorder
 	// Catalog tells every replica that the catalog changed (catalog.go);
 	// nil sends nothing (replicas then see changes at their periodic check).
 	Catalog CatalogNotifier

@@ -21,6 +21,7 @@ import (
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/serve/internal/exposure"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 
@@ -77,6 +78,9 @@ func (a *API) recommendations(c *fiber.Ctx) error {
 	ans, err := a.deps.Recs.RecommendFiltered(c.UserContext(), a.client(c), u, n, f)
 	if err != nil {
 		return err
+	}
+	if a.deps.Exposure != nil {
+		a.deps.Exposure.Answered(exposure.Answer{User: u, Version: ans.Version, Arm: ans.Arm, Source: ans.Source, Songs: ans.Shown})
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(ans.Body)
@@ -216,13 +220,13 @@ func (a *API) react(c *fiber.Ctx) error {
 	if !b.Kind.Valid() {
 		return fmt.Errorf("kind must be like, dislike or play, got %q: %w", b.Kind, setlist.ErrInvalid)
 	}
-	// A like or dislike is attributed to what u is shown now, read before
-	// the write (the write outdates it) and stored in the write's
+	// A like or dislike is attributed to the last list answered to u
+	// within the window, read before the write and stored in the write's
 	// transaction. If it cannot be read the reaction is still recorded,
 	// unattributed: the listener's opinion matters more than the metric.
 	var shown *store.Shown
 	if store.Attributed(b.Kind) {
-		if sh, err := a.deps.Recs.Shown(c.UserContext(), id); err == nil {
+		if sh, err := a.shown(c.UserContext(), id); err == nil {
 			shown = &sh
 		}
 	}
@@ -233,7 +237,25 @@ func (a *API) react(c *fiber.Ctx) error {
 	if store.Attributed(b.Kind) {
 		a.deps.Metrics.Attributed(string(b.Kind), outcome != nil, outcome != nil && outcome.Shown())
 	}
-	return c.Status(fiber.StatusCreated).JSON(reactionAnswer{Reaction: r, Attribution: outcome, Warning: a.notify(c, id, r.Seq)})
+	return c.Status(fiber.StatusCreated).JSON(reactionAnswer{Reaction: r, Attribution: answeredOf(outcome), Warning: a.notify(c, id, r.Seq)})
+}
+
+// shown is what an opinion of u is attributed to (issue 24 item 8): the
+// last list answered to u within keyspace.ShownWindow, never a list serve
+// merely holds (a like of a batch song by a user never answered is not
+// shown); without one, the version and arm u is assigned, not shown.
+func (a *API) shown(ctx context.Context, u setlist.UserID) (store.Shown, error) {
+	if a.deps.Exposure != nil {
+		l, ok, err := a.deps.Exposure.Shown(ctx, u)
+		if err != nil {
+			return store.Shown{}, err
+		}
+		if ok {
+			return store.Shown{Version: int64(l.Version), Arm: l.Arm, Source: l.Source, Songs: l.Songs}, nil
+		}
+	}
+	v, arm := a.deps.Recs.Assigned(u)
+	return store.Shown{Version: int64(v), Arm: arm}, nil
 }
 
 // reactionAnswer is a recorded reaction with, for a like or dislike, its
@@ -242,8 +264,25 @@ func (a *API) react(c *fiber.Ctx) error {
 // but the caches could not be told again after its commit.
 type reactionAnswer struct {
 	setlist.Reaction
-	Attribution *store.Outcome `json:"attribution,omitempty"`
-	Warning     string         `json:"warning,omitempty"`
+	Attribution *answeredAttribution `json:"attribution,omitempty"`
+	Warning     string               `json:"warning,omitempty"`
+}
+
+// answeredAttribution is what a write answer says of an attribution:
+// whether the song was in the list answered, and where. Never the arm nor
+// the version (issue 24 item 8): a write token must not learn a user's
+// experiment arm without the user being answered, and so counted, in it.
+type answeredAttribution struct {
+	Shown    bool           `json:"shown"`
+	Source   setlist.Source `json:"source,omitempty"`
+	Position int            `json:"position,omitempty"`
+}
+
+func answeredOf(o *store.Outcome) *answeredAttribution {
+	if o == nil {
+		return nil
+	}
+	return &answeredAttribution{Shown: o.Shown(), Source: o.Source, Position: o.Position}
 }
 
 func (a *API) unreact(c *fiber.Ctx) error {

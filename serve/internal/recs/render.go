@@ -106,6 +106,30 @@ func appendScore(b []byte, score float32) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 32)
 }
 
+// shownRecs is the songs of a stored list an answer was cut from, as a
+// listener could see them: those the snapshot names, hidden ones (in cat)
+// left out.
+func (sn *Snapshot) shownRecs(list []model.Rec, cat *catalogState) []setlist.SongID {
+	out := make([]setlist.SongID, 0, len(list))
+	for _, r := range list {
+		if _, ok := sn.songs[r.Song]; ok && !cat.isHidden(r.Song) {
+			out = append(out, r.Song)
+		}
+	}
+	return out
+}
+
+// shownItems is shownRecs over a fold-in's (or an answer's) items.
+func (sn *Snapshot) shownItems(list []model.Explained, cat *catalogState) []setlist.SongID {
+	out := make([]setlist.SongID, 0, len(list))
+	for _, it := range list {
+		if _, ok := sn.songs[it.Song]; ok && !cat.isHidden(it.Song) {
+			out = append(out, it.Song)
+		}
+	}
+	return out
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, escaping what JSON requires plus

@@ -13,8 +13,8 @@ import (
 
 func exposureConfig() (cfg server.Config) {
 	cfg = fastConfig()
-	cfg.Recs.ExposureInterval = 50 * time.Millisecond
-	cfg.Recs.ExposurePersist = 100 * time.Millisecond
+	cfg.Exposure.Interval = 50 * time.Millisecond
+	cfg.Exposure.Persist = 100 * time.Millisecond
 	return cfg
 }
 

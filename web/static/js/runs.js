@@ -116,7 +116,7 @@ function importanceChart(imp) {
   const W = 420; const row = 26; const L = 130; const R = 50; const H = imp.rows.length * row + 8;
   const id = 'importance-title';
   return h('figure', { class: 'chart importance' },
-    svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': id, class: 'chart-svg', style: `max-width: ${W}px` },
+    svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': id, class: 'chart-svg' },
       svg('title', { id }, 'Parameter importance: share of the score variance each parameter explains'),
       imp.rows.map((r, i) => svg('g', { class: 'importance-row', 'data-param': r.key },
         svg('text', { x: L - 8, y: 4 + i * row + 17, 'text-anchor': 'end' }, r.key),
