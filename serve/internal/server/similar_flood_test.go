@@ -89,14 +89,9 @@ func similarFlood(tb testing.TB, seeds func(more []setlist.SongID, i int) setlis
 // BenchmarkSimilarFloodDistinct measures the worst case, every request a
 // song not asked before, which only the slots bound.
 func TestSimilarFlood(t *testing.T) {
+	skipUnlessFigures(t)
 	quiet, loud := similarFlood(t, func(more []setlist.SongID, i int) setlist.SongID { return more[i%64] })
-	q50, q99, l50, l99 := quiet.quantile(0.5), quiet.quantile(0.99), loud.quantile(0.5), loud.quantile(0.99)
-	if quiet.codes[http.StatusOK] != len(quiet.took) || loud.codes[http.StatusOK] != len(loud.took) {
-		t.Errorf("other users' answers not all 200: quiet %v, under the flood %v", quiet.codes, loud.codes)
-	}
-	if l50 > 2*max(q50, 25*time.Millisecond) || l99 > 2*max(q99, 250*time.Millisecond) {
-		t.Errorf("other users' p50/p99 went from %v/%v to %v/%v under the flood; want within 2× (floors as floodFigure's)", q50, q99, l50, l99)
-	}
+	checkFlood(t, "64 × similar", quiet, loud)
 }
 
 // BenchmarkSimilarFloodDistinct is TestSimilarFlood with every request for
