@@ -26,27 +26,6 @@ func holdoutNDCG(t *testing.T, train, test *feedback.CSR, p als.Params) float64 
 	return met.NDCG
 }
 
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(max(len(xs), 1))
-}
-
-// stddev is the sample standard deviation (n−1).
-func stddev(xs []float64) float64 {
-	if len(xs) < 2 {
-		return 0
-	}
-	m := mean(xs)
-	var s float64
-	for _, x := range xs {
-		s += (x - m) * (x - m)
-	}
-	return math.Sqrt(s / float64(len(xs)-1))
-}
-
 // sampleUsers is the matrix of a random share of m's rows (all columns
 // kept), the same draw for the same seed.
 func sampleUsers(m *feedback.CSR, share float64, seed int64) *feedback.CSR {

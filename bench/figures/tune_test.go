@@ -54,7 +54,7 @@ func holdoutSeeds(t *testing.T, train, test *feedback.CSR, p als.Params, seeds i
 		q.Seed = int64(100 + s)
 		all = append(all, holdoutNDCG(t, train, test, q))
 	}
-	return mean(all), stddev(all), all
+	return feedback.Mean(all), feedback.StdDev(all), all
 }
 
 func describe(p als.Params) string {

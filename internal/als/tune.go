@@ -470,8 +470,8 @@ func (t *tuner) incumbent(inc Params) (noise bool, err error) {
 			break
 		}
 	}
-	res.IncumbentScore, res.BestScore, res.BestTrial = mean(incScores), mean(incScores), 0
-	res.NoiseMargin = stddev(incScores)
+	res.IncumbentScore, res.BestScore, res.BestTrial = feedback.Mean(incScores), feedback.Mean(incScores), 0
+	res.NoiseMargin = feedback.StdDev(incScores)
 	incCfg := &config{params: inc, x: t.space.point(inc), scores: make([]float64, topRung+1), trials: make([]int, topRung+1), promoted: make([]bool, topRung+1)}
 	for r := range incCfg.scores {
 		incCfg.scores[r], incCfg.trials[r] = res.IncumbentScore, 0
@@ -750,27 +750,6 @@ func (t *tuner) tpe(base Params, limit int) Params {
 		x[d] = tpeSuggest(t.rng, est(good, d), est(bad, d), allowed)
 	}
 	return t.space.params(x, base)
-}
-
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(max(len(xs), 1))
-}
-
-// stddev is the sample standard deviation (n−1).
-func stddev(xs []float64) float64 {
-	if len(xs) < 2 {
-		return 0
-	}
-	m := mean(xs)
-	var s float64
-	for _, x := range xs {
-		s += (x - m) * (x - m)
-	}
-	return math.Sqrt(s / float64(len(xs)-1))
 }
 
 func cmpDesc(a, b float64) int {
