@@ -262,9 +262,26 @@ func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.C
 	if err != nil {
 		return r.res, err
 	}
-	log.Info("batch run finished", "status", r.res.Status, "version", r.res.Version,
-		"ndcg_at_5", r.res.Metrics["ndcg_at_5"], "seconds", r.res.Timings["total"])
+	log.Info("batch run finished", finishedAttrs(r.res)...)
 	return r.res, nil
+}
+
+// finishedAttrs is what the last log line of a run says: a version and
+// its NDCG@5 only when the run has them (a tune publishes no version and
+// evaluates no model: it says what its search picked).
+func finishedAttrs(res *Result) []any {
+	attrs := []any{"status", res.Status}
+	if res.Status == store.RunPublished || res.Status == store.RunStaged {
+		attrs = append(attrs, "version", res.Version)
+	}
+	if v, ok := res.Metrics["ndcg_at_5"]; ok {
+		attrs = append(attrs, "ndcg_at_5", v)
+	}
+	if res.Status == store.RunTuned && res.Tuning != nil {
+		attrs = append(attrs, "best_trial", res.Tuning.BestTrial, "best_mean_ndcg_at_5", res.Tuning.BestScore,
+			"kept_incumbent", res.Tuning.KeptIncumbent)
+	}
+	return append(attrs, "seconds", res.Timings["total"])
 }
 
 type run struct {
