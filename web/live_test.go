@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,7 @@ func TestTablesReadable(t *testing.T) {
 		"status": "stopped", "started_at": "2026-11-01T00:00:00Z", "ended_at": "2026-11-08T00:00:00Z", "serving": false}}
 	b := newBrowser(t)
 	cells := `'#model td, #model th, #model dt, #model dd, .view td, .view th'`
+	loads := 0
 	for _, size := range [][2]int64{{1280, 900}, {390, 844}} {
 		for _, view := range []struct{ hash, ready string }{
 			{"#/", `document.querySelector('#model .online table') !== null`},
@@ -128,7 +130,10 @@ func TestTablesReadable(t *testing.T) {
 			{"#/browse/users/user-00042", `document.querySelectorAll('#browse-view table.browse-history tbody tr').length > 0`},
 			{"#/browse/experiments", `document.querySelectorAll('#browse-view table.browse-experiments tbody tr').length > 0`},
 		} {
-			b.run("open "+view.hash, chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/"+view.hash))
+			// A fresh document each time (the query differs), in one
+			// navigation: no about:blank in between to race with.
+			loads++
+			b.run("open "+view.hash, chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(fmt.Sprintf("%s/?load=%d%s", base, loads, view.hash)))
 			b.waitFor(view.hash, view.ready)
 			b.eval(`document.querySelectorAll('#model details').forEach((d) => { d.open = true; })`, nil)
 			if bad := b.str(strings.Replace(brokenWords, "SCOPE", cells, 1)); bad != "" {

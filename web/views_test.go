@@ -130,7 +130,7 @@ func TestBrowse(t *testing.T) {
 		t.Error("the start form shows without an admin token")
 	}
 	b.run("sign in as an admin", chromedp.Evaluate(`sessionStorage.setItem('setlist.api-token', '`+fakeAdminToken+`')`, nil),
-		chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#/browse/experiments"))
+		chromedp.Navigate(base+"/?admin=1#/browse/experiments"))
 	b.waitFor("the start form", `document.querySelector('#experiment-start') !== null`)
 	b.typeInto("#exp-challenger", "5")
 	b.run("start", chromedp.Click(`#experiment-start button[type=submit]`, chromedp.ByQuery))

@@ -2,6 +2,7 @@ package command
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // keepFlag is the artifact retention every publishing command takes.
@@ -60,10 +62,11 @@ func restore(c *cli.Context, g *globals, v model.Version, threads, batchSize int
 		Artifacts: db, Registry: db, Publisher: pub, Logger: g.logger,
 		Progress: func(n int) { bar.Set(int64(n)) },
 	}, v, threads, reason)
-	bar.Finish()
 	if err != nil {
-		return err
+		bar.Abandon() // nothing was republished: no "finished" line
+		return restoreHint(c.Context, db, v, err)
 	}
+	bar.Finish()
 	w := c.App.Writer
 	switch res.How {
 	case pipeline.RestoredAlready:
@@ -81,6 +84,30 @@ func restore(c *cli.Context, g *globals, v model.Version, threads, batchSize int
 		fmt.Fprintf(w, "  registry: run %d marked rolled back (%s), run %d published\n", res.RolledBack, reason, v)
 	}
 	return nil
+}
+
+// restoreHint explains a restore that found no artifact for v: the run
+// never published one (a search, a rejected or failed run) or retention
+// deleted it. batch artifacts lists what can be restored.
+func restoreHint(ctx context.Context, db database, v model.Version, err error) error {
+	if !errors.Is(err, setlist.ErrNotFound) {
+		return err
+	}
+	const list = "batch artifacts lists the versions that can be restored"
+	r, rerr := db.Run(ctx, int64(v))
+	switch {
+	case errors.Is(rerr, setlist.ErrNotFound):
+		return fmt.Errorf("no run %d in the registry; %s: %w", v, list, err)
+	case rerr != nil:
+		return errors.Join(err, rerr)
+	case r.Status == store.RunTuned:
+		return fmt.Errorf("run %d is a search (batch tune): it publishes no version, so there is nothing to restore; "+
+			"the next batch train trains with its pick; %s: %w", v, list, err)
+	case r.Status == store.RunRejected || r.Status == store.RunFailed || r.Status == store.RunRunning:
+		return fmt.Errorf("run %d is %s: it published no version; %s: %w", v, r.Status, list, err)
+	default:
+		return fmt.Errorf("version %d's artifact is no longer kept (retention keeps --keep, the pinned and the live ones: batch pin); %s: %w", v, list, err)
+	}
 }
 
 func republishCommand(g *globals) *cli.Command {

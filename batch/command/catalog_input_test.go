@@ -69,14 +69,7 @@ func eachCatalogBackend(t *testing.T, test func(t *testing.T, b catalogBackend))
 // backends.
 func TestCatalogBadInput(t *testing.T) {
 	eachCatalogBackend(t, func(t *testing.T, b catalogBackend) {
-		dir := t.TempDir()
-		write := func(name, body string) string {
-			p := filepath.Join(dir, name)
-			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return p
-		}
+		write := csvWriter(t)
 		const header = "external_id,artist,track,tags,released,available\n"
 		const good = header + "SEAYD7401001,Abba,Waterloo,pop swedish,1974-03-04,true\n,Beck,Loser,rock,,\n"
 		if code, out, errOut := b.run("catalog", "import", "--csv", write("good.csv", good)); code != 0 {
@@ -149,4 +142,17 @@ func TestCatalogBadInput(t *testing.T) {
 			}
 		}
 	})
+}
+
+// csvWriter returns a function writing a file of a test's temporary
+// directory and returning its path.
+func csvWriter(t *testing.T) func(name, body string) string {
+	dir := t.TempDir()
+	return func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 }

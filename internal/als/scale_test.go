@@ -154,7 +154,7 @@ func scaleChild(t *testing.T, size string) {
 	r.GenSeconds = time.Since(start).Seconds()
 	r.NNZ = m.NNZ()
 	r.CSRBytes = int64(len(m.Indptr))*8 + int64(len(m.Indices))*4 + int64(len(m.Data))*4
-	r.GenRSSPeak = peakRSS()
+	r.GenRSSPeak = realdata.PeakRSS()
 
 	// What follows is what the trainer holds once the data is loaded.
 	runtime.GC()
@@ -171,7 +171,7 @@ func scaleChild(t *testing.T, size string) {
 	r.TrainSeconds, r.TrainCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
 	r.IterSeconds = r.TrainSeconds / float64(iters)
 	r.TrainHeapPeak = heap()
-	r.TrainRSSPeak = peakRSS()
+	r.TrainRSSPeak = realdata.PeakRSS()
 
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -184,7 +184,7 @@ func scaleChild(t *testing.T, size string) {
 	}
 	r.TopKSeconds, r.TopKCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
 	r.TopKHeapPeak = heap()
-	r.TopKRSSPeak = peakRSS()
+	r.TopKRSSPeak = realdata.PeakRSS()
 	if len(recs) != users || len(recs[0]) != 5 {
 		t.Fatalf("top-5 for %d users, first list %d long", len(recs), len(recs[0]))
 	}
@@ -260,27 +260,10 @@ func sampleHeap() func() int64 {
 	}
 }
 
-// peakRSS is the process's VmHWM in bytes.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS sets VmHWM back to the current RSS (Linux ≥ 4.0), so the
-// next phase's peak is its own.
+// resetPeakRSS sets VmHWM back to the current RSS, so the next phase's
+// peak is its own.
 func resetPeakRSS(t *testing.T) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+	if err := realdata.ResetPeak(); err != nil {
 		t.Fatalf("reset peak RSS: %v", err)
 	}
 }

@@ -188,8 +188,13 @@ func TestTuneOnlyChoosesFamily(t *testing.T) {
 // starts only when it is predicted to end within D.
 func TestFamilyBudget(t *testing.T) {
 	e := newEnv(t)
-	const budget = 3 * time.Second
 	cfg := smallConfig()
+	// The budget is what the pipeline would offer EASE on this machine
+	// now: 3 s on a quiet machine, more when the calibrated inverse says
+	// the machine is loaded, so that two EASE trials fit in a quarter of
+	// it (the rule easeOffer applies) and the test checks the split, not
+	// the machine's load. newEnv's catalog has at most 800 songs.
+	budget := max(3*time.Second, 10*ease.InverseTime(800, cfg.Threads))
 	cfg.Family, cfg.TuneBudget, cfg.TuneOnly = pipeline.FamilyAuto, budget, true
 	res, err := pipeline.Run(context.Background(), cfg, e.deps())
 	if err != nil {

@@ -201,7 +201,7 @@ func (r *run) evaluateImport(ctx context.Context, all *feedback.CSR, side *als.I
 	train, test := r.split(all)
 	p := r.res.Params.ALS
 	p.Threads, p.Seed = cfg.Threads, cfg.Seed
-	metrics, baseline, _, err := r.evaluate(ctx, train, test, p)
+	metrics, baseline, err := r.evaluate(ctx, &alsFamily{r: r, params: p}, train, test)
 	if err != nil {
 		return GateInput{}, err
 	}

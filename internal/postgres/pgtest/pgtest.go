@@ -77,3 +77,38 @@ func DB(tb testing.TB) *postgres.DB {
 	tb.Cleanup(db.Close)
 	return db
 }
+
+// DropDatabase drops the database of url (one URL made), so a test sees a
+// server without it; URL's cleanup does not mind it gone.
+func DropDatabase(tb testing.TB, url string) {
+	tb.Helper()
+	withAdmin(tb, func(ctx context.Context, admin *pgx.Conn) error {
+		_, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{postgres.DatabaseName(url)}.Sanitize())
+		return err
+	})
+}
+
+// DatabaseExists says whether the database of url exists on the server.
+func DatabaseExists(tb testing.TB, url string) bool {
+	tb.Helper()
+	var ok bool
+	withAdmin(tb, func(ctx context.Context, admin *pgx.Conn) error {
+		return admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", postgres.DatabaseName(url)).Scan(&ok)
+	})
+	return ok
+}
+
+// withAdmin runs fn on a connection to the maintenance database, failing
+// the test on any error.
+func withAdmin(tb testing.TB, fn func(ctx context.Context, admin *pgx.Conn) error) {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if err := fn(ctx, admin); err != nil {
+		tb.Fatal(err)
+	}
+}

@@ -374,6 +374,9 @@ func defaultData() string {
 // prepare opens the stores and, unless a model is already published under
 // the prefix, imports the data and trains one with the batch CLI.
 func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClient, error) {
+	if _, err := postgres.CreateDatabase(ctx, o.dbURL); err != nil {
+		return nil, nil, err
+	}
 	db, err := postgres.Open(ctx, o.dbURL)
 	if err != nil {
 		return nil, nil, err

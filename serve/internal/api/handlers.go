@@ -430,12 +430,29 @@ const onlineDays = 7
 
 // modelOnline is the online metrics of the last onlineDays UTC days: per
 // version (summed over days, sources and arms; users are user-days), per
-// version, source and arm, and per day as well.
+// version, source and arm, and per day as well. Since is the first of
+// those days with figures (the window's first when there are none).
 type modelOnline struct {
 	Since    string               `json:"since"`
 	Versions []store.OnlineMetric `json:"versions"`
 	Sources  []store.OnlineMetric `json:"sources"`
 	Daily    []store.OnlineMetric `json:"daily"`
+}
+
+// firstDay is the first UTC day daily has figures for, else windowStart:
+// "since" is when the figures start, not when the window does (data
+// created today is "since today", issue 26 item 12).
+func firstDay(daily []store.OnlineMetric, windowStart string) string {
+	first := ""
+	for _, d := range daily {
+		if d.Day != "" && (first == "" || d.Day < first) {
+			first = d.Day
+		}
+	}
+	if first == "" {
+		return windowStart
+	}
+	return first
 }
 
 // modelTuning names the winning trial, the budget used and why the search
@@ -517,7 +534,7 @@ func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 		if daily == nil {
 			daily = []store.OnlineMetric{}
 		}
-		info.Online = &modelOnline{Since: store.Day(since), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
+		info.Online = &modelOnline{Since: firstDay(daily, store.Day(since)), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
 	}
 	return info
 }

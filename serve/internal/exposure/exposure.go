@@ -249,7 +249,11 @@ func (r *Recorder) Flush(ctx context.Context) {
 // within a flush interval of the answer may not: it is then not shown).
 func (r *Recorder) Shown(ctx context.Context, u setlist.UserID) (keyspace.ShownList, bool, error) {
 	if len(r.answers) > 0 {
-		r.Flush(ctx)
+		// Bounded: a loop busy persisting to a slow database must not hold
+		// the reaction for long (the like is then merely not shown).
+		fctx, cancel := context.WithTimeout(ctx, 4*r.cfg.RedisTimeout)
+		r.Flush(fctx)
+		cancel()
 	}
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.RedisTimeout)
 	defer cancel()

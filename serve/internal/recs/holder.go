@@ -27,7 +27,7 @@ type Snapshot struct {
 	// reaction write is numbered above it has reactions the batch list lacks.
 	snapshotSeq int64
 	// snapshotNanos is Meta.SnapshotAt in unix nanoseconds (0 when unset),
-	// for users with no touched mark (see keyspace.BatchFresh).
+	// for users with no touched mark (see keyspace.BatchFresh, internal/keyspace/fresh.go).
 	snapshotNanos int64
 	// similar caches the similar songs of this snapshot's songs
 	// (similar.go).

@@ -48,10 +48,7 @@ func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, arm setlist.Arm, sr
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, '{')
-		b = append(b, name...)
-		b = append(b, `,"score":`...)
-		b = appendScore(b, it.Score)
+		b = appendScored(b, name, it.Score)
 		if because, ok := sn.songs[it.Because]; ok && it.Because != 0 {
 			b = append(b, `,"because":{`...)
 			b = append(b, because...)
@@ -87,13 +84,19 @@ func (sn *Snapshot) AppendSimilar(b []byte, seed setlist.SongID, recs []model.Re
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, '{')
-		b = append(b, name...)
-		b = append(b, `,"score":`...)
-		b = appendScore(b, r.Score)
+		b = appendScored(b, name, r.Score)
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
+}
+
+// appendScored opens an item: `{` the song's pre-rendered name and its
+// score.
+func appendScored(b, name []byte, score float32) []byte {
+	b = append(b, '{')
+	b = append(b, name...)
+	b = append(b, `,"score":`...)
+	return appendScore(b, score)
 }
 
 // appendScore renders a score; JSON has no NaN, and a broken factor must

@@ -435,25 +435,25 @@ func (s *Service) answerFiltered(ctx context.Context, client string, snap *Snaps
 }
 
 // pick is the answer's rules over what Redis holds for u under snap (st;
-// redisOK false when it did not answer): the batch list when it is at least
-// as new as u's last reaction and holds n songs, else the cached fold-in (or
-// popular) list when it was computed from u's current history and is deep
-// enough for n; neither means a fold-in must be solved. Recommend and Shown
+// redisOK false when it did not answer): the batch list when it is fresh
+// and holds n songs, else the cached fold-in (or popular) list when it is
+// fresh and deep enough for n; neither means a fold-in must be solved.
+// Freshness is keyspace's rule (UserState.FreshBatch, FreshFoldIn); depth
+// and the sieve are the answer's. Recommend and Shown
 // both decide by it, so an attribution looks at exactly the list an answer
 // would be rendered from.
 //
 // sv leaves out hidden songs (and a request's filtered ones): a list is
 // used when n of its songs pass, so a takedown never runs an answer short;
 // batch is then those n songs, and cached a copy of the record holding
-// them. A cached fold-in solved under another catalog sequence is not
-// used: it may lack a song shown again since.
+// them.
 func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.Time, sv *sieve) (batch []model.Explained, cached *keyspace.FoldInRecord) {
-	if redisOK && len(st.Recs) >= n && keyspace.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, now) {
+	if redisOK && len(st.Recs) >= n && st.FreshBatch(snap.snapshotSeq, snap.snapshotNanos, now) {
 		if items, ok := sv.takeRecs(st.Recs, n); ok {
 			return items, nil
 		}
 	}
-	if f := st.FoldIn; f != nil && f.Touched == st.Touched && f.Catalog == seqOf(sv.cat) && (len(f.Items) >= n || f.Complete) {
+	if f := st.FreshFoldIn(seqOf(sv.cat)); f != nil && (len(f.Items) >= n || f.Complete) {
 		if items, ok := sv.take(f.Items, n); ok || f.Complete {
 			c := *f
 			c.Items = items

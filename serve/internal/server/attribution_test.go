@@ -186,3 +186,31 @@ func TestNeverAnsweredNotAttributed(t *testing.T) {
 		t.Errorf("online metrics count %d likes of shown songs; want 1 (the answered one): %+v", likes, online)
 	}
 }
+
+// TestAttributionBothBackends (issue 24 item 8): on PostgreSQL+Redis and on
+// the embedded store (SQLite and the in-process Redis, where the shown
+// list is a key like any other), a like before any answer is not shown, and
+// a like of the answered fold-in's second song is shown at position 2 of
+// the list it was cut from.
+func TestAttributionBothBackends(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *filterWorld) {
+		var song setlist.SongID
+		for _, s := range w.songs[30:] {
+			if !w.hidden[s] {
+				song = s
+				break
+			}
+		}
+		if a := w.in.react(t, "folder", song, "like"); a.Attribution == nil || *a.Attribution != (answerAttribution{}) {
+			t.Errorf("a like before any answer: attribution %+v, want not shown", a.Attribution)
+		}
+		fold := w.in.recs(t, "folder", 5)
+		if fold.Source != "fold-in" || len(fold.Items) < 2 {
+			t.Fatalf("folder's answer %+v, want a fold-in", fold)
+		}
+		want := answerAttribution{Shown: true, Source: setlist.SourceFoldIn, Position: 2}
+		if a := w.in.react(t, "folder", fold.Items[1].SongID, "like"); a.Attribution == nil || *a.Attribution != want {
+			t.Errorf("a like of the answered fold-in's 2nd song: attribution %+v, want %+v", a.Attribution, want)
+		}
+	})
+}

@@ -361,16 +361,7 @@ func (w *filterWorld) askSimilar(t *testing.T, seed setlist.SongID, q filterQuer
 		return
 	}
 	wantStatus(t, r, http.StatusOK)
-	var a struct {
-		Items []struct {
-			SongID setlist.SongID `json:"song_id"`
-		} `json:"items"`
-	}
-	r.json(t, &a)
-	got := []setlist.SongID{}
-	for _, it := range a.Items {
-		got = append(got, it.SongID)
-	}
+	got := similarIDs(t, r)
 	if v := w.violation(q, got); v != "" {
 		t.Errorf("%s: %s (answer %v)", path, v, got)
 	}

@@ -147,6 +147,20 @@ func checkFlood(t *testing.T, name string, quiet, loud latencies) {
 	}
 }
 
+// floodWorkers runs fn in workers goroutines, each again and again until
+// ctx ends: a flood of workers requests at once.
+func floodWorkers(ctx context.Context, workers int, fn func()) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				fn()
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // skipUnlessFigures skips a flood whose only point is its figure.
 func skipUnlessFigures(t *testing.T) {
 	t.Helper()
@@ -196,21 +210,13 @@ func TestModelReportFlood(t *testing.T) {
 		r, err := in.try(http.MethodGet, "/v1/users/"+string(u)+"/recommendations?n=5", nil)
 		return r.status, err
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					r, err := in.try(http.MethodGet, "/v1/model", nil)
-					models.Add(1)
-					if err != nil || r.status != http.StatusOK {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 32, func() {
+			r, err := in.try(http.MethodGet, "/v1/model", nil)
+			models.Add(1)
+			if err != nil || r.status != http.StatusOK {
+				failed.Add(1)
+			}
+		})
 	})
 	took := time.Since(start)
 	// The poll interval is 200 ms: one computation per 200 ms at most, and
@@ -284,19 +290,11 @@ func TestClientSpreadFlood(t *testing.T) {
 	floodFigure(t, "one client × 64 users", users, func(u setlist.UserID) (int, error) {
 		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					u := spread[int(next.Add(1))%len(spread)]
-					_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
-					flooded.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 64, func() {
+			u := spread[int(next.Add(1))%len(spread)]
+			_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
+			flooded.Add(1)
+		})
 	})
 	t.Logf("the flood sent %d requests", flooded.Load())
 }

@@ -1,11 +1,9 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -23,29 +21,13 @@ import (
 // returns the status and body.
 func tokenDo(t *testing.T, in *instance, method, path, token string, body any) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
+	b := ""
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		j, _ := json.Marshal(body)
+		b = string(j)
 	}
-	req, err := http.NewRequest(method, in.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	out, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, out
+	r := in.doHeaders(t, method, path, b, map[string]string{"Authorization": "Bearer " + token})
+	return r.status, r.body
 }
 
 // TestReadoutAttack (issue 24 item 8): half the listeners use the page

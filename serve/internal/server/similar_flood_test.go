@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,22 +57,14 @@ func similarFlood(tb testing.TB, seeds func(more []setlist.SongID, i int) setlis
 	quiet, loud = measureFlood(tb, "one client × 64 similar songs", users, func(u setlist.UserID) (int, error) {
 		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					song := seeds(more, int(next.Add(1)))
-					code, _ := tokenGetWith(plain, in, fmt.Sprintf("/v1/songs/%d/similar?n=100", song), floodToken)
-					flooded.Add(1)
-					if code == http.StatusOK {
-						ok.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 64, func() {
+			song := seeds(more, int(next.Add(1)))
+			code, _ := tokenGetWith(plain, in, fmt.Sprintf("/v1/songs/%d/similar?n=100", song), floodToken)
+			flooded.Add(1)
+			if code == http.StatusOK {
+				ok.Add(1)
+			}
+		})
 	})
 	tb.Logf("the flood sent %d requests, %d answered 200", flooded.Load(), ok.Load())
 	return quiet, loud

@@ -72,11 +72,9 @@ func (tw *takedownWorld) setAvailable(t *testing.T, song setlist.SongID, availab
 	}
 }
 
-// similar is GET /v1/songs/{song}/similar?n=.
-func (in *instance) similarSongs(t *testing.T, song setlist.SongID, n int) []setlist.SongID {
+// similarIDs is the song ids of a similar-songs answer, in order.
+func similarIDs(t testing.TB, r response) []setlist.SongID {
 	t.Helper()
-	r := in.get(t, fmt.Sprintf("/v1/songs/%d/similar?n=%d", song, n))
-	wantStatus(t, r, http.StatusOK)
 	var a struct {
 		Items []struct {
 			SongID setlist.SongID `json:"song_id"`
@@ -88,6 +86,14 @@ func (in *instance) similarSongs(t *testing.T, song setlist.SongID, n int) []set
 		out[i] = it.SongID
 	}
 	return out
+}
+
+// similar is GET /v1/songs/{song}/similar?n=.
+func (in *instance) similarSongs(t *testing.T, song setlist.SongID, n int) []setlist.SongID {
+	t.Helper()
+	r := in.get(t, fmt.Sprintf("/v1/songs/%d/similar?n=%d", song, n))
+	wantStatus(t, r, http.StatusOK)
+	return similarIDs(t, r)
 }
 
 // TestTakedownWithinASecond hides a song that heads 150 users' batch lists

@@ -38,6 +38,15 @@ function authState(state) {
   if (main && main.dataset.auth !== 'needed') main.dataset.auth = state;
 }
 
+/**
+ * needed reports whether the page waits for a token: then nothing should
+ * poll, since every request would be one more failed authentication (the
+ * server throttles those per client, and would refuse the token typed next).
+ */
+export function needed() {
+  return document.querySelector('main')?.dataset.auth === 'needed';
+}
+
 /** answered is called on every answer but a 401 (and on a network error, whose panels must say so): the panels show. */
 export function answered() {
   authState('ok');

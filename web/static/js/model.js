@@ -4,6 +4,7 @@
 
 import { h, svg, clear } from './dom.js';
 import * as api from './api.js';
+import * as auth from './auth.js';
 import { tuningSection } from './tuning.js';
 import { onlineSection } from './online.js';
 import { experimentSection } from './experiment.js';
@@ -178,7 +179,7 @@ export class ModelPanel {
    */
   watch() {
     const poll = async () => {
-      if (document.visibilityState === 'hidden' || this.polling) return;
+      if (document.visibilityState === 'hidden' || this.polling || auth.needed()) return;
       this.polling = true;
       try {
         const got = await api.modelIfChanged(this.etag);
