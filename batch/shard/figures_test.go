@@ -45,7 +45,10 @@ import (
 // SETLIST_PRECOMPUTE_SONGS (20000) and SETLIST_PRECOMPUTE_PER_USER (50)
 // shape the data; SETLIST_PRECOMPUTE_DATABASE_URL keeps the imported data
 // in that database across runs (imported when it has no users) instead of
-// a throwaway one; result lines are appended to SETLIST_FIGURES_OUT.
+// a throwaway one; SETLIST_PRECOMPUTE_BEFORE names a test binary of this
+// harness built at an earlier commit, which then also runs the first shard
+// size (a before-and-after figure); result lines are appended to
+// SETLIST_FIGURES_OUT.
 func TestPrecomputeFigures(t *testing.T) {
 	if v := os.Getenv("SETLIST_PRECOMPUTE_CHILD"); v != "" {
 		precomputeChild(t, v)
@@ -98,7 +101,9 @@ func TestPrecomputeFigures(t *testing.T) {
 	t.Logf("version %d trained and staged in %s", res.Version, time.Since(start).Round(time.Second))
 
 	logf := realdata.FigureLog(t)
-	for _, s := range strings.Split(realdata.EnvOr("SETLIST_PRECOMPUTE_SHARD_USERS", "100000"), ",") {
+	sizes := strings.Split(realdata.EnvOr("SETLIST_PRECOMPUTE_SHARD_USERS", "100000"), ",")
+	first, _ := strconv.Atoi(strings.TrimSpace(sizes[0]))
+	for _, s := range sizes {
 		size, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || size < 1 {
 			t.Fatalf("SETLIST_PRECOMPUTE_SHARD_USERS: %q", s)
@@ -107,7 +112,17 @@ func TestPrecomputeFigures(t *testing.T) {
 		arg, _ := json.Marshal(childArgs{URL: url, Prefix: prefix, Version: int64(res.Version), Shards: shards})
 		load := realdata.LoadAvg()
 		var r childResult
-		realdata.RunChild(t, "^TestPrecomputeFigures$", "PRECOMPUTE", []string{"SETLIST_PRECOMPUTE_CHILD=" + string(arg), "GOMAXPROCS=1"}, &r)
+		env := []string{"SETLIST_PRECOMPUTE_CHILD=" + string(arg), "GOMAXPROCS=1"}
+		if before := os.Getenv("SETLIST_PRECOMPUTE_BEFORE"); before != "" && size == first {
+			// The same shard by an older build of this harness (a test
+			// binary of an earlier commit), on the same data and version.
+			var b childResult
+			realdata.RunChildOf(t, before, "^TestPrecomputeFigures$", "PRECOMPUTE", env, &b)
+			n := float64(max(b.Users, 1))
+			logf("BEFORE (%s) load before %s | shard 0/%d: %d users, %d lists | CPU %.1f s = %.3f ms/user | peak RSS %d MiB, Go heap peak %d MiB | wall %.1f s",
+				before, load, shards, b.Users, b.Written, b.CPU, 1000*b.CPU/n, b.PeakRSS>>20, b.HeapPeak>>20, b.Wall)
+		}
+		realdata.RunChild(t, "^TestPrecomputeFigures$", "PRECOMPUTE", env, &r)
 		n := float64(max(r.Users, 1))
 		logf("load before %s | %d songs | shard 0/%d: %d users, %d lists | CPU %.1f s = %.3f ms/user | peak RSS %d MiB, Go heap peak %d MiB | wall %.1f s (read %.1f, rank %.1f, write %.1f) | training's top-5, same side and users: CPU %.1f s = %.3f ms/user",
 			load, songs, shards, r.Users, r.Written, r.CPU, 1000*r.CPU/n, r.PeakRSS>>20, r.HeapPeak>>20,

@@ -149,7 +149,14 @@ func EnvInt(t testing.TB, k string, def int) int {
 // ("MARKER {json}", see PrintResult).
 func RunChild(t testing.TB, test, marker string, env []string, result any) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run", test, "-test.v", "-test.timeout", "0")
+	RunChildOf(t, os.Args[0], test, marker, env, result)
+}
+
+// RunChildOf is RunChild with another test binary (an older build of the
+// same harness, for a before-and-after figure).
+func RunChildOf(t testing.TB, binary, test, marker string, env []string, result any) {
+	t.Helper()
+	cmd := exec.Command(binary, "-test.run", test, "-test.v", "-test.timeout", "0")
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
