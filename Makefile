@@ -17,7 +17,8 @@ export GOEXPERIMENT ?= simd
 
 help: ## list the targets
 	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
-	  awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
+	  awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {n++; name[n] = $$1; doc[n] = $$2; if (length($$1) > w) w = length($$1)} \
+	    END {for (i = 1; i <= n; i++) printf "  %s%-" w "s%s %s\n", on, name[i], off, doc[i]}' $(MAKEFILE_LIST)
 
 build: build-batch build-serve ## build bin/batch and bin/serve
 

@@ -2,6 +2,9 @@ package setlist_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
 	"strings"
 	"testing"
@@ -54,8 +57,8 @@ func TestImportArrows(t *testing.T) {
 			if strings.HasPrefix(imp, module+"/serve") && !strings.HasPrefix(p.ImportPath, module+"/serve") {
 				t.Errorf("%s imports %s: nothing outside serve may import serve", p.ImportPath, imp)
 			}
-			// Serve's load generator (serve/bench, not linked by serve)
-			// trains in process through batch's CLI.
+			// Serve's load generator (serve/bench, not linked by serve:
+			// TestServeLinksNoBatch) trains in process through batch's CLI.
 			if strings.HasPrefix(imp, module+"/batch") && !strings.HasPrefix(p.ImportPath, module+"/batch") && p.ImportPath != module+"/serve/bench/loadtest" {
 				t.Errorf("%s imports %s: batch/ holds only the batch binary's own code; what another binary needs belongs in internal/", p.ImportPath, imp)
 			}
@@ -127,6 +130,88 @@ func TestProductionServeLinksNoPlayground(t *testing.T) {
 	for _, f := range forbidden {
 		if !strings.Contains("\n"+string(out), "\n"+f+"\n") {
 			t.Errorf("serve-playground does not link %s: update the list of what production serve must not link", f)
+		}
+	}
+}
+
+// TestServeLinksNoBatch: neither serve binary (production serve, the
+// playground) links anything under batch/, whatever imports it indirectly:
+// batch/ holds only the batch binary's own code, and what serve needs of
+// training is in internal/.
+func TestServeLinksNoBatch(t *testing.T) {
+	for _, bin := range []string{"./serve", "./serve/playground"} {
+		out, err := exec.Command("go", "list", "-deps", bin).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", bin, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 100 {
+			t.Fatalf("go list -deps %s listed %d packages; expected a few hundred", bin, len(deps))
+		}
+		for _, dep := range deps {
+			if dep == module+"/batch" || strings.HasPrefix(dep, module+"/batch/") {
+				t.Errorf("%s links %s: serve imports nothing under batch/", bin, dep)
+			}
+		}
+	}
+}
+
+// TestDomainRulesInRoot: the domain's types and their rules (UserID and
+// ParseUserID, SongRef, NewUser, NewSong, Reaction, …) are declared in the
+// root package setlist and nowhere else, so there is one rule for what a
+// user id or a song is and every adapter calls it.
+func TestDomainRulesInRoot(t *testing.T) {
+	// Types by name, and the functions that hold a rule (a function named
+	// like a domain type elsewhere, e.g. synth.UserID(i), is no rule).
+	domain := map[string]bool{
+		"type UserID": true, "type SongID": true, "type SongRef": true, "type NewUser": true, "type NewSong": true,
+		"type CatalogSong": true, "type SongPatch": true, "type Reaction": true, "type ReactionKind": true,
+		"func ParseUserID": true, "func CheckSongNameLength": true, "func NormalizeTags": true,
+		"func ValidateTag": true, "func ValidateExternalID": true,
+	}
+	out, err := exec.Command("git", "ls-files", "*.go").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	found := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, path := range strings.Fields(string(out)) {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatalf("parse %s: %v", path, err)
+		}
+		root := !strings.Contains(path, "/")
+		for _, decl := range f.Decls {
+			var names []string
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					names = append(names, "func "+d.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					if ts, ok := spec.(*ast.TypeSpec); ok {
+						names = append(names, "type "+ts.Name.Name)
+					}
+				}
+			}
+			for _, n := range names {
+				if !domain[n] {
+					continue
+				}
+				if !root {
+					t.Errorf("%s declares %s: the domain's rules live in the root package setlist", path, n)
+				}
+				found[n] = root || found[n]
+			}
+		}
+	}
+	for n := range domain {
+		if !found[n] {
+			t.Errorf("the root package no longer declares %s: update TestDomainRulesInRoot", n)
 		}
 	}
 }

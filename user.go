@@ -2,6 +2,7 @@ package setlist
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -29,10 +30,8 @@ func (u NewUser) Validate() error {
 	if err := u.ID.Validate(); err != nil {
 		return err
 	}
-	// PostgreSQL text cannot hold NUL: reject it here as bad input rather
-	// than fail the INSERT with a 500.
-	if !utf8.ValidString(u.DisplayName) || len(u.DisplayName) > MaxDisplayNameLen || strings.IndexByte(u.DisplayName, 0) >= 0 {
-		return fmt.Errorf("display_name must be valid UTF-8 without NUL of at most %d bytes: %w", MaxDisplayNameLen, ErrInvalid)
+	if err := ValidateDisplayName(u.DisplayName); err != nil {
+		return err
 	}
 	if len(u.Likes) > MaxLikes {
 		return fmt.Errorf("likes: at most %d songs, got %d: %w", MaxLikes, len(u.Likes), ErrInvalid)
@@ -61,7 +60,7 @@ func (id UserID) Validate() error {
 // UserIDRule states the user id rule in words, for errors and the sign-up
 // form (the page shows it; a test checks the page's pattern against
 // ParseUserID).
-const UserIDRule = "Letters, digits, punctuation, symbols and inner spaces, up to 128 bytes; no invisible characters, no mixing of Latin, Greek and Cyrillic letters."
+const UserIDRule = "Letters, digits, punctuation, symbols and inner spaces, up to 128 bytes; no invisible characters, no mixing of scripts (Latin may go with Chinese, Japanese or Korean)."
 
 // UserIDPattern is UserIDRule as an HTML pattern attribute (JavaScript's
 // "v" flag, whole value): what the sign-up form checks before the server
@@ -83,11 +82,17 @@ const UserIDPattern = `[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} 
 //     control and format characters (zero-width space and joiners, bidi
 //     controls, soft hyphen, BOM), other spaces (NBSP, ideographic space),
 //     line separators, private-use and unassigned code points are refused:
-//     each makes an id that looks like another.
+//     each makes an id that looks like another. So are the other
+//     default-ignorable code points (variation selectors, U+034F, the
+//     Hangul fillers, U+17B4), letters and marks by category that render
+//     as nothing, and the Braille script, whose U+2800 shows as a space
+//     (ident.go: Unicode's own properties, not a list of code points).
 //   - No space first or last (" ana" would look like "ana").
-//   - Latin, Greek and Cyrillic letters are not mixed in one id, so a
-//     Cyrillic "а" cannot pass for a Latin "a" inside a Latin name. Other
-//     confusables (UTS #39) are not caught.
+//   - Scripts are mixed only as UTS #39's "highly restrictive" level
+//     allows (Latin with Han, Hiragana, Katakana, Bopomofo or Hangul), so a
+//     Cyrillic "а", a Greek "ο" or an Armenian "օ" cannot pass for a Latin
+//     letter inside a Latin name. An id wholly in one script that looks
+//     like another (UTS #39's whole-script confusables) is not caught.
 //   - At most MaxUserIDLen bytes after normalisation.
 func ParseUserID(s string) (UserID, error) {
 	bad := userIDError
@@ -140,31 +145,22 @@ func parseUserIDFull(s string) (UserID, error) {
 	if n[0] == ' ' || n[len(n)-1] == ' ' {
 		return bad("must not start or end with a space")
 	}
-	var scripts [3]bool
 	for _, r := range n {
-		if !allowedIDRune(r) {
+		if !allowedIDRune(r) || invisible(r) {
 			return bad("must not contain %U (%s)", r, runeKind(r))
 		}
 		if k := norm.NFKC.String(string(r)); k != string(r) {
 			return bad("must not contain the compatibility character %q (%U); write %q", string(r), r, k)
 		}
-		for i, sc := range []*unicode.RangeTable{unicode.Latin, unicode.Greek, unicode.Cyrillic} {
-			if unicode.IsLetter(r) && unicode.Is(sc, r) {
-				scripts[i] = true
-			}
+		if sc := scriptOf(r); slices.Contains(excludedScripts, sc) {
+			return bad("must not contain %U (the %s script, which identifiers leave out: UAX #31)", r, sc)
 		}
 	}
-	if mixed := btoi(scripts[0]) + btoi(scripts[1]) + btoi(scripts[2]); mixed > 1 {
-		return bad("must not mix Latin, Greek and Cyrillic letters (look-alikes such as Cyrillic \"а\" and Latin \"a\")")
+	if mixed := mixedScripts(n); mixed != nil {
+		return bad("must not mix the %s scripts (look-alikes such as Cyrillic \"а\" or Armenian \"օ\" for Latin \"a\" and \"o\"); Latin may go only with Han, Hiragana, Katakana, Bopomofo or Hangul",
+			strings.Join(mixed, " and "))
 	}
 	return UserID(n), nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // allowedIDRune: the visible categories and the plain space.
@@ -187,6 +183,8 @@ func runeKind(r rune) string {
 		return "a control character"
 	case unicode.Is(unicode.Cf, r):
 		return "an invisible format character"
+	case invisible(r):
+		return "a default-ignorable character, which renders as nothing"
 	case unicode.Is(unicode.Zs, r), unicode.Is(unicode.Zl, r), unicode.Is(unicode.Zp, r):
 		return "a space other than U+0020"
 	case unicode.Is(unicode.Co, r):

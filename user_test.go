@@ -50,6 +50,27 @@ var userIDCases = []struct {
 	{"Cyrillic а in a Latin name", "c\u0430fé", "", true},
 	{"Greek ο in a Latin name", "caf\u03bf", "", true},
 	{"too long", strings.Repeat("é", 65), "", true},
+	// Issue 24 item 9: invisible letters and marks (default-ignorable by
+	// Unicode's properties, though L or M by category), the Braille blank,
+	// and scripts mixed beyond UTS #39's highly restrictive level.
+	{"Braille pattern blank", "ana\u2800", "", true},
+	{"Braille pattern blank alone", "\u2800", "", true},
+	{"variation selector 16", "ana\ufe0f", "", true},
+	{"combining grapheme joiner", "an\u034fa", "", true},
+	{"Hangul choseong filler", "\u115fana", "", true},
+	{"Hangul filler", "ana\u3164", "", true},
+	{"Khmer inherent vowel", "ana\u17b4", "", true},
+	{"Mongolian free variation selector", "ana\u180b", "", true},
+	{"Armenian օ in a Latin name", "g\u0585\u0585gle", "", true},
+	{"Armenian alone", "Արամ", "Արամ", false},
+	{"Cherokee Ꭺ in a Latin name", "\u13aana", "", true},
+	{"Cyrillic with Greek", "саша σοφία", "", true},
+	{"Latin with Japanese", "tanaka 田中 たなか タナカ", "tanaka 田中 たなか タナカ", false},
+	{"Latin with Korean", "kim 김 金", "kim 김 金", false},
+	{"Latin with Chinese and Bopomofo", "li 李 ㄌㄧ", "li 李 ㄌㄧ", false},
+	{"Hiragana with Hangul", "あ김", "", true},
+	{"symbols are of no script", "ana ☕ 2", "ana ☕ 2", false},
+	{"Khmer alone", "សុខា", "សុខា", false},
 	{"longest", strings.Repeat("a", 128), strings.Repeat("a", 128), false},
 }
 
@@ -96,6 +117,43 @@ func TestUserIDPatternMatchesRule(t *testing.T) {
 			t.Errorf("%s: the page refuses %q, which the server accepts", tc.name, in)
 		case tc.want == "" && !tc.code && page:
 			t.Errorf("%s: the page accepts %q, which the server refuses", tc.name, in)
+		}
+	}
+}
+
+// TestDisplayNameRule (issue 24 item 9): a display name may hold any
+// script, emoji with their joiners and variation selectors, and symbols;
+// never a bidirectional control (which reorders what it is shown beside:
+// "\u202egnp.exe" reads "exe.png") nor a control character.
+func TestDisplayNameRule(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		ok       bool
+	}{
+		{"plain", "Ana María", true},
+		{"Arabic", "صوفيا", true},
+		{"Hebrew and Latin", "דני Dan", true},
+		{"emoji with a variation selector", "I \u2764\ufe0f jazz", true},
+		{"emoji joined", "\U0001F468\u200d\U0001F469\u200d\U0001F467 family", true},
+		{"empty", "", true},
+		{"right-to-left override", "\u202egnp.exe", false},
+		{"pop directional formatting", "a\u202cb", false},
+		{"left-to-right embedding", "\u202aab", false},
+		{"isolates", "a\u2066b\u2069", false},
+		{"right-to-left mark", "a\u200fb", false},
+		{"Arabic letter mark", "a\u061cb", false},
+		{"line break", "a\nb", false},
+		{"tab", "a\tb", false},
+		{"NUL", "a\x00b", false},
+		{"invalid UTF-8", "a\xffb", false},
+		{"too long", strings.Repeat("a", setlist.MaxDisplayNameLen+1), false},
+	} {
+		err := setlist.ValidateDisplayName(tc.in)
+		if tc.ok != (err == nil) || (err != nil && (!errors.Is(err, setlist.ErrInvalid) || !strings.HasPrefix(err.Error(), "display_name "))) {
+			t.Errorf("%s: ValidateDisplayName(%q) = %v, want ok %v", tc.name, tc.in, err, tc.ok)
+		}
+		if err := (setlist.NewUser{ID: "ana", DisplayName: tc.in}).Validate(); tc.ok != (err == nil) {
+			t.Errorf("%s: NewUser with display name %q: %v, want ok %v", tc.name, tc.in, err, tc.ok)
 		}
 	}
 }

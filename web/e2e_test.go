@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,6 +99,8 @@ func TestEndToEnd(t *testing.T) {
 		shots = filepath.Join(root, "docs", "screenshots")
 	}
 	b := newBrowser(t)
+	b.fastPoll()
+	b.watchCSP()
 	signIn(t, b, base)
 	runScenario(t, b, scenario{
 		base:        base,
@@ -105,6 +109,83 @@ func TestEndToEnd(t *testing.T) {
 		newUserID:   "e2e-listener",
 		shots:       shots,
 	})
+
+	// A version published while the page is open shows without a click
+	// (issue 26 item 8: the page kept v1 for 78 s after make retrain).
+	b.run("open a listener", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/#/users/"+url.PathEscape(users.Users[0].UserID)))
+	b.waitFor("the listener's songs", `document.querySelectorAll('#recs li.song').length > 0 && document.querySelector('#model .model-version .big') !== null`)
+	before := b.str(`document.querySelector('#model .model-version .big').textContent`)
+	b.eval(`window.__marker = 1`, nil)
+	navs := b.navs.Load()
+	command(t, root, filepath.Join(bin, "batch"), append(stores, "train", "--factors", "8", "--iterations", "3", "--force", "--notes", "web e2e 3")...)
+	// serve switches on the pointer's event; wait until it serves the
+	// new version, then for the page, which nobody touches.
+	var want string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var status struct {
+			Version int64 `json:"version"`
+		}
+		getJSON(t, base+"/v1/model", readToken, &status)
+		if want = fmt.Sprintf("v%d", status.Version); want != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve still serves %s 30 s after a forced train published", before)
+		}
+	}
+	b.waitFor("the new version in the panel", `document.querySelector('#model .model-version .big')?.textContent === `+jsString(want))
+	b.waitFor("the listener's songs of the new version", `(document.querySelector('#user-meta')?.textContent || '').includes('model version `+strings.TrimPrefix(want, "v")+`')`)
+	b.assertNoNavigation(navs, "switching to a new version")
+
+	// Browse and the runs against the real API: the sample's listeners and
+	// songs page on, a listener's history lists their reactions, every run
+	// is listed (issue 26 items 17 and 18).
+	rows := `document.querySelectorAll('#browse-view tbody tr')`
+	b.run("open Browse", chromedp.Click(`.site-nav a[data-view=browse]`, chromedp.ByQuery))
+	b.waitFor("a page of listeners", rows+`.length === 25`)
+	firstUser := b.str(rows + `[0].dataset.user`)
+	b.run("next page of listeners", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
+	b.waitFor("the next page of listeners", rows+`.length === 25 && `+rows+`[0].dataset.user > `+jsString(firstUser))
+	b.run("a listener's history", chromedp.Click(`#browse-view tbody tr a[href^="#/browse/users/"]`, chromedp.ByQuery))
+	b.waitFor("the history", `document.querySelectorAll('#browse-view table.browse-history tbody tr').length > 0`)
+	b.run("the songs", chromedp.Navigate(base+"/#/browse/songs"))
+	b.waitFor("a page of songs", `document.querySelectorAll('#browse-view table.browse-songs tbody tr').length === 25`)
+	firstSong := b.str(`document.querySelector('#browse-view table.browse-songs tbody tr').dataset.songId`)
+	b.run("next page of songs", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
+	b.waitFor("the next page of songs", `document.querySelectorAll('#browse-view table.browse-songs tbody tr').length === 25 && `+
+		`document.querySelector('#browse-view table.browse-songs tbody tr').dataset.songId !== `+jsString(firstSong))
+	b.run("the experiments", chromedp.Navigate(base+"/#/browse/experiments"))
+	b.waitFor("the experiments", `(document.querySelector('#browse-view')?.textContent || '').includes('No experiment has run yet')`)
+	b.run("the runs", chromedp.Navigate(base+"/runs/1"))
+	b.waitFor("run 1's view via /runs/1", `location.hash === '#/runs/1' && document.querySelector('#runs-view .run-facts') !== null`)
+	b.run("every run", chromedp.Navigate(base+"/#/runs"))
+	b.waitFor("the runs table", `document.querySelectorAll('#runs-view table.runs-table tbody tr').length >= 4`)
+
+	// The new views draw under serve's Content-Security-Policy (no inline
+	// style or script): nothing they do is refused.
+	var runs struct {
+		Runs []struct {
+			ID     int64  `json:"id"`
+			Status string `json:"status"`
+		} `json:"runs"`
+	}
+	getJSON(t, base+"/v1/runs", readToken, &runs)
+	tuned := slices.IndexFunc(runs.Runs, func(r struct {
+		ID     int64  `json:"id"`
+		Status string `json:"status"`
+	}) bool {
+		return r.Status == "tuned"
+	})
+	if tuned < 0 {
+		t.Fatalf("GET /v1/runs lists no tuned run: %+v", runs.Runs)
+	}
+	b.run("the search's view", chromedp.Navigate(fmt.Sprintf("%s/#/runs/%d", base, runs.Runs[tuned].ID)))
+	b.waitFor("its importance and slices", `document.querySelector('#runs-view .importance-row') !== null && document.querySelector('#runs-view figure.slice') !== null`)
+	b.run("Browse's experiments", chromedp.Click(`.site-nav a[data-view=browse]`, chromedp.ByQuery))
+	b.waitFor("Browse", `document.querySelectorAll('#browse-view tbody tr').length > 0`)
+	if v := b.str(`(window.__csp || []).join('; ')`); v != "" {
+		t.Errorf("the page's views broke its Content-Security-Policy: %s", v)
+	}
 }
 
 // command runs a program to completion in dir, failing with its output.
@@ -234,7 +315,9 @@ func signIn(t *testing.T, b *browser, base string) {
 	if got := b.str(`document.querySelector('#auth-status').textContent + ''`); got != "" && !strings.Contains(got, "token") {
 		t.Errorf("sign-in status %q does not mention the token", got)
 	}
-	submit := func(token string) {
+	// A refused token shows the form alone again (issue 26 item 10); a
+	// valid one the page without it.
+	submit := func(token, visible string) {
 		t.Helper()
 		navs := b.navs.Load()
 		b.typeInto("#auth-token", token)
@@ -247,11 +330,14 @@ func signIn(t *testing.T, b *browser, base string) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		b.run("wait for the reloaded page", chromedp.WaitVisible("#user-q", chromedp.ByQuery))
+		b.run("wait for the reloaded page", chromedp.WaitVisible(visible, chromedp.ByQuery))
 	}
-	submit("not-a-token-0123456789")
+	submit("not-a-token-0123456789", "#auth-token")
 	b.waitFor("the refusal", `(document.querySelector('#auth-status')?.textContent || '').includes('refused')`)
-	submit(writeToken)
+	if n := b.num(`[...document.querySelectorAll('main > *')].filter((e) => e.id !== 'auth' && e.getClientRects().length > 0).length`); n != 0 {
+		t.Errorf("after a refused token %d parts of the page show next to the sign-in form, want none", n)
+	}
+	submit(writeToken, "#user-q")
 	b.waitFor("the model panel with the token", `document.querySelector('#model-body .model-version') !== null`)
 	if b.str(`document.querySelector('#auth') === null || document.querySelector('#auth').hidden ? 'hidden' : 'shown'`) != "hidden" {
 		t.Error("the sign-in form is still shown after a valid token")

@@ -28,6 +28,41 @@ type fakeAPI struct {
 	reactions map[string]map[int64]string // user → song → kind
 	catalog   map[int64]fakeMeta          // metadata PATCH changed
 	patches   int                         // PATCH /v1/songs that changed a song
+	version   int                         // the served model version (6 unless published)
+	exps      []map[string]any            // experiments, newest first
+	// token, when set, is the one token every /v1 request needs (401
+	// without it), as a production serve with --api-tokens-file.
+	token string
+}
+
+// publish makes version the served one, as a train and publish would.
+func (f *fakeAPI) publish(version int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version = version
+}
+
+// requireToken makes every /v1 request need token (or the admin token).
+func (f *fakeAPI) requireToken(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.token = token
+}
+
+// authorized wraps the API: 401 without the required token, when one is.
+func (f *fakeAPI) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		token := f.token
+		f.mu.Unlock()
+		if token != "" && strings.HasPrefix(r.URL.Path, "/v1/") {
+			if got := r.Header.Get("Authorization"); got != "Bearer "+token && got != "Bearer "+fakeAdminToken {
+				writeErr(w, 401, "unauthorized", "a valid API token is required")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type fakeSong struct {
@@ -86,13 +121,7 @@ func (f *fakeAPI) getSong(w http.ResponseWriter, r *http.Request) {
 // patchSong is PATCH /v1/songs/{id}: admin scope first (403), then the id
 // (400 for 0, 404 unknown), as serve checks them.
 func (f *fakeAPI) patchSong(w http.ResponseWriter, r *http.Request) {
-	switch r.Header.Get("Authorization") {
-	case "":
-		writeErr(w, 401, "unauthorized", "a token is required")
-		return
-	case "Bearer " + fakeAdminToken:
-	default:
-		writeErr(w, 403, "forbidden", "this token's scope does not allow it")
+	if !admin(w, r) {
 		return
 	}
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -124,6 +153,7 @@ func (f *fakeAPI) patchSong(w http.ResponseWriter, r *http.Request) {
 type fakeUser struct {
 	ID          string `json:"user_id"`
 	DisplayName string `json:"display_name"`
+	CreatedAt   string `json:"created_at"`
 }
 
 // hostileNames are display names a page must show as text, never as markup.
@@ -138,7 +168,7 @@ var hostileNames = []string{
 // newFakeAPI serves the page and a fake API with nUsers generated users.
 func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
 	t.Helper()
-	f := &fakeAPI{byID: map[string]int{}, reactions: map[string]map[int64]string{}, catalog: map[int64]fakeMeta{}}
+	f := &fakeAPI{byID: map[string]int{}, reactions: map[string]map[int64]string{}, catalog: map[int64]fakeMeta{}, version: 6}
 	artists := []string{"Bruno Mars", "Avril Lavigne", "Becky G", "All Time Low", "Daft Punk", "Nina Simone", "Sigur Rós", "Fela Kuti"}
 	for i := 0; i < 120; i++ {
 		f.songs = append(f.songs, fakeSong{ID: int64(i + 1), Artist: artists[i%len(artists)], Track: fmt.Sprintf("Track %d", i+1)})
@@ -166,12 +196,18 @@ func newFakeAPI(t *testing.T, nUsers int) (*fakeAPI, string) {
 	mux.HandleFunc("GET /v1/songs/{id}", f.getSong)
 	mux.HandleFunc("PATCH /v1/songs/{id}", f.patchSong)
 	mux.HandleFunc("GET /v1/model", f.model)
-	srv := httptest.NewServer(mux)
+	mux.HandleFunc("GET /v1/runs", f.runs)
+	mux.HandleFunc("GET /v1/runs/{id}", f.run)
+	mux.HandleFunc("GET /v1/experiments", f.experiments)
+	mux.HandleFunc("POST /v1/admin/experiments", f.startExperiment)
+	mux.HandleFunc("POST /v1/admin/experiments/stop", f.stopExperiment)
+	srv := httptest.NewServer(f.authorized(mux))
 	t.Cleanup(srv.Close)
 	return f, srv.URL
 }
 
 func (f *fakeAPI) addUser(u fakeUser) {
+	u.CreatedAt = "2026-01-01T00:00:00Z"
 	f.byID[u.ID] = len(f.users)
 	f.users = append(f.users, u)
 }
@@ -201,16 +237,25 @@ func (f *fakeAPI) searchUsers(w http.ResponseWriter, r *http.Request) {
 	n := limit(r, 20)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []fakeUser
-	for _, u := range f.users {
+	// The cursor is the index to go on from (serve's is opaque too).
+	from, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
+	out := []fakeUser{}
+	next := ""
+	for i := from; i < len(f.users); i++ {
+		u := f.users[i]
 		if strings.HasPrefix(strings.ToLower(u.ID), q) || (len(q) >= 3 && strings.Contains(strings.ToLower(u.DisplayName), q)) {
-			out = append(out, u)
 			if len(out) == n {
+				next = strconv.Itoa(i)
 				break
 			}
+			out = append(out, u)
 		}
 	}
-	writeJSON(w, 200, map[string]any{"users": out, "next_cursor": ""})
+	page := map[string]any{"users": out}
+	if next != "" {
+		page["next_cursor"] = next
+	}
+	writeJSON(w, 200, page)
 }
 
 func (f *fakeAPI) getUser(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +358,7 @@ func (f *fakeAPI) recommendations(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, item)
 	}
-	writeJSON(w, 200, map[string]any{"user_id": id, "model_version": 3, "source": source, "items": items})
+	writeJSON(w, 200, map[string]any{"user_id": id, "model_version": f.version, "source": source, "items": items})
 }
 
 // reactionList is GET /v1/users/{id}/reactions: {song, kind} per reaction.
@@ -376,16 +421,26 @@ func (f *fakeAPI) unreact(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) searchSongs(w http.ResponseWriter, r *http.Request) {
 	q := strings.ToLower(r.URL.Query().Get("query"))
 	n := limit(r, 10)
-	out := []fakeSong{}
-	for _, s := range f.songs {
+	from, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
+	out := []map[string]any{}
+	next := ""
+	for i := from; i < len(f.songs); i++ {
+		s := f.songs[i]
 		if strings.Contains(strings.ToLower(s.Artist+" "+s.Track), q) {
-			out = append(out, s)
 			if len(out) == n {
+				if q == "" {
+					next = strconv.Itoa(i)
+				}
 				break
 			}
+			out = append(out, f.catalogSong(s))
 		}
 	}
-	writeJSON(w, 200, map[string]any{"songs": out})
+	page := map[string]any{"songs": out}
+	if next != "" {
+		page["next_cursor"] = next
+	}
+	writeJSON(w, 200, page)
 }
 
 func (f *fakeAPI) similar(w http.ResponseWriter, r *http.Request) {
@@ -399,10 +454,22 @@ func (f *fakeAPI) similar(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"song_id": id, "items": out})
 }
 
+// model is GET /v1/model, revalidated by an ETag of the served version as
+// serve's is by a hash of the body.
 func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	version := f.version
+	f.mu.Unlock()
+	etag := fmt.Sprintf(`"fake-v%d"`, version)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	now := time.Now().UTC()
 	var runs []map[string]any
-	for v := 1; v <= 6; v++ {
+	for v := 1; v <= version; v++ {
 		runs = append(runs, map[string]any{
 			"version": v, "status": "published",
 			"finished_at": now.Add(-time.Duration(7-v) * 24 * time.Hour),
@@ -411,7 +478,7 @@ func (f *fakeAPI) model(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i]["version"].(int) > runs[j]["version"].(int) })
 	writeJSON(w, 200, map[string]any{
-		"version":    6,
+		"version":    version,
 		"family":     "als",
 		"trained_at": now.Add(-5 * time.Minute),
 		"params":     fakeParams(64, "bm25"),
@@ -467,4 +534,112 @@ func fakeTuning() map[string]any {
 	return map[string]any{"run": 5, "best_trial": 19, "kept_incumbent": false, "incumbent_score": 0.14, "best_score": 0.164,
 		"noise_margin": 0.003, "budget_seconds": 600, "used_seconds": 597.3, "stop_reason": "budget", "trial_count": 20,
 		"pruned_count": 8, "trials": trials}
+}
+
+// runs is GET /v1/runs: the model's versions as runs, and run 5, the
+// search (a tune, no version).
+func (f *fakeAPI) runs(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	version := f.version
+	f.mu.Unlock()
+	list := []map[string]any{}
+	for id := version + 1; id >= 1; id-- {
+		list = append(list, fakeRun(id))
+	}
+	writeJSON(w, 200, map[string]any{"runs": list})
+}
+
+func fakeRun(id int) map[string]any {
+	run := map[string]any{"id": id, "status": "published", "params": map[string]any{}, "metrics": map[string]float64{"ndcg_at_5": 0.1 + 0.01*float64(id)},
+		"counts": map[string]any{}, "timings": map[string]any{}, "version": id, "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:02:30Z"}
+	if id == 5 {
+		run["status"], run["notes"] = "tuned", "weekly search"
+		delete(run, "version")
+	}
+	return run
+}
+
+// run is GET /v1/runs/{id}: run 5 is the search, 6 trained with its pick,
+// the others searched nothing.
+func (f *fakeAPI) run(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id < 1 || id > 50 {
+		writeErr(w, 404, "not found", "run not found")
+		return
+	}
+	var tuning any
+	if id == 5 || id == 6 {
+		tuning = fakeTuning()
+	}
+	writeJSON(w, 200, map[string]any{"run": fakeRun(id), "tuning": tuning})
+}
+
+// experiments is GET /v1/experiments: the running one (if any) and all.
+func (f *fakeAPI) experiments(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var running any
+	if len(f.exps) > 0 && f.exps[0]["status"] == "running" {
+		running = f.exps[0]
+	}
+	list := f.exps
+	if list == nil {
+		list = []map[string]any{}
+	}
+	writeJSON(w, 200, map[string]any{"running": running, "experiments": list})
+}
+
+// admin answers 401 or 403 unless the request carries the admin token.
+func admin(w http.ResponseWriter, r *http.Request) bool {
+	switch r.Header.Get("Authorization") {
+	case "Bearer " + fakeAdminToken:
+		return true
+	case "":
+		writeErr(w, 401, "unauthorized", "a token is required")
+	default:
+		writeErr(w, 403, "forbidden", "this token's scope does not allow it")
+	}
+	return false
+}
+
+func (f *fakeAPI) startExperiment(w http.ResponseWriter, r *http.Request) {
+	if !admin(w, r) {
+		return
+	}
+	var body struct {
+		Challenger int64   `json:"challenger_version"`
+		Share      float64 `json:"share"`
+		Name       string  `json:"name"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Challenger <= 0 {
+		writeErr(w, 400, "bad request", "challenger_version must be a positive integer")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.exps) > 0 && f.exps[0]["status"] == "running" {
+		writeErr(w, 409, "conflict", "an experiment is running")
+		return
+	}
+	if body.Name == "" {
+		body.Name = fmt.Sprintf("v%d vs v%d", body.Challenger, f.version)
+	}
+	e := map[string]any{"id": len(f.exps) + 1, "name": body.Name, "control_version": f.version, "challenger_version": body.Challenger,
+		"share": body.Share, "alpha": 0.05, "mde": 0.02, "status": "running", "started_at": time.Now().UTC(), "serving": true}
+	f.exps = append([]map[string]any{e}, f.exps...)
+	writeJSON(w, 201, e)
+}
+
+func (f *fakeAPI) stopExperiment(w http.ResponseWriter, r *http.Request) {
+	if !admin(w, r) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.exps) == 0 || f.exps[0]["status"] != "running" {
+		writeErr(w, 404, "not found", "no experiment is running")
+		return
+	}
+	f.exps[0]["status"], f.exps[0]["ended_at"], f.exps[0]["serving"] = "stopped", time.Now().UTC(), false
+	writeJSON(w, 200, f.exps[0])
 }

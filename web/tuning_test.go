@@ -18,9 +18,12 @@ func checkModelPanel(t *testing.T, b *browser) {
 	b.waitFor("the parameter search", `document.querySelector('#model .tuning') !== null`)
 	b.waitFor("the online metrics", `document.querySelector('#model .online h3') !== null`)
 	trials := b.num(`document.querySelectorAll('#model .tuning-chart circle.trial').length`)
-	rows := b.num(`document.querySelectorAll('#model .tuning details tbody tr').length`)
-	if trials == 0 || rows != trials {
-		t.Errorf("the search chart has %d trial dots and its table %d rows; want one per trial, at least one", trials, rows)
+	if trials == 0 {
+		t.Error("the search chart has no trial dots")
+	}
+	// The trials' table has its own wide view (issue 26 items 9 and 17).
+	if href := b.str(`document.querySelector('#model .tuning a.run-link')?.getAttribute('href') || ''`); !regexp.MustCompile(`^#/runs/\d+$`).MatchString(href) {
+		t.Errorf("the parameter search links to %q, want its view #/runs/{run}", href)
 	}
 	if n := b.num(`document.querySelectorAll('#model .tuning-chart circle.trial-picked').length`); n != 1 {
 		t.Errorf("%d trials ringed as picked, want 1", n)

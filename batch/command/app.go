@@ -21,6 +21,9 @@ type globals struct {
 	stores config.Stores
 	log    config.Log
 	logger *slog.Logger
+	// defaultDB is set when neither --database-url nor DATABASE_URL was
+	// given: the logs say the default database is the one used.
+	defaultDB bool
 }
 
 // exitCoder lets a subcommand choose its exit code (for example "rejected by
@@ -48,6 +51,7 @@ func NewApp(version string) *cli.App {
 				return err
 			}
 			g.logger = logger
+			g.defaultDB = !c.IsSet("database-url")
 			return nil
 		},
 		Commands: []*cli.Command{
@@ -114,14 +118,32 @@ func Run(ctx context.Context, app *cli.App, args []string) int {
 }
 
 // openDB opens and migrates the database: every subcommand that touches data
-// migrates first, so a fresh cluster needs no separate step.
-func (g *globals) openDB(ctx context.Context) (*postgres.DB, error) {
-	db, applied, err := postgres.OpenMigrated(ctx, g.stores.DatabaseURL)
+// migrates first, so a new release needs no separate step. Only migrate
+// creates a database (create): the others fail naming the database and
+// its server, so a missing or mistyped DATABASE_URL cannot quietly
+// create and fill an empty one.
+func (g *globals) openDB(ctx context.Context, create bool) (*postgres.DB, error) {
+	url := g.stores.DatabaseURL
+	from := "--database-url"
+	if g.defaultDB {
+		from = "the default (neither --database-url nor DATABASE_URL is set)"
+	}
+	if create {
+		created, err := postgres.CreateDatabase(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			g.logger.Info("created database", "database", postgres.DatabaseName(url), "server", postgres.Server(url), "url", from)
+		}
+	}
+	db, applied, err := postgres.OpenMigrated(ctx, url)
 	if err != nil {
 		return nil, err
 	}
+	g.logger.Info("database", "database", db.Name(), "server", postgres.Server(url), "url", from)
 	if len(applied) > 0 {
-		g.logger.Info("migrated database", "applied", applied)
+		g.logger.Info("migrated database", "database", db.Name(), "applied", applied)
 	}
 	return db, nil
 }
@@ -129,9 +151,9 @@ func (g *globals) openDB(ctx context.Context) (*postgres.DB, error) {
 func migrateCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
-		Usage: "create the database if missing and apply schema migrations",
+		Usage: "create the database if missing and apply schema migrations (the only command that creates a database)",
 		Action: func(c *cli.Context) error {
-			b, err := g.open(c.Context)
+			b, err := g.openBackend(c.Context, true)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package command
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // keepFlag is the artifact retention every publishing command takes.
@@ -60,10 +62,11 @@ func restore(c *cli.Context, g *globals, v model.Version, threads, batchSize int
 		Artifacts: db, Registry: db, Publisher: pub, Logger: g.logger,
 		Progress: func(n int) { bar.Set(int64(n)) },
 	}, v, threads, reason)
-	bar.Finish()
 	if err != nil {
-		return err
+		bar.Abandon() // nothing was republished: no "finished" line
+		return restoreHint(c.Context, db, v, err)
 	}
+	bar.Finish()
 	w := c.App.Writer
 	switch res.How {
 	case pipeline.RestoredAlready:
@@ -81,6 +84,30 @@ func restore(c *cli.Context, g *globals, v model.Version, threads, batchSize int
 		fmt.Fprintf(w, "  registry: run %d marked rolled back (%s), run %d published\n", res.RolledBack, reason, v)
 	}
 	return nil
+}
+
+// restoreHint explains a restore that found no artifact for v: the run
+// never published one (a search, a rejected or failed run) or retention
+// deleted it. batch artifacts lists what can be restored.
+func restoreHint(ctx context.Context, db database, v model.Version, err error) error {
+	if !errors.Is(err, setlist.ErrNotFound) {
+		return err
+	}
+	const list = "batch artifacts lists the versions that can be restored"
+	r, rerr := db.Run(ctx, int64(v))
+	switch {
+	case errors.Is(rerr, setlist.ErrNotFound):
+		return fmt.Errorf("no run %d in the registry; %s: %w", v, list, err)
+	case rerr != nil:
+		return errors.Join(err, rerr)
+	case r.Status == store.RunTuned:
+		return fmt.Errorf("run %d is a search (batch tune): it publishes no version, so there is nothing to restore; "+
+			"the next batch train trains with its pick; %s: %w", v, list, err)
+	case r.Status == store.RunRejected || r.Status == store.RunFailed || r.Status == store.RunRunning:
+		return fmt.Errorf("run %d is %s: it published no version; %s: %w", v, r.Status, list, err)
+	default:
+		return fmt.Errorf("version %d's artifact is no longer kept (retention keeps --keep, the pinned and the live ones: batch pin); %s: %w", v, list, err)
+	}
 }
 
 func republishCommand(g *globals) *cli.Command {
@@ -291,7 +318,7 @@ func importModelCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "items", Usage: "song of each item_factors row (CSV row,artist,track)", EnvVars: env("ITEMS"), Required: true, Destination: &items},
 			&cli.BoolFlag{Name: "create-missing", Usage: "create users and songs the database does not know instead of refusing the model", EnvVars: env("CREATE_MISSING"), Destination: &create},
 			&cli.BoolFlag{Name: "force", Usage: "publish without evaluating the model on a holdout", EnvVars: env("FORCE"), Destination: &cfg.Force},
-			&cli.IntFlag{Name: "k", Usage: "recommendations stored per user (0: the file's, else 5)", EnvVars: env("K"), Destination: &cfg.K},
+			&cli.IntFlag{Name: "depth", Aliases: []string{"k"}, Usage: "songs stored per user's list (-k is the old name; 0: the file's, else 20)", EnvVars: append(env("DEPTH"), env("K")...), Destination: &cfg.K},
 			&cli.Float64Flag{Name: "max-regression", Usage: "allowed relative NDCG@5 drop against the published run", EnvVars: env("MAX_REGRESSION"), Value: pipeline.DefaultMaxRegression, Destination: &cfg.MaxRegression},
 			&cli.IntFlag{Name: "eval-users", Usage: "evaluate on a seeded sample of this many users (0: all)", EnvVars: env("EVAL_USERS"), Destination: &cfg.EvalUsers},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},

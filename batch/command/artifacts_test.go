@@ -15,6 +15,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/postgres"
 )
 
@@ -247,7 +248,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 // explanations work on the imported item side.
 func TestImportImplicitModel(t *testing.T) {
 	c := newCLI(t)
-	args := []string{"import-model", "--npz", filepath.Join(implicitDir, "model.npz"),
+	// -k (the old name of --depth) 5: implicit's expected lists are top-5s.
+	args := []string{"import-model", "-k", "5", "--npz", filepath.Join(implicitDir, "model.npz"),
 		"--users", filepath.Join(implicitDir, "users.csv"), "--items", filepath.Join(implicitDir, "items.csv")}
 	// Nothing imported yet: every user and song is unknown, and named.
 	code, _, errOut := c.run(args...)
@@ -400,8 +402,8 @@ func TestImportCreateMissing(t *testing.T) {
 	v, _ := c.versionKeys()
 	lists := c.lists(v, sampleUserIDs(t))
 	for u, l := range lists {
-		if len(l) != 5 {
-			t.Fatalf("%s has %d songs", u, len(l))
+		if len(l) != pipeline.DefaultK {
+			t.Fatalf("%s has %d songs, want the default depth %d", u, len(l), pipeline.DefaultK)
 		}
 	}
 }

@@ -47,8 +47,15 @@ type backend struct {
 }
 
 // open opens and migrates the database: every subcommand that touches data
-// migrates first, so a fresh cluster (or data dir) needs no separate step.
+// migrates first, so a new release needs no separate step. A PostgreSQL
+// database must exist (batch migrate creates it); a data dir is created.
 func (g *globals) open(ctx context.Context) (*backend, error) {
+	return g.openBackend(ctx, false)
+}
+
+// openBackend is open; create lets it create a missing PostgreSQL database
+// (batch migrate).
+func (g *globals) openBackend(ctx context.Context, create bool) (*backend, error) {
 	if err := g.stores.Validate(); err != nil {
 		return nil, err
 	}
@@ -59,7 +66,7 @@ func (g *globals) open(ctx context.Context) (*backend, error) {
 		}
 		return &backend{db: emb.DB, emb: emb}, nil
 	}
-	db, err := g.openDB(ctx)
+	db, err := g.openDB(ctx, create)
 	if err != nil {
 		return nil, err
 	}

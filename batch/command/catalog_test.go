@@ -3,8 +3,6 @@ package command_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,14 +19,7 @@ import (
 func TestCatalogCommands(t *testing.T) {
 	c := newCLI(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := csvWriter(t)
 	const good = "external_id,artist,track,tags,released\nSEAYD7401001,Abba,Waterloo,pop swedish,1974-03-04\n,Beck,Loser,rock,\n"
 	bad := write("bad.csv", good+"X2,Cher,Believe,pop,1999-02-30\n")
 	code, out, errOut := c.run("catalog", "import", "--csv", bad)

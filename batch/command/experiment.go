@@ -2,10 +2,7 @@ package command
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -17,6 +14,7 @@ import (
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/pipeline"
+	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
 )
 
@@ -86,7 +84,7 @@ func experimentStartCommand(g *globals) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			return g.withExperiments(c, true, func(db experimentDB, _ database, pub *keyspace.Publisher) error {
-				e, err := startExperiment(c.Context, db, pub, store.NewExperiment{Name: name, Challenger: challenger, Share: share, Alpha: alpha, MDE: mde})
+				e, err := registry.StartExperiment(c.Context, db, pub, store.NewExperiment{Name: name, Challenger: challenger, Share: share, Alpha: alpha, MDE: mde})
 				if err != nil {
 					return err
 				}
@@ -99,68 +97,19 @@ func experimentStartCommand(g *globals) *cli.Command {
 	}
 }
 
-// startExperiment records n (its control the current version, a fresh
-// salt) and then makes serve route by it. The database's partial unique
-// index is the one-at-a-time rule; if Redis refuses or fails, the record
-// is ended again so the two agree.
-func startExperiment(ctx context.Context, db experimentDB, pub *keyspace.Publisher, n store.NewExperiment) (store.Experiment, error) {
-	if running, err := db.RunningExperiment(ctx); err == nil {
-		return store.Experiment{}, fmt.Errorf("experiment %d (%q, challenger version %d) is running: stop or promote it first (batch experiment stop|promote): %w",
-			running.ID, running.Name, running.Challenger, setlist.ErrConflict)
-	} else if !errors.Is(err, setlist.ErrNotFound) {
-		return store.Experiment{}, err
-	}
-	ptr, err := pub.Pointers(ctx)
-	if err != nil {
-		return store.Experiment{}, err
-	}
-	if ptr.Current == 0 {
-		return store.Experiment{}, fmt.Errorf("no model is published: nothing to compare against: %w", setlist.ErrNotFound)
-	}
-	if err := pub.CheckChallenger(ctx, model.Version(n.Challenger)); err != nil {
-		return store.Experiment{}, fmt.Errorf("challenger version %d: %w", n.Challenger, err)
-	}
-	n.Control = int64(ptr.Current)
-	if n.Name == "" {
-		n.Name = fmt.Sprintf("v%d vs v%d", n.Control, n.Challenger)
-	}
-	var salt [8]byte
-	_, _ = rand.Read(salt[:])
-	n.Salt = hex.EncodeToString(salt[:])
-	e, err := db.StartExperiment(ctx, n)
-	if err != nil {
-		return store.Experiment{}, err
-	}
-	if err := pub.StartExperiment(ctx, e.Routing()); err != nil {
-		if _, uerr := db.EndExperiment(context.WithoutCancel(ctx), e.ID, store.ExperimentStopped); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("and recording it as stopped failed (run batch experiment stop): %w", uerr))
-		}
-		return store.Experiment{}, fmt.Errorf("start experiment %d in Redis: %w", e.ID, err)
-	}
-	return e, nil
-}
-
 func experimentStopCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:  "stop",
 		Usage: "end the running experiment: every user is served the current version again",
 		Action: func(c *cli.Context) error {
 			return g.withExperiments(c, false, func(db experimentDB, _ database, pub *keyspace.Publisher) error {
-				// Redis first: serving stops even if the registry is down,
-				// and a stale routing left by a failed start is cleared.
-				if err := pub.EndExperiment(c.Context); err != nil {
-					return err
-				}
-				e, err := db.RunningExperiment(c.Context)
-				if errors.Is(err, setlist.ErrNotFound) {
-					fmt.Fprintln(c.App.Writer, "no experiment is running (any routing left in Redis is removed)")
-					return nil
-				}
+				e, stopped, err := registry.StopExperiment(c.Context, db, pub)
 				if err != nil {
 					return err
 				}
-				if e, err = db.EndExperiment(c.Context, e.ID, store.ExperimentStopped); err != nil {
-					return err
+				if !stopped {
+					fmt.Fprintln(c.App.Writer, "no experiment is running (any routing left in Redis is removed)")
+					return nil
 				}
 				fmt.Fprintf(c.App.Writer, "experiment %d stopped: every user is served the current version; version %d is an ordinary version again\n", e.ID, e.Challenger)
 				return nil

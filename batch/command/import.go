@@ -28,7 +28,7 @@ func importStatus(p store.ImportProgress) string {
 		if p.Items == 0 {
 			return "merging reactions"
 		}
-		return fmt.Sprintf("merging %s reactions", progress.Group(p.Items))
+		return fmt.Sprintf("merging %s rows into reactions", progress.Group(p.Items))
 	case "index":
 		return fmt.Sprintf("building index %d after the bulk load", p.Items)
 	case "commit":
@@ -128,8 +128,12 @@ func printImportSummary(w io.Writer, s store.ImportSummary) {
 	fmt.Fprintf(w, "imported %s: %s rows in %.1fs (%s rows/s)\n", s.Source, progress.Group(s.Rows), secs, progress.Group(int64(rate)))
 	fmt.Fprintf(w, "  users:     %s inserted, %s already present\n", progress.Group(s.Users.Inserted), progress.Group(s.Users.Unchanged))
 	fmt.Fprintf(w, "  songs:     %s inserted, %s already present\n", progress.Group(s.Songs.Inserted), progress.Group(s.Songs.Unchanged))
-	fmt.Fprintf(w, "  reactions: %s inserted, %s updated, %s unchanged (foreign keys checked %s)\n",
-		progress.Group(s.Reactions.Inserted), progress.Group(s.Reactions.Updated), progress.Group(s.Reactions.Unchanged), s.FKChecks)
+	checked := ""
+	if s.FKChecks != "" {
+		checked = " (foreign keys checked " + s.FKChecks + ")"
+	}
+	fmt.Fprintf(w, "  reactions: %s inserted, %s updated, %s unchanged%s\n",
+		progress.Group(s.Reactions.Inserted), progress.Group(s.Reactions.Updated), progress.Group(s.Reactions.Unchanged), checked)
 	if s.RebuiltIndexes > 0 {
 		fmt.Fprintf(w, "  indexes:   %d reactions indexes built once after the bulk load\n", s.RebuiltIndexes)
 	}

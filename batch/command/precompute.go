@@ -41,7 +41,7 @@ func precomputeCommand(g *globals) *cli.Command {
 			if err := g.postgresOnly("precompute"); err != nil {
 				return err
 			}
-			db, err := g.openDB(c.Context)
+			db, err := g.openDB(c.Context, false)
 			if err != nil {
 				return err
 			}

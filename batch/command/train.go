@@ -47,7 +47,7 @@ func trainCommand(g *globals) *cli.Command {
 			"the previous parameters unless a challenger beats them by more than the measured noise; --factors etc.\n" +
 			"pin single values on top.",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "k", Usage: "recommendations stored per user", EnvVars: env("K"), Value: pipeline.DefaultK, Destination: &cfg.K},
+			&cli.IntFlag{Name: "depth", Aliases: []string{"k"}, Usage: "songs stored per user's list (-k is the old name): serve answers n up to this from the list after leaving out hidden and filtered songs, and scores only when fewer pass", EnvVars: append(env("DEPTH"), env("K")...), Value: pipeline.DefaultK, Destination: &cfg.K},
 			&cli.IntFlag{Name: "tune-trials", Usage: "optional cap on tuning trials (every rung counts; 0: no cap); alone it tunes for that many trials", EnvVars: env("TUNE_TRIALS"), Destination: &cfg.TuneTrials},
 			&cli.DurationFlag{Name: "tune-budget", Usage: "tune on the training split until this much time has elapsed, e.g. 10m (0: no tuning unless --tune-trials)", EnvVars: env("TUNE_BUDGET"), Destination: &cfg.TuneBudget},
 			&cli.BoolFlag{Name: "dry-run", Usage: "do everything but publish (no lock, no registry row); exits 3 if the gate would reject", EnvVars: env("DRY_RUN"), Destination: &cfg.DryRun},
@@ -67,7 +67,7 @@ func trainCommand(g *globals) *cli.Command {
 			&cli.StringFlag{Name: "notes", Usage: "free text stored with the run", EnvVars: env("NOTES"), Destination: &cfg.Notes},
 			&cli.BoolFlag{Name: "hold", Usage: "write the complete version to Redis but leave readers on the current one: a challenger for batch experiment start, or for promotion", EnvVars: env("HOLD"), Destination: &cfg.Hold},
 			keepFlag(&cfg.Keep),
-			&cli.StringFlag{Name: "family", Usage: "model family: als; ease (the closed-form item-item model; its catalog must fit --memory-limit); or auto (a tuning run compares both on its validation split and keeps the published family unless the other beats it by the noise margin)", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
+			&cli.StringFlag{Name: "family", Usage: "model family: als; ease (the closed-form item-item model; its catalog must fit --memory-limit); or auto, the default (a tuning run compares both on its validation split and keeps the published family unless the other beats it by the noise margin; without tuning, the family the last search chose, else the published one's, else als)", EnvVars: env("FAMILY"), Value: pipeline.FamilyAuto, Destination: &cfg.Family},
 			&cli.StringFlag{Name: "memory-limit", Usage: "memory EASE training may use, e.g. 16GiB (auto: 3/4 of the process's memory limit, else of the machine's memory)", EnvVars: env("MEMORY_LIMIT"), Value: "auto", Destination: &memLimit},
 			&cli.Float64Flag{Name: "ease-lambda", Usage: "pin EASE's L2 regularisation λ (default: the last published EASE run's, else 100)", EnvVars: env("EASE_LAMBDA"), Destination: &easeLambda},
 			&cli.IntFlag{Name: "ease-prune", Usage: "entries per row of EASE's B kept (evaluated, listed and served; 0: 128)", EnvVars: env("EASE_PRUNE"), Destination: &cfg.EASEPrune},

@@ -92,7 +92,7 @@ func TestTrainStatusRollbackRuns(t *testing.T) {
 		t.Fatalf("second train output:\n%s", out)
 	}
 	out = c.mustRun("status")
-	for _, want := range []string{"current version: 2 (previous 1)", "200 users with top-5 lists", "RUN", "published"} {
+	for _, want := range []string{"current version: 2 (previous 1)", "200 users with top-20 lists", "RUN", "published"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

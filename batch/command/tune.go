@@ -14,7 +14,6 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
-	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/pipeline"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
@@ -43,7 +42,7 @@ func tuneCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "budget", Usage: "wall-clock time to search for (the search uses it up unless it reaches --trials)", EnvVars: env("BUDGET"), Value: DefaultTuneBudget, Destination: &cfg.TuneBudget},
 			&cli.IntFlag{Name: "trials", Usage: "stop after this many trials even if budget is left (0: no cap)", EnvVars: env("TRIALS"), Destination: &cfg.TuneTrials},
-			&cli.StringFlag{Name: "family", Usage: "als searches ALS's parameters; auto also compares EASE (the closed-form item-item model) on the search's validation split when its catalog fits --memory-limit and the budget (the comparison shares the budget with the ALS search), and the next batch train --family auto trains the family chosen", EnvVars: env("FAMILY"), Value: model.FamilyALS, Destination: &cfg.Family},
+			&cli.StringFlag{Name: "family", Usage: "als searches ALS's parameters only; auto (the default) also compares EASE (the closed-form item-item model) on the search's validation split when its catalog fits --memory-limit and the budget (the comparison shares the budget with the ALS search), and the next batch train --family auto trains the family chosen", EnvVars: env("FAMILY"), Value: pipeline.FamilyAuto, Destination: &cfg.Family},
 			&cli.StringFlag{Name: "memory-limit", Usage: "memory EASE may use with --family auto, e.g. 16GiB (auto: 3/4 of the process's memory limit, else of the machine's memory)", EnvVars: env("MEMORY_LIMIT"), Value: "auto", Destination: &memLimit},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (0: GOMAXPROCS)", EnvVars: env("THREADS"), Destination: &cfg.Threads},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the validation split, the sampler and initial factors", EnvVars: env("SEED"), Value: pipeline.DefaultSeed, Destination: &cfg.Seed},
@@ -163,9 +162,14 @@ func trialState(v registry.TrialView, s *registry.TuningSummary) string {
 
 // searchSummary says in one line what the search chose and why it stopped.
 func searchSummary(run int64, s *registry.TuningSummary) string {
-	pick := fmt.Sprintf("picked trial %d: NDCG@5 %.4f against the incumbent's %.4f (noise margin %.4f)", s.BestTrial, s.BestScore, s.IncumbentScore, s.NoiseMargin)
+	// The scores are means (als.TuneResult): the incumbent's over its
+	// seeds, and a pick's over both validation splits, so no one row of
+	// the table shows them; say so.
+	pick := fmt.Sprintf("picked trial %d: NDCG@5 %.4f against the incumbent's %.4f, each the mean of its two validation splits (the incumbent's first over its seeds), not one row above; noise margin %.4f",
+		s.BestTrial, s.BestScore, s.IncumbentScore, s.NoiseMargin)
 	if s.KeptIncumbent {
-		pick = fmt.Sprintf("kept the incumbent (trial %d, NDCG@5 %.4f): no challenger beat it by more than the noise margin %.4f", s.BestTrial, s.IncumbentScore, s.NoiseMargin)
+		pick = fmt.Sprintf("kept the incumbent (trial %d, NDCG@5 %.4f, the mean over its seeds and validation splits, not one row above): no challenger beat it by more than the noise margin %.4f",
+			s.BestTrial, s.IncumbentScore, s.NoiseMargin)
 	}
 	budget := "no budget"
 	if s.BudgetSeconds > 0 {

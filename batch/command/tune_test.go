@@ -24,7 +24,16 @@ func TestTuneAndTrials(t *testing.T) {
 			c.mustRun("synth", "--users", "150", "--songs", "400", "--reactions", "5000", "--clusters", "5", "--seed", "9", "--out", csv)
 			c.mustRun("import", "--csv", csv)
 
-			out := c.mustRun("tune", "--trials", "3", "--budget", "0", "--threads", "2", "--output", "json")
+			code, out, errOut := c.run("tune", "--trials", "3", "--budget", "0", "--threads", "2", "--output", "json")
+			if code != 0 {
+				t.Fatalf("tune: exit %d\n%s", code, errOut)
+			}
+			// A tune publishes no version and evaluates no model: its last
+			// line says what the search picked (issue 26 item 12).
+			if last := regexp.MustCompile(`msg="batch run finished".*`).FindString(errOut); !strings.Contains(last, "status=tuned") ||
+				strings.Contains(last, "version=") || strings.Contains(last, "ndcg_at_5=0 ") || !strings.Contains(last, "best_mean_ndcg_at_5=") {
+				t.Errorf("tune's summary line: %s", last)
+			}
 			var s struct {
 				Run     int64 `json:"run"`
 				Summary struct {
@@ -53,6 +62,12 @@ func TestTuneAndTrials(t *testing.T) {
 			if cur := c.rdb.Get(t.Context(), c.keys.Current()).Val(); backend != "embedded" && cur != "" {
 				t.Errorf("batch tune published: pointer %q", cur)
 			}
+			// A search has no artifact: rollback --to it says so, and
+			// claims no republish finished.
+			if code, _, errOut := c.run("rollback", "--to", fmt.Sprint(s.Run)); code == 0 || !strings.Contains(errOut, "is a search (batch tune)") ||
+				!strings.Contains(errOut, "batch artifacts lists") || strings.Contains(errOut, "finished") {
+				t.Errorf("rollback --to the tune run: exit %d\n%s", code, errOut)
+			}
 			runs := c.mustRun("runs")
 			if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d +tuned `, s.Run)).MatchString(runs) {
 				t.Errorf("runs does not list run %d as tuned:\n%s", s.Run, runs)
@@ -71,6 +86,18 @@ func TestTuneAndTrials(t *testing.T) {
 				t.Errorf("runs --trials -o json differs from tune's JSON:\n%s\nvs\n%s", again, out)
 			}
 
+			// --family auto is the default of a search (issue 26 item 16):
+			// the run says how it chose the family.
+			var params struct {
+				Choice *struct {
+					Chosen string `json:"chosen"`
+				} `json:"family_choice"`
+			}
+			if backend != "embedded" {
+				if r, err := c.db().Run(t.Context(), s.Run); err != nil || json.Unmarshal(r.Params, &params) != nil || params.Choice == nil {
+					t.Errorf("batch tune did not compare the families by default (%v): %s", err, r.Params)
+				}
+			}
 			c.mustRun("train", "--threads", "2", "--force")
 			runs = c.mustRun("runs", "--limit", "1")
 			if !strings.Contains(runs, "last-tuned") {

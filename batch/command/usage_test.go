@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/setlist/setlist/internal/pipeline"
 )
 
 func TestEditDistance(t *testing.T) {
@@ -81,6 +83,20 @@ func TestHoistGlobalFlags(t *testing.T) {
 	} {
 		if got := hoistGlobalFlags(app, tt.args); !slices.Equal(got, tt.want) {
 			t.Errorf("hoistGlobalFlags(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+// TestSearchFamilyDefault: wherever a search runs (train --tune-budget,
+// tune), it compares the families unless told otherwise (issue 26 item 16).
+func TestSearchFamilyDefault(t *testing.T) {
+	app := NewApp("test")
+	for _, name := range []string{"train", "tune"} {
+		cmd := findCommand(app.Commands, name)
+		for _, f := range cmd.Flags {
+			if sf, ok := f.(*cli.StringFlag); ok && sf.Name == "family" && sf.Value != pipeline.FamilyAuto {
+				t.Errorf("batch %s --family defaults to %q, want %q", name, sf.Value, pipeline.FamilyAuto)
+			}
 		}
 	}
 }

@@ -164,12 +164,12 @@ func precomputeChild(t *testing.T, arg string) {
 	defer rdb.Close()
 
 	heap := realdata.SampleHeap()
-	start, c0 := time.Now(), realdata.CPUTime().Seconds()
+	start, c0 := time.Now(), realdata.CPUSeconds()
 	res, err := shard.Run(ctx, db, rdb, a.Prefix, shard.Config{Version: keyspace.Version(a.Version), Shards: a.Shards, Index: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := childResult{Users: res.Hi - res.Lo, Written: res.Written, CPU: realdata.CPUTime().Seconds() - c0, Wall: time.Since(start).Seconds(),
+	r := childResult{Users: res.Hi - res.Lo, Written: res.Written, CPU: realdata.CPUSeconds() - c0, Wall: time.Since(start).Seconds(),
 		Read: res.Phases.Read.Seconds(), Rank: res.Phases.Rank.Seconds(), Write: res.Phases.Write.Seconds()}
 	r.HeapPeak = heap()
 	r.PeakRSS = realdata.PeakRSS()
@@ -186,11 +186,11 @@ func precomputeChild(t *testing.T, arg string) {
 	for i := range uf {
 		uf[i] = float32(rng.NormFloat64()) * 0.1
 	}
-	c0 = realdata.CPUTime().Seconds()
-	if _, err := als.TopNAll(ctx, uf, side, 5, nil, 1); err != nil {
+	c0 = realdata.CPUSeconds()
+	if _, err := als.TopNAll(ctx, uf, side, 5, nil, nil, 1); err != nil {
 		t.Fatal(err)
 	}
-	r.TopKCPU = realdata.CPUTime().Seconds() - c0
+	r.TopKCPU = realdata.CPUSeconds() - c0
 	runtime.KeepAlive(uf)
 	realdata.PrintResult("PRECOMPUTE", r)
 }

@@ -182,7 +182,10 @@ func prepare(ctx context.Context, o options, bin string) error {
 	if err == nil && !strings.Contains(string(out), "No model is published") {
 		return nil
 	}
-	fmt.Println("preparing: import", o.data)
+	fmt.Println("preparing: migrate, import", o.data)
+	if err := batchCmd(ctx, o, bin, "migrate"); err != nil { // creates the database
+		return err
+	}
 	if err := batchCmd(ctx, o, bin, "import", "--csv", o.data); err != nil {
 		return err
 	}

@@ -290,7 +290,7 @@ func TestTopNAllMatchesRecommend(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := model.ItemSide()
-		all, err := TopNAll(context.Background(), model.UserFactors, s, 7, m, 2)
+		all, err := TopNAll(context.Background(), model.UserFactors, s, 7, m, nil, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -309,7 +309,7 @@ func TestTopNAllMatchesRecommend(t *testing.T) {
 	}
 	// Ties: the hand-built catalogue, user (1,0), nothing excluded.
 	s := handItemSide()
-	all, err := TopNAll(context.Background(), []float32{1, 0, 1, 0}, s, 4, nil, 1)
+	all, err := TopNAll(context.Background(), []float32{1, 0, 1, 0}, s, 4, nil, nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,16 +483,34 @@ func TestTopNAllMatchesNaive(t *testing.T) {
 		}
 		ex := feedback.NewCSR(tc.users-tc.users/5, tc.items, entries) // the last users have no row
 		s := &ItemSide{Items: tc.items, Factors: tc.k, ItemFactors: y}
-		got, err := TopNAll(context.Background(), x, s, tc.n, ex, tc.threads)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for u := 0; u < tc.users; u++ {
-			cols, _ := ex.Row(u)
-			want := naiveTopN(x[u*tc.k:(u+1)*tc.k], y, tc.k, tc.items, tc.n, cols)
-			if !slices.Equal(got[u], want) {
-				t.Fatalf("%+v user %d:\n got %v\nwant %v", tc, u, got[u], want)
+		// Items left out for everyone (songs taken down): a tenth,
+		// the first and the last among them, across item chunks.
+		var except []int32
+		for i := 0; i < tc.items; i++ {
+			if i == 0 || i == tc.items-1 || rng.IntN(10) == 0 {
+				except = append(except, int32(i))
 			}
+		}
+		except = slices.Compact(except)
+		for _, out := range [][]int32{nil, except} {
+			got, err := TopNAll(context.Background(), x, s, tc.n, ex, out, tc.threads)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for u := 0; u < tc.users; u++ {
+				cols, _ := ex.Row(u)
+				cols = slices.Sorted(slices.Values(slices.Concat(cols, out)))
+				want := naiveTopN(x[u*tc.k:(u+1)*tc.k], y, tc.k, tc.items, tc.n, slices.Compact(cols))
+				if !slices.Equal(got[u], want) {
+					t.Fatalf("%+v (%d left out) user %d:\n got %v\nwant %v", tc, len(out), u, got[u], want)
+				}
+			}
+		}
+	}
+	s := &ItemSide{Items: 3, Factors: 1, ItemFactors: []float32{1, 2, 3}}
+	for _, bad := range [][]int32{{2, 1}, {0, 0}, {3}, {-1}} {
+		if _, err := TopNAll(context.Background(), []float32{1}, s, 2, nil, bad, 1); err == nil {
+			t.Errorf("TopNAll accepted items left out %v", bad)
 		}
 	}
 }

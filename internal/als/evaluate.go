@@ -30,7 +30,7 @@ func Evaluate(ctx context.Context, userFactors []float32, s *ItemSide, train, te
 			only = append(only, int32(u))
 		}
 	}
-	if err := scoreAll(ctx, userFactors, train.Rows, only, s, k, train, threads, func(u int, t *feedback.TopK) {
+	if err := scoreAll(ctx, userFactors, train.Rows, only, s, k, train, nil, threads, func(u int, t *feedback.TopK) {
 		for _, sc := range t.Sorted() {
 			recs[u] = append(recs[u], sc.Item)
 		}

@@ -21,10 +21,10 @@ import (
 // they played in training, and logs hit rate@50 and @500 and the mean
 // percentile rank for both, at m = 5 and m = 20.
 func BenchmarkNewSongQuality(b *testing.B) {
-	if _, err := os.Stat(dataPath()); err != nil {
-		b.Skipf("benchmark data not found at %s (set SETLIST_DATA to run): %v", dataPath(), err)
+	if _, err := os.Stat(realdata.Path()); err != nil {
+		b.Skipf("benchmark data not found at %s (set SETLIST_DATA to run): %v", realdata.Path(), err)
 	}
-	tr, err := realdata.Read(dataPath())
+	tr, err := realdata.Read(realdata.Path())
 	if err != nil {
 		b.Fatal(err)
 	}

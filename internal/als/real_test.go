@@ -118,7 +118,7 @@ func TestRealWarmStart(t *testing.T) {
 	}
 	coldLoss := last
 	t.Logf("cold: %d iterations, loss %.6g, %v", p.Iterations, coldLoss, time.Since(start))
-	coldTop, err := TopNAll(ctx, cold.UserFactors, cold.ItemSide(), 5, m, 0)
+	coldTop, err := TopNAll(ctx, cold.UserFactors, cold.ItemSide(), 5, m, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRealWarmStart(t *testing.T) {
 }
 
 func agreement(ref [][]feedback.Scored, model *Model, m *feedback.CSR) float64 {
-	top, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, 0)
+	top, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
 	if err != nil {
 		panic(err)
 	}

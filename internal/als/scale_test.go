@@ -116,7 +116,7 @@ func scaleChild(t *testing.T, size string) {
 	// What follows is what the trainer holds once the data is loaded.
 	runtime.GC()
 	debug.FreeOSMemory()
-	realdata.ResetPeakRSS(t)
+	resetPeakRSS(t)
 	p := DefaultParams()
 	p.Iterations = iters
 	heap := realdata.SampleHeap()
@@ -132,10 +132,10 @@ func scaleChild(t *testing.T, size string) {
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	realdata.ResetPeakRSS(t)
+	resetPeakRSS(t)
 	heap = realdata.SampleHeap()
 	start, c0 = time.Now(), cpuTime()
-	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, 0)
+	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,4 +179,12 @@ func synthCSR(users, songs int, reactions int64) (*feedback.CSR, error) {
 		return nil, err
 	}
 	return feedback.NewCSR(users, songs, entries), nil
+}
+
+// resetPeakRSS sets VmHWM back to the current RSS, so the next phase's
+// peak is its own.
+func resetPeakRSS(t *testing.T) {
+	if err := realdata.ResetPeak(); err != nil {
+		t.Fatalf("reset peak RSS: %v", err)
+	}
 }

@@ -36,7 +36,7 @@ type scoreState struct {
 // threshold filter of feedback.PushRow; excluded items are dropped only for the few
 // candidates that pass it. Each user's result is exact and deterministic:
 // the same as scoring items one by one with ties to the lower index.
-func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *ItemSide, n int, exclude *feedback.CSR, threads int, emit func(u int, t *feedback.TopK)) error {
+func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *ItemSide, n int, exclude *feedback.CSR, except []int32, threads int, emit func(u int, t *feedback.TopK)) error {
 	k := s.Factors
 	user := func(i int) int { return i }
 	if only != nil {
@@ -89,7 +89,9 @@ func scoreAll(ctx context.Context, uf []float32, users int, only []int32, s *Ite
 				gemm6x16(st.xbuf[g*gemmRows*k:], k, panels, np, st.sc[g*gemmRows*itemChunk:], itemChunk)
 			}
 			for b := 0; b < nb; b++ {
-				feedback.PushRow(st.sc[b*itemChunk:b*itemChunk+ni], int32(i0), st.heaps[b], st.ex[b], &st.cur[b])
+				row := st.sc[b*itemChunk : b*itemChunk+ni]
+				feedback.Mask(row, int32(i0), except)
+				feedback.PushRow(row, int32(i0), st.heaps[b], st.ex[b], &st.cur[b])
 			}
 		}
 		for b := 0; b < nb; b++ {

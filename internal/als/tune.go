@@ -430,14 +430,30 @@ func (t *tuner) run(p Params, f fidelity, rung, s int, incumbent bool) (Trial, e
 	return tr, nil
 }
 
+// search runs the three phases in order: the incumbent's noise estimate,
+// ASHA, and the re-evaluation of the best challengers on a second split.
 func (t *tuner) search(inc Params) error {
+	noise, err := t.incumbent(inc)
+	if err != nil || !noise {
+		return err
+	}
+	if err := t.asha(inc); err != nil {
+		return err
+	}
+	return t.reEvaluate(inc)
+}
+
+// incumbent is the search's first phase: the incumbent at full fidelity
+// with NoiseSeeds seeds (two at least; more only when they are cheap),
+// whose mean is the score to beat and whose spread the noise margin. It
+// records the incumbent as the first configuration and reports whether
+// there is a noise estimate to compare against (without one the
+// incumbent stays and the search ends).
+func (t *tuner) incumbent(inc Params) (noise bool, err error) {
 	cfg, res := t.cfg, t.res
 	topRung := len(t.rungs) - 1
 	incFull := fidelity{inc.Iterations, 1}
 	budget := cfg.Budget
-	remaining := func() time.Duration { return budget - t.elapsed() }
-
-	// 1. The incumbent, with NoiseSeeds seeds.
 	var incScores []float64
 	for i := range cfg.NoiseSeeds {
 		if i >= 2 && budget > 0 && t.predict(inc.Factors, incFull) > budget/30 {
@@ -447,15 +463,15 @@ func (t *tuner) search(inc Params) error {
 		p.Seed = inc.Seed + int64(i)
 		tr, err := t.run(p, incFull, topRung, 0, true)
 		if err != nil {
-			return fmt.Errorf("incumbent: %w", err)
+			return false, fmt.Errorf("incumbent: %w", err)
 		}
 		incScores = append(incScores, tr.Metrics.NDCG)
-		if budget > 0 && remaining() <= 0 {
+		if budget > 0 && budget-t.elapsed() <= 0 {
 			break
 		}
 	}
-	res.IncumbentScore, res.BestScore, res.BestTrial = mean(incScores), mean(incScores), 0
-	res.NoiseMargin = stddev(incScores)
+	res.IncumbentScore, res.BestScore, res.BestTrial = feedback.Mean(incScores), feedback.Mean(incScores), 0
+	res.NoiseMargin = feedback.StdDev(incScores)
 	incCfg := &config{params: inc, x: t.space.point(inc), scores: make([]float64, topRung+1), trials: make([]int, topRung+1), promoted: make([]bool, topRung+1)}
 	for r := range incCfg.scores {
 		incCfg.scores[r], incCfg.trials[r] = res.IncumbentScore, 0
@@ -463,21 +479,30 @@ func (t *tuner) search(inc Params) error {
 	t.configs = append(t.configs, incCfg)
 	if len(incScores) < 2 {
 		res.StopReason = StopBudget
-		return nil // no noise estimate, no comparison: the incumbent stays
+		return false, nil // no noise estimate, no comparison: the incumbent stays
 	}
+	return true, nil
+}
 
-	// 2. ASHA.
+// asha is the second phase: asynchronous successive halving. Each step
+// promotes a configuration that earned the next rung, else samples a new
+// one at the lowest (TPE, next), until the trial cap or the budget (less
+// the final re-evaluation's reserve) stops it.
+func (t *tuner) asha(inc Params) error {
+	cfg, res := t.cfg, t.res
+	topRung := len(t.rungs) - 1
+	budget := cfg.Budget
 	for {
 		if err := t.ctx.Err(); err != nil {
 			return err
 		}
 		if cfg.Trials > 0 && t.evals >= cfg.Trials {
 			res.StopReason = StopTrials
-			break
+			return nil
 		}
 		c, rung := t.promotion()
 		if budget > 0 {
-			free := remaining() - t.reserve(inc)
+			free := budget - t.elapsed() - t.reserve(inc)
 			if c != nil && t.predict(c.params.Factors, t.rungs[rung]) > free {
 				c = nil // too late for it; a cheap new configuration may still fit
 			}
@@ -485,7 +510,7 @@ func (t *tuner) search(inc Params) error {
 				rung = 0
 				if t.predict(8, t.rungs[0]) > free {
 					res.StopReason = StopBudget
-					break
+					return nil
 				}
 			}
 		}
@@ -493,7 +518,7 @@ func (t *tuner) search(inc Params) error {
 			p, ok := t.next()
 			if !ok {
 				res.StopReason = StopBudget
-				break
+				return nil
 			}
 			c = &config{params: p, x: t.space.point(p)}
 			t.configs = append(t.configs, c)
@@ -516,8 +541,16 @@ func (t *tuner) search(inc Params) error {
 			res.Trials[tr.Number].Pruned = true // until promoted
 		}
 	}
+}
 
-	// 3. Re-evaluate the best full-fidelity challengers on the second split.
+// reEvaluate is the third phase: the best ReEvaluate full-fidelity
+// challengers that beat the incumbent, and the incumbent, once more on the
+// second split (seed+1); a challenger replaces the incumbent only when its
+// mean over both splits beats the incumbent's by more than the noise.
+func (t *tuner) reEvaluate(inc Params) error {
+	cfg, res := t.cfg, t.res
+	topRung := len(t.rungs) - 1
+	incFull := fidelity{inc.Iterations, 1}
 	var top []*config
 	for _, c := range t.configs[1:] {
 		if r, s := c.top(); r == topRung && s > res.IncumbentScore {
@@ -717,27 +750,6 @@ func (t *tuner) tpe(base Params, limit int) Params {
 		x[d] = tpeSuggest(t.rng, est(good, d), est(bad, d), allowed)
 	}
 	return t.space.params(x, base)
-}
-
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(max(len(xs), 1))
-}
-
-// stddev is the sample standard deviation (n−1).
-func stddev(xs []float64) float64 {
-	if len(xs) < 2 {
-		return 0
-	}
-	m := mean(xs)
-	var s float64
-	for _, x := range xs {
-		s += (x - m) * (x - m)
-	}
-	return math.Sqrt(s / float64(len(xs)-1))
 }
 
 func cmpDesc(a, b float64) int {

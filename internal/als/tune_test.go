@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/realdata"
 )
 
 // plantedCounts is data whose right answers are known: users belong to one
@@ -306,7 +307,7 @@ func TestParzen(t *testing.T) {
 // model must beat popularity by a wide margin on a holdout, on several
 // holdout draws.
 func TestDefaultsOnCommittedSample(t *testing.T) {
-	m, err := readInteractions("../../data/sample.csv.gz")
+	m, err := realdata.ReadCSR("../../data/sample.csv.gz")
 	if err != nil {
 		t.Fatal(err)
 	}

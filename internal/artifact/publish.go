@@ -13,14 +13,15 @@ import (
 )
 
 // Lists computes every user's top-K from the stored factors with the one
-// top-N of the batch (als.TopNAll), excluding the songs they reacted to:
-// the same inputs the training run ranked, so the same lists.
+// top-N of the batch (als.TopNAll), excluding the songs they reacted to
+// and the songs taken down at the snapshot (Meta.Unavailable): the same
+// inputs the training run ranked, so the same lists.
 // An EASE artifact's lists are stored as ranked at training time.
 func (a *Artifact) Lists(ctx context.Context, threads int) ([][]feedback.Scored, error) {
 	if a.Family == FamilyEASE {
 		return a.Ranked, nil
 	}
-	lists, err := als.TopNAll(ctx, a.UserFactors, a.Side, a.Meta.K, a.Exclude, threads)
+	lists, err := als.TopNAll(ctx, a.UserFactors, a.Side, a.Meta.K, a.Exclude, a.Catalog.Indexes(a.Meta.Unavailable), threads)
 	if err != nil {
 		return nil, fmt.Errorf("lists of version %d: %w", a.Meta.Version, err)
 	}

@@ -86,7 +86,7 @@ func (s *Stores) BackendFlags(backend string) []cli.Flag {
 // ServerFlags say where the PostgreSQL and Redis servers are.
 func (s *Stores) ServerFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; the database is created if missing", EnvVars: []string{"DATABASE_URL"}, Value: DefaultDatabaseURL, Destination: &s.DatabaseURL},
+		&cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL; batch migrate (and the playground) creates the database if missing, everything else refuses a missing one", EnvVars: []string{"DATABASE_URL"}, Value: DefaultDatabaseURL, Destination: &s.DatabaseURL},
 		&cli.StringFlag{Name: "redis-url", Usage: "Redis URL for published models", EnvVars: []string{"REDIS_URL"}, Value: DefaultRedisURL, Destination: &s.RedisURL},
 		&cli.BoolFlag{Name: "redis-cluster", Usage: "--redis-url is a Redis Cluster: redis://HOST:PORT?addr=HOST2:PORT2&addr=HOST3:PORT3 (any reachable nodes; rediss:// for TLS), and every key is routed to its slot's master", EnvVars: []string{"SETLIST_REDIS_CLUSTER"}, Value: false, Destination: &s.RedisCluster},
 		&cli.StringFlag{Name: "redis-prefix", Usage: "namespace of every Redis key", EnvVars: []string{"SETLIST_REDIS_PREFIX"}, Value: DefaultRedisPrefix, Destination: &s.RedisPrefix},

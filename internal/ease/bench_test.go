@@ -7,16 +7,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/setlist/setlist/internal/realdata"
 )
 
 // cpuSeconds is the process's user + system CPU time so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
-}
+func cpuSeconds() float64 { return realdata.CPUSeconds() }
 
 // BenchmarkInvert times the blocked sweep inverse of an n×n positive
 // definite matrix (n³ flops), reporting wall and CPU time (the machine is

@@ -274,13 +274,14 @@ func (p *Pruned) fill(x *feedback.CSR) feedback.ScoreFill {
 }
 
 // TopNAll is Model.TopNAll with the pruned B: the lists serve's fold-ins
-// of the same rows reproduce.
-func (p *Pruned) TopNAll(ctx context.Context, x *feedback.CSR, n int, exclude *feedback.CSR, threads int) ([][]feedback.Scored, error) {
+// of the same rows reproduce; no list holds an item of except (ascending
+// indexes left out for everyone, the songs taken down; nil: none).
+func (p *Pruned) TopNAll(ctx context.Context, x *feedback.CSR, n int, exclude *feedback.CSR, except []int32, threads int) ([][]feedback.Scored, error) {
 	if x.Cols != p.Items {
 		return nil, fmt.Errorf("top-n: matrix has %d songs, model %d", x.Cols, p.Items)
 	}
 	out := make([][]feedback.Scored, x.Rows)
-	if err := feedback.TopNDense(ctx, x.Rows, nil, p.Items, n, exclude, threads, p.fill(x), func(u int, top []feedback.Scored) { out[u] = top }); err != nil {
+	if err := feedback.TopNDense(ctx, x.Rows, nil, p.Items, n, exclude, except, threads, p.fill(x), func(u int, top []feedback.Scored) { out[u] = top }); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -3,9 +3,7 @@ package ease
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,36 +15,10 @@ import (
 	"github.com/setlist/setlist/internal/realdata"
 )
 
-func loadReal(t *testing.T) *feedback.CSR {
-	path := os.Getenv("SETLIST_DATA")
-	if path == "" {
-		path = filepath.FromSlash("../../../shared/data/spotify-playlists/interactions.csv.gz")
-	}
-	tr, err := realdata.Read(path)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("benchmark data not found at %s (set SETLIST_DATA to run)", path)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := make([]feedback.Entry, len(tr.Rows))
-	for i := range e {
-		e[i] = feedback.Entry{Row: tr.Rows[i], Col: tr.Cols[i], Value: tr.Vals[i]}
-	}
-	return feedback.NewCSR(tr.Users, tr.Songs, e)
-}
+func loadReal(t *testing.T) *feedback.CSR { return realdata.CSR(t) }
 
-// peakRSS is the process's high-water resident set (VmHWM), in bytes.
-func peakRSS() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+// peakRSS is the process's high-water resident set (realdata.PeakRSS).
+func peakRSS() int64 { return realdata.PeakRSS() }
 
 // TestRealHoldout trains EASE on the per-user 15 % holdout split of the
 // shared data that als.TestRealHoldout uses (seed 1) and logs holdout

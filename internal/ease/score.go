@@ -115,7 +115,7 @@ func (m *Model) TopNAll(ctx context.Context, x *feedback.CSR, n int, exclude *fe
 		return nil, fmt.Errorf("top-n: matrix has %d songs, model %d", x.Cols, m.Items)
 	}
 	out := make([][]feedback.Scored, x.Rows)
-	err := feedback.TopNDense(ctx, x.Rows, nil, m.Items, n, exclude, threads, m.fill(x), func(u int, top []feedback.Scored) { out[u] = top })
+	err := feedback.TopNDense(ctx, x.Rows, nil, m.Items, n, exclude, nil, threads, m.fill(x), func(u int, top []feedback.Scored) { out[u] = top })
 	if err != nil {
 		return nil, err
 	}

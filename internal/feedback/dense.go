@@ -49,14 +49,18 @@ type ScoreFill func(worker, u int, dst []float32)
 
 // TopNDense ranks the dense score rows fill produces for users [0,users)
 // (or only those listed in only, when not nil) through the same threshold
-// filter and heap as TopNAll, never an item of the user's exclude row, and
-// hands each user's sorted list to emit (called concurrently for different
-// users). Cancelling ctx returns ctx.Err().
-func TopNDense(ctx context.Context, users int, only []int32, items, n int, exclude *CSR, threads int, fill ScoreFill, emit func(u int, top []Scored)) error {
+// filter and heap as TopNAll, never an item of the user's exclude row nor
+// one of except (sorted; nil: none), and hands each user's sorted list to
+// emit (called concurrently for different users). Cancelling ctx returns
+// ctx.Err().
+func TopNDense(ctx context.Context, users int, only []int32, items, n int, exclude *CSR, except []int32, threads int, fill ScoreFill, emit func(u int, top []Scored)) error {
 	if exclude != nil {
 		if err := exclude.Validate(); err != nil {
 			return fmt.Errorf("top-n: exclude: %w", err)
 		}
+	}
+	if err := CheckExcept(except, items); err != nil {
+		return fmt.Errorf("top-n: %w", err)
 	}
 	user := func(i int) int { return i }
 	if only != nil {
@@ -83,6 +87,7 @@ func TopNDense(ctx context.Context, users int, only []int32, items, n int, exclu
 			u := user(i)
 			clear(rows[w])
 			fill(w, u, rows[w])
+			Mask(rows[w], 0, except)
 			var ex []int32
 			if exclude != nil && u < exclude.Rows {
 				ex, _ = exclude.Row(u)
@@ -119,7 +124,7 @@ func EvaluateDense(ctx context.Context, items int, fill ScoreFill, train, test *
 			only = append(only, int32(u))
 		}
 	}
-	if err := TopNDense(ctx, train.Rows, only, items, k, train, threads, fill, func(u int, top []Scored) {
+	if err := TopNDense(ctx, train.Rows, only, items, k, train, nil, threads, fill, func(u int, top []Scored) {
 		for _, sc := range top {
 			recs[u] = append(recs[u], sc.Item)
 		}

@@ -221,3 +221,27 @@ func PopularityBaseline(train, test *CSR, k int) Metrics {
 	}
 	return sums.metrics(k, train.Cols, seen)
 }
+
+// Mean is the mean of xs (0 when empty): of one metric over repeated
+// draws, such as the tuner's incumbent scored with several seeds.
+func Mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(max(len(xs), 1))
+}
+
+// StdDev is the sample standard deviation of xs (n−1; 0 for fewer than
+// two): the spread of repeated draws, the tuner's noise margin.
+func StdDev(xs []float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	m := Mean(xs)
+	var s float64
+	for _, x := range xs {
+		s += (x - m) * (x - m)
+	}
+	return math.Sqrt(s / float64(len(xs)-1))
+}

@@ -1,6 +1,10 @@
 package feedback
 
-import "slices"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
 
 // TopK keeps the n best (score desc, item asc) candidates in a min-heap whose
 // root is the current worst, so most candidates are rejected by one compare.
@@ -110,4 +114,31 @@ func pushRowGo(row []float32, base int32, t *TopK, ex []int32, cur *int) {
 		}
 		t.offer(base+int32(j), v, ex, cur)
 	}
+}
+
+// Mask sets the score of every item of except (sorted ascending) that falls
+// in row, which holds items base, base+1, …, to NaN, which never ranks: the
+// one way a top-N leaves out items for every user (songs taken down) without
+// a row of exclusions per user.
+func Mask(row []float32, base int32, except []int32) {
+	if len(except) == 0 {
+		return
+	}
+	end := base + int32(len(row))
+	i, _ := slices.BinarySearch(except, base)
+	nan := float32(math.NaN())
+	for ; i < len(except) && except[i] < end; i++ {
+		row[except[i]-base] = nan
+	}
+}
+
+// CheckExcept reports an except list Mask cannot use: not strictly
+// ascending, or naming an item outside [0, items).
+func CheckExcept(except []int32, items int) error {
+	for i, it := range except {
+		if it < 0 || int(it) >= items || (i > 0 && it <= except[i-1]) {
+			return fmt.Errorf("items left out of every list must be ascending indexes below %d; entry %d is %d", items, i, it)
+		}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@
 //	P:v{V}:foldin:{T(U)}     serve's cached fold-in top-K for U under V (TTL; dropped on U's next reaction)
 //	P:touched:{T(U)}         sequence number of U's last reaction write (store.SeqBase), so a batch list older than it is not served
 //	P:{P}:experiment         the running A/B experiment's routing "ID CHALLENGER SHARE SALT" (absent: none); its challenger is never swept
+//	P:shown:{T(U)}           the last list serve answered U: version, arm, source, when, song ids (binary; expires ShownWindow after the answer); what a like is attributed to
 //	P:exposure:V:D:S:A       HyperLogLog of the users serve answered from version V's source S in experiment arm A on UTC day D (YYYY-MM-DD; expires ExposureTTL after its last add)
 //	P:events                 pub/sub channel: "version V" after a switch, "user U" after a reaction, "experiment" after a start or end
 //
@@ -146,6 +147,14 @@ func (k Keys) FoldIn(v Version, u setlist.UserID) string {
 // It expires TouchedTTL after the reaction (see BatchFresh).
 func (k Keys) Touched(u setlist.UserID) string {
 	return k.perUser(k.tag+":touched:", u)
+}
+
+// Shown holds the last list serve answered user u (EncodeShown), written
+// by serve's exposure flush and read when u likes or dislikes a song: a
+// reaction is attributed to a list only if that list was answered to u
+// within ShownWindow. Not versioned: the record names its version.
+func (k Keys) Shown(u setlist.UserID) string {
+	return k.perUser(k.tag+":shown:", u)
 }
 
 // Exposure holds the HyperLogLog of the distinct users serve answered from

@@ -8,6 +8,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/setlist/setlist"
@@ -58,13 +59,20 @@ type Meta struct {
 	EASE    *ease.Params       `json:"ease,omitempty"`
 	Scheme  Scheme             `json:"scheme"`
 	Metrics map[string]float64 `json:"metrics,omitempty"`
-	K       int                `json:"k"`     // recommendations stored per user
-	Users   int                `json:"users"` // users with a stored list
-	Items   int                `json:"items"`
-	Keys    int                `json:"keys"` // keys written, counted before the pointer switch
+	// K is the depth of the stored lists: songs stored per user, more
+	// than an answer's n, so serve still finds n after leaving out hidden
+	// songs and a request's filtered ones (docs/KEYSPACE.md, "Depth").
+	K     int `json:"k"`
+	Users int `json:"users"` // users with a stored list
+	Items int `json:"items"`
+	Keys  int `json:"keys"` // keys written, counted before the pointer switch
 	// KeyLayout is how the version's Redis keys are named
 	// (keyspace.KeyLayout), so a reader can refuse a newer writer's.
 	KeyLayout int `json:"key_layout,omitempty"`
+	// Unavailable are the songs taken down at the snapshot (ascending): no
+	// list of the version holds them (batch train, republish, the
+	// precompute shards), though their reactions trained it.
+	Unavailable []setlist.SongID `json:"unavailable,omitempty"`
 }
 
 // Rec is one recommended song.
@@ -103,6 +111,19 @@ func (c *Catalog) Index(song setlist.SongID) (int32, bool) {
 
 // Song returns the song at item index i.
 func (c *Catalog) Song(i int32) setlist.SongID { return c.songs[i] }
+
+// Indexes returns the item indexes of the songs the model knows among
+// songs, ascending (what a top-N leaves out for everyone: feedback.Mask).
+func (c *Catalog) Indexes(songs []setlist.SongID) []int32 {
+	var out []int32
+	for _, s := range songs {
+		if i, ok := c.index[s]; ok {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // Recs maps scored item indexes to songs.
 func (c *Catalog) Recs(scored []feedback.Scored) []Rec {
@@ -182,9 +203,11 @@ func (p *Published) itemModel() ItemModel {
 
 // FoldIn solves the user's vector from their reactions against the item
 // factors (exactly as training would) and returns their top n songs, never
-// one they reacted to. It returns ErrNoSignal when no reaction is usable.
+// one they reacted to nor one the version left out of every list
+// (Meta.Unavailable): the list the batch would store for the user. It
+// returns ErrNoSignal when no reaction is usable.
 func (p *Published) FoldIn(reactions []setlist.Reaction, n int) ([]Rec, error) {
-	explained, _, err := p.FoldInExplained(reactions, n, 0)
+	explained, _, err := p.FoldInExcluding(reactions, p.Meta.Unavailable, n, 0)
 	if err != nil {
 		return nil, err
 	}

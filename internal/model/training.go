@@ -54,6 +54,11 @@ type Training struct {
 	Users []setlist.UserID
 	// Songs maps a dense item index (an ALS column) to the song.
 	Songs []setlist.SongID
+	// Unavailable are the songs of Songs taken down at the snapshot
+	// (available false, ascending): their reactions stay in Entries, as
+	// training signal (they still describe the listeners' taste), but no
+	// list of the version holds them.
+	Unavailable []setlist.SongID
 	// Entries holds one entry per (user, song) with a signal, its Value the
 	// raw weight under the scheme the snapshot was loaded with.
 	Entries []feedback.Entry

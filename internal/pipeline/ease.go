@@ -12,83 +12,66 @@ import (
 	"github.com/setlist/setlist/internal/model"
 )
 
-// executeEASE is execute for the EASE family: the same phases (eval on the
-// holdout split, train on all data, every user's top-K, gate, publish)
-// with ease.Train instead of ALS, B pruned to Config.EASEPrune entries per
-// row for all three (evaluation, lists, the Redis item model), so what is
-// evaluated is what is served. It has no warm start (training is one
-// closed form) and no stage-only mode.
-func (r *run) executeEASE(ctx context.Context, tr *model.Training, m, train, test *feedback.CSR) error {
-	cfg := r.cfg
-	if err := ease.CheckFits(m.Cols, cfg.MemoryLimit); err != nil {
-		return fmt.Errorf("%w: %w", setlist.ErrInvalid, err)
+// easeFamily trains EASE with p, B pruned to keep entries per row for
+// evaluation, lists and the Redis item model alike, so what is evaluated
+// is what is served. It has no warm start (training is one closed form)
+// and no stage-only mode (Config.Validate).
+type easeFamily struct {
+	r      *run
+	p      ease.Params
+	keep   int
+	pruned *ease.Pruned
+}
+
+// easeFamily checks that EASE's matrices fit the memory limit and
+// assembles its parameters (easeParams).
+func (r *run) easeFamily(ctx context.Context, m *feedback.CSR) (*easeFamily, error) {
+	if err := ease.CheckFits(m.Cols, r.cfg.MemoryLimit); err != nil {
+		return nil, fmt.Errorf("%w: %w", setlist.ErrInvalid, err)
 	}
 	p, err := r.easeParams(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	keep := cfg.EASEPrune
+	keep := r.cfg.EASEPrune
 	if keep == 0 {
 		keep = ease.DefaultPrune
 	}
-	var metrics, baseline feedback.Metrics
-	if err := r.phase("eval", func() error {
-		em, err := r.trainEASE(ctx, "train EASE (holdout)", train, p)
-		if err != nil {
-			return err
-		}
-		// The pruned B is what is published: evaluate that.
-		if metrics, err = em.Prune(keep, cfg.Threads).Evaluate(ctx, train, test, evalK, cfg.Threads); err != nil {
-			return err
-		}
-		baseline = feedback.PopularityBaseline(train, test, evalK)
-		return nil
-	}); err != nil {
+	return &easeFamily{r: r, p: p, keep: keep}, nil
+}
+
+func (f *easeFamily) name() string { return model.FamilyEASE }
+
+func (f *easeFamily) evaluate(ctx context.Context, train, test *feedback.CSR) (feedback.Metrics, error) {
+	em, err := f.r.trainEASE(ctx, "train EASE (holdout)", train, f.p)
+	if err != nil {
+		return feedback.Metrics{}, err
+	}
+	// The pruned B is what is published: evaluate that.
+	threads := f.r.cfg.Threads
+	return em.Prune(f.keep, threads).Evaluate(ctx, train, test, evalK, threads)
+}
+
+func (f *easeFamily) fit(ctx context.Context, m *feedback.CSR) error {
+	full, err := f.r.trainEASE(ctx, "train EASE (all data)", m, f.p)
+	if err != nil {
 		return err
 	}
-	r.res.Counts.EvalUsers = metrics.Users
-	r.res.Metrics = metricsMap(metrics, baseline)
-	r.deps.Logger.Info("evaluated", "family", model.FamilyEASE, "users", metrics.Users, "ndcg_at_5", metrics.NDCG,
-		"precision_at_5", metrics.Precision, "baseline_ndcg_at_5", baseline.NDCG)
-	var pruned *ease.Pruned
-	if err := r.phase("train", func() error {
-		full, err := r.trainEASE(ctx, "train EASE (all data)", m, p)
-		if err != nil {
-			return err
-		}
-		pruned = full.Prune(keep, cfg.Threads)
-		return nil
-	}); err != nil {
-		return err
-	}
-	var lists [][]feedback.Scored
-	if err := r.phase("topk", func() (err error) {
-		bar := r.deps.Progress("top-K", int64(m.Rows))
-		defer ended(bar, &err)
-		lists, err = pruned.TopNAll(ctx, m, cfg.K, m, cfg.Threads)
-		bar.Set(int64(m.Rows))
-		return err
-	}); err != nil {
-		return err
-	}
-	catalog := model.NewCatalog(tr.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular))
-	r.res.Counts.Popular = len(popular)
-	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K)); err != nil || cfg.DryRun {
-		return err
-	}
-	build := func() (*artifact.Artifact, error) {
-		meta := model.Meta{
-			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq,
-			Family: model.FamilyEASE, EASE: &p, Scheme: cfg.Scheme, Metrics: r.res.Metrics, K: cfg.K, Items: catalog.Len(),
-		}
-		return artifact.NewEASE(meta, artifact.SourceTrained, catalog, pruned, popular, tr.Users, lists)
-	}
-	if err := r.phase("publish", func() error { return r.publish(ctx, build, lists) }); err != nil {
-		return err
-	}
-	r.cleanup(ctx)
+	f.pruned = full.Prune(f.keep, f.r.cfg.Threads)
 	return nil
+}
+
+// validate: EASE's closed form has nothing to diverge.
+func (f *easeFamily) validate() error { return nil }
+
+func (f *easeFamily) topN(ctx context.Context, m *feedback.CSR, k int, except []int32) ([][]feedback.Scored, error) {
+	return f.pruned.TopNAll(ctx, m, k, m, except, f.r.cfg.Threads)
+}
+
+func (f *easeFamily) artifact(meta model.Meta, catalog *model.Catalog, popular []model.Rec, users []setlist.UserID, _ *feedback.CSR, lists [][]feedback.Scored) (*artifact.Artifact, error) {
+	p := f.p
+	meta.Family, meta.EASE = model.FamilyEASE, &p
+	return artifact.NewEASE(meta, artifact.SourceTrained, catalog, f.pruned, popular, users, lists)
 }
 
 // easeParams are cfg.EASE, else those of the run whose family a new run

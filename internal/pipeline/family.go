@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/setlist/setlist"
@@ -16,12 +15,6 @@ import (
 
 // FamilyAuto lets a tuning run choose the family (Config.Family).
 const FamilyAuto = "auto"
-
-// lambdaScales are tried in this order, times the data's scale (the mean
-// diagonal of XᵀX): the best λ differed 15× between two data sets, so the
-// grid spans two decades each way, nearest first so a short budget still
-// tries the likeliest values.
-var lambdaScales = []float64{1, 0.3, 3, 0.1, 10, 0.03, 30}
 
 // FamilyChoice is how a tuning run chose the family, recorded in its params.
 type FamilyChoice struct {
@@ -43,9 +36,8 @@ type EASETrial struct {
 	Seconds float64     `json:"seconds"`
 }
 
-// easeTrials is how many EASE trials a family comparison plans: the λ
-// grid and the two other weightings.
-var easeTrials = len(lambdaScales) + 2
+// easeTrials is how many EASE trials a family comparison plans (ease.Search).
+var easeTrials = ease.SearchTrials()
 
 // easeOffer says whether EASE can be offered on a catalog of n songs
 // (skipped is why not: memory, or with a tune budget time) and how long
@@ -58,18 +50,7 @@ func (r *run) easeOffer(n int) (perTrial time.Duration, skipped string) {
 	// The inverse is a trial's cost (the Gram and B are seconds), as
 	// this machine's inverse was measured to take.
 	perTrial = ease.InverseTime(n, cfg.Threads)
-	if cfg.TuneBudget > 0 && 2*perTrial > cfg.TuneBudget/2 {
-		return perTrial, fmt.Sprintf("one EASE trial on %d songs takes about %v, more than a quarter of the %v budget", n, perTrial.Round(time.Second), cfg.TuneBudget)
-	}
-	return perTrial, ""
-}
-
-// familyReserve is the share of a search's budget kept for the family
-// comparison: every planned EASE trial at its predicted cost, at most half.
-// The ALS search gets the rest, so the two together honour the budget as
-// ALS-only tuning does (overrunning by at most about one trial).
-func familyReserve(budget, perTrial time.Duration) time.Duration {
-	return min(budget/2, time.Duration(easeTrials)*perTrial)
+	return perTrial, r.budget.easeTooSlow(n, perTrial)
 }
 
 // chooseFamily compares ALS's pick with EASE on the tuner's first
@@ -79,7 +60,7 @@ func familyReserve(budget, perTrial time.Duration) time.Duration {
 // (familyWinner). EASE is offered only when its matrices fit
 // Config.MemoryLimit and, with a tune budget, when two of its trials fit in
 // a quarter of it. With a budget the comparison runs in what the ALS search
-// left of it (familyReserve): an EASE trial starts only when its predicted
+// left of it (budget.reserve): an EASE trial starts only when its predicted
 // end (the last trial's measured time, at first the flop estimate) is
 // within the budget, except the first, whose cost was reserved.
 func (r *run) chooseFamily(ctx context.Context, train *feedback.CSR, alsBest als.Params) (string, *ease.Params, error) {
@@ -94,13 +75,10 @@ func (r *run) chooseFamily(ctx context.Context, train *feedback.CSR, alsBest als
 	if skipped != "" {
 		fc.Skipped = skipped
 		r.deps.Logger.Info("EASE not offered", "songs", n, "need_bytes", ease.NeedBytes(n), "limit_bytes", cfg.MemoryLimit,
-			"seconds_per_trial", perTrial.Seconds(), "budget", cfg.TuneBudget.String(), "why", skipped)
+			"seconds_per_trial", perTrial.Seconds(), "budget", r.budget.String(), "why", skipped)
 		return model.FamilyALS, nil, nil
 	}
-	end := r.searchEnd
-	if cfg.TuneBudget > 0 && end.IsZero() {
-		end = r.deps.Now().Add(familyReserve(cfg.TuneBudget, perTrial))
-	}
+	end := r.budget.familyEnd(perTrial)
 	var choice *ease.Params
 	err := r.phase("family", func() error {
 		fit, valid := feedback.SplitHoldout(train, 0.15, cfg.Seed)
@@ -119,50 +97,26 @@ func (r *run) chooseFamily(ctx context.Context, train *feedback.CSR, alsBest als
 		}
 		base := ease.DefaultParams()
 		base.Threads = cfg.Threads
-		scale := ease.Scale(fit, base)
-		best := -1.0
-		try := func(p ease.Params) error {
+		try := func(p ease.Params) (float64, error) {
 			start := r.deps.Now()
 			m, _, err := ease.Train(ctx, fit, p, ease.Options{MemoryLimit: cfg.MemoryLimit})
 			if err != nil {
-				return err
+				return 0, err
 			}
 			em, err := m.Prune(keep, cfg.Threads).Evaluate(ctx, fit, valid, evalK, cfg.Threads)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			perTrial = r.deps.Now().Sub(start)
 			fc.Trials = append(fc.Trials, EASETrial{Params: p, NDCG: em.NDCG, Seconds: perTrial.Seconds()})
 			r.deps.Logger.Info("EASE trial", "lambda", p.Lambda, "weighting", p.Weighting, "ndcg_at_5", em.NDCG, "als_ndcg_at_5", fc.ALSScore)
-			if em.NDCG > best {
-				best, choice = em.NDCG, &p
-			}
-			return nil
+			return em.NDCG, nil
 		}
-		left := func() bool {
-			return cfg.TuneBudget == 0 || len(fc.Trials) == 0 || !r.deps.Now().Add(perTrial).After(end)
-		}
-		trials := 0
-		for _, s := range lambdaScales {
-			if (cfg.TuneBudget == 0 && trials >= 4) || !left() {
-				break
-			}
-			p := base
-			p.Lambda = s * scale
-			if err := try(p); err != nil {
-				return err
-			}
-			trials++
-		}
-		for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightBM25} {
-			if choice == nil || !left() {
-				break
-			}
-			p := *choice
-			p.Weighting = w
-			if err := try(p); err != nil {
-				return err
-			}
+		more := func() bool { return r.budget.easeMore(len(fc.Trials), perTrial, end) }
+		var best float64
+		choice, best, err = ease.Search(base, ease.Scale(fit, base), r.budget.maxLambdas(), more, try)
+		if err != nil {
+			return err
 		}
 		fc.EASEScore = best
 		return nil

@@ -84,10 +84,24 @@ type ListCheck struct {
 }
 
 // CheckLists counts the users of m (rows = lists) whose list is short.
-func CheckLists(lists [][]feedback.Scored, m *feedback.CSR, k int) ListCheck {
+// Songs left to a user are those they did not react to and that are not
+// in except (taken down; sorted item indexes).
+func CheckLists(lists [][]feedback.Scored, m *feedback.CSR, k int, except []int32) ListCheck {
 	var c ListCheck
 	for u, l := range lists {
-		left := m.Cols - int(m.Indptr[u+1]-m.Indptr[u])
+		row, _ := m.Row(u)
+		left := m.Cols - len(row) - len(except)
+		for i, j := 0, 0; i < len(row) && j < len(except); {
+			switch {
+			case row[i] < except[j]:
+				i++
+			case row[i] > except[j]:
+				j++
+			default: // reacted to and taken down: counted twice above
+				left++
+				i, j = i+1, j+1
+			}
+		}
 		if left <= 0 {
 			continue
 		}

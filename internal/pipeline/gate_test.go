@@ -81,7 +81,7 @@ func TestCheckLists(t *testing.T) {
 		{"one short", [][]feedback.Scored{l(2), nil, l(1)}, 2, ListCheck{Users: 2, Short: 1}},
 	}
 	for _, tt := range tests {
-		if got := CheckLists(tt.lists, m, tt.k); got != tt.want {
+		if got := CheckLists(tt.lists, m, tt.k, nil); got != tt.want {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
 	}

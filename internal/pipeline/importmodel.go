@@ -75,10 +75,10 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 		ItemFactors: fm.ItemFactors, ItemWeights: fm.ItemWeights}).ItemSide()
 
 	catalog := model.NewCatalog(resolved.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular))
+	popular := catalog.Recs(popularItems(m, cfg.Popular, catalog.Indexes(tr.Unavailable)))
 	res.Counts.Popular = len(popular)
 	meta := model.Meta{Version: res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: fm.Params,
-		Scheme: cfg.Scheme, K: cfg.K, Items: catalog.Len()}
+		Scheme: cfg.Scheme, K: cfg.K, Items: catalog.Len(), Unavailable: tr.Unavailable}
 	a, err := artifact.NewALS(meta, artifact.SourceImported, catalog, side, popular, fm.Users, fm.UserFactors, m)
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 		// The holdout judges the parameters and the item factors; the
 		// lists judge the imported user factors, which nothing else
 		// evaluates.
-		in.Lists = CheckLists(lists, m, cfg.K)
+		in.Lists = CheckLists(lists, m, cfg.K, catalog.Indexes(tr.Unavailable))
 		res.Gate = Gate(in)
 	}
 	if !res.Gate.Publish {
@@ -201,7 +201,7 @@ func (r *run) evaluateImport(ctx context.Context, all *feedback.CSR, side *als.I
 	train, test := r.split(all)
 	p := r.res.Params.ALS
 	p.Threads, p.Seed = cfg.Threads, cfg.Seed
-	metrics, baseline, _, err := r.evaluate(ctx, train, test, p)
+	metrics, baseline, err := r.evaluate(ctx, &alsFamily{r: r, params: p}, train, test)
 	if err != nil {
 		return GateInput{}, err
 	}

@@ -208,6 +208,7 @@ func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.C
 	if r.deps.Now == nil {
 		r.deps.Now = time.Now
 	}
+	r.budget = newBudget(cfg, r.deps.Now)
 	start := r.deps.Now()
 	log := r.deps.Logger
 
@@ -261,18 +262,34 @@ func start(ctx context.Context, cfg Config, deps Deps, body func(*run, context.C
 	if err != nil {
 		return r.res, err
 	}
-	log.Info("batch run finished", "status", r.res.Status, "version", r.res.Version,
-		"ndcg_at_5", r.res.Metrics["ndcg_at_5"], "seconds", r.res.Timings["total"])
+	log.Info("batch run finished", finishedAttrs(r.res)...)
 	return r.res, nil
+}
+
+// finishedAttrs is what the last log line of a run says: a version and
+// its NDCG@5 only when the run has them (a tune publishes no version and
+// evaluates no model: it says what its search picked).
+func finishedAttrs(res *Result) []any {
+	attrs := []any{"status", res.Status}
+	if res.Status == store.RunPublished || res.Status == store.RunStaged {
+		attrs = append(attrs, "version", res.Version)
+	}
+	if v, ok := res.Metrics["ndcg_at_5"]; ok {
+		attrs = append(attrs, "ndcg_at_5", v)
+	}
+	if res.Status == store.RunTuned && res.Tuning != nil {
+		attrs = append(attrs, "best_trial", res.Tuning.BestTrial, "best_mean_ndcg_at_5", res.Tuning.BestScore,
+			"kept_incumbent", res.Tuning.KeptIncumbent)
+	}
+	return append(attrs, "seconds", res.Timings["total"])
 }
 
 type run struct {
 	cfg  Config
 	deps Deps
 	res  *Result
-	// searchEnd is when a budgeted search with family auto must end, the
-	// family comparison included (tune sets it; see familyReserve).
-	searchEnd time.Time
+	// budget owns the search budget (newBudget).
+	budget *budget
 }
 
 type nopBar struct{}
@@ -294,7 +311,10 @@ func (r *run) phase(name string, fn func() error) error {
 }
 
 // execute runs the phases in order; each returns what the next needs, so
-// the data flow is visible here rather than in shared variables.
+// the data flow is visible here rather than in shared variables. Every
+// family runs the same phases (eval on the holdout split, train on all
+// data, every user's top-K, gate, publish); what differs is the family's
+// (family).
 func (r *run) execute(ctx context.Context) error {
 	cfg := r.cfg
 	tr, m, err := r.load(ctx)
@@ -318,57 +338,127 @@ func (r *run) execute(ctx context.Context) error {
 		}
 		return nil
 	}
-	if cfg.Family == FamilyAuto && (cfg.TuneTrials > 0 || cfg.TuneBudget > 0) {
-		fam, p, err := r.chooseFamily(ctx, train, params)
-		if err != nil {
-			return err
-		}
-		if fam == model.FamilyEASE {
-			r.cfg.EASE = p
-			return r.executeEASE(ctx, tr, m, train, test)
-		}
-	} else if cfg.Family == FamilyAuto && r.lastFamily(ctx) == model.FamilyEASE {
-		return r.executeEASE(ctx, tr, m, train, test)
+	fam, err := r.family(ctx, m, train, params)
+	if err != nil {
+		return err
 	}
-	if cfg.Family == model.FamilyEASE {
-		return r.executeEASE(ctx, tr, m, train, test)
-	}
-	metrics, baseline, em, err := r.evaluate(ctx, train, test, params)
+	metrics, baseline, err := r.evaluate(ctx, fam, train, test)
 	if err != nil {
 		return err
 	}
 	train, test = nil, nil
-	full, err := r.fit(ctx, m, params, em)
-	em = nil
-	if err != nil {
+	if err := r.fit(ctx, fam, m); err != nil {
 		return err
 	}
-	side := full.ItemSide()
-	lists, err := r.topK(ctx, full, side, m)
-	if err != nil {
-		return err
-	}
+	// Songs taken down at the snapshot trained the model (their reactions
+	// describe the listeners' taste) but enter no list.
 	catalog := model.NewCatalog(tr.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular))
-	r.res.Counts.Popular = len(popular)
-	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K)); err != nil || cfg.DryRun {
+	except := catalog.Indexes(tr.Unavailable)
+	lists, err := r.topK(ctx, fam, m, except)
+	if err != nil {
 		return err
+	}
+	popular := catalog.Recs(popularItems(m, cfg.Popular, except))
+	r.res.Counts.Popular = len(popular)
+	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K, except)); err != nil || cfg.DryRun {
+		return err
+	}
+	build := func() (*artifact.Artifact, error) {
+		meta := model.Meta{
+			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq,
+			Scheme: cfg.Scheme, Metrics: r.res.Metrics, K: cfg.K, Items: catalog.Len(), Unavailable: tr.Unavailable,
+		}
+		return fam.artifact(meta, catalog, popular, tr.Users, m, lists)
 	}
 	if cfg.StageOnly {
 		// No cleanup: the staged version is "precomputing" (the sweep
 		// keeps it while its lease lives) and nothing left current or
-		// previous; the next publish after the switch retires.
-		return r.phase("stage", func() error {
-			return r.publish(ctx, r.artifact(tr, catalog, side, popular, full.UserFactors, m), nil)
-		})
+		// previous; the next publish after the switch retires. (Only ALS
+		// stages: Config.Validate refuses it with EASE.)
+		return r.phase("stage", func() error { return r.publish(ctx, build, nil) })
 	}
-	if err := r.phase("publish", func() error {
-		return r.publish(ctx, r.artifact(tr, catalog, side, popular, full.UserFactors, m), lists)
-	}); err != nil {
+	if err := r.phase("publish", func() error { return r.publish(ctx, build, lists) }); err != nil {
 		return err
 	}
 	r.cleanup(ctx)
 	return nil
+}
+
+// family is the model family this run trains: Config.Family, with auto
+// resolved by the family comparison when the run searches (chooseFamily)
+// and else by the family of the run it starts from (lastFamily). params
+// are the ALS parameters the run assembled (used when ALS it is).
+func (r *run) family(ctx context.Context, m, train *feedback.CSR, params als.Params) (family, error) {
+	name := model.FamilyALS
+	switch {
+	case r.cfg.Family == FamilyAuto && r.budget.searching():
+		chosen, p, err := r.chooseFamily(ctx, train, params)
+		if err != nil {
+			return nil, err
+		}
+		if chosen == model.FamilyEASE {
+			r.cfg.EASE, name = p, model.FamilyEASE
+		}
+	case r.cfg.Family == FamilyAuto:
+		name = r.lastFamily(ctx)
+	case r.cfg.Family == model.FamilyEASE:
+		name = model.FamilyEASE
+	}
+	if name == model.FamilyEASE {
+		return r.easeFamily(ctx, m)
+	}
+	return &alsFamily{r: r, params: params}, nil
+}
+
+// evaluate fits the family on the training split and scores the holdout
+// with what will be served, against popularity.
+func (r *run) evaluate(ctx context.Context, fam family, train, test *feedback.CSR) (metrics, baseline feedback.Metrics, err error) {
+	err = r.phase("eval", func() error {
+		var err error
+		if metrics, err = fam.evaluate(ctx, train, test); err != nil {
+			return err
+		}
+		baseline = feedback.PopularityBaseline(train, test, evalK)
+		return nil
+	})
+	if err != nil {
+		return feedback.Metrics{}, feedback.Metrics{}, err
+	}
+	r.res.Counts.EvalUsers = metrics.Users
+	r.res.Metrics = metricsMap(metrics, baseline)
+	r.deps.Logger.Info("evaluated", "family", fam.name(), "users", metrics.Users, "ndcg_at_5", metrics.NDCG,
+		"precision_at_5", metrics.Precision, "baseline_ndcg_at_5", baseline.NDCG)
+	return metrics, baseline, nil
+}
+
+// fit trains the model to publish on all data (the "train" phase), then
+// lets the family refuse a diverged fit before the gate and before
+// anything is stored.
+func (r *run) fit(ctx context.Context, fam family, m *feedback.CSR) error {
+	if err := r.phase("train", func() error { return fam.fit(ctx, m) }); err != nil {
+		return err
+	}
+	return fam.validate()
+}
+
+// topK computes every user's list, except in a stage-only run, where the
+// precompute shards fold every user in. No list holds an item of except,
+// the songs taken down at the snapshot (see model.Training.Unavailable).
+func (r *run) topK(ctx context.Context, fam family, m *feedback.CSR, except []int32) ([][]feedback.Scored, error) {
+	var lists [][]feedback.Scored
+	err := r.phase("topk", func() (err error) {
+		if r.cfg.StageOnly {
+			return nil
+		}
+		bar := r.deps.Progress("top-K", int64(m.Rows))
+		defer ended(bar, &err)
+		// Excluding the user's whole row drops every song they reacted to:
+		// plays, likes (positive) and dislikes (negative entries).
+		lists, err = fam.topN(ctx, m, r.cfg.K, except)
+		bar.Set(int64(m.Rows))
+		return err
+	})
+	return lists, err
 }
 
 // load reads the snapshot and builds the user × song matrix.
@@ -428,7 +518,7 @@ func (r *run) params(ctx context.Context, m, train *feedback.CSR) (als.Params, e
 	if err != nil {
 		return als.Params{}, err
 	}
-	if cfg.TuneTrials > 0 || cfg.TuneBudget > 0 {
+	if r.budget.searching() {
 		if params, err = r.tune(ctx, train, params); err != nil {
 			return als.Params{}, err
 		}
@@ -454,17 +544,14 @@ func (r *run) tune(ctx context.Context, train *feedback.CSR, incumbent als.Param
 	var params als.Params
 	err := r.phase("tune", func() (err error) {
 		inc := incumbent
-		tc := als.TuneConfig{Trials: cfg.TuneTrials, Budget: cfg.TuneBudget, Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
-		if cfg.Family == FamilyAuto && cfg.TuneBudget > 0 {
-			// One budget for the search and the family comparison: the
-			// ALS search ends early by what EASE's trials are predicted
-			// to take.
-			r.searchEnd = r.deps.Now().Add(cfg.TuneBudget)
-			if perTrial, skipped := r.easeOffer(train.Cols); skipped == "" {
-				tc.Budget -= familyReserve(cfg.TuneBudget, perTrial)
-			}
+		// One budget for the search and the family comparison (budget).
+		var perTrial time.Duration
+		var skipped string
+		if r.budget.shared() {
+			perTrial, skipped = r.easeOffer(train.Cols)
 		}
-		bar, progress := r.tuneProgress(cfg)
+		tc := als.TuneConfig{Trials: r.budget.trials, Budget: r.budget.alsShare(perTrial, skipped == ""), Seed: cfg.Seed, Threads: cfg.Threads, K: evalK, Incumbent: &inc}
+		bar, progress := r.tuneProgress()
 		defer ended(bar, &err)
 		tr, err := als.Tune(ctx, train, tc, func(t als.Trial) {
 			progress(t)
@@ -488,77 +575,6 @@ func (r *run) tune(ctx context.Context, train *feedback.CSR, incumbent als.Param
 	return params, err
 }
 
-// evaluate fits params on the training split and scores the holdout
-// against popularity; the holdout model is the full fit's warm start.
-func (r *run) evaluate(ctx context.Context, train, test *feedback.CSR, params als.Params) (metrics, baseline feedback.Metrics, em *als.Model, err error) {
-	err = r.phase("eval", func() error {
-		var err error
-		em, err = r.train(ctx, "train (holdout)", train, params, nil)
-		if err != nil {
-			return err
-		}
-		metrics, err = als.Evaluate(ctx, em.UserFactors, em.ItemSide(), train, test, evalK, r.cfg.Threads)
-		if err != nil {
-			return err
-		}
-		baseline = feedback.PopularityBaseline(train, test, evalK)
-		return nil
-	})
-	if err != nil {
-		return feedback.Metrics{}, feedback.Metrics{}, nil, err
-	}
-	r.res.Counts.EvalUsers = metrics.Users
-	r.res.Metrics = metricsMap(metrics, baseline)
-	r.deps.Logger.Info("evaluated", "users", metrics.Users, "ndcg_at_5", metrics.NDCG, "precision_at_5", metrics.Precision,
-		"baseline_ndcg_at_5", baseline.NDCG)
-	return metrics, baseline, em, nil
-}
-
-// fit trains the published model on all data: a few iterations warm from
-// the holdout model em, or a cold fit with Config.ColdStart.
-func (r *run) fit(ctx context.Context, m *feedback.CSR, params als.Params, em *als.Model) (*als.Model, error) {
-	var full *als.Model
-	err := r.phase("train", func() error {
-		var err error
-		if r.cfg.ColdStart {
-			full, err = r.train(ctx, "train (all data)", m, params, nil)
-			return err
-		}
-		warm := params
-		warm.Iterations = min(params.Iterations, r.cfg.WarmIterations)
-		r.res.Params.WarmIterations = warm.Iterations
-		full, err = r.train(ctx, "train (all data, warm start)", m, warm, em)
-		return err
-	})
-	if err == nil {
-		// A diverged fit (NaN or exploding factors) stops here, before the
-		// gate and before anything is stored.
-		if verr := full.Validate(); verr != nil {
-			return nil, fmt.Errorf("trained model: %w: %w", artifact.ErrNotFinite, verr)
-		}
-	}
-	return full, err
-}
-
-// topK computes every user's list, except in a stage-only run, where the
-// precompute shards fold every user in.
-func (r *run) topK(ctx context.Context, full *als.Model, side *als.ItemSide, m *feedback.CSR) ([][]feedback.Scored, error) {
-	var lists [][]feedback.Scored
-	err := r.phase("topk", func() (err error) {
-		if r.cfg.StageOnly {
-			return nil
-		}
-		bar := r.deps.Progress("top-K", int64(m.Rows))
-		defer ended(bar, &err)
-		// Excluding the user's whole row drops every song they reacted to:
-		// plays, likes (positive) and dislikes (negative entries).
-		lists, err = als.TopNAll(ctx, full.UserFactors, side, r.cfg.K, m, r.cfg.Threads)
-		bar.Set(int64(m.Rows))
-		return err
-	})
-	return lists, err
-}
-
 // gate applies the quality gate: a *RejectedError when it refuses.
 func (r *run) gate(ctx context.Context, metrics, baseline feedback.Metrics, lists ListCheck) error {
 	res := r.res
@@ -576,31 +592,6 @@ func (r *run) gate(ctx context.Context, metrics, baseline feedback.Metrics, list
 		r.deps.Logger.Info("dry run: not publishing")
 	}
 	return nil
-}
-
-// artifact gathers what the version's artifact holds; publish stores it.
-func (r *run) artifact(tr *model.Training, catalog *model.Catalog, side *als.ItemSide, popular []model.Rec, userFactors []float32, m *feedback.CSR) func() (*artifact.Artifact, error) {
-	return func() (*artifact.Artifact, error) {
-		meta := model.Meta{
-			Version: r.res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: r.res.Params.ALS,
-			Scheme: r.cfg.Scheme, Metrics: r.res.Metrics, K: r.cfg.K, Items: catalog.Len(),
-		}
-		return artifact.NewALS(meta, artifact.SourceTrained, catalog, side, popular, tr.Users, userFactors, m)
-	}
-}
-
-// train fits params on m, from init's factors when init is not nil, with a
-// progress bar over iterations.
-func (r *run) train(ctx context.Context, label string, m *feedback.CSR, p als.Params, init *als.Model) (_ *als.Model, err error) {
-	bar := r.deps.Progress(label, int64(p.Iterations))
-	defer ended(bar, &err)
-	return als.TrainFrom(ctx, m, p, init, func(s als.IterationStats) {
-		bar.Set(int64(s.Iteration))
-		if st, ok := bar.(interface{ SetStatus(string) }); ok {
-			st.SetStatus(fmt.Sprintf("loss %.4g", s.Loss))
-		}
-		r.deps.Logger.Debug("iteration", "phase", label, "iteration", s.Iteration, "loss", s.Loss, "seconds", s.Duration.Seconds())
-	})
 }
 
 // baseParams picks the parameters to start from: the last search's pick
@@ -660,12 +651,9 @@ func newerThanPublish(tuned, published store.Run) bool {
 // tuneProgress shows the search on a bar over its budget (or its trials
 // when it has no budget), counting trials, with the last one's score as
 // the status.
-func (r *run) tuneProgress(cfg Config) (Bar, func(als.Trial)) {
+func (r *run) tuneProgress() (Bar, func(als.Trial)) {
 	start := r.deps.Now()
-	total := int64(cfg.TuneTrials)
-	if cfg.TuneBudget > 0 {
-		total = cfg.TuneBudget.Milliseconds()
-	}
+	total, position := r.budget.progress()
 	bar := r.deps.Progress("tune", total)
 	if b, ok := bar.(interface{ SetUnit(string) }); ok {
 		b.SetUnit("trials")
@@ -673,11 +661,7 @@ func (r *run) tuneProgress(cfg Config) (Bar, func(als.Trial)) {
 	n := int64(0)
 	return bar, func(t als.Trial) {
 		n++
-		if cfg.TuneBudget > 0 {
-			bar.Set(min(total, r.deps.Now().Sub(start).Milliseconds()))
-		} else {
-			bar.Set(n)
-		}
+		bar.Set(position(n, start))
 		if b, ok := bar.(interface{ SetItems(int64) }); ok {
 			b.SetItems(n)
 		}
@@ -854,13 +838,17 @@ func metricsMap(m, base feedback.Metrics) map[string]float64 {
 }
 
 // popularItems ranks items by the number of users with a positive entry
-// (ties by lower index) and returns the first n, scored by that count.
-func popularItems(m *feedback.CSR, n int) []feedback.Scored {
+// (ties by lower index) and returns the first n, scored by that count,
+// none of except (items taken down; sorted).
+func popularItems(m *feedback.CSR, n int, except []int32) []feedback.Scored {
 	counts := make([]int32, m.Cols)
 	for p, c := range m.Indices {
 		if m.Data[p] > 0 {
 			counts[c]++
 		}
+	}
+	for _, it := range except {
+		counts[it] = 0
 	}
 	items := make([]int32, 0, m.Cols)
 	for i, c := range counts {

@@ -124,8 +124,8 @@ func TestRunPublishesEveryUser(t *testing.T) {
 			t.Fatalf("recs of %s: %v", u, err)
 		}
 		recs, err := model.DecodeRecs(b)
-		if err != nil || len(recs) != 5 {
-			t.Fatalf("recs of %s = %v, %v; want 5", u, recs, err)
+		if err != nil || len(recs) != pipeline.DefaultK {
+			t.Fatalf("recs of %s = %v, %v; want the default depth", u, recs, err)
 		}
 		for _, r := range recs {
 			if songs[r.Song] {
@@ -167,7 +167,7 @@ func TestRunPublishesEveryUser(t *testing.T) {
 	}
 	// Meta and popular are readable and consistent.
 	meta, err := e.pub.Meta(ctx, v)
-	if err != nil || meta.Users != 300 || meta.K != 5 || meta.Params.Factors != 16 || !meta.SnapshotAt.Equal(*run.SnapshotAt) {
+	if err != nil || meta.Users != 300 || meta.K != pipeline.DefaultK || meta.Params.Factors != 16 || !meta.SnapshotAt.Equal(*run.SnapshotAt) {
 		t.Errorf("meta = %+v, %v", meta, err)
 	}
 	pop, err := e.rdb.Get(ctx, e.keys.Popular(v)).Bytes()

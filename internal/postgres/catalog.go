@@ -275,6 +275,11 @@ func (db *DB) SearchCatalog(ctx context.Context, q store.SongQuery) ([]setlist.C
 		args = append(args, *q.Available)
 		where = append(where, "s.available = $"+strconv.Itoa(len(args)))
 	}
+	if q.After != nil {
+		args = append(args, q.After.Artist, q.After.Track, q.After.ID)
+		n := len(args)
+		where = append(where, fmt.Sprintf("(s.artist, s.track, s.id) > ($%d, $%d, $%d)", n-2, n-1, n))
+	}
 	order := `s.artist, s.track, s.id`
 	if q.Query != "" {
 		args = append(args, escapeLike(q.Query), q.Query)
@@ -334,6 +339,12 @@ func (db *DB) ImportCatalog(ctx context.Context, r io.Reader, opts store.ImportO
 		sum.Seq, err = bumpCatalogSeq(ctx, tx)
 		return err
 	})
+	var bad *store.InputError
+	if errors.As(err, &bad) {
+		// It names FILE:LINE already: "import catalog FILE: FILE:LINE: …"
+		// said the file twice.
+		return store.CatalogImportSummary{Source: opts.Source}, err
+	}
 	if err != nil {
 		return store.CatalogImportSummary{Source: opts.Source}, wrapTx(fmt.Sprintf("import catalog %s", opts.Source), err)
 	}

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,9 +34,14 @@ type DB struct {
 	name string
 }
 
-// Open connects to the database named in rawURL, creating it first if it does
-// not exist (a fresh cluster has only "postgres"), and checks that it answers.
-// It does not migrate; call Migrate.
+// ErrNoDatabase is Open's error when the database of the URL does not
+// exist on its server: only `batch migrate` creates one (CreateDatabase),
+// so a mistyped or missing DATABASE_URL fails naming what it reached
+// instead of quietly creating and migrating an empty database.
+var ErrNoDatabase = errors.New("no such database")
+
+// Open connects to the database named in rawURL and checks that it
+// answers. It neither creates (CreateDatabase) nor migrates (Migrate).
 func Open(ctx context.Context, rawURL string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(rawURL)
 	if err != nil {
@@ -48,19 +55,33 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name: database missing
 		pool.Close()
-		if err := createDatabase(ctx, rawURL, cfg.ConnConfig.Database); err != nil {
-			return nil, err
-		}
-		if pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("connect to postgres: %w", err)
-		}
-		err = pool.Ping(ctx)
+		return nil, fmt.Errorf("database %q does not exist on the PostgreSQL server at %s: batch migrate creates it (or point --database-url, DATABASE_URL, at another): %w",
+			cfg.ConnConfig.Database, Server(rawURL), ErrNoDatabase)
 	}
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to postgres at %s: %w: %w", redact(rawURL), setlist.ErrUnavailable, err)
 	}
 	return &DB{Pool: pool, name: cfg.ConnConfig.Database}, nil
+}
+
+// DatabaseName is the database a URL names.
+func DatabaseName(rawURL string) string {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return "(unparseable url)"
+	}
+	return cfg.Database
+}
+
+// Server is the host and port a database URL reaches, for messages that
+// say which server was used (no user name or password).
+func Server(rawURL string) string {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return "(unparseable url)"
+	}
+	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 }
 
 // Close releases every connection.
@@ -77,26 +98,42 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-func createDatabase(ctx context.Context, rawURL, name string) error {
+// CreateDatabase creates the database named in rawURL on its server unless
+// it exists (connecting to the server's "postgres" database to do so), and
+// says whether it did. batch migrate calls it, and the playground, which
+// does batch's work in one process; nothing else creates a database.
+func CreateDatabase(ctx context.Context, rawURL string) (created bool, err error) {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return false, fmt.Errorf("parse database url: %w", err)
+	}
+	name := cfg.Database
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return fmt.Errorf("parse database url: %w", err)
+		return false, fmt.Errorf("parse database url: %w", err)
 	}
 	u.Path = "/postgres"
 	conn, err := pgx.Connect(ctx, u.String())
 	if err != nil {
-		return fmt.Errorf("connect to postgres to create database %q: %w: %w", name, setlist.ErrUnavailable, err)
+		return false, fmt.Errorf("connect to postgres at %s to create database %q: %w: %w", Server(rawURL), name, setlist.ErrUnavailable, err)
 	}
 	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look for database %q: %w", name, err)
+	}
+	if exists {
+		return false, nil
+	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: another process won the race
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("create database %q: %w", name, err)
+		return false, fmt.Errorf("create database %q on %s: %w", name, Server(rawURL), err)
 	}
-	return nil
+	return true, nil
 }
 
 // Migrate applies every embedded migration not yet recorded in
@@ -234,10 +271,10 @@ func redact(rawURL string) string {
 	return u.Redacted()
 }
 
-// OpenMigrated opens the database (creating it if missing) and applies the
-// embedded migrations: every entry point does both, so a fresh cluster needs
-// no separate step. It returns the migrations it applied, for the caller's
-// log.
+// OpenMigrated opens the database (which must exist: CreateDatabase) and
+// applies the embedded migrations: every batch subcommand does both, so a
+// new release needs no separate step. It returns the migrations it
+// applied, for the caller's log.
 func OpenMigrated(ctx context.Context, rawURL string) (*DB, []string, error) {
 	db, err := Open(ctx, rawURL)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -185,38 +184,34 @@ func TestMigrateConcurrent(t *testing.T) {
 	}
 }
 
-// TestOpenCreatesMissingDatabase drops a test database and checks Open
-// brings it back (pgtest's cleanup drops it again).
-func TestOpenCreatesMissingDatabase(t *testing.T) {
+// TestOnlyCreateDatabaseCreates drops a test database: Open refuses it,
+// naming the database, the server and batch migrate, and leaves it
+// missing; CreateDatabase brings it back, once (pgtest's cleanup drops it
+// again). Issue 26 item 14.
+func TestOnlyCreateDatabaseCreates(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.URL(t)
-	parsed, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := strings.TrimPrefix(parsed.Path, "/")
-	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	exists := func() bool {
-		var ok bool
-		if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
+	name := postgres.DatabaseName(u)
+	exists := func() bool { return pgtest.DatabaseExists(t, u) }
+	pgtest.DropDatabase(t, u)
 	if exists() {
 		t.Fatal("database still exists after DROP")
 	}
-	db := openURL(t, u)
-	if !exists() {
-		t.Fatal("Open did not create the missing database")
+	_, err := postgres.Open(ctx, u)
+	if !errors.Is(err, postgres.ErrNoDatabase) || !strings.Contains(err.Error(), name) ||
+		!strings.Contains(err.Error(), postgres.Server(u)) || !strings.Contains(err.Error(), "batch migrate") {
+		t.Errorf("Open of a missing database: %v; want ErrNoDatabase naming it, its server and batch migrate", err)
 	}
+	if exists() {
+		t.Fatal("Open created the missing database")
+	}
+	if created, err := postgres.CreateDatabase(ctx, u); err != nil || !created {
+		t.Fatalf("CreateDatabase = %v, %v; want created", created, err)
+	}
+	if created, err := postgres.CreateDatabase(ctx, u); err != nil || created {
+		t.Fatalf("CreateDatabase of an existing database = %v, %v; want nothing done", created, err)
+	}
+	db := openURL(t, u)
 	if db.Name() != name {
 		t.Errorf("Name() = %q, want %q", db.Name(), name)
 	}

@@ -262,8 +262,8 @@ func TestImportSampleTwiceThenChanged(t *testing.T) {
 		t.Error("a second import of the same file changed rows (or their timestamps)")
 	}
 	if second.Users.Inserted != 0 || second.Songs.Inserted != 0 || second.Reactions.Inserted != 0 || second.Reactions.Updated != 0 ||
-		second.Reactions.Unchanged != int64(len(want.plays)) {
-		t.Errorf("second import summary %+v; want everything unchanged", second)
+		second.Reactions.Unchanged != int64(len(want.plays)) || second.RebuiltIndexes != 0 {
+		t.Errorf("second import summary %+v; want everything unchanged and no index rebuilt", second)
 	}
 
 	// A changed snapshot: the first data row's count goes up by 5 and the
@@ -524,5 +524,155 @@ func TestImportBulkRebuildsIndexes(t *testing.T) {
 	}
 	if small.RebuiltIndexes != 0 || small.Reactions.Updated != 1 {
 		t.Errorf("a one-row import into a larger table: %+v, want indexes kept and 1 updated", small)
+	}
+}
+
+// TestImportBulkOverStored: an import that writes at least as many
+// reactions as are stored, into a table that is not empty, is a bulk load
+// that updates the changed weights, inserts the new plays, leaves the
+// unchanged ones and other kinds alone (timestamps included), and puts back
+// exactly the migrated indexes, the one-opinion rule included.
+func TestImportBulkOverStored(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	const seed = "user_id,artist,track,count\nu1,A,Same,3\nu1,A,Changed,1\nu2,B,Kept,2\n"
+	if _, err := importBytes(t, db, "seed.csv", []byte(seed), false); err != nil {
+		t.Fatal(err)
+	}
+	// A like on a song the next file plays: a row of another kind that
+	// the bulk load must keep, and that the rebuilt one-opinion index
+	// must still see.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO reactions (user_id, song_id, kind, created_at, updated_at)
+		SELECT u.id, s.id, 'like', now() - interval '1 day', now() - interval '1 day'
+		FROM users u, songs s WHERE u.external_id = 'u1' AND s.track = 'Same'`); err != nil {
+		t.Fatal(err)
+	}
+	const likes = "SELECT count(*) FROM reactions WHERE kind = 'like' AND updated_at < now() - interval '1 hour'"
+	indexes := func() string {
+		t.Helper()
+		var defs string
+		if err := db.Pool.QueryRow(ctx, `SELECT string_agg(pg_get_indexdef(i.indexrelid) || ' valid=' || i.indisvalid, E'\n' ORDER BY c.relname)
+			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'reactions'::regclass`).Scan(&defs); err != nil {
+			t.Fatal(err)
+		}
+		return defs
+	}
+	migrated := indexes()
+	stamp := func(track string) time.Time {
+		t.Helper()
+		var at time.Time
+		if err := db.Pool.QueryRow(ctx, `SELECT r.updated_at FROM reactions r JOIN songs s ON s.id = r.song_id
+			WHERE s.track = $1 AND r.kind = 'play'`, track).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	same, kept := stamp("Same"), stamp("Kept")
+
+	var file strings.Builder
+	file.WriteString("user_id,artist,track,count\nu1,A,Same,3\nu1,A,Changed,5\n")
+	for i := range 6 {
+		fmt.Fprintf(&file, "n%d,C,New %d,%d\n", i%2, i, i+1)
+	}
+	sum, err := importBytes(t, db, "bulk.csv", []byte(file.String()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sum.Reactions; r.Inserted != 6 || r.Updated != 1 || r.Unchanged != 1 || sum.RebuiltIndexes == 0 {
+		t.Errorf("bulk import summary %+v, %d indexes rebuilt; want 6 inserted, 1 updated, 1 unchanged, indexes rebuilt", r, sum.RebuiltIndexes)
+	}
+	want := expect(t, strings.NewReader(seed))
+	for p, w := range expect(t, strings.NewReader(file.String())).plays {
+		want.plays[p] = w
+		want.users[p.user] = true
+		want.songs[p.artist+"\x00"+p.track] = true
+	}
+	// stored() reads every reaction as a play: leave the like out of it.
+	var n int
+	if err := db.Pool.QueryRow(ctx, likes).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("likes older than an hour: %d, %v; want the one made before the import", n, err)
+	}
+	if _, err := db.Pool.Exec(ctx, "DELETE FROM reactions WHERE kind = 'like'"); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, db, want)
+	if got := stamp("Same"); !got.Equal(same) {
+		t.Errorf("unchanged play's updated_at moved: %v, was %v", got, same)
+	}
+	if got := stamp("Kept"); !got.Equal(kept) {
+		t.Errorf("a play absent from the file changed: updated_at %v, was %v", got, kept)
+	}
+	if got := stamp("Changed"); !got.After(same) {
+		t.Errorf("changed play's updated_at %v did not move past %v", got, same)
+	}
+	if got := indexes(); got != migrated {
+		t.Errorf("indexes after the bulk load:\n%s\nwant:\n%s", got, migrated)
+	}
+}
+
+// TestImportStaging: however the file's rows are staged (a user's rows
+// together or not, repeated songs within a user's rows, dictionaries and
+// runs that fill up and start afresh), the stored reactions and the
+// summary are what the file says, and a re-import changes nothing.
+func TestImportStaging(t *testing.T) {
+	var interleaved, grouped strings.Builder
+	interleaved.WriteString("user_id,artist,track,count\n")
+	for i := range 40 {
+		// Users and songs interleave, and every (user, song) comes back
+		// later to be summed.
+		fmt.Fprintf(&interleaved, "u%d,A%d,T,%d\n", i%5, i%7, i)
+	}
+	grouped.WriteString("user_id,artist,track,count\n")
+	for u := range 4 {
+		for i := range 9 {
+			// Each user's rows together, a song repeated within them.
+			fmt.Fprintf(&grouped, "u%d,A%d,T,%d\n", u, i%4, i+u)
+		}
+	}
+	tests := []struct {
+		name        string
+		file        string
+		keys, songs int // stage bounds; 0 keeps the default
+	}{
+		{"grouped", grouped.String(), 0, 0},
+		{"grouped, a run fills up", grouped.String(), 0, 2},
+		{"grouped, dictionaries fill up", grouped.String(), 2, 0},
+		{"interleaved", interleaved.String(), 0, 0},
+		{"interleaved, dictionaries fill up", interleaved.String(), 2, 0},
+		{"interleaved, both fill up", interleaved.String(), 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.keys > 0 || tt.songs > 0 {
+				keys, songs := tt.keys, tt.songs
+				if keys == 0 {
+					keys = 1 << 18
+				}
+				if songs == 0 {
+					songs = 1 << 16
+				}
+				defer postgres.SetStageBounds(keys, songs)()
+			}
+			want := expect(t, strings.NewReader(tt.file))
+			db := pgtest.DB(t)
+			sum, err := importBytes(t, db, "stage.csv", []byte(tt.file), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertStored(t, db, want)
+			if sum.Users.Inserted != int64(len(want.users)) || sum.Users.Unchanged != 0 || sum.Songs.Inserted != int64(len(want.songs)) ||
+				sum.Songs.Unchanged != 0 || sum.Reactions.Inserted != int64(len(want.plays)) || sum.Reactions.Unchanged != 0 {
+				t.Errorf("summary %+v; want %d users, %d songs, %d reactions inserted", sum, len(want.users), len(want.songs), len(want.plays))
+			}
+			again, err := importBytes(t, db, "stage.csv", []byte(tt.file), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Users.Unchanged != int64(len(want.users)) || again.Songs.Unchanged != int64(len(want.songs)) ||
+				again.Reactions.Unchanged != int64(len(want.plays)) || again.Reactions.Inserted+again.Reactions.Updated != 0 {
+				t.Errorf("re-import summary %+v; want all %d users, %d songs and %d reactions unchanged",
+					again, len(want.users), len(want.songs), len(want.plays))
+			}
+		})
 	}
 }

@@ -200,14 +200,18 @@ func loadUsers(ctx context.Context, tx pgx.Tx, t *model.Training) ([]int64, erro
 
 // loadSongs fills t.Songs with the songs that have reactions, in id order.
 func loadSongs(ctx context.Context, tx pgx.Tx, t *model.Training) (songIndex, error) {
-	rows, err := tx.Query(ctx, `SELECT s.id FROM songs s
+	rows, err := tx.Query(ctx, `SELECT s.id, s.available FROM songs s
 		WHERE EXISTS (SELECT 1 FROM reactions r WHERE r.song_id = s.id) ORDER BY s.id`)
 	if err != nil {
 		return songIndex{}, fmt.Errorf("list songs: %w", err)
 	}
 	var id int64
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+	var available bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &available}, func() error {
 		t.Songs = append(t.Songs, setlist.SongID(id))
+		if !available {
+			t.Unavailable = append(t.Unavailable, setlist.SongID(id))
+		}
 		return nil
 	})
 	if err != nil {

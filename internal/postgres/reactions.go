@@ -313,7 +313,7 @@ func (db *DB) Unreact(ctx context.Context, id setlist.UserID, song setlist.SongI
 		return err
 	})
 	if err != nil {
-		return 0, wrapTx("unreact", err)
+		return 0, wrapTx("delete reaction", err)
 	}
 	return seq, nil
 }

@@ -292,6 +292,10 @@ func (db *DB) SearchCatalog(ctx context.Context, q store.SongQuery) ([]setlist.C
 		where = append(where, `s.available = ?`)
 		args = append(args, *q.Available)
 	}
+	if q.After != nil {
+		where = append(where, `(s.artist, s.track, s.id) > (?, ?, ?)`)
+		args = append(args, q.After.Artist, q.After.Track, q.After.ID)
+	}
 	order := `s.artist, s.track, s.id`
 	var orderArgs []any
 	if q.Query != "" {
@@ -338,6 +342,12 @@ func (db *DB) ImportCatalog(ctx context.Context, r io.Reader, opts store.ImportO
 		sum.Seq, err = bumpCatalogSeq(ctx, tx)
 		return err
 	})
+	var bad *store.InputError
+	if errors.As(err, &bad) {
+		// It names FILE:LINE already: "import catalog FILE: FILE:LINE: …"
+		// said the file twice.
+		return store.CatalogImportSummary{Source: opts.Source}, err
+	}
 	if err != nil {
 		return store.CatalogImportSummary{Source: opts.Source}, wrapTx(fmt.Sprintf("import catalog %s", opts.Source), err)
 	}

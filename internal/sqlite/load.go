@@ -51,14 +51,18 @@ func (db *DB) LoadTraining(ctx context.Context, scheme model.Scheme, progress st
 			return fmt.Errorf("list users: %w", err)
 		}
 		songPos := map[int64]int32{}
-		if err := eachRow(ctx, tx, `SELECT s.id FROM songs s
+		if err := eachRow(ctx, tx, `SELECT s.id, s.available FROM songs s
 			WHERE EXISTS (SELECT 1 FROM reactions r WHERE r.song_id = s.id) ORDER BY s.id`, func(rows *sql.Rows) error {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var available bool
+			if err := rows.Scan(&id, &available); err != nil {
 				return err
 			}
 			songPos[id] = int32(len(t.Songs))
 			t.Songs = append(t.Songs, setlist.SongID(id))
+			if !available {
+				t.Unavailable = append(t.Unavailable, setlist.SongID(id))
+			}
 			return nil
 		}); err != nil {
 			return fmt.Errorf("list songs: %w", err)

@@ -33,12 +33,29 @@ type SongQuery struct {
 	// Available, if set, keeps songs whose availability is *Available.
 	Available *bool
 	Limit     int
+	// After, if set, starts the alphabetical list (Query "") after this
+	// song: keyset paging, as cheap on the millionth song as on the first.
+	After *CatalogKey
+}
+
+// CatalogKey is a song's place in the alphabetical catalog list.
+type CatalogKey struct {
+	Artist, Track string
+	ID            setlist.SongID
+}
+
+// Key is cs's place in the alphabetical list.
+func Key(cs setlist.CatalogSong) CatalogKey {
+	return CatalogKey{Artist: cs.Artist, Track: cs.Track, ID: cs.ID}
 }
 
 // Validate checks the limit and the tag.
 func (q SongQuery) Validate() error {
 	if q.Limit < 1 {
 		return fmt.Errorf("limit must be ≥ 1, got %d: %w", q.Limit, setlist.ErrInvalid)
+	}
+	if q.After != nil && q.Query != "" {
+		return fmt.Errorf("a cursor pages the list without a query; a search answers its best matches in one page: %w", setlist.ErrInvalid)
 	}
 	if q.Tag != "" {
 		if err := setlist.ValidateTag(q.Tag); err != nil {

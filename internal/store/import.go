@@ -61,8 +61,8 @@ type ImportProgress struct {
 	// Rows counts data rows read so far, skipped ones included.
 	Rows int64
 	// Items is what the phase works on, 0 when it has no count: in
-	// "reactions" the distinct (user, song) pairs being merged, in "index"
-	// the number of the index being built (1, 2, ...).
+	// "reactions" the staged rows being summed and merged, in "index" the
+	// number of the index being built (1, 2, ...).
 	Items int64
 	// Bytes counts bytes consumed from the reader given to Import: compressed
 	// bytes for gzip input, so it can be compared with the file's size.
@@ -95,7 +95,8 @@ type ImportSummary struct {
 	Reactions   UpsertCount
 	// FKChecks says how the reactions' foreign keys were enforced:
 	// "set-based" (one lock per user and song, see the postgres package) or
-	// "per-row" (the database's own checks).
+	// "per-row" (the database's own checks); "" when no reaction was
+	// written.
 	FKChecks string
 	// RebuiltIndexes counts the reactions indexes dropped for a bulk load
 	// and built again once (0: kept and updated row by row).

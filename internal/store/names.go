@@ -2,21 +2,13 @@ package store
 
 import (
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/setlist/setlist"
 )
 
-// ValidDisplayName checks a generated display name (NameUsers) against what
-// both backends store: valid UTF-8 without NUL, at most setlist.MaxDisplayNameLen
-// bytes.
-func ValidDisplayName(s string) error {
-	if !utf8.ValidString(s) || len(s) > setlist.MaxDisplayNameLen || strings.IndexByte(s, 0) >= 0 {
-		return fmt.Errorf("display_name must be valid UTF-8 without NUL of at most %d bytes: %w", setlist.MaxDisplayNameLen, setlist.ErrInvalid)
-	}
-	return nil
-}
+// ValidDisplayName checks a generated display name (NameUsers) by the API's
+// rule (setlist.ValidateDisplayName).
+func ValidDisplayName(s string) error { return setlist.ValidateDisplayName(s) }
 
 // NamesFor asks name for the display name of each id, in order, and returns
 // the ids to name with their checked names ("" skips an id): the part of

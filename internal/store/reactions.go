@@ -93,11 +93,12 @@ func MarkWrite(ctx context.Context, u setlist.UserID, seq int64) error {
 // retries: unavailable for now, answered 503 with Retry-After, never 500.
 var ErrContention = fmt.Errorf("concurrent writes kept colliding: %w", setlist.ErrUnavailable)
 
-// Shown is the list serve would show a user at the moment a reaction of
-// theirs arrives (serve/internal/recs: Service.Shown), read by the same rules
-// as an answer but without computing or writing anything: the model version
-// and experiment arm the user is assigned to, and the list's source and
-// songs in order. Source is "" when serve holds no list for the user now.
+// Shown is the list an opinion is attributed to: the last list serve
+// answered the user within the attribution window (serve/internal/exposure:
+// Recorder.Shown, issue 24 item 8), with the model version and experiment
+// arm it was served from, its source and songs in order. Source is "" when
+// no list was answered in the window: then Version and Arm are the ones
+// the user is assigned, and every song is not shown.
 type Shown struct {
 	Version int64
 	Arm     setlist.Arm

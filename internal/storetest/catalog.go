@@ -129,6 +129,30 @@ func testCatalog(t *testing.T, b Backend) {
 			t.Errorf("search %+v = %q, want %q", tc.q, got, tc.want)
 		}
 	}
+	// Paging the alphabetical list: each page starts after the last song
+	// of the one before, and the pages together are the whole list.
+	all, err := b.DB.SearchCatalog(ctx, store.SongQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paged []setlist.CatalogSong
+	for q := (store.SongQuery{Limit: 1}); ; {
+		page, err := b.DB.SearchCatalog(ctx, q)
+		if err != nil {
+			t.Fatalf("page after %+v: %v", q.After, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+		k := store.Key(page[len(page)-1])
+		q.After = &k
+	}
+	if got, want := catalogLabel(paged), catalogLabel(all); got != want || len(all) < 2 {
+		t.Errorf("the list paged one song at a time is %q, want %q (at least two songs)", got, want)
+	}
+	_, err = b.DB.SearchCatalog(ctx, store.SongQuery{Query: "water", Limit: 1, After: &store.CatalogKey{Artist: "A"}})
+	wantErr(t, "a cursor with a query", err, setlist.ErrInvalid)
 	_, err = b.DB.SearchCatalog(ctx, store.SongQuery{Tag: "Not A Tag", Limit: 1})
 	wantErr(t, "search by a malformed tag", err, setlist.ErrInvalid)
 

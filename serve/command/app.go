@@ -228,8 +228,15 @@ func NewApp(version string) *cli.App { return New(version, production) }
 // New builds the CLI of a serve binary of the given mode.
 func New(version string, mode Mode) *cli.App {
 	var cfg Config
-	return newApp(version, mode, &cfg, func(c *cli.Context) error { return Serve(c.Context, version, cfg, mode) })
+	app := newApp(version, mode, &cfg, func(c *cli.Context) error { return Serve(c.Context, version, cfg, mode) })
+	// Run logs a start error with the configured --log-format, as every
+	// other line (issue 26 item 12).
+	app.Metadata = map[string]any{logMetadata: &cfg.Log}
+	return app
 }
+
+// logMetadata is the app's Metadata key of its *config.Log.
+const logMetadata = "log"
 
 func newApp(version string, mode Mode, cfg *Config, action cli.ActionFunc) *cli.App {
 	flags := cfg.flags()
@@ -378,11 +385,23 @@ func loopback(addr string) bool {
 
 // Run runs app and turns its error into an exit code, logging it once.
 func Run(ctx context.Context, app *cli.App, args []string) int {
-	if err := app.RunContext(ctx, args); err != nil && !errors.Is(err, context.Canceled) {
-		slog.Error("serve failed", "err", err)
-		return 1
+	err := app.RunContext(ctx, args)
+	if err == nil || errors.Is(err, context.Canceled) {
+		return 0
 	}
-	return 0
+	w := app.ErrWriter
+	if w == nil {
+		w = os.Stderr
+	}
+	// The flags parsed so far name the format; the default is text.
+	logger := slog.New(slog.NewTextHandler(w, nil))
+	if l, ok := app.Metadata[logMetadata].(*config.Log); ok {
+		if configured, lerr := l.Logger(w); lerr == nil {
+			logger = configured
+		}
+	}
+	logger.Error("serve failed", "err", err)
+	return 1
 }
 
 // parseBytes reads a size: "auto" (recs.AutoNearCacheBytes), or a count of

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -47,10 +48,24 @@ func openStores(ctx context.Context, cfg Config, logger *slog.Logger) (*Stores, 
 // request path or needs the rights to. (The playground migrates: it does
 // batch's work, import and train, in one process, with no Job to wait for.)
 func openPostgres(ctx context.Context, cfg Config, logger *slog.Logger) (*postgres.DB, error) {
-	db, err := postgres.Open(ctx, cfg.Stores.DatabaseURL)
+	url := cfg.Stores.DatabaseURL
+	db, err := postgres.Open(ctx, url)
+	// batch migrate also creates the database: until then, wait as for
+	// the schema.
+	for errors.Is(err, postgres.ErrNoDatabase) {
+		logger.Warn("waiting for the database: run batch migrate (the setlist-migrate Job)",
+			"database", postgres.DatabaseName(url), "server", postgres.Server(url))
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (waited until %w)", err, ctx.Err())
+		}
+		db, err = postgres.Open(ctx, url)
+	}
 	if err != nil {
 		return nil, err
 	}
+	logger.Info("database", "database", db.Name(), "server", postgres.Server(url))
 	err = db.WaitMigrated(ctx, 2*time.Second, func(pending []string) {
 		logger.Warn("waiting for the schema: run batch migrate (the setlist-migrate Job)", "pending", pending)
 	})

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -36,4 +37,25 @@ func TestServeLeavesMigrationsToBatch(t *testing.T) {
 		t.Fatalf("serve migrated the database: pending %v, %v", before, err)
 	}
 
+}
+
+// TestServeWaitsForTheDatabase: serve does not create a missing database;
+// it waits for batch migrate and, once its deadline passes, fails naming
+// the database and batch migrate (issue 26 item 14).
+func TestServeWaitsForTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.URL(t)
+	name := postgres.DatabaseName(u)
+	pgtest.DropDatabase(t, u)
+	cfg := Config{}
+	cfg.Stores.DatabaseURL = u
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err := openPostgres(short, cfg, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, postgres.ErrNoDatabase) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "batch migrate") {
+		t.Fatalf("serve on a missing database: %v; want ErrNoDatabase naming it and batch migrate", err)
+	}
+	if pgtest.DatabaseExists(t, u) {
+		t.Fatal("serve created the database")
+	}
 }

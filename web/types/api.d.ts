@@ -134,7 +134,7 @@ export interface paths {
         };
         /**
          * Catalog typeahead and filters
-         * @description Songs whose "artist track" contains `query` (case-insensitive): an exact artist or track first, then prefixes, then the rest; within each the most popular first. `%` and `_` match literally. `tag` keeps songs carrying that tag, `available` songs of that availability.
+         * @description Songs whose "artist track" contains `query` (case-insensitive): an exact artist or track first, then prefixes, then the rest; within each the most popular first. `%` and `_` match literally. `tag` keeps songs carrying that tag, `available` songs of that availability. Without `query` the list is alphabetical (artist, track) and pages: a full page carries `next_cursor`; pass it back as `cursor` for the next (a cursor with a `query` is a 400).
          */
         get: operations["searchSongs"];
         put?: never;
@@ -203,7 +203,7 @@ export interface paths {
         };
         /**
          * The served model and the run registry
-         * @description `version` is null before a model is loaded. If the registry cannot be read the model part is still returned with `runs_error`; likewise `trials_error` and `online_error`.
+         * @description `version` is null before a model is loaded. If the registry cannot be read the model part is still returned with `runs_error`; likewise `trials_error` and `online_error`. The answer carries a strong `ETag` (a hash of the body) and `Cache-Control: no-cache`; send it back in `If-None-Match` for a 304 while nothing changed (the page polls this way to switch to a new version by itself).
          */
         get: operations["getModel"];
         put?: never;
@@ -226,6 +226,49 @@ export interface paths {
          * @description The running experiment (null when none) and the last 10, newest first, each with its readout. Read only: `batch experiment` manages them.
          */
         get: operations["listExperiments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The run registry
+         * @description The latest runs (trains, tunes, imports), newest first.
+         */
+        get: operations["listRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id (a published run's id is its version). */
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * One run and the search behind it
+         * @description The run and, when a hyper-parameter search chose its parameters (its own for a tune, the one a train started from), that search's summary with every trial in evaluation order (`tuning`, else null). The page's search view draws it.
+         */
+        get: operations["getRun"];
         put?: never;
         post?: never;
         delete?: never;
@@ -268,6 +311,46 @@ export interface paths {
          * @description Instead of at the next poll or event. Off unless an admin-scope token is configured (404 then).
          */
         post: operations["reload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an A/B experiment
+         * @description `batch experiment start` over HTTP: serve `challenger_version` to `share` of the users (a salted hash of the user id), everyone else the current version (the control). The challenger must have its keys in Redis (the previous version, or one published and rolled back). 409 when an experiment runs or a training holds the training lock (retry after it); 404 when no model is published or the challenger's keys are missing. This replica routes by it at once.
+         */
+        post: operations["startExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/experiments/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop the running experiment
+         * @description `batch experiment stop` over HTTP: every user is served the current version again (the routing leaves Redis first, so serving stops even if the registry is down). 404 when none runs.
+         */
+        post: operations["stopExperiment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -454,12 +537,12 @@ export interface components {
             track?: string;
             kind: components["schemas"]["ReactionKind"];
         } & (unknown | unknown);
-        /** @description What the user was shown when the opinion arrived: `source` and `position` only when the song was in it. */
+        /** @description What the opinion is attributed to: `source` and `position` only when the song was shown. Never the experiment arm nor the model version: a write answer must not tell a client a user's arm (issue 24 item 8). */
         Attribution: {
-            model_version?: components["schemas"]["Version"];
-            arm: components["schemas"]["Arm"];
+            /** @description Whether the song was in the last list answered to the user within the attribution window (24 h). */
+            shown: boolean;
             source?: components["schemas"]["Source"];
-            /** @description 1-based, in the whole list serve holds. */
+            /** @description 1-based, in the whole list the answer was cut from (the stored batch list, or the cached fold-in or popular list at its depth; a filtered answer's own songs). */
             position?: number;
         };
         ReactionAnswer: {
@@ -477,6 +560,8 @@ export interface components {
         };
         SongList: {
             songs: components["schemas"]["CatalogSong"][];
+            /** @description Present when the page is full and the list was not a search: the cursor of the next page. */
+            next_cursor?: string;
         };
         ScoredSong: {
             song_id: components["schemas"]["SongID"];
@@ -765,6 +850,50 @@ export interface components {
         };
         /** @description A tag as a request may write it: the Tag rule after trimming spaces and lowercasing ASCII ("Pop" is stored as "pop"). */
         TagInput: string;
+        RunList: {
+            runs: components["schemas"]["Run"][];
+        };
+        RunDetail: {
+            run: components["schemas"]["Run"];
+            tuning: components["schemas"]["Tuning"] | null;
+        };
+        NewExperiment: {
+            challenger_version: components["schemas"]["Version"];
+            /**
+             * @description Share of users in the challenger arm.
+             * @default 0.1
+             */
+            share: number;
+            /** @description What it is about (default "vC vs vV"). */
+            name?: string;
+            /**
+             * @description The readout's false-positive rate.
+             * @default 0.05
+             */
+            alpha: number;
+            /**
+             * @description Minimum detectable effect (absolute difference in the share of users who like a song).
+             * @default 0.02
+             */
+            mde: number;
+        };
+        /** @description An experiment as the registry records it (without the readout). */
+        ExperimentRecord: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            control_version: components["schemas"]["Version"];
+            challenger_version: components["schemas"]["Version"];
+            share: number;
+            alpha: number;
+            mde: number;
+            /** @enum {string} */
+            status: "running" | "stopped" | "promoted";
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            ended_at?: string;
+        };
     };
     responses: {
         /** @description Malformed input: `detail` names the field as the request wrote it and what is allowed. */
@@ -881,9 +1010,9 @@ export interface components {
         exclude_artists: string[];
         /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
         exclude_songs: string[];
-        /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+        /** @description Only songs carrying at least one of these tags. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
         tags: string[];
-        /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+        /** @description Songs carrying any of these tags are left out. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
         exclude_tags: string[];
         /** @description At most this many songs of one artist. */
         max_per_artist: number;
@@ -1012,9 +1141,9 @@ export interface operations {
                 exclude_artists?: components["parameters"]["exclude_artists"];
                 /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
                 exclude_songs?: components["parameters"]["exclude_songs"];
-                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 tags?: components["parameters"]["tags"];
-                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 exclude_tags?: components["parameters"]["exclude_tags"];
                 /** @description At most this many songs of one artist. */
                 max_per_artist?: components["parameters"]["max_per_artist"];
@@ -1170,6 +1299,8 @@ export interface operations {
                 tag?: components["schemas"]["TagInput"];
                 /** @description Only available (true) or hidden (false) songs. */
                 available?: boolean;
+                /** @description `next_cursor` of the previous page of the alphabetical list (opaque). */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1304,9 +1435,9 @@ export interface operations {
                 exclude_artists?: components["parameters"]["exclude_artists"];
                 /** @description Song ids left out. Repeat the parameter or separate ids with commas. */
                 exclude_songs?: components["parameters"]["exclude_songs"];
-                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas. */
+                /** @description Only songs carrying at least one of these tags. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 tags?: components["parameters"]["tags"];
-                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas. */
+                /** @description Songs carrying any of these tags are left out. Repeat or separate with commas; each is trimmed and lowercased, as TagInput. */
                 exclude_tags?: components["parameters"]["exclude_tags"];
                 /** @description At most this many songs of one artist. */
                 max_per_artist?: components["parameters"]["max_per_artist"];
@@ -1342,7 +1473,10 @@ export interface operations {
     getModel: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the copy held. */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1351,11 +1485,22 @@ export interface operations {
             /** @description The model. */
             200: {
                 headers: {
+                    /** @description A hash of the body; send it back in If-None-Match. */
+                    ETag?: string;
+                    /** @description `no-cache`: revalidate each time. */
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Model"];
                 };
+            };
+            /** @description Unchanged since the ETag given in If-None-Match. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -1384,6 +1529,65 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listRuns: {
+        parameters: {
+            query?: {
+                /** @description How many runs. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The runs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id (a published run's id is its version). */
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -1450,6 +1654,66 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    startExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewExperiment"];
+            };
+        };
+        responses: {
+            /** @description Started. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    stopExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stopped. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

@@ -77,3 +77,34 @@ func DB(tb testing.TB) *postgres.DB {
 	tb.Cleanup(db.Close)
 	return db
 }
+
+// DropDatabase drops the database of url (one URL made), so a test sees a
+// server without it; URL's cleanup does not mind it gone.
+func DropDatabase(tb testing.TB, url string) {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{postgres.DatabaseName(url)}.Sanitize()); err != nil {
+		tb.Fatalf("drop the database of %s: %v", url, err)
+	}
+}
+
+// DatabaseExists says whether the database of url exists on the server.
+func DatabaseExists(tb testing.TB, url string) bool {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var ok bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", postgres.DatabaseName(url)).Scan(&ok); err != nil {
+		tb.Fatal(err)
+	}
+	return ok
+}

@@ -11,6 +11,7 @@
 //	bare-mget     the same handler doing serve's MGET of three keys
 //	batch         serve, batch hit, near cache off (one MGET + render per request)
 //	batch+near    serve, batch hit, near cache on (the production setting)
+//	batch@depth5, batch+filter-hit, batch+filter-score: see depth.go
 //	fold-in       serve, n above the stored K with the Redis fold-in cache
 //	              expiring at once: Postgres read + fold-in (ALS: a solve;
 //	              EASE: a sum of B's rows) + top-K every request
@@ -113,6 +114,9 @@ func run() error {
 	}
 	defer db.Close()
 	defer rdb.Close()
+	if err := tagSongs(ctx, db); err != nil {
+		return err
+	}
 	reader := keyspace.NewReader(rdb, o.prefix)
 	v, pub, err := loadModel(ctx, reader)
 	if err != nil {
@@ -160,6 +164,15 @@ func run() error {
 		return err
 	}
 	defer fold.stop()
+	shallowPrefix := o.prefix + "-depth5"
+	if err := shallowCopy(ctx, db, rdb, shallowPrefix, v); err != nil {
+		return err
+	}
+	shallow, err := startServe(db, rdb, shallowPrefix, 0, time.Hour)
+	if err != nil {
+		return err
+	}
+	defer shallow.stop()
 
 	n := min(5, pub.Meta.K)
 	paths := func(users []string, n int) []string {
@@ -169,10 +182,20 @@ func run() error {
 		}
 		return out
 	}
+	filtered := func(users []string, n int, filter string) []string {
+		out := paths(users, n)
+		for i := range out {
+			out[i] += "&" + filter
+		}
+		return out
+	}
 	scenarios := []scenario{
 		{name: "bare", base: bareURL, paths: paths(batchUsers, n)},
 		{name: "bare-mget", base: mgetURL, paths: paths(batchUsers, n)},
 		{name: "batch", base: cold.url, paths: paths(batchUsers, n)},
+		{name: "batch@depth5", base: shallow.url, paths: paths(batchUsers, n)},
+		{name: "batch+filter-hit", base: cold.url, paths: filtered(batchUsers, n, filterHit)},
+		{name: "batch+filter-score", base: cold.url, paths: filtered(batchUsers, n, filterScoring), connections: o.foldConnections},
 	}
 	if o.experimentShare > 0 {
 		exp, err := newBenchExperiment(ctx, db, rdb, reader.Keys(), v, o.experimentShare, cold)
@@ -252,6 +275,18 @@ func run() error {
 			ratios[i] = exp[i].rps / base[i].rps
 		}
 		fmt.Printf("\nbatch+exp / batch per run: %s; median %.3f×\n", formatRatios(ratios), medianOf(ratios))
+	}
+	// The depth's goal is a ratio to the shallow list in the same run.
+	for _, name := range []string{"batch", "batch+filter-hit"} {
+		deep, shallow := results[name], results["batch@depth5"]
+		if len(deep) == 0 || len(deep) != len(shallow) {
+			continue
+		}
+		ratios := make([]float64, len(deep))
+		for i := range deep {
+			ratios[i] = deep[i].rps / shallow[i].rps
+		}
+		fmt.Printf("\n%s / batch@depth5 per run: %s; median %.3f×\n", name, formatRatios(ratios), medianOf(ratios))
 	}
 	if len(results["fold-in"]) == 0 {
 		return nil
@@ -339,6 +374,9 @@ func defaultData() string {
 // prepare opens the stores and, unless a model is already published under
 // the prefix, imports the data and trains one with the batch CLI.
 func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClient, error) {
+	if _, err := postgres.CreateDatabase(ctx, o.dbURL); err != nil {
+		return nil, nil, err
+	}
 	db, err := postgres.Open(ctx, o.dbURL)
 	if err != nil {
 		return nil, nil, err
@@ -381,7 +419,7 @@ func prepare(ctx context.Context, o options) (*postgres.DB, redis.UniversalClien
 
 // trainArgs is the batch train the load test publishes with.
 func trainArgs(family string) []string {
-	args := []string{"train", "--family", family, "-k", "20", "--force", "--eval-users", "2000"}
+	args := []string{"train", "--family", family, "--depth", "20", "--force", "--eval-users", "2000"}
 	if family == "als" {
 		args = append(args, "--factors", "64")
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/experiment"
 	"github.com/setlist/setlist/internal/model"
+	"github.com/setlist/setlist/internal/store"
 )
 
 // Admin performs the operator actions exposed under /v1/admin.
@@ -18,6 +20,10 @@ type Admin interface {
 	// in the run registry, as `batch rollback` does; it returns the
 	// versions now current and previous.
 	Rollback(ctx context.Context, reason string) (current, previous model.Version, err error)
+	// StartExperiment and StopExperiment are `batch experiment start` and
+	// `stop` (internal/registry); stopped is false when none was running.
+	StartExperiment(ctx context.Context, n store.NewExperiment) (store.Experiment, error)
+	StopExperiment(ctx context.Context) (e store.Experiment, stopped bool, err error)
 }
 
 // RegistryError is Rollback's error when the pointer moved but the run
@@ -77,4 +83,76 @@ func (a *API) reload(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"served": v})
+}
+
+// experimentBody is POST /v1/admin/experiments' body: the flags of `batch
+// experiment start`, with the same defaults.
+type experimentBody struct {
+	Challenger int64    `json:"challenger_version"`
+	Share      *float64 `json:"share"`
+	Name       string   `json:"name"`
+	Alpha      *float64 `json:"alpha"`
+	MDE        *float64 `json:"mde"`
+}
+
+// startExperiment is POST /v1/admin/experiments: start an A/B experiment
+// of challenger_version against the current version (201 with it; 409 when
+// one runs or a training holds the lock). This replica routes by it at
+// once; the others follow the key space's announcement.
+func (a *API) startExperiment(c *fiber.Ctx) error {
+	if a.deps.Admin == nil {
+		return fiber.NewError(fiber.StatusNotFound, "experiments are not available on this server")
+	}
+	var b experimentBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if b.Challenger <= 0 {
+		return fmt.Errorf("challenger_version must be a published version (a positive integer): %w", setlist.ErrInvalid)
+	}
+	if len(b.Name) > 200 || strings.IndexByte(b.Name, 0) >= 0 {
+		return fmt.Errorf("name must be at most 200 bytes without NUL: %w", setlist.ErrInvalid)
+	}
+	n := store.NewExperiment{Name: b.Name, Challenger: b.Challenger, Share: 0.1, Alpha: 0.05, MDE: 0.02}
+	for _, f := range []struct {
+		v   *float64
+		dst *float64
+	}{{b.Share, &n.Share}, {b.Alpha, &n.Alpha}, {b.MDE, &n.MDE}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	// The design's figures are checked before the lock is taken (the
+	// registry checks the rest: the salt and control it fills in).
+	if err := (experiment.Design{Alpha: n.Alpha, MDE: n.MDE, Share: n.Share, Power: 0.8}).Validate(); err != nil {
+		return err
+	}
+	e, err := a.deps.Admin.StartExperiment(c.UserContext(), n)
+	if err != nil {
+		return err
+	}
+	if _, err := a.deps.Recs.Refresh(c.UserContext()); err != nil {
+		a.deps.Log.WarnContext(c.UserContext(), "reload after starting an experiment failed", "err", err, "request_id", requestID(c))
+	}
+	return c.Status(fiber.StatusCreated).JSON(e)
+}
+
+// stopExperiment is POST /v1/admin/experiments/stop: end the running
+// experiment (every user is served the current version again); 404 when
+// none runs.
+func (a *API) stopExperiment(c *fiber.Ctx) error {
+	if a.deps.Admin == nil {
+		return fiber.NewError(fiber.StatusNotFound, "experiments are not available on this server")
+	}
+	e, stopped, err := a.deps.Admin.StopExperiment(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if !stopped {
+		return fmt.Errorf("no experiment is running: %w", setlist.ErrNotFound)
+	}
+	if _, err := a.deps.Recs.Refresh(c.UserContext()); err != nil {
+		a.deps.Log.WarnContext(c.UserContext(), "reload after stopping an experiment failed", "err", err, "request_id", requestID(c))
+	}
+	return c.JSON(e)
 }

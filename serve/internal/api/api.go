@@ -22,6 +22,7 @@ import (
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/serve/internal/exposure"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
@@ -109,6 +110,10 @@ type Deps struct {
 	// Retrain trains and publishes in this process (the playground's
 	// /v1/admin/retrain); nil elsewhere.
 	Retrain Retrainer
+	// Exposure is told of every recommendation answer and says what a like
+	// or dislike is attributed to (package exposure); nil: answers are not
+	// recorded and every opinion is attributed as not shown.
+	Exposure *exposure.Recorder
 	// Catalog tells every replica that the catalog changed (catalog.go);
 	// nil sends nothing (replicas then see changes at their periodic check).
 	Catalog CatalogNotifier
@@ -205,8 +210,12 @@ func New(cfg Config, d Deps) (*API, error) {
 	v1.Get("/songs/:song_id/similar", read, a.similar)
 	v1.Get("/model", read, a.model)
 	v1.Get("/experiments", read, a.experiments)
+	v1.Get("/runs", read, a.runs)
+	v1.Get("/runs/:run_id", read, a.run)
 	v1.Post("/admin/rollback", admin, a.rollback)
 	v1.Post("/admin/reload", admin, a.reload)
+	v1.Post("/admin/experiments", admin, a.startExperiment)
+	v1.Post("/admin/experiments/stop", admin, a.stopExperiment)
 	v1.Post("/admin/retrain", admin, a.startRetrain)
 	v1.Get("/admin/retrain", admin, a.retrainStatus)
 	v1.Use(func(c *fiber.Ctx) error {

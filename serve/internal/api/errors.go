@@ -63,6 +63,12 @@ func errorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
 			body.Detail = fe.Message
 			if code == http.StatusRequestEntityTooLarge {
 				body.Detail = fmt.Sprintf("the body is larger than the limit of %s", byteWords(bodyLimit))
+				// The body was not read: the connection must linger on
+				// close, or the client still sending it gets a reset
+				// instead of this answer (serve/internal/server/linger.go).
+				if l, ok := c.Context().Conn().(interface{ LingerOnClose() }); ok {
+					l.LingerOnClose()
+				}
 			}
 		}
 		id := requestID(c)

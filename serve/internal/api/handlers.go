@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +21,7 @@ import (
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/internal/registry"
 	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/serve/internal/exposure"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 
@@ -74,6 +78,9 @@ func (a *API) recommendations(c *fiber.Ctx) error {
 	ans, err := a.deps.Recs.RecommendFiltered(c.UserContext(), a.client(c), u, n, f)
 	if err != nil {
 		return err
+	}
+	if a.deps.Exposure != nil {
+		a.deps.Exposure.Answered(exposure.Answer{User: u, Version: ans.Version, Arm: ans.Arm, Source: ans.Source, Songs: ans.Shown})
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(ans.Body)
@@ -213,13 +220,13 @@ func (a *API) react(c *fiber.Ctx) error {
 	if !b.Kind.Valid() {
 		return fmt.Errorf("kind must be like, dislike or play, got %q: %w", b.Kind, setlist.ErrInvalid)
 	}
-	// A like or dislike is attributed to what u is shown now, read before
-	// the write (the write outdates it) and stored in the write's
+	// A like or dislike is attributed to the last list answered to u
+	// within the window, read before the write and stored in the write's
 	// transaction. If it cannot be read the reaction is still recorded,
 	// unattributed: the listener's opinion matters more than the metric.
 	var shown *store.Shown
 	if store.Attributed(b.Kind) {
-		if sh, err := a.deps.Recs.Shown(c.UserContext(), id); err == nil {
+		if sh, err := a.shown(c.UserContext(), id); err == nil {
 			shown = &sh
 		}
 	}
@@ -230,7 +237,25 @@ func (a *API) react(c *fiber.Ctx) error {
 	if store.Attributed(b.Kind) {
 		a.deps.Metrics.Attributed(string(b.Kind), outcome != nil, outcome != nil && outcome.Shown())
 	}
-	return c.Status(fiber.StatusCreated).JSON(reactionAnswer{Reaction: r, Attribution: outcome, Warning: a.notify(c, id, r.Seq)})
+	return c.Status(fiber.StatusCreated).JSON(reactionAnswer{Reaction: r, Attribution: answeredOf(outcome), Warning: a.notify(c, id, r.Seq)})
+}
+
+// shown is what an opinion of u is attributed to (issue 24 item 8): the
+// last list answered to u within keyspace.ShownWindow, never a list serve
+// merely holds (a like of a batch song by a user never answered is not
+// shown); without one, the version and arm u is assigned, not shown.
+func (a *API) shown(ctx context.Context, u setlist.UserID) (store.Shown, error) {
+	if a.deps.Exposure != nil {
+		l, ok, err := a.deps.Exposure.Shown(ctx, u)
+		if err != nil {
+			return store.Shown{}, err
+		}
+		if ok {
+			return store.Shown{Version: int64(l.Version), Arm: l.Arm, Source: l.Source, Songs: l.Songs}, nil
+		}
+	}
+	v, arm := a.deps.Recs.Assigned(u)
+	return store.Shown{Version: int64(v), Arm: arm}, nil
 }
 
 // reactionAnswer is a recorded reaction with, for a like or dislike, its
@@ -239,8 +264,25 @@ func (a *API) react(c *fiber.Ctx) error {
 // but the caches could not be told again after its commit.
 type reactionAnswer struct {
 	setlist.Reaction
-	Attribution *store.Outcome `json:"attribution,omitempty"`
-	Warning     string         `json:"warning,omitempty"`
+	Attribution *answeredAttribution `json:"attribution,omitempty"`
+	Warning     string               `json:"warning,omitempty"`
+}
+
+// answeredAttribution is what a write answer says of an attribution:
+// whether the song was in the list answered, and where. Never the arm nor
+// the version (issue 24 item 8): a write token must not learn a user's
+// experiment arm without the user being answered, and so counted, in it.
+type answeredAttribution struct {
+	Shown    bool           `json:"shown"`
+	Source   setlist.Source `json:"source,omitempty"`
+	Position int            `json:"position,omitempty"`
+}
+
+func answeredOf(o *store.Outcome) *answeredAttribution {
+	if o == nil {
+		return nil
+	}
+	return &answeredAttribution{Shown: o.Shown(), Source: o.Source, Position: o.Position}
 }
 
 func (a *API) unreact(c *fiber.Ctx) error {
@@ -288,6 +330,11 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	if err := songQuery(c, &sq); err != nil {
 		return err
 	}
+	if raw := c.Query("cursor"); raw != "" {
+		if sq.After, err = decodeSongCursor(raw); err != nil {
+			return err
+		}
+	}
 	songs, err := a.deps.DB.SearchCatalog(c.UserContext(), sq)
 	if err != nil {
 		return err
@@ -295,7 +342,13 @@ func (a *API) searchSongs(c *fiber.Ctx) error {
 	if songs == nil {
 		songs = []setlist.CatalogSong{}
 	}
-	return c.JSON(fiber.Map{"songs": songs})
+	out := fiber.Map{"songs": songs}
+	// Without a query the list is alphabetical and pages on: a full page
+	// names where the next starts (possibly an empty page at the very end).
+	if q == "" && len(songs) == limit {
+		out["next_cursor"] = encodeSongCursor(store.Key(songs[len(songs)-1]))
+	}
+	return c.JSON(out)
 }
 
 func (a *API) similar(c *fiber.Ctx) error {
@@ -377,12 +430,29 @@ const onlineDays = 7
 
 // modelOnline is the online metrics of the last onlineDays UTC days: per
 // version (summed over days, sources and arms; users are user-days), per
-// version, source and arm, and per day as well.
+// version, source and arm, and per day as well. Since is the first of
+// those days with figures (the window's first when there are none).
 type modelOnline struct {
 	Since    string               `json:"since"`
 	Versions []store.OnlineMetric `json:"versions"`
 	Sources  []store.OnlineMetric `json:"sources"`
 	Daily    []store.OnlineMetric `json:"daily"`
+}
+
+// firstDay is the first UTC day daily has figures for, else windowStart:
+// "since" is when the figures start, not when the window does (data
+// created today is "since today", issue 26 item 12).
+func firstDay(daily []store.OnlineMetric, windowStart string) string {
+	first := ""
+	for _, d := range daily {
+		if d.Day != "" && (first == "" || d.Day < first) {
+			first = d.Day
+		}
+	}
+	if first == "" {
+		return windowStart
+	}
+	return first
 }
 
 // modelTuning names the winning trial, the budget used and why the search
@@ -405,6 +475,23 @@ func (a *API) model(c *fiber.Ctx) error {
 	})
 	if err != nil {
 		return err
+	}
+	return sendRevalidated(c, body)
+}
+
+// sendRevalidated sends a JSON report with a strong ETag (a hash of the
+// body) and no-cache, and a 304 without the body when If-None-Match holds
+// that ETag. The page polls GET /v1/model this way to switch to a new
+// version by itself (issue 26 item 8): the report is computed at most once
+// per ReportMaxAge per process however many tabs poll (reports.go), and an
+// unchanged one costs a hash and a few hundred bytes.
+func sendRevalidated(c *fiber.Ctx, body []byte) error {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && etagMatches(inm, etag) {
+		return c.SendStatus(fiber.StatusNotModified)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(body)
@@ -447,7 +534,7 @@ func (a *API) modelInfo(ctx context.Context, snap *recs.Snapshot) modelInfo {
 		if daily == nil {
 			daily = []store.OnlineMetric{}
 		}
-		info.Online = &modelOnline{Since: store.Day(since), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
+		info.Online = &modelOnline{Since: firstDay(daily, store.Day(since)), Versions: store.VersionOnline(daily), Sources: store.TotalOnline(daily), Daily: daily}
 	}
 	return info
 }
@@ -487,12 +574,18 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 			return nil
 		}
 	}
+	return a.runTuning(ctx, served)
+}
+
+// runTuning is the search behind run's parameters (its own, for a tune, or
+// the one a train started from), with its trials; nil when none chose them.
+func (a *API) runTuning(ctx context.Context, run store.Run) *modelTuning {
 	// The run's params are the pipeline's RunParams; only the summary of
 	// the search is read here, so serve need not link the pipeline.
 	var p struct {
 		Tuning *registry.TuningSummary `json:"tuning"`
 	}
-	if json.Unmarshal(served.Params, &p) != nil || p.Tuning == nil {
+	if json.Unmarshal(run.Params, &p) != nil || p.Tuning == nil {
 		return nil
 	}
 	t := &modelTuning{TuningSummary: *p.Tuning, Trials: []registry.TrialView{}}
@@ -504,6 +597,37 @@ func (a *API) tuning(ctx context.Context, version int64, recent []store.Run) *mo
 	}
 	t.Trials = registry.ViewTrials(trials)
 	return t
+}
+
+// runs is GET /v1/runs: the registry's latest runs, newest first (the page's
+// run picker).
+func (a *API) runs(c *fiber.Ctx) error {
+	limit, err := intQuery(c, "limit", 20, 1, 100)
+	if err != nil {
+		return err
+	}
+	list, err := a.deps.DB.Runs(c.UserContext(), limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []store.Run{}
+	}
+	return c.JSON(fiber.Map{"runs": list})
+}
+
+// run is GET /v1/runs/{run_id}: one run and the search behind its
+// parameters with every trial (the page's search view, issue 26 item 17).
+func (a *API) run(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("run_id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("run_id must be a positive integer, got %q: %w", c.Params("run_id"), setlist.ErrInvalid)
+	}
+	run, err := a.deps.DB.Run(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"run": run, "tuning": a.runTuning(c.UserContext(), run)})
 }
 
 // readyz is 200 only when the key-value store and the database answer and a
@@ -574,4 +698,29 @@ func (a *API) readyz(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ready", "degraded": degraded, "checks": checks})
 	}
 	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+}
+
+// encodeSongCursor and decodeSongCursor write and read GET /v1/songs'
+// next_cursor: the last song's place in the alphabetical list, as
+// base64url JSON so clients treat it as opaque.
+func encodeSongCursor(k store.CatalogKey) string {
+	b, _ := json.Marshal([]any{k.Artist, k.Track, k.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeSongCursor(raw string) (*store.CatalogKey, error) {
+	bad := fmt.Errorf("cursor %.40q is not one this server issued: %w", raw, setlist.ErrInvalid)
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil {
+		return nil, bad
+	}
+	var parts []json.RawMessage
+	if json.Unmarshal(b, &parts) != nil || len(parts) != 3 {
+		return nil, bad
+	}
+	var k store.CatalogKey
+	if json.Unmarshal(parts[0], &k.Artist) != nil || json.Unmarshal(parts[1], &k.Track) != nil || json.Unmarshal(parts[2], &k.ID) != nil || k.ID <= 0 {
+		return nil, bad
+	}
+	return &k, nil
 }

@@ -71,6 +71,11 @@ func (s *static) serve(c *fiber.Ctx) error {
 		return c.Redirect(p+"/", fiber.StatusMovedPermanently)
 	}
 	if !ok {
+		// The page routes on its hash; /runs/{id}, the search view's
+		// shareable address, is that view's hash route.
+		if id, found := strings.CutPrefix(p, "/runs/"); found && id != "" && strings.Trim(id, "0123456789") == "" {
+			return c.Redirect("/#/runs/"+id, fiber.StatusFound)
+		}
 		return fiber.NewError(fiber.StatusNotFound, "no such page: "+c.Path())
 	}
 	c.Set(fiber.HeaderETag, f.etag)

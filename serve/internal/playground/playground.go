@@ -137,14 +137,26 @@ func open(ctx context.Context, cfg command.Config, logger *slog.Logger) (*comman
 	return &command.Stores{DB: db, Redis: rdb, DBName: "postgres", KVName: "redis", Close: func() { _ = rdb.Close(); db.Close() }}, nil
 }
 
-// openPostgres opens the database and applies pending migrations, the
-// advisory-locked postgres.Migrate a batch migrate Job runs too.
+// openPostgres does batch migrate's work (make run-prod has no Job to do
+// it): it creates the database if missing and applies pending
+// migrations, saying which database on which server it uses.
 func openPostgres(ctx context.Context, url string, logger *slog.Logger) (*postgres.DB, error) {
+	created, err := postgres.CreateDatabase(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		logger.Info("created database", "database", postgres.DatabaseName(url), "server", postgres.Server(url))
+	}
 	db, applied, err := postgres.OpenMigrated(ctx, url)
-	if err == nil && len(applied) > 0 {
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("database", "database", db.Name(), "server", postgres.Server(url))
+	if len(applied) > 0 {
 		logger.Info("migrated", "applied", applied)
 	}
-	return db, err
+	return db, nil
 }
 
 // prepare runs the first start (bootstrap) and wires `make retrain`: batch

@@ -285,6 +285,27 @@ func anyTag(have, want []string) bool {
 	return false
 }
 
+// admit reports whether song goes into the answer being built: it passes
+// and its artist has fewer than MaxPerArtist songs in it so far (counted
+// when admitted, in list order).
+func (sv *sieve) admit(song setlist.SongID) bool {
+	if !sv.passes(song) {
+		return false
+	}
+	if sv.f == nil || sv.f.MaxPerArtist <= 0 {
+		return true
+	}
+	a := strings.ToLower(sv.snap.names[song].Artist)
+	if sv.perArtist == nil {
+		sv.perArtist = make(map[string]int)
+	}
+	if sv.perArtist[a] >= sv.f.MaxPerArtist {
+		return false
+	}
+	sv.perArtist[a]++
+	return true
+}
+
 // take returns the first n items of list that pass, best first, with
 // MaxPerArtist applied in list order and a "because" naming a hidden song
 // dropped; ok is false when fewer than n passed.
@@ -296,26 +317,12 @@ func (sv *sieve) take(list []model.Explained, n int) (out []model.Explained, ok 
 		return list[:n], true
 	}
 	out = make([]model.Explained, 0, n)
-	maxPer := 0
-	if sv.f != nil {
-		maxPer = sv.f.MaxPerArtist
-	}
 	for _, it := range list {
 		if len(out) == n {
 			break
 		}
-		if !sv.passes(it.Song) {
+		if !sv.admit(it.Song) {
 			continue
-		}
-		if maxPer > 0 {
-			a := strings.ToLower(sv.snap.names[it.Song].Artist)
-			if sv.perArtist == nil {
-				sv.perArtist = make(map[string]int)
-			}
-			if sv.perArtist[a] >= maxPer {
-				continue
-			}
-			sv.perArtist[a]++
 		}
 		if it.Because != 0 && sv.cat.isHidden(it.Because) {
 			it.Because = 0
@@ -326,7 +333,8 @@ func (sv *sieve) take(list []model.Explained, n int) (out []model.Explained, ok 
 	return out, len(out) == n
 }
 
-// takeRecs is take over a batch list.
+// takeRecs is take over a batch list (which has no "because"): only the
+// songs taken are converted, so a deep stored list costs no copy.
 func (sv *sieve) takeRecs(list []model.Rec, n int) ([]model.Explained, bool) {
 	if sv.trivial() {
 		if len(list) < n {
@@ -338,11 +346,17 @@ func (sv *sieve) takeRecs(list []model.Rec, n int) ([]model.Explained, bool) {
 		}
 		return items, true
 	}
-	items := make([]model.Explained, len(list))
-	for i, r := range list {
-		items[i].Rec = r
+	out := make([]model.Explained, 0, n)
+	for _, r := range list {
+		if len(out) == n {
+			break
+		}
+		if sv.admit(r.Song) {
+			out = append(out, model.Explained{Rec: r})
+		}
 	}
-	return sv.take(items, n)
+	clear(sv.perArtist)
+	return out, len(out) == n
 }
 
 // excluded is every song of the snapshot's catalog that fails the sieve

@@ -19,7 +19,7 @@ import (
 // from the near cache: no store call) with no experiment and with one
 // routing half the users to a challenger snapshot, in the same process and
 // run: what an experiment adds to a request is the salted hash of the user
-// id and recording the user's exposure. Run with -count to interleave.
+// id (recording the answer is package exposure's: BenchmarkAnswered). Run with -count to interleave.
 func BenchmarkRecommendExperiment(b *testing.B) {
 	const users = 10000
 	ids := make([]setlist.UserID, users)
@@ -39,22 +39,8 @@ func BenchmarkRecommendExperiment(b *testing.B) {
 			}
 			for _, u := range ids {
 				snap, arm := s.assignment(u)
-				s.near.put(s.near.generation(u), snap.Version, u, 5, setlist.SourceBatch, snap.appendAnswer(nil, u, arm, setlist.SourceBatch, nil))
+				s.near.put(s.near.generation(u), snap.Version, u, 5, setlist.SourceBatch, snap.appendAnswer(nil, u, arm, setlist.SourceBatch, nil), nil)
 			}
-			// The flush loop's part: pending exposures are taken every
-			// few milliseconds (serve: every poll interval).
-			stop := make(chan struct{})
-			defer close(stop)
-			go func() {
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(10 * time.Millisecond):
-						_ = s.exposed.take()
-					}
-				}
-			}()
 			var next atomic.Uint64
 			ctx := context.Background()
 			b.ReportAllocs()

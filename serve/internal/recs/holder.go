@@ -27,10 +27,8 @@ type Snapshot struct {
 	// reaction write is numbered above it has reactions the batch list lacks.
 	snapshotSeq int64
 	// snapshotNanos is Meta.SnapshotAt in unix nanoseconds (0 when unset),
-	// for users with no touched mark (see keyspace.BatchFresh).
+	// for users with no touched mark (see keyspace.BatchFresh, internal/keyspace/fresh.go).
 	snapshotNanos int64
-	// exposure counts the answers given from this snapshot (exposure.go).
-	exposure snapExposure
 	// similar caches the similar songs of this snapshot's songs
 	// (similar.go).
 	similar similarCache
@@ -205,9 +203,6 @@ func (s *Service) Run(ctx context.Context) {
 		defer wg.Done()
 		s.followEvents(ctx)
 	}()
-	if s.exposure != nil {
-		wg.Go(func() { s.runExposure(ctx) })
-	}
 	s.reloadCatalogLogged(ctx)
 	s.refreshLogged(ctx)
 	tick := time.NewTicker(s.cfg.PollInterval)
@@ -216,12 +211,8 @@ func (s *Service) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			s.flushExposures(fctx) // the last seconds' answers still count
-			cancel()
 			return
 		case <-tick.C:
-			s.flushExposures(ctx)
 			if err := s.checkCatalog(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("catalog check failed; keeping the hidden set in use", "err", err)
 			}

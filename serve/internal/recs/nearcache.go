@@ -53,6 +53,7 @@ type variant struct {
 	n      int
 	source setlist.Source
 	body   []byte
+	shown  []setlist.SongID // the answer's Shown (charged with the body)
 }
 
 // entryOverhead is what an entry costs besides its user id and bodies: the
@@ -62,11 +63,11 @@ type variant struct {
 const entryOverhead = 256 + 64
 
 // entryCost is the heap an entry holds: the overhead, its user id's bytes
-// and the capacity (not the length) of every body it keeps.
+// and the capacity (not the length) of every body and shown list it keeps.
 func (e *cacheEntry) entryCost() int64 {
 	n := int64(entryOverhead + len(e.user))
 	for _, va := range e.variants[:e.nv] {
-		n += int64(cap(va.body))
+		n += int64(cap(va.body)) + 8*int64(cap(va.shown))
 	}
 	return n
 }
@@ -111,24 +112,24 @@ func (c *nearCache) shard(u setlist.UserID) *cacheShard {
 }
 
 // get returns the answer for (v, u, n) if cached.
-func (c *nearCache) get(v model.Version, u setlist.UserID, n int) (body []byte, src setlist.Source, ok bool) {
+func (c *nearCache) get(v model.Version, u setlist.UserID, n int) (body []byte, src setlist.Source, shown []setlist.SongID, ok bool) {
 	s := c.shard(u)
 	if s == nil {
-		return nil, "", false
+		return nil, "", nil, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[u]
 	if e == nil || e.version != v {
-		return nil, "", false
+		return nil, "", nil, false
 	}
 	for _, va := range e.variants[:e.nv] {
 		if va.n == n {
 			s.moveFront(e)
-			return va.body, va.source, true
+			return va.body, va.source, va.shown, true
 		}
 	}
-	return nil, "", false
+	return nil, "", nil, false
 }
 
 // generation is read before computing an answer and passed to put, which
@@ -145,7 +146,7 @@ func (c *nearCache) generation(u setlist.UserID) uint64 {
 }
 
 // put stores an answer computed after generation(u) returned gen.
-func (c *nearCache) put(gen uint64, v model.Version, u setlist.UserID, n int, src setlist.Source, body []byte) {
+func (c *nearCache) put(gen uint64, v model.Version, u setlist.UserID, n int, src setlist.Source, body []byte, shown []setlist.SongID) {
 	s := c.shard(u)
 	if s == nil {
 		return
@@ -169,7 +170,7 @@ func (c *nearCache) put(gen uint64, v model.Version, u setlist.UserID, n int, sr
 	} else {
 		s.moveFront(e)
 	}
-	e.setVariant(variant{n, src, body})
+	e.setVariant(variant{n, src, body, shown})
 	cost := e.entryCost()
 	s.used += cost - e.cost
 	c.bytes.Add(cost - e.cost)

@@ -48,10 +48,7 @@ func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, arm setlist.Arm, sr
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, '{')
-		b = append(b, name...)
-		b = append(b, `,"score":`...)
-		b = appendScore(b, it.Score)
+		b = appendScored(b, name, it.Score)
 		if because, ok := sn.songs[it.Because]; ok && it.Because != 0 {
 			b = append(b, `,"because":{`...)
 			b = append(b, because...)
@@ -87,13 +84,19 @@ func (sn *Snapshot) AppendSimilar(b []byte, seed setlist.SongID, recs []model.Re
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, '{')
-		b = append(b, name...)
-		b = append(b, `,"score":`...)
-		b = appendScore(b, r.Score)
+		b = appendScored(b, name, r.Score)
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
+}
+
+// appendScored opens an item: `{` the song's pre-rendered name and its
+// score.
+func appendScored(b, name []byte, score float32) []byte {
+	b = append(b, '{')
+	b = append(b, name...)
+	b = append(b, `,"score":`...)
+	return appendScore(b, score)
 }
 
 // appendScore renders a score; JSON has no NaN, and a broken factor must
@@ -104,6 +107,30 @@ func appendScore(b []byte, score float32) []byte {
 		f = 0
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 32)
+}
+
+// shownRecs is the songs of a stored list an answer was cut from, as a
+// listener could see them: those the snapshot names, hidden ones (in cat)
+// left out.
+func (sn *Snapshot) shownRecs(list []model.Rec, cat *catalogState) []setlist.SongID {
+	out := make([]setlist.SongID, 0, len(list))
+	for _, r := range list {
+		if _, ok := sn.songs[r.Song]; ok && !cat.isHidden(r.Song) {
+			out = append(out, r.Song)
+		}
+	}
+	return out
+}
+
+// shownItems is shownRecs over a fold-in's (or an answer's) items.
+func (sn *Snapshot) shownItems(list []model.Explained, cat *catalogState) []setlist.SongID {
+	out := make([]setlist.SongID, 0, len(list))
+	for _, it := range list {
+		if _, ok := sn.songs[it.Song]; ok && !cat.isHidden(it.Song) {
+			out = append(out, it.Song)
+		}
+	}
+	return out
 }
 
 const hexDigits = "0123456789abcdef"

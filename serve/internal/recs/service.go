@@ -23,7 +23,6 @@ import (
 	"github.com/setlist/setlist/internal/experiment"
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
-	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/metrics"
 )
 
@@ -63,9 +62,6 @@ type History interface {
 	// history was cut must still exclude.
 	ReactedSongs(ctx context.Context, u setlist.UserID) ([]setlist.SongID, error)
 	SongsByID(ctx context.Context, ids []setlist.SongID) (map[setlist.SongID]setlist.Song, error)
-	// RecordExposures records that users were answered in arms of
-	// experiment id (the readout's denominators; repeats are ignored).
-	RecordExposures(ctx context.Context, id int64, exps []store.ExperimentExposure) error
 	Catalog
 }
 
@@ -88,11 +84,6 @@ type Config struct {
 	// (cache misses; default half the cores, at least 1): they are pure
 	// CPU, so the other half stays for fold-ins and answers.
 	SimilarConcurrency int
-	// ExposureInterval is how often the answered users are added to the
-	// exposure HyperLogLogs (default 1s); ExposurePersist how often the
-	// exposure counts are upserted into the system of record (default 10s).
-	ExposureInterval time.Duration
-	ExposurePersist  time.Duration
 }
 
 // Fair queuing of fold-ins (see fairSlots): one user runs at most
@@ -132,12 +123,6 @@ func (c *Config) defaults() {
 	if c.SimilarConcurrency <= 0 {
 		c.SimilarConcurrency = max(1, runtime.GOMAXPROCS(0)/2)
 	}
-	if c.ExposureInterval <= 0 {
-		c.ExposureInterval = time.Second
-	}
-	if c.ExposurePersist <= 0 {
-		c.ExposurePersist = 10 * time.Second
-	}
 	if c.FoldInMaxReactions == 0 {
 		c.FoldInMaxReactions = DefaultFoldInMaxReactions
 	}
@@ -175,11 +160,6 @@ type Service struct {
 	// flights do for fold-ins (similar.go).
 	simSlots   *fairSlots
 	simFlights flights[similarKey, similarList]
-	// exposure counts what is shown (exposure.go); nil: not counted.
-	exposure *exposure
-	// exposed collects the users answered in each arm of the running
-	// experiment until the next flush (the readout's denominators).
-	exposed exposures
 	// catalog is the system of record's catalog (history's); cat the
 	// hidden set and metadata applied now (catalog.go), swapped under
 	// catMu by a catalog change or a version load.
@@ -208,11 +188,18 @@ func (s *Service) NearCacheLen() int { return s.near.len() }
 // NearCacheBytes is the bytes the near cache holds (for metrics).
 func (s *Service) NearCacheBytes() int64 { return s.near.used() }
 
-// Answer is a rendered recommendation response.
+// Answer is a rendered recommendation response, and what it showed.
 type Answer struct {
-	Body   []byte // JSON {user_id, model_version, arm, source, items}
-	Source setlist.Source
-	Arm    setlist.Arm
+	Body    []byte // JSON {user_id, model_version, arm, source, items}
+	Version model.Version
+	Source  setlist.Source
+	Arm     setlist.Arm
+	// Shown is the list the answer was cut from, in order, songs the
+	// snapshot cannot name and hidden ones left out: for the stored batch
+	// list or a cached fold-in the whole of it (so its positions do not
+	// depend on the n asked), for a filtered answer what it answered.
+	// What a like is attributed to (package exposure). Never modified.
+	Shown []setlist.SongID
 }
 
 // ErrNoModel means no model version has been loaded yet.
@@ -247,29 +234,37 @@ func (s *Service) RecommendFiltered(ctx context.Context, client string, u setlis
 		body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, arm, src, items)
 		s.metrics.Recommended(string(src))
 		s.metrics.Filtered.WithLabelValues(string(src)).Inc()
-		s.expose(snap, arm, src, u)
-		return Answer{Body: body, Source: src, Arm: arm}, nil
+		return Answer{Body: body, Version: snap.Version, Source: src, Arm: arm, Shown: snap.shownItems(items, nil)}, nil
 	}
-	if body, src, ok := s.near.get(snap.Version, u, n); ok {
+	if body, src, shown, ok := s.near.get(snap.Version, u, n); ok {
 		s.metrics.NearCacheHits.Inc()
 		s.metrics.Recommended(string(src))
-		s.expose(snap, arm, src, u)
-		return Answer{Body: body, Source: src, Arm: arm}, nil
+		return Answer{Body: body, Version: snap.Version, Source: src, Arm: arm, Shown: shown}, nil
 	}
 	s.metrics.NearCacheMisses.Inc()
 	gen := s.near.generation(u)
-	src, items, stopgap, err := s.answer(ctx, client, snap, u, n)
+	src, items, shown, stopgap, err := s.answer(ctx, client, snap, u, n)
 	if err != nil {
 		return Answer{}, err
 	}
 	body := snap.appendAnswer(make([]byte, 0, 128+96*len(items)), u, arm, src, items)
 	if !stopgap {
-		s.near.put(gen, snap.Version, u, n, src, body)
+		s.near.put(gen, snap.Version, u, n, src, body, shown)
 	}
 	s.metrics.Recommended(string(src))
-	s.expose(snap, arm, src, u)
-	return Answer{Body: body, Source: src, Arm: arm}, nil
+	return Answer{Body: body, Version: snap.Version, Source: src, Arm: arm, Shown: shown}, nil
 }
+
+// Assigned is the version and experiment arm u is served from now
+// (assignment's), for attributing an opinion of a user no list was
+// answered to.
+func (s *Service) Assigned(u setlist.UserID) (model.Version, setlist.Arm) {
+	snap, arm := s.assignment(u)
+	return versionOf(snap), arm
+}
+
+// CurrentVersion is the version in use (0 before the first load).
+func (s *Service) CurrentVersion() model.Version { return versionOf(s.holder.current()) }
 
 // assignment is the one place that decides which loaded version u is served
 // from and in which experiment arm: Recommend renders from it and a
@@ -305,7 +300,7 @@ func (s *Service) assignment(u setlist.UserID) (snap *Snapshot, arm setlist.Arm)
 // recovered connection pool, and the events channel can be back while the
 // pool still refuses to dial), and the user would be served the stand-in
 // until they react or the version switches.
-func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, stopgap bool, err error) {
+func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u setlist.UserID, n int) (src setlist.Source, items []model.Explained, shown []setlist.SongID, stopgap bool, err error) {
 	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
 	st, err := s.keys.UserState(rctx, snap.Version, u)
 	cancel()
@@ -321,11 +316,11 @@ func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u s
 	sv := newSieve(snap, cat, nil)
 	batch, cached := pick(snap, st, redisOK, n, time.Now(), sv)
 	if batch != nil {
-		return setlist.SourceBatch, batch, false, nil
+		return setlist.SourceBatch, batch, snap.shownRecs(st.Recs, cat), false, nil
 	}
 	if cached != nil {
 		s.metrics.FoldInCache.WithLabelValues("hit").Inc()
-		return cached.Source, cached.Items, false, nil
+		return cached.Source, cached.Items, snap.shownItems(st.FoldIn.Items, cat), false, nil
 	}
 	s.metrics.FoldInCache.WithLabelValues("miss").Inc()
 	if st.Recs == nil && st.FoldIn == nil && st.Touched == 0 {
@@ -338,11 +333,11 @@ func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u s
 		cancel()
 		if errors.Is(err, setlist.ErrNotFound) {
 			s.metrics.FoldIns.WithLabelValues("unknown_user").Inc()
-			return "", nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+			return "", nil, nil, false, fmt.Errorf("recommend for %q: %w", u, err)
 		}
 		if err != nil {
 			s.metrics.StoreError("postgres", "user")
-			return "", nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+			return "", nil, nil, false, fmt.Errorf("recommend for %q: %w", u, err)
 		}
 	}
 	// Two depths only, so n cannot be varied to start many solves of one
@@ -383,12 +378,12 @@ func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u s
 		if errors.Is(err, ErrBusy) {
 			s.metrics.FoldIns.WithLabelValues("busy").Inc()
 		}
-		return "", nil, false, err
+		return "", nil, nil, false, err
 	}
 	// The record was solved without the hidden songs of its sequence; a
 	// flight shared across a catalog change is filtered again.
 	items, _ = sv.take(rec.Items, n)
-	return rec.Source, items, !redisOK, nil
+	return rec.Source, items, snap.shownItems(rec.Items, cat), !redisOK, nil
 }
 
 func seqOf(c *catalogState) int64 {
@@ -440,25 +435,25 @@ func (s *Service) answerFiltered(ctx context.Context, client string, snap *Snaps
 }
 
 // pick is the answer's rules over what Redis holds for u under snap (st;
-// redisOK false when it did not answer): the batch list when it is at least
-// as new as u's last reaction and holds n songs, else the cached fold-in (or
-// popular) list when it was computed from u's current history and is deep
-// enough for n; neither means a fold-in must be solved. Recommend and Shown
+// redisOK false when it did not answer): the batch list when it is fresh
+// and holds n songs, else the cached fold-in (or popular) list when it is
+// fresh and deep enough for n; neither means a fold-in must be solved.
+// Freshness is keyspace's rule (UserState.FreshBatch, FreshFoldIn); depth
+// and the sieve are the answer's. Recommend and Shown
 // both decide by it, so an attribution looks at exactly the list an answer
 // would be rendered from.
 //
 // sv leaves out hidden songs (and a request's filtered ones): a list is
 // used when n of its songs pass, so a takedown never runs an answer short;
 // batch is then those n songs, and cached a copy of the record holding
-// them. A cached fold-in solved under another catalog sequence is not
-// used: it may lack a song shown again since.
+// them.
 func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.Time, sv *sieve) (batch []model.Explained, cached *keyspace.FoldInRecord) {
-	if redisOK && len(st.Recs) >= n && keyspace.BatchFresh(st.Touched, snap.snapshotSeq, snap.snapshotNanos, now) {
+	if redisOK && len(st.Recs) >= n && st.FreshBatch(snap.snapshotSeq, snap.snapshotNanos, now) {
 		if items, ok := sv.takeRecs(st.Recs, n); ok {
 			return items, nil
 		}
 	}
-	if f := st.FoldIn; f != nil && f.Touched == st.Touched && f.Catalog == seqOf(sv.cat) && (len(f.Items) >= n || f.Complete) {
+	if f := st.FreshFoldIn(seqOf(sv.cat)); f != nil && (len(f.Items) >= n || f.Complete) {
 		if items, ok := sv.take(f.Items, n); ok || f.Complete {
 			c := *f
 			c.Items = items
@@ -466,61 +461,6 @@ func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.T
 		}
 	}
 	return nil, nil
-}
-
-// ErrNotAttributed means Shown could not read what u is shown (Redis did
-// not answer): the reaction is stored without an attribution rather than
-// with a guess.
-var ErrNotAttributed = errors.New("what the user is shown could not be read")
-
-// Shown is what serve would show u now, read by the answer's rules (the
-// version and arm of assignment, pick's freshness rules over the same Redis
-// state, the list rendered as an answer renders it: songs the snapshot
-// cannot name left out) without writing anything and without solving: one
-// Redis read, the one a batch hit makes. It looks at the whole list serve
-// holds (the batch top-K, or the cached fold-in at its depth), not a
-// request's n, which serve does not know at reaction time.
-//
-// When neither list qualifies the answer would solve a fold-in now, a list
-// u has not been shown (every solved fold-in is cached until u's history
-// changes, so a missing or outdated one means no answer since): Source is
-// "" and every song is not shown. Solving here instead would cost a
-// PostgreSQL read and a solve per reaction and attribute likes to a list no
-// one saw.
-func (s *Service) Shown(ctx context.Context, u setlist.UserID) (store.Shown, error) {
-	snap, arm := s.assignment(u)
-	if snap == nil {
-		return store.Shown{Arm: arm}, nil
-	}
-	shown := store.Shown{Version: int64(snap.Version), Arm: arm}
-	rctx, cancel := callContext(ctx, s.cfg.RedisTimeout)
-	st, err := s.keys.UserState(rctx, snap.Version, u)
-	cancel()
-	if err != nil {
-		s.metrics.StoreError("redis", "user_state")
-		return shown, fmt.Errorf("attribute a reaction of %q: %w: %w", u, ErrNotAttributed, err)
-	}
-	cat := s.cat.Load()
-	batch, cached := pick(snap, st, true, 1, time.Now(), newSieve(snap, cat, nil))
-	switch {
-	case batch != nil:
-		shown.Source = setlist.SourceBatch
-		shown.Songs = make([]setlist.SongID, 0, len(st.Recs))
-		for _, r := range st.Recs {
-			if _, ok := snap.songs[r.Song]; ok && !cat.isHidden(r.Song) {
-				shown.Songs = append(shown.Songs, r.Song)
-			}
-		}
-	case cached != nil:
-		shown.Source = cached.Source
-		shown.Songs = make([]setlist.SongID, 0, len(st.FoldIn.Items))
-		for _, it := range st.FoldIn.Items {
-			if _, ok := snap.songs[it.Song]; ok && !cat.isHidden(it.Song) {
-				shown.Songs = append(shown.Songs, it.Song)
-			}
-		}
-	}
-	return shown, nil
 }
 
 // foldIn reads u's reactions (at most FoldInMaxReactions, the strongest

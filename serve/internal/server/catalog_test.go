@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/server"
 )
 
@@ -138,4 +139,52 @@ func TestCatalogAPI(t *testing.T) {
 	for _, q := range []string{"available=maybe", "tag=not%20a%20tag"} {
 		wantStatus(t, in.doHeaders(t, "GET", "/v1/songs?"+q, "", read), http.StatusBadRequest)
 	}
+}
+
+// TestCatalogBadInputAPI: on both backends, a PATCH or POST of a song with
+// a member the API does not define (a misspelling, another case, a nested
+// object, a member given twice) is a 400 naming it, and hiding an unknown
+// song is a 404; none changes the catalog or its number.
+func TestCatalogBadInputAPI(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *filterWorld) {
+		ctx := context.Background()
+		admin := bearer(adminToken)
+		seq := w.in.srv.Recs().CatalogSeq()
+		s := w.stored[1]
+		path := fmt.Sprintf("/v1/songs/%d", s)
+		before, err := w.db.CatalogSong(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ method, path, body, names string }{
+			{"PATCH", path, `{"available": false, "genre": "pop"}`, "genre"},
+			{"PATCH", path, `{"Available": false}`, "Available"},
+			{"PATCH", path, `{"available": false, "extra": {"available": true}}`, "extra"},
+			{"PATCH", path, `{"available": false, "available": true}`, "available"},
+			{"PATCH", path, `{"tags": ["pop"], "song_id": 5}`, "song_id"},
+			{"PATCH", path, `{"available": "no"}`, "available"},
+			{"POST", "/v1/songs", `{"artist": "New", "track": "Song", "genre": "pop"}`, "genre"},
+			{"POST", "/v1/songs", `{"artist": "New", "track": "Song", "Tags": ["pop"]}`, "Tags"},
+		} {
+			r := w.in.doHeaders(t, tc.method, tc.path, tc.body, admin)
+			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), tc.names) {
+				t.Errorf("%s %s %s: %d %s, want 400 naming %s", tc.method, tc.path, tc.body, r.status, r.body, tc.names)
+			}
+		}
+		for _, id := range []string{"999999", "9223372036854775807"} {
+			wantStatus(t, w.in.doHeaders(t, "PATCH", "/v1/songs/"+id, `{"available": false}`, admin), http.StatusNotFound)
+		}
+		after, err := w.db.CatalogSong(ctx, s)
+		if err != nil || !after.Available || fmt.Sprint(after.Tags) != fmt.Sprint(before.Tags) {
+			t.Errorf("refused patches changed song %d: %+v → %+v (%v)", s, before, after, err)
+		}
+		if got, err := w.db.SearchCatalog(ctx, store.SongQuery{Query: "new song", Limit: 5}); err != nil || len(got) != 0 {
+			t.Errorf("a refused create wrote %v (%v)", got, err)
+		}
+		if now, err := w.db.(interface {
+			CatalogSeq(context.Context) (int64, error)
+		}).CatalogSeq(ctx); err != nil || now != seq {
+			t.Errorf("catalog number %d → %d (%v) after refused writes", seq, now, err)
+		}
+	})
 }

@@ -95,6 +95,9 @@ type countedConn struct {
 	release func()
 }
 
+// NetConn is the wrapped connection (for a lingering close's CloseWrite).
+func (c *countedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *countedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)

@@ -237,11 +237,17 @@ func TestExperimentEndToEnd(t *testing.T) {
 		wantStatus(t, r, http.StatusCreated)
 		var a reactAnswer
 		r.json(t, &a)
-		if a.Attribution == nil || *a.Attribution != c.want {
-			t.Errorf("%s (%s arm) liked %d: attribution %+v, want %+v", c.user, routing.Arm(c.user), c.song, a.Attribution, c.want)
+		if a.Attribution == nil || *a.Attribution != answered(c.want) {
+			t.Errorf("%s (%s arm) liked %d: answered attribution %+v, want %+v", c.user, routing.Arm(c.user), c.song, a.Attribution, answered(c.want))
+		}
+		if bytes.Contains(r.body, []byte(`"arm"`)) || bytes.Contains(r.body, []byte(`"model_version"`)) {
+			t.Errorf("a reaction answer names the arm or version: %s", r.body)
+		}
+		if got := e.storedOutcome(t, string(c.user), c.song); got == nil || *got != c.want {
+			t.Errorf("%s liked %d: stored attribution %+v, want %+v", c.user, c.song, got, c.want)
 		}
 	}
-	in.srv.Recs().FlushExposures(ctx)
+	in.srv.Exposure().Flush(ctx)
 
 	code, out, errOut = e.batchCLI(t, "experiment", "status", "-o", "json")
 	if code != 0 {

@@ -13,8 +13,8 @@ import (
 
 func exposureConfig() (cfg server.Config) {
 	cfg = fastConfig()
-	cfg.Recs.ExposureInterval = 50 * time.Millisecond
-	cfg.Recs.ExposurePersist = 100 * time.Millisecond
+	cfg.Exposure.Interval = 50 * time.Millisecond
+	cfg.Exposure.Persist = 100 * time.Millisecond
 	return cfg
 }
 
@@ -98,9 +98,15 @@ func TestExposureAcrossReplicas(t *testing.T) {
 			Since    string               `json:"since"`
 			Versions []store.OnlineMetric `json:"versions"`
 			Sources  []store.OnlineMetric `json:"sources"`
+			Daily    []store.OnlineMetric `json:"daily"`
 		} `json:"online"`
 	}
 	c.get(t, "/v1/model").json(t, &m)
+	// "Since" is the first day with figures (today's data: today), not
+	// the start of the 7-day window (issue 26 item 12).
+	if len(m.Online.Daily) == 0 || m.Online.Since != m.Online.Daily[0].Day || m.Online.Since == store.Day(time.Now().UTC().AddDate(0, 0, -6)) {
+		t.Errorf("/v1/model online since %q, daily %+v: want the first day with figures", m.Online.Since, m.Online.Daily)
+	}
 	got = nil
 	for _, o := range m.Online.Sources {
 		got = append(got, fmt.Sprintf("v%d %s %s users=%d likes=%d dislikes=%d pos=%.2f neg=%.2f mrr=%.2f",

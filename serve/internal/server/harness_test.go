@@ -420,11 +420,9 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
 // oversized sends a POST whose Content-Length is n bytes over a raw
-// connection, headers only, and reads the answer. serve refuses a body over
-// its limit from the header alone and closes the connection; a client still
-// writing the body then gets a reset that can swallow the 413 (the Go
-// client's write fails first now and then), so tests of the limit send
-// no body.
+// connection, headers only, and reads the answer: serve refuses a body over
+// its limit from the header alone. (A client that does send the body gets
+// the 413 too, not a reset: TestOversizedBodyAlways413.)
 func (in *instance) oversized(t testing.TB, path string, n int) response {
 	t.Helper()
 	u, err := url.Parse(in.base)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/pipeline"
@@ -113,4 +114,41 @@ func TestModelNamesItsSearch(t *testing.T) {
 		}
 	}
 	walk("", doc)
+}
+
+// TestModelRevalidated: GET /v1/model carries a strong ETag and answers a
+// conditional request with 304 while the served model and its report are
+// unchanged, and with the new document once a version is published: the
+// page polls it this way to switch versions without a click (issue 26
+// item 8).
+func TestModelRevalidated(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	cfg := fastConfig()
+	cfg.API.ReportMaxAge = time.Hour // one report per snapshot: the 304 below cannot race a recomputation
+	in := w.start(t, cfg, nil)
+	in.waitModel(t, 1)
+	first := in.get(t, "/v1/model")
+	wantStatus(t, first, http.StatusOK)
+	etag := first.header.Get("ETag")
+	if !regexp.MustCompile(`^"[0-9a-f]{24}"$`).MatchString(etag) || first.header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("ETag %q, Cache-Control %q: want a strong hash and no-cache", etag, first.header.Get("Cache-Control"))
+	}
+	same := in.doHeaders(t, http.MethodGet, "/v1/model", "", map[string]string{"If-None-Match": etag})
+	if same.status != http.StatusNotModified || len(same.body) != 0 {
+		t.Fatalf("conditional GET of an unchanged model: %d %q, want 304 without a body", same.status, same.body)
+	}
+	if err := fixture.Publish(ctx, w.rdb, w.prefix, w.version(2, w.songs[:40])); err != nil {
+		t.Fatal(err)
+	}
+	in.waitModel(t, 2)
+	next := in.doHeaders(t, http.MethodGet, "/v1/model", "", map[string]string{"If-None-Match": etag})
+	wantStatus(t, next, http.StatusOK)
+	var m struct {
+		Version int64 `json:"version"`
+	}
+	next.json(t, &m)
+	if m.Version != 2 || next.header.Get("ETag") == etag {
+		t.Errorf("after publishing version 2: version %d, ETag %q (was %q); want 2 and a new ETag", m.Version, next.header.Get("ETag"), etag)
+	}
 }

@@ -26,7 +26,7 @@ func TestDocumentScopes(t *testing.T) {
 	in.waitModel(t, 1)
 	tokens := map[string]string{"read": readToken, "write": writeToken, "admin": adminToken}
 	for _, op := range c.Operations() {
-		path := strings.NewReplacer("{user_id}", "batchy", "{song_id}", fmt.Sprint(w.songs[30])).Replace(op.Path)
+		path := strings.NewReplacer("{user_id}", "batchy", "{song_id}", fmt.Sprint(w.songs[30]), "{run_id}", "1").Replace(op.Path)
 		body := ""
 		if op.Method == http.MethodPost {
 			body = "{}"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -116,20 +117,55 @@ func probePhase(users []setlist.UserID, next *atomic.Int32, d, interval time.Dur
 }
 
 // floodFigure runs a quiet phase and a flood phase of probes (flood runs
-// until its context ends) and checks other users' answers: all 200, p50
-// and p99 within 2× of quiet (floors: 25 ms and 250 ms: on a 2-core machine shared with other
-// work, the flood's own HTTP traffic, client side included, takes CPU from
-// everyone; what the floors still catch is waiting for a resource the
-// flood holds, seconds before the fixes). It logs the figure.
+// until its context ends) and logs the figure. With SETLIST_FIGURES=1 it
+// also checks other users' answers: all 200, p50 and p99 within 2× of
+// quiet (floors: 25 ms and 250 ms, so a 1 ms quiet p50 on an idle machine
+// does not make 3 ms a failure). Latency is a figure, not a test: under the
+// race detector on a loaded 2-core machine the quiet phase alone reaches
+// 200 ms, so make test asserts each fix's mechanism instead (reads per
+// poll interval here, TestFairSlotsPerClient, TestUnknownUserBeforeSlot,
+// TestSimilarComputedOnce).
 func floodFigure(t *testing.T, name string, users []setlist.UserID, send func(u setlist.UserID) (int, error), flood func(ctx context.Context)) {
 	t.Helper()
 	quiet, loud := measureFlood(t, name, users, send, flood)
+	checkFlood(t, name, quiet, loud)
+}
+
+// checkFlood holds a flood's figure to the goal when figures are
+// asked for (SETLIST_FIGURES=1).
+func checkFlood(t *testing.T, name string, quiet, loud latencies) {
+	t.Helper()
+	if os.Getenv("SETLIST_FIGURES") == "" {
+		return
+	}
 	q50, q99, l50, l99 := quiet.quantile(0.5), quiet.quantile(0.99), loud.quantile(0.5), loud.quantile(0.99)
 	if quiet.codes[http.StatusOK] != len(quiet.took) || loud.codes[http.StatusOK] != len(loud.took) {
 		t.Errorf("%s: other users' answers not all 200: quiet %v, under the flood %v", name, quiet.codes, loud.codes)
 	}
 	if l50 > 2*max(q50, 25*time.Millisecond) || l99 > 2*max(q99, 250*time.Millisecond) {
 		t.Errorf("%s: other users' p50/p99 went from %v/%v to %v/%v under the flood; want within 2×", name, q50, q99, l50, l99)
+	}
+}
+
+// floodWorkers runs fn in workers goroutines, each again and again until
+// ctx ends: a flood of workers requests at once.
+func floodWorkers(ctx context.Context, workers int, fn func()) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				fn()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// skipUnlessFigures skips a flood whose only point is its figure.
+func skipUnlessFigures(t *testing.T) {
+	t.Helper()
+	if os.Getenv("SETLIST_FIGURES") == "" {
+		t.Skip("a figure harness: SETLIST_FIGURES=1 go test ./serve/internal/server/ -run '" + t.Name() + "' -v -count 1")
 	}
 }
 
@@ -174,21 +210,13 @@ func TestModelReportFlood(t *testing.T) {
 		r, err := in.try(http.MethodGet, "/v1/users/"+string(u)+"/recommendations?n=5", nil)
 		return r.status, err
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					r, err := in.try(http.MethodGet, "/v1/model", nil)
-					models.Add(1)
-					if err != nil || r.status != http.StatusOK {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 32, func() {
+			r, err := in.try(http.MethodGet, "/v1/model", nil)
+			models.Add(1)
+			if err != nil || r.status != http.StatusOK {
+				failed.Add(1)
+			}
+		})
 	})
 	took := time.Since(start)
 	// The poll interval is 200 ms: one computation per 200 ms at most, and
@@ -245,6 +273,7 @@ func tokenGetWith(c *http.Client, in *instance, path, token string) (int, error)
 // user only: the probe was one user among 65 in the ring and waited for
 // 16 solves. Per client, it waits for at most one.
 func TestClientSpreadFlood(t *testing.T) {
+	skipUnlessFigures(t)
 	w := newWorld(t)
 	const floodToken, probeToken = "flood-token-0123456789", "probe-token-0123456789"
 	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+probeToken+"\n"), "tokens")
@@ -261,19 +290,11 @@ func TestClientSpreadFlood(t *testing.T) {
 	floodFigure(t, "one client × 64 users", users, func(u setlist.UserID) (int, error) {
 		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					u := spread[int(next.Add(1))%len(spread)]
-					_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
-					flooded.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 64, func() {
+			u := spread[int(next.Add(1))%len(spread)]
+			_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
+			flooded.Add(1)
+		})
 	})
 	t.Logf("the flood sent %d requests", flooded.Load())
 }

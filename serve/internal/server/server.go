@@ -23,7 +23,9 @@ import (
 	"github.com/setlist/setlist/internal/experiment"
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/registry"
+	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/api"
+	"github.com/setlist/setlist/serve/internal/exposure"
 	"github.com/setlist/setlist/serve/internal/metrics"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
@@ -32,6 +34,8 @@ import (
 type Config struct {
 	API  api.Config
 	Recs recs.Config
+	// Exposure tunes the recording of answers (flush and persist intervals).
+	Exposure exposure.Config
 	// ShutdownDelay is how long /readyz reports 503 before the listener
 	// closes, so a load balancer stops routing here first.
 	ShutdownDelay time.Duration
@@ -48,8 +52,12 @@ type Config struct {
 type DB interface {
 	api.DB
 	recs.History
-	recs.ExposureLog
+	exposure.DB
 	RecordRollback(ctx context.Context, rolledBack, restored int64, reason string) error
+	// The experiments an admin starts and stops over HTTP, under the
+	// training lock as `batch experiment start` takes it.
+	registry.ExperimentRecorder
+	LockTraining(ctx context.Context, wait bool, onWait func(holder string)) (release func(), err error)
 }
 
 // Deps are the connected stores and process-wide facilities.
@@ -70,13 +78,15 @@ type Deps struct {
 
 // Server is one serve process's HTTP server and background model follower.
 type Server struct {
-	cfg     Config
-	api     *api.API
-	recs    *recs.Service
-	log     *slog.Logger
-	metrics *http.Server
-	cancel  context.CancelFunc
-	done    sync.WaitGroup
+	cfg  Config
+	api  *api.API
+	recs *recs.Service
+	// exposure records what is answered (package exposure).
+	exposure *exposure.Recorder
+	log      *slog.Logger
+	metrics  *http.Server
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
 }
 
 // New wires a server and starts following the published model (loading
@@ -110,14 +120,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	m := metrics.New(d.Registry, func() int { return svc.NearCacheLen() }, func() int64 { return svc.NearCacheBytes() },
 		func() time.Time { return svc.TrainedAt() })
 	svc = recs.New(cfg.Recs, keys, d.DB, m, d.Log)
-	svc.CountExposure(keys, d.DB)
+	rec := exposure.New(cfg.Exposure, keys, d.DB, svc, m, d.Log)
 	admin := &rollbacker{pub: keyspace.NewPublisher(d.Redis, keyspace.NewKeys(d.RedisPrefix)), db: d.DB}
-	a, err := api.New(cfg.API, api.Deps{Recs: svc, DB: d.DB, Redis: keys, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
+	a, err := api.New(cfg.API, api.Deps{Recs: svc, Exposure: rec, DB: d.DB, Redis: keys, Metrics: m, Log: d.Log, Static: d.Static, Admin: admin,
 		DBName: d.DBName, KVName: d.KVName, Retrain: d.Retrain, Catalog: d.Catalog})
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	s.api, s.recs = a, svc
+	s.api, s.recs, s.exposure = a, svc, rec
 	s.metrics = &http.Server{
 		Handler:           promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -135,6 +145,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		defer s.done.Done()
 		exportReadouts(ctx, svc, d.DB, m, d.Log)
 	}()
+	s.done.Go(func() { rec.Run(ctx) })
 	return s, nil
 }
 
@@ -190,11 +201,15 @@ func readoutOf(ctx context.Context, db api.ExperimentDB, id int64) (experiment.R
 // Recs is the recommendation service (tests use it to force a refresh).
 func (s *Server) Recs() *recs.Service { return s.recs }
 
+// Exposure records what is answered (tests flush it, and read what a
+// user was shown).
+func (s *Server) Exposure() *exposure.Recorder { return s.exposure }
+
 // Serve answers the API and the web page on ln until Shutdown; it returns
 // nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String())
-	if err := s.api.App.Listener(limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.API.TrustedProxies)); err != nil {
+	if err := s.api.App.Listener(lingerConns(limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.API.TrustedProxies))); err != nil {
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
 	}
 	return nil
@@ -235,8 +250,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// rollbacker is `batch rollback` for POST /v1/admin/rollback: the same
-// function, its unrecorded case reported as the API's RegistryError.
+// rollbacker is `batch rollback` for POST /v1/admin/rollback and `batch
+// experiment start|stop` for /v1/admin/experiments: the same functions,
+// a rollback's unrecorded case reported as the API's RegistryError.
 type rollbacker struct {
 	pub *keyspace.Publisher
 	db  DB
@@ -248,4 +264,21 @@ func (r *rollbacker) Rollback(ctx context.Context, reason string) (current, prev
 		return ptr.Current, ptr.Previous, &api.RegistryError{Err: unrec.Err}
 	}
 	return ptr.Current, ptr.Previous, err
+}
+
+// StartExperiment starts n under the training lock (a train publishing
+// meanwhile would change the control under it); a held lock is a conflict
+// to retry, not a wait inside a request.
+func (r *rollbacker) StartExperiment(ctx context.Context, n store.NewExperiment) (store.Experiment, error) {
+	release, err := r.db.LockTraining(ctx, false, nil)
+	if err != nil {
+		return store.Experiment{}, fmt.Errorf("start experiment: %w", err)
+	}
+	defer release()
+	return registry.StartExperiment(ctx, r.db, r.pub, n)
+}
+
+// StopExperiment ends the running experiment, if any.
+func (r *rollbacker) StopExperiment(ctx context.Context) (store.Experiment, bool, error) {
+	return registry.StopExperiment(ctx, r.db, r.pub)
 }

@@ -215,7 +215,12 @@ func TestReactionChangesAnswerAndNeverRecommendsReacted(t *testing.T) {
 		}
 		// Deleting the like changes the answer again and is a 204, then 404.
 		wantStatus(t, in.do(t, http.MethodDelete, fmt.Sprintf("/v1/users/batchy/reactions/%d?kind=like", liked), nil), http.StatusNoContent)
-		wantStatus(t, in.do(t, http.MethodDelete, fmt.Sprintf("/v1/users/batchy/reactions/%d?kind=like", liked), nil), http.StatusNotFound)
+		gone := in.do(t, http.MethodDelete, fmt.Sprintf("/v1/users/batchy/reactions/%d?kind=like", liked), nil)
+		wantStatus(t, gone, http.StatusNotFound)
+		// The detail names the reaction, not an internal operation (issue 26 item 12).
+		if want := fmt.Sprintf(`"detail":"like of song %d by \"batchy\" not found"`, liked); !strings.Contains(string(gone.body), want) {
+			t.Errorf("404 body %s, want %s", gone.body, want)
+		}
 		if a := in.recs(t, "batchy", 5); a.Source != "fold-in" || slices.Contains(a.songs(), disliked) {
 			t.Fatalf("after unliking: %s %v", a.Source, a.songs())
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,22 +57,14 @@ func similarFlood(tb testing.TB, seeds func(more []setlist.SongID, i int) setlis
 	quiet, loud = measureFlood(tb, "one client × 64 similar songs", users, func(u setlist.UserID) (int, error) {
 		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
 	}, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					song := seeds(more, int(next.Add(1)))
-					code, _ := tokenGetWith(plain, in, fmt.Sprintf("/v1/songs/%d/similar?n=100", song), floodToken)
-					flooded.Add(1)
-					if code == http.StatusOK {
-						ok.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		floodWorkers(ctx, 64, func() {
+			song := seeds(more, int(next.Add(1)))
+			code, _ := tokenGetWith(plain, in, fmt.Sprintf("/v1/songs/%d/similar?n=100", song), floodToken)
+			flooded.Add(1)
+			if code == http.StatusOK {
+				ok.Add(1)
+			}
+		})
 	})
 	tb.Logf("the flood sent %d requests, %d answered 200", flooded.Load(), ok.Load())
 	return quiet, loud
@@ -89,14 +80,9 @@ func similarFlood(tb testing.TB, seeds func(more []setlist.SongID, i int) setlis
 // BenchmarkSimilarFloodDistinct measures the worst case, every request a
 // song not asked before, which only the slots bound.
 func TestSimilarFlood(t *testing.T) {
+	skipUnlessFigures(t)
 	quiet, loud := similarFlood(t, func(more []setlist.SongID, i int) setlist.SongID { return more[i%64] })
-	q50, q99, l50, l99 := quiet.quantile(0.5), quiet.quantile(0.99), loud.quantile(0.5), loud.quantile(0.99)
-	if quiet.codes[http.StatusOK] != len(quiet.took) || loud.codes[http.StatusOK] != len(loud.took) {
-		t.Errorf("other users' answers not all 200: quiet %v, under the flood %v", quiet.codes, loud.codes)
-	}
-	if l50 > 2*max(q50, 25*time.Millisecond) || l99 > 2*max(q99, 250*time.Millisecond) {
-		t.Errorf("other users' p50/p99 went from %v/%v to %v/%v under the flood; want within 2× (floors as floodFigure's)", q50, q99, l50, l99)
-	}
+	checkFlood(t, "64 × similar", quiet, loud)
 }
 
 // BenchmarkSimilarFloodDistinct is TestSimilarFlood with every request for

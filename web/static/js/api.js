@@ -37,16 +37,18 @@ export function isAbort(err) {
 }
 
 /**
- * request sends one API call and returns its decoded JSON body (null for
- * none); a failure throws ApiError.
+ * send sends one API call and returns the response with its decoded JSON
+ * body (null for none); a failure throws ApiError. A 304 (a conditional
+ * request whose copy is current) is no failure.
  * @param {string} method
  * @param {string} path
- * @param {{body?: unknown, signal?: AbortSignal}} [opts]
- * @returns {Promise<any>}
+ * @param {{body?: unknown, signal?: AbortSignal, headers?: Record<string, string>}} [opts]
+ * @returns {Promise<{res: Response, data: any}>}
  */
-async function request(method, path, { body, signal } = {}) {
+async function send(method, path, { body, signal, headers: extra = {} } = {}) {
   let res;
-  const headers = { Accept: 'application/json' };
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const token = auth.token();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -55,10 +57,14 @@ async function request(method, path, { body, signal } = {}) {
       method,
       signal,
       headers,
+      // A conditional request is the page's own: the HTTP cache must not
+      // answer it or turn its 304 into a 200.
+      cache: extra['If-None-Match'] ? 'no-store' : 'default',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     if (isAbort(err)) throw err;
+    auth.answered();
     throw new ApiError(0, 'network', String(err && err.message || err));
   }
   const text = await res.text();
@@ -67,12 +73,25 @@ async function request(method, path, { body, signal } = {}) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
   if (res.status === 401) auth.unauthorized(token);
-  if (!res.ok) {
+  else auth.answered();
+  if (!res.ok && res.status !== 304) {
     const code = data && typeof data.error === 'string' ? data.error : res.statusText;
     const detail = data && typeof data.detail === 'string' ? data.detail : '';
     throw new ApiError(res.status, code, detail);
   }
-  return data;
+  return { res, data };
+}
+
+/**
+ * request sends one API call and returns its decoded JSON body (null for
+ * none); a failure throws ApiError.
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: unknown, signal?: AbortSignal}} [opts]
+ * @returns {Promise<any>}
+ */
+async function request(method, path, opts = {}) {
+  return (await send(method, path, opts)).data;
 }
 
 /** pickList returns the first array among obj[keys...], or obj itself. */
@@ -205,12 +224,84 @@ export function model({ signal } = {}) {
 }
 
 /**
+ * modelIfChanged asks for /v1/model unless the copy whose ETag is etag is
+ * still current: null when it is (a 304), else the document and its ETag.
+ * @param {string} etag
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<{data: Schemas['Model'], etag: string} | null>}
+ */
+export async function modelIfChanged(etag, { signal } = {}) {
+  const { res, data } = await send('GET', '/v1/model', { signal, headers: etag ? { 'If-None-Match': etag } : {} });
+  if (res.status === 304) return null;
+  return { data, etag: res.headers.get('ETag') || '' };
+}
+
+/**
+ * runs lists the run registry, newest first.
+ * @param {{limit?: number, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['Run'][]>}
+ */
+export async function runs({ limit = 20, signal } = {}) {
+  /** @type {Schemas['RunList']} */
+  const data = await request('GET', `/v1/runs?limit=${limit}`, { signal });
+  return pickList(data, 'runs');
+}
+
+/**
+ * run is one run and the search behind its parameters, with every trial.
+ * @param {number} id
+ * @param {{signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['RunDetail']>}
+ */
+export function run(id, { signal } = {}) {
+  return request('GET', `/v1/runs/${enc(id)}`, { signal });
+}
+
+/**
  * experiments is the running A/B experiment and the last ones, with readouts.
  * @param {{signal?: AbortSignal}} [opts]
  * @returns {Promise<Schemas['Experiments']>}
  */
 export function experiments({ signal } = {}) {
   return request('GET', '/v1/experiments', { signal });
+}
+
+/**
+ * listUsers is one page of every listener in id order (the Browse view);
+ * cursor is the previous page's next_cursor ('' for the first).
+ * @param {{limit?: number, cursor?: string, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['UserPage']>}
+ */
+export function listUsers({ limit = 25, cursor = '', signal } = {}) {
+  return request('GET', `/v1/users?limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`, { signal });
+}
+
+/**
+ * listSongs is one page of the catalog in alphabetical order (the Browse
+ * view); cursor is the previous page's next_cursor ('' for the first).
+ * @param {{limit?: number, cursor?: string, signal?: AbortSignal}} [opts]
+ * @returns {Promise<Schemas['SongList']>}
+ */
+export function listSongs({ limit = 25, cursor = '', signal } = {}) {
+  return request('GET', `/v1/songs?limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`, { signal });
+}
+
+/**
+ * startExperiment starts an A/B experiment of challenger against the
+ * current version: admin scope.
+ * @param {Schemas['NewExperiment']} body
+ * @returns {Promise<Schemas['ExperimentRecord']>}
+ */
+export function startExperiment(body) {
+  return request('POST', '/v1/admin/experiments', { body });
+}
+
+/**
+ * stopExperiment ends the running experiment: admin scope.
+ * @returns {Promise<Schemas['ExperimentRecord']>}
+ */
+export function stopExperiment() {
+  return request('POST', '/v1/admin/experiments/stop');
 }
 
 /**

@@ -1,6 +1,8 @@
 // Entry point: wires the user search, the user view, registration and the
-// model panel, and routes on the URL hash (/#/users/{user_id}) so a listener
-// can be linked to without any server route. Nothing here reloads the page.
+// model panel, and routes on the URL hash so a view can be linked to without
+// any server route: /#/users/{user_id} a listener, /#/runs and
+// /#/runs/{id} the search view, /#/browse the lists of listeners and
+// songs (serve redirects /runs/{id} here). Nothing here reloads the page.
 
 import { userLabel } from './dom.js';
 import * as api from './api.js';
@@ -9,12 +11,19 @@ import { UserView } from './recs.js';
 import { registerForm } from './register.js';
 import { ModelPanel } from './model.js';
 import { rawModelLink } from './rawjson.js';
+import { RunView } from './runs.js';
+import { Browse } from './browse.js';
 
 const $ = (sel) => document.querySelector(sel);
 
-const model = new ModelPanel($('#model'));
+// A version published under the page redraws the panel (model.watch) and
+// the listener's songs, which came from the old one.
+const model = new ModelPanel($('#model'), { onSwitch: () => { if (view.userID) view.refresh().catch(() => {}); } });
 const view = new UserView($('#user'), { n: 5, onModelVersion: (v) => model.seen(v) });
 const known = new Map(); // user_id → user, from searches, for headings
+const runView = new RunView($('#runs-view'));
+const browse = new Browse($('#browse-view'));
+const main = $('main');
 
 const userInput = $('#user-q');
 combobox({
@@ -51,7 +60,34 @@ function openUser(userID, { focus }) {
   showFromHash({ focus });
 }
 
+/**
+ * setView shows one view: "home" (the listener, registration and model
+ * panels), "runs" or "browse"; the nav marks the current one.
+ */
+function setView(name) {
+  main.dataset.view = name;
+  $('#runs-view').hidden = name !== 'runs';
+  $('#browse-view').hidden = name !== 'browse';
+  for (const a of document.querySelectorAll('.site-nav a')) {
+    if (a.getAttribute('data-view') === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
 function showFromHash({ focus = false } = {}) {
+  const run = location.hash.match(/^#\/runs(?:\/(\d+))?\/?$/);
+  if (run) {
+    setView('runs');
+    runView.show(run[1] ? Number(run[1]) : null).then(() => $('#runs-h')?.focus({ preventScroll: false }));
+    return;
+  }
+  const br = location.hash.match(/^#\/browse(?:\/(.*))?$/);
+  if (br) {
+    setView('browse');
+    browse.show(br[1] || '');
+    return;
+  }
+  setView('home');
   const m = location.hash.match(/^#\/users\/(.+)$/);
   if (!m) return;
   let userID;
@@ -76,3 +112,4 @@ window.addEventListener('hashchange', () => showFromHash());
 rawModelLink($('#model-json-link'), $('#model-json'));
 showFromHash({ focus: true });
 model.load();
+model.watch();

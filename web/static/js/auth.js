@@ -26,6 +26,31 @@ function forget() {
 }
 
 let panel = null;
+
+/**
+ * The page's panels stay hidden (main[data-auth=checking], style.css) until
+ * the first answer says whether this server needs a token, so a server that
+ * does shows the sign-in form alone, not next to panels saying "Loading…"
+ * and "HTTP 401" that then jump away (issue 26 item 10).
+ */
+function authState(state) {
+  const main = document.querySelector('main');
+  if (main && main.dataset.auth !== 'needed') main.dataset.auth = state;
+}
+
+/**
+ * needed reports whether the page waits for a token: then nothing should
+ * poll, since every request would be one more failed authentication (the
+ * server throttles those per client, and would refuse the token typed next).
+ */
+export function needed() {
+  return document.querySelector('main')?.dataset.auth === 'needed';
+}
+
+/** answered is called on every answer but a 401 (and on a network error, whose panels must say so): the panels show. */
+export function answered() {
+  authState('ok');
+}
 let refused = false; // a token was sent and refused since the page loaded
 
 /**
@@ -36,11 +61,12 @@ let refused = false; // a token was sent and refused since the page loaded
 export function unauthorized(sentToken) {
   if (sentToken) refused = true;
   forget();
+  authState('needed');
   if (!panel) panel = signInPanel();
   const status = panel.querySelector('#auth-status');
   status.classList.toggle('error', refused);
   say(status, refused
-    ? 'The server refused the token this tab held. Enter a valid one.'
+    ? 'The server refused that token. Enter a valid one.'
     : 'This server needs an API token for every request. Ask its operator for one.');
   panel.hidden = false;
   panel.querySelector('#auth-token').focus();

@@ -24,13 +24,13 @@ export function experimentSection(data) {
       `v${e.challenger_version} (challenger) for ${pct(e.share)} of users, against the current version (control). `,
       e.serving === false ? h('strong', {}, 'Not yet routed by this server.') : null),
     r
-      ? h('table', { class: 'experiment-readout' },
+      ? h('div', { class: 'table-scroll' }, h('table', { class: 'experiment-readout' },
         h('thead', {}, h('tr', {},
           h('th', { scope: 'col' }, 'Arm'), h('th', { scope: 'col' }, 'Users'), h('th', { scope: 'col' }, 'Liked a song'),
           h('th', { scope: 'col' }, 'Rate'), h('th', { scope: 'col' }, '95 % interval'))),
         h('tbody', {},
           arm('control', r.control, r.control_rate, r.control_ci),
-          arm('challenger', r.challenger, r.challenger_rate, r.challenger_ci)))
+          arm('challenger', r.challenger, r.challenger_rate, r.challenger_ci))))
       : h('p', { class: 'hint' }, e.readout_error || 'No readout yet.'),
     r ? h('p', { class: 'experiment-verdict', 'data-verdict': r.verdict },
       `Verdict: ${r.verdict} (always-valid p = ${typeof r.p_value === 'number' ? r.p_value.toFixed(3) : '—'}; `,

@@ -4,6 +4,7 @@
 
 import { h, svg, clear } from './dom.js';
 import * as api from './api.js';
+import * as auth from './auth.js';
 import { tuningSection } from './tuning.js';
 import { onlineSection } from './online.js';
 import { experimentSection } from './experiment.js';
@@ -118,33 +119,88 @@ export function paramRows(params, scheme) {
 
 const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en') : v.toFixed(4)) : String(v));
 
+/**
+ * POLL_MS is how often the panel asks whether a new version is served
+ * (a conditional GET: a 304 while nothing changed). A test may set
+ * globalThis.SETLIST_POLL_MS before the page's scripts run.
+ */
+const POLL_MS = Number(globalThis.SETLIST_POLL_MS) > 0 ? Number(globalThis.SETLIST_POLL_MS) : 10e3;
+
 /** ModelPanel owns the #model section. */
 export class ModelPanel {
-  constructor(root) {
+  /**
+   * @param {HTMLElement} root
+   * @param {{onSwitch?: (version: unknown) => void}} [opts] onSwitch is told when the served version changed under the page
+   */
+  constructor(root, { onSwitch } = {}) {
     this.root = root;
     this.body = root.querySelector('#model-body');
     this.alert = root.querySelector('#model-alert');
     this.version = null;
     this.trainedAt = null;
+    this.etag = '';
+    this.onSwitch = onSwitch || (() => {});
     setInterval(() => this.tick(), 30e3);
   }
 
   async load() {
-    this.alert.textContent = '';
     this.root.setAttribute('aria-busy', 'true');
     try {
       // The experiment is an extra: a server without /v1/experiments (or
       // a registry error) still shows the model.
-      const [data, exps] = await Promise.all([api.model(), api.experiments().catch(() => null)]);
+      const [got, exps] = await Promise.all([api.modelIfChanged(''), api.experiments().catch(() => null)]);
       this.experiments = exps;
-      this.render(data || {});
+      this.etag = got ? got.etag : '';
+      this.alert.textContent = '';
+      this.render((got && got.data) || {});
     } catch (err) {
-      this.alert.textContent = err.status === 404 || err.status === 503
-        ? 'No model has been published yet. Run `batch train` to train one.'
-        : (err.human ? err.human('load the model') : String(err));
+      this.showError(err);
     } finally {
       this.root.removeAttribute('aria-busy');
     }
+  }
+
+  showError(err) {
+    // A 401 is the sign-in form's to explain (auth.js), not the panel's.
+    if (err.status === 401) return;
+    clear(this.body);
+    this.alert.textContent = err.status === 404 || err.status === 503
+      ? 'No model has been published yet. Run `batch train` to train one.'
+      : (err.human ? err.human('load the model') : String(err));
+  }
+
+  /**
+   * watch asks every POLL_MS, while the tab is visible (and at once when it
+   * becomes visible again), whether /v1/model changed; when the served
+   * version did, the panel redraws and onSwitch is told, so a published
+   * version shows without a click (issue 26 item 8). A change of the same
+   * version's figures is left for the next load: redrawing would close
+   * what the reader opened.
+   */
+  watch() {
+    const poll = async () => {
+      if (document.visibilityState === 'hidden' || this.polling || auth.needed()) return;
+      this.polling = true;
+      try {
+        const got = await api.modelIfChanged(this.etag);
+        if (!got) return;
+        this.etag = got.etag;
+        const data = got.data || {};
+        const version = (data.current && data.current.version) ?? data.version ?? null;
+        if (String(version) === String(this.version) && !this.alert.textContent) return;
+        this.experiments = await api.experiments().catch(() => this.experiments);
+        this.alert.textContent = '';
+        this.render(data);
+        this.onSwitch(version);
+      } catch (err) {
+        if (err.status === 401 || err.status === 0) return; // said elsewhere, or a blip: the next poll retries
+        this.showError(err);
+      } finally {
+        this.polling = false;
+      }
+    };
+    setInterval(poll, POLL_MS);
+    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') poll(); });
   }
 
   /**
@@ -261,11 +317,11 @@ export class ModelPanel {
         h('span', { class: 'legend legend-p' }, 'Precision@5'),
         h('span', { class: 'legend legend-n' }, 'NDCG@5')),
       h('details', { class: 'chart-table' }, h('summary', {}, 'Numbers per run'),
-        h('table', {},
+        h('div', { class: 'table-scroll' }, h('table', {},
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Version'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Precision@5'), h('th', { scope: 'col' }, 'NDCG@5'))),
           h('tbody', {}, points.map((r) => h('tr', {},
             h('th', { scope: 'row' }, `v${r.version}`), h('td', {}, r.status),
-            h('td', {}, r.p === undefined ? '—' : fmt(r.p)), h('td', {}, r.n === undefined ? '—' : fmt(r.n))))))));
+            h('td', {}, r.p === undefined ? '—' : fmt(r.p)), h('td', {}, r.n === undefined ? '—' : fmt(r.n)))))))));
   }
 }
 

@@ -20,7 +20,7 @@ function rows(list, current, withSource) {
 }
 
 function table(list, current, withSource, caption) {
-  return h('table', { class: withSource ? 'online-sources' : 'online-versions' },
+  return h('div', { class: 'table-scroll' }, h('table', { class: withSource ? 'online-sources' : 'online-versions' },
     h('caption', { class: 'sr-only' }, caption),
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, 'Version'),
@@ -30,7 +30,7 @@ function table(list, current, withSource, caption) {
       h('th', { scope: 'col', title: 'likes of shown songs per user shown' }, 'Likes / user'),
       h('th', { scope: 'col', title: 'dislikes of shown songs per user shown' }, 'Dislikes / user'),
       h('th', { scope: 'col', title: 'mean reciprocal rank of the liked shown songs' }, 'MRR'))),
-    h('tbody', {}, rows(list, current, withSource)));
+    h('tbody', {}, rows(list, current, withSource))));
 }
 
 /** onlineSection renders /v1/model's online object, or a hint without it. */

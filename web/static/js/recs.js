@@ -125,6 +125,7 @@ export class UserView {
       else say(this.live, `${data.items.length} songs for ${this.heading.textContent}.`);
     } catch (err) {
       if (api.isAbort(err)) return;
+      if (err.status === 401) throw err; // the sign-in form explains it
       if (err.status === 404) {
         this.alert.textContent = `No listener with the id “${userID}”. Check the spelling, or register below.`;
       } else {

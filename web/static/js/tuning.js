@@ -26,7 +26,7 @@ const STOPS = {
 };
 
 /** state is a trial's outcome in a word. */
-function state(t, best) {
+export function state(t, best) {
   const words = [];
   if (t.incumbent) words.push('incumbent');
   if (t.pruned) words.push('pruned');
@@ -61,7 +61,8 @@ export function tuningSection(tu) {
     h('p', { class: 'tuning-summary' }, summary(tu)),
     tu.trials_error ? h('p', { class: 'hint error' }, tu.trials_error) : null,
     trials.length ? history(trials, tu.best_trial) : null,
-    trials.length ? trialTable(trials, tu.best_trial) : null);
+    h('p', { class: 'tuning-more' }, h('a', { href: `#/runs/${encodeURIComponent(tu.run)}`, class: 'run-link' },
+      `Open the search (run ${tu.run}): every trial, parameter importance and slices`)));
 }
 
 /**
@@ -69,8 +70,8 @@ export function tuningSection(tu) {
  * fidelity, hollow: a cheaper rung) and the best full-fidelity score so far
  * as a step line; the picked trial is ringed.
  */
-function history(trials, best) {
-  const W = 320; const H = 170; const L = 40; const R = 10; const T = 12; const B = 28;
+export function history(trials, best, { W = 320, H = 170, id = 'tuning-chart-title' } = {}) {
+  const L = 40; const R = 10; const T = 12; const B = 28;
   const scores = trials.flatMap((t) => [t.ndcg_at_5, t.best_so_far]).filter((v) => typeof v === 'number');
   let lo = Math.min(...scores); let hi = Math.max(...scores);
   const pad = Math.max((hi - lo) * 0.1, 0.005);
@@ -107,7 +108,6 @@ function history(trials, best) {
       svg('title', {}, label));
   });
 
-  const id = 'tuning-chart-title';
   return h('figure', { class: 'chart tuning-chart' },
     svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': id, class: 'chart-svg' },
       svg('title', { id }, `Validation NDCG@5 of ${trials.length} trials in evaluation order, with the best so far`),
@@ -115,24 +115,4 @@ function history(trials, best) {
     h('figcaption', {},
       h('span', { class: 'legend legend-trial' }, 'NDCG@5 per trial (hollow: cheaper rung)'),
       h('span', { class: 'legend legend-best' }, 'best so far')));
-}
-
-function trialTable(trials, best) {
-  return h('details', { class: 'trials-table' },
-    h('summary', {}, `Trials (${trials.length})`),
-    h('div', { class: 'table-scroll' },
-      h('table', {},
-        h('thead', {}, h('tr', {}, ['Trial', 'Rung', 'Iterations', 'Users', 'Factors', 'Weighting', 'NDCG@5', 'Best so far', 'Seconds', 'Outcome']
-          .map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, trials.map((t) => h('tr', { class: t.number === best ? 'picked' : null },
-          h('th', { scope: 'row' }, String(t.number)),
-          h('td', {}, String(t.rung)),
-          h('td', {}, String(t.iterations)),
-          h('td', {}, `${Math.round(100 * (t.user_fraction ?? 1))} %`),
-          h('td', {}, String(t.params?.factors ?? '—')),
-          h('td', {}, String(t.params?.weighting ?? '—')),
-          h('td', {}, num(t.ndcg_at_5)),
-          h('td', {}, num(t.best_so_far)),
-          h('td', {}, num(t.seconds, 1)),
-          h('td', {}, state(t, best))))))));
 }

@@ -97,6 +97,9 @@ func run(o options) error {
 		return errors.New("refusing an unbounded load: -duration ≤ 5m, -parallel ≤ 1000, -probe-rate ≤ 1000, -interval ≥ 100ms")
 	}
 	ctx := context.Background()
+	if _, err := postgres.CreateDatabase(ctx, o.dbURL); err != nil {
+		return err
+	}
 	db, _, err := postgres.OpenMigrated(ctx, o.dbURL)
 	if err != nil {
 		return err

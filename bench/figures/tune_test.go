@@ -1,4 +1,4 @@
-package als
+package figures
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 )
@@ -21,9 +22,9 @@ import (
 // they come, with the load average beside each.
 //
 //	SETLIST_FIGURES=1 SETLIST_TUNE_BUDGET=10m GOEXPERIMENT=simd \
-//	  go test ./internal/als/ -run TestFigureTuneShared -v -timeout 60m
+//	  go test ./bench/figures/ -run TestFigureTuneShared -v -timeout 60m
 //	SETLIST_FIGURES=1 SETLIST_TUNE_BUDGET=10m SETLIST_SHAPES=heavy,binary,sample10 \
-//	  GOEXPERIMENT=simd go test ./internal/als/ -run TestFigureShapes -v -timeout 180m
+//	  GOEXPERIMENT=simd go test ./bench/figures/ -run TestFigureShapes -v -timeout 180m
 
 const figureSplitSeed = 42 // the pipeline's default seed: its holdout split
 
@@ -46,17 +47,17 @@ func figureSetup(t *testing.T) (budget time.Duration, out func(format string, a 
 
 // holdoutSeeds trains p on train with several seeds and scores each on
 // test: the seed-to-seed spread of a published model's holdout figure.
-func holdoutSeeds(t *testing.T, train, test *feedback.CSR, p Params, seeds int) (avg, sd float64, all []float64) {
+func holdoutSeeds(t *testing.T, train, test *feedback.CSR, p als.Params, seeds int) (avg, sd float64, all []float64) {
 	t.Helper()
 	for s := range seeds {
 		q := p
 		q.Seed = int64(100 + s)
 		all = append(all, holdoutNDCG(t, train, test, q))
 	}
-	return mean(all), stddev(all), all
+	return feedback.Mean(all), feedback.StdDev(all), all
 }
 
-func describe(p Params) string {
+func describe(p als.Params) string {
 	s := fmt.Sprintf("%s f=%d λ=%.3g α=%.3g it=%d", p.Weighting, p.Factors, p.Regularization, p.Alpha, p.Iterations)
 	switch p.Weighting {
 	case feedback.WeightLog:
@@ -73,10 +74,10 @@ func describe(p Params) string {
 // trained with 3 seeds and scored on the holdout.
 func tuneAndCompare(t *testing.T, name string, m *feedback.CSR, budget time.Duration, out func(string, ...any)) (tuned, def float64) {
 	train, test := feedback.SplitHoldout(m, 0.15, figureSplitSeed)
-	inc := DefaultParamsFor(train)
-	out("%s: %d users × %d items, %d nnz; stats %+v; defaults %s", name, m.Rows, m.Cols, m.NNZ(), StatsOf(train), describe(inc))
+	inc := als.DefaultParamsFor(train)
+	out("%s: %d users × %d items, %d nnz; stats %+v; defaults %s", name, m.Rows, m.Cols, m.NNZ(), als.StatsOf(train), describe(inc))
 	start := time.Now()
-	res, err := Tune(context.Background(), train, TuneConfig{Budget: budget, Seed: figureSplitSeed, Threads: 2, Incumbent: &inc}, func(tr Trial) {
+	res, err := als.Tune(context.Background(), train, als.TuneConfig{Budget: budget, Seed: figureSplitSeed, Threads: 2, Incumbent: &inc}, func(tr als.Trial) {
 		t.Logf("trial %3d rung %d split %d inc=%-5v %6.1fs %s users=%.2f → ndcg@5 %.4f", tr.Number, tr.Rung, tr.Split, tr.Incumbent,
 			tr.Duration.Seconds(), describe(tr.Params), tr.UserFraction, tr.Metrics.NDCG)
 	})
@@ -102,7 +103,7 @@ func tuneAndCompare(t *testing.T, name string, m *feedback.CSR, budget time.Dura
 // TestFigureTuneShared is figure (a): the shared data, a 10-minute budget.
 func TestFigureTuneShared(t *testing.T) {
 	budget, out := figureSetup(t)
-	m := loadReal(t)
+	m := realdata.CSR(t)
 	tuneAndCompare(t, "shared", m, budget, out)
 }
 
@@ -134,7 +135,7 @@ func shapes(m *feedback.CSR) map[string]func() *feedback.CSR {
 			}
 			return feedback.NewCSR(m.Rows, m.Cols, e)
 		},
-		"sample10": func() *feedback.CSR { return subsetRows(m, sampleUsers(m.Rows, 0.1, 11)) },
+		"sample10": func() *feedback.CSR { return sampleUsers(m, 0.1, 11) },
 	}
 }
 
@@ -146,7 +147,7 @@ func shapes(m *feedback.CSR) map[string]func() *feedback.CSR {
 // against a grid already measured); SETLIST_SHAPES picks transformations.
 func TestFigureShapes(t *testing.T) {
 	budget, out := figureSetup(t)
-	m := loadReal(t)
+	m := realdata.CSR(t)
 	factors := []int{32, 64, 128, 256}
 	if v := os.Getenv("SETLIST_GRID_FACTORS"); v != "" {
 		factors = nil
@@ -176,9 +177,9 @@ func TestFigureShapes(t *testing.T) {
 		train, test := feedback.SplitHoldout(d, 0.15, figureSplitSeed)
 		best, bestCell := 0.0, ""
 		for _, f := range factors {
-			for _, w := range searchWeightings {
+			for _, w := range []feedback.Weighting{feedback.WeightRaw, feedback.WeightLog, feedback.WeightBM25} {
 				for _, a := range []float64{0.3, 1, 3, 10} {
-					p := DefaultParams()
+					p := als.DefaultParams()
 					p.Factors, p.Weighting, p.Alpha, p.Threads = f, w, a, 2
 					p.LogEpsilon, p.BM25K1, p.BM25B = 1, 100, 0.8
 					start := time.Now()

@@ -1,0 +1,43 @@
+package figures
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/setlist/setlist/internal/als"
+	"github.com/setlist/setlist/internal/feedback"
+)
+
+// holdoutNDCG trains p on train (two threads) and scores NDCG@5 on test.
+func holdoutNDCG(t *testing.T, train, test *feedback.CSR, p als.Params) float64 {
+	t.Helper()
+	p.Threads = 2
+	m, err := als.Train(context.Background(), train, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	met, err := als.Evaluate(context.Background(), m.UserFactors, m.ItemSide(), train, test, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return met.NDCG
+}
+
+// sampleUsers is the matrix of a random share of m's rows (all columns
+// kept), the same draw for the same seed.
+func sampleUsers(m *feedback.CSR, share float64, seed int64) *feedback.CSR {
+	rows := rand.New(rand.NewPCG(uint64(seed), 0x5a3b1e)).Perm(m.Rows)
+	rows = rows[:max(1, int(math.Round(share*float64(m.Rows))))]
+	slices.Sort(rows)
+	var entries []feedback.Entry
+	for i, r := range rows {
+		cols, vals := m.Row(r)
+		for j, c := range cols {
+			entries = append(entries, feedback.Entry{Row: int32(i), Col: c, Value: vals[j]})
+		}
+	}
+	return feedback.NewCSR(len(rows), m.Cols, entries)
+}
