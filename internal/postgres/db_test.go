@@ -236,7 +236,7 @@ func TestPendingAndWaitMigrated(t *testing.T) {
 	if err != nil || !slices.Equal(pending, all) {
 		t.Fatalf("pending on a fresh database = %v, %v; want %v", pending, err, all)
 	}
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var told []string
 	err = db.WaitMigrated(short, 50*time.Millisecond, func(p []string) { told = p })

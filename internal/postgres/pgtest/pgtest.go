@@ -82,19 +82,25 @@ func DB(tb testing.TB) *postgres.DB {
 // server without it; URL's cleanup does not mind it gone.
 func DropDatabase(tb testing.TB, url string) {
 	tb.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, ServerURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{postgres.DatabaseName(url)}.Sanitize()); err != nil {
-		tb.Fatalf("drop the database of %s: %v", url, err)
-	}
+	withAdmin(tb, func(ctx context.Context, admin *pgx.Conn) error {
+		_, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{postgres.DatabaseName(url)}.Sanitize())
+		return err
+	})
 }
 
 // DatabaseExists says whether the database of url exists on the server.
 func DatabaseExists(tb testing.TB, url string) bool {
+	tb.Helper()
+	var ok bool
+	withAdmin(tb, func(ctx context.Context, admin *pgx.Conn) error {
+		return admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", postgres.DatabaseName(url)).Scan(&ok)
+	})
+	return ok
+}
+
+// withAdmin runs fn on a connection to the maintenance database, failing
+// the test on any error.
+func withAdmin(tb testing.TB, fn func(ctx context.Context, admin *pgx.Conn) error) {
 	tb.Helper()
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, ServerURL())
@@ -102,9 +108,7 @@ func DatabaseExists(tb testing.TB, url string) bool {
 		tb.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	var ok bool
-	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", postgres.DatabaseName(url)).Scan(&ok); err != nil {
+	if err := fn(ctx, admin); err != nil {
 		tb.Fatal(err)
 	}
-	return ok
 }
