@@ -13,7 +13,7 @@ export GOEXPERIMENT ?= simd
 
 
 .PHONY: lint-api lint-js types check-tools
-.PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-serve bench-serve-cluster run retrain run-prod clean fmt image soak
+.PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-import-synth bench-serve bench-serve-cluster run retrain run-prod clean fmt image soak
 
 help: ## list the targets
 	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
@@ -100,6 +100,12 @@ test: check-servers vet lint ## run every test against the real PostgreSQL and R
 
 bench: bench-serve ## run the benchmarks (real data in ../shared when present) and print figures
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 -timeout 60m ./...
+
+# The 50 M-row synthetic import against a plain COPY of the same rows: too
+# long for make bench (about 35 min on 2 busy cores, ~17 GB of disk at peak).
+# ROWS, USERS, SONGS and LIMITS: see the script. Figures: docs/BENCHMARKS.md.
+bench-import-synth: build-batch check-servers ## the 50 M-row synthetic import vs a plain COPY of the same rows (long; scripts/bench-import-synth.sh)
+	BATCH=$(BIN)/batch scripts/bench-import-synth.sh
 
 bench-serve: check-servers ## load-test serve against a bare Fiber+go-redis handler on 127.0.0.1 (wrk on its own core; LOADTEST_ARGS="-only batch,batch+exp -experiment 0.5")
 	$(GO) build -o $(BIN)/loadtest ./serve/bench/loadtest

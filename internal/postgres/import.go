@@ -240,6 +240,9 @@ func (m *merge) playsSQL() string {
 // bulkLoad); a smaller change is the upsert, which keeps every index and
 // lets concurrent writers be.
 func (m *merge) upsertReactions(ctx context.Context, perRow bool) {
+	if m.sum.Rows == 0 {
+		return // a header alone, or only skipped rows: no bulk load of nothing
+	}
 	m.progress("reactions", m.sum.Rows)
 	stored := m.storedReactions(ctx)
 	r := &m.sum.Reactions
@@ -346,8 +349,8 @@ type reactionIndex struct{ name, drop, create string }
 //     until commit: readers and writers of reactions wait for the import
 //     instead of running beside it, so nothing can change the table
 //     between the steps below.
-//  2. Into an empty table (a first import) it copies the summed plays, as
-//     they are summed, sorted by user and song. Otherwise it sums them into
+//  2. Into an empty table (a first import) it copies the summed plays as
+//     they are summed. Otherwise it sums them into
 //     a table, updates the reactions whose weight changes (a hash join) and
 //     copies the new ones. The copy goes out with COPY TO into an unlinked
 //     temporary file and back into reactions with COPY FROM: COPY writes a
@@ -389,9 +392,13 @@ func (m *merge) bulkLoad(ctx context.Context) {
 }
 
 // copyReactions copies the plays query selects (user_id, song_id, weight)
-// into reactions, sorted by user and song (the primary key's order, so the
-// table and the index builds after it read in order), through a temporary
-// file, and returns how many it copied.
+// into reactions through a temporary file and returns how many it copied.
+//
+// The rows keep the staged order when stageSource summed the file's runs
+// (each user's rows are together, as the file had them, which is what reads
+// of one user's history want); otherwise they are sorted by user and song.
+// Sorting 50 M rows that are already grouped cost 7 of a 50 M-row import's
+// 18.5 minutes (docs/BENCHMARKS.md), and each index build sorts anyway.
 //
 // The round trip is there because PostgreSQL has no COPY from a query:
 // INSERT … SELECT writes row by row. Both COPYs must run on the import's
@@ -416,17 +423,21 @@ func (m *merge) copyReactions(ctx context.Context, plays string) int64 {
 	if err := os.Remove(f.Name()); err != nil {
 		return fail("spool reactions", err)
 	}
+	order := ""
+	if !m.summed {
+		order = " ORDER BY 1, 2"
+	}
 	conn := m.tx.Conn().PgConn()
 	start := time.Now()
 	w := bufio.NewWriterSize(f, 1<<20)
-	out, err := conn.CopyTo(ctx, w, "COPY (SELECT user_id, song_id, '"+string(setlist.Play)+"', weight FROM ("+plays+") p ORDER BY 1, 2) TO STDOUT (FORMAT binary)")
+	out, err := conn.CopyTo(ctx, w, "COPY (SELECT user_id, song_id, '"+string(setlist.Play)+"', weight FROM ("+plays+") p"+order+") TO STDOUT (FORMAT binary)")
 	if err == nil {
 		err = w.Flush()
 	}
 	if err != nil {
-		return fail("sum and copy out reactions", err)
+		return fail("copy out reactions", err)
 	}
-	m.timed("sum and copy out reactions", start)
+	m.timed("copy out reactions", start)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fail("spool reactions", err)
 	}

@@ -496,6 +496,9 @@ func TestImportBulkRebuildsIndexes(t *testing.T) {
 	if !strings.Contains(migrated, "reactions_one_opinion") || !strings.Contains(migrated, "reactions_foldin_order") {
 		t.Fatalf("the migrated indexes are not what this test expects:\n%s", migrated)
 	}
+	if empty, err := importBytes(t, db, "empty.csv", []byte("user_id,artist,track,count\n"), false); err != nil || empty.RebuiltIndexes != 0 {
+		t.Errorf("a header-only import: %+v, %v; want nothing done, no index rebuilt", empty, err)
+	}
 	sum, err := importBytes(t, db, "small.csv", []byte(smallCSV), false)
 	if err != nil {
 		t.Fatal(err)
