@@ -1,18 +1,14 @@
 package shard_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +45,10 @@ import (
 // SETLIST_PRECOMPUTE_SONGS (20000) and SETLIST_PRECOMPUTE_PER_USER (50)
 // shape the data; SETLIST_PRECOMPUTE_DATABASE_URL keeps the imported data
 // in that database across runs (imported when it has no users) instead of
-// a throwaway one; a result line is appended to SETLIST_FIGURES_OUT.
+// a throwaway one; SETLIST_PRECOMPUTE_BEFORE names a test binary of this
+// harness built at an earlier commit, which then also runs the first shard
+// size (a before-and-after figure); result lines are appended to
+// SETLIST_FIGURES_OUT.
 func TestPrecomputeFigures(t *testing.T) {
 	if v := os.Getenv("SETLIST_PRECOMPUTE_CHILD"); v != "" {
 		precomputeChild(t, v)
@@ -58,9 +57,9 @@ func TestPrecomputeFigures(t *testing.T) {
 	if os.Getenv("SETLIST_FIGURES") == "" {
 		t.Skip("set SETLIST_FIGURES=1 to measure a precompute shard's CPU and memory (minutes to hours, GBs)")
 	}
-	users := envInt(t, "SETLIST_PRECOMPUTE_USERS", 100000)
-	songs := envInt(t, "SETLIST_PRECOMPUTE_SONGS", 20000)
-	perUser := envInt(t, "SETLIST_PRECOMPUTE_PER_USER", 50)
+	users := realdata.EnvInt(t, "SETLIST_PRECOMPUTE_USERS", 100000)
+	songs := realdata.EnvInt(t, "SETLIST_PRECOMPUTE_SONGS", 20000)
+	perUser := realdata.EnvInt(t, "SETLIST_PRECOMPUTE_PER_USER", 50)
 	ctx := context.Background()
 	url := os.Getenv("SETLIST_PRECOMPUTE_DATABASE_URL")
 	if url == "" {
@@ -101,47 +100,33 @@ func TestPrecomputeFigures(t *testing.T) {
 	}
 	t.Logf("version %d trained and staged in %s", res.Version, time.Since(start).Round(time.Second))
 
-	for _, s := range strings.Split(envOr("SETLIST_PRECOMPUTE_SHARD_USERS", "100000"), ",") {
+	logf := realdata.FigureLog(t)
+	sizes := strings.Split(realdata.EnvOr("SETLIST_PRECOMPUTE_SHARD_USERS", "100000"), ",")
+	first, _ := strconv.Atoi(strings.TrimSpace(sizes[0]))
+	for _, s := range sizes {
 		size, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || size < 1 {
 			t.Fatalf("SETLIST_PRECOMPUTE_SHARD_USERS: %q", s)
 		}
 		shards := max(users/size, 1)
 		arg, _ := json.Marshal(childArgs{URL: url, Prefix: prefix, Version: int64(res.Version), Shards: shards})
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestPrecomputeFigures$", "-test.v", "-test.timeout", "0")
-		cmd.Env = append(os.Environ(), "SETLIST_PRECOMPUTE_CHILD="+string(arg), "GOMAXPROCS=1")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		load := realdata.LoadAvg()
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("shard of %d: %v\n%s", size, err, out.String())
-		}
 		var r childResult
-		found := false
-		for _, l := range strings.Split(out.String(), "\n") {
-			if j, ok := strings.CutPrefix(strings.TrimSpace(l), "PRECOMPUTE "); ok {
-				if err := json.Unmarshal([]byte(j), &r); err != nil {
-					t.Fatal(err)
-				}
-				found = true
-			}
+		env := []string{"SETLIST_PRECOMPUTE_CHILD=" + string(arg), "GOMAXPROCS=1"}
+		if before := os.Getenv("SETLIST_PRECOMPUTE_BEFORE"); before != "" && size == first {
+			// The same shard by an older build of this harness (a test
+			// binary of an earlier commit), on the same data and version.
+			var b childResult
+			realdata.RunChildOf(t, before, "^TestPrecomputeFigures$", "PRECOMPUTE", env, &b)
+			n := float64(max(b.Users, 1))
+			logf("BEFORE (%s) load before %s | shard 0/%d: %d users, %d lists | CPU %.1f s = %.3f ms/user | peak RSS %d MiB, Go heap peak %d MiB | wall %.1f s",
+				before, load, shards, b.Users, b.Written, b.CPU, 1000*b.CPU/n, b.PeakRSS>>20, b.HeapPeak>>20, b.Wall)
 		}
-		if !found {
-			t.Fatalf("shard of %d: the child printed no result:\n%s", size, out.String())
-		}
+		realdata.RunChild(t, "^TestPrecomputeFigures$", "PRECOMPUTE", env, &r)
 		n := float64(max(r.Users, 1))
-		line := fmt.Sprintf("%s load-before %s load-after %s | %d songs | shard 0/%d: %d users, %d lists | CPU %.1f s = %.3f ms/user | peak RSS %d MiB, Go heap peak %d MiB | wall %.1f s (read %.1f, rank %.1f, write %.1f) | training's top-5, same side and users: CPU %.1f s = %.3f ms/user",
-			time.Now().UTC().Format(time.RFC3339), load, realdata.LoadAvg(), songs, shards, r.Users, r.Written,
-			r.CPU, 1000*r.CPU/n, r.PeakRSS>>20, r.HeapPeak>>20, r.Wall, r.Read, r.Rank, r.Write, r.TopKCPU, 1000*r.TopKCPU/n)
-		t.Log(line)
-		if p := os.Getenv("SETLIST_FIGURES_OUT"); p != "" {
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintln(f, line)
-			f.Close()
-		}
+		logf("load before %s | %d songs | shard 0/%d: %d users, %d lists | CPU %.1f s = %.3f ms/user | peak RSS %d MiB, Go heap peak %d MiB | wall %.1f s (read %.1f, rank %.1f, write %.1f) | training's top-5, same side and users: CPU %.1f s = %.3f ms/user",
+			load, songs, shards, r.Users, r.Written, r.CPU, 1000*r.CPU/n, r.PeakRSS>>20, r.HeapPeak>>20,
+			r.Wall, r.Read, r.Rank, r.Write, r.TopKCPU, 1000*r.TopKCPU/n)
 	}
 }
 
@@ -178,16 +163,16 @@ func precomputeChild(t *testing.T, arg string) {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
-	heap := sampleHeap()
-	start, c0 := time.Now(), cpuSeconds()
+	heap := realdata.SampleHeap()
+	start, c0 := time.Now(), realdata.CPUSeconds()
 	res, err := shard.Run(ctx, db, rdb, a.Prefix, shard.Config{Version: keyspace.Version(a.Version), Shards: a.Shards, Index: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := childResult{Users: res.Hi - res.Lo, Written: res.Written, CPU: cpuSeconds() - c0, Wall: time.Since(start).Seconds(),
+	r := childResult{Users: res.Hi - res.Lo, Written: res.Written, CPU: realdata.CPUSeconds() - c0, Wall: time.Since(start).Seconds(),
 		Read: res.Phases.Read.Seconds(), Rank: res.Phases.Rank.Seconds(), Write: res.Phases.Write.Seconds()}
 	r.HeapPeak = heap()
-	r.PeakRSS = peakRSS()
+	r.PeakRSS = realdata.PeakRSS()
 
 	// Training's top-5 (the batch kernel, with GOMAXPROCS=1) for as many
 	// users against the same item side, after the peak was read.
@@ -201,88 +186,11 @@ func precomputeChild(t *testing.T, arg string) {
 	for i := range uf {
 		uf[i] = float32(rng.NormFloat64()) * 0.1
 	}
-	c0 = cpuSeconds()
+	c0 = realdata.CPUSeconds()
 	if _, err := als.TopNAll(ctx, uf, side, 5, nil, nil, 1); err != nil {
 		t.Fatal(err)
 	}
-	r.TopKCPU = cpuSeconds() - c0
+	r.TopKCPU = realdata.CPUSeconds() - c0
 	runtime.KeepAlive(uf)
-	b, _ := json.Marshal(r)
-	fmt.Printf("PRECOMPUTE %s\n", b)
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// sampleHeap samples the Go heap's live objects every 20 ms until the
-// returned function is called, which returns the peak.
-func sampleHeap() func() int64 {
-	var peak int64
-	stop, done := make(chan struct{}), make(chan struct{})
-	read := func() {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		peak = max(peak, int64(m.HeapAlloc))
-	}
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(20 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			read()
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
-	return func() int64 {
-		close(stop)
-		<-done
-		read()
-		return peak
-	}
-}
-
-// peakRSS is the process's VmHWM in bytes.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(t *testing.T, k string, def int) int {
-	t.Helper()
-	v := os.Getenv(k)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive integer", k, v)
-	}
-	return n
+	realdata.PrintResult("PRECOMPUTE", r)
 }

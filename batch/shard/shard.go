@@ -158,7 +158,12 @@ const DefaultUsersPerBatch = 2048
 // usersWhere is the users a version's precompute covers, in id order: those
 // with at least one reaction who existed at the snapshot ($1), so every
 // shard of a version splits the same list even while new users sign up.
-const usersWhere = `u.created_at <= $1 AND EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = u.id)`
+// The reaction check is a correlated scalar subquery, one probe of the
+// reactions' primary key per user, which the planner cannot turn into a
+// semi-join: with an EXISTS it hashed every reaction's user (a full scan
+// of 50 M rows) before each batch of 2,048 users whenever the statistics
+// were stale, as after a bulk import.
+const usersWhere = `u.created_at <= $1 AND (SELECT true FROM reactions r WHERE r.user_id = u.id LIMIT 1)`
 
 // countUsers counts the users the precompute covers.
 func countUsers(ctx context.Context, db *postgres.DB, snapshot time.Time) (int, error) {
@@ -196,11 +201,10 @@ func stream(ctx context.Context, db *postgres.DB, pub *model.Published, w *keysp
 	}
 	after := first - 1 // the last id done
 	var (
-		ids    []int64
-		ext    []setlist.UserID
-		byUser [][]setlist.Reaction
-		users  []setlist.UserID
-		lists  [][]model.Rec
+		ids   []int64
+		rows  batchRows
+		users []setlist.UserID
+		lists [][]model.Rec
 	)
 	for left := hi - lo; left > 0; {
 		t0 := time.Now()
@@ -213,19 +217,18 @@ func stream(ctx context.Context, db *postgres.DB, pub *model.Published, w *keysp
 			// count: the range ends early; the next version covers it.
 			break
 		}
-		ext, byUser, err = batchReactions(ctx, db, ids, ext[:0], byUser[:0])
-		if err != nil {
+		if err := rows.read(ctx, db, ids); err != nil {
 			return err
 		}
 		t1 := time.Now()
-		ranked, err := pub.FoldInAll(ctx, byUser, k, cfg.Threads)
+		ranked, err := pub.FoldInAll(ctx, rows.byUser, k, cfg.Threads)
 		if err != nil {
 			return fmt.Errorf("precompute: %w", err)
 		}
 		users, lists = users[:0], lists[:0]
 		for i, l := range ranked {
 			if l != nil { // nil: no usable reaction; serve answers the popular list
-				users, lists = append(users, ext[i]), append(lists, l)
+				users, lists = append(users, rows.ext[i]), append(lists, l)
 			}
 		}
 		t2 := time.Now()
@@ -262,21 +265,34 @@ func batchIDs(ctx context.Context, db *postgres.DB, snapshot time.Time, after in
 	return ids, nil
 }
 
-// batchReactions reads every reaction of the users ids (ascending) in one
-// range scan of the reactions' primary key, grouped by user as
-// postgres.DB.UserReactions returns them to serve's fold-in: ext[i] is
-// ids[i]'s external id and byUser[i] their reactions. The slices are reused
-// from the batch before.
-func batchReactions(ctx context.Context, db *postgres.DB, ids []int64, ext []setlist.UserID, byUser [][]setlist.Reaction) ([]setlist.UserID, [][]setlist.Reaction, error) {
+// batchRows is one batch's users and their reactions, its memory reused
+// from batch to batch. Every reaction of the batch is in one flat slice, so
+// what it keeps is the largest batch's total, not (as a slice kept per
+// user slot would) the heaviest user ever seen in each of 2,048 slots,
+// which grew with the shard.
+type batchRows struct {
+	ext    []setlist.UserID     // ext[i] is ids[i]'s external id ("" for a user without reactions)
+	byUser [][]setlist.Reaction // byUser[i] is ids[i]'s reactions, a window on flat
+	flat   []setlist.Reaction
+	start  []int // user i's reactions are flat[start[i]:start[i+1]]
+}
+
+// read reads every reaction of the users ids (ascending) in one range scan
+// of the reactions' primary key, grouped by user as
+// postgres.DB.UserReactions returns them to serve's fold-in.
+func (b *batchRows) read(ctx context.Context, db *postgres.DB, ids []int64) error {
+	b.ext, b.flat, b.start = b.ext[:0], b.flat[:0], b.start[:0]
+	// The range on r.user_id is what makes this one scan of the reactions'
+	// primary key; ANY($3) then drops the users in it the batch does not
+	// cover (created after the snapshot, or without reactions).
 	rows, err := db.Pool.Query(ctx, `SELECT u.id, u.external_id, r.song_id, r.kind, r.weight, r.updated_at
-		FROM users u JOIN reactions r ON r.user_id = u.id
-		WHERE u.id = ANY($1)
-		ORDER BY u.id, r.song_id, r.kind`, ids)
+		FROM reactions r JOIN users u ON u.id = r.user_id
+		WHERE r.user_id BETWEEN $1 AND $2 AND r.user_id = ANY($3)
+		ORDER BY r.user_id, r.song_id, r.kind`, ids[0], ids[len(ids)-1], ids)
 	if err != nil {
-		return nil, nil, fmt.Errorf("precompute: read reactions: %w: %w", setlist.ErrUnavailable, err)
+		return fmt.Errorf("precompute: read reactions: %w: %w", setlist.ErrUnavailable, err)
 	}
 	defer rows.Close()
-	at := -1 // ids[at] is the user being read
 	for rows.Next() {
 		var (
 			id         int64
@@ -286,42 +302,37 @@ func batchReactions(ctx context.Context, db *postgres.DB, ids []int64, ext []set
 			updated    time.Time
 		)
 		if err := rows.Scan(&id, &user, &song, &kind, &weight, &updated); err != nil {
-			return nil, nil, fmt.Errorf("precompute: read reactions: %w", err)
+			return fmt.Errorf("precompute: read reactions: %w", err)
 		}
-		if at < 0 || ids[at] != id {
-			at++
-			for at < len(ids) && ids[at] != id {
-				// A user who lost every reaction since the id list: an empty row.
-				ext, byUser = appendUser(ext, byUser, "")
-				at++
+		if n := len(b.ext); n == 0 || ids[n-1] != id {
+			// Users of the batch before this one without a reaction (they
+			// lost every one since the id list) get an empty row.
+			for len(b.ext) < len(ids) && ids[len(b.ext)] != id {
+				b.addUser("")
 			}
-			if at == len(ids) {
-				return nil, nil, fmt.Errorf("precompute: read reactions: user %d is not in the batch", id)
+			if len(b.ext) == len(ids) {
+				return fmt.Errorf("precompute: read reactions: user %d is not in the batch", id)
 			}
-			ext, byUser = appendUser(ext, byUser, setlist.UserID(user))
+			b.addUser(setlist.UserID(user))
 		}
-		u := ext[at]
-		byUser[at] = append(byUser[at], setlist.Reaction{User: u, Song: setlist.SongID(song), Kind: setlist.ReactionKind(kind),
+		b.flat = append(b.flat, setlist.Reaction{User: b.ext[len(b.ext)-1], Song: setlist.SongID(song), Kind: setlist.ReactionKind(kind),
 			Weight: float64(weight), UpdatedAt: updated})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("precompute: read reactions: %w: %w", setlist.ErrUnavailable, err)
+		return fmt.Errorf("precompute: read reactions: %w: %w", setlist.ErrUnavailable, err)
 	}
-	for len(ext) < len(ids) {
-		ext, byUser = appendUser(ext, byUser, "")
+	for len(b.ext) < len(ids) {
+		b.addUser("")
 	}
-	return ext, byUser, nil
+	b.start = append(b.start, len(b.flat))
+	b.byUser = b.byUser[:0]
+	for i := range ids {
+		b.byUser = append(b.byUser, b.flat[b.start[i]:b.start[i+1]:b.start[i+1]])
+	}
+	return nil
 }
 
-// appendUser appends a user and an empty reaction list, reusing the list's
-// backing array from an earlier batch when there is one.
-func appendUser(ext []setlist.UserID, byUser [][]setlist.Reaction, u setlist.UserID) ([]setlist.UserID, [][]setlist.Reaction) {
-	ext = append(ext, u)
-	if len(byUser) < cap(byUser) {
-		byUser = byUser[:len(byUser)+1]
-	} else {
-		byUser = append(byUser, nil)
-	}
-	byUser[len(byUser)-1] = byUser[len(byUser)-1][:0]
-	return ext, byUser
+func (b *batchRows) addUser(u setlist.UserID) {
+	b.ext = append(b.ext, u)
+	b.start = append(b.start, len(b.flat))
 }

@@ -6,24 +6,18 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/setlist/setlist/internal/feedback"
+	"github.com/setlist/setlist/internal/realdata"
 )
 
 // cpuTime is the process's user+system CPU time. Benchmarks report it per
 // operation next to wall time: on the shared 2-core machine, wall time
 // swings with other people's builds, while CPU time (divided by the threads
 // used) stays close to what an idle machine would take.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return time.Duration(realdata.CPUSeconds() * float64(time.Second)) }
 
 func reportCPU(b *testing.B, start time.Duration, perOp float64) {
 	b.ReportMetric((cpuTime()-start).Seconds()/perOp, "cpu-s/op")

@@ -195,25 +195,34 @@ func (s *ItemSide) FoldIn(cols []int32, vals []float32) ([]float32, error) {
 
 // cholesky factors the symmetric positive definite k×k matrix a (upper
 // triangle read) in place into L (lower triangle, row-major) with A = LLᵀ.
+//
+// It works on the upper triangle, U = Lᵀ, right-looking: once row j of U
+// is final, its outer product is taken off every later row with axpy64,
+// contiguous and vectorised, where the left-looking form is a chain of
+// dependent multiply-subtracts (the fold-in's largest cost after the
+// normal equations, issue 25 item 5). Each entry still receives its
+// subtractions in the same order, t = 0, 1, …, as products of the same two
+// numbers, so the factor is bit for bit the left-looking one
+// (TestCholeskyBits); L is then mirrored into the lower triangle.
 func cholesky(a []float64, k int) error {
 	for j := 0; j < k; j++ {
-		rj := a[j*k : j*k+j]
-		d := a[j*k+j]
-		for _, v := range rj {
-			d -= v * v
-		}
+		row := a[j*k : j*k+k]
+		d := row[j]
 		if !(d > 0) {
 			return fmt.Errorf("normal equations are not positive definite (pivot %d = %g); is regularization 0?", j, d)
 		}
 		d = math.Sqrt(d)
-		a[j*k+j] = d
+		row[j] = d
+		for u := j + 1; u < k; u++ {
+			row[u] /= d
+		}
 		for i := j + 1; i < k; i++ {
-			ri := a[i*k : i*k+j]
-			v := a[j*k+i] // upper triangle holds A[j][i] = A[i][j]
-			for t, x := range ri {
-				v -= x * rj[t]
-			}
-			a[i*k+j] = v / d
+			axpy64(-row[i], row[i:], a[i*k+i:i*k+k])
+		}
+	}
+	for i := 1; i < k; i++ {
+		for j := 0; j < i; j++ {
+			a[i*k+j] = a[j*k+i]
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/setlist/setlist/internal/feedback"
@@ -180,6 +181,64 @@ func TestGram32(t *testing.T) {
 				}
 				if g[a*tc.k+b] != g[b*tc.k+a] {
 					t.Fatalf("%+v not symmetric at %d,%d", tc, a, b)
+				}
+			}
+		}
+	}
+}
+
+// choleskyLeft is the left-looking Cholesky cholesky replaced: the
+// reference its factor must equal bit for bit.
+func choleskyLeft(a []float64, k int) {
+	for j := 0; j < k; j++ {
+		rj := a[j*k : j*k+j]
+		d := a[j*k+j]
+		for _, v := range rj {
+			d -= v * v
+		}
+		d = math.Sqrt(d)
+		a[j*k+j] = d
+		for i := j + 1; i < k; i++ {
+			ri := a[i*k : i*k+j]
+			v := a[j*k+i]
+			for t, x := range ri {
+				v -= x * rj[t]
+			}
+			a[i*k+j] = v / d
+		}
+	}
+}
+
+// TestCholeskyBits: the right-looking, vectorised cholesky gives the
+// left-looking factor's lower triangle bit for bit (the same subtractions
+// in the same order), so fold-ins did not change with it.
+func TestCholeskyBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, k := range []int{1, 2, 5, 8, 13, 64, 65} {
+		m := make([]float64, k*k)
+		for r := 0; r < 3*k; r++ { // A = Σ y yᵀ + λI: positive definite
+			y := make([]float64, k)
+			for i := range y {
+				y[i] = rng.NormFloat64()
+			}
+			for i := range k {
+				for j := range k {
+					m[i*k+j] += y[i] * y[j]
+				}
+			}
+		}
+		for i := range k {
+			m[i*k+i] += 0.1
+		}
+		got, want := slices.Clone(m), slices.Clone(m)
+		if err := cholesky(got, k); err != nil {
+			t.Fatal(err)
+		}
+		choleskyLeft(want, k)
+		for i := range k {
+			for j := 0; j <= i; j++ {
+				if got[i*k+j] != want[i*k+j] {
+					t.Fatalf("k=%d L[%d][%d] = %v, left-looking %v", k, i, j, got[i*k+j], want[i*k+j])
 				}
 			}
 		}

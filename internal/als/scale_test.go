@@ -4,19 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,31 +58,13 @@ func TestTrainerScale(t *testing.T) {
 	if os.Getenv("SETLIST_FIGURES") == "" {
 		t.Skip("set SETLIST_FIGURES=1 to measure the trainer's growth with users (minutes, GBs)")
 	}
-	sizes := strings.Split(envOr("SETLIST_SCALE_SIZES", "100000,300000,1000000"), ",")
+	sizes := strings.Split(realdata.EnvOr("SETLIST_SCALE_SIZES", "100000,300000,1000000"), ",")
 	var results []scaleResult
 	for _, s := range sizes {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestTrainerScale$", "-test.v", "-test.timeout", "0")
-		cmd.Env = append(os.Environ(), "SETLIST_SCALE_CHILD="+strings.TrimSpace(s))
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		start := time.Now()
 		load := realdata.LoadAvg()
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("size %s: %v\n%s", s, err, out.String())
-		}
 		var r scaleResult
-		found := false
-		for _, l := range strings.Split(out.String(), "\n") {
-			if j, ok := strings.CutPrefix(strings.TrimSpace(l), "SCALE "); ok {
-				if err := json.Unmarshal([]byte(j), &r); err != nil {
-					t.Fatal(err)
-				}
-				found = true
-			}
-		}
-		if !found {
-			t.Fatalf("size %s: the child printed no result:\n%s", s, out.String())
-		}
+		realdata.RunChild(t, "^TestTrainerScale$", "SCALE", []string{"SETLIST_SCALE_CHILD=" + strings.TrimSpace(s)}, &r)
 		results = append(results, r)
 		line := fmt.Sprintf("%s load-before %s load-after %s users %d songs %d nnz %d iters %d | gen %.1fs (peak RSS %d MiB) | train %.1fs (%.1fs/iter, %.0f cpu-s) heap %d MiB RSS %d MiB | top-5 %.1fs (%.0f cpu-s) heap %d MiB RSS %d MiB | CSR %d MiB | wall %s",
 			time.Now().UTC().Format(time.RFC3339), load, realdata.LoadAvg(), r.Users, r.Songs, r.NNZ, r.Iterations,
@@ -115,35 +92,15 @@ func TestTrainerScale(t *testing.T) {
 	}
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(t *testing.T, k string, def int) int {
-	t.Helper()
-	v := os.Getenv(k)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive integer", k, v)
-	}
-	return n
-}
-
 // scaleChild measures one size and prints "SCALE {json}".
 func scaleChild(t *testing.T, size string) {
 	users, err := strconv.Atoi(size)
 	if err != nil || users < 1 {
 		t.Fatalf("SETLIST_SCALE_CHILD=%q", size)
 	}
-	songs := envInt(t, "SETLIST_SCALE_SONGS", 20000)
-	perUser := envInt(t, "SETLIST_SCALE_PER_USER", 50)
-	iters := envInt(t, "SETLIST_SCALE_ITERATIONS", 3)
+	songs := realdata.EnvInt(t, "SETLIST_SCALE_SONGS", 20000)
+	perUser := realdata.EnvInt(t, "SETLIST_SCALE_PER_USER", 50)
+	iters := realdata.EnvInt(t, "SETLIST_SCALE_ITERATIONS", 3)
 	r := scaleResult{Users: users, Songs: songs, Iterations: iters}
 
 	start := time.Now()
@@ -162,7 +119,7 @@ func scaleChild(t *testing.T, size string) {
 	resetPeakRSS(t)
 	p := DefaultParams()
 	p.Iterations = iters
-	heap := sampleHeap()
+	heap := realdata.SampleHeap()
 	start, c0 := time.Now(), cpuTime()
 	model, err := Train(context.Background(), m, p, nil)
 	if err != nil {
@@ -176,7 +133,7 @@ func scaleChild(t *testing.T, size string) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS(t)
-	heap = sampleHeap()
+	heap = realdata.SampleHeap()
 	start, c0 = time.Now(), cpuTime()
 	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
 	if err != nil {
@@ -189,8 +146,7 @@ func scaleChild(t *testing.T, size string) {
 		t.Fatalf("top-5 for %d users, first list %d long", len(recs), len(recs[0]))
 	}
 	runtime.KeepAlive(m)
-	b, _ := json.Marshal(r)
-	fmt.Printf("SCALE %s\n", b)
+	realdata.PrintResult("SCALE", r)
 }
 
 // synthCSR parses internal/synth's CSV stream straight into entries ("userN",
@@ -223,41 +179,6 @@ func synthCSR(users, songs int, reactions int64) (*feedback.CSR, error) {
 		return nil, err
 	}
 	return feedback.NewCSR(users, songs, entries), nil
-}
-
-// sampleHeap samples the Go heap's live objects every 20 ms until the
-// returned function is called, which returns the peak.
-func sampleHeap() func() int64 {
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() {
-		metrics.Read(s)
-		if v := int64(s[0].Value.Uint64()); v > peak.Load() {
-			peak.Store(v)
-		}
-	}
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(20 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			read()
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
-	return func() int64 {
-		close(stop)
-		wg.Wait()
-		read()
-		return peak.Load()
-	}
 }
 
 // resetPeakRSS sets VmHWM back to the current RSS, so the next phase's
