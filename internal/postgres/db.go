@@ -242,22 +242,29 @@ func (db *DB) Pending(ctx context.Context) ([]string, error) {
 // wait. Serve's pods start alongside the migrate Job, so they wait for it
 // rather than racing it or failing at once.
 func (db *DB) WaitMigrated(ctx context.Context, interval time.Duration, onWait func(pending []string)) error {
+	// known is the last answer the database gave: the deadline usually
+	// cuts a check in flight, and the error must still say what is
+	// pending and who applies it, not only that a query timed out.
+	var known []string
 	for {
 		pending, err := db.Pending(ctx)
 		if err == nil && len(pending) == 0 {
 			return nil
 		}
-		if err == nil && onWait != nil {
-			onWait(pending)
+		if err == nil {
+			known = pending
+			if onWait != nil {
+				onWait(pending)
+			}
 		}
 		select {
 		case <-time.After(interval):
 		case <-ctx.Done():
-			if err != nil {
+			if known == nil {
 				return fmt.Errorf("check the schema: %w", err)
 			}
 			return fmt.Errorf("schema not migrated: %s pending; run `batch migrate` (the setlist-migrate Job) first: %w",
-				strings.Join(pending, ", "), ctx.Err())
+				strings.Join(known, ", "), ctx.Err())
 		}
 	}
 }
