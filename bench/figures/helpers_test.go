@@ -32,12 +32,5 @@ func sampleUsers(m *feedback.CSR, share float64, seed int64) *feedback.CSR {
 	rows := rand.New(rand.NewPCG(uint64(seed), 0x5a3b1e)).Perm(m.Rows)
 	rows = rows[:max(1, int(math.Round(share*float64(m.Rows))))]
 	slices.Sort(rows)
-	var entries []feedback.Entry
-	for i, r := range rows {
-		cols, vals := m.Row(r)
-		for j, c := range cols {
-			entries = append(entries, feedback.Entry{Row: int32(i), Col: c, Value: vals[j]})
-		}
-	}
-	return feedback.NewCSR(len(rows), m.Cols, entries)
+	return m.SubsetRows(rows)
 }

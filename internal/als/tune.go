@@ -205,7 +205,7 @@ func newSplit(train *feedback.CSR, fraction float64, seed int64, rungs []fidelit
 		if f.users < 1 {
 			if _, ok := sp.sub[f.users]; !ok {
 				rows := sampleUsers(train.Rows, f.users, seed)
-				sp.sub[f.users] = [2]*feedback.CSR{subsetRows(sp.fit, rows), subsetRows(sp.valid, rows)}
+				sp.sub[f.users] = [2]*feedback.CSR{sp.fit.SubsetRows(rows), sp.valid.SubsetRows(rows)}
 			}
 		}
 	}
@@ -231,18 +231,6 @@ func sampleUsers(n int, share float64, seed int64) []int {
 	rows = rows[:max(1, int(math.Round(share*float64(n))))]
 	slices.Sort(rows)
 	return rows
-}
-
-// subsetRows is the matrix of m's given rows (all columns kept).
-func subsetRows(m *feedback.CSR, rows []int) *feedback.CSR {
-	var entries []feedback.Entry
-	for i, r := range rows {
-		cols, vals := m.Row(r)
-		for j, c := range cols {
-			entries = append(entries, feedback.Entry{Row: int32(i), Col: c, Value: vals[j]})
-		}
-	}
-	return feedback.NewCSR(len(rows), m.Cols, entries)
 }
 
 // config is one configuration's path up the rungs.

@@ -105,6 +105,19 @@ func (m *CSR) Row(i int) (cols []int32, vals []float32) {
 	return m.Indices[lo:hi:hi], m.Data[lo:hi:hi]
 }
 
+// SubsetRows is the matrix of m's given rows, in that order, with every
+// column kept: the tuner's user subsamples and the figures' user samples.
+func (m *CSR) SubsetRows(rows []int) *CSR {
+	var entries []Entry
+	for i, r := range rows {
+		cols, vals := m.Row(r)
+		for j, c := range cols {
+			entries = append(entries, Entry{Row: int32(i), Col: c, Value: vals[j]})
+		}
+	}
+	return NewCSR(len(rows), m.Cols, entries)
+}
+
 // NNZ is the number of stored entries.
 func (m *CSR) NNZ() int { return len(m.Indices) }
 

@@ -38,25 +38,7 @@ func (sn *Snapshot) appendAnswer(b []byte, u setlist.UserID, arm setlist.Arm, sr
 	b = append(b, `","source":"`...)
 	b = append(b, src...)
 	b = append(b, `","items":[`...)
-	first := true
-	for _, it := range items {
-		name, ok := sn.songs[it.Song]
-		if !ok {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = appendScored(b, name, it.Score)
-		if because, ok := sn.songs[it.Because]; ok && it.Because != 0 {
-			b = append(b, `,"because":{`...)
-			b = append(b, because...)
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
+	return append(appendItems(sn, b, items, func(it model.Explained) (model.Rec, setlist.SongID) { return it.Rec, it.Because }), "]}"...)
 }
 
 // AppendSimilar renders GET /v1/songs/{id}/similar's answer {song,
@@ -74,8 +56,16 @@ func (sn *Snapshot) AppendSimilar(b []byte, seed setlist.SongID, recs []model.Re
 	b = append(b, `},"model_version":`...)
 	b = strconv.AppendInt(b, int64(sn.Version), 10)
 	b = append(b, `,"items":[`...)
+	return append(appendItems(sn, b, recs, func(r model.Rec) (model.Rec, setlist.SongID) { return r, 0 }), "]}"...)
+}
+
+// appendItems renders the items of both answers, comma-separated, leaving
+// out songs the snapshot cannot name; rec gives an item's song, score and
+// (for explained answers, else 0) the song it is recommended because of.
+func appendItems[T any](sn *Snapshot, b []byte, items []T, rec func(T) (model.Rec, setlist.SongID)) []byte {
 	first := true
-	for _, r := range recs {
+	for _, it := range items {
+		r, why := rec(it)
 		name, ok := sn.songs[r.Song]
 		if !ok {
 			continue
@@ -85,9 +75,14 @@ func (sn *Snapshot) AppendSimilar(b []byte, seed setlist.SongID, recs []model.Re
 		}
 		first = false
 		b = appendScored(b, name, r.Score)
+		if because, ok := sn.songs[why]; ok && why != 0 {
+			b = append(b, `,"because":{`...)
+			b = append(b, because...)
+			b = append(b, '}')
+		}
 		b = append(b, '}')
 	}
-	return append(b, "]}"...)
+	return b
 }
 
 // appendScored opens an item: `{` the song's pre-rendered name and its
