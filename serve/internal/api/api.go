@@ -24,6 +24,7 @@ import (
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/exposure"
 	"github.com/setlist/setlist/serve/internal/metrics"
+	"github.com/setlist/setlist/serve/internal/ratelimit"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 
@@ -129,9 +130,13 @@ type API struct {
 	deps     Deps
 	cfg      Config
 	draining atomic.Bool
-	limiter  *bucketLimiter // writes
-	// authFailures counts failed authentications per client.
-	authFailures *bucketLimiter
+	// limiter is each client address's bucket of writes (POST, DELETE:
+	// refused at once when empty). Reads are not limited here: most cost
+	// memory lookups, and recs bounds the scored ones per client.
+	limiter *ratelimit.Buckets[netip.Addr]
+	// authFailures counts failed authentications per client, whatever the
+	// method (auth.go).
+	authFailures *ratelimit.Buckets[netip.Addr]
 	// modelReport and experimentsReport cache the read-only reports
 	// (reports.go).
 	modelReport, experimentsReport *report
@@ -168,8 +173,8 @@ func New(cfg Config, d Deps) (*API, error) {
 	if cfg.RequireAuth && cfg.Tokens.Len() == 0 {
 		return nil, errors.New("new api: authentication is required but no token is configured")
 	}
-	a := &API{deps: d, cfg: cfg, limiter: newBucketLimiter(cfg.WriteRate, cfg.WriteBurst),
-		authFailures: newBucketLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)}
+	a := &API{deps: d, cfg: cfg, limiter: ratelimit.New[netip.Addr](cfg.WriteRate, cfg.WriteBurst),
+		authFailures: ratelimit.New[netip.Addr](cfg.AuthFailRate, cfg.AuthFailBurst)}
 	reportGate := make(chan struct{}, reportConcurrency)
 	a.modelReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
 	a.experimentsReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)

@@ -8,13 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/setlist/setlist/serve/internal/ratelimit"
 )
 
 // Scope is what a bearer token may do. Scopes are ordered: a token of one
@@ -231,19 +232,19 @@ func rebindSafeHost(hostport string) bool {
 func (a *API) authenticate(c *fiber.Ctx, need Scope) error {
 	client := a.clientAddr(c)
 	if a.authFailures != nil {
-		if ok, wait := a.authFailures.allows(client); !ok {
-			secs := max(int(math.Ceil(wait.Seconds())), 1)
+		if ok, wait := a.authFailures.Allows(client); !ok {
+			secs := ratelimit.RetryAfterSeconds(wait)
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 			return fiber.NewError(fiber.StatusTooManyRequests, fmt.Sprintf(
 				"too many failed authentications from this client (%g a second, burst %g); retry after %d s",
-				a.authFailures.rate, a.authFailures.burst, secs))
+				a.authFailures.Rate(), a.authFailures.Burst(), secs))
 		}
 	}
 	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
 	got := a.cfg.Tokens.scopeOf(token)
 	if !ok || got == 0 {
 		if a.authFailures != nil {
-			a.authFailures.take(client)
+			a.authFailures.Take(client)
 		}
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="setlist"`)
 		return fiber.NewError(fiber.StatusUnauthorized, fmt.Sprintf("this endpoint needs Authorization: Bearer <token> with scope %s", need))
