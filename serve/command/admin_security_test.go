@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/setlist/setlist/serve/internal/recs"
 )
 
 // TestAdminToken: the token comes from --admin-token-file (a mounted
@@ -49,6 +51,8 @@ func TestAdminToken(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--write-rate", "-1"},
 		{"serve", "--write-burst", "0"},
+		{"serve", "--auth", "off", "--scoring-rate", "-1"},
+		{"serve", "--auth", "off", "--scoring-burst", "0"},
 		{"serve", "--trusted-proxies", "not-an-ip"},
 		{"serve", "--auth", "off", "--auth-fail-burst", "0"},
 		{"serve", "--auth", "off", "--max-conns-per-client", "-1"},
@@ -61,6 +65,13 @@ func TestAdminToken(t *testing.T) {
 	cfg, err := ParseConfig([]string{"serve", "--auth", "off", "--trusted-proxies", "10.0.0.0/8", "--write-rate", "5", "--write-burst", "7"})
 	if err != nil || len(cfg.Server.API.TrustedProxies) != 1 || cfg.Server.API.WriteRate != 5 || cfg.Server.API.WriteBurst != 7 {
 		t.Fatalf("parsed %+v, %v", cfg.Server.API, err)
+	}
+	if r, b := cfg.Server.Recs.ScoringRate, cfg.Server.Recs.ScoringBurst; r != recs.DefaultScoringRate || b != recs.DefaultScoringBurst {
+		t.Fatalf("scoring rate %g, burst %d by default; want %d and %d", r, b, recs.DefaultScoringRate, recs.DefaultScoringBurst)
+	}
+	t.Setenv("SETLIST_SCORING_RATE", "0")
+	if cfg, err := ParseConfig([]string{"serve", "--auth", "off"}); err != nil || cfg.Server.Recs.ScoringRate != 0 {
+		t.Fatalf("SETLIST_SCORING_RATE=0: rate %g, %v; want 0 (no limit)", cfg.Server.Recs.ScoringRate, err)
 	}
 }
 

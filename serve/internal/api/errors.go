@@ -17,6 +17,7 @@ import (
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/store"
+	"github.com/setlist/setlist/serve/internal/ratelimit"
 	"github.com/setlist/setlist/serve/internal/recs"
 )
 
@@ -40,6 +41,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, setlist.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, recs.ErrThrottled):
+		return http.StatusTooManyRequests
 	case errors.Is(err, setlist.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	default:
@@ -100,6 +103,9 @@ func errorHandler(log *slog.Logger, bodyLimit int) fiber.ErrorHandler {
 		}
 		if code == http.StatusServiceUnavailable {
 			c.Set(fiber.HeaderRetryAfter, RetryAfter)
+		}
+		if le := (*ratelimit.LimitedError)(nil); errors.As(err, &le) {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ratelimit.RetryAfterSeconds(le.RetryAfter)))
 		}
 		// Also on errors raised before edge ran (a body over the limit).
 		c.Set(headerNoSniff, "nosniff")

@@ -30,8 +30,12 @@ type Metrics struct {
 	FoldInCache     *prometheus.CounterVec // result: hit, miss
 	FoldIns         *prometheus.CounterVec // outcome: solved, shared, busy, unknown_user
 	Similar         *prometheus.CounterVec // outcome: cached, computed, shared, filtered, busy
-	StoreErrors     *prometheus.CounterVec // store, op
-	ModelVersion    prometheus.Gauge
+	// Throttled counts scored answers over their client's rate, by work
+	// (foldin, filtered, similar) and outcome (delayed, refused,
+	// queue_full). No client label: clients are unbounded.
+	Throttled    *prometheus.CounterVec
+	StoreErrors  *prometheus.CounterVec // store, op
+	ModelVersion prometheus.Gauge
 	// RedisMastersDown is set by each readiness check: a cluster that lost
 	// a master is degraded, not unready (issue 25 item 1).
 	RedisMastersDown prometheus.Gauge
@@ -132,6 +136,10 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 			Namespace: namespace, Name: "similar_requests_total",
 			Help: "Similar-song requests by outcome: cached (the song's list was cached for the served version and catalog), computed (ran the scan), shared (waited for the same song's running scan), filtered (a filter the cached list could not satisfy: a scan of its own), busy (no similar slot before the deadline, or the client's queue full: 503).",
 		}, []string{"outcome"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "scored_throttled_total",
+			Help: "Requests for a scored answer (work: foldin, filtered, similar) over their client's --scoring-rate, by outcome: delayed (waited for a token, then served), refused (no token before the deadline: 429), queue_full (the client already had the most requests waiting: 429 at once).",
+		}, []string{"work", "outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_errors_total",
 			Help: "Failed Redis and PostgreSQL calls, by store and operation.",
@@ -237,7 +245,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		return time.Since(t).Seconds()
 	})
 	reg.MustRegister(m.RequestDuration, m.Recommendations, m.FoldInDuration, m.NearCacheHits, m.NearCacheMisses,
-		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.Similar, m.StoreErrors, m.RedisMastersDown, m.ModelVersion, m.ModelPointer, m.ModelTrained,
+		m.NearCacheDrops, m.NearCacheSize, m.NearCacheBytes, m.FoldInCache, m.FoldIns, m.Similar, m.Throttled, m.StoreErrors, m.RedisMastersDown, m.ModelVersion, m.ModelPointer, m.ModelTrained,
 		m.ModelSnapshot, m.ModelLoaded, m.ModelMetric, m.ModelLoads, m.Events, m.modelAge, m.Attributions,
 		m.ExposureAnswers, m.ExposureUsers, m.ExposureDropped, m.HiddenSongs, m.CatalogSeq, m.Filtered)
 	// Pre-create the children dashboards divide by, so rates start at 0
@@ -261,6 +269,11 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	}
 	for _, o := range []string{"cached", "computed", "shared", "filtered", "busy"} {
 		m.Similar.WithLabelValues(o)
+	}
+	for _, w := range []string{"foldin", "filtered", "similar"} {
+		for _, o := range []string{"delayed", "refused", "queue_full"} {
+			m.Throttled.WithLabelValues(w, o)
+		}
 	}
 	for _, k := range []string{"like", "dislike"} {
 		for _, o := range []string{"shown", "not_shown", "unattributed"} {

@@ -24,6 +24,7 @@ import (
 	"github.com/setlist/setlist/internal/keyspace"
 	"github.com/setlist/setlist/internal/model"
 	"github.com/setlist/setlist/serve/internal/metrics"
+	"github.com/setlist/setlist/serve/internal/ratelimit"
 )
 
 // KeySpace is where published versions and per-user lists live (Redis,
@@ -84,7 +85,29 @@ type Config struct {
 	// (cache misses; default half the cores, at least 1): they are pure
 	// CPU, so the other half stays for fold-ins and answers.
 	SimilarConcurrency int
+	// ScoringRate and ScoringBurst are each client's token bucket of
+	// scored answers (see admitScoring); ScoringRate ≤ 0 is no limit
+	// (serve's flags default to DefaultScoringRate and
+	// DefaultScoringBurst).
+	ScoringRate  float64
+	ScoringBurst int
 }
+
+// The default rate of scored answers per client: far above what one
+// person's page asks (a fold-in after a reaction, a few similar lists) and
+// a backend asking fold-ins for a few new users a second, far below what
+// takes the cores from everyone else (docs/RELIABILITY.md, the spread
+// flood).
+const (
+	DefaultScoringRate  = 20
+	DefaultScoringBurst = 40
+)
+
+// scoringQueuedPerClient bounds one client's requests waiting for a
+// scoring token (429 at once beyond): as many as the connections one
+// address may hold by default (--max-conns-per-client), so it binds only a
+// token spread over many addresses.
+const scoringQueuedPerClient = 256
 
 // Fair queuing of fold-ins (see fairSlots): one user runs at most
 // foldInsPerUser at once and queues at most foldInsQueuedPerUser more. With
@@ -156,6 +179,9 @@ type Service struct {
 	// which knows when a user last reacted, does not answer).
 	flights flights[flightKey, keyspace.FoldInRecord]
 	epoch   atomic.Uint64
+	// scoring is each client's bucket of scored answers (admitScoring);
+	// nil: no limit.
+	scoring *ratelimit.Buckets[string]
 	// simSlots and simFlights do for similar-song lists what slots and
 	// flights do for fold-ins (similar.go).
 	simSlots   *fairSlots
@@ -175,7 +201,8 @@ func New(cfg Config, keys KeySpace, history History, reg *metrics.Metrics, log *
 	cfg.defaults()
 	s := &Service{cfg: cfg, keys: keys, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
 		slots:    newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient),
-		simSlots: newFairSlots(cfg.SimilarConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient)}
+		simSlots: newFairSlots(cfg.SimilarConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient),
+		scoring:  ratelimit.New[string](cfg.ScoringRate, cfg.ScoringBurst)}
 	s.holder.reload = make(chan struct{}, 1)
 	s.catReload = make(chan struct{}, 1)
 	s.catalog = history
@@ -346,6 +373,9 @@ func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u s
 	if n > depth {
 		depth = MaxN
 	}
+	if err := s.admitScoring(ctx, client, "foldin"); err != nil {
+		return "", nil, nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+	}
 	key := flightKey{version: snap.Version, user: u, touched: st.Touched, depth: depth, catalog: seqOf(cat)}
 	if !redisOK {
 		key.epoch = s.epoch.Load()
@@ -414,6 +444,9 @@ func (s *Service) answerFiltered(ctx context.Context, client string, snap *Snaps
 	if cached != nil {
 		return cached.Source, cached.Items, nil
 	}
+	if err := s.admitScoring(ctx, client, "filtered"); err != nil {
+		return "", nil, fmt.Errorf("recommend for %q: %w", u, err)
+	}
 	// MaxPerArtist needs a deeper list than n; one more pass over the
 	// whole catalog if even that ran short.
 	depth := n
@@ -461,6 +494,40 @@ func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.T
 		}
 	}
 	return nil, nil
+}
+
+// ErrThrottled means a client asked for scored answers faster than its
+// --scoring-rate: a 429 with Retry-After (the error also wraps a
+// *ratelimit.LimitedError saying when).
+var ErrThrottled = errors.New("this client asks for scored answers (fold-ins, similar songs, filtered answers) faster than its rate")
+
+// admitScoring spends one of client's scoring tokens before a request
+// scores (work: foldin, filtered or similar), waiting for one while the
+// client is over its rate (ratelimit.Buckets.Wait): up to its deadline,
+// then ErrThrottled. Fair slots share the scoring capacity between clients
+// at any one moment; this bounds what one client takes over time, so a
+// client sending requests back to back, each a different user or song,
+// cannot keep the cores busy however few of its requests run at once.
+//
+// It is called before a request joins a flight, so a throttled request
+// never leads one that other clients' requests wait for; answers from a
+// cache (the batch list, a cached fold-in or similar list, the near
+// cache) and existence checks spend no token.
+func (s *Service) admitScoring(ctx context.Context, client, work string) error {
+	waited, err := s.scoring.Wait(ctx, client, scoringQueuedPerClient)
+	var le *ratelimit.LimitedError
+	switch {
+	case errors.As(err, &le) && le.QueueFull:
+		s.metrics.Throttled.WithLabelValues(work, "queue_full").Inc()
+	case err != nil:
+		s.metrics.Throttled.WithLabelValues(work, "refused").Inc()
+	case waited > 0:
+		s.metrics.Throttled.WithLabelValues(work, "delayed").Inc()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrThrottled, err)
+	}
+	return nil
 }
 
 // foldIn reads u's reactions (at most FoldInMaxReactions, the strongest

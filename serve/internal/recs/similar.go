@@ -145,6 +145,9 @@ func (s *Service) similarList(ctx context.Context, client string, snap *Snapshot
 		s.metrics.Similar.WithLabelValues("cached").Inc()
 		return l, nil
 	}
+	if err := s.admitScoring(ctx, client, "similar"); err != nil {
+		return similarList{}, fmt.Errorf("similar songs of %d: %w", song, err)
+	}
 	l, shared, err := s.simFlights.do(ctx, similarKey{snap: snap, song: song, seq: seq}, func() (similarList, error) {
 		subject := "song " + strconv.FormatInt(int64(song), 10)
 		if err := s.simSlots.acquire(ctx, client, subject); err != nil {
@@ -200,6 +203,9 @@ func similarOf(snap *Snapshot, sv *sieve, song setlist.SongID) similarList {
 // similarFiltered ranks the catalog a filter allows against song for one
 // request (not cached: it is the filter's), under a similar slot.
 func (s *Service) similarFiltered(ctx context.Context, client string, snap *Snapshot, sv *sieve, song setlist.SongID, n int) ([]model.Explained, error) {
+	if err := s.admitScoring(ctx, client, "similar"); err != nil {
+		return nil, fmt.Errorf("similar songs of %d: %w", song, err)
+	}
 	subject := "song " + strconv.FormatInt(int64(song), 10)
 	if err := s.simSlots.acquire(ctx, client, subject); err != nil {
 		s.metrics.Similar.WithLabelValues("busy").Inc()
