@@ -18,6 +18,7 @@ import (
 	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/fixture"
+	"github.com/setlist/setlist/serve/internal/recs"
 	"github.com/setlist/setlist/serve/internal/server"
 )
 
@@ -267,36 +268,83 @@ func tokenGetWith(c *http.Client, in *instance, path, token string) (int, error)
 	return res.StatusCode, err
 }
 
+// floodClients is a flood figure's clients: one read token floods, and
+// the probed users are spread over probeClients other read tokens (other
+// users are other clients: each asks 50/probeClients fold-ins a second,
+// a backend's few users a second). cfg gets serve's default scoring rate
+// and requires the tokens. probe is the token of the next probe.
+func floodClients(tb testing.TB, cfg *server.Config) (flood string, probe func() string) {
+	tb.Helper()
+	const probeClients = 8
+	flood = "flood-token-0123456789"
+	lines := []string{"read " + flood}
+	probes := make([]string, probeClients)
+	for i := range probes {
+		probes[i] = fmt.Sprintf("probe-token-%02d-0123456789", i)
+		lines = append(lines, "read "+probes[i])
+	}
+	tokens, err := api.ParseTokens(strings.NewReader(strings.Join(lines, "\n")), "tokens")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
+	cfg.Recs.ScoringRate, cfg.Recs.ScoringBurst = recs.DefaultScoringRate, recs.DefaultScoringBurst
+	var next atomic.Int32
+	return flood, func() string { return probes[int(next.Add(1))%probeClients] }
+}
+
+// floodCodes counts a flood's answers by status.
+type floodCodes struct {
+	mu    sync.Mutex
+	codes map[int]int
+}
+
+func (f *floodCodes) add(code int, err error) {
+	if err != nil {
+		code = -1
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.codes == nil {
+		f.codes = map[int]int{}
+	}
+	f.codes[code]++
+}
+
+func (f *floodCodes) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprint(f.codes)
+}
+
 // TestClientSpreadFlood (issue 24 item 3): one client (one read token), 64
 // requests at once, each for a different real user whose fold-in takes
-// 20 ms, while another client's users ask for theirs. Fair queuing was per
-// user only: the probe was one user among 65 in the ring and waited for
-// 16 solves. Per client, it waits for at most one.
+// 20 ms, n=100 (beyond the stored depth: every one scored), while other
+// clients' users ask for theirs. Fair queuing was per user only: the probe
+// was one user among 65 in the ring and waited for 16 solves. Per client,
+// it waits for at most one; and with the client's scoring rate
+// (--scoring-rate) its requests beyond it wait for their turn, asleep,
+// instead of being refused at once and re-sent in a busy loop.
 func TestClientSpreadFlood(t *testing.T) {
 	skipUnlessFigures(t)
 	w := newWorld(t)
-	const floodToken, probeToken = "flood-token-0123456789", "probe-token-0123456789"
-	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+probeToken+"\n"), "tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := fastConfig()
-	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
+	floodToken, probeToken := floodClients(t, &cfg)
 	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = &slowUsersDB{DB: w.db, prefix: "spread", delay: 20 * time.Millisecond} })
 	in.waitModel(t, 1)
 	users := probeUsers(t, w, "probe", 250)
 	spread := probeUsers(t, w, "spread", 1500)
-	var next, flooded atomic.Int32
+	var next atomic.Int32
+	var flooded floodCodes
 	floodFigure(t, "one client × 64 users", users, func(u setlist.UserID) (int, error) {
-		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
+		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken())
 	}, func(ctx context.Context) {
 		floodWorkers(ctx, 64, func() {
 			u := spread[int(next.Add(1))%len(spread)]
-			_, _ = tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken)
-			flooded.Add(1)
+			flooded.add(tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=100", floodToken))
 		})
 	})
-	t.Logf("the flood sent %d requests", flooded.Load())
+	t.Logf("the flood's answers by status: %v", &flooded)
 }
 
 // TestUnknownUserBeforeSlot (issue 24 item 3): a made-up user id answers

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/fixture"
 )
 
@@ -39,13 +37,8 @@ func bigCatalog(tb testing.TB, w *world, extra int) []setlist.SongID {
 func similarFlood(tb testing.TB, seeds func(more []setlist.SongID, i int) setlist.SongID) (quiet, loud latencies) {
 	w := newWorld(tb)
 	more := bigCatalog(tb, w, 40000)
-	const floodToken, probeToken = "flood-token-0123456789", "probe-token-0123456789"
-	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+probeToken+"\n"), "tokens")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	cfg := fastConfig()
-	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
+	floodToken, probeToken := floodClients(tb, &cfg)
 	in := w.start(tb, cfg, nil)
 	in.waitModel(tb, 2)
 	users := probeUsers(tb, w, "probe", 250)
@@ -55,7 +48,7 @@ func similarFlood(tb testing.TB, seeds func(more []setlist.SongID, i int) setlis
 	plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var next, flooded, ok atomic.Int32
 	quiet, loud = measureFlood(tb, "one client × 64 similar songs", users, func(u setlist.UserID) (int, error) {
-		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken)
+		return tokenGet(in, "/v1/users/"+string(u)+"/recommendations?n=5", probeToken())
 	}, func(ctx context.Context) {
 		floodWorkers(ctx, 64, func() {
 			song := seeds(more, int(next.Add(1)))
