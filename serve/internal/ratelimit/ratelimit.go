@@ -143,9 +143,12 @@ func RetryAfterSeconds(d time.Duration) int {
 // *LimitedError:
 //
 //   - at once, when maxWaiting of k's requests are already waiting;
-//   - at ctx's end, when no token would come before ctx's deadline. Such a
-//     request reserves nothing (it does not push later ones back), but it
-//     is held until its deadline rather than refused at once: a client
+//   - at ctx's end, when no token would come before three quarters of the
+//     time left to ctx's deadline (the last quarter is for the work the
+//     token admits: a request let in at its deadline's edge would fail
+//     anyway, as a 503, having spent the token). Such a request reserves
+//     nothing (it does not push later ones back), but it is held until
+//     its deadline rather than refused at once: a client
 //     that re-sends a refused request at once (a closed-loop flooder)
 //     would otherwise turn the refusal into a busy loop of requests, each
 //     parsed, authenticated and looked up before reaching the limit; held,
@@ -158,26 +161,11 @@ func (l *Buckets[K]) Wait(ctx context.Context, k K, maxWaiting int) (waited time
 		return 0, nil
 	}
 	now := l.now()
-	l.mu.Lock()
-	b := l.current(k, now)
-	if b.tokens >= 1 { // beyond every waiting request's reserved token
-		b.tokens--
-		l.mu.Unlock()
-		return 0, nil
-	}
-	if b.waiting >= maxWaiting {
-		e := l.refusal(b, true)
-		l.mu.Unlock()
-		return 0, e
-	}
-	wait := l.until(b)
 	deadline, bounded := ctx.Deadline()
-	reserved := !bounded || !now.Add(wait).After(deadline)
-	if reserved {
-		b.tokens--
+	b, wait, reserved, err := l.claim(k, now, deadline.Sub(now), bounded, maxWaiting)
+	if err != nil || (reserved && wait == 0) {
+		return 0, err
 	}
-	b.waiting++
-	l.mu.Unlock()
 
 	var ready <-chan time.Time
 	if reserved {
@@ -201,6 +189,31 @@ func (l *Buckets[K]) Wait(ctx context.Context, k K, maxWaiting int) (waited time
 		b.tokens = math.Min(l.burst, b.tokens+1) // unused: the next request may have it
 	}
 	return 0, l.refusal(b, false)
+}
+
+// claim is Wait's decision at now, left before the request's deadline
+// (bounded false: it has none): a token at once (reserved, wait 0), a
+// token reserved wait from now, none (not reserved: hold the request until
+// its deadline), or a refusal at once (queue full). Unless at once or
+// refused, b counts the request as waiting.
+func (l *Buckets[K]) claim(k K, now time.Time, left time.Duration, bounded bool, maxWaiting int) (b *bucket, wait time.Duration, reserved bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b = l.current(k, now)
+	if b.tokens >= 1 { // beyond every waiting request's reserved token
+		b.tokens--
+		return b, 0, true, nil
+	}
+	if b.waiting >= maxWaiting {
+		return b, 0, false, l.refusal(b, true)
+	}
+	wait = l.until(b)
+	reserved = !bounded || wait <= left*3/4
+	if reserved {
+		b.tokens--
+	}
+	b.waiting++
+	return b, wait, reserved, nil
 }
 
 func (l *Buckets[K]) refusal(b *bucket, queueFull bool) *LimitedError {

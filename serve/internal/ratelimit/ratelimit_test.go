@@ -171,6 +171,36 @@ func TestWaitReservesInOrder(t *testing.T) {
 	}
 }
 
+// TestClaimLeavesTimeForTheWork: a token is reserved only when it comes
+// within three quarters of the time left to the request's deadline (the
+// rest is for the work it admits); else the request reserves nothing and
+// is held to its deadline. Without a deadline it always reserves.
+func TestClaimLeavesTimeForTheWork(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		left     time.Duration
+		bounded  bool
+		reserved bool
+	}{
+		{400 * time.Millisecond, true, true},  // 250 ≤ 300
+		{333 * time.Millisecond, true, false}, // 250 > 249.75
+		{200 * time.Millisecond, true, false}, // beyond the deadline itself
+		{0, false, true},                      // no deadline
+		{1000 * time.Millisecond, true, true}, // well within
+		{334 * time.Millisecond, true, true},  // 250 ≤ 250.5
+	} {
+		l := New[string](4, 1) // a token every 250 ms
+		l.Take("a")
+		_, wait, reserved, err := l.claim("a", now, c.left, c.bounded, 8)
+		if err != nil || wait != 250*time.Millisecond || reserved != c.reserved {
+			t.Errorf("%v left (bounded %v): wait %v reserved %v, %v; want 250ms reserved %v", c.left, c.bounded, wait, reserved, err, c.reserved)
+		}
+		if b := l.buckets["a"]; b.waiting != 1 || (b.tokens < 0) != c.reserved {
+			t.Errorf("%v left: %d waiting, %g tokens; want 1 waiting, a token reserved: %v", c.left, b.waiting, b.tokens, c.reserved)
+		}
+	}
+}
+
 func (l *Buckets[K]) waiting(k K) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
