@@ -23,7 +23,9 @@ import (
 // satisfy) go through fair slots of their own: per client, then per song,
 // at most SimilarConcurrency at once (default half the cores), so a flood
 // over every song of the catalog holds at most those cores and waits its
-// turn behind other clients.
+// turn behind other clients. Each computation also spends one of its
+// client's scoring tokens (admitScoring), so such a flood is also bounded
+// over time, not only at any one moment.
 
 // similarCacheSongs bounds the songs whose lists one snapshot caches: each
 // is at most MaxN recs (1.6 KB), so about 13 MB per loaded snapshot. A
