@@ -63,7 +63,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # serving path and the stores it reads, and none that compiles the pure-Go
 # SQLite (instrumenting it costs minutes) or trains ALS for long (4-8x slower
 # under -race). Measured in docs/BENCHMARKS.md ("make test's race set").
-RACE_PKGS := ./serve/internal/server ./serve/internal/api ./serve/internal/recs \
+RACE_PKGS := ./serve/internal/server ./serve/internal/api ./serve/internal/recs ./serve/internal/ratelimit \
 	./internal/keyspace ./internal/model ./internal/store ./batch/progress ./internal/npz
 
 lint: lint-api lint-js ## staticcheck, the go.mod tidiness check, the OpenAPI document (redocly) and the page's JS against its types (tsc)
