@@ -87,6 +87,16 @@ func (g *flights[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (va
 	return f.val, false, f.err
 }
 
+// running reports whether a flight for key is running or just finished:
+// a request that calls do now shares its result (unless it failed and is
+// forgotten meanwhile).
+func (g *flights[K, V]) running(key K) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.calls[key]
+	return ok
+}
+
 func (g *flights[K, V]) forget(key K, f *flight[V]) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -199,9 +199,15 @@ type Service struct {
 // New builds a service; call Run to load the model and follow updates.
 func New(cfg Config, keys KeySpace, history History, reg *metrics.Metrics, log *slog.Logger) *Service {
 	cfg.defaults()
+	// A client's burst of scored answers is let in at once: the slots
+	// queue all of it rather than answer its tail 503.
+	clientQueued := foldInsQueuedPerClient
+	if cfg.ScoringRate > 0 {
+		clientQueued = max(clientQueued, cfg.ScoringBurst)
+	}
 	s := &Service{cfg: cfg, keys: keys, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
-		slots:    newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient),
-		simSlots: newFairSlots(cfg.SimilarConcurrency, foldInsPerUser, foldInsQueuedPerUser, foldInsQueuedPerClient),
+		slots:    newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, clientQueued),
+		simSlots: newFairSlots(cfg.SimilarConcurrency, foldInsPerUser, foldInsQueuedPerUser, clientQueued),
 		scoring:  ratelimit.New[string](cfg.ScoringRate, cfg.ScoringBurst)}
 	s.holder.reload = make(chan struct{}, 1)
 	s.catReload = make(chan struct{}, 1)
@@ -373,12 +379,14 @@ func (s *Service) answer(ctx context.Context, client string, snap *Snapshot, u s
 	if n > depth {
 		depth = MaxN
 	}
-	if err := s.admitScoring(ctx, client, "foldin"); err != nil {
-		return "", nil, nil, false, fmt.Errorf("recommend for %q: %w", u, err)
-	}
 	key := flightKey{version: snap.Version, user: u, touched: st.Touched, depth: depth, catalog: seqOf(cat)}
 	if !redisOK {
 		key.epoch = s.epoch.Load()
+	}
+	if !s.flights.running(key) {
+		if err := s.admitScoring(ctx, client, "foldin"); err != nil {
+			return "", nil, nil, false, fmt.Errorf("recommend for %q: %w", u, err)
+		}
 	}
 	rec, shared, err := s.flights.do(ctx, key, func() (keyspace.FoldInRecord, error) {
 		rec, err := s.foldIn(ctx, client, snap, u, depth, sv)
@@ -509,10 +517,11 @@ var ErrThrottled = errors.New("this client asks for scored answers (fold-ins, si
 // client sending requests back to back, each a different user or song,
 // cannot keep the cores busy however few of its requests run at once.
 //
-// It is called before a request joins a flight, so a throttled request
-// never leads one that other clients' requests wait for; answers from a
-// cache (the batch list, a cached fold-in or similar list, the near
-// cache) and existence checks spend no token.
+// It is called before a request starts a flight, so a throttled request
+// never leads one that other clients' requests wait for; a token pays for
+// a computation, not a request: a request that shares a running flight
+// spends none, nor do answers from a cache (the batch list, a cached
+// fold-in or similar list, the near cache) and existence checks.
 func (s *Service) admitScoring(ctx context.Context, client, work string) error {
 	waited, err := s.scoring.Wait(ctx, client, scoringQueuedPerClient)
 	var le *ratelimit.LimitedError

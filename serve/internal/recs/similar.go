@@ -147,10 +147,13 @@ func (s *Service) similarList(ctx context.Context, client string, snap *Snapshot
 		s.metrics.Similar.WithLabelValues("cached").Inc()
 		return l, nil
 	}
-	if err := s.admitScoring(ctx, client, "similar"); err != nil {
-		return similarList{}, fmt.Errorf("similar songs of %d: %w", song, err)
+	key := similarKey{snap: snap, song: song, seq: seq}
+	if !s.simFlights.running(key) {
+		if err := s.admitScoring(ctx, client, "similar"); err != nil {
+			return similarList{}, fmt.Errorf("similar songs of %d: %w", song, err)
+		}
 	}
-	l, shared, err := s.simFlights.do(ctx, similarKey{snap: snap, song: song, seq: seq}, func() (similarList, error) {
+	l, shared, err := s.simFlights.do(ctx, key, func() (similarList, error) {
 		subject := "song " + strconv.FormatInt(int64(song), 10)
 		if err := s.simSlots.acquire(ctx, client, subject); err != nil {
 			return similarList{}, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/setlist/setlist/serve/internal/api"
+	"github.com/setlist/setlist/serve/internal/server"
 )
 
 // tokenStatus is a GET with a bearer token: its status and Retry-After.
@@ -115,5 +116,67 @@ func TestScoringRatePerClient(t *testing.T) {
 		if got := in.metric(t, series); got != want {
 			t.Errorf("%s = %v; want %v", series, got, want)
 		}
+	}
+}
+
+// TestScoringTokenPerComputation: a scoring token pays for a computation,
+// not a request: requests that share a running fold-in (the same user,
+// version and history) spend none, so a page's repeated asks for one
+// user do not use up its client's rate. Before, each spent one, and the
+// third of them waited to its deadline and got 429.
+func TestScoringTokenPerComputation(t *testing.T) {
+	w := newWorld(t)
+	g := &gatedDB{DB: w.db, user: "folder", gate: make(chan struct{})}
+	cfg := fastConfig()
+	cfg.API.RequestTimeout = 2 * time.Second
+	cfg.Recs.ScoringRate, cfg.Recs.ScoringBurst = 0.001, 3
+	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = g })
+	in.waitModel(t, 1)
+	users := probeUsers(t, w, "token", 3)
+	first := parallelGets(t, in, 1, func(int) string { return "/v1/users/folder/recommendations?n=5" })
+	waitFor(t, "folder's fold-in to start", func() bool { return g.inside.Load() == 1 })
+	joined := parallelGets(t, in, 20, func(int) string { return "/v1/users/folder/recommendations?n=5" })
+	time.Sleep(300 * time.Millisecond) // they join the running fold-in (one arriving later finds it cached: free too)
+	close(g.gate)
+	for _, c := range append(first(), joined()...) {
+		if c != http.StatusOK {
+			t.Fatalf("a request sharing folder's fold-in answered %d; want 200", c)
+		}
+	}
+	if n := g.reads.Load(); n != 1 {
+		t.Fatalf("21 requests for folder read the history %d times; want 1 shared fold-in", n)
+	}
+	// One token spent of three: two more fold-ins, then the limit.
+	for i, u := range users {
+		want := http.StatusOK
+		if i == 2 {
+			want = http.StatusTooManyRequests
+		}
+		if r := in.get(t, "/v1/users/"+string(u)+"/recommendations?n=5"); r.status != want {
+			t.Fatalf("fold-in %d after the shared one: %d; want %d", i+1, r.status, want)
+		}
+	}
+}
+
+// TestScoringBurstQueued: a client's whole burst of scored answers, sent
+// at once, is queued by the fold-in slots and answered, none of it 503:
+// the slots' per-client queue (32) grows to the burst. Before, with one
+// slot, the burst's last 7 of 40 were answered 503.
+func TestScoringBurstQueued(t *testing.T) {
+	w := newWorld(t)
+	cfg := fastConfig()
+	cfg.API.RequestTimeout = 20 * time.Second
+	cfg.Recs.FoldInConcurrency = 1
+	cfg.Recs.ScoringRate, cfg.Recs.ScoringBurst = 0.001, 40
+	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = &slowUsersDB{DB: w.db, prefix: "burst", delay: 20 * time.Millisecond} })
+	in.waitModel(t, 1)
+	users := probeUsers(t, w, "burst", 40)
+	codes := parallelGets(t, in, 40, func(i int) string { return "/v1/users/" + string(users[i]) + "/recommendations?n=5" })()
+	count := map[int]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	if count[http.StatusOK] != 40 {
+		t.Fatalf("a burst of 40 fold-ins within --scoring-burst 40: %v; want all 200", count)
 	}
 }
