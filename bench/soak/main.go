@@ -260,12 +260,12 @@ func startServe(ctx context.Context, o options, bin string) (*serveProc, error) 
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	// The soak is one client on loopback: the per-client write limit would
-	// throttle it, so it is off (its own tests cover it), and so is
-	// authentication (as in the loopback playground), and the metrics
-	// listener it does not read.
+	// The soak is one client on loopback: the per-client write and scoring
+	// limits would throttle it, so they are off (their own tests cover
+	// them), and so is authentication (as in the loopback playground), and
+	// the metrics listener it does not read.
 	cmd := exec.Command(filepath.Join(bin, "serve"), "--addr", addr, "--database-url", o.dbURL, "--redis-url", o.redisURL,
-		"--redis-prefix", o.prefix, "--log-level", "warn", "--write-rate", "0", "--shutdown-timeout", "10s",
+		"--redis-prefix", o.prefix, "--log-level", "warn", "--write-rate", "0", "--scoring-rate", "0", "--shutdown-timeout", "10s",
 		"--auth", "off", "--metrics-addr", "", "--max-conns-per-client", "0")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
