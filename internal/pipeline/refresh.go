@@ -401,14 +401,15 @@ func (p *refreshPlan) merge(a *artifact.Artifact) func(i int, old []model.Rec) (
 			}
 			return 0
 		})
+		// Cut after the K-th available song: a withheld song below it
+		// is below the list.
 		available := 0
 		for i, r := range out {
 			if !withheld[r.Song] {
-				if available == depth {
-					out = out[:i]
+				if available++; available == depth {
+					out = out[:i+1]
 					break
 				}
-				available++
 			}
 		}
 		return out, !slices.Equal(out, old)
