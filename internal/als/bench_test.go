@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,5 +107,45 @@ func reportRSS(b *testing.B) {
 				b.ReportMetric(kb/1024, "peakRSS-MiB")
 			}
 		}
+	}
+}
+
+// BenchmarkTopNWithheld is training's top-K (K = 20) on the shared data
+// with 0, 10 and 100 songs unavailable at the snapshot (the most played
+// ones), withheld in place (feedback.RankWithheld): what a takedown known
+// at training costs the top-K phase.
+//
+//	go test ./internal/als/ -run '^$' -bench TopNWithheld -benchtime 3x
+func BenchmarkTopNWithheld(b *testing.B) {
+	m := loadReal(b)
+	p := DefaultParams()
+	p.Factors, p.Iterations = 64, 2
+	model, err := Train(context.Background(), m, p, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := model.ItemSide()
+	plays := make([]int, m.Cols)
+	for _, c := range m.Indices {
+		plays[c]++
+	}
+	byPlays := make([]int32, m.Cols)
+	for i := range byPlays {
+		byPlays[i] = int32(i)
+	}
+	slices.SortFunc(byPlays, func(a, b int32) int { return plays[b] - plays[a] })
+	for _, hidden := range []int{0, 10, 100} {
+		unavailable := slices.Sorted(slices.Values(byPlays[:hidden]))
+		b.Run(fmt.Sprintf("unavailable=%d", hidden), func(b *testing.B) {
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := feedback.RankWithheld(20, m.Cols, unavailable, func(n int, except []int32) ([][]feedback.Scored, error) {
+					return TopNAll(context.Background(), model.UserFactors, s, n, m, except, 0)
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, c0, float64(b.N))
+		})
 	}
 }

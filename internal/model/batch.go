@@ -54,9 +54,7 @@ func (p *Published) FoldInAll(ctx context.Context, users [][]setlist.Reaction, n
 	if x.Rows == 0 {
 		return lists, nil
 	}
-	scored, err := feedback.RankWithheld(n, im.NumItems(), p.Catalog.Indexes(p.Meta.Unavailable), func(n int, except []int32) ([][]feedback.Scored, error) {
-		return im.TopNRows(ctx, x, n, except, threads)
-	})
+	scored, err := im.TopNRows(ctx, x, n, p.Catalog.Indexes(p.Meta.Unavailable), threads)
 	if err != nil {
 		return nil, fmt.Errorf("fold in %d users: %w", x.Rows, err)
 	}
