@@ -91,8 +91,12 @@ const UserIDPattern = `[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} 
 //   - Scripts are mixed only as UTS #39's "highly restrictive" level
 //     allows (Latin with Han, Hiragana, Katakana, Bopomofo or Hangul), so a
 //     Cyrillic "а", a Greek "ο" or an Armenian "օ" cannot pass for a Latin
-//     letter inside a Latin name. An id wholly in one script that looks
-//     like another (UTS #39's whole-script confusables) is not caught.
+//     letter inside a Latin name.
+//   - An id outside printable ASCII that looks wholly like an ASCII one by
+//     UTS #39's confusables (Cyrillic "Сара" as "Capa", "ɑdmin" with a
+//     Latin alpha) is refused, naming each look-alike; one character that
+//     looks like no ASCII one, an accent included, lets it pass (ident.go
+//     says why this line).
 //   - At most MaxUserIDLen bytes after normalisation.
 func ParseUserID(s string) (UserID, error) {
 	bad := userIDError
@@ -159,6 +163,18 @@ func parseUserIDFull(s string) (UserID, error) {
 	if mixed := mixedScripts(n); mixed != nil {
 		return bad("must not mix the %s scripts (look-alikes such as Cyrillic \"а\" or Armenian \"օ\" for Latin \"a\" and \"o\"); Latin may go only with Han, Hiragana, Katakana, Bopomofo or Hangul",
 			strings.Join(mixed, " and "))
+	}
+	if ascii, imitations, ok := asciiLookalike(n); ok {
+		parts := make([]string, len(imitations))
+		for i, im := range imitations {
+			sc := scriptOf(im.r)
+			if sc == "" {
+				sc = "no script"
+			}
+			parts[i] = fmt.Sprintf("%q (%U, %s) imitates %q", string(im.r), im.r, sc, im.ascii)
+		}
+		return bad("looks like the ASCII id %q, so could pass for another user (UTS #39 confusables): %s; use at least one character that looks like no ASCII one",
+			ascii, strings.Join(parts, ", "))
 	}
 	return UserID(n), nil
 }
