@@ -60,11 +60,11 @@ func (id UserID) Validate() error {
 // UserIDRule states the user id rule in words, for errors and the sign-up
 // form (the page shows it; a test checks the page's pattern against
 // ParseUserID).
-const UserIDRule = "Letters, digits, punctuation, symbols and inner spaces, up to 128 bytes; no invisible characters, no mixing of scripts (Latin may go with Chinese, Japanese or Korean)."
+const UserIDRule = "Letters, digits, punctuation, symbols and inner spaces, up to 128 bytes; no invisible characters, no mixing of scripts (Latin may go with Chinese, Japanese or Korean), no id made only of look-alikes of ASCII (Cyrillic “Сара” for “Capa”)."
 
 // UserIDPattern is UserIDRule as an HTML pattern attribute (JavaScript's
 // "v" flag, whole value): what the sign-up form checks before the server
-// does. Normalisation and the mixed-script rule need code, so the server's
+// does. Normalisation, the mixed-script and the look-alike rules need code, so the server's
 // check (ParseUserID) is the authority; TestUserIDPatternMatchesRule checks the
 // two agree on every case of the rule's table.
 const UserIDPattern = `[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} ]{0,126}[\p{L}\p{M}\p{N}\p{P}\p{S}])?`
