@@ -1,4 +1,4 @@
-package als
+package figures
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 	"github.com/setlist/setlist/internal/synth"
@@ -25,9 +26,9 @@ import (
 // default 64 factors for a few iterations, then top-5 for every user, each
 // size in a child process of its own so its peak RSS is its own. Gated:
 //
-//	GOEXPERIMENT=simd go test -c -o /tmp/als.test ./internal/als/
-//	cd internal/als && SETLIST_FIGURES=1 SETLIST_SCALE_SIZES=100000,300000,1000000,3000000 \
-//	  /tmp/als.test -test.run TestTrainerScale -test.v -test.timeout 120m
+//	GOEXPERIMENT=simd go test -c -o /tmp/figures.test ./bench/figures/
+//	cd bench/figures && SETLIST_FIGURES=1 SETLIST_SCALE_SIZES=100000,300000,1000000,3000000 \
+//	  /tmp/figures.test -test.run TestTrainerScale -test.v -test.timeout 120m
 //
 // SETLIST_SCALE_SONGS (default 20000), SETLIST_SCALE_PER_USER (50) and
 // SETLIST_SCALE_ITERATIONS (3) shape the runs; a result line is appended to
@@ -117,15 +118,15 @@ func scaleChild(t *testing.T, size string) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS(t)
-	p := DefaultParams()
+	p := als.DefaultParams()
 	p.Iterations = iters
 	heap := realdata.SampleHeap()
-	start, c0 := time.Now(), cpuTime()
-	model, err := Train(context.Background(), m, p, nil)
+	start, c0 := time.Now(), realdata.CPUSeconds()
+	model, err := als.Train(context.Background(), m, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.TrainSeconds, r.TrainCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
+	r.TrainSeconds, r.TrainCPU = time.Since(start).Seconds(), realdata.CPUSeconds()-c0
 	r.IterSeconds = r.TrainSeconds / float64(iters)
 	r.TrainHeapPeak = heap()
 	r.TrainRSSPeak = realdata.PeakRSS()
@@ -134,12 +135,12 @@ func scaleChild(t *testing.T, size string) {
 	debug.FreeOSMemory()
 	resetPeakRSS(t)
 	heap = realdata.SampleHeap()
-	start, c0 = time.Now(), cpuTime()
-	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
+	start, c0 = time.Now(), realdata.CPUSeconds()
+	recs, err := als.TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.TopKSeconds, r.TopKCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
+	r.TopKSeconds, r.TopKCPU = time.Since(start).Seconds(), realdata.CPUSeconds()-c0
 	r.TopKHeapPeak = heap()
 	r.TopKRSSPeak = realdata.PeakRSS()
 	if len(recs) != users || len(recs[0]) != 5 {
