@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,46 +14,12 @@ import (
 // serve/internal/servertest/failover).
 
 // TestClusterFailover is the lean version: a second of load, a kill,
-// and the checks (failover.Result.Check) once the promoted replica serves again. The near
-// cache is off, so every read asks Redis (with it on, the dead master's
-// users are mostly answered from memory: the figure measures both).
+// and the checks (failover.Result.Check) once the promoted replica serves
+// again. The near cache is off, so every read asks Redis (with it on, the
+// dead master's users are mostly answered from memory: serve/bench/figures'
+// TestFigureClusterFailover measures both).
 func TestClusterFailover(t *testing.T) {
 	r := failover.Run(t, failover.Options{Readers: 24, Writers: 6, Workers: 4, Before: time.Second, After: 500 * time.Millisecond, NodeTimeout: time.Second, Client: client})
 	t.Log(r)
 	r.Check(t)
-}
-
-// TestFigureClusterFailover measures the failover at the figure's settings
-// (node timeout 2 s, longer load, more users):
-//
-//	SETLIST_FIGURES=1 go test ./serve/internal/server/ -run TestFigureClusterFailover -v -count 1
-//
-// SETLIST_FAILOVER_RUNS (default 3) repeats it, each on a fresh cluster.
-func TestFigureClusterFailover(t *testing.T) {
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure a Redis Cluster failover under load")
-	}
-	runs := 3
-	if v := os.Getenv("SETLIST_FAILOVER_RUNS"); v != "" {
-		fmt.Sscan(v, &runs)
-	}
-	for i := range runs {
-		for _, c := range []struct {
-			near     int64
-			defaults bool
-		}{{0, true}, {0, false}, {64 << 20, false}} {
-			client := "failfast"
-			if c.defaults {
-				client = "go-redis-defaults"
-			}
-			near := c.near
-			t.Run(fmt.Sprintf("run=%d/near-cache=%dMiB/client=%s", i, near>>20, client), func(t *testing.T) {
-				load, _ := os.ReadFile("/proc/loadavg")
-				r := failover.Run(t, failover.Options{Readers: 300, Writers: 30, Workers: 8, Before: 5 * time.Second, After: 5 * time.Second,
-					NodeTimeout: 2 * time.Second, NearCache: near, GoRedisDefaults: c.defaults})
-				t.Logf("load %s: %s", strings.TrimSpace(string(load)), r)
-				r.Check(t)
-			})
-		}
-	}
 }
