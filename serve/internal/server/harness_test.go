@@ -139,10 +139,7 @@ func (in *instance) waitModel(t testing.TB, v int64) {
 // start could otherwise see none).
 func (in *instance) waitNearCache(t *testing.T, u string) {
 	t.Helper()
-	waitFor(t, "the near cache to take answers", func() bool {
-		in.recs(t, u, 5)
-		return in.metric(t, "setlist_serve_near_cache_entries") > 0
-	})
+	in.started.WaitNearCache(t, client, setlist.UserID(u))
 }
 
 type response struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -36,17 +35,9 @@ func newTakedownWorld(t *testing.T) *takedownWorld {
 	w := newWorld(t)
 	tw := &takedownWorld{world: w, hot: w.songs[30], keys: keyspace.NewReader(w.rdb, w.prefix)}
 	v := w.version(3, w.songs[:40])
-	rng := rand.New(rand.NewPCG(3, 3))
-	var ids []setlist.UserID
-	for i := range 150 {
-		u := fmt.Sprintf("listener-%03d", i)
-		tw.users = append(tw.users, u)
-		ids = append(ids, setlist.UserID(u))
-		list := []model.Rec{{Song: tw.hot, Score: 10}}
-		for _, j := range rng.Perm(30)[:9] { // songs 0–29: never the hot one
-			list = append(list, model.Rec{Song: w.songs[j], Score: float32(9 - len(list)/2)})
-		}
-		v.Lists[setlist.UserID(u)] = list
+	ids := v.HotLists(150, 10, tw.hot, w.songs[:30], 3) // songs 0–29: never the hot one
+	for _, u := range ids {
+		tw.users = append(tw.users, string(u))
 	}
 	if err := fixture.Users(context.Background(), w.db, ids); err != nil {
 		t.Fatal(err)

@@ -13,12 +13,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/serve/internal/server"
 )
 
@@ -78,6 +80,21 @@ func (in *Instance) WaitModel(t testing.TB, v int64) {
 	WaitFor(t, fmt.Sprintf("model version %d loaded", v), func() bool {
 		snap := in.Server.Recs().Current()
 		return snap != nil && int64(snap.Version) == v
+	})
+}
+
+// WaitNearCache asks for user's recommendations until in's near cache
+// holds an answer: the cache takes answers only while the events
+// subscription is up, which WaitModel does not wait for (a test counting
+// near-cache hits right after start could otherwise see none).
+func (in *Instance) WaitNearCache(t testing.TB, c *http.Client, user setlist.UserID) {
+	t.Helper()
+	path := "/v1/users/" + url.PathEscape(string(user)) + "/recommendations?n=5"
+	WaitFor(t, "the near cache to take answers", func() bool {
+		if r, err := Do(c, http.MethodGet, in.Base+path, nil); err != nil || r.Status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s %v", path, r.Status, r.Body, err)
+		}
+		return in.Metric(t, c, "setlist_serve_near_cache_entries") > 0
 	})
 }
 
