@@ -27,13 +27,12 @@ type takedownWorld struct {
 	*world
 	users []string
 	hot   setlist.SongID
-	keys  *keyspace.Reader
 }
 
 func newTakedownWorld(t *testing.T) *takedownWorld {
 	t.Helper()
 	w := newWorld(t)
-	tw := &takedownWorld{world: w, hot: w.songs[30], keys: keyspace.NewReader(w.rdb, w.prefix)}
+	tw := &takedownWorld{world: w, hot: w.songs[30]}
 	v := w.version(3, w.songs[:40])
 	ids := v.HotLists(150, 10, tw.hot, w.songs[:30], 3) // songs 0–29: never the hot one
 	for _, u := range ids {
@@ -53,12 +52,7 @@ func newTakedownWorld(t *testing.T) *takedownWorld {
 // was published.
 func (tw *takedownWorld) setAvailable(t *testing.T, song setlist.SongID, available bool) {
 	t.Helper()
-	ctx := context.Background()
-	seq, err := tw.db.SetAvailable(ctx, []setlist.SongID{song}, available)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.keys.CatalogChanged(ctx, seq); err != nil {
+	if err := fixture.SetAvailable(context.Background(), tw.db, tw.rdb, tw.prefix, song, available); err != nil {
 		t.Fatal(err)
 	}
 }
