@@ -25,17 +25,15 @@ func resetPeak() { _ = realdata.ResetPeak() }
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
-// TestFigureCatalogSizes (a figure harness; the others are in
-// bench/figures) stays here: its memory-only mode runs training's
-// allocations without the inverse (gram, weightsFromInverse), steps this
-// package does not export. It measures EASE training against the catalog size
+// TestFigureCatalogSizes measures EASE training against the catalog size
 // on synthetic data (internal/synth: 2 users and 60 reactions a song): wall
 // and CPU time per phase, and the peak RSS of training against NeedBytes,
 // the memory model the guard uses. SETLIST_EASE_SIZES (default 10000,20000)
 // are trained in full; SETLIST_EASE_MEMONLY sizes run the same allocation
-// and page touches (Gram, then B written over it) without the n³ inverse,
-// which takes hours there, to check the memory model at sizes out of
-// time's reach (the inverse itself allocates only its n×128 panels):
+// and page touches (Gram, then every element of its buffer written, as B's
+// conversion in place does) without the n³ inverse, which takes hours
+// there, to check the memory model at sizes out of time's reach (the
+// inverse itself allocates only its n×128 panels):
 //
 //	SETLIST_FIGURES=1 SETLIST_EASE_SIZES=10000,20000 SETLIST_EASE_MEMONLY=20000,30000 \
 //	  GOEXPERIMENT=simd go test ./internal/ease/ -run TestFigureCatalogSizes -v -timeout 5h
@@ -76,16 +74,16 @@ func TestFigureCatalogSizes(t *testing.T) {
 			cpu0, start := cpuSeconds(), time.Now()
 			var st Stats
 			if memOnly {
-				g, err := gram(ctx, x, p.Weighing(), feedback.ItemWeights(x, p.Weighing()), 0)
+				g, err := Gram(ctx, x, p)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for i := 0; i < n; i++ {
-					g[i*n+i] += p.Lambda
-				}
 				st.Gram = time.Since(start)
-				b := weightsFromInverse(g, n, 0)
-				runtime.KeepAlive(b)
+				// Training writes B over the Gram's buffer, every element
+				// of it; writing it here makes every page resident as that
+				// does (the Gram filled only its lower triangle).
+				clear(g)
+				runtime.KeepAlive(g)
 			} else {
 				// The inverse's progress every tenth, so a run cut short
 				// still measured its rate.
