@@ -1,4 +1,4 @@
-package ease
+package figures
 
 import (
 	"bytes"
@@ -14,16 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 	"github.com/setlist/setlist/internal/synth"
 )
-
-// resetPeak resets the process's peak RSS (realdata.ResetPeak), so the
-// next peakRSS is the next phase's own.
-func resetPeak() { _ = realdata.ResetPeak() }
-
-func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
 // TestFigureCatalogSizes measures EASE training against the catalog size
 // on synthetic data (internal/synth: 2 users and 60 reactions a song): wall
@@ -36,7 +31,7 @@ func gib(b int64) float64 { return float64(b) / (1 << 30) }
 // inverse itself allocates only its n×128 panels):
 //
 //	SETLIST_FIGURES=1 SETLIST_EASE_SIZES=10000,20000 SETLIST_EASE_MEMONLY=20000,30000 \
-//	  GOEXPERIMENT=simd go test ./internal/ease/ -run TestFigureCatalogSizes -v -timeout 5h
+//	  GOEXPERIMENT=simd go test ./bench/figures/ -run TestFigureCatalogSizes -v -timeout 5h
 func TestFigureCatalogSizes(t *testing.T) {
 	if os.Getenv("SETLIST_FIGURES") == "" {
 		t.Skip("set SETLIST_FIGURES=1 to measure EASE training against the catalog size")
@@ -67,14 +62,14 @@ func TestFigureCatalogSizes(t *testing.T) {
 			list = sizes("SETLIST_EASE_MEMONLY", "")
 		}
 		for _, n := range list {
-			x := synthCSR(t, n)
-			p := DefaultParams()
-			resetPeak()
-			base := peakRSS()
-			cpu0, start := cpuSeconds(), time.Now()
-			var st Stats
+			x := easeSynthCSR(t, n)
+			p := ease.DefaultParams()
+			_ = realdata.ResetPeak()
+			base := realdata.PeakRSS()
+			cpu0, start := realdata.CPUSeconds(), time.Now()
+			var st ease.Stats
 			if memOnly {
-				g, err := Gram(ctx, x, p)
+				g, err := ease.Gram(ctx, x, p)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -91,31 +86,31 @@ func TestFigureCatalogSizes(t *testing.T) {
 				progress := func(phase string, done, total int) {
 					if phase == "invert" && done*10/total > last {
 						last = done * 10 / total
-						out("  %d songs: inverse %d/%d after %v (%.0f cpu-s)", n, done, total, time.Since(start).Round(time.Second), cpuSeconds()-cpu0)
+						out("  %d songs: inverse %d/%d after %v (%.0f cpu-s)", n, done, total, time.Since(start).Round(time.Second), realdata.CPUSeconds()-cpu0)
 					}
 				}
-				m, s, err := Train(ctx, x, p, Options{Progress: progress})
+				m, s, err := ease.Train(ctx, x, p, ease.Options{Progress: progress})
 				if err != nil {
 					t.Fatal(err)
 				}
 				st = s
 				runtime.KeepAlive(m)
 			}
-			took, cpu, peak := time.Since(start), cpuSeconds()-cpu0, peakRSS()
+			took, cpu, peak := time.Since(start), realdata.CPUSeconds()-cpu0, realdata.PeakRSS()
 			mode := fmt.Sprintf("trained: wall %v (gram %v, invert %v = %.2f GFlop/wall-s, InverseTime predicted %v, B %v), %.0f cpu-s", took.Round(time.Second), st.Gram.Round(time.Millisecond),
-				st.Invert.Round(time.Second), float64(n)*float64(n)*float64(n)/max(st.Invert.Seconds(), 1e-9)/1e9, InverseTime(n, 0).Round(time.Second), st.Weights.Round(time.Millisecond), cpu)
+				st.Invert.Round(time.Second), float64(n)*float64(n)*float64(n)/max(st.Invert.Seconds(), 1e-9)/1e9, ease.InverseTime(n, 0).Round(time.Second), st.Weights.Round(time.Millisecond), cpu)
 			if memOnly {
 				mode = fmt.Sprintf("memory only (Gram and B, no inverse): wall %v", took.Round(time.Second))
 			}
 			out("EASE %d songs (%d users, %d nnz), %s; peak RSS %.2f GiB (%.2f GiB before training), NeedBytes %.2f GiB, RSS added / NeedBytes %.3f",
-				n, x.Rows, x.NNZ(), mode, gib(peak), gib(base), gib(NeedBytes(n)), float64(peak-base)/float64(NeedBytes(n)))
+				n, x.Rows, x.NNZ(), mode, gib(peak), gib(base), gib(ease.NeedBytes(n)), float64(peak-base)/float64(ease.NeedBytes(n)))
 		}
 	}
 }
 
-// synthCSR is internal/synth's data set for a catalog of n songs (2n users,
+// easeSynthCSR is internal/synth's data set for a catalog of n songs (2n users,
 // 60n reactions), parsed from its CSV.
-func synthCSR(t *testing.T, n int) *feedback.CSR {
+func easeSynthCSR(t *testing.T, n int) *feedback.CSR {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := synth.Write(&buf, synth.Config{Users: 2 * n, Songs: n, Reactions: 60 * int64(n), Seed: 1}); err != nil {
