@@ -1,12 +1,8 @@
 package figures
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -15,7 +11,6 @@ import (
 	"time"
 
 	"github.com/setlist/setlist/internal/ease"
-	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 	"github.com/setlist/setlist/internal/synth"
 )
@@ -62,7 +57,10 @@ func TestFigureCatalogSizes(t *testing.T) {
 			list = sizes("SETLIST_EASE_MEMONLY", "")
 		}
 		for _, n := range list {
-			x := easeSynthCSR(t, n)
+			x, err := synthCSR(synth.Config{Users: 2 * n, Songs: n, Reactions: 60 * int64(n), Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
 			p := ease.DefaultParams()
 			_ = realdata.ResetPeak()
 			base := realdata.PeakRSS()
@@ -106,36 +104,4 @@ func TestFigureCatalogSizes(t *testing.T) {
 				n, x.Rows, x.NNZ(), mode, gib(peak), gib(base), gib(ease.NeedBytes(n)), float64(peak-base)/float64(ease.NeedBytes(n)))
 		}
 	}
-}
-
-// easeSynthCSR is internal/synth's data set for a catalog of n songs (2n users,
-// 60n reactions), parsed from its CSV.
-func easeSynthCSR(t *testing.T, n int) *feedback.CSR {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := synth.Write(&buf, synth.Config{Users: 2 * n, Songs: n, Reactions: 60 * int64(n), Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	var e []feedback.Entry
-	r := csv.NewReader(&buf)
-	if _, err := r.Read(); err != nil { // header
-		t.Fatal(err)
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err1 := strconv.Atoi(strings.TrimPrefix(rec[0], "user"))
-		s, err2 := strconv.Atoi(strings.TrimPrefix(rec[2], "Track "))
-		c, err3 := strconv.ParseFloat(rec[3], 32)
-		if err := errors.Join(err1, err2, err3); err != nil {
-			t.Fatalf("synthetic row %v: %v", rec, err)
-		}
-		e = append(e, feedback.Entry{Row: int32(u), Col: int32(s), Value: float32(c)})
-	}
-	return feedback.NewCSR(2*n, n, e)
 }

@@ -105,7 +105,7 @@ func scaleChild(t *testing.T, size string) {
 	r := scaleResult{Users: users, Songs: songs, Iterations: iters}
 
 	start := time.Now()
-	m, err := synthCSR(users, songs, int64(users)*int64(perUser))
+	m, err := synthCSR(synth.Config{Users: users, Songs: songs, Reactions: int64(users) * int64(perUser), Clusters: 50, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,16 +150,16 @@ func scaleChild(t *testing.T, size string) {
 	realdata.PrintResult("SCALE", r)
 }
 
-// synthCSR parses internal/synth's CSV stream straight into entries ("userN",
-// "Track J" name user N and song J), then builds the matrix; the stream is
-// never held whole.
-func synthCSR(users, songs int, reactions int64) (*feedback.CSR, error) {
+// synthCSR parses internal/synth's CSV stream for cfg straight into
+// entries ("userN", "Track J" name user N and song J), then builds the
+// matrix; the stream is never held whole.
+func synthCSR(cfg synth.Config) (*feedback.CSR, error) {
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := synth.Write(pw, synth.Config{Users: users, Songs: songs, Reactions: reactions, Clusters: 50, Seed: 1})
+		_, err := synth.Write(pw, cfg)
 		pw.CloseWithError(err)
 	}()
-	entries := make([]feedback.Entry, 0, reactions+reactions/50)
+	entries := make([]feedback.Entry, 0, cfg.Reactions+cfg.Reactions/50)
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	sc.Scan() // header
@@ -179,7 +179,7 @@ func synthCSR(users, songs int, reactions int64) (*feedback.CSR, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return feedback.NewCSR(users, songs, entries), nil
+	return feedback.NewCSR(cfg.Users, cfg.Songs, entries), nil
 }
 
 // resetPeakRSS sets VmHWM back to the current RSS, so the next phase's
