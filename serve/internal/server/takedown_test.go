@@ -340,5 +340,3 @@ func listedSongs(t *testing.T, e *env, v keyspace.Version) ([]setlist.UserID, ma
 	}
 	return users, counts
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
