@@ -117,7 +117,8 @@ const (
 	foldInsPerUser       = 1
 	foldInsQueuedPerUser = 4
 	// foldInsQueuedPerClient bounds the requests one client (a token, else
-	// an address) has waiting for a slot, however many users they are for.
+	// an address) has waiting for a slot, however many users they are for
+	// (or its ScoringBurst, if larger: New).
 	foldInsQueuedPerClient = 32
 )
 
