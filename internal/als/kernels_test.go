@@ -51,6 +51,34 @@ func TestKernelsMatchPortable(t *testing.T) {
 				t.Fatalf("k=%d axpy64[%d] = %v, portable %v", k, i, ya[i], yb[i])
 			}
 		}
+		// rankUpdate64 (the normal equations and the factor's trailing
+		// updates) gives rankUpdate64Go's bits on the upper triangle.
+		for _, n := range []int{0, 1, 4, 9} {
+			for _, t0 := range []int{0, 4, 8, k / 2} {
+				wa, y := make([]float64, n*k), make([]float64, n*k)
+				for i := range wa {
+					wa[i], y[i] = rng.NormFloat64(), rng.NormFloat64()
+				}
+				got := make([]float64, k*k)
+				for i := range got {
+					got[i] = rng.NormFloat64()
+				}
+				want := slices.Clone(got)
+				rankUpdate64(got, k, wa, y, n, t0)
+				rankUpdate64Go(want, k, wa, y, n, t0)
+				for r := 0; r < k; r++ {
+					for c := 0; c < k; c++ {
+						inside := r >= t0 && c >= r
+						if inside && got[r*k+c] != want[r*k+c] {
+							t.Fatalf("k=%d n=%d t0=%d rankUpdate64 A[%d][%d] = %v, portable %v", k, n, t0, r, c, got[r*k+c], want[r*k+c])
+						}
+						if r < t0 && got[r*k+c] != want[r*k+c] {
+							t.Fatalf("k=%d n=%d t0=%d rankUpdate64 changed row %d above t0", k, n, t0, r)
+						}
+					}
+				}
+			}
+		}
 		mat := randVec(rng, k*k)
 		for i := 0; i < k; i++ { // symv relies on symmetry
 			for j := 0; j < i; j++ {
