@@ -13,7 +13,7 @@ import (
 // price of one fold-in instead of one fold-in each.
 type Folded struct {
 	side   *ItemSide
-	chol   []float64 // L with A = LLᵀ (lower triangle, row-major)
+	chol   []float64 // U with A = UᵀU (upper triangle, row-major; cholesky)
 	cols   []int32   // the user's items, normalised (sorted, merged)
 	cp     []float32 // confidence × preference per item of cols
 	Vector []float32 // the solved user factors

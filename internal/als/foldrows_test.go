@@ -130,10 +130,9 @@ func normalSystemRows(gram []float64, k int, lambda float64, other []float32, co
 	return a, b
 }
 
-// TestNormalSystemBits: the blocked normal equations and factor equal the
-// row-at-a-time build's and the left-looking factor's bit for bit (upper
-// triangle and right-hand side before the factorisation, the factor's
-// lower triangle after), for rows longer than a block and every k shape.
+// TestNormalSystemBits: the blocked normal equations' right-hand side and
+// factor equal the row-at-a-time build's and the left-looking factor's
+// bit for bit, for rows longer than a block and every shape of k.
 func TestNormalSystemBits(t *testing.T) {
 	for _, k := range []int{1, 4, 7, 8, 12, 13, 64, 66} {
 		s, _ := foldSide(t, 400, k, feedback.WeightBM25, uint64(100+k))
@@ -153,8 +152,8 @@ func TestNormalSystemBits(t *testing.T) {
 			}
 			for i := range k {
 				for j := 0; j <= i; j++ {
-					if f.a[i*k+j] != wantA[i*k+j] {
-						t.Fatalf("k=%d row %d (%d entries): L[%d][%d] = %v, row by row and left-looking %v", k, r, len(cols), i, j, f.a[i*k+j], wantA[i*k+j])
+					if f.a[j*k+i] != wantA[i*k+j] {
+						t.Fatalf("k=%d row %d (%d entries): U[%d][%d] = %v, row by row and left-looking L %v", k, r, len(cols), j, i, f.a[j*k+i], wantA[i*k+j])
 					}
 				}
 			}

@@ -246,20 +246,20 @@ func (s *ItemSide) FoldIn(cols []int32, vals []float32) ([]float32, error) {
 }
 
 // cholesky factors the symmetric positive definite k×k matrix a (upper
-// triangle read) in place into L (lower triangle, row-major) with A = LLᵀ.
+// triangle read) in place into U = Lᵀ (upper triangle, row-major) with
+// A = UᵀU = LLᵀ; the lower triangle is left undefined (choleskySolve reads
+// only U).
 //
-// It works on the upper triangle, U = Lᵀ, right-looking, in panels of
-// cholPanel rows: each row of a panel is finished and its outer product
-// taken off the panel's later rows (axpy64), then the panel's outer
-// products are taken off every row after it at once (rankUpdate64, A's
-// blocks held in registers), where the left-looking form is a chain of
-// dependent multiply-subtracts and a row at a time streams the trailing
-// matrix once per row (the fold-in's largest cost after the normal
-// equations, issue 25 item 5). Each entry still receives its subtractions
-// in the same order, t = 0, 1, …, as products of the same two numbers, so
-// the factor is bit for bit the left-looking one (TestCholeskyBits); L is
-// then mirrored into the lower triangle. neg is scratch for cholPanel rows
-// (nil: allocated).
+// It is right-looking, in panels of cholPanel rows: each row of a panel is
+// finished and its outer product taken off the panel's later rows
+// (axpy64), then the panel's outer products are taken off every row after
+// it at once (rankUpdate64, A's blocks held in registers), where the
+// left-looking form is a chain of dependent multiply-subtracts and a row
+// at a time streams the trailing matrix once per row (the fold-in's
+// largest cost with the normal equations, issue 25 item 5). Each entry
+// still receives its subtractions in the same order, t = 0, 1, …, as
+// products of the same two numbers, and the same divisions, so U is bit
+// for bit the left-looking L transposed (TestCholeskyBits).
 func cholesky(a []float64, k int) error {
 	return choleskyInto(a, k, nil)
 }
@@ -267,6 +267,8 @@ func cholesky(a []float64, k int) error {
 // cholPanel rows of the factor are taken off the trailing matrix at once.
 const cholPanel = 16
 
+// choleskyInto is cholesky with neg, cholPanel·k float64s of scratch (nil:
+// allocated).
 func choleskyInto(a []float64, k int, neg []float64) error {
 	if len(neg) < cholPanel*k {
 		neg = make([]float64, cholPanel*k)
@@ -281,9 +283,7 @@ func choleskyInto(a []float64, k int, neg []float64) error {
 			}
 			d = math.Sqrt(d)
 			row[j] = d
-			for u := j + 1; u < k; u++ {
-				row[u] /= d
-			}
+			div64(row[j+1:], d)
 			for i := j + 1; i < end; i++ {
 				axpy64(-row[i], row[i:], a[i*k+i:i*k+k])
 			}
@@ -294,36 +294,35 @@ func choleskyInto(a []float64, k int, neg []float64) error {
 		// Rows end… take the panel's rows p…end−1 off, in that order:
 		// a[i][u] += (−U[j][i])·U[j][u], as axpy64 row by row would.
 		for j := p; j < end; j++ {
-			nj := neg[(j-p)*k : (j-p+1)*k]
-			for t := end; t < k; t++ {
-				nj[t] = -a[j*k+t]
+			nj, uj := neg[(j-p)*k+end:(j-p+1)*k], a[j*k+end:j*k+k]
+			for t, v := range uj {
+				nj[t] = -v
 			}
 		}
 		rankUpdate64(a, k, neg, a[p*k:], end-p, end)
 	}
-	for i := 1; i < k; i++ {
-		for j := 0; j < i; j++ {
-			a[i*k+j] = a[j*k+i]
-		}
-	}
 	return nil
 }
 
-// choleskySolve overwrites b with A⁻¹b given L from cholesky.
-func choleskySolve(l []float64, k int, b []float64) {
-	for i := 0; i < k; i++ {
-		v := b[i]
-		for t, x := range l[i*k : i*k+i] {
-			v -= x * b[t]
-		}
-		b[i] = v / l[i*k+i]
+// choleskySolve overwrites b with A⁻¹b given U from cholesky: Uᵀz = b by
+// columns of Uᵀ (rows of U, contiguous), then Ux = z by rows. Every b[i]
+// gets the subtractions and the division of the row-by-row solve with L,
+// in the same order, so the bits are that solve's.
+func choleskySolve(u []float64, k int, b []float64) {
+	for t := 0; t < k; t++ {
+		row := u[t*k : t*k+k]
+		b[t] /= row[t]
+		// b[i] −= U[t][i]·b[t] for i > t: a multiply then an add of the
+		// negated product, the same bits as the subtraction.
+		axpy64(-b[t], row[t+1:], b[t+1:])
 	}
 	for i := k - 1; i >= 0; i-- {
+		row := u[i*k : i*k+k]
 		v := b[i]
 		for t := i + 1; t < k; t++ {
-			v -= l[t*k+i] * b[t]
+			v -= row[t] * b[t]
 		}
-		b[i] = v / l[i*k+i]
+		b[i] = v / row[i]
 	}
 }
 

@@ -102,6 +102,26 @@ func axpy64(alpha float64, x, y []float64) {
 	}
 }
 
+// div64 is x /= d four lanes at a time: IEEE division rounds each lane
+// as the scalar division does, so the bits are div64Go's.
+func div64(x []float64, d float64) {
+	n := len(x)
+	if !useAVX2 || n < 8 {
+		div64Go(x, d)
+		return
+	}
+	dv := archsimd.BroadcastFloat64x4(d)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		p := (*[4]float64)(x[i : i+4])
+		archsimd.LoadFloat64x4(p).Div(dv).Store(p)
+	}
+	archsimd.ClearAVXUpperBits()
+	for ; i < n; i++ {
+		x[i] /= d
+	}
+}
+
 // rankUpdate64 is rankUpdate64Go (A += Σ_j wa_j y_jᵀ on the upper
 // triangle from row t0, in float64: the fold-in's normal equations and
 // its Cholesky factor's trailing updates) in 4×8 blocks of A held in
@@ -120,50 +140,20 @@ func rankUpdate64(a []float64, k int, wa, y []float64, n, t0 int) {
 	_, _, _ = a[k*k-1], wa[(n-1)*k+k-1], y[(n-1)*k+k-1]
 	for t := t0; t < k8; t += 4 {
 		for u := t &^ 7; u < k8; u += 8 {
-			rankBlock4x8(a[t*k+u:], k, wa[t:], y[u:], n)
+			rankBlock4x8AVX(&a[t*k+u], k, &wa[t], &y[u], n)
 		}
 	}
-	archsimd.ClearAVXUpperBits()
 	// The columns past the last whole block, and the rows past it.
 	rankUpdateRows64Go(a, k, wa, y, n, t0, k8, k8)
 	rankUpdateRows64Go(a, k, wa, y, n, k8, k, 0)
 }
 
-// rankBlock4x8 is rankUpdate64 on the 4×8 block of A at a (rows k apart),
-// the rows t..t+3 of wa starting at wa[0] and the columns u..u+7 of y at
-// y[0]: eight accumulators, so eight add chains are in flight.
-func rankBlock4x8(a []float64, k int, wa, y []float64, n int) {
-	p00, p01 := (*[4]float64)(a[0:4]), (*[4]float64)(a[4:8])
-	p10, p11 := (*[4]float64)(a[k:k+4]), (*[4]float64)(a[k+4:k+8])
-	p20, p21 := (*[4]float64)(a[2*k:2*k+4]), (*[4]float64)(a[2*k+4:2*k+8])
-	p30, p31 := (*[4]float64)(a[3*k:3*k+4]), (*[4]float64)(a[3*k+4:3*k+8])
-	c00, c01 := archsimd.LoadFloat64x4(p00), archsimd.LoadFloat64x4(p01)
-	c10, c11 := archsimd.LoadFloat64x4(p10), archsimd.LoadFloat64x4(p11)
-	c20, c21 := archsimd.LoadFloat64x4(p20), archsimd.LoadFloat64x4(p21)
-	c30, c31 := archsimd.LoadFloat64x4(p30), archsimd.LoadFloat64x4(p31)
-	for j := 0; j < n; j++ {
-		yj := y[j*k : j*k+8 : j*k+8]
-		y0 := archsimd.LoadFloat64x4((*[4]float64)(yj[0:4]))
-		y1 := archsimd.LoadFloat64x4((*[4]float64)(yj[4:8]))
-		w := wa[j*k : j*k+4 : j*k+4]
-		w0 := archsimd.BroadcastFloat64x4(w[0])
-		c00, c01 = c00.Add(w0.Mul(y0)), c01.Add(w0.Mul(y1))
-		w1 := archsimd.BroadcastFloat64x4(w[1])
-		c10, c11 = c10.Add(w1.Mul(y0)), c11.Add(w1.Mul(y1))
-		w2 := archsimd.BroadcastFloat64x4(w[2])
-		c20, c21 = c20.Add(w2.Mul(y0)), c21.Add(w2.Mul(y1))
-		w3 := archsimd.BroadcastFloat64x4(w[3])
-		c30, c31 = c30.Add(w3.Mul(y0)), c31.Add(w3.Mul(y1))
-	}
-	c00.Store(p00)
-	c01.Store(p01)
-	c10.Store(p10)
-	c11.Store(p11)
-	c20.Store(p20)
-	c21.Store(p21)
-	c30.Store(p30)
-	c31.Store(p31)
-}
+// rankBlock4x8AVX is rankUpdate64's 4×8 block (rank_amd64.s): written
+// with archsimd, the compiler reloaded each broadcast through a scalar
+// register and re-checked the row slices' bounds every j.
+//
+//go:noescape
+func rankBlock4x8AVX(a *float64, k int, wa *float64, y *float64, n int)
 
 // symv1AVX is the one-vector symv (symv_amd64.s).
 //
