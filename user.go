@@ -60,11 +60,11 @@ func (id UserID) Validate() error {
 // UserIDRule states the user id rule in words, for errors and the sign-up
 // form (the page shows it; a test checks the page's pattern against
 // ParseUserID).
-const UserIDRule = "Letters, digits, punctuation, symbols and inner spaces, up to 128 bytes; no invisible characters, no mixing of scripts (Latin may go with Chinese, Japanese or Korean)."
+const UserIDRule = "Letters, digits, punctuation, symbols and inner spaces, up to 128 bytes; no invisible characters, no mixing of scripts (Latin may go with Chinese, Japanese or Korean), no id made only of look-alikes of ASCII (Cyrillic “Сара” for “Capa”)."
 
 // UserIDPattern is UserIDRule as an HTML pattern attribute (JavaScript's
 // "v" flag, whole value): what the sign-up form checks before the server
-// does. Normalisation and the mixed-script rule need code, so the server's
+// does. Normalisation, the mixed-script and the look-alike rules need code, so the server's
 // check (ParseUserID) is the authority; TestUserIDPatternMatchesRule checks the
 // two agree on every case of the rule's table.
 const UserIDPattern = `[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} ]{0,126}[\p{L}\p{M}\p{N}\p{P}\p{S}])?`
@@ -91,8 +91,12 @@ const UserIDPattern = `[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} 
 //   - Scripts are mixed only as UTS #39's "highly restrictive" level
 //     allows (Latin with Han, Hiragana, Katakana, Bopomofo or Hangul), so a
 //     Cyrillic "а", a Greek "ο" or an Armenian "օ" cannot pass for a Latin
-//     letter inside a Latin name. An id wholly in one script that looks
-//     like another (UTS #39's whole-script confusables) is not caught.
+//     letter inside a Latin name.
+//   - An id outside printable ASCII that looks wholly like an ASCII one by
+//     UTS #39's confusables (Cyrillic "Сара" as "Capa", "ɑdmin" with a
+//     Latin alpha) is refused, naming each look-alike; one character that
+//     looks like no ASCII one, an accent included, lets it pass (ident.go
+//     says why this line).
 //   - At most MaxUserIDLen bytes after normalisation.
 func ParseUserID(s string) (UserID, error) {
 	bad := userIDError
@@ -159,6 +163,18 @@ func parseUserIDFull(s string) (UserID, error) {
 	if mixed := mixedScripts(n); mixed != nil {
 		return bad("must not mix the %s scripts (look-alikes such as Cyrillic \"а\" or Armenian \"օ\" for Latin \"a\" and \"o\"); Latin may go only with Han, Hiragana, Katakana, Bopomofo or Hangul",
 			strings.Join(mixed, " and "))
+	}
+	if ascii, imitations, ok := asciiLookalike(n); ok {
+		parts := make([]string, len(imitations))
+		for i, im := range imitations {
+			sc := scriptOf(im.r)
+			if sc == "" {
+				sc = "no script"
+			}
+			parts[i] = fmt.Sprintf("%q (%U, %s) imitates %q", string(im.r), im.r, sc, im.ascii)
+		}
+		return bad("looks like the ASCII id %q, so could pass for another user (UTS #39 confusables): %s; use at least one character that looks like no ASCII one",
+			ascii, strings.Join(parts, ", "))
 	}
 	return UserID(n), nil
 }

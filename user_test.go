@@ -2,6 +2,7 @@ package setlist_test
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -72,6 +73,14 @@ var userIDCases = []struct {
 	{"symbols are of no script", "ana ☕ 2", "ana ☕ 2", false},
 	{"Khmer alone", "សុខា", "សុខា", false},
 	{"longest", strings.Repeat("a", 128), strings.Repeat("a", 128), false},
+	// Issue 24 item 9, what remained: ids wholly of look-alikes of ASCII
+	// (UTS #39 confusables; TestUserIDLookalikes has the reasons).
+	{"Cyrillic look-alike of Latin", "Сара", "", true},
+	{"Armenian look-alike of Latin", "ոսս", "", true},
+	{"Greek look-alike of Latin", "ΑΒΕ", "", true},
+	{"Latin alpha for a", "\u0251dmin", "", true},
+	{"Cyrillic with a letter of its own", "Анна", "Анна", false},
+	{"Greek word", "Ωμέγα", "Ωμέγα", false},
 }
 
 func TestUserIDRule(t *testing.T) {
@@ -155,5 +164,83 @@ func TestDisplayNameRule(t *testing.T) {
 		if err := (setlist.NewUser{ID: "ana", DisplayName: tc.in}).Validate(); tc.ok != (err == nil) {
 			t.Errorf("%s: NewUser with display name %q: %v, want ok %v", tc.name, tc.in, err, tc.ok)
 		}
+	}
+}
+
+// TestUserIDLookalikes (issue 24 item 9): an id outside ASCII that looks
+// wholly like an ASCII one by UTS #39's confusables is refused, naming each
+// character, its script and the ASCII it imitates; real names in other
+// scripts pass as soon as one character (an accent included) looks like no
+// ASCII one.
+func TestUserIDLookalikes(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		// lookalike is the ASCII id the error names, "" when accepted;
+		// imitates are fragments the error must hold, one per character.
+		lookalike string
+		imitates  []string
+	}{
+		{"Japanese", "田中 さくら", "", nil},
+		{"Katakana", "タナカ", "", nil},
+		{"Chinese", "李小龍", "", nil},
+		{"Korean", "김민준", "", nil},
+		{"Arabic", "محمد علي", "", nil},
+		{"Hebrew", "דני", "", nil},
+		{"Hindi", "प्रिया", "", nil},
+		{"Thai", "สมชาย", "", nil},
+		{"Khmer", "សុខា", "", nil},
+		{"Russian with letters of its own", "Ирина", "", nil},
+		{"Russian Анна: н reads as small capital ʜ, not ASCII", "Анна", "", nil},
+		{"Greek with an accent", "Μαρία", "", nil},
+		{"Greek Ωμέγα", "Ωμέγα", "", nil},
+		{"Greek σοφία", "σοφία", "", nil},
+		{"Armenian", "Արամ", "", nil},
+		{"Armenian հելլօ: ե and լ look like no ASCII letter", "հելլօ", "", nil},
+		{"Latin with accents", "Ingrid Bergmän", "", nil},
+		{"Turkish with ş", "Işık", "", nil},
+		{"German ß", "Straße", "", nil},
+		{"Latin with Japanese", "tanaka 田中", "", nil},
+		{"emoji", "ana ☕ 2", "", nil},
+
+		{"Cyrillic соре", "соре", "cope", []string{`"с" (U+0441, Cyrillic) imitates "c"`, `"о" (U+043E, Cyrillic) imitates "o"`, `"р" (U+0440, Cyrillic) imitates "p"`, `"е" (U+0435, Cyrillic) imitates "e"`}},
+		{"Cyrillic Сара", "Сара", "Capa", []string{`"С" (U+0421, Cyrillic) imitates "C"`, `"а" (U+0430, Cyrillic) imitates "a"`, `"р" (U+0440, Cyrillic) imitates "p"`}},
+		{"Cyrillic with ASCII digits", "хор 2", "xop 2", []string{`"х" (U+0445, Cyrillic) imitates "x"`, `"о" (U+043E, Cyrillic) imitates "o"`, `"р" (U+0440, Cyrillic) imitates "p"`}},
+		{"Greek capitals", "ΑΒΕ", "ABE", []string{`"Α" (U+0391, Greek) imitates "A"`, `"Β" (U+0392, Greek) imitates "B"`, `"Ε" (U+0395, Greek) imitates "E"`}},
+		{"Greek iota as capital I", "ΙΟ", "IO", []string{`"Ι" (U+0399, Greek) imitates "I"`, `"Ο" (U+039F, Greek) imitates "O"`}},
+		{"Armenian ոսս", "ոսս", "nuu", []string{`"ո" (U+0578, Armenian) imitates "n"`, `"ս" (U+057D, Armenian) imitates "u"`}},
+		{"Cherokee", "ᎪᏴ", "AB", []string{`"Ꭺ" (U+13AA, Cherokee) imitates "A"`, `"Ᏼ" (U+13F4, Cherokee) imitates "B"`}},
+		{"Latin alpha", "\u0251dmin", "admin", []string{`"ɑ" (U+0251, Latin) imitates "a"`}},
+		{"Turkish dotless i alone", "kız", "kiz", []string{`"ı" (U+0131, Latin) imitates "i"`}},
+		{"ligature-like æ", "Cæsar", "Caesar", []string{`"æ" (U+00E6, Latin) imitates "ae"`}},
+		{"typographic apostrophe", "O\u2019Brien", "O'Brien", []string{`"’" (U+2019, no script) imitates "'"`}},
+		{"en dash", "ana\u2013b", "ana-b", []string{`"–" (U+2013, no script) imitates "-"`}},
+		{"Arabic alef alone", "ا", "l", []string{`"ا" (U+0627, Arabic) imitates "l"`}},
+		{"Arabic-Indic digits", "١٠", "1.", []string{`"١" (U+0661, Arabic) imitates "1"`, `"٠" (U+0660, Arabic) imitates "."`}},
+		{"katakana no alone", "ノ", "/", []string{`"ノ" (U+30CE, Katakana) imitates "/"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := setlist.ParseUserID(tc.in)
+			if tc.lookalike == "" {
+				if err != nil || string(got) != tc.in {
+					t.Fatalf("ParseUserID(%q) = %q, %v; want it accepted", tc.in, got, err)
+				}
+				return
+			}
+			if !errors.Is(err, setlist.ErrInvalid) {
+				t.Fatalf("ParseUserID(%q) = %q, %v; want ErrInvalid", tc.in, got, err)
+			}
+			msg := err.Error()
+			if want := fmt.Sprintf("user_id looks like the ASCII id %q", tc.lookalike); !strings.HasPrefix(msg, want) {
+				t.Errorf("error %q does not start %q", msg, want)
+			}
+			for _, f := range tc.imitates {
+				if !strings.Contains(msg, f) {
+					t.Errorf("error %q does not say %s", msg, f)
+				}
+			}
+			if n := strings.Count(msg, " imitates "); n != len(tc.imitates) {
+				t.Errorf("error %q names %d characters, want %d", msg, n, len(tc.imitates))
+			}
+		})
 	}
 }

@@ -157,6 +157,13 @@ func TestEndToEnd(t *testing.T) {
 	b.run("next page of songs", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
 	b.waitFor("the next page of songs", `document.querySelectorAll('#browse-view table.browse-songs tbody tr').length === 25 && `+
 		`document.querySelector('#browse-view table.browse-songs tbody tr').dataset.songId !== `+jsString(firstSong))
+	// The real API takes the page's filters: the sample's songs carry no
+	// tags, so a tag finds none (a refused query would show an alert).
+	b.typeInto("#browse-tag", "rock")
+	b.run("filter the songs by a tag", chromedp.Click(`#browse-song-filters button[type=submit]`, chromedp.ByQuery))
+	b.waitFor("no rock songs", `(document.querySelector('#browse-view .browse-body')?.textContent || '').includes('No songs tagged “rock”.')`)
+	b.run("served songs only", chromedp.Click(`#browse-served`, chromedp.ByQuery))
+	b.waitFor("no served rock songs", `(document.querySelector('#browse-view .browse-body')?.textContent || '').includes('No served songs tagged “rock”.')`)
 	b.run("the experiments", chromedp.Navigate(base+"/#/browse/experiments"))
 	b.waitFor("the experiments", `(document.querySelector('#browse-view')?.textContent || '').includes('No experiment has run yet')`)
 	b.run("the runs", chromedp.Navigate(base+"/runs/1"))

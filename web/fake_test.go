@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -418,14 +419,25 @@ func (f *fakeAPI) unreact(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(204)
 }
 
+// searchSongs is GET /v1/songs: query, tag and available filter as the
+// API's do; without a query the list pages by cursor.
 func (f *fakeAPI) searchSongs(w http.ResponseWriter, r *http.Request) {
 	q := strings.ToLower(r.URL.Query().Get("query"))
+	tag := r.URL.Query().Get("tag")
+	available, err := strconv.ParseBool(r.URL.Query().Get("available"))
+	filterAvailable := err == nil
 	n := limit(r, 10)
 	from, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	out := []map[string]any{}
 	next := ""
 	for i := from; i < len(f.songs); i++ {
 		s := f.songs[i]
+		m := f.meta(s)
+		if tag != "" && !slices.Contains(m.Tags, strings.ToLower(tag)) || filterAvailable && m.Available != available {
+			continue
+		}
 		if strings.Contains(strings.ToLower(s.Artist+" "+s.Track), q) {
 			if len(out) == n {
 				if q == "" {

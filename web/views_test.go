@@ -123,6 +123,39 @@ func TestBrowse(t *testing.T) {
 	b.run("next page of songs", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
 	b.waitFor("the next page of songs", `document.querySelector('#browse-view table.browse-songs tbody tr')?.dataset.songId !== `+jsString(first))
 
+	// Filtering by a tag asks GET /v1/songs?tag= from its first page, in
+	// place: every row carries the tag, and its pages hold only such songs
+	// (41 of the fake's 121 songs are rock: 25, then 16). "Served songs
+	// only" then drops a hidden rock song.
+	songRows := `document.querySelectorAll('#browse-view table.browse-songs tbody tr')`
+	allTagged := `[...` + songRows + `].every((tr) => tr.children[2].textContent.split(', ').includes('rock'))`
+	f.mu.Lock()
+	hidden := f.meta(f.songs[2]) // song 3, rock
+	hidden.Available = false
+	f.catalog[3] = hidden
+	f.mu.Unlock()
+	b.eval(`window.__marker = 1`, nil)
+	navs := b.navs.Load()
+	b.typeInto("#browse-tag", "Rock")
+	b.run("filter by a tag", chromedp.Click(`#browse-song-filters button[type=submit]`, chromedp.ByQuery))
+	b.waitFor("the first page of rock songs", songRows+`.length === 25 && `+allTagged+` && document.querySelector('#browse-view .page-no').textContent === 'Page 1'`)
+	if !b.bool(`document.querySelector('#browse-view tr[data-song-id="3"]') !== null`) {
+		t.Error("the hidden rock song 3 is missing from the rock songs before \"Served songs only\"")
+	}
+	b.run("next page of rock songs", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
+	b.waitFor("the last page of rock songs", songRows+`.length === 16 && `+allTagged)
+	if got := b.str(`document.querySelector('#browse-tag').value`); got != "rock" {
+		t.Errorf("the tag box holds %q after paging, want the applied filter rock", got)
+	}
+	b.run("served songs only", chromedp.Click(`#browse-served`, chromedp.ByQuery))
+	b.waitFor("the served rock songs", songRows+`.length === 25 && `+allTagged+` && document.querySelector('#browse-view tr[data-song-id="3"]') === null`)
+	b.run("next page of served rock songs", chromedp.Click(`#browse-view button[data-page=next]`, chromedp.ByQuery))
+	b.waitFor("the last page of served rock songs", songRows+`.length === 15 && `+allTagged)
+	b.assertNoNavigation(navs, "filtering the songs")
+	b.clearInput("#browse-tag")
+	b.run("drop the tag", chromedp.Click(`#browse-song-filters button[type=submit]`, chromedp.ByQuery))
+	b.waitFor("every served song again", songRows+`.length === 25 && !(`+allTagged+`)`)
+
 	// Experiments: read-only without an admin token.
 	b.run("open the experiments", chromedp.Navigate(base+"/#/browse/experiments"))
 	b.waitFor("the experiments", `(document.querySelector('#browse-view').textContent).includes('No experiment has run yet')`)

@@ -1,11 +1,11 @@
 // Package figures holds the figure harnesses of the model families: long,
-// CPU-heavy measurements on the shared data (docs/BENCHMARKS.md, "Tuner"
-// and "EASE against the tuned ALS") that used to sit among internal/als's
-// and internal/ease's tests. They skip unless SETLIST_FIGURES=1 and the
-// shared data is present (realdata.CSR), use only the families' exported
-// API, and append their lines to SETLIST_FIGURES_OUT (realdata.FigureLog).
-//
-// EASE's catalog-size figure (TestFigureCatalogSizes) stays in
-// internal/ease: its memory-only mode runs training's allocations without
-// the inverse, which needs the package's unexported steps.
+// CPU- or memory-heavy measurements that used to sit among internal/als's
+// and internal/ease's tests. On the shared data (realdata.CSR): the tuner
+// and EASE against the tuned ALS (docs/BENCHMARKS.md, "Tuner" and "EASE
+// against the tuned ALS"). On internal/synth's data: the ALS trainer's
+// growth with users (TestTrainerScale, docs/scaling.md) and EASE's training
+// against the catalog size (TestFigureCatalogSizes, "Training cost against
+// catalog size"). They skip unless SETLIST_FIGURES=1 (and, for the shared
+// data, the file is present), use only the families' exported API, and
+// append their lines to SETLIST_FIGURES_OUT (realdata.FigureLog).
 package figures

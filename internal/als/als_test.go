@@ -492,7 +492,9 @@ func TestTopNAllMatchesNaive(t *testing.T) {
 			}
 		}
 		except = slices.Compact(except)
-		for _, out := range [][]int32{nil, except} {
+		// nil, a tenth, and all but that tenth (the withheld songs' own
+		// ranking, which scores only the allowed items: topNAllowed).
+		for _, out := range [][]int32{nil, except, feedback.Complement(except, tc.items)} {
 			got, err := TopNAll(context.Background(), x, s, tc.n, ex, out, tc.threads)
 			if err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,8 +70,9 @@ func BenchmarkTrain10(b *testing.B) {
 	}
 }
 
-// BenchmarkTopNAll: top-5 for every user with their liked items excluded.
-func BenchmarkTopNAll(b *testing.B) {
+// rankedReal is the shared data and a 64-factor model of it (two
+// iterations: ranking cost does not depend on how well it is trained).
+func rankedReal(b *testing.B) (*feedback.CSR, *Model, *ItemSide) {
 	m := loadReal(b)
 	p := DefaultParams()
 	p.Factors, p.Iterations = 64, 2
@@ -78,7 +80,12 @@ func BenchmarkTopNAll(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := model.ItemSide()
+	return m, model, model.ItemSide()
+}
+
+// BenchmarkTopNAll: top-5 for every user with their liked items excluded.
+func BenchmarkTopNAll(b *testing.B) {
+	m, model, s := rankedReal(b)
 	b.ResetTimer()
 	c0 := cpuTime()
 	for i := 0; i < b.N; i++ {
@@ -88,7 +95,7 @@ func BenchmarkTopNAll(b *testing.B) {
 	}
 	b.StopTimer()
 	reportCPU(b, c0, float64(b.N))
-	flops := 2 * float64(m.Rows) * float64(m.Cols) * float64(p.Factors) * float64(b.N)
+	flops := 2 * float64(m.Rows) * float64(m.Cols) * float64(s.Factors) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	reportRSS(b)
 }
@@ -106,5 +113,38 @@ func reportRSS(b *testing.B) {
 				b.ReportMetric(kb/1024, "peakRSS-MiB")
 			}
 		}
+	}
+}
+
+// BenchmarkTopNWithheld is training's top-K (K = 20) on the shared data
+// with 0, 10 and 100 songs unavailable at the snapshot (the most played
+// ones), withheld in place (feedback.RankWithheld): what a takedown known
+// at training costs the top-K phase.
+//
+//	go test ./internal/als/ -run '^$' -bench TopNWithheld -benchtime 3x
+func BenchmarkTopNWithheld(b *testing.B) {
+	m, model, s := rankedReal(b)
+	plays := make([]int, m.Cols)
+	for _, c := range m.Indices {
+		plays[c]++
+	}
+	byPlays := make([]int32, m.Cols)
+	for i := range byPlays {
+		byPlays[i] = int32(i)
+	}
+	slices.SortFunc(byPlays, func(a, b int32) int { return plays[b] - plays[a] })
+	for _, hidden := range []int{0, 10, 100} {
+		unavailable := slices.Sorted(slices.Values(byPlays[:hidden]))
+		b.Run(fmt.Sprintf("unavailable=%d", hidden), func(b *testing.B) {
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := feedback.RankWithheld(20, m.Cols, unavailable, func(n int, except []int32) ([][]feedback.Scored, error) {
+					return TopNAll(context.Background(), model.UserFactors, s, n, m, except, 0)
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, c0, float64(b.N))
+		})
 	}
 }

@@ -13,15 +13,18 @@ import (
 )
 
 // Lists computes every user's top-K from the stored factors with the one
-// top-N of the batch (als.TopNAll), excluding the songs they reacted to
-// and the songs taken down at the snapshot (Meta.Unavailable): the same
-// inputs the training run ranked, so the same lists.
+// top-N of the batch (als.TopNAll), excluding the songs they reacted to,
+// with the songs taken down at the snapshot (Meta.Unavailable) withheld
+// (feedback.RankWithheld): the same inputs the training run ranked, so the
+// same lists.
 // An EASE artifact's lists are stored as ranked at training time.
 func (a *Artifact) Lists(ctx context.Context, threads int) ([][]feedback.Scored, error) {
 	if a.Family == FamilyEASE {
 		return a.Ranked, nil
 	}
-	lists, err := als.TopNAll(ctx, a.UserFactors, a.Side, a.Meta.K, a.Exclude, a.Catalog.Indexes(a.Meta.Unavailable), threads)
+	lists, err := feedback.RankWithheld(a.Meta.K, a.Side.Items, a.Catalog.Indexes(a.Meta.Unavailable), func(n int, except []int32) ([][]feedback.Scored, error) {
+		return als.TopNAll(ctx, a.UserFactors, a.Side, n, a.Exclude, except, threads)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("lists of version %d: %w", a.Meta.Version, err)
 	}

@@ -172,12 +172,9 @@ func Train(ctx context.Context, m *feedback.CSR, p Params, opt Options) (*Model,
 	wp := p.Weighing()
 	iw := feedback.ItemWeights(m, wp)
 	start := time.Now()
-	g, err := gram(ctx, m, wp, iw, p.Threads)
+	g, err := regularizedGram(ctx, m, wp, iw, p)
 	if err != nil {
 		return nil, st, err
-	}
-	for i := 0; i < n; i++ {
-		g[i*n+i] += p.Lambda
 	}
 	progress("gram", 1, 1)
 	st.Gram = time.Since(start)
@@ -191,6 +188,35 @@ func Train(ctx context.Context, m *feedback.CSR, p Params, opt Options) (*Model,
 	st.Weights = time.Since(start)
 	progress("weights", 1, 1)
 	return &Model{Params: p, Items: n, B: b, ItemWeights: iw}, st, nil
+}
+
+// Gram is XᵀX + λI for m weighted as p says: the songs × songs matrix,
+// row-major float64 with its lower triangle filled, whose inverse gives
+// EASE's weights. Train builds it first and then inverts it in place; on
+// its own it is that first step's time and memory (its 8·n² bytes are
+// NeedBytes's main term) without the n³ inverse.
+func Gram(ctx context.Context, m *feedback.CSR, p Params) ([]float64, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("ease: invalid params: %w", err)
+	}
+	if m == nil || m.Cols <= 0 {
+		return nil, errors.New("ease: empty catalog")
+	}
+	wp := p.Weighing()
+	return regularizedGram(ctx, m, wp, feedback.ItemWeights(m, wp), p)
+}
+
+// regularizedGram is gram with λ added to the diagonal.
+func regularizedGram(ctx context.Context, m *feedback.CSR, wp feedback.Weighing, iw []float32, p Params) ([]float64, error) {
+	g, err := gram(ctx, m, wp, iw, p.Threads)
+	if err != nil {
+		return nil, err
+	}
+	n := m.Cols
+	for i := 0; i < n; i++ {
+		g[i*n+i] += p.Lambda
+	}
+	return g, nil
 }
 
 // gram computes the lower triangle of XᵀX in float64 for the weighted X:

@@ -26,6 +26,15 @@ func TestHandExample(t *testing.T) {
 	})
 	p := DefaultParams()
 	p.Weighting, p.Lambda = feedback.WeightRaw, 1
+	g, err := Gram(context.Background(), x, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range [][]float64{{3}, {2, 4}, {1, 2, 3}} { // the lower triangle
+		if got := g[i*3 : i*3+i+1]; !slices.Equal(got, w) {
+			t.Fatalf("Gram row %d = %v, want %v (XᵀX + I's lower triangle)", i, got, w)
+		}
+	}
 	m, _, err := Train(context.Background(), x, p, Options{})
 	if err != nil {
 		t.Fatal(err)

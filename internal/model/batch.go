@@ -28,8 +28,10 @@ func (p *Published) row(reactions []setlist.Reaction) (cols []int32, vals []floa
 // pass over the item factors instead of one user per pass. There is one
 // ranking implementation for the batch, training and the precompute; it
 // matches FoldIn's song for song (als.TestTopNAllMatchesRecommend), though
-// a score may differ in its last bits (a different summation order). Like
-// FoldIn it never lists a song the version left out (Meta.Unavailable).
+// a score may differ in its last bits (a different summation order). The
+// songs the version was trained without (Meta.Unavailable) are withheld as
+// the training's lists withhold them (feedback.RankWithheld): FoldIn's list
+// is the available part of each.
 // lists[i] is nil for a user with no usable reaction (ErrNoSignal).
 func (p *Published) FoldInAll(ctx context.Context, users [][]setlist.Reaction, n, threads int) (lists [][]Rec, err error) {
 	im := p.itemModel()

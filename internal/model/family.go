@@ -33,11 +33,13 @@ type ItemModel interface {
 	Similar(item int32, n int) []feedback.Scored
 	// TopNRows folds in every row of x (raw weights, one user a row, each
 	// with a positive weight) as FoldRow does and ranks their top n songs,
-	// never one of the row's own nor one of except (ascending item
-	// indexes left out for everyone: the songs taken down), with the
-	// batched top-N kernel training ranks its users with: the
-	// precompute's path (Published.FoldInAll).
-	TopNRows(ctx context.Context, x *feedback.CSR, n int, except []int32, threads int) ([][]feedback.Scored, error)
+	// never one of the row's own, with the items of withheld (ascending
+	// indexes: the songs taken down at training) withheld as
+	// feedback.RankWithheld withholds them, with the batched top-N kernel
+	// training ranks its users with: the precompute's path
+	// (Published.FoldInAll). Each row is solved once however many
+	// rankings the withheld songs take.
+	TopNRows(ctx context.Context, x *feedback.CSR, n int, withheld []int32, threads int) ([][]feedback.Scored, error)
 	MarshalBinary() ([]byte, error)
 }
 
@@ -70,12 +72,14 @@ func (a alsItems) FoldRow(cols []int32, vals []float32) (FoldedRow, error) {
 // TopNRows solves every row's vector (als.ItemSide.FoldRows: FoldRow's
 // solve, in parallel, with no allocation per row) and ranks them all with
 // als.TopNAll, training's kernel.
-func (a alsItems) TopNRows(ctx context.Context, x *feedback.CSR, n int, except []int32, threads int) ([][]feedback.Scored, error) {
+func (a alsItems) TopNRows(ctx context.Context, x *feedback.CSR, n int, withheld []int32, threads int) ([][]feedback.Scored, error) {
 	uf := make([]float32, x.Rows*a.s.Factors)
 	if err := a.s.FoldRows(ctx, x, uf, threads); err != nil {
 		return nil, err
 	}
-	return als.TopNAll(ctx, uf, a.s, n, x, except, threads)
+	return feedback.RankWithheld(n, a.s.Items, withheld, func(n int, except []int32) ([][]feedback.Scored, error) {
+		return als.TopNAll(ctx, uf, a.s, n, x, except, threads)
+	})
 }
 
 type alsFolded struct {
@@ -105,8 +109,10 @@ func (e easeItems) MarshalBinary() ([]byte, error)              { return e.p.Mar
 
 // TopNRows ranks the rows with the pruned model's TopNAll, training's
 // (dense-row) kernel for EASE.
-func (e easeItems) TopNRows(ctx context.Context, x *feedback.CSR, n int, except []int32, threads int) ([][]feedback.Scored, error) {
-	return e.p.TopNAll(ctx, x, n, x, except, threads)
+func (e easeItems) TopNRows(ctx context.Context, x *feedback.CSR, n int, withheld []int32, threads int) ([][]feedback.Scored, error) {
+	return feedback.RankWithheld(n, e.p.NumItems(), withheld, func(n int, except []int32) ([][]feedback.Scored, error) {
+		return e.p.TopNAll(ctx, x, n, x, except, threads)
+	})
 }
 
 func (e easeItems) FoldRow(cols []int32, vals []float32) (FoldedRow, error) {

@@ -203,9 +203,10 @@ func (p *Published) itemModel() ItemModel {
 
 // FoldIn solves the user's vector from their reactions against the item
 // factors (exactly as training would) and returns their top n songs, never
-// one they reacted to nor one the version left out of every list
-// (Meta.Unavailable): the list the batch would store for the user. It
-// returns ErrNoSignal when no reaction is usable.
+// one they reacted to nor one the version was trained without
+// (Meta.Unavailable): the available part of the list the batch would store
+// for the user (which withholds those songs where they rank). It returns
+// ErrNoSignal when no reaction is usable.
 func (p *Published) FoldIn(reactions []setlist.Reaction, n int) ([]Rec, error) {
 	explained, _, err := p.FoldInExcluding(reactions, p.Meta.Unavailable, n, 0)
 	if err != nil {

@@ -106,7 +106,7 @@ func CheckLists(lists [][]feedback.Scored, m *feedback.CSR, k int, except []int3
 			continue
 		}
 		c.Users++
-		if len(l) < min(k, left) {
+		if len(l)-feedback.Withheld(l, except) < min(k, left) {
 			c.Short++
 		}
 	}

@@ -75,7 +75,11 @@ func (r *run) importModel(ctx context.Context, ids Resolver, fm *artifact.Foreig
 		ItemFactors: fm.ItemFactors, ItemWeights: fm.ItemWeights}).ItemSide()
 
 	catalog := model.NewCatalog(resolved.Songs)
-	popular := catalog.Recs(popularItems(m, cfg.Popular, catalog.Indexes(tr.Unavailable)))
+	pop, err := popularWithheld(m, cfg.Popular, catalog.Indexes(tr.Unavailable))
+	if err != nil {
+		return err
+	}
+	popular := catalog.Recs(pop)
 	res.Counts.Popular = len(popular)
 	meta := model.Meta{Version: res.Version, TrainedAt: r.deps.Now().UTC(), SnapshotAt: tr.SnapshotAt, SnapshotSeq: tr.SnapshotSeq, Params: fm.Params,
 		Scheme: cfg.Scheme, K: cfg.K, Items: catalog.Len(), Unavailable: tr.Unavailable}

@@ -351,14 +351,19 @@ func (r *run) execute(ctx context.Context) error {
 		return err
 	}
 	// Songs taken down at the snapshot trained the model (their reactions
-	// describe the listeners' taste) but enter no list.
+	// describe the listeners' taste) and are withheld in every list: no
+	// answer holds them while hidden, and a show brings them back.
 	catalog := model.NewCatalog(tr.Songs)
 	except := catalog.Indexes(tr.Unavailable)
 	lists, err := r.topK(ctx, fam, m, except)
 	if err != nil {
 		return err
 	}
-	popular := catalog.Recs(popularItems(m, cfg.Popular, except))
+	pop, err := popularWithheld(m, cfg.Popular, except)
+	if err != nil {
+		return err
+	}
+	popular := catalog.Recs(pop)
 	r.res.Counts.Popular = len(popular)
 	if err := r.gate(ctx, metrics, baseline, CheckLists(lists, m, cfg.K, except)); err != nil || cfg.DryRun {
 		return err
@@ -442,8 +447,10 @@ func (r *run) fit(ctx context.Context, fam family, m *feedback.CSR) error {
 }
 
 // topK computes every user's list, except in a stage-only run, where the
-// precompute shards fold every user in. No list holds an item of except,
-// the songs taken down at the snapshot (see model.Training.Unavailable).
+// precompute shards fold every user in. The items of except, the songs
+// taken down at the snapshot (see model.Training.Unavailable), are
+// withheld (feedback.RankWithheld): in a list only where they rank above
+// its K-th available song, never counted in its depth.
 func (r *run) topK(ctx context.Context, fam family, m *feedback.CSR, except []int32) ([][]feedback.Scored, error) {
 	var lists [][]feedback.Scored
 	err := r.phase("topk", func() (err error) {
@@ -454,7 +461,9 @@ func (r *run) topK(ctx context.Context, fam family, m *feedback.CSR, except []in
 		defer ended(bar, &err)
 		// Excluding the user's whole row drops every song they reacted to:
 		// plays, likes (positive) and dislikes (negative entries).
-		lists, err = fam.topN(ctx, m, r.cfg.K, except)
+		lists, err = feedback.RankWithheld(r.cfg.K, m.Cols, except, func(n int, except []int32) ([][]feedback.Scored, error) {
+			return fam.topN(ctx, m, n, except)
+		})
 		bar.Set(int64(m.Rows))
 		return err
 	})
@@ -839,6 +848,19 @@ func metricsMap(m, base feedback.Metrics) map[string]float64 {
 
 // popularItems ranks items by the number of users with a positive entry
 // (ties by lower index) and returns the first n, scored by that count,
+// popularWithheld is the popular list of n available songs with the
+// unavailable ones (except) withheld where they rank, as in every user's
+// list (feedback.RankWithheld).
+func popularWithheld(m *feedback.CSR, n int, except []int32) ([]feedback.Scored, error) {
+	lists, err := feedback.RankWithheld(n, m.Cols, except, func(n int, except []int32) ([][]feedback.Scored, error) {
+		return [][]feedback.Scored{popularItems(m, n, except)}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("popular list: %w", err)
+	}
+	return lists[0], nil
+}
+
 // none of except (items taken down; sorted).
 func popularItems(m *feedback.CSR, n int, except []int32) []feedback.Scored {
 	counts := make([]int32, m.Cols)

@@ -354,13 +354,19 @@ func rowLength(ctx context.Context, src RefreshSource, a *artifact.Artifact, mem
 
 // merge is the per-user step of a refresh: the stored list without the
 // songs folded in now (their scores changed), then each of them the user
-// never reacted to, scored x_u·y, kept in the top K by score.
+// never reacted to, scored x_u·y, kept in the top K by score. The songs the
+// version withholds (Meta.Unavailable) stay where they rank and do not
+// count towards K, as in the training's lists.
 func (p *refreshPlan) merge(a *artifact.Artifact) func(i int, old []model.Rec) ([]model.Rec, bool) {
 	k := a.Side.Factors
 	depth := max(a.Meta.K, 1)
 	changed := make(map[setlist.SongID]bool, len(p.changed))
 	for _, s := range p.changed {
 		changed[s.Song] = true
+	}
+	withheld := make(map[setlist.SongID]bool, len(a.Meta.Unavailable))
+	for _, s := range a.Meta.Unavailable {
+		withheld[s] = true
 	}
 	return func(i int, old []model.Rec) ([]model.Rec, bool) {
 		x := a.UserFactors[i*k : (i+1)*k]
@@ -379,8 +385,9 @@ func (p *refreshPlan) merge(a *artifact.Artifact) func(i int, old []model.Rec) (
 				score += x[t] * y
 			}
 			// Enters only when it beats the list's last score (or the
-			// list is short): the stored list is the top K.
-			if len(old) >= depth && score <= old[len(old)-1].Score {
+			// list is short): the stored list is the top K. (Its last
+			// song is never a withheld one: they rank above the K-th.)
+			if len(old)-countWithheld(old, withheld) >= depth && score <= old[len(old)-1].Score {
 				continue
 			}
 			out = append(out, model.Rec{Song: s.Song, Score: score})
@@ -394,9 +401,30 @@ func (p *refreshPlan) merge(a *artifact.Artifact) func(i int, old []model.Rec) (
 			}
 			return 0
 		})
-		out = out[:min(len(out), depth)]
+		// Cut after the K-th available song: a withheld song below it
+		// is below the list.
+		available := 0
+		for i, r := range out {
+			if !withheld[r.Song] {
+				if available++; available == depth {
+					out = out[:i+1]
+					break
+				}
+			}
+		}
 		return out, !slices.Equal(out, old)
 	}
+}
+
+// countWithheld is how many songs of list are withheld ones.
+func countWithheld(list []model.Rec, withheld map[setlist.SongID]bool) int {
+	n := 0
+	for _, r := range list {
+		if withheld[r.Song] {
+			n++
+		}
+	}
+	return n
 }
 
 // refreshLocked is the status label of a refresh that found the training

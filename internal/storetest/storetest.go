@@ -578,8 +578,8 @@ func testSequence(t *testing.T, b Backend) {
 }
 
 // testImportIDs: the import applies the API's user id rule (setlist.ParseUserID):
-// NFC and NFD spellings are one user, an id with an invisible character is
-// refused with its line and field.
+// NFC and NFD spellings are one user, an id with an invisible character or
+// made only of look-alikes of ASCII is refused with its line and field.
 func testImportIDs(t *testing.T, b Backend) {
 	ctx := context.Background()
 	csv := "user_id,artist,track\ncafe\u0301,Abba,Waterloo\ncaf\u00e9,Beck,Loser\n"
@@ -596,6 +596,15 @@ func testImportIDs(t *testing.T, b Backend) {
 	}
 	if _, err := b.DB.User(ctx, "ok"); !errors.Is(err, setlist.ErrNotFound) {
 		t.Fatalf("a refused import wrote user ok: %v", err)
+	}
+	// An id wholly of look-alikes of ASCII (issue 24 item 9): Cyrillic
+	// "Сара" passes for "Capa"; Cyrillic "Анна" has letters of its own.
+	_, err = b.DB.Import(ctx, strings.NewReader("user_id,artist,track\nАнна,Abba,Waterloo\nСара,Abba,Waterloo\n"), store.ImportOptions{Source: "look.csv"})
+	if !errors.Is(err, setlist.ErrInvalid) || !strings.Contains(err.Error(), "look.csv:3:") || !strings.Contains(err.Error(), `"С" (U+0421, Cyrillic) imitates "C"`) {
+		t.Fatalf("look-alike id: %v; want the line and the character it imitates", err)
+	}
+	if _, err := b.DB.Import(ctx, strings.NewReader("user_id,artist,track\nАнна,Abba,Waterloo\n"), store.ImportOptions{Source: "anna.csv"}); err != nil {
+		t.Fatalf("Cyrillic Анна: %v", err)
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/setlist/setlist/serve/command"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/server"
+	"github.com/setlist/setlist/serve/internal/servertest"
 	"github.com/setlist/setlist/web"
 )
 
@@ -192,31 +193,11 @@ func resolvePort(c *corev1.Container, p string) string {
 // database and Redis prefix. It returns both base URLs.
 func startServer(t *testing.T, cfg command.Config) (string, string, *prometheus.Registry) {
 	t.Helper()
-	db := pgtest.DB(t)
 	rdb, prefix := redistest.Client(t)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := server.New(cfg.Server, server.Deps{DB: db, Redis: rdb, RedisPrefix: prefix, Registry: reg,
+	in := servertest.Start(t, cfg.Server, server.Deps{DB: pgtest.DB(t), Redis: rdb, RedisPrefix: prefix,
 		Log: slog.New(slog.DiscardHandler), Static: web.Static()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	go func() { _ = srv.ServeMetrics(mln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return "http://" + ln.Addr().String(), "http://" + mln.Addr().String(), reg
+	in.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return in.Base, in.Metrics, in.Registry
 }
 
 func get(t *testing.T, url string) (int, string) {

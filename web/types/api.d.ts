@@ -452,7 +452,7 @@ export interface components {
             /** @description What went wrong, in words a caller can act on; a 5xx carries the request id instead of internals. */
             detail: string;
         };
-        /** @description External user id: 1–128 bytes of UTF-8, NFC; letters, marks, digits, punctuation, symbols and inner plain spaces (docs/API.md, User ids). URL-escape it in paths. */
+        /** @description External user id: 1–128 bytes of UTF-8, NFC; letters, marks, digits, punctuation, symbols and inner plain spaces; no invisible characters, no scripts mixed beyond Latin with Chinese, Japanese or Korean, and no id outside ASCII made only of look-alikes of ASCII characters (UTS #39 confusables: Cyrillic `Сара` for `Capa`); the 400 names the character (docs/API.md, User ids). URL-escape it in paths. */
         UserID: string;
         /**
          * Format: int64

@@ -33,6 +33,12 @@ type catalogState struct {
 	seq    int64
 	hidden map[setlist.SongID]struct{}
 	facets map[setlist.SongID]facet
+	// read is whether hidden was read from the system of record
+	// (reloadCatalog). Until then it holds the songs that the loaded
+	// versions' metadata said were unavailable: the stored lists withhold
+	// such songs where they rank, so a replica that could not read the
+	// hidden set yet must not serve them either.
+	read bool
 }
 
 // facet is what a filter reads of one song besides its artist (which the
@@ -106,7 +112,7 @@ func (s *Service) reloadCatalog(ctx context.Context) error {
 		s.metrics.StoreError("postgres", "catalog_songs")
 		return fmt.Errorf("read the catalog's metadata: %w", err)
 	}
-	next := &catalogState{seq: seq, hidden: make(map[setlist.SongID]struct{}, len(hidden)), facets: make(map[setlist.SongID]facet, len(songs))}
+	next := &catalogState{seq: seq, hidden: make(map[setlist.SongID]struct{}, len(hidden)), facets: make(map[setlist.SongID]facet, len(songs)), read: true}
 	for _, id := range hidden {
 		next.hidden[id] = struct{}{}
 	}
@@ -154,11 +160,25 @@ func (s *Service) addFacets(songs map[setlist.SongID]setlist.CatalogSong) {
 	old := s.cat.Load()
 	next := &catalogState{facets: make(map[setlist.SongID]facet, len(songs))}
 	if old != nil {
-		next.seq, next.hidden = old.seq, old.hidden
+		next.seq, next.hidden, next.read = old.seq, old.hidden, old.read
 		maps.Copy(next.facets, old.facets)
 	}
 	for id, cs := range songs {
 		next.facets[id] = facetOf(cs)
+	}
+	if !next.read {
+		// Metadata read now may be newer than the hidden set read later
+		// by reloadCatalog, so it is used only until that first read.
+		hidden := maps.Clone(next.hidden)
+		for id, cs := range songs {
+			if !cs.Available {
+				if hidden == nil {
+					hidden = map[setlist.SongID]struct{}{}
+				}
+				hidden[id] = struct{}{}
+			}
+		}
+		next.hidden = hidden
 	}
 	s.cat.Store(next)
 }

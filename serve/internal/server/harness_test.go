@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +24,7 @@ import (
 	"github.com/setlist/setlist/internal/postgres"
 	"github.com/setlist/setlist/internal/postgres/pgtest"
 	"github.com/setlist/setlist/serve/internal/server"
+	"github.com/setlist/setlist/serve/internal/servertest"
 	"github.com/setlist/setlist/web"
 )
 
@@ -103,16 +102,10 @@ type instance struct {
 	metrics string // the metrics listener's base URL
 	reg     *prometheus.Registry
 	done    chan error
+	started *servertest.Instance
 }
 
-func fastConfig() server.Config {
-	var cfg server.Config
-	cfg.Recs.PollInterval = 200 * time.Millisecond
-	cfg.Recs.NearCacheBytes = 16 << 20
-	cfg.Recs.Explain = 3
-	cfg.ShutdownTimeout = 5 * time.Second
-	return cfg
-}
+func fastConfig() server.Config { return servertest.FastConfig() }
 
 // start runs a server against e (db may differ from e.db, e.g. behind a
 // proxy) and shuts it down when the test ends.
@@ -128,39 +121,16 @@ func (e *env) start(t testing.TB, cfg server.Config, db *postgres.DB) *instance 
 // read, a gated database).
 func (e *env) startDeps(t testing.TB, cfg server.Config, edit func(*server.Deps)) *instance {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	deps := server.Deps{DB: e.db, Redis: e.rdb, RedisPrefix: e.prefix, Registry: reg, Static: web.Static()}
+	deps := server.Deps{DB: e.db, Redis: e.rdb, RedisPrefix: e.prefix, Static: web.Static()}
 	edit(&deps)
-	srv, err := server.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := &instance{srv: srv, base: "http://" + ln.Addr().String(), metrics: "http://" + mln.Addr().String(), reg: reg, done: make(chan error, 1)}
-	go func() { in.done <- srv.Serve(ln) }()
-	go func() { _ = srv.ServeMetrics(mln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return in
+	s := servertest.Start(t, cfg, deps)
+	return &instance{srv: s.Server, base: s.Base, metrics: s.Metrics, reg: s.Registry, done: s.Done, started: s}
 }
 
 // waitModel waits until the instance serves version v.
 func (in *instance) waitModel(t testing.TB, v int64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("model version %d loaded", v), func() bool {
-		snap := in.srv.Recs().Current()
-		return snap != nil && int64(snap.Version) == v
-	})
+	in.started.WaitModel(t, v)
 }
 
 // waitNearCache asks for u's answer until in's near cache holds one: the
@@ -169,10 +139,7 @@ func (in *instance) waitModel(t testing.TB, v int64) {
 // start could otherwise see none).
 func (in *instance) waitNearCache(t *testing.T, u string) {
 	t.Helper()
-	waitFor(t, "the near cache to take answers", func() bool {
-		in.recs(t, u, 5)
-		return in.metric(t, "setlist_serve_near_cache_entries") > 0
-	})
+	in.started.WaitNearCache(t, client, setlist.UserID(u))
 }
 
 type response struct {
@@ -205,31 +172,8 @@ func (in *instance) do(t testing.TB, method, path string, body any) response {
 
 // try is do for goroutines, which must not call t.Fatal.
 func (in *instance) try(method, path string, body any) (response, error) {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, in.base+path, rd)
-	if err != nil {
-		return response{}, err
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return response{status: res.StatusCode, header: res.Header, body: b}, err
+	r, err := servertest.Do(client, method, in.base+path, body)
+	return response{status: r.Status, header: r.Header, body: r.Body}, err
 }
 
 func (in *instance) get(t testing.TB, path string) response {
@@ -287,47 +231,19 @@ func (in *instance) recs(t *testing.T, user string, n int) recsAnswer {
 // scrape is the text of /metrics, from the metrics listener.
 func (in *instance) scrape(t testing.TB) []byte {
 	t.Helper()
-	res, err := client.Get(in.metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %v %v", res.Status, err)
-	}
-	return body
+	return in.started.Scrape(t, client)
 }
 
 // metric reads one sample from /metrics: name with labels rendered as in
 // the exposition format, e.g. `setlist_serve_recommendations_total{source="batch"}`.
 func (in *instance) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	body := in.scrape(t)
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			var v float64
-			if _, err := fmt.Sscan(rest, &v); err != nil {
-				t.Fatalf("metric line %q: %v", line, err)
-			}
-			return v
-		}
-	}
-	return 0
+	return in.started.Metric(t, client, series)
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	servertest.WaitFor(t, what, cond)
 }
 
 // faultProxy forwards TCP to target and fails the ways a store does:

@@ -279,11 +279,17 @@ export function listUsers({ limit = 25, cursor = '', signal } = {}) {
 /**
  * listSongs is one page of the catalog in alphabetical order (the Browse
  * view); cursor is the previous page's next_cursor ('' for the first).
- * @param {{limit?: number, cursor?: string, signal?: AbortSignal}} [opts]
+ * tag keeps the songs carrying it ('' every song); available keeps the
+ * served songs (undefined every song, false the hidden ones).
+ * @param {{limit?: number, cursor?: string, tag?: string, available?: boolean, signal?: AbortSignal}} [opts]
  * @returns {Promise<Schemas['SongList']>}
  */
-export function listSongs({ limit = 25, cursor = '', signal } = {}) {
-  return request('GET', `/v1/songs?limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ''}`, { signal });
+export function listSongs({ limit = 25, cursor = '', tag = '', available, signal } = {}) {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (cursor) q.set('cursor', cursor);
+  if (tag) q.set('tag', tag);
+  if (typeof available === 'boolean') q.set('available', String(available));
+  return request('GET', `/v1/songs?${q}`, { signal });
 }
 
 /**

@@ -28,6 +28,9 @@ export class Browse {
     // Each list's pages: the cursors that opened them ('' the first), so
     // Previous goes back without the API paging backwards.
     this.pages = { users: [''], songs: [''] };
+    // The songs list's filters (GET /v1/songs?tag=&available=), kept
+    // while the reader pages and switches tabs.
+    this.songFilter = { tag: '', servedOnly: false };
   }
 
   /** show draws the sub-view named by the hash after #/browse/. */
@@ -96,15 +99,46 @@ export class Browse {
       this.pager('users', page.next_cursor || '', redraw));
   }
 
+  /**
+   * songFilters is the songs list's form: one tag and "served only". Applying
+   * it starts the list again from its first page, without leaving the view.
+   */
+  songFilters() {
+    const f = this.songFilter;
+    const tag = h('input', { id: 'browse-tag', type: 'text', inputmode: 'text', autocomplete: 'off', spellcheck: 'false',
+      placeholder: 'rock', value: f.tag, pattern: '\\s*[A-Za-z0-9][A-Za-z0-9_&+.\\-]*\\s*', title: 'One tag, e.g. rock' });
+    const served = h('input', { id: 'browse-served', type: 'checkbox' });
+    served.checked = f.servedOnly;
+    const form = h('form', { id: 'browse-song-filters', class: 'filters', 'aria-label': 'Filter the songs' },
+      h('label', {}, 'Tag ', tag),
+      h('label', {}, served, ' Served songs only'),
+      h('button', { type: 'submit', class: 'btn btn-quiet' }, 'Apply'));
+    const apply = async () => {
+      if (!form.reportValidity()) return;
+      this.songFilter = { tag: tag.value.trim().toLowerCase(), servedOnly: served.checked };
+      this.pages.songs = [''];
+      await this.show('songs');
+      /** @type {HTMLElement | null} */ (this.root.querySelector('#browse-tag'))?.focus();
+    };
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); apply(); });
+    served.addEventListener('change', () => { apply(); });
+    return form;
+  }
+
   async songs(seq) {
     const cursor = this.pages.songs[this.pages.songs.length - 1];
-    const page = await api.listSongs({ limit: PAGE, cursor });
+    const { tag, servedOnly } = this.songFilter;
+    const page = await api.listSongs({ limit: PAGE, cursor, tag, available: servedOnly ? true : undefined });
     if (seq !== this.seq) return;
     const songs = api.pickList(page, 'songs');
     const redraw = () => this.show('songs');
+    const none = tag || servedOnly
+      ? `No${servedOnly ? ' served' : ''} songs${tag ? ` tagged “${tag}”` : ''}${this.pages.songs.length > 1 ? ' on this page' : ''}.`
+      : 'No songs on this page.';
     this.body.append(
       h('h3', {}, 'Songs'),
-      songs.length === 0 ? h('p', { class: 'hint' }, 'No songs on this page.') : h('div', { class: 'table-scroll' },
+      this.songFilters(),
+      songs.length === 0 ? h('p', { class: 'hint' }, none) : h('div', { class: 'table-scroll' },
         h('table', { class: 'browse-songs' },
           h('thead', {}, h('tr', {}, ['Artist', 'Track', 'Tags', 'Released', 'Served'].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, songs.map((s) => h('tr', { 'data-song-id': s.song_id, class: s.available === false ? 'hidden-song' : null },

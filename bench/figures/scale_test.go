@@ -1,4 +1,4 @@
-package als
+package figures
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/feedback"
 	"github.com/setlist/setlist/internal/realdata"
 	"github.com/setlist/setlist/internal/synth"
@@ -25,9 +26,9 @@ import (
 // default 64 factors for a few iterations, then top-5 for every user, each
 // size in a child process of its own so its peak RSS is its own. Gated:
 //
-//	GOEXPERIMENT=simd go test -c -o /tmp/als.test ./internal/als/
-//	cd internal/als && SETLIST_FIGURES=1 SETLIST_SCALE_SIZES=100000,300000,1000000,3000000 \
-//	  /tmp/als.test -test.run TestTrainerScale -test.v -test.timeout 120m
+//	GOEXPERIMENT=simd go test -c -o /tmp/figures.test ./bench/figures/
+//	cd bench/figures && SETLIST_FIGURES=1 SETLIST_SCALE_SIZES=100000,300000,1000000,3000000 \
+//	  /tmp/figures.test -test.run TestTrainerScale -test.v -test.timeout 120m
 //
 // SETLIST_SCALE_SONGS (default 20000), SETLIST_SCALE_PER_USER (50) and
 // SETLIST_SCALE_ITERATIONS (3) shape the runs; a result line is appended to
@@ -104,7 +105,7 @@ func scaleChild(t *testing.T, size string) {
 	r := scaleResult{Users: users, Songs: songs, Iterations: iters}
 
 	start := time.Now()
-	m, err := synthCSR(users, songs, int64(users)*int64(perUser))
+	m, err := synthCSR(synth.Config{Users: users, Songs: songs, Reactions: int64(users) * int64(perUser), Clusters: 50, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,15 +118,15 @@ func scaleChild(t *testing.T, size string) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS(t)
-	p := DefaultParams()
+	p := als.DefaultParams()
 	p.Iterations = iters
 	heap := realdata.SampleHeap()
-	start, c0 := time.Now(), cpuTime()
-	model, err := Train(context.Background(), m, p, nil)
+	start, c0 := time.Now(), realdata.CPUSeconds()
+	model, err := als.Train(context.Background(), m, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.TrainSeconds, r.TrainCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
+	r.TrainSeconds, r.TrainCPU = time.Since(start).Seconds(), realdata.CPUSeconds()-c0
 	r.IterSeconds = r.TrainSeconds / float64(iters)
 	r.TrainHeapPeak = heap()
 	r.TrainRSSPeak = realdata.PeakRSS()
@@ -134,12 +135,12 @@ func scaleChild(t *testing.T, size string) {
 	debug.FreeOSMemory()
 	resetPeakRSS(t)
 	heap = realdata.SampleHeap()
-	start, c0 = time.Now(), cpuTime()
-	recs, err := TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
+	start, c0 = time.Now(), realdata.CPUSeconds()
+	recs, err := als.TopNAll(context.Background(), model.UserFactors, model.ItemSide(), 5, m, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.TopKSeconds, r.TopKCPU = time.Since(start).Seconds(), (cpuTime() - c0).Seconds()
+	r.TopKSeconds, r.TopKCPU = time.Since(start).Seconds(), realdata.CPUSeconds()-c0
 	r.TopKHeapPeak = heap()
 	r.TopKRSSPeak = realdata.PeakRSS()
 	if len(recs) != users || len(recs[0]) != 5 {
@@ -149,16 +150,16 @@ func scaleChild(t *testing.T, size string) {
 	realdata.PrintResult("SCALE", r)
 }
 
-// synthCSR parses internal/synth's CSV stream straight into entries ("userN",
-// "Track J" name user N and song J), then builds the matrix; the stream is
-// never held whole.
-func synthCSR(users, songs int, reactions int64) (*feedback.CSR, error) {
+// synthCSR parses internal/synth's CSV stream for cfg straight into
+// entries ("userN", "Track J" name user N and song J), then builds the
+// matrix; the stream is never held whole.
+func synthCSR(cfg synth.Config) (*feedback.CSR, error) {
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := synth.Write(pw, synth.Config{Users: users, Songs: songs, Reactions: reactions, Clusters: 50, Seed: 1})
+		_, err := synth.Write(pw, cfg)
 		pw.CloseWithError(err)
 	}()
-	entries := make([]feedback.Entry, 0, reactions+reactions/50)
+	entries := make([]feedback.Entry, 0, cfg.Reactions+cfg.Reactions/50)
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	sc.Scan() // header
@@ -178,7 +179,7 @@ func synthCSR(users, songs int, reactions int64) (*feedback.CSR, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return feedback.NewCSR(users, songs, entries), nil
+	return feedback.NewCSR(cfg.Users, cfg.Songs, entries), nil
 }
 
 // resetPeakRSS sets VmHWM back to the current RSS, so the next phase's
