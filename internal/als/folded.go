@@ -27,7 +27,7 @@ func (s *ItemSide) Fold(cols []int32, vals []float32) (*Folded, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := newFoldScratch(s.Factors)
+	f := newFoldScratch(s.Factors, len(cols))
 	x := make([]float32, s.Factors)
 	if err := s.solve(cols, vals, f, x); err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func (s *ItemSide) FoldRows(ctx context.Context, x *feedback.CSR, out []float32,
 	}
 	scratch := make([]*foldScratch, parallel.Threads(threads))
 	for i := range scratch {
-		scratch[i] = newFoldScratch(k)
+		scratch[i] = newFoldScratch(k, foldBlock)
 	}
 	errs := make([]error, parallel.Threads(threads))
 	parallel.Chunks(x.Rows, foldChunk, threads, func(w, lo, hi int) {

@@ -139,7 +139,7 @@ func TestNormalSystemBits(t *testing.T) {
 		x := foldRowsCSR(400, uint64(k))
 		for r := range x.Rows {
 			cols, vals := x.Row(r)
-			f := newFoldScratch(k)
+			f := newFoldScratch(k, len(cols))
 			cm1, cp := f.confidences(len(cols))
 			feedback.Confidence(s.Params.Weighing(), s.Params.Alpha, s.ItemWeights, cols, vals, cm1, cp)
 			wantA, wantB := normalSystemRows(s.Gram, k, s.Params.Regularization, s.ItemFactors, cols, cm1, cp)

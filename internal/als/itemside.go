@@ -153,8 +153,13 @@ type foldScratch struct {
 // cache whatever a user's history.
 const foldBlock = 64
 
-func newFoldScratch(k int) *foldScratch {
-	return &foldScratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, foldBlock*k), wy: make([]float64, foldBlock*k)}
+// newFoldScratch is scratch for rows of up to entries entries (longer
+// ones are taken foldBlock at a time; the factorisation needs cholPanel
+// rows of wy whatever the row): serve's one fold-in of a short history
+// does not allocate a whole block.
+func newFoldScratch(k, entries int) *foldScratch {
+	rows := min(max(entries, cholPanel), foldBlock)
+	return &foldScratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, rows*k), wy: make([]float64, rows*k)}
 }
 
 // confidences sizes the scratch's confidence slices for n entries.
@@ -206,7 +211,7 @@ func normalSystem(f *foldScratch, gram []float64, k int, lambda float64, other [
 	clear(b)
 	// A's update in blocks of rows, each entry's terms in the order of
 	// cols (rankUpdate64). An entry with cm1 = 0 adds nothing to A.
-	n := 0
+	n, block := 0, len(f.y)/max(k, 1)
 	for j, c := range cols {
 		y := f.y[n*k : (n+1)*k]
 		for t, v := range other[int(c)*k : int(c+1)*k] {
@@ -224,7 +229,7 @@ func normalSystem(f *foldScratch, gram []float64, k int, lambda float64, other [
 		for t, v := range y {
 			wy[t] = w * v
 		}
-		if n++; n == foldBlock {
+		if n++; n == block {
 			rankUpdate64(a, k, f.wy, f.y, n, 0)
 			n = 0
 		}

@@ -86,7 +86,7 @@ func (u *UserSide) FoldItem(listeners []Listener) ([]float32, error) {
 	cp := make([]float32, len(listeners))
 	idf := feedback.IDF(u.Users, len(listeners))
 	feedback.ColumnConfidence(u.Params.Weighing(), u.Params.Alpha, idf, u.AvgRowLength, lens, vals, cm1, cp)
-	f := newFoldScratch(k)
+	f := newFoldScratch(k, len(rows))
 	if err := normalSystem(f, u.Gram, k, u.Params.Regularization, u.UserFactors, rows, cm1, cp); err != nil {
 		return nil, fmt.Errorf("fold item: %w", err)
 	}
