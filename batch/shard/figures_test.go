@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,7 +46,9 @@ import (
 // SETLIST_PRECOMPUTE_SONGS (20000) and SETLIST_PRECOMPUTE_PER_USER (50)
 // shape the data; SETLIST_PRECOMPUTE_DATABASE_URL keeps the imported data
 // in that database across runs (imported when it has no users) instead of
-// a throwaway one; SETLIST_PRECOMPUTE_BEFORE names a test binary of this
+// a throwaway one; SETLIST_PRECOMPUTE_CPUPROFILE writes a CPU profile of
+// each shard run (the last size's remains; `go tool pprof -top` it against
+// the test binary); SETLIST_PRECOMPUTE_BEFORE names a test binary of this
 // harness built at an earlier commit, which then also runs the first shard
 // size (a before-and-after figure); result lines are appended to
 // SETLIST_FIGURES_OUT.
@@ -163,9 +166,20 @@ func precomputeChild(t *testing.T, arg string) {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
+	if path := os.Getenv("SETLIST_PRECOMPUTE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	heap := realdata.SampleHeap()
 	start, c0 := time.Now(), realdata.CPUSeconds()
 	res, err := shard.Run(ctx, db, rdb, a.Prefix, shard.Config{Version: keyspace.Version(a.Version), Shards: a.Shards, Index: 0})
+	pprof.StopCPUProfile() // a no-op without the profile
 	if err != nil {
 		t.Fatal(err)
 	}

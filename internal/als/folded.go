@@ -13,7 +13,7 @@ import (
 // price of one fold-in instead of one fold-in each.
 type Folded struct {
 	side   *ItemSide
-	chol   []float64 // L with A = LLᵀ (lower triangle, row-major)
+	chol   []float64 // U with A = UᵀU (upper triangle, row-major; cholesky)
 	cols   []int32   // the user's items, normalised (sorted, merged)
 	cp     []float32 // confidence × preference per item of cols
 	Vector []float32 // the solved user factors
@@ -27,16 +27,12 @@ func (s *ItemSide) Fold(cols []int32, vals []float32) (*Folded, error) {
 	if err != nil {
 		return nil, err
 	}
-	chol, b, cp, err := s.userSystem(cols, vals)
-	if err != nil {
+	f := newFoldScratch(s.Factors, len(cols))
+	x := make([]float32, s.Factors)
+	if err := s.solve(cols, vals, f, x); err != nil {
 		return nil, err
 	}
-	choleskySolve(chol, s.Factors, b)
-	x := make([]float32, s.Factors)
-	for i, v := range b {
-		x[i] = float32(v)
-	}
-	return &Folded{side: s, chol: chol, cols: cols, cp: cp, Vector: x}, nil
+	return &Folded{side: s, chol: f.a, cols: cols, cp: f.cp, Vector: x}, nil
 }
 
 // Explain decomposes the user's score of item into per-reaction

@@ -133,52 +133,109 @@ func (s *ItemSide) normalizeRow(cols []int32, vals []float32) ([]int32, []float3
 	return m.Indices, m.Data, nil
 }
 
-// userSystem builds the fold-in normal equations A x = b in float64:
-// A = YᵀY + λI + Σ_j cm1_j y_j y_jᵀ, b = Σ_j cp_j y_j, exactly as the
-// training CG solves them, and returns A's Cholesky factor.
-func (s *ItemSide) userSystem(cols []int32, vals []float32) (chol []float64, b []float64, cp []float32, err error) {
-	if s == nil || len(s.Gram) != s.Factors*s.Factors || len(s.ItemFactors) != s.Items*s.Factors {
-		return nil, nil, nil, errors.New("item side is not initialised")
-	}
-	cm1 := make([]float32, len(cols))
-	cp = make([]float32, len(cols))
-	feedback.Confidence(s.Params.Weighing(), s.Params.Alpha, s.ItemWeights, cols, vals, cm1, cp)
-	chol, b, err = normalSystem(s.Gram, s.Factors, s.Params.Regularization, s.ItemFactors, cols, cm1, cp)
-	return chol, b, cp, err
+// foldScratch is one fold-in's working memory: the normal equations'
+// matrix (then its Cholesky factor) and right-hand side in float64, a
+// block of the other side's rows as the system takes them, and the row's
+// confidences. The precompute keeps one per worker across all its users
+// (ItemSide.FoldRows), so a fold-in there allocates nothing; serve's Fold
+// takes a fresh one and keeps its factor.
+type foldScratch struct {
+	a, b []float64
+	// y and wy are up to foldBlock rows o_j and cm1_j·o_j of the other
+	// side (rows of k), the operands of one rank update of A.
+	y, wy   []float64
+	cm1, cp []float32
 }
 
-// normalSystem builds and factors one side's normal equations given the
-// other side's factors other (rows×k) and their Gram G = OᵀO:
+// foldBlock is how many of a row's entries one rank update of A takes:
+// enough for the update's registers to be reused across many, few enough
+// that its operands (2·foldBlock·k float64s, 64 KiB at k = 64) stay in
+// cache whatever a user's history.
+const foldBlock = 64
+
+// newFoldScratch is scratch for rows of up to entries entries (longer
+// ones are taken foldBlock at a time; the factorisation needs cholPanel
+// rows of wy whatever the row): serve's one fold-in of a short history
+// does not allocate a whole block.
+func newFoldScratch(k, entries int) *foldScratch {
+	rows := min(max(entries, cholPanel), foldBlock)
+	return &foldScratch{a: make([]float64, k*k), b: make([]float64, k), y: make([]float64, rows*k), wy: make([]float64, rows*k)}
+}
+
+// confidences sizes the scratch's confidence slices for n entries.
+func (f *foldScratch) confidences(n int) (cm1, cp []float32) {
+	if cap(f.cm1) < n {
+		f.cm1, f.cp = make([]float32, n), make([]float32, n)
+	}
+	f.cm1, f.cp = f.cm1[:n], f.cp[:n]
+	return f.cm1, f.cp
+}
+
+// solve is the one fold-in: the user vector training would give the
+// normalised row (cols sorted and unique, values finite), an exact
+// Cholesky solve of A x = b with A = YᵀY + λI + Σ_j cm1_j y_j y_jᵀ and
+// b = Σ_j cp_j y_j in float64, the confidences as training weighs them. It
+// writes x (Factors floats) and leaves A's factor in f.a and the row's
+// confidence × preference in f.cp. Serve's Fold and the precompute's
+// FoldRows both call it, so their vectors are the same bits.
+func (s *ItemSide) solve(cols []int32, vals []float32, f *foldScratch, x []float32) error {
+	k := s.Factors
+	if s == nil || len(s.Gram) != k*k || len(s.ItemFactors) != s.Items*k {
+		return errors.New("item side is not initialised")
+	}
+	cm1, cp := f.confidences(len(cols))
+	feedback.Confidence(s.Params.Weighing(), s.Params.Alpha, s.ItemWeights, cols, vals, cm1, cp)
+	if err := normalSystem(f, s.Gram, k, s.Params.Regularization, s.ItemFactors, cols, cm1, cp); err != nil {
+		return err
+	}
+	choleskySolve(f.a, k, f.b)
+	for i, v := range f.b {
+		x[i] = float32(v)
+	}
+	return nil
+}
+
+// normalSystem builds and factors one side's normal equations in f given
+// the other side's factors other (rows×k) and their Gram G = OᵀO:
 // A = G + λI + Σ_j cm1_j o_j o_jᵀ, b = Σ_j cp_j o_j over the rows cols of
 // other. A user's fold-in (the rows are items) and an item's (the rows are
 // users, UserSide.FoldItem) are the same system with the sides swapped, so
-// they share this one implementation. It returns A's Cholesky factor and b.
-func normalSystem(gram []float64, k int, lambda float64, other []float32, cols []int32, cm1, cp []float32) (chol, b []float64, err error) {
-	a := make([]float64, k*k)
+// they share this one implementation. It leaves A's Cholesky factor in
+// f.a and b in f.b.
+func normalSystem(f *foldScratch, gram []float64, k int, lambda float64, other []float32, cols []int32, cm1, cp []float32) error {
+	a, b := f.a[:k*k], f.b[:k]
 	copy(a, gram)
 	for i := 0; i < k; i++ {
 		a[i*k+i] += lambda
 	}
-	b = make([]float64, k)
-	y := make([]float64, k)
+	clear(b)
+	// A's update in blocks of rows, each entry's terms in the order of
+	// cols (rankUpdate64). An entry with cm1 = 0 adds nothing to A.
+	n, block := 0, len(f.y)/max(k, 1)
 	for j, c := range cols {
+		y := f.y[n*k : (n+1)*k]
 		for t, v := range other[int(c)*k : int(c+1)*k] {
 			y[t] = float64(v)
 		}
-		w, wp := float64(cm1[j]), float64(cp[j])
-		for t := 0; t < k; t++ {
-			b[t] += wp * y[t]
-			wa := w * y[t]
-			if wa == 0 {
-				continue
-			}
-			axpy64(wa, y[t:], a[t*k+t:t*k+k])
+		wp := float64(cp[j])
+		for t, v := range y {
+			b[t] += wp * v
+		}
+		w := float64(cm1[j])
+		if w == 0 {
+			continue
+		}
+		wy := f.wy[n*k : (n+1)*k]
+		for t, v := range y {
+			wy[t] = w * v
+		}
+		if n++; n == block {
+			rankUpdate64(a, k, f.wy, f.y, n, 0)
+			n = 0
 		}
 	}
-	if err := cholesky(a, k); err != nil {
-		return nil, nil, err
-	}
-	return a, b, nil
+	rankUpdate64(a, k, f.wy, f.y, n, 0)
+	return choleskyInto(a, k, f.wy) // wy is free again: the factor's scratch
 }
 
 // FoldIn computes the user vector training would produce for a row of raw
@@ -194,55 +251,83 @@ func (s *ItemSide) FoldIn(cols []int32, vals []float32) ([]float32, error) {
 }
 
 // cholesky factors the symmetric positive definite k×k matrix a (upper
-// triangle read) in place into L (lower triangle, row-major) with A = LLᵀ.
+// triangle read) in place into U = Lᵀ (upper triangle, row-major) with
+// A = UᵀU = LLᵀ; the lower triangle is left undefined (choleskySolve reads
+// only U).
 //
-// It works on the upper triangle, U = Lᵀ, right-looking: once row j of U
-// is final, its outer product is taken off every later row with axpy64,
-// contiguous and vectorised, where the left-looking form is a chain of
-// dependent multiply-subtracts (the fold-in's largest cost after the
-// normal equations, issue 25 item 5). Each entry still receives its
-// subtractions in the same order, t = 0, 1, …, as products of the same two
-// numbers, so the factor is bit for bit the left-looking one
-// (TestCholeskyBits); L is then mirrored into the lower triangle.
+// It is right-looking, in panels of cholPanel rows: each row of a panel is
+// finished and its outer product taken off the panel's later rows
+// (axpy64), then the panel's outer products are taken off every row after
+// it at once (rankUpdate64, A's blocks held in registers), where the
+// left-looking form is a chain of dependent multiply-subtracts and a row
+// at a time streams the trailing matrix once per row (the fold-in's
+// largest cost with the normal equations, issue 25 item 5). Each entry
+// still receives its subtractions in the same order, t = 0, 1, …, as
+// products of the same two numbers, and the same divisions, so U is bit
+// for bit the left-looking L transposed (TestCholeskyBits).
 func cholesky(a []float64, k int) error {
-	for j := 0; j < k; j++ {
-		row := a[j*k : j*k+k]
-		d := row[j]
-		if !(d > 0) {
-			return fmt.Errorf("normal equations are not positive definite (pivot %d = %g); is regularization 0?", j, d)
-		}
-		d = math.Sqrt(d)
-		row[j] = d
-		for u := j + 1; u < k; u++ {
-			row[u] /= d
-		}
-		for i := j + 1; i < k; i++ {
-			axpy64(-row[i], row[i:], a[i*k+i:i*k+k])
-		}
+	return choleskyInto(a, k, nil)
+}
+
+// cholPanel rows of the factor are taken off the trailing matrix at once.
+const cholPanel = 16
+
+// choleskyInto is cholesky with neg, cholPanel·k float64s of scratch (nil:
+// allocated).
+func choleskyInto(a []float64, k int, neg []float64) error {
+	if len(neg) < cholPanel*k {
+		neg = make([]float64, cholPanel*k)
 	}
-	for i := 1; i < k; i++ {
-		for j := 0; j < i; j++ {
-			a[i*k+j] = a[j*k+i]
+	for p := 0; p < k; p += cholPanel {
+		end := min(p+cholPanel, k)
+		for j := p; j < end; j++ {
+			row := a[j*k : j*k+k]
+			d := row[j]
+			if !(d > 0) {
+				return fmt.Errorf("normal equations are not positive definite (pivot %d = %g); is regularization 0?", j, d)
+			}
+			d = math.Sqrt(d)
+			row[j] = d
+			div64(row[j+1:], d)
+			for i := j + 1; i < end; i++ {
+				axpy64(-row[i], row[i:], a[i*k+i:i*k+k])
+			}
 		}
+		if end == k {
+			break
+		}
+		// Rows end… take the panel's rows p…end−1 off, in that order:
+		// a[i][u] += (−U[j][i])·U[j][u], as axpy64 row by row would.
+		for j := p; j < end; j++ {
+			nj, uj := neg[(j-p)*k+end:(j-p+1)*k], a[j*k+end:j*k+k]
+			for t, v := range uj {
+				nj[t] = -v
+			}
+		}
+		rankUpdate64(a, k, neg, a[p*k:], end-p, end)
 	}
 	return nil
 }
 
-// choleskySolve overwrites b with A⁻¹b given L from cholesky.
-func choleskySolve(l []float64, k int, b []float64) {
-	for i := 0; i < k; i++ {
-		v := b[i]
-		for t, x := range l[i*k : i*k+i] {
-			v -= x * b[t]
-		}
-		b[i] = v / l[i*k+i]
+// choleskySolve overwrites b with A⁻¹b given U from cholesky: Uᵀz = b by
+// columns of Uᵀ (rows of U, contiguous), then Ux = z by rows. Every b[i]
+// gets the subtractions and the division of the row-by-row solve with L,
+// in the same order, so the bits are that solve's.
+func choleskySolve(u []float64, k int, b []float64) {
+	for t := 0; t < k; t++ {
+		row := u[t*k : t*k+k]
+		b[t] /= row[t]
+		// b[i] −= U[t][i]·b[t] for i > t: a multiply then an add of the
+		// negated product, the same bits as the subtraction.
+		axpy64(-b[t], row[t+1:], b[t+1:])
 	}
 	for i := k - 1; i >= 0; i-- {
+		row := u[i*k : i*k+k]
 		v := b[i]
 		for t := i + 1; t < k; t++ {
-			v -= l[t*k+i] * b[t]
+			v -= row[t] * b[t]
 		}
-		b[i] = v / l[i*k+i]
+		b[i] = v / row[i]
 	}
 }
 

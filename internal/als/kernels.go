@@ -51,6 +51,43 @@ func axpy64Go(alpha float64, x, y []float64) {
 	}
 }
 
+// div64Go is x /= d elementwise (IEEE division: the vector path, div64,
+// gives the same bits).
+func div64Go(x []float64, d float64) {
+	for i := range x {
+		x[i] /= d
+	}
+}
+
+// rankUpdate64Go adds Σ_j wa_j[t]·y_j[u] to a[t·k+u] for every
+// t0 ≤ t ≤ u < k (the upper triangle of A += Σ_j wa_j y_jᵀ from row t0),
+// where wa_j and y_j are wa[j·k:] and y[j·k:] (rows k apart, as in A): each
+// entry receives its terms in the order j = 0, 1, …, each a multiply then
+// an add (never fused), so the vector path (rankUpdate64) gives the same
+// bits.
+func rankUpdate64Go(a []float64, k int, wa, y []float64, n, t0 int) {
+	rankUpdateRows64Go(a, k, wa, y, n, t0, k, 0)
+}
+
+// rankUpdateRows64Go is rankUpdate64Go for rows [t0, t1) and, of each
+// row t, the columns from max(t, u0) on.
+func rankUpdateRows64Go(a []float64, k int, wa, y []float64, n, t0, t1, u0 int) {
+	if u0 >= k {
+		return
+	}
+	for t := t0; t < t1; t++ {
+		u := max(t, u0)
+		row := a[t*k+u : t*k+k]
+		for j := 0; j < n; j++ {
+			w := wa[j*k+t]
+			yj := y[j*k+u : j*k+k]
+			for i, v := range yj {
+				row[i] += float64(w * v)
+			}
+		}
+	}
+}
+
 // accumRowsGo adds Σ_j t_j·y_j to out over the rows y_j = other[c_j·k:] of
 // the given columns, with t_j = bias_j − cm1_j·(y_j·v) when bias is non-nil
 // (the CG residual) and t_j = cm1_j·(y_j·v) otherwise (the CG product).

@@ -102,6 +102,59 @@ func axpy64(alpha float64, x, y []float64) {
 	}
 }
 
+// div64 is x /= d four lanes at a time: IEEE division rounds each lane
+// as the scalar division does, so the bits are div64Go's.
+func div64(x []float64, d float64) {
+	n := len(x)
+	if !useAVX2 || n < 8 {
+		div64Go(x, d)
+		return
+	}
+	dv := archsimd.BroadcastFloat64x4(d)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		p := (*[4]float64)(x[i : i+4])
+		archsimd.LoadFloat64x4(p).Div(dv).Store(p)
+	}
+	archsimd.ClearAVXUpperBits()
+	for ; i < n; i++ {
+		x[i] /= d
+	}
+}
+
+// rankUpdate64 is rankUpdate64Go (A += Σ_j wa_j y_jᵀ on the upper
+// triangle from row t0, in float64: the fold-in's normal equations and
+// its Cholesky factor's trailing updates) in 4×8 blocks of A held in
+// registers across all n rows: a broadcast of wa_j[t], a multiply and an
+// add per block row and j, where axpy64 a row j (what this replaced) read
+// and wrote A once per j. Each entry still gets its terms in the order
+// j = 0, 1, …, multiply then add, so the bits are rankUpdate64Go's. The
+// blocks on the diagonal also update entries below it, which neither the
+// normal equations nor the factorisation read.
+func rankUpdate64(a []float64, k int, wa, y []float64, n, t0 int) {
+	k8 := k &^ 7
+	if !useAVX2 || t0%4 != 0 || t0 >= k8 || n == 0 {
+		rankUpdate64Go(a, k, wa, y, n, t0)
+		return
+	}
+	_, _, _ = a[k*k-1], wa[(n-1)*k+k-1], y[(n-1)*k+k-1]
+	for t := t0; t < k8; t += 4 {
+		for u := t &^ 7; u < k8; u += 8 {
+			rankBlock4x8AVX(&a[t*k+u], k, &wa[t], &y[u], n)
+		}
+	}
+	// The columns past the last whole block, and the rows past it.
+	rankUpdateRows64Go(a, k, wa, y, n, t0, k8, k8)
+	rankUpdateRows64Go(a, k, wa, y, n, k8, k, 0)
+}
+
+// rankBlock4x8AVX is rankUpdate64's 4×8 block (rank_amd64.s): written
+// with archsimd, the compiler reloaded each broadcast through a scalar
+// register and re-checked the row slices' bounds every j.
+//
+//go:noescape
+func rankBlock4x8AVX(a *float64, k int, wa *float64, y *float64, n int)
+
 // symv1AVX is the one-vector symv (symv_amd64.s).
 //
 //go:noescape

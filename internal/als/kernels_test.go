@@ -51,6 +51,34 @@ func TestKernelsMatchPortable(t *testing.T) {
 				t.Fatalf("k=%d axpy64[%d] = %v, portable %v", k, i, ya[i], yb[i])
 			}
 		}
+		// rankUpdate64 (the normal equations and the factor's trailing
+		// updates) gives rankUpdate64Go's bits on the upper triangle.
+		for _, n := range []int{0, 1, 4, 9} {
+			for _, t0 := range []int{0, 4, 8, k / 2} {
+				wa, y := make([]float64, n*k), make([]float64, n*k)
+				for i := range wa {
+					wa[i], y[i] = rng.NormFloat64(), rng.NormFloat64()
+				}
+				got := make([]float64, k*k)
+				for i := range got {
+					got[i] = rng.NormFloat64()
+				}
+				want := slices.Clone(got)
+				rankUpdate64(got, k, wa, y, n, t0)
+				rankUpdate64Go(want, k, wa, y, n, t0)
+				for r := 0; r < k; r++ {
+					for c := 0; c < k; c++ {
+						inside := r >= t0 && c >= r
+						if inside && got[r*k+c] != want[r*k+c] {
+							t.Fatalf("k=%d n=%d t0=%d rankUpdate64 A[%d][%d] = %v, portable %v", k, n, t0, r, c, got[r*k+c], want[r*k+c])
+						}
+						if r < t0 && got[r*k+c] != want[r*k+c] {
+							t.Fatalf("k=%d n=%d t0=%d rankUpdate64 changed row %d above t0", k, n, t0, r)
+						}
+					}
+				}
+			}
+		}
 		mat := randVec(rng, k*k)
 		for i := 0; i < k; i++ { // symv relies on symmetry
 			for j := 0; j < i; j++ {
@@ -209,9 +237,29 @@ func choleskyLeft(a []float64, k int) {
 	}
 }
 
-// TestCholeskyBits: the right-looking, vectorised cholesky gives the
-// left-looking factor's lower triangle bit for bit (the same subtractions
-// in the same order), so fold-ins did not change with it.
+// solveLower is the solve choleskySolve replaced, row by row with L (lower
+// triangle of l): the reference it must equal bit for bit.
+func solveLower(l []float64, k int, b []float64) {
+	for i := 0; i < k; i++ {
+		v := b[i]
+		for t, x := range l[i*k : i*k+i] {
+			v -= x * b[t]
+		}
+		b[i] = v / l[i*k+i]
+	}
+	for i := k - 1; i >= 0; i-- {
+		v := b[i]
+		for t := i + 1; t < k; t++ {
+			v -= l[t*k+i] * b[t]
+		}
+		b[i] = v / l[i*k+i]
+	}
+}
+
+// TestCholeskyBits: the right-looking, blocked and vectorised cholesky
+// gives the left-looking factor bit for bit (the same subtractions in the
+// same order; U = Lᵀ), and choleskySolve with it the row-by-row solve with
+// L, so fold-ins did not change with them.
 func TestCholeskyBits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, k := range []int{1, 2, 5, 8, 13, 64, 65} {
@@ -237,10 +285,20 @@ func TestCholeskyBits(t *testing.T) {
 		choleskyLeft(want, k)
 		for i := range k {
 			for j := 0; j <= i; j++ {
-				if got[i*k+j] != want[i*k+j] {
-					t.Fatalf("k=%d L[%d][%d] = %v, left-looking %v", k, i, j, got[i*k+j], want[i*k+j])
+				if got[j*k+i] != want[i*k+j] {
+					t.Fatalf("k=%d U[%d][%d] = %v, left-looking L[%d][%d] %v", k, j, i, got[j*k+i], i, j, want[i*k+j])
 				}
 			}
+		}
+		b := make([]float64, k)
+		for i := range b {
+			b[i] = rng.NormFloat64()
+		}
+		gotX, wantX := slices.Clone(b), slices.Clone(b)
+		choleskySolve(got, k, gotX)
+		solveLower(want, k, wantX)
+		if !slices.Equal(gotX, wantX) {
+			t.Fatalf("k=%d choleskySolve = %v, row by row with L %v", k, gotX, wantX)
 		}
 	}
 }

@@ -86,13 +86,13 @@ func (u *UserSide) FoldItem(listeners []Listener) ([]float32, error) {
 	cp := make([]float32, len(listeners))
 	idf := feedback.IDF(u.Users, len(listeners))
 	feedback.ColumnConfidence(u.Params.Weighing(), u.Params.Alpha, idf, u.AvgRowLength, lens, vals, cm1, cp)
-	chol, b, err := normalSystem(u.Gram, k, u.Params.Regularization, u.UserFactors, rows, cm1, cp)
-	if err != nil {
+	f := newFoldScratch(k, len(rows))
+	if err := normalSystem(f, u.Gram, k, u.Params.Regularization, u.UserFactors, rows, cm1, cp); err != nil {
 		return nil, fmt.Errorf("fold item: %w", err)
 	}
-	choleskySolve(chol, k, b)
+	choleskySolve(f.a, k, f.b)
 	y := make([]float32, k)
-	for i, v := range b {
+	for i, v := range f.b {
 		y[i] = float32(v)
 	}
 	return y, nil

@@ -3,14 +3,12 @@ package model
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/setlist/setlist"
 	"github.com/setlist/setlist/internal/als"
 	"github.com/setlist/setlist/internal/ease"
 	"github.com/setlist/setlist/internal/feedback"
-	"github.com/setlist/setlist/internal/parallel"
 )
 
 // Model families. The published model names its family (Meta.Family); the
@@ -71,24 +69,12 @@ func (a alsItems) FoldRow(cols []int32, vals []float32) (FoldedRow, error) {
 	return alsFolded{a.s, f}, nil
 }
 
-// TopNRows solves every row's vector (in parallel, each as FoldRow does)
-// and ranks them all with als.TopNAll, training's kernel.
+// TopNRows solves every row's vector (als.ItemSide.FoldRows: FoldRow's
+// solve, in parallel, with no allocation per row) and ranks them all with
+// als.TopNAll, training's kernel.
 func (a alsItems) TopNRows(ctx context.Context, x *feedback.CSR, n int, withheld []int32, threads int) ([][]feedback.Scored, error) {
-	k := a.s.Factors
-	uf := make([]float32, x.Rows*k)
-	errs := make([]error, x.Rows)
-	parallel.Chunks(x.Rows, 16, threads, func(_, lo, hi int) {
-		for u := lo; u < hi; u++ {
-			cols, vals := x.Row(u)
-			v, err := a.s.FoldIn(cols, vals)
-			if err != nil {
-				errs[u] = fmt.Errorf("row %d: %w", u, err)
-				continue
-			}
-			copy(uf[u*k:(u+1)*k], v)
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
+	uf := make([]float32, x.Rows*a.s.Factors)
+	if err := a.s.FoldRows(ctx, x, uf, threads); err != nil {
 		return nil, err
 	}
 	return feedback.RankWithheld(n, a.s.Items, withheld, func(n int, except []int32) ([][]feedback.Scored, error) {
