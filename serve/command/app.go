@@ -90,6 +90,8 @@ func (c *Config) flags() []cli.Flag {
 		&cli.IntFlag{Name: "foldin-max-reactions", Usage: "reactions one fold-in reads and solves with, likes and dislikes first, then the newest and most played (-1: all); bounds the cost of a user with a huge history", EnvVars: []string{"SETLIST_FOLDIN_MAX_REACTIONS"}, Value: recs.DefaultFoldInMaxReactions, Destination: &s.Recs.FoldInMaxReactions},
 		&cli.Float64Flag{Name: "scoring-rate", Usage: "scored answers (fold-ins, similar-song scans, filtered answers; not batch lists or cached answers) per second each client (its token, else its address) may sustain; more wait for their turn up to --request-timeout, then get 429 (0 disables)", EnvVars: []string{"SETLIST_SCORING_RATE"}, Value: recs.DefaultScoringRate, Destination: &s.Recs.ScoringRate},
 		&cli.IntFlag{Name: "scoring-burst", Usage: "scored answers a client may ask for at once before --scoring-rate applies", EnvVars: []string{"SETLIST_SCORING_BURST"}, Value: recs.DefaultScoringBurst, Destination: &s.Recs.ScoringBurst},
+		&cli.Float64Flag{Name: "similar-rate", Usage: "similar-songs answers, cached ones included, per second each client (its token, else its address) may sustain; more wait for their turn up to --request-timeout, then get 429 (0 disables)", EnvVars: []string{"SETLIST_SIMILAR_RATE"}, Value: recs.DefaultSimilarRate, Destination: &s.Recs.SimilarRate},
+		&cli.IntFlag{Name: "similar-burst", Usage: "similar-songs answers a client may ask for at once before --similar-rate applies", EnvVars: []string{"SETLIST_SIMILAR_BURST"}, Value: recs.DefaultSimilarBurst, Destination: &s.Recs.SimilarBurst},
 		&cli.Float64Flag{Name: "write-rate", Usage: "POST/DELETE requests per second each client may sustain (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_WRITE_RATE"}, Value: 10, Destination: &s.API.WriteRate},
 		&cli.IntFlag{Name: "write-burst", Usage: "POST/DELETE requests a client may send at once before --write-rate applies", EnvVars: []string{"SETLIST_WRITE_BURST"}, Value: 20, Destination: &s.API.WriteBurst},
 		&cli.StringFlag{Name: "trusted-proxies", Usage: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (the rate limit's key)", EnvVars: []string{"SETLIST_TRUSTED_PROXIES"}, Destination: &c.TrustedProxies},
@@ -120,14 +122,19 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s must be > 0, got %v", name, d))
 		}
 	}
-	if c.Server.API.WriteRate < 0 || c.Server.API.WriteBurst < 1 {
-		errs = append(errs, fmt.Errorf("--write-rate must be ≥ 0 and --write-burst ≥ 1, got %g and %d", c.Server.API.WriteRate, c.Server.API.WriteBurst))
-	}
-	if c.Server.Recs.ScoringRate < 0 || c.Server.Recs.ScoringBurst < 1 {
-		errs = append(errs, fmt.Errorf("--scoring-rate must be ≥ 0 and --scoring-burst ≥ 1, got %g and %d", c.Server.Recs.ScoringRate, c.Server.Recs.ScoringBurst))
-	}
-	if c.Server.API.AuthFailRate < 0 || c.Server.API.AuthFailBurst < 1 {
-		errs = append(errs, fmt.Errorf("--auth-fail-rate must be ≥ 0 and --auth-fail-burst ≥ 1, got %g and %d", c.Server.API.AuthFailRate, c.Server.API.AuthFailBurst))
+	for _, b := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{
+		{"write", c.Server.API.WriteRate, c.Server.API.WriteBurst},
+		{"scoring", c.Server.Recs.ScoringRate, c.Server.Recs.ScoringBurst},
+		{"similar", c.Server.Recs.SimilarRate, c.Server.Recs.SimilarBurst},
+		{"auth-fail", c.Server.API.AuthFailRate, c.Server.API.AuthFailBurst},
+	} {
+		if b.rate < 0 || b.burst < 1 {
+			errs = append(errs, fmt.Errorf("--%s-rate must be ≥ 0 and --%s-burst ≥ 1, got %g and %d", b.name, b.name, b.rate, b.burst))
+		}
 	}
 	if c.Server.MaxConnsPerClient < 0 {
 		errs = append(errs, fmt.Errorf("--max-conns-per-client must be ≥ 0, got %d", c.Server.MaxConnsPerClient))

@@ -91,6 +91,12 @@ type Config struct {
 	// DefaultScoringBurst).
 	ScoringRate  float64
 	ScoringBurst int
+	// SimilarRate and SimilarBurst are each client's token bucket of
+	// similar-song answers of any kind, cached ones included (see
+	// SimilarFiltered); SimilarRate ≤ 0 is no limit (serve's flags
+	// default to DefaultSimilarRate and DefaultSimilarBurst).
+	SimilarRate  float64
+	SimilarBurst int
 }
 
 // The default rate of scored answers per client: far above what one
@@ -105,6 +111,17 @@ type Config struct {
 const (
 	DefaultScoringRate  = 20
 	DefaultScoringBurst = 10
+)
+
+// The default rate of similar-song answers per client, cached or not. A
+// cached answer costs ~55 µs of CPU, and a client looping on 64 cached
+// songs took a quarter of a core and doubled everyone's p50 on two cores
+// (docs/RELIABILITY.md, TestSimilarFloodCached); at 100 a second it takes
+// about 1 %. A page asks for one list a click; a backend rendering song
+// pages for many listeners through one token raises it.
+const (
+	DefaultSimilarRate  = 100
+	DefaultSimilarBurst = 200
 )
 
 // scoringQueuedPerClient bounds one client's requests waiting for a
@@ -187,6 +204,9 @@ type Service struct {
 	// scoring is each client's bucket of scored answers (admitScoring);
 	// nil: no limit.
 	scoring *ratelimit.Buckets[string]
+	// similarReads is each client's bucket of similar-song answers
+	// (SimilarFiltered); nil: no limit.
+	similarReads *ratelimit.Buckets[string]
 	// simSlots and simFlights do for similar-song lists what slots and
 	// flights do for fold-ins (similar.go).
 	simSlots   *fairSlots
@@ -211,9 +231,10 @@ func New(cfg Config, keys KeySpace, history History, reg *metrics.Metrics, log *
 		clientQueued = max(clientQueued, cfg.ScoringBurst)
 	}
 	s := &Service{cfg: cfg, keys: keys, history: history, metrics: reg, log: log, near: newNearCache(cfg.NearCacheBytes),
-		slots:    newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, clientQueued),
-		simSlots: newFairSlots(cfg.SimilarConcurrency, foldInsPerUser, foldInsQueuedPerUser, clientQueued),
-		scoring:  ratelimit.New[string](cfg.ScoringRate, cfg.ScoringBurst)}
+		slots:        newFairSlots(cfg.FoldInConcurrency, foldInsPerUser, foldInsQueuedPerUser, clientQueued),
+		simSlots:     newFairSlots(cfg.SimilarConcurrency, foldInsPerUser, foldInsQueuedPerUser, clientQueued),
+		scoring:      ratelimit.New[string](cfg.ScoringRate, cfg.ScoringBurst),
+		similarReads: ratelimit.New[string](cfg.SimilarRate, cfg.SimilarBurst)}
 	s.holder.reload = make(chan struct{}, 1)
 	s.catReload = make(chan struct{}, 1)
 	s.catalog = history
@@ -510,9 +531,10 @@ func pick(snap *Snapshot, st keyspace.UserState, redisOK bool, n int, now time.T
 }
 
 // ErrThrottled means a client asked for scored answers faster than its
-// --scoring-rate: a 429 with Retry-After (the error also wraps a
-// *ratelimit.LimitedError saying when).
-var ErrThrottled = errors.New("this client asks for scored answers (fold-ins, similar songs, filtered answers) faster than its rate")
+// --scoring-rate, or for similar songs faster than its --similar-rate: a
+// 429 with Retry-After (the error also wraps a *ratelimit.LimitedError
+// saying when).
+var ErrThrottled = errors.New("this client asks for scored answers (fold-ins, similar songs, filtered answers) or similar songs faster than its rate")
 
 // admitScoring spends one of client's scoring tokens before a request
 // scores (work: foldin, filtered or similar), waiting for one while the
@@ -528,7 +550,14 @@ var ErrThrottled = errors.New("this client asks for scored answers (fold-ins, si
 // spends none, nor do answers from a cache (the batch list, a cached
 // fold-in or similar list, the near cache) and existence checks.
 func (s *Service) admitScoring(ctx context.Context, client, work string) error {
-	waited, err := s.scoring.Wait(ctx, client, scoringQueuedPerClient)
+	return s.admit(ctx, s.scoring, client, work)
+}
+
+// admit spends one of client's tokens of b, waiting for one while the
+// client is over its rate, up to its deadline, then ErrThrottled; the
+// outcome is counted under work.
+func (s *Service) admit(ctx context.Context, b *ratelimit.Buckets[string], client, work string) error {
+	waited, err := b.Wait(ctx, client, scoringQueuedPerClient)
 	var le *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &le) && le.QueueFull:

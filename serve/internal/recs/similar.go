@@ -104,6 +104,13 @@ func (s *Service) SimilarFiltered(ctx context.Context, client string, song setli
 	if n < 1 || n > MaxN {
 		return nil, nil, fmt.Errorf("n must be between 1 and %d, got %d: %w", MaxN, n, setlist.ErrInvalid)
 	}
+	// Every answer spends a token of the client's similar-song rate,
+	// cached ones too: cheap, but a closed loop of cheap answers is a
+	// share of the cores everyone else needs (admitScoring bounds only
+	// the computations).
+	if err := s.admit(ctx, s.similarReads, client, "similar_read"); err != nil {
+		return nil, nil, fmt.Errorf("similar songs of %d: %w", song, err)
+	}
 	snap := s.holder.current()
 	if snap == nil {
 		return nil, nil, ErrNoModel
