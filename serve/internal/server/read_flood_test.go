@@ -14,12 +14,11 @@ import (
 	"time"
 
 	"github.com/setlist/setlist"
-	"github.com/setlist/setlist/internal/postgres"
-	"github.com/setlist/setlist/internal/store"
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/fixture"
 	"github.com/setlist/setlist/serve/internal/recs"
 	"github.com/setlist/setlist/serve/internal/server"
+	"github.com/setlist/setlist/serve/internal/servertest"
 )
 
 // Issue 24 items 1, 3 and 4: one client's read-only flood must not slow
@@ -28,40 +27,12 @@ import (
 // floor, so a 1 ms quiet p50 on an idle machine does not make 3 ms a
 // failure) and that none of them fails.
 
-// slowReportsDB holds a real pooled connection for reportHold whenever
-// the online metrics are read: the shape of /v1/model on a database with
-// months of outcomes (110 ms in the issue), on the test's small one.
-type slowReportsDB struct {
-	*postgres.DB
-	hold  time.Duration
-	reads atomic.Int32
-}
-
-func (s *slowReportsDB) OnlineMetrics(ctx context.Context, since time.Time) ([]store.OnlineMetric, error) {
-	s.reads.Add(1)
-	if _, err := s.Pool.Exec(ctx, "SELECT pg_sleep($1)", s.hold.Seconds()); err != nil {
-		return nil, fmt.Errorf("hold a connection: %w", err)
-	}
-	return s.DB.OnlineMetrics(ctx, since)
-}
-
-// probeUsers adds n users with three likes each (no batch list: each one's
-// first answer is a real fold-in, a PostgreSQL read and a solve).
+// probeUsers adds n users with three likes each over the world's first 40
+// songs (fixture.LikingUsers: each one's first answer is a real fold-in).
 func probeUsers(t testing.TB, w *world, prefix string, n int) []setlist.UserID {
 	t.Helper()
-	ctx := context.Background()
-	ids := make([]setlist.UserID, n)
-	var rs []setlist.Reaction
-	for i := range ids {
-		ids[i] = setlist.UserID(fmt.Sprintf("%s%04d", prefix, i))
-		for j := range 3 {
-			rs = append(rs, setlist.Reaction{User: ids[i], Song: w.songs[(i+7*j)%40], Kind: setlist.Like, Weight: 1})
-		}
-	}
-	if err := fixture.Users(ctx, w.db, ids); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixture.Reactions(ctx, w.db, rs); err != nil {
+	ids, err := fixture.LikingUsers(context.Background(), w.db, prefix, n, w.songs[:40])
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ids
@@ -201,7 +172,7 @@ func measureFlood(tb testing.TB, name string, users []setlist.UserID, send func(
 // now computed once per snapshot and poll interval, through one gate.
 func TestModelReportFlood(t *testing.T) {
 	w := newWorld(t)
-	db := &slowReportsDB{DB: w.db, hold: 100 * time.Millisecond}
+	db := &servertest.SlowReportsDB{DB: w.db, Hold: 100 * time.Millisecond}
 	in := w.startDeps(t, fastConfig(), func(d *server.Deps) { d.DB = db })
 	in.waitModel(t, 1)
 	users := probeUsers(t, w, "probe", 250)
@@ -222,7 +193,7 @@ func TestModelReportFlood(t *testing.T) {
 	took := time.Since(start)
 	// The poll interval is 200 ms: one computation per 200 ms at most, and
 	// a few more for the flight that spans a boundary.
-	reads, most := db.reads.Load(), int32(took/(200*time.Millisecond))+3
+	reads, most := db.Reads.Load(), int32(took/(200*time.Millisecond))+3
 	t.Logf("%d GET /v1/model (%d failed) read the online metrics %d times in %v", models.Load(), failed.Load(), reads, took.Round(time.Millisecond))
 	if reads > most {
 		t.Errorf("%d GET /v1/model read the online metrics %d times in %v; want at most %d (once per poll interval)", models.Load(), reads, took, most)
@@ -230,21 +201,6 @@ func TestModelReportFlood(t *testing.T) {
 	if failed.Load() > 0 {
 		t.Errorf("%d of %d GET /v1/model failed", failed.Load(), models.Load())
 	}
-}
-
-// slowUsersDB makes the history reads of users whose id starts with prefix
-// take delay (a long history's read and solve, holding the fold-in slot).
-type slowUsersDB struct {
-	*postgres.DB
-	prefix string
-	delay  time.Duration
-}
-
-func (s *slowUsersDB) UserReactions(ctx context.Context, u setlist.UserID, limit int) ([]setlist.Reaction, error) {
-	if strings.HasPrefix(string(u), s.prefix) {
-		time.Sleep(s.delay)
-	}
-	return s.DB.UserReactions(ctx, u, limit)
 }
 
 // tokenGet is a GET with a bearer token.
@@ -330,7 +286,9 @@ func TestClientSpreadFlood(t *testing.T) {
 	w := newWorld(t)
 	cfg := fastConfig()
 	floodToken, probeToken := floodClients(t, &cfg)
-	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = &slowUsersDB{DB: w.db, prefix: "spread", delay: 20 * time.Millisecond} })
+	in := w.startDeps(t, cfg, func(d *server.Deps) {
+		d.DB = &servertest.SlowUsersDB{DB: w.db, Prefix: "spread", Delay: 20 * time.Millisecond}
+	})
 	in.waitModel(t, 1)
 	users := probeUsers(t, w, "probe", 250)
 	spread := probeUsers(t, w, "spread", 1500)
