@@ -191,7 +191,7 @@ func floodWorkers(ctx context.Context, workers int, fn func()) {
 func skipUnlessFigures(t *testing.T) {
 	t.Helper()
 	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("a figure harness: SETLIST_FIGURES=1 go test ./serve/bench/figures/ -run '" + t.Name() + "' -v -count 1")
+		t.Skip("a figure harness: SETLIST_FIGURES=1 go test ./serve/bench/figures/ -run '^" + t.Name() + "$' -v -count 1")
 	}
 }
 

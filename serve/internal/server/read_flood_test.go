@@ -15,6 +15,10 @@ import (
 	"github.com/setlist/setlist/serve/internal/servertest"
 )
 
+// Issue 24 items 1 and 3: one client's read-only flood must not slow other
+// users' fold-ins. How much it does is a figure (serve/bench/figures,
+// flood_test.go); what make test checks here is each fix's mechanism.
+
 // probeUsers adds n users with three likes each over the world's first 40
 // songs (fixture.LikingUsers: each one's first answer is a real fold-in).
 func probeUsers(t testing.TB, w *world, prefix string, n int) []setlist.UserID {

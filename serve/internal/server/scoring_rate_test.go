@@ -43,7 +43,7 @@ func tokenStatus(t *testing.T, in *instance, path, token string) (int, string) {
 // the rate is one token in 1000 s, so none comes back during the test.
 // Before, a client spreading requests over users and songs was bounded
 // only in how many ran at once, so it kept the cores busy back to back
-// (TestClientSpreadFlood).
+// (TestClientSpreadFlood, a figure in serve/bench/figures).
 func TestScoringRatePerClient(t *testing.T) {
 	w := newWorld(t)
 	const floodToken, otherToken = "flood-token-0123456789", "other-token-0123456789"
