@@ -11,6 +11,7 @@ import (
 
 	"github.com/setlist/setlist/serve/internal/api"
 	"github.com/setlist/setlist/serve/internal/server"
+	"github.com/setlist/setlist/serve/internal/servertest"
 )
 
 // tokenStatus is a GET with a bearer token: its status and Retry-After.
@@ -42,7 +43,7 @@ func tokenStatus(t *testing.T, in *instance, path, token string) (int, string) {
 // the rate is one token in 1000 s, so none comes back during the test.
 // Before, a client spreading requests over users and songs was bounded
 // only in how many ran at once, so it kept the cores busy back to back
-// (TestClientSpreadFlood).
+// (TestClientSpreadFlood, a figure in serve/bench/figures).
 func TestScoringRatePerClient(t *testing.T) {
 	w := newWorld(t)
 	const floodToken, otherToken = "flood-token-0123456789", "other-token-0123456789"
@@ -168,7 +169,9 @@ func TestScoringBurstQueued(t *testing.T) {
 	cfg.API.RequestTimeout = 20 * time.Second
 	cfg.Recs.FoldInConcurrency = 1
 	cfg.Recs.ScoringRate, cfg.Recs.ScoringBurst = 0.001, 40
-	in := w.startDeps(t, cfg, func(d *server.Deps) { d.DB = &slowUsersDB{DB: w.db, prefix: "burst", delay: 20 * time.Millisecond} })
+	in := w.startDeps(t, cfg, func(d *server.Deps) {
+		d.DB = &servertest.SlowUsersDB{DB: w.db, Prefix: "burst", Delay: 20 * time.Millisecond}
+	})
 	in.waitModel(t, 1)
 	users := probeUsers(t, w, "burst", 40)
 	codes := parallelGets(t, in, 40, func(i int) string { return "/v1/users/" + string(users[i]) + "/recommendations?n=5" })()

@@ -1,4 +1,4 @@
-package shard_test
+package figures
 
 import (
 	"context"
@@ -38,10 +38,10 @@ import (
 // training's top-5 (als.TopNAll on the same item side) for comparison.
 // Gated:
 //
-//	go test -c -o /tmp/shard.test ./batch/shard/
-//	cd batch/shard && SETLIST_FIGURES=1 SETLIST_PRECOMPUTE_USERS=1000000 \
+//	go test -c -o /tmp/figures.test ./bench/figures/
+//	cd bench/figures && SETLIST_FIGURES=1 SETLIST_PRECOMPUTE_USERS=1000000 \
 //	  SETLIST_PRECOMPUTE_SHARD_USERS=100000,1000000 \
-//	  /tmp/shard.test -test.run TestPrecomputeFigures -test.v -test.timeout 240m
+//	  /tmp/figures.test -test.run TestPrecomputeFigures -test.v -test.timeout 240m
 //
 // SETLIST_PRECOMPUTE_SONGS (20000) and SETLIST_PRECOMPUTE_PER_USER (50)
 // shape the data; SETLIST_PRECOMPUTE_DATABASE_URL keeps the imported data
@@ -49,8 +49,9 @@ import (
 // a throwaway one; SETLIST_PRECOMPUTE_CPUPROFILE writes a CPU profile of
 // each shard run (the last size's remains; `go tool pprof -top` it against
 // the test binary); SETLIST_PRECOMPUTE_BEFORE names a test binary of this
-// harness built at an earlier commit, which then also runs the first shard
-// size (a before-and-after figure); result lines are appended to
+// harness built at an earlier commit (before issue 26 it was batch/shard's
+// test binary, `go test -c ./batch/shard/`), which then also runs the first
+// shard size (a before-and-after figure); result lines are appended to
 // SETLIST_FIGURES_OUT.
 func TestPrecomputeFigures(t *testing.T) {
 	if v := os.Getenv("SETLIST_PRECOMPUTE_CHILD"); v != "" {
