@@ -277,8 +277,8 @@ func tokenGetWith(c *http.Client, in *servertest.Instance, path, token string) (
 // floodClients is a flood figure's clients: one read token floods, and
 // the probed users are spread over probeClients other read tokens (other
 // users are other clients: each asks 50/probeClients fold-ins a second,
-// a backend's few users a second). cfg gets serve's default scoring rate
-// and requires the tokens. probe is the token of the next probe.
+// a backend's few users a second). cfg gets serve's default scoring and
+// similar-songs rates and requires the tokens. probe is the token of the next probe.
 func floodClients(tb testing.TB, cfg *server.Config) (flood string, probe func() string) {
 	tb.Helper()
 	const probeClients = 8
@@ -295,6 +295,7 @@ func floodClients(tb testing.TB, cfg *server.Config) (flood string, probe func()
 	}
 	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
 	cfg.Recs.ScoringRate, cfg.Recs.ScoringBurst = recs.DefaultScoringRate, recs.DefaultScoringBurst
+	cfg.Recs.SimilarRate, cfg.Recs.SimilarBurst = recs.DefaultSimilarRate, recs.DefaultSimilarBurst
 	var next atomic.Int32
 	return flood, func() string { return probes[int(next.Add(1))%probeClients] }
 }
