@@ -34,6 +34,24 @@ func tokenStatus(t *testing.T, in *instance, path, token string) (int, string) {
 	return res.StatusCode, res.Header.Get("Retry-After")
 }
 
+// The two read tokens of the rate tests: one floods, the other is
+// another client.
+const floodToken, otherToken = "flood-token-0123456789", "other-token-0123456789"
+
+// rateConfig is fastConfig with floodToken and otherToken required and a
+// 300 ms deadline: how long a request over its client's rate is held.
+func rateConfig(t *testing.T) server.Config {
+	t.Helper()
+	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+otherToken+"\n"), "tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
+	cfg.API.RequestTimeout = 300 * time.Millisecond
+	return cfg
+}
+
 // TestScoringRatePerClient (issue 24 items 3, 4): each client (a token,
 // else an address) gets --scoring-burst scored answers at once and
 // --scoring-rate a second after that, whatever users or songs it spreads
@@ -46,14 +64,7 @@ func tokenStatus(t *testing.T, in *instance, path, token string) (int, string) {
 // (TestClientSpreadFlood, a figure in serve/bench/figures).
 func TestScoringRatePerClient(t *testing.T) {
 	w := newWorld(t)
-	const floodToken, otherToken = "flood-token-0123456789", "other-token-0123456789"
-	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+otherToken+"\n"), "tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := fastConfig()
-	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
-	cfg.API.RequestTimeout = 300 * time.Millisecond // how long a request over the rate is held
+	cfg := rateConfig(t)
 	cfg.Recs.ScoringRate, cfg.Recs.ScoringBurst = 0.001, 5
 	in := w.start(t, cfg, nil)
 	in.waitModel(t, 1)

@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/setlist/setlist/serve/internal/api"
 )
 
 // TestSimilarRatePerClient (issue 24 item 4): similar-song answers, cached
@@ -20,14 +17,7 @@ import (
 // (TestSimilarFloodCached: other users' p50 2.1–2.4× of quiet).
 func TestSimilarRatePerClient(t *testing.T) {
 	w := newWorld(t)
-	const floodToken, otherToken = "flood-token-0123456789", "other-token-0123456789"
-	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+otherToken+"\n"), "tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := fastConfig()
-	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
-	cfg.API.RequestTimeout = 300 * time.Millisecond
+	cfg := rateConfig(t)
 	cfg.Recs.SimilarRate, cfg.Recs.SimilarBurst = 0.001, 4
 	in := w.start(t, cfg, nil)
 	in.waitModel(t, 1)
