@@ -28,9 +28,7 @@ import (
 //	SETLIST_FIGURES=1 SETLIST_EASE_SIZES=10000,20000 SETLIST_EASE_MEMONLY=20000,30000 \
 //	  GOEXPERIMENT=simd go test ./bench/figures/ -run TestFigureCatalogSizes -v -timeout 5h
 func TestFigureCatalogSizes(t *testing.T) {
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure EASE training against the catalog size")
-	}
+	skipUnlessFigures(t, "EASE training against the catalog size")
 	out := realdata.FigureLog(t)
 	sizes := func(env, def string) []int {
 		v := os.Getenv(env)

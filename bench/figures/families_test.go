@@ -23,9 +23,7 @@ import (
 //	SETLIST_FIGURES=1 SETLIST_TUNE_BUDGET=10m GOEXPERIMENT=simd \
 //	  go test ./bench/figures/ -run TestFigureFamilies -v -timeout 90m
 func TestFigureFamilies(t *testing.T) {
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure EASE against the tuned ALS on the shared data")
-	}
+	skipUnlessFigures(t, "EASE against the tuned ALS on the shared data")
 	budget := 10 * time.Minute
 	if v := os.Getenv("SETLIST_TUNE_BUDGET"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 
@@ -33,4 +34,13 @@ func sampleUsers(m *feedback.CSR, share float64, seed int64) *feedback.CSR {
 	rows = rows[:max(1, int(math.Round(share*float64(m.Rows))))]
 	slices.Sort(rows)
 	return m.SubsetRows(rows)
+}
+
+// skipUnlessFigures skips a harness unless figures are asked for
+// (SETLIST_FIGURES=1): they take minutes to hours and the shared data.
+func skipUnlessFigures(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("SETLIST_FIGURES") == "" {
+		t.Skip("set SETLIST_FIGURES=1 to measure " + what)
+	}
 }

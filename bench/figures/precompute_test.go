@@ -58,9 +58,7 @@ func TestPrecomputeFigures(t *testing.T) {
 		precomputeChild(t, v)
 		return
 	}
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure a precompute shard's CPU and memory (minutes to hours, GBs)")
-	}
+	skipUnlessFigures(t, "a precompute shard's CPU and memory (minutes to hours, GBs)")
 	users := realdata.EnvInt(t, "SETLIST_PRECOMPUTE_USERS", 100000)
 	songs := realdata.EnvInt(t, "SETLIST_PRECOMPUTE_SONGS", 20000)
 	perUser := realdata.EnvInt(t, "SETLIST_PRECOMPUTE_PER_USER", 50)

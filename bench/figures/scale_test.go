@@ -56,9 +56,7 @@ func TestTrainerScale(t *testing.T) {
 		scaleChild(t, v)
 		return
 	}
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure the trainer's growth with users (minutes, GBs)")
-	}
+	skipUnlessFigures(t, "the trainer's growth with users (minutes, GBs)")
 	sizes := strings.Split(realdata.EnvOr("SETLIST_SCALE_SIZES", "100000,300000,1000000"), ",")
 	var results []scaleResult
 	for _, s := range sizes {

@@ -30,9 +30,7 @@ const figureSplitSeed = 42 // the pipeline's default seed: its holdout split
 
 func figureSetup(t *testing.T) (budget time.Duration, out func(format string, a ...any)) {
 	t.Helper()
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure the tuner's figures on the shared data")
-	}
+	skipUnlessFigures(t, "the tuner's figures on the shared data")
 	budget = 10 * time.Minute
 	if v := os.Getenv("SETLIST_TUNE_BUDGET"); v != "" {
 		d, err := time.ParseDuration(v)

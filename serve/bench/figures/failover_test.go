@@ -17,9 +17,7 @@ import (
 //
 // SETLIST_FAILOVER_RUNS (default 3) repeats it, each on a fresh cluster.
 func TestFigureClusterFailover(t *testing.T) {
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure a Redis Cluster failover under load")
-	}
+	skipUnlessFigures(t)
 	runs := 3
 	if v := os.Getenv("SETLIST_FAILOVER_RUNS"); v != "" {
 		fmt.Sscan(v, &runs)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -31,9 +30,7 @@ import (
 //
 //	SETLIST_FIGURES=1 go test ./serve/bench/figures/ -run TestFigureTakedownLatency -v -count 1
 func TestFigureTakedownLatency(t *testing.T) {
-	if os.Getenv("SETLIST_FIGURES") == "" {
-		t.Skip("set SETLIST_FIGURES=1 to measure the takedown latency")
-	}
+	skipUnlessFigures(t)
 	ctx := context.Background()
 	db := pgtest.DB(t)
 	rdb, prefix := redistest.Client(t)
