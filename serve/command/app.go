@@ -92,6 +92,8 @@ func (c *Config) flags() []cli.Flag {
 		&cli.IntFlag{Name: "scoring-burst", Usage: "scored answers a client may ask for at once before --scoring-rate applies", EnvVars: []string{"SETLIST_SCORING_BURST"}, Value: recs.DefaultScoringBurst, Destination: &s.Recs.ScoringBurst},
 		&cli.Float64Flag{Name: "similar-rate", Usage: "similar-songs answers, cached ones included, per second each client (its token, else its address) may sustain; more wait for their turn up to --request-timeout, then get 429 (0 disables)", EnvVars: []string{"SETLIST_SIMILAR_RATE"}, Value: recs.DefaultSimilarRate, Destination: &s.Recs.SimilarRate},
 		&cli.IntFlag{Name: "similar-burst", Usage: "similar-songs answers a client may ask for at once before --similar-rate applies", EnvVars: []string{"SETLIST_SIMILAR_BURST"}, Value: recs.DefaultSimilarBurst, Destination: &s.Recs.SimilarBurst},
+		&cli.Float64Flag{Name: "report-rate", Usage: "GET /v1/model and GET /v1/experiments answers (304s included) per second each client (its token, else its address) may sustain; more wait for their turn up to --request-timeout, then get 429 (0 disables)", EnvVars: []string{"SETLIST_REPORT_RATE"}, Value: api.DefaultReportRate, Destination: &s.API.ReportRate},
+		&cli.IntFlag{Name: "report-burst", Usage: "report answers a client may ask for at once before --report-rate applies", EnvVars: []string{"SETLIST_REPORT_BURST"}, Value: api.DefaultReportBurst, Destination: &s.API.ReportBurst},
 		&cli.Float64Flag{Name: "write-rate", Usage: "POST/DELETE requests per second each client may sustain (429 beyond; 0 disables)", EnvVars: []string{"SETLIST_WRITE_RATE"}, Value: 10, Destination: &s.API.WriteRate},
 		&cli.IntFlag{Name: "write-burst", Usage: "POST/DELETE requests a client may send at once before --write-rate applies", EnvVars: []string{"SETLIST_WRITE_BURST"}, Value: 20, Destination: &s.API.WriteBurst},
 		&cli.StringFlag{Name: "trusted-proxies", Usage: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (the rate limit's key)", EnvVars: []string{"SETLIST_TRUSTED_PROXIES"}, Destination: &c.TrustedProxies},
@@ -130,6 +132,7 @@ func (c *Config) validate() error {
 		{"write", c.Server.API.WriteRate, c.Server.API.WriteBurst},
 		{"scoring", c.Server.Recs.ScoringRate, c.Server.Recs.ScoringBurst},
 		{"similar", c.Server.Recs.SimilarRate, c.Server.Recs.SimilarBurst},
+		{"report", c.Server.API.ReportRate, c.Server.API.ReportBurst},
 		{"auth-fail", c.Server.API.AuthFailRate, c.Server.API.AuthFailBurst},
 	} {
 		if b.rate < 0 || b.burst < 1 {

@@ -97,7 +97,23 @@ type Config struct {
 	// serve one computation for the same snapshot (reports.go; default
 	// 5s, serve sets it to the model poll interval).
 	ReportMaxAge time.Duration
+	// ReportRate and ReportBurst are each client's token bucket of
+	// GET /v1/model and GET /v1/experiments answers (304s included): over
+	// it a request waits for its turn up to its deadline, then 429;
+	// ReportRate ≤ 0 disables it (serve's flags default to
+	// DefaultReportRate and DefaultReportBurst).
+	ReportRate  float64
+	ReportBurst int
 }
+
+// The report rate's defaults: a page asks for /v1/model and
+// /v1/experiments when it loads and polls /v1/model every 10 s, so 20 a
+// second is two hundred open pages behind one token or address; a reader
+// reloading in a hurry spends the burst.
+const (
+	DefaultReportRate  = 20
+	DefaultReportBurst = 40
+)
 
 // Deps are what the API serves from.
 type Deps struct {
@@ -140,6 +156,10 @@ type API struct {
 	// modelReport and experimentsReport cache the read-only reports
 	// (reports.go).
 	modelReport, experimentsReport *report
+	// reportReads is each client's bucket of report answers
+	// (limitReports): the reports are cached, but a closed loop of cached
+	// answers still takes the cores from everyone else.
+	reportReads *ratelimit.Buckets[string]
 }
 
 // New builds the app with every route registered.
@@ -174,7 +194,8 @@ func New(cfg Config, d Deps) (*API, error) {
 		return nil, errors.New("new api: authentication is required but no token is configured")
 	}
 	a := &API{deps: d, cfg: cfg, limiter: ratelimit.New[netip.Addr](cfg.WriteRate, cfg.WriteBurst),
-		authFailures: ratelimit.New[netip.Addr](cfg.AuthFailRate, cfg.AuthFailBurst)}
+		authFailures: ratelimit.New[netip.Addr](cfg.AuthFailRate, cfg.AuthFailBurst),
+		reportReads:  ratelimit.New[string](cfg.ReportRate, cfg.ReportBurst)}
 	reportGate := make(chan struct{}, reportConcurrency)
 	a.modelReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
 	a.experimentsReport = newReport(cfg.ReportMaxAge, cfg.RequestTimeout, reportGate)
@@ -213,8 +234,8 @@ func New(cfg Config, d Deps) (*API, error) {
 	v1.Get("/songs/:song_id", read, a.song)
 	v1.Patch("/songs/:song_id", admin, a.patchSong)
 	v1.Get("/songs/:song_id/similar", read, a.similar)
-	v1.Get("/model", read, a.model)
-	v1.Get("/experiments", read, a.experiments)
+	v1.Get("/model", read, a.limitReports, a.model)
+	v1.Get("/experiments", read, a.limitReports, a.experiments)
 	v1.Get("/runs", read, a.runs)
 	v1.Get("/runs/:run_id", read, a.run)
 	v1.Post("/admin/rollback", admin, a.rollback)

@@ -2,11 +2,15 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/setlist/setlist"
+	"github.com/setlist/setlist/serve/internal/ratelimit"
 )
 
 // Read-only reports (GET /v1/model and GET /v1/experiments) are several
@@ -22,6 +26,33 @@ import (
 // (singleflight), and every report shares one gate, so the reports
 // together hold at most reportConcurrency connections, whatever the load.
 // The rest of the pool stays with fold-ins and writes.
+
+// ErrReportThrottled means a client asked for reports faster than its
+// --report-rate and no token came before its deadline: a 429 with
+// Retry-After (the error also wraps a *ratelimit.LimitedError saying when).
+var ErrReportThrottled = errors.New("this client asks for GET /v1/model and GET /v1/experiments faster than its --report-rate")
+
+// reportsQueuedPerClient bounds one client's report requests waiting for
+// a token; beyond it, 429 at once.
+const reportsQueuedPerClient = 64
+
+// limitReports spends one of the client's report tokens (its bearer
+// token, else its address: a.client), waiting for one up to the request's
+// deadline while it is over its rate. Caching and singleflight bound what
+// reports cost PostgreSQL; this bounds what one client's answers cost the
+// cores: 32 connections looping on a cached GET /v1/model were ~9,000
+// answers a second, and other users' fold-in p99 rose 4–14× (issue 24
+// item 1).
+func (a *API) limitReports(c *fiber.Ctx) error {
+	waited, err := a.reportReads.Wait(c.UserContext(), a.client(c), reportsQueuedPerClient)
+	if o := ratelimit.Outcome(waited, err); o != "" {
+		a.deps.Metrics.Throttled.WithLabelValues("report", o).Inc()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrReportThrottled, err)
+	}
+	return c.Next()
+}
 
 // reportConcurrency is how many report computations run at once in one
 // process (each uses one connection at a time).

@@ -138,7 +138,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 		}, []string{"outcome"}),
 		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "scored_throttled_total",
-			Help: "Requests over their client's rate, by work (foldin, filtered, similar: a scored answer over --scoring-rate; similar_read: any similar-songs answer over --similar-rate) and outcome: delayed (waited for a token, then served), refused (no token before the deadline: 429), queue_full (the client already had the most requests waiting: 429 at once).",
+			Help: "Requests over their client's rate, by work (foldin, filtered, similar: a scored answer over --scoring-rate; similar_read: any similar-songs answer over --similar-rate; report: GET /v1/model or /v1/experiments over --report-rate) and outcome: delayed (waited for a token, then served), refused (no token before the deadline: 429), queue_full (the client already had the most requests waiting: 429 at once).",
 		}, []string{"work", "outcome"}),
 		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_errors_total",
@@ -270,7 +270,7 @@ func New(reg prometheus.Registerer, size func() int, bytes func() int64, trained
 	for _, o := range []string{"cached", "computed", "shared", "filtered", "busy"} {
 		m.Similar.WithLabelValues(o)
 	}
-	for _, w := range []string{"foldin", "filtered", "similar", "similar_read"} {
+	for _, w := range []string{"foldin", "filtered", "similar", "similar_read", "report"} {
 		for _, o := range []string{"delayed", "refused", "queue_full"} {
 			m.Throttled.WithLabelValues(w, o)
 		}

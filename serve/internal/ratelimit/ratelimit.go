@@ -191,6 +191,22 @@ func (l *Buckets[K]) Wait(ctx context.Context, k K, maxWaiting int) (waited time
 	return 0, l.refusal(b, false)
 }
 
+// Outcome names what Wait did, for a metric's label: "delayed" (waited
+// for a token, then admitted), "refused" (no token before the deadline),
+// "queue_full" (refused at once), or "" (a token at once).
+func Outcome(waited time.Duration, err error) string {
+	var le *LimitedError
+	switch {
+	case errors.As(err, &le) && le.QueueFull:
+		return "queue_full"
+	case err != nil:
+		return "refused"
+	case waited > 0:
+		return "delayed"
+	}
+	return ""
+}
+
 // claim is Wait's decision at now, left before the request's deadline
 // (bounded false: it has none): a token at once (reserved, wait 0), a
 // token reserved wait from now, none (not reserved: hold the request until

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -215,6 +216,27 @@ func waitFor(t *testing.T, ok func() bool) {
 	for end := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatal("timed out")
+		}
+	}
+}
+
+// TestOutcome checks the metric label each of Wait's results gets.
+func TestOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		waited time.Duration
+		err    error
+		want   string
+	}{
+		{"a token at once", 0, nil, ""},
+		{"waited for one", 30 * time.Millisecond, nil, "delayed"},
+		{"none before the deadline", 0, &LimitedError{Rate: 1, Burst: 1}, "refused"},
+		{"wrapped refusal", 0, fmt.Errorf("report: %w", &LimitedError{Rate: 1, Burst: 1}), "refused"},
+		{"queue full", 0, fmt.Errorf("report: %w", &LimitedError{QueueFull: true}), "queue_full"},
+		{"another error", 0, context.Canceled, "refused"},
+	} {
+		if got := Outcome(tc.waited, tc.err); got != tc.want {
+			t.Errorf("%s: Outcome(%v, %v) = %q; want %q", tc.name, tc.waited, tc.err, got, tc.want)
 		}
 	}
 }

@@ -558,14 +558,8 @@ func (s *Service) admitScoring(ctx context.Context, client, work string) error {
 // outcome is counted under work.
 func (s *Service) admit(ctx context.Context, b *ratelimit.Buckets[string], client, work string) error {
 	waited, err := b.Wait(ctx, client, scoringQueuedPerClient)
-	var le *ratelimit.LimitedError
-	switch {
-	case errors.As(err, &le) && le.QueueFull:
-		s.metrics.Throttled.WithLabelValues(work, "queue_full").Inc()
-	case err != nil:
-		s.metrics.Throttled.WithLabelValues(work, "refused").Inc()
-	case waited > 0:
-		s.metrics.Throttled.WithLabelValues(work, "delayed").Inc()
+	if o := ratelimit.Outcome(waited, err); o != "" {
+		s.metrics.Throttled.WithLabelValues(work, o).Inc()
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrThrottled, err)

@@ -28,7 +28,7 @@ func tokenStatus(t *testing.T, in *instance, path, token string) (int, string) {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode == http.StatusTooManyRequests && !strings.Contains(string(body), "scored answers") {
+	if res.StatusCode == http.StatusTooManyRequests && !strings.Contains(string(body), "faster than its") {
 		t.Errorf("GET %s: 429 %s does not say which limit", path, body)
 	}
 	return res.StatusCode, res.Header.Get("Retry-After")

@@ -1,0 +1,66 @@
+package server_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setlist/setlist/serve/internal/api"
+)
+
+// TestReportRatePerClient (issue 24 item 1): GET /v1/model and GET
+// /v1/experiments answers, cached ones included, spend a token of the
+// client's --report-rate, so a client looping on the cached report is
+// bounded over time; the next one waits up to its deadline and gets 429
+// with Retry-After. Another client is served meanwhile, and
+// recommendations spend nothing of it. Counting, not timing: one token in
+// 1000 s. Before, cached reports had no bound (TestModelReportFlood: 32
+// connections, ~9,000 answers a second, other users' fold-in p99 4–14× of
+// quiet).
+func TestReportRatePerClient(t *testing.T) {
+	w := newWorld(t)
+	const floodToken, otherToken = "flood-token-0123456789", "other-token-0123456789"
+	tokens, err := api.ParseTokens(strings.NewReader("read "+floodToken+"\nread "+otherToken+"\n"), "tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	cfg.API.Tokens, cfg.API.RequireAuth = tokens, true
+	cfg.API.RequestTimeout = 300 * time.Millisecond
+	cfg.API.ReportRate, cfg.API.ReportBurst = 0.001, 3
+	in := w.start(t, cfg, nil)
+	in.waitModel(t, 1)
+	for i, path := range []string{"/v1/model", "/v1/experiments", "/v1/model"} {
+		if code, _ := tokenStatus(t, in, path, floodToken); code != http.StatusOK {
+			t.Fatalf("report %d of the burst of 3 (%s): %d", i+1, path, code)
+		}
+	}
+	for _, path := range []string{"/v1/model", "/v1/experiments"} {
+		start := time.Now()
+		code, retry := tokenStatus(t, in, path, floodToken)
+		if code != http.StatusTooManyRequests {
+			t.Fatalf("%s over the client's report rate: %d; want 429", path, code)
+		}
+		if s, err := strconv.Atoi(retry); err != nil || s < 900 {
+			t.Errorf("%s: Retry-After %q; want the ~1000 s until a token", path, retry)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond {
+			t.Errorf("%s refused after %v; want held to its 300 ms deadline", path, took)
+		}
+	}
+	for range 10 {
+		if code, _ := tokenStatus(t, in, "/v1/users/batchy/recommendations?n=5", floodToken); code != http.StatusOK {
+			t.Fatalf("recommendations for the throttled client: %d; want 200", code)
+		}
+	}
+	for i := range 3 {
+		if code, _ := tokenStatus(t, in, "/v1/model", otherToken); code != http.StatusOK {
+			t.Fatalf("another client's report %d: %d; want 200", i+1, code)
+		}
+	}
+	if got := in.metric(t, `setlist_serve_scored_throttled_total{outcome="refused",work="report"}`); got != 2 {
+		t.Errorf("refused reports counted %v; want 2", got)
+	}
+}
