@@ -191,11 +191,21 @@ func skipUnlessFigures(t *testing.T) {
 	}
 }
 
-// measureFlood probes other users 2 s quiet and 2 s under the flood and
-// logs the figure.
+// Each probe asks for a user not asked before: probesNeeded covers both
+// phases.
+const (
+	probePhaseLength = 3 * time.Second
+	probeInterval    = 10 * time.Millisecond
+	probesNeeded     = 2*int(probePhaseLength/probeInterval) + 50
+)
+
+// measureFlood probes other users 3 s quiet and 3 s under the flood, 100
+// a second, and logs the figure. 300 probes a phase make p99 the third
+// slowest: with 100, it was the slowest, and one scheduler hiccup decided
+// it.
 func measureFlood(tb testing.TB, name string, users []setlist.UserID, send func(u setlist.UserID) (int, error), flood func(ctx context.Context)) (quiet, loud latencies) {
 	tb.Helper()
-	const phase, interval = 2 * time.Second, 20 * time.Millisecond
+	phase, interval := probePhaseLength, probeInterval
 	var next atomic.Int32
 	quiet = probePhase(users, &next, phase, interval, send)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -236,7 +246,7 @@ func TestModelReportFlood(t *testing.T) {
 	}
 	in := w.start(t, cfg, db)
 	in.WaitModel(t, 1)
-	users := w.probeUsers(t, "probe", 250)
+	users := w.probeUsers(t, "probe", probesNeeded)
 	var codes floodCodes
 	start := time.Now()
 	floodFigure(t, "32 × GET /v1/model", users, func(u setlist.UserID) (int, error) {
@@ -254,6 +264,21 @@ func TestModelReportFlood(t *testing.T) {
 			t.Errorf("%d GET /v1/model answered %d; want 200, or 429 over the report rate", n, code)
 		}
 	}
+}
+
+// TestNoFlood is the harness's control: the same two phases with no flood
+// at all. Its ratios are what the machine alone moves other users' figures
+// by between two phases, the noise every flood figure carries.
+func TestNoFlood(t *testing.T) {
+	skipUnlessFigures(t)
+	w := newFloodWorld(t)
+	in := w.start(t, servertest.FastConfig(), nil)
+	in.WaitModel(t, 1)
+	users := w.probeUsers(t, "probe", probesNeeded)
+	measureFlood(t, "no flood", users, func(u setlist.UserID) (int, error) {
+		r, err := servertest.Do(probeClient, http.MethodGet, in.Base+"/v1/users/"+string(u)+"/recommendations?n=5", nil)
+		return r.Status, err
+	}, func(ctx context.Context) { <-ctx.Done() })
 }
 
 // tokenGet is a GET with a bearer token.
@@ -342,7 +367,7 @@ func TestClientSpreadFlood(t *testing.T) {
 	floodToken, probeToken := floodClients(t, &cfg)
 	in := w.start(t, cfg, &servertest.SlowUsersDB{DB: w.db, Prefix: "spread", Delay: 20 * time.Millisecond})
 	in.WaitModel(t, 1)
-	users := w.probeUsers(t, "probe", 250)
+	users := w.probeUsers(t, "probe", probesNeeded)
 	spread := w.probeUsers(t, "spread", 1500)
 	// The flood's answers are not checked against the OpenAPI document,
 	// as in similarFlood: checking thousands took the 2 cores from the

@@ -44,7 +44,7 @@ func similarFlood(tb testing.TB, warm int, seeds func(more []setlist.SongID, i i
 	floodToken, probeToken := floodClients(tb, &cfg)
 	in := w.start(tb, cfg, nil)
 	in.WaitModel(tb, 2)
-	users := w.probeUsers(tb, "probe", 250)
+	users := w.probeUsers(tb, "probe", probesNeeded)
 	// The flood's answers are not checked against the OpenAPI document
 	// (serve/internal/server's TestSimilarComputedOnce's are): each is a 100-song list, and
 	// checking thousands would take the 2 cores from the latency measured.
