@@ -960,7 +960,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Over the client's rate of scored answers (fold-ins, similar songs not cached, filtered answers: `--scoring-rate`) or of similar-songs answers (`--similar-rate`), after waiting for a token until the request's deadline; write rate, failed-authentication rate or connection cap; `detail` states the limit. */
+        /** @description Over the client's rate of scored answers (fold-ins, similar songs not cached, filtered answers: `--scoring-rate`) or of similar-songs answers (`--similar-rate`) or of `/v1/model` and `/v1/experiments` answers (`--report-rate`), after waiting for a token until the request's deadline; write rate, failed-authentication rate or connection cap; `detail` states the limit. */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["Retry-After"];

@@ -40,8 +40,8 @@ const reportsQueuedPerClient = 64
 // token, else its address: a.client), waiting for one up to the request's
 // deadline while it is over its rate. Caching and singleflight bound what
 // reports cost PostgreSQL; this bounds what one client's answers cost the
-// cores: 32 connections looping on a cached GET /v1/model were ~9,000
-// answers a second, and other users' fold-in p99 rose 4–14× (issue 24
+// cores: 32 connections looping on a cached GET /v1/model were ~14,000
+// answers a second, and other users' fold-in p99 rose 7–13× (issue 24
 // item 1).
 func (a *API) limitReports(c *fiber.Ctx) error {
 	waited, err := a.reportReads.Wait(c.UserContext(), a.client(c), reportsQueuedPerClient)
