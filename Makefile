@@ -13,7 +13,7 @@ export GOEXPERIMENT ?= simd
 
 
 .PHONY: lint-api lint-js types check-tools
-.PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-import-synth bench-serve bench-serve-cluster run retrain run-prod clean fmt image soak
+.PHONY: help build build-batch build-serve build-playground test lint vet check-servers bench bench-import-synth bench-serve bench-serve-cluster run retrain run-prod clean fmt image soak figures-floods
 
 help: ## list the targets
 	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m' off='\033[0m'; else on= off=; fi; \
@@ -119,6 +119,9 @@ bench-serve-cluster: check-servers ## bench-serve's batch scenarios against the 
 	$(GO) build -o $(BIN)/loadtest ./serve/bench/loadtest
 	GOGC=400 $(BIN)/loadtest -runs 3 -duration 10s -wrk-cpus 1 -wrk-threads 1 -cluster -redis-prefix setlist-bench-layout2 \
 	  -only bare,batch,batch+near,bare@cluster,batch@cluster,batch+near@cluster
+
+figures-floods: check-servers ## other users' fold-ins quiet vs under each read-only flood of issue 24 (serve/bench/figures; figures in docs/BENCHMARKS.md)
+	SETLIST_FIGURES=1 $(GO) test -count 1 -v -run '^(TestNoFlood|TestModelReportFlood|TestClientSpreadFlood|TestSimilarFlood|TestSimilarFloodCached)$$' ./serve/bench/figures/
 
 soak: check-servers ## 10 min of mixed load on a real serve (loopback; bounded), then check no write was lost (SOAK_ARGS="-duration 30s")
 	$(GO) run ./bench/soak $(SOAK_ARGS)
