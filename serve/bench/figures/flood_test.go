@@ -205,9 +205,8 @@ const (
 // it.
 func measureFlood(tb testing.TB, name string, users []setlist.UserID, send func(u setlist.UserID) (int, error), flood func(ctx context.Context)) (quiet, loud latencies) {
 	tb.Helper()
-	phase, interval := probePhaseLength, probeInterval
 	var next atomic.Int32
-	quiet = probePhase(users, &next, phase, interval, send)
+	quiet = probePhase(users, &next, probePhaseLength, probeInterval, send)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -216,7 +215,7 @@ func measureFlood(tb testing.TB, name string, users []setlist.UserID, send func(
 		flood(ctx)
 	}()
 	time.Sleep(100 * time.Millisecond) // the flood is under way
-	loud = probePhase(users, &next, phase, interval, send)
+	loud = probePhase(users, &next, probePhaseLength, probeInterval, send)
 	cancel()
 	wg.Wait()
 	q50, q99, l50, l99 := quiet.quantile(0.5), quiet.quantile(0.99), loud.quantile(0.5), loud.quantile(0.99)
@@ -233,7 +232,7 @@ func measureFlood(tb testing.TB, name string, users []setlist.UserID, send func(
 // (serve/internal/server's TestModelReportOncePerPollInterval checks it
 // in make test), and each client's report answers have a rate
 // (--report-rate, serve's default here; TestReportRatePerClient):
-// without it the cached answers, ~9,000 a second, still took the cores.
+// without it the cached answers, ~14,000 a second, still took the cores.
 // SETLIST_FIGURES_REPORT_RATE=off runs the flood without the rate, for
 // the before figure.
 func TestModelReportFlood(t *testing.T) {

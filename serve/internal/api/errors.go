@@ -41,7 +41,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, setlist.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, recs.ErrThrottled), errors.Is(err, ErrReportThrottled):
+	case errors.Is(err, ratelimit.ErrLimited): // every waiting limiter's refusal (scoring, similar, report)
 		return http.StatusTooManyRequests
 	case errors.Is(err, setlist.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable

@@ -34,6 +34,25 @@ func tokenStatus(t *testing.T, in *instance, path, token string) (int, string) {
 	return res.StatusCode, res.Header.Get("Retry-After")
 }
 
+// wantHeldRefusal asks for path over token's rate (rateConfig: 300 ms
+// deadline, a token per 1000 s) and checks the refusal: 429, Retry-After
+// the ~1000 s until a token, and held to the deadline rather than answered
+// at once (a closed-loop client must not loop on refusals).
+func wantHeldRefusal(t *testing.T, in *instance, path, token string) {
+	t.Helper()
+	start := time.Now()
+	code, retry := tokenStatus(t, in, path, token)
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("GET %s over the client's rate: %d; want 429", path, code)
+	}
+	if s, err := strconv.Atoi(retry); err != nil || s < 900 {
+		t.Errorf("GET %s: Retry-After %q; want the ~1000 s until a token", path, retry)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond {
+		t.Errorf("GET %s was refused after %v; want held to its 300 ms deadline", path, took)
+	}
+}
+
 // The two read tokens of the rate tests: one floods, the other is
 // another client.
 const floodToken, otherToken = "flood-token-0123456789", "other-token-0123456789"
@@ -88,17 +107,7 @@ func TestScoringRatePerClient(t *testing.T) {
 		{"/v1/users/folder/recommendations?n=3&max_per_artist=1", "filtered"},
 	}
 	for _, o := range over {
-		start := time.Now()
-		code, retry := tokenStatus(t, in, o.path, floodToken)
-		if code != http.StatusTooManyRequests {
-			t.Fatalf("the flood client over its rate: GET %s answered %d; want 429", o.path, code)
-		}
-		if s, err := strconv.Atoi(retry); err != nil || s < 900 {
-			t.Errorf("GET %s: Retry-After %q; want the ~1000 s until a token", o.path, retry)
-		}
-		if took := time.Since(start); took < 250*time.Millisecond {
-			t.Errorf("GET %s was refused after %v; want held to its 300 ms deadline (a closed-loop client must not loop on refusals)", o.path, took)
-		}
+		wantHeldRefusal(t, in, o.path, floodToken)
 	}
 	// Answers from the stored list spend no token.
 	for range 20 {
